@@ -1,0 +1,95 @@
+package models
+
+import (
+	"context"
+	"time"
+)
+
+// Audit event types.
+const (
+	EventSignIn          = "sign_in"
+	EventSignInFailed    = "sign_in_failed"
+	EventPasskeyAdded    = "passkey_added"
+	EventPasskeyRemoved  = "passkey_removed"
+	EventCloneWarning    = "clone_warning"
+	EventRefreshReuse    = "refresh_token_reuse"
+	EventCodeReuse       = "code_reuse"
+	EventSetupLinkIssued = "setup_link_issued"
+	EventSetupLinkUsed   = "setup_link_used"
+	EventUserCreated     = "user_created"
+	EventClientCreated   = "client_created"
+	EventSignOut         = "sign_out"
+	EventKeyRotated      = "key_rotated"
+)
+
+// AuditEvent is one security-relevant event. Detail never holds a secret.
+type AuditEvent struct {
+	ID        int64 `gorm:"primaryKey;autoIncrement"`
+	CreatedAt time.Time
+	Type      string
+	Success   bool
+	UserID    string
+	ActorID   string
+	ClientID  string
+	IP        string `gorm:"column:ip"`
+	Detail    JSONMap
+}
+
+// Audit appends an event.
+func (db *DB) Audit(ctx context.Context, ev *AuditEvent) error {
+	if ev.Detail == nil {
+		ev.Detail = JSONMap{}
+	}
+	return translate(db.ctx(ctx).Create(ev).Error)
+}
+
+// AuditFilter selects audit events; zero fields match everything.
+type AuditFilter struct {
+	UserID string
+	Type   string
+	Since  time.Time
+	Limit  int
+}
+
+// AuditEvents lists events, newest first.
+func (db *DB) AuditEvents(ctx context.Context, f AuditFilter) ([]AuditEvent, error) {
+	q := db.ctx(ctx).Order("id DESC")
+	if f.UserID != "" {
+		q = q.Where("user_id = ?", f.UserID)
+	}
+	if f.Type != "" {
+		q = q.Where("type = ?", f.Type)
+	}
+	if !f.Since.IsZero() {
+		q = q.Where("created_at >= ?", f.Since.UTC())
+	}
+	if f.Limit <= 0 || f.Limit > 1000 {
+		f.Limit = 100
+	}
+	var evs []AuditEvent
+	return evs, translate(q.Limit(f.Limit).Find(&evs).Error)
+}
+
+// Cleanup deletes expired ceremonies, auth requests, and long-expired
+// tokens and sessions.
+func (db *DB) Cleanup(ctx context.Context) error {
+	now := db.Now()
+	old := now.Add(-24 * time.Hour)
+	for _, q := range []struct {
+		model any
+		where string
+		arg   time.Time
+	}{
+		{&Ceremony{}, "expires_at <= ?", now},
+		{&AuthRequest{}, "expires_at <= ?", now},
+		{&AccessToken{}, "expires_at <= ?", old},
+		{&RefreshToken{}, "expires_at <= ?", old},
+		{&Session{}, "expires_at <= ?", old},
+		{&SetupToken{}, "expires_at <= ?", old},
+	} {
+		if err := db.ctx(ctx).Where(q.where, q.arg).Delete(q.model).Error; err != nil {
+			return translate(err)
+		}
+	}
+	return nil
+}

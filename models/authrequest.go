@@ -1,0 +1,137 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm/clause"
+)
+
+// AuthRequest is an OIDC authorization request, from /authorize until its
+// code is redeemed. The code itself is never stored, only its hash.
+type AuthRequest struct {
+	ID                  string `gorm:"primaryKey"`
+	ClientID            string
+	RedirectURI         string
+	State               string
+	Nonce               string
+	Scopes              StringList
+	ResponseType        string
+	ResponseMode        string
+	CodeChallenge       string
+	CodeChallengeMethod string
+	Prompt              StringList
+	MaxAge              *int64
+	LoginHint           string
+	ACRValues           StringList `gorm:"column:acr_values"`
+	UILocales           string
+	UserID              *string
+	SessionID           *string
+	AuthTime            *time.Time
+	AMR                 StringList `gorm:"column:amr"`
+	ACR                 string     `gorm:"column:acr"`
+	Done                bool
+	CodeHash            []byte
+	CodeExpiresAt       *time.Time
+	CodeUsedAt          *time.Time
+	CreatedAt           time.Time
+	ExpiresAt           time.Time
+}
+
+// CreateAuthRequest stores a new request; ID defaults to a random UUID.
+func (db *DB) CreateAuthRequest(ctx context.Context, ar *AuthRequest) error {
+	if ar.ID == "" {
+		ar.ID = NewUUID()
+	}
+	return translate(db.ctx(ctx).Create(ar).Error)
+}
+
+// AuthRequestByID loads a request that has not expired.
+// Errors: ErrNotFound, ErrExpired.
+func (db *DB) AuthRequestByID(ctx context.Context, id string) (*AuthRequest, error) {
+	var ar AuthRequest
+	if err := db.ctx(ctx).First(&ar, "id = ?", id).Error; err != nil {
+		return nil, fmt.Errorf("auth request: %w", translate(err))
+	}
+	if !db.Now().Before(ar.ExpiresAt) {
+		return nil, fmt.Errorf("auth request: %w", ErrExpired)
+	}
+	return &ar, nil
+}
+
+// CompleteAuthRequest records who signed in for a pending request. It fails
+// with ErrConflict if the request was already completed and ErrExpired if
+// it is too old, so a request is bound to exactly one sign-in.
+func (db *DB) CompleteAuthRequest(ctx context.Context, id, userID, sessionID string, authTime time.Time, amr []string, acr string) error {
+	res := db.ctx(ctx).Model(&AuthRequest{}).
+		Where("id = ? AND done = ? AND expires_at > ?", id, false, db.Now()).
+		Updates(map[string]any{"user_id": userID, "session_id": sessionID, "auth_time": authTime.UTC(), "amr": StringList(amr), "acr": acr, "done": true})
+	if res.Error != nil {
+		return translate(res.Error)
+	}
+	if res.RowsAffected == 0 {
+		if _, err := db.AuthRequestByID(ctx, id); err != nil {
+			return err
+		}
+		return fmt.Errorf("auth request already completed: %w", ErrConflict)
+	}
+	return nil
+}
+
+// SaveAuthCode stores the hash of the code issued for a completed request.
+func (db *DB) SaveAuthCode(ctx context.Context, id string, codeHash []byte, ttl time.Duration) error {
+	exp := db.Now().Add(ttl)
+	res := db.ctx(ctx).Model(&AuthRequest{}).Where("id = ? AND done = ? AND code_hash IS NULL", id, true).
+		Updates(map[string]any{"code_hash": codeHash, "code_expires_at": exp})
+	if res.Error != nil {
+		return translate(res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return fmt.Errorf("auth request %q not completed or code already issued: %w", id, ErrConflict)
+	}
+	return nil
+}
+
+// ErrCodeReused is returned (wrapped with ErrConflict) when a code that was
+// already redeemed is presented again.
+var ErrCodeReused = errors.New("authorization code already used")
+
+// RedeemAuthCode atomically marks the code used and returns its request.
+// Errors: ErrNotFound (unknown code), ErrExpired (older than its TTL), and
+// ErrCodeReused when it was redeemed before — in that case every token
+// issued from it is revoked (RFC 6749 §4.1.2: the code MUST NOT be used
+// more than once, and tokens issued from it SHOULD be revoked).
+func (db *DB) RedeemAuthCode(ctx context.Context, codeHash []byte) (*AuthRequest, error) {
+	now := db.Now()
+	var rows []AuthRequest
+	res := db.ctx(ctx).Model(&rows).Clauses(clause.Returning{}).
+		Where("code_hash = ? AND code_used_at IS NULL", codeHash).
+		Update("code_used_at", now)
+	if res.Error != nil {
+		return nil, translate(res.Error)
+	}
+	if len(rows) == 0 {
+		var ar AuthRequest
+		if err := db.ctx(ctx).First(&ar, "code_hash = ?", codeHash).Error; err != nil {
+			return nil, fmt.Errorf("authorization code: %w", translate(err))
+		}
+		if err := db.RevokeByAuthRequest(ctx, ar.ID); err != nil {
+			return nil, err
+		}
+		return &ar, errors.Join(ErrCodeReused, ErrConflict)
+	}
+	ar := rows[0]
+	if ar.CodeExpiresAt == nil || !now.Before(*ar.CodeExpiresAt) {
+		return nil, fmt.Errorf("authorization code: %w", ErrExpired)
+	}
+	return &ar, nil
+}
+
+// DeleteAuthRequest removes a request that never got a code. A request with
+// a code is kept until it expires so that a replayed code is recognised
+// (and the tokens issued from it revoked) rather than merely unknown.
+func (db *DB) DeleteAuthRequest(ctx context.Context, id string) error {
+	return translate(db.ctx(ctx).Where("id = ? AND code_hash IS NULL", id).Delete(&AuthRequest{}).Error)
+}

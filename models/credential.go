@@ -1,0 +1,110 @@
+package models
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Credential is a passkey. The four authenticator flags are stored as
+// booleans because go-webauthn checks BackupEligible consistency on every
+// sign-in (WebAuthn L3 §6.1.3).
+type Credential struct {
+	ID                string `gorm:"primaryKey"`
+	UserID            string
+	CredentialID      []byte
+	PublicKey         []byte
+	AttestationType   string
+	AttestationFormat string
+	AAGUID            []byte `gorm:"column:aaguid"`
+	Transports        StringList
+	UserPresent       bool
+	UserVerified      bool
+	BackupEligible    bool
+	BackupState       bool
+	SignCount         uint32
+	CloneWarning      bool
+	Name              string
+	CreatedAt         time.Time
+	LastUsedAt        *time.Time
+}
+
+// CredentialsByUser returns the user's passkeys, oldest first.
+func (db *DB) CredentialsByUser(ctx context.Context, userID string) ([]Credential, error) {
+	var cs []Credential
+	err := db.ctx(ctx).Where("user_id = ?", userID).Order("created_at, id").Find(&cs).Error
+	return cs, translate(err)
+}
+
+// CredentialByCredentialID loads a passkey by its WebAuthn credential ID.
+func (db *DB) CredentialByCredentialID(ctx context.Context, credID []byte) (*Credential, error) {
+	var c Credential
+	if err := db.ctx(ctx).First(&c, "credential_id = ?", credID).Error; err != nil {
+		return nil, fmt.Errorf("load credential: %w", translate(err))
+	}
+	return &c, nil
+}
+
+// UpdateCredentialAfterLogin writes back what a sign-in assertion reported:
+// sign count, clone warning, the UP/UV/BE/BS flags and the last-used time.
+func (db *DB) UpdateCredentialAfterLogin(ctx context.Context, c *Credential) error {
+	now := db.Now()
+	c.LastUsedAt = &now
+	res := db.ctx(ctx).Model(&Credential{}).Where("id = ?", c.ID).Updates(map[string]any{
+		"sign_count":      c.SignCount,
+		"clone_warning":   c.CloneWarning,
+		"user_present":    c.UserPresent,
+		"user_verified":   c.UserVerified,
+		"backup_eligible": c.BackupEligible,
+		"backup_state":    c.BackupState,
+		"last_used_at":    now,
+	})
+	if res.Error != nil {
+		return translate(res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return fmt.Errorf("credential %q: %w", c.ID, ErrNotFound)
+	}
+	return nil
+}
+
+// SetCloneWarning flags a passkey whose sign count went backwards.
+func (db *DB) SetCloneWarning(ctx context.Context, id string) error {
+	return translate(db.ctx(ctx).Model(&Credential{}).Where("id = ?", id).Update("clone_warning", true).Error)
+}
+
+// RenameCredential sets the user-given name of a passkey owned by userID.
+func (db *DB) RenameCredential(ctx context.Context, userID, id, name string) error {
+	res := db.ctx(ctx).Model(&Credential{}).Where("id = ? AND user_id = ?", id, userID).Update("name", name)
+	if res.Error != nil {
+		return translate(res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return fmt.Errorf("credential %q: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
+// DeleteCredential removes a passkey owned by userID and ends the sessions
+// (and their tokens) that were signed in with it.
+func (db *DB) DeleteCredential(ctx context.Context, userID, id string) error {
+	tx := db.ctx(ctx).Begin()
+	defer tx.Rollback()
+	res := tx.Where("id = ? AND user_id = ?", id, userID).Delete(&Credential{})
+	if res.Error != nil {
+		return translate(res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return fmt.Errorf("credential %q: %w", id, ErrNotFound)
+	}
+	var sids []string
+	if err := tx.Model(&Session{}).Where("credential_id = ? AND ended_at IS NULL", id).Pluck("id", &sids).Error; err != nil {
+		return err
+	}
+	for _, sid := range sids {
+		if err := db.endSessionTx(tx, sid); err != nil {
+			return err
+		}
+	}
+	return tx.Commit().Error
+}

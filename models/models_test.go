@@ -1,0 +1,250 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+func TestUserCreateAndLookup(t *testing.T) {
+	db, _ := newTestDB(t)
+	ctx := context.Background()
+	u := &User{Username: " Alice ", Email: "alice@example.com"}
+	if err := db.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	if u.Username != "alice" || len(u.WebAuthnID) != 64 || u.ID == "" {
+		t.Fatalf("unexpected user %+v", u)
+	}
+	if err := db.CreateUser(ctx, &User{Username: "alice"}); !errors.Is(err, ErrConflict) {
+		t.Fatalf("duplicate username: got %v, want ErrConflict", err)
+	}
+	for _, bad := range []string{"", "has space", string(make([]byte, 65))} {
+		if err := db.CreateUser(ctx, &User{Username: bad}); !errors.Is(err, ErrInvalid) {
+			t.Errorf("username %q: got %v, want ErrInvalid", bad, err)
+		}
+	}
+	got, err := db.UserByWebAuthnID(ctx, u.WebAuthnID)
+	if err != nil || got.ID != u.ID {
+		t.Fatalf("by handle: %v %v", got, err)
+	}
+	if _, err := db.UserByID(ctx, "nope"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("missing user: %v", err)
+	}
+	if err := db.SetUserGroups(ctx, u.ID, []string{"staff", "ops"}); err != nil {
+		t.Fatal(err)
+	}
+	got, _ = db.UserByID(ctx, u.ID)
+	if len(got.GroupNames()) != 2 {
+		t.Fatalf("groups = %v", got.GroupNames())
+	}
+}
+
+func TestCeremonyConsumedOnce(t *testing.T) {
+	db, clock := newTestDB(t)
+	ctx := context.Background()
+	c := &Ceremony{Kind: CeremonyLogin, SessionData: []byte("{}"), CreatedAt: clock.Now(), ExpiresAt: clock.Now().Add(time.Minute)}
+	if err := db.CreateCeremony(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ConsumeCeremony(ctx, c.ID, CeremonyRegistration); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("wrong kind: %v", err)
+	}
+	got, err := db.ConsumeCeremony(ctx, c.ID, CeremonyLogin)
+	if err != nil || string(got.SessionData) != "{}" {
+		t.Fatalf("consume: %v %v", got, err)
+	}
+	if _, err := db.ConsumeCeremony(ctx, c.ID, CeremonyLogin); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("replay: %v", err)
+	}
+	c2 := &Ceremony{Kind: CeremonyLogin, SessionData: []byte("{}"), CreatedAt: clock.Now(), ExpiresAt: clock.Now().Add(time.Minute)}
+	_ = db.CreateCeremony(ctx, c2)
+	clock.Advance(2 * time.Minute)
+	if _, err := db.ConsumeCeremony(ctx, c2.ID, CeremonyLogin); !errors.Is(err, ErrExpired) {
+		t.Fatalf("expired: %v", err)
+	}
+}
+
+func TestSetupTokenSingleUse(t *testing.T) {
+	db, clock := newTestDB(t)
+	ctx := context.Background()
+	u := &User{Username: "bob"}
+	_ = db.CreateUser(ctx, u)
+	raw, st, err := db.CreateSetupToken(ctx, u.ID, time.Hour, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.SetupTokenByRaw(ctx, raw); err != nil {
+		t.Fatal(err)
+	}
+	cred := &Credential{UserID: u.ID, CredentialID: []byte{1}, PublicKey: []byte{2}, CreatedAt: clock.Now()}
+	if err := db.AddCredentialWithSetupToken(ctx, cred, st.ID); err != nil {
+		t.Fatal(err)
+	}
+	cred2 := &Credential{UserID: u.ID, CredentialID: []byte{3}, PublicKey: []byte{2}, CreatedAt: clock.Now()}
+	if err := db.AddCredentialWithSetupToken(ctx, cred2, st.ID); !errors.Is(err, ErrExpired) {
+		t.Fatalf("second use: %v", err)
+	}
+	if _, err := db.SetupTokenByRaw(ctx, raw); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("used token lookup: %v", err)
+	}
+	raw2, _, _ := db.CreateSetupToken(ctx, u.ID, time.Hour, "test")
+	raw3, _, _ := db.CreateSetupToken(ctx, u.ID, time.Hour, "test")
+	if _, err := db.SetupTokenByRaw(ctx, raw2); !errors.Is(err, ErrExpired) {
+		t.Fatalf("superseded token: %v", err)
+	}
+	clock.Advance(2 * time.Hour)
+	if _, err := db.SetupTokenByRaw(ctx, raw3); !errors.Is(err, ErrExpired) {
+		t.Fatalf("expired token: %v", err)
+	}
+}
+
+func TestAuthCodeSingleUseRevokesTokens(t *testing.T) {
+	db, clock := newTestDB(t)
+	ctx := context.Background()
+	u := &User{Username: "carol"}
+	_ = db.CreateUser(ctx, u)
+	cl := &Client{Name: "app", RedirectURIs: StringList{"https://app/cb"}}
+	if _, err := db.CreateClient(ctx, cl); err != nil {
+		t.Fatal(err)
+	}
+	ar := &AuthRequest{ClientID: cl.ID, RedirectURI: "https://app/cb", ResponseType: "code", CreatedAt: clock.Now(), ExpiresAt: clock.Now().Add(10 * time.Minute)}
+	if err := db.CreateAuthRequest(ctx, ar); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CompleteAuthRequest(ctx, ar.ID, u.ID, "sid", clock.Now(), []string{"hwk"}, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CompleteAuthRequest(ctx, ar.ID, u.ID, "sid", clock.Now(), nil, ""); !errors.Is(err, ErrConflict) {
+		t.Fatalf("second completion: %v", err)
+	}
+	code := HashToken("code")
+	if err := db.SaveAuthCode(ctx, ar.ID, code, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	got, err := db.RedeemAuthCode(ctx, code)
+	if err != nil || got.ID != ar.ID || got.UserID == nil || *got.UserID != u.ID {
+		t.Fatalf("redeem: %+v %v", got, err)
+	}
+	arID := ar.ID
+	at := &AccessToken{ID: "at1", ClientID: cl.ID, Subject: u.ID, UserID: &u.ID, AuthRequestID: &arID, CreatedAt: clock.Now(), ExpiresAt: clock.Now().Add(time.Hour)}
+	if err := db.IssueTokens(ctx, at, nil, ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ActiveAccessToken(ctx, "at1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.RedeemAuthCode(ctx, code); !errors.Is(err, ErrCodeReused) {
+		t.Fatalf("replay: %v", err)
+	}
+	if _, err := db.ActiveAccessToken(ctx, "at1"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("token after code replay: %v", err)
+	}
+}
+
+func TestRefreshRotation(t *testing.T) {
+	db, clock := newTestDB(t)
+	ctx := context.Background()
+	u := &User{Username: "dave"}
+	_ = db.CreateUser(ctx, u)
+	cl := &Client{Name: "app", RedirectURIs: StringList{"https://app/cb"}}
+	_, _ = db.CreateClient(ctx, cl)
+	rt1 := &RefreshToken{ID: "r1", TokenHash: HashToken("one"), FamilyID: "f", ClientID: cl.ID, UserID: u.ID, AuthTime: clock.Now(), CreatedAt: clock.Now(), ExpiresAt: clock.Now().Add(time.Hour)}
+	at1 := &AccessToken{ID: "a1", ClientID: cl.ID, Subject: u.ID, UserID: &u.ID, FamilyID: &rt1.FamilyID, CreatedAt: clock.Now(), ExpiresAt: clock.Now().Add(time.Hour)}
+	if err := db.IssueTokens(ctx, at1, rt1, ""); err != nil {
+		t.Fatal(err)
+	}
+	rt2 := *rt1
+	rt2.ID, rt2.TokenHash = "r2", HashToken("two")
+	at2 := *at1
+	at2.ID = "a2"
+	if err := db.IssueTokens(ctx, &at2, &rt2, "r1"); err != nil {
+		t.Fatal(err)
+	}
+	rt3 := rt2
+	rt3.ID, rt3.TokenHash = "r3", HashToken("three")
+	at3 := at2
+	at3.ID = "a3"
+	if err := db.IssueTokens(ctx, &at3, &rt3, "r1"); !errors.Is(err, ErrConflict) {
+		t.Fatalf("rotating twice: %v", err)
+	}
+	old, _ := db.RefreshTokenByRaw(ctx, "one")
+	if ok, _ := db.RefreshTokenUsable(ctx, old); ok {
+		t.Fatal("rotated token usable")
+	}
+	if err := db.RevokeFamily(ctx, "f"); err != nil {
+		t.Fatal(err)
+	}
+	cur, _ := db.RefreshTokenByRaw(ctx, "two")
+	if ok, _ := db.RefreshTokenUsable(ctx, cur); ok {
+		t.Fatal("family member usable after revocation")
+	}
+	if _, err := db.ActiveAccessToken(ctx, "a2"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("access token after family revocation: %v", err)
+	}
+}
+
+func TestDisableUserRevokesEverything(t *testing.T) {
+	db, clock := newTestDB(t)
+	ctx := context.Background()
+	u := &User{Username: "erin"}
+	_ = db.CreateUser(ctx, u)
+	cl := &Client{Name: "app", RedirectURIs: StringList{"https://app/cb"}}
+	_, _ = db.CreateClient(ctx, cl)
+	s := &Session{UserID: u.ID, AuthTime: clock.Now()}
+	raw, err := db.CreateSession(ctx, s, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := &AccessToken{ID: "a", ClientID: cl.ID, Subject: u.ID, UserID: &u.ID, SessionID: &s.ID, CreatedAt: clock.Now(), ExpiresAt: clock.Now().Add(time.Hour)}
+	_ = db.IssueTokens(ctx, at, nil, "")
+	if _, err := db.ActiveSession(ctx, raw); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SetUserDisabled(ctx, u.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ActiveSession(ctx, raw); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("session of disabled user: %v", err)
+	}
+	if _, err := db.ActiveAccessToken(ctx, "a"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("token of disabled user: %v", err)
+	}
+}
+
+func TestSecretValueStable(t *testing.T) {
+	db, _ := newTestDB(t)
+	ctx := context.Background()
+	n := 0
+	gen := func() ([]byte, error) { n++; return []byte{byte(n)}, nil }
+	a, err := db.SecretValue(ctx, "k", gen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := db.SecretValue(ctx, "k", gen)
+	if string(a) != string(b) || n != 1 {
+		t.Fatalf("secret changed: %v %v (gen called %d)", a, b, n)
+	}
+}
+
+func TestSealer(t *testing.T) {
+	key := make([]byte, 32)
+	s, _ := NewSealer(key)
+	ct := s.Seal([]byte("private"), []byte("kid1"))
+	if pt, err := s.Open(ct, []byte("kid1")); err != nil || string(pt) != "private" {
+		t.Fatalf("open: %q %v", pt, err)
+	}
+	if _, err := s.Open(ct, []byte("kid2")); err == nil {
+		t.Fatal("opened with wrong aad")
+	}
+	dir := t.TempDir()
+	k1, created, err := LoadMasterKey("", dir)
+	if err != nil || !created || len(k1) != 32 {
+		t.Fatalf("create key: %v %v", created, err)
+	}
+	k2, created, _ := LoadMasterKey("", dir)
+	if created || string(k1) != string(k2) {
+		t.Fatal("key not reloaded")
+	}
+}

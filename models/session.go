@@ -1,0 +1,98 @@
+package models
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// Session is a browser session at Latchkey. ID is the OIDC sid; the cookie
+// holds a random token of which only the hash is stored.
+type Session struct {
+	ID           string `gorm:"primaryKey"`
+	TokenHash    []byte
+	UserID       string
+	CredentialID *string // the passkey (Credential.ID) that started it
+	AuthTime     time.Time
+	AMR          StringList `gorm:"column:amr"`
+	ACR          string     `gorm:"column:acr"`
+	UserAgent    string
+	IP           string `gorm:"column:ip"`
+	CreatedAt    time.Time
+	LastSeenAt   time.Time
+	ExpiresAt    time.Time
+	EndedAt      *time.Time
+}
+
+// CreateSession stores s and returns the raw cookie token.
+func (db *DB) CreateSession(ctx context.Context, s *Session, ttl time.Duration) (string, error) {
+	raw := NewToken()
+	now := db.Now()
+	if s.ID == "" {
+		s.ID = NewUUID()
+	}
+	s.TokenHash = HashToken(raw)
+	s.CreatedAt, s.LastSeenAt, s.ExpiresAt = now, now, now.Add(ttl)
+	if err := db.ctx(ctx).Create(s).Error; err != nil {
+		return "", fmt.Errorf("create session: %w", translate(err))
+	}
+	return raw, nil
+}
+
+// ActiveSession returns the session for a cookie token if it has not ended
+// or expired and its user is enabled. Errors: ErrNotFound.
+func (db *DB) ActiveSession(ctx context.Context, raw string) (*Session, error) {
+	var s Session
+	err := db.ctx(ctx).Joins("JOIN users ON users.id = sessions.user_id").
+		Where("sessions.token_hash = ? AND sessions.ended_at IS NULL AND sessions.expires_at > ? AND users.disabled = ?", HashToken(raw), db.Now(), false).
+		First(&s).Error
+	if err != nil {
+		return nil, fmt.Errorf("session: %w", translate(err))
+	}
+	return &s, nil
+}
+
+// SessionByID loads a session in any state.
+func (db *DB) SessionByID(ctx context.Context, id string) (*Session, error) {
+	var s Session
+	if err := db.ctx(ctx).First(&s, "id = ?", id).Error; err != nil {
+		return nil, fmt.Errorf("session %q: %w", id, translate(err))
+	}
+	return &s, nil
+}
+
+// SessionsByUser lists a user's sessions that have not ended or expired.
+func (db *DB) SessionsByUser(ctx context.Context, userID string) ([]Session, error) {
+	var ss []Session
+	err := db.ctx(ctx).Where("user_id = ? AND ended_at IS NULL AND expires_at > ?", userID, db.Now()).Order("created_at DESC").Find(&ss).Error
+	return ss, translate(err)
+}
+
+// EndSession ends a session and revokes the refresh and access tokens
+// issued under it, at once.
+func (db *DB) EndSession(ctx context.Context, id string) error {
+	return db.ctx(ctx).Transaction(func(tx *gorm.DB) error { return db.endSessionTx(tx, id) })
+}
+
+func (db *DB) endSessionTx(tx *gorm.DB, id string) error {
+	now := db.Now()
+	if err := tx.Model(&Session{}).Where("id = ? AND ended_at IS NULL", id).Update("ended_at", now).Error; err != nil {
+		return translate(err)
+	}
+	if err := tx.Model(&RefreshToken{}).Where("session_id = ? AND revoked_at IS NULL", id).Update("revoked_at", now).Error; err != nil {
+		return translate(err)
+	}
+	return translate(tx.Model(&AccessToken{}).Where("session_id = ? AND revoked_at IS NULL", id).Update("revoked_at", now).Error)
+}
+
+// EndUserSessions ends every session of a user (and their tokens).
+func (db *DB) EndUserSessions(ctx context.Context, userID string) error {
+	return db.ctx(ctx).Transaction(func(tx *gorm.DB) error { return db.revokeUserTx(tx, userID) })
+}
+
+// TouchSession records activity on a session.
+func (db *DB) TouchSession(ctx context.Context, id string) error {
+	return translate(db.ctx(ctx).Model(&Session{}).Where("id = ?", id).Update("last_seen_at", db.Now()).Error)
+}

@@ -1,0 +1,201 @@
+package models
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// AccessToken records an issued access token (JWT jti or opaque token ID).
+// The token itself is not stored: a JWT is signed, an opaque token is the ID
+// encrypted with the op crypto key.
+type AccessToken struct {
+	ID            string `gorm:"primaryKey"`
+	ClientID      string
+	Subject       string
+	UserID        *string
+	SessionID     *string
+	AuthRequestID *string
+	FamilyID      *string
+	Scopes        StringList
+	Audience      StringList
+	CreatedAt     time.Time
+	ExpiresAt     time.Time
+	RevokedAt     *time.Time
+}
+
+// RefreshToken is one link of a rotating refresh-token family. Only the hash
+// of the token is stored.
+type RefreshToken struct {
+	ID            string `gorm:"primaryKey"`
+	TokenHash     []byte
+	FamilyID      string
+	ClientID      string
+	UserID        string
+	SessionID     *string
+	AuthRequestID *string
+	Scopes        StringList
+	Audience      StringList
+	AMR           StringList `gorm:"column:amr"`
+	ACR           string     `gorm:"column:acr"`
+	AuthTime      time.Time
+	CreatedAt     time.Time
+	ExpiresAt     time.Time
+	RotatedAt     *time.Time
+	RevokedAt     *time.Time
+}
+
+// IssueTokens stores an access token and, when rt is not nil, a refresh
+// token, in one short transaction. When rotateFromID is not empty that
+// refresh token is marked rotated first; if it was already rotated or
+// revoked (a concurrent or replayed use) nothing is written and ErrConflict
+// is returned.
+func (db *DB) IssueTokens(ctx context.Context, at *AccessToken, rt *RefreshToken, rotateFromID string) error {
+	now := db.Now()
+	return translate(db.ctx(ctx).Transaction(func(tx *gorm.DB) error {
+		if rotateFromID != "" {
+			res := tx.Model(&RefreshToken{}).Where("id = ? AND rotated_at IS NULL AND revoked_at IS NULL", rotateFromID).Update("rotated_at", now)
+			if res.Error != nil {
+				return res.Error
+			}
+			if res.RowsAffected == 0 {
+				return fmt.Errorf("refresh token already used: %w", ErrConflict)
+			}
+		}
+		if err := tx.Create(at).Error; err != nil {
+			return err
+		}
+		if rt != nil {
+			return tx.Create(rt).Error
+		}
+		return nil
+	}))
+}
+
+// RefreshTokenByRaw loads a refresh token in any state by its raw value.
+func (db *DB) RefreshTokenByRaw(ctx context.Context, raw string) (*RefreshToken, error) {
+	var rt RefreshToken
+	if err := db.ctx(ctx).First(&rt, "token_hash = ?", HashToken(raw)).Error; err != nil {
+		return nil, fmt.Errorf("refresh token: %w", translate(err))
+	}
+	return &rt, nil
+}
+
+// RefreshTokenUsable reports whether rt can be redeemed now: not rotated,
+// not revoked, not expired, its user enabled and its session (if any) live.
+func (db *DB) RefreshTokenUsable(ctx context.Context, rt *RefreshToken) (bool, error) {
+	if rt.RotatedAt != nil || rt.RevokedAt != nil || !db.Now().Before(rt.ExpiresAt) {
+		return false, nil
+	}
+	return db.subjectLive(ctx, &rt.UserID, rt.SessionID)
+}
+
+// subjectLive reports whether the user is enabled and the session not ended.
+func (db *DB) subjectLive(ctx context.Context, userID, sessionID *string) (bool, error) {
+	if userID != nil && *userID != "" {
+		var n int64
+		if err := db.ctx(ctx).Model(&User{}).Where("id = ? AND disabled = ?", *userID, false).Count(&n).Error; err != nil {
+			return false, translate(err)
+		}
+		if n == 0 {
+			return false, nil
+		}
+	}
+	if sessionID != nil && *sessionID != "" {
+		var n int64
+		if err := db.ctx(ctx).Model(&Session{}).Where("id = ? AND ended_at IS NULL", *sessionID).Count(&n).Error; err != nil {
+			return false, translate(err)
+		}
+		if n == 0 {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
+// RevokeFamily revokes every refresh token of a family and every access
+// token issued from it (refresh-token reuse, OAuth 2.0 Security BCP §4.14.2).
+func (db *DB) RevokeFamily(ctx context.Context, familyID string) error {
+	now := db.Now()
+	return translate(db.ctx(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Model(&RefreshToken{}).Where("family_id = ? AND revoked_at IS NULL", familyID).Update("revoked_at", now).Error; err != nil {
+			return err
+		}
+		return tx.Model(&AccessToken{}).Where("family_id = ? AND revoked_at IS NULL", familyID).Update("revoked_at", now).Error
+	}))
+}
+
+// RevokeByAuthRequest revokes every token issued from one authorization
+// code (code replay).
+func (db *DB) RevokeByAuthRequest(ctx context.Context, authRequestID string) error {
+	now := db.Now()
+	return translate(db.ctx(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Model(&RefreshToken{}).Where("auth_request_id = ? AND revoked_at IS NULL", authRequestID).Update("revoked_at", now).Error; err != nil {
+			return err
+		}
+		var fams []string
+		if err := tx.Model(&RefreshToken{}).Where("auth_request_id = ?", authRequestID).Distinct().Pluck("family_id", &fams).Error; err != nil {
+			return err
+		}
+		q := tx.Model(&AccessToken{}).Where("revoked_at IS NULL AND auth_request_id = ?", authRequestID)
+		if len(fams) > 0 {
+			q = tx.Model(&AccessToken{}).Where("revoked_at IS NULL AND (auth_request_id = ? OR family_id IN ?)", authRequestID, fams)
+		}
+		return q.Update("revoked_at", now).Error
+	}))
+}
+
+// AccessTokenByID loads an access token record in any state.
+func (db *DB) AccessTokenByID(ctx context.Context, id string) (*AccessToken, error) {
+	var at AccessToken
+	if err := db.ctx(ctx).First(&at, "id = ?", id).Error; err != nil {
+		return nil, fmt.Errorf("access token: %w", translate(err))
+	}
+	return &at, nil
+}
+
+// ActiveAccessToken returns the access token if it is unrevoked, unexpired,
+// its user enabled and its session live; otherwise ErrNotFound. Userinfo and
+// introspection call it on every request, which is what makes revocation
+// instant.
+func (db *DB) ActiveAccessToken(ctx context.Context, id string) (*AccessToken, error) {
+	at, err := db.AccessTokenByID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if at.RevokedAt != nil || !db.Now().Before(at.ExpiresAt) {
+		return nil, fmt.Errorf("access token inactive: %w", ErrNotFound)
+	}
+	live, err := db.subjectLive(ctx, at.UserID, at.SessionID)
+	if err != nil {
+		return nil, err
+	}
+	if !live {
+		return nil, fmt.Errorf("access token inactive: %w", ErrNotFound)
+	}
+	return at, nil
+}
+
+// RevokeAccessToken revokes one access token (it must belong to clientID
+// when clientID is not empty).
+func (db *DB) RevokeAccessToken(ctx context.Context, id, clientID string) error {
+	q := db.ctx(ctx).Model(&AccessToken{}).Where("id = ? AND revoked_at IS NULL", id)
+	if clientID != "" {
+		q = q.Where("client_id = ?", clientID)
+	}
+	return translate(q.Update("revoked_at", db.Now()).Error)
+}
+
+// RevokeClientTokensForUser revokes every token a client holds for a user
+// (used by "log out of this application").
+func (db *DB) RevokeClientTokensForUser(ctx context.Context, userID, clientID string) error {
+	now := db.Now()
+	return translate(db.ctx(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := tx.Model(&RefreshToken{}).Where("user_id = ? AND client_id = ? AND revoked_at IS NULL", userID, clientID).Update("revoked_at", now).Error; err != nil {
+			return err
+		}
+		return tx.Model(&AccessToken{}).Where("user_id = ? AND client_id = ? AND revoked_at IS NULL", userID, clientID).Update("revoked_at", now).Error
+	}))
+}

@@ -1,0 +1,218 @@
+package models
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
+)
+
+// User is an account. ID is a random UUID (the OIDC sub); WebAuthnID is the
+// random user handle given to authenticators (never the username or email,
+// WebAuthn L3 §14.6.1 "User Handle Contents").
+type User struct {
+	ID            string `gorm:"primaryKey"`
+	WebAuthnID    []byte `gorm:"column:webauthn_id"`
+	Username      string
+	Email         string
+	EmailVerified bool
+	DisplayName   string
+	Disabled      bool
+	IsAdmin       bool
+	CustomClaims  JSONMap
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+	Groups        []Group `gorm:"many2many:user_groups"`
+}
+
+// Group is a named set of users; its name appears in the groups claim.
+type Group struct {
+	ID        string `gorm:"primaryKey"`
+	Name      string
+	CreatedAt time.Time
+}
+
+// NewUUID returns a random (version 4) UUID string.
+func NewUUID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err)
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// newUserHandle returns 64 random bytes (WebAuthn allows at most 64).
+func newUserHandle() []byte {
+	b := make([]byte, 64)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// ErrInvalid wraps validation failures of user-supplied values.
+var ErrInvalid = errors.New("invalid")
+
+// NormalizeUsername lowercases and trims a username and checks its shape:
+// 1–64 characters of letters, digits, '.', '_', '-', '@'.
+func NormalizeUsername(s string) (string, error) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	if s == "" || len(s) > 64 {
+		return "", fmt.Errorf("%w: username must be 1 to 64 characters", ErrInvalid)
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || strings.ContainsRune("._-@", r)) {
+			return "", fmt.Errorf("%w: username may contain only letters, digits and . _ - @", ErrInvalid)
+		}
+	}
+	return s, nil
+}
+
+// CreateUser inserts u, filling ID and WebAuthnID. The username is
+// normalised; a taken username returns ErrConflict.
+func (db *DB) CreateUser(ctx context.Context, u *User) error {
+	name, err := NormalizeUsername(u.Username)
+	if err != nil {
+		return err
+	}
+	u.Username = name
+	u.Email = strings.TrimSpace(u.Email)
+	if u.Email != "" && (!strings.Contains(u.Email, "@") || len(u.Email) > 254) {
+		return fmt.Errorf("%w: email %q is not an address", ErrInvalid, u.Email)
+	}
+	if u.ID == "" {
+		u.ID = NewUUID()
+	}
+	if len(u.WebAuthnID) == 0 {
+		u.WebAuthnID = newUserHandle()
+	}
+	if u.CustomClaims == nil {
+		u.CustomClaims = JSONMap{}
+	}
+	if err := db.ctx(ctx).Omit(clause.Associations).Create(u).Error; err != nil {
+		if errors.Is(translate(err), ErrConflict) {
+			return fmt.Errorf("%w: username %q is taken", ErrConflict, u.Username)
+		}
+		return fmt.Errorf("create user: %w", err)
+	}
+	return nil
+}
+
+// UserByID loads a user with its groups.
+func (db *DB) UserByID(ctx context.Context, id string) (*User, error) {
+	var u User
+	if err := db.ctx(ctx).Preload("Groups").First(&u, "id = ?", id).Error; err != nil {
+		return nil, fmt.Errorf("load user %q: %w", id, translate(err))
+	}
+	return &u, nil
+}
+
+// UserByUsername loads a user by (normalised) username.
+func (db *DB) UserByUsername(ctx context.Context, username string) (*User, error) {
+	var u User
+	name := strings.ToLower(strings.TrimSpace(username))
+	if err := db.ctx(ctx).Preload("Groups").First(&u, "username = ?", name).Error; err != nil {
+		return nil, fmt.Errorf("load user %q: %w", username, translate(err))
+	}
+	return &u, nil
+}
+
+// UserByWebAuthnID loads the user owning a WebAuthn user handle.
+func (db *DB) UserByWebAuthnID(ctx context.Context, handle []byte) (*User, error) {
+	var u User
+	if err := db.ctx(ctx).First(&u, "webauthn_id = ?", handle).Error; err != nil {
+		return nil, fmt.Errorf("load user by handle: %w", translate(err))
+	}
+	return &u, nil
+}
+
+// ListUsers returns users ordered by username.
+func (db *DB) ListUsers(ctx context.Context) ([]User, error) {
+	var us []User
+	err := db.ctx(ctx).Preload("Groups").Order("username").Find(&us).Error
+	return us, translate(err)
+}
+
+// CountAdmins returns the number of enabled admin users.
+func (db *DB) CountAdmins(ctx context.Context) (int64, error) {
+	var n int64
+	err := db.ctx(ctx).Model(&User{}).Where("is_admin = ? AND disabled = ?", true, false).Count(&n).Error
+	return n, translate(err)
+}
+
+// SetUserDisabled disables or enables a user. Disabling ends every browser
+// session and revokes every refresh and access token of the user in the same
+// transaction, so nothing issued before keeps working.
+func (db *DB) SetUserDisabled(ctx context.Context, id string, disabled bool) error {
+	return db.ctx(ctx).Transaction(func(tx *gorm.DB) error {
+		res := tx.Model(&User{}).Where("id = ?", id).Updates(map[string]any{"disabled": disabled, "updated_at": db.Now()})
+		if res.Error != nil {
+			return translate(res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return fmt.Errorf("user %q: %w", id, ErrNotFound)
+		}
+		if !disabled {
+			return nil
+		}
+		return db.revokeUserTx(tx, id)
+	})
+}
+
+func (db *DB) revokeUserTx(tx *gorm.DB, userID string) error {
+	now := db.Now()
+	if err := tx.Model(&Session{}).Where("user_id = ? AND ended_at IS NULL", userID).Update("ended_at", now).Error; err != nil {
+		return err
+	}
+	if err := tx.Model(&RefreshToken{}).Where("user_id = ? AND revoked_at IS NULL", userID).Update("revoked_at", now).Error; err != nil {
+		return err
+	}
+	return tx.Model(&AccessToken{}).Where("user_id = ? AND revoked_at IS NULL", userID).Update("revoked_at", now).Error
+}
+
+// SetUserGroups replaces the user's group memberships by group names,
+// creating groups that do not exist yet.
+func (db *DB) SetUserGroups(ctx context.Context, userID string, names []string) error {
+	return db.ctx(ctx).Transaction(func(tx *gorm.DB) error {
+		var groups []Group
+		for _, n := range names {
+			n = strings.TrimSpace(n)
+			if n == "" {
+				continue
+			}
+			g := Group{ID: groupID(n), Name: n, CreatedAt: db.Now()}
+			if err := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&g).Error; err != nil {
+				return translate(err)
+			}
+			if err := tx.First(&g, "name = ?", n).Error; err != nil {
+				return translate(err)
+			}
+			groups = append(groups, g)
+		}
+		u := User{ID: userID}
+		return translate(tx.Model(&u).Association("Groups").Replace(groups))
+	})
+}
+
+// groupID derives a stable ID from a group name so concurrent creators agree.
+func groupID(name string) string {
+	h := sha256.Sum256([]byte("group:" + name))
+	return fmt.Sprintf("%x", h[:16])
+}
+
+// GroupNames returns the names of the user's groups, sorted.
+func (u *User) GroupNames() []string {
+	out := make([]string, 0, len(u.Groups))
+	for _, g := range u.Groups {
+		out = append(out, g.Name)
+	}
+	return out
+}
