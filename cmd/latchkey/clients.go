@@ -1,0 +1,121 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/latchkey-idp/latchkey/models"
+)
+
+type clientsCmd struct {
+	Add  clientsAddCmd  `cmd:"" help:"Register an application; prints client_id and, once, client_secret."`
+	List clientsListCmd `cmd:"" help:"List applications."`
+}
+
+type clientsAddCmd struct {
+	Name                  string   `help:"Application name shown on the sign-in page." required:""`
+	RedirectURI           []string `name:"redirect-uri" help:"Allowed redirect URI, matched exactly (repeatable)." required:""`
+	PostLogoutRedirectURI []string `name:"post-logout-redirect-uri" help:"Allowed post-logout redirect URI (repeatable)."`
+	Public                bool     `help:"Public client (SPA, native app): no secret, PKCE required."`
+	IDTokenAlg            string   `name:"id-token-alg" help:"ID token signing algorithm." default:"RS256" enum:"RS256,ES256"`
+	AccessTokenFormat     string   `name:"access-token-format" help:"Access token format." default:"jwt" enum:"jwt,opaque"`
+	Scope                 []string `help:"Restrict the scopes this client may request (repeatable; default: all)."`
+	JSON                  bool     `name:"json" help:"Print one JSON object."`
+}
+
+// checkRedirectURI refuses URIs that cannot be matched safely: they must be
+// absolute, without fragment (RFC 6749 §3.1.2), and https unless loopback
+// or a private-use scheme of a native app (RFC 8252 §7).
+func checkRedirectURI(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme == "" {
+		return fmt.Errorf("redirect URI %q must be an absolute URI", raw)
+	}
+	if u.Fragment != "" || strings.Contains(raw, "#") {
+		return fmt.Errorf("redirect URI %q must not contain a fragment", raw)
+	}
+	if (u.Scheme == "http" || u.Scheme == "https") && u.Host == "" {
+		return fmt.Errorf("redirect URI %q has no host", raw)
+	}
+	return nil
+}
+
+func (a *clientsAddCmd) Run(ctx context.Context, e *env) error {
+	var probs []string
+	for _, u := range append(append([]string{}, a.RedirectURI...), a.PostLogoutRedirectURI...) {
+		if err := checkRedirectURI(u); err != nil {
+			probs = append(probs, err.Error())
+		}
+	}
+	if len(probs) > 0 {
+		return fmt.Errorf("%s", strings.Join(probs, "; "))
+	}
+	db, err := e.openDB(ctx)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	c := &models.Client{Name: a.Name, Public: a.Public, RedirectURIs: a.RedirectURI, PostLogoutRedirectURIs: a.PostLogoutRedirectURI,
+		AllowedScopes: a.Scope, IDTokenAlg: a.IDTokenAlg, AccessTokenFormat: a.AccessTokenFormat}
+	secret, err := db.CreateClient(ctx, c)
+	if err != nil {
+		return err
+	}
+	_ = db.Audit(ctx, &models.AuditEvent{Type: models.EventClientCreated, Success: true, ActorID: "cli", ClientID: c.ID,
+		Detail: models.JSONMap{"name": c.Name, "public": c.Public}})
+	if a.JSON {
+		out := map[string]any{"client_id": c.ID, "name": c.Name, "public": c.Public, "redirect_uris": c.RedirectURIs,
+			"post_logout_redirect_uris": c.PostLogoutRedirectURIs, "issuer": e.cli.Issuer,
+			"discovery_url": strings.TrimRight(e.cli.Issuer, "/") + "/.well-known/openid-configuration"}
+		if secret != "" {
+			out["client_secret"] = secret
+		}
+		return e.printJSON(out)
+	}
+	fmt.Fprintf(e.out, "Created client %q\nclient_id:     %s\n", c.Name, c.ID)
+	if secret != "" {
+		fmt.Fprintf(e.out, "client_secret: %s\n(shown once: store it now)\n", secret)
+	} else {
+		fmt.Fprintln(e.out, "public client: no secret; use PKCE (S256)")
+	}
+	fmt.Fprintf(e.out, "discovery:     %s/.well-known/openid-configuration\n", strings.TrimRight(e.cli.Issuer, "/"))
+	return nil
+}
+
+type clientsListCmd struct {
+	JSON bool `name:"json" help:"Print one JSON object."`
+}
+
+func (l *clientsListCmd) Run(ctx context.Context, e *env) error {
+	db, err := e.openDB(ctx)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	cs, err := db.ListClients(ctx)
+	if err != nil {
+		return err
+	}
+	type row struct {
+		ID           string   `json:"client_id"`
+		Name         string   `json:"name"`
+		Public       bool     `json:"public"`
+		RedirectURIs []string `json:"redirect_uris"`
+	}
+	rows := make([]row, 0, len(cs))
+	for _, c := range cs {
+		rows = append(rows, row{c.ID, c.Name, c.Public, c.RedirectURIs})
+	}
+	if l.JSON {
+		return e.printJSON(map[string]any{"clients": rows})
+	}
+	tw := tabwriter.NewWriter(e.out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tCLIENT_ID\tPUBLIC\tREDIRECT_URIS")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%s\t%v\t%s\n", r.Name, r.ID, r.Public, strings.Join(r.RedirectURIs, " "))
+	}
+	return tw.Flush()
+}

@@ -1,0 +1,43 @@
+package main
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/latchkey-idp/latchkey/idp"
+	"github.com/latchkey-idp/latchkey/oidc"
+)
+
+type keysCmd struct {
+	Rotate keysRotateCmd `cmd:"" help:"Create new signing keys now; the previous ones stay published until their tokens expire."`
+}
+
+type keysRotateCmd struct {
+	JSON bool `name:"json" help:"Print one JSON object."`
+}
+
+func (k *keysRotateCmd) Run(ctx context.Context, e *env) error {
+	sealer, err := e.sealer()
+	if err != nil {
+		return err
+	}
+	db, err := e.openDB(ctx)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	cfg := idp.Config{Issuer: e.cli.Issuer}
+	cfg.Defaults()
+	p, err := oidc.New(ctx, cfg.OIDC, db, sealer)
+	if err != nil {
+		return err
+	}
+	if err := p.RotateKeys(ctx); err != nil {
+		return err
+	}
+	if k.JSON {
+		return e.printJSON(map[string]any{"rotated": true})
+	}
+	fmt.Fprintln(e.out, "signing keys rotated")
+	return nil
+}

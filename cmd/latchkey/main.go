@@ -1,0 +1,167 @@
+// Command latchkey runs the Latchkey passkey-only OpenID Connect provider
+// and manages its data: users, setup links, clients, keys and migrations.
+// Every flag has a LATCHKEY_* environment twin; a JSON config file can set
+// them too (--config). The CLI works on the same data directory or DSN as a
+// running server.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/alecthomas/kong"
+
+	"github.com/latchkey-idp/latchkey/models"
+)
+
+var version = "dev"
+
+// cli is the whole command line: global flags first, then subcommands.
+type cli struct {
+	Config       kong.ConfigFlag `help:"JSON file with flag values (keys are flag names)." env:"LATCHKEY_CONFIG" placeholder:"FILE"`
+	DataDir      string          `help:"Directory for the SQLite database and the master key file." default:"data" env:"LATCHKEY_DATA_DIR" placeholder:"DIR"`
+	Database     string          `help:"Database DSN: empty for SQLite in the data dir, a SQLite file path, or postgres://…" env:"LATCHKEY_DATABASE" placeholder:"DSN"`
+	Issuer       string          `help:"Public base URL; its host is the WebAuthn RP ID." default:"http://localhost:8080" env:"LATCHKEY_ISSUER" placeholder:"URL"`
+	MasterKey    string          `help:"Base64 32-byte master key (prefer --master-key-file). Default: DIR/master.key, created on first start." env:"LATCHKEY_MASTER_KEY" placeholder:"KEY"`
+	MasterKeyFil string          `name:"master-key-file" help:"File holding the base64 master key." env:"LATCHKEY_MASTER_KEY_FILE" placeholder:"FILE"`
+	SetupLinkTTL time.Duration   `name:"setup-link-ttl" help:"Lifetime of one-time setup links." default:"24h" env:"LATCHKEY_SETUP_LINK_TTL"`
+	LogLevel     string          `help:"debug, info, warn or error." default:"info" enum:"debug,info,warn,error" env:"LATCHKEY_LOG_LEVEL"`
+	LogFormat    string          `help:"json or text." default:"json" enum:"json,text" env:"LATCHKEY_LOG_FORMAT"`
+
+	Serve   serveCmd   `cmd:"" help:"Run the server."`
+	Users   usersCmd   `cmd:"" help:"Manage users."`
+	Clients clientsCmd `cmd:"" help:"Manage OIDC clients (applications)."`
+	Keys    keysCmd    `cmd:"" help:"Manage signing keys."`
+	Migrate migrateCmd `cmd:"" help:"Apply database migrations and exit."`
+	Version versionCmd `cmd:"" help:"Print the version."`
+}
+
+// env carries what every command needs.
+type env struct {
+	cli    *cli
+	out    io.Writer
+	errOut io.Writer
+	log    *slog.Logger
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run is main without the process exit, so tests can call it.
+func run(args []string, stdout, stderr io.Writer) int {
+	var c cli
+	parser, err := kong.New(&c,
+		kong.Name("latchkey"),
+		kong.Description("Latchkey: a passkey-only OpenID Connect provider."),
+		kong.Configuration(kong.JSON),
+		kong.UsageOnError(),
+		kong.Writers(stdout, stderr),
+		kong.Exit(func(int) {}),
+	)
+	if err != nil {
+		fmt.Fprintln(stderr, "latchkey:", err)
+		return 2
+	}
+	kctx, err := parser.Parse(args)
+	if err != nil {
+		fmt.Fprintln(stderr, "latchkey:", err)
+		return 2
+	}
+	if kctx == nil || strings.HasPrefix(kctx.Command(), "--") {
+		return 0
+	}
+	e := &env{cli: &c, out: stdout, errOut: stderr, log: newLogger(c.LogLevel, c.LogFormat, stderr)}
+	slog.SetDefault(e.log)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	kctx.BindTo(ctx, (*context.Context)(nil))
+	if err := kctx.Run(e); err != nil {
+		fmt.Fprintln(stderr, "latchkey:", err)
+		return 1
+	}
+	return 0
+}
+
+func newLogger(level, format string, w io.Writer) *slog.Logger {
+	var lv slog.Level
+	_ = lv.UnmarshalText([]byte(level))
+	opts := &slog.HandlerOptions{Level: lv}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// openDB opens and migrates the configured database.
+func (e *env) openDB(ctx context.Context) (*models.DB, error) {
+	db, err := models.Open(ctx, models.Options{DSN: e.cli.Database, DataDir: e.cli.DataDir})
+	if err != nil {
+		return nil, err
+	}
+	if err := db.Migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// sealer loads (or on first use creates) the master key.
+func (e *env) sealer() (*models.Sealer, error) {
+	encoded := e.cli.MasterKey
+	if e.cli.MasterKeyFil != "" {
+		b, err := os.ReadFile(e.cli.MasterKeyFil)
+		if err != nil {
+			return nil, fmt.Errorf("read master key file: %w", err)
+		}
+		encoded = string(b)
+	}
+	key, created, err := models.LoadMasterKey(encoded, e.cli.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		e.log.Warn("created a new master key; back it up: without it the signing keys cannot be used",
+			"file", e.cli.DataDir+"/"+models.MasterKeyFile)
+	}
+	return models.NewSealer(key)
+}
+
+// printJSON writes v as one JSON object.
+func (e *env) printJSON(v any) error {
+	enc := json.NewEncoder(e.out)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+type migrateCmd struct{}
+
+func (m *migrateCmd) Run(ctx context.Context, e *env) error {
+	db, err := e.openDB(ctx)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	fmt.Fprintln(e.out, "database is up to date")
+	return nil
+}
+
+type versionCmd struct{}
+
+func (v *versionCmd) Run(e *env) error {
+	ver := version
+	if bi, ok := debug.ReadBuildInfo(); ok && ver == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		ver = bi.Main.Version
+	}
+	fmt.Fprintln(e.out, "latchkey", ver)
+	return nil
+}

@@ -1,0 +1,133 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// cliRun runs the CLI in-process against dir and returns exit code, stdout
+// and stderr.
+func cliRun(t *testing.T, dir string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := run(append(args, "--data-dir", dir, "--log-format", "text"), &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func TestCLIUsersAndClients(t *testing.T) {
+	dir := t.TempDir()
+	code, out, errOut := cliRun(t, dir, "users", "add", "--username", "Alice", "--email", "alice@example.com", "--admin", "--json")
+	if code != 0 {
+		t.Fatalf("users add: %d %s", code, errOut)
+	}
+	var u struct {
+		ID       string `json:"id"`
+		Username string `json:"username"`
+		SetupURL string `json:"setup_url"`
+		Admin    bool   `json:"admin"`
+	}
+	if err := json.Unmarshal([]byte(out), &u); err != nil {
+		t.Fatalf("users add --json is not one JSON object: %q", out)
+	}
+	if u.Username != "alice" || !u.Admin || !strings.HasPrefix(u.SetupURL, "http://localhost:8080/setup/") {
+		t.Fatalf("users add = %+v", u)
+	}
+
+	if code, _, errOut := cliRun(t, dir, "users", "add", "--username", "alice"); code == 0 || !strings.Contains(errOut, "taken") {
+		t.Fatalf("duplicate user: %d %s", code, errOut)
+	}
+	if code, _, errOut := cliRun(t, dir, "users", "add", "--username", "bad name"); code == 0 || !strings.Contains(errOut, "username") {
+		t.Fatalf("bad username: %d %s", code, errOut)
+	}
+
+	code, out, _ = cliRun(t, dir, "users", "setup-link", "alice", "--json")
+	var link struct {
+		SetupURL string `json:"setup_url"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &link) != nil || link.SetupURL == u.SetupURL || link.SetupURL == "" {
+		t.Fatalf("setup-link: %d %q", code, out)
+	}
+	if code, _, errOut := cliRun(t, dir, "users", "setup-link", "nobody"); code == 0 || !strings.Contains(errOut, "nobody") {
+		t.Fatalf("setup-link for unknown user: %d %s", code, errOut)
+	}
+
+	code, out, errOut = cliRun(t, dir, "clients", "add", "--name", "Demo", "--redirect-uri", "http://localhost:9090/callback",
+		"--post-logout-redirect-uri", "http://localhost:9090/", "--json")
+	var c struct {
+		ClientID     string `json:"client_id"`
+		ClientSecret string `json:"client_secret"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &c) != nil || c.ClientID == "" || len(c.ClientSecret) < 40 {
+		t.Fatalf("clients add: %d %q %s", code, out, errOut)
+	}
+	code, out, _ = cliRun(t, dir, "clients", "add", "--name", "SPA", "--redirect-uri", "http://localhost:3000/cb", "--public", "--json")
+	if code != 0 || strings.Contains(out, "client_secret") {
+		t.Fatalf("public client: %d %q", code, out)
+	}
+	if code, _, errOut := cliRun(t, dir, "clients", "add", "--name", "X", "--redirect-uri", "/relative#frag"); code == 0 || !strings.Contains(errOut, "absolute") {
+		t.Fatalf("bad redirect URI: %d %s", code, errOut)
+	}
+
+	// The database holds no secret we printed.
+	raw, err := os.ReadFile(filepath.Join(dir, "latchkey.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wal, _ := os.ReadFile(filepath.Join(dir, "latchkey.db-wal"))
+	raw = append(raw, wal...)
+	token := u.SetupURL[strings.LastIndex(u.SetupURL, "/")+1:]
+	for name, secret := range map[string]string{"client secret": c.ClientSecret, "setup token": token} {
+		if bytes.Contains(raw, []byte(secret)) {
+			t.Errorf("%s stored in clear in the database", name)
+		}
+	}
+
+	code, out, _ = cliRun(t, dir, "users", "list", "--json")
+	if code != 0 || !strings.Contains(out, `"alice"`) {
+		t.Fatalf("users list: %d %q", code, out)
+	}
+}
+
+func TestCLIKeysAndMigrate(t *testing.T) {
+	dir := t.TempDir()
+	if code, out, errOut := cliRun(t, dir, "migrate"); code != 0 || !strings.Contains(out, "up to date") {
+		t.Fatalf("migrate: %d %s %s", code, out, errOut)
+	}
+	if code, _, errOut := cliRun(t, dir, "keys", "rotate"); code != 0 {
+		t.Fatalf("keys rotate: %s", errOut)
+	}
+	st, err := os.Stat(filepath.Join(dir, "master.key"))
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("master key file: %v %v", st, err)
+	}
+}
+
+func TestCLIServeRejectsContradictions(t *testing.T) {
+	code, _, errOut := cliRun(t, t.TempDir(), "serve", "--issuer", "http://127.0.0.1:8080/?x=1", "--tls-cert", "cert.pem",
+		"--listen", "127.0.0.1:8081", "--internal-listen", "127.0.0.1:8081", "--rp-id", "example.com")
+	if code == 0 {
+		t.Fatal("serve started with a contradictory configuration")
+	}
+	for _, want := range []string{"query", "tls-key", "differ"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("error output lacks %q:\n%s", want, errOut)
+		}
+	}
+	code, _, errOut = cliRun(t, t.TempDir(), "serve", "--issuer", "http://127.0.0.1:8080")
+	if code == 0 || !strings.Contains(errOut, "IP address") {
+		t.Fatalf("IP issuer: %d %s", code, errOut)
+	}
+}
+
+func TestCLIUsage(t *testing.T) {
+	if code, _, _ := cliRun(t, t.TempDir(), "frobnicate"); code != 2 {
+		t.Fatalf("unknown command exit code %d, want 2", code)
+	}
+	if code, out, _ := cliRun(t, t.TempDir(), "version"); code != 0 || !strings.HasPrefix(out, "latchkey ") {
+		t.Fatalf("version: %d %q", code, out)
+	}
+}

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/latchkey-idp/latchkey/idp"
+	"github.com/latchkey-idp/latchkey/oidc"
+	"github.com/latchkey-idp/latchkey/passkeys"
+)
+
+type serveCmd struct {
+	Listen          string        `help:"Public listener (OIDC endpoints, sign-in pages)." default:":8080" env:"LATCHKEY_LISTEN" placeholder:"ADDR"`
+	InternalListen  string        `help:"Internal listener (admin, health); keep it private." default:"127.0.0.1:8081" env:"LATCHKEY_INTERNAL_LISTEN" placeholder:"ADDR"`
+	TLSCert         string        `name:"tls-cert" help:"TLS certificate file (PEM) for both listeners." env:"LATCHKEY_TLS_CERT" placeholder:"FILE"`
+	TLSKey          string        `name:"tls-key" help:"TLS private key file (PEM)." env:"LATCHKEY_TLS_KEY" placeholder:"FILE"`
+	RPID            string        `name:"rp-id" help:"WebAuthn RP ID (default: the issuer host)." env:"LATCHKEY_RP_ID"`
+	RPOrigins       []string      `name:"rp-origin" help:"Allowed WebAuthn origin(s) (default: the issuer origin)." env:"LATCHKEY_RP_ORIGINS" sep:","`
+	AccessTokenTTL  time.Duration `name:"access-token-ttl" help:"Access token lifetime." default:"10m" env:"LATCHKEY_ACCESS_TOKEN_TTL"`
+	IDTokenTTL      time.Duration `name:"id-token-ttl" help:"ID token lifetime." default:"1h" env:"LATCHKEY_ID_TOKEN_TTL"`
+	RefreshTokenTTL time.Duration `name:"refresh-token-ttl" help:"Refresh token lifetime." default:"720h" env:"LATCHKEY_REFRESH_TOKEN_TTL"`
+	SessionTTL      time.Duration `name:"session-ttl" help:"Browser session lifetime." default:"12h" env:"LATCHKEY_SESSION_TTL"`
+}
+
+// config builds idp.Config from the global and serve flags.
+func (s *serveCmd) config(e *env) idp.Config {
+	return idp.Config{
+		Issuer: e.cli.Issuer, Listen: s.Listen, InternalListen: s.InternalListen,
+		TLSCert: s.TLSCert, TLSKey: s.TLSKey, SessionTTL: s.SessionTTL, SetupLinkTTL: e.cli.SetupLinkTTL,
+		OIDC:     oidc.Config{AccessTokenTTL: s.AccessTokenTTL, IDTokenTTL: s.IDTokenTTL, RefreshTokenTTL: s.RefreshTokenTTL},
+		Passkeys: passkeys.Config{RPID: s.RPID, RPOrigins: s.RPOrigins},
+		Logger:   e.log,
+	}
+}
+
+func (s *serveCmd) Run(ctx context.Context, e *env) error {
+	start := time.Now()
+	cfg := s.config(e)
+	cfg.Defaults()
+	if probs := cfg.Validate(); len(probs) > 0 {
+		return &idp.ConfigError{Problems: probs}
+	}
+	sealer, err := e.sealer()
+	if err != nil {
+		return err
+	}
+	db, err := e.openDB(ctx)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	srv, err := idp.New(ctx, cfg, db, sealer)
+	if err != nil {
+		return err
+	}
+	link, err := idp.BootstrapAdmin(ctx, db, cfg.Issuer, cfg)
+	if err != nil {
+		return err
+	}
+	return srv.Run(ctx, func(pub, internal net.Addr) {
+		e.log.Info("latchkey ready", "issuer", cfg.Issuer, "public", pub.String(), "internal", internal.String(),
+			"startup", time.Since(start).Round(time.Millisecond).String())
+		if link != "" {
+			// Printed on purpose, outside the structured log: this is the
+			// only way in on a fresh install. It works once and expires.
+			fmt.Fprintf(e.errOut, "\n%s\n  No admin has a passkey yet. Open this one-time link to create the first admin's passkey\n  (valid %s, works once; a restart issues a new one):\n\n  %s\n%s\n\n",
+				strings.Repeat("=", 78), cfg.SetupLinkTTL, link, strings.Repeat("=", 78))
+		}
+	})
+}

@@ -1,0 +1,301 @@
+package idp
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/latchkey-idp/latchkey/models"
+	"github.com/latchkey-idp/latchkey/passkeys/passkeytest"
+)
+
+// clock is a fake clock that follows real time plus an offset, so expiry
+// can be tested without sleeping while JWT libraries keep working.
+type clock struct {
+	mu     sync.Mutex
+	offset time.Duration
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.offset)
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.offset += d
+	c.mu.Unlock()
+}
+
+// testApp is the whole public application on a loopback port, reachable as
+// http://localhost:PORT (WebAuthn refuses IP addresses as RP IDs).
+type testApp struct {
+	t      *testing.T
+	srv    *Server
+	db     *models.DB
+	clock  *clock
+	issuer string
+	http   *httptest.Server
+}
+
+func newTestApp(t *testing.T, mutate ...func(*Config)) *testApp {
+	t.Helper()
+	ctx := context.Background()
+	clk := &clock{}
+	db, err := models.Open(ctx, models.Options{DSN: filepath.Join(t.TempDir(), "latchkey.db"), Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	issuer := fmt.Sprintf("http://localhost:%d", ln.Addr().(*net.TCPAddr).Port)
+	cfg := Config{Issuer: issuer, Listen: "127.0.0.1:0", InternalListen: "127.0.0.1:1", Now: clk.Now,
+		Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+	for _, m := range mutate {
+		m(&cfg)
+	}
+	sealer, err := models.NewSealer(bytes.Repeat([]byte{7}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := New(ctx, cfg, db, sealer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewUnstartedServer(srv.PublicHandler())
+	hs.Listener.Close()
+	hs.Listener = ln
+	hs.Start()
+	t.Cleanup(hs.Close)
+	return &testApp{t: t, srv: srv, db: db, clock: clk, issuer: issuer, http: hs}
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Logf("%s", bytes.TrimRight(p, "\n"))
+	return len(p), nil
+}
+
+// browser is a cookie-keeping HTTP client that never follows redirects,
+// with the software authenticator standing in for the user's passkey.
+type browser struct {
+	t      *testing.T
+	app    *testApp
+	client *http.Client
+	auth   *passkeytest.Authenticator
+}
+
+func (a *testApp) newBrowser() *browser {
+	jar, _ := cookiejar.New(nil)
+	return &browser{t: a.t, app: a, auth: passkeytest.New("localhost", a.issuer), client: &http.Client{
+		Jar: jar, Timeout: 10 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}}
+}
+
+func (b *browser) get(u string) *http.Response {
+	b.t.Helper()
+	resp, err := b.client.Get(b.abs(u))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return resp
+}
+
+func (b *browser) abs(u string) string {
+	if strings.HasPrefix(u, "/") {
+		return b.app.issuer + u
+	}
+	return u
+}
+
+var csrfMeta = regexp.MustCompile(`<meta name="csrf-token" content="([^"]+)">`)
+
+// page GETs an HTML page, checks the status and returns body and CSRF token.
+func (b *browser) page(u string, want int) (string, string) {
+	b.t.Helper()
+	resp := b.get(u)
+	body := readBody(b.t, resp)
+	if resp.StatusCode != want {
+		b.t.Fatalf("GET %s: status %d, want %d\n%s", u, resp.StatusCode, want, body)
+	}
+	csrf := ""
+	if m := csrfMeta.FindStringSubmatch(body); m != nil {
+		csrf = m[1]
+	}
+	return body, csrf
+}
+
+// postJSON posts like the page scripts do and decodes the JSON answer.
+func (b *browser) postJSON(u, csrf string, in any, out any) int {
+	b.t.Helper()
+	body, _ := json.Marshal(in)
+	req, _ := http.NewRequest(http.MethodPost, b.abs(u), bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-CSRF-Token", csrf)
+	resp, err := b.client.Do(req)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	raw := readBody(b.t, resp)
+	if out != nil {
+		if err := json.Unmarshal([]byte(raw), out); err != nil {
+			b.t.Fatalf("POST %s: status %d, body not JSON: %q", u, resp.StatusCode, raw)
+		}
+	}
+	return resp.StatusCode
+}
+
+func readBody(t *testing.T, resp *http.Response) string {
+	t.Helper()
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+type beginResp struct {
+	CeremonyID string          `json:"ceremonyID"`
+	Options    json.RawMessage `json:"options"`
+	Error      string          `json:"error"`
+}
+
+// register opens a setup link and creates a passkey with the authenticator.
+func (b *browser) register(setupURL string) {
+	b.t.Helper()
+	path := strings.TrimPrefix(setupURL, b.app.issuer)
+	_, csrf := b.page(path, http.StatusOK)
+	var begin beginResp
+	if st := b.postJSON(path+"/begin", csrf, map[string]any{}, &begin); st != http.StatusOK {
+		b.t.Fatalf("setup begin: %d %s", st, begin.Error)
+	}
+	cred, err := b.auth.Create(begin.Options)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	var fin map[string]string
+	if st := b.postJSON(path+"/finish", csrf, map[string]any{"ceremonyID": begin.CeremonyID, "name": "Test key", "credential": json.RawMessage(cred)}, &fin); st != http.StatusOK {
+		b.t.Fatalf("setup finish: %d %v", st, fin)
+	}
+}
+
+// newUser creates a user and returns a setup URL for it.
+func (a *testApp) newUser(username string, admin bool) (*models.User, string) {
+	a.t.Helper()
+	u := &models.User{Username: username, Email: username + "@example.com", EmailVerified: true, DisplayName: strings.ToUpper(username[:1]) + username[1:], IsAdmin: admin}
+	if err := a.db.CreateUser(context.Background(), u); err != nil {
+		a.t.Fatal(err)
+	}
+	link, err := IssueSetupLink(context.Background(), a.db, a.issuer, u.ID, time.Hour, "test")
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	return u, link
+}
+
+// newClient registers a confidential client for redirectURI.
+func (a *testApp) newClient(redirectURI string, mutate ...func(*models.Client)) (*models.Client, string) {
+	a.t.Helper()
+	c := &models.Client{Name: "Test App", RedirectURIs: models.StringList{redirectURI}, PostLogoutRedirectURIs: models.StringList{redirectURI + "/bye"}}
+	for _, m := range mutate {
+		m(c)
+	}
+	secret, err := a.db.CreateClient(context.Background(), c)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	return c, secret
+}
+
+// signIn follows an authorize URL through the passkey sign-in and returns
+// the final redirect to the client (with code and state).
+func (b *browser) signIn(authorizeURL string) *url.URL {
+	b.t.Helper()
+	loc := b.expectRedirect(authorizeURL)
+	if !strings.HasPrefix(loc.Path, "/login") {
+		// A live session completes the request without a ceremony.
+		return b.followToClient(loc)
+	}
+	arID := loc.Query().Get("authRequestID")
+	resp := b.get(loc.String())
+	body := readBody(b.t, resp)
+	if resp.StatusCode == http.StatusFound {
+		next, _ := resp.Location()
+		return b.followToClient(next) // live session: no ceremony
+	}
+	if resp.StatusCode != http.StatusOK {
+		b.t.Fatalf("sign-in page: %d %s", resp.StatusCode, body)
+	}
+	csrf := ""
+	if m := csrfMeta.FindStringSubmatch(body); m != nil {
+		csrf = m[1]
+	}
+	var begin beginResp
+	if st := b.postJSON("/login/passkey/begin", csrf, map[string]string{"authRequestID": arID}, &begin); st != http.StatusOK {
+		b.t.Fatalf("login begin: %d %s", st, begin.Error)
+	}
+	assertion, err := b.auth.Get(begin.Options)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	var fin struct{ Redirect, Error string }
+	if st := b.postJSON("/login/passkey/finish", csrf, map[string]any{"authRequestID": arID, "ceremonyID": begin.CeremonyID, "credential": json.RawMessage(assertion)}, &fin); st != http.StatusOK {
+		b.t.Fatalf("login finish: %d %s", st, fin.Error)
+	}
+	u, err := url.Parse(fin.Redirect)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return b.followToClient(u)
+}
+
+// followToClient follows redirects on the issuer until one leaves it.
+func (b *browser) followToClient(u *url.URL) *url.URL {
+	b.t.Helper()
+	for i := 0; i < 5; i++ {
+		if !strings.HasPrefix(u.String(), b.app.issuer) && u.IsAbs() {
+			return u
+		}
+		u = b.expectRedirect(u.String())
+	}
+	b.t.Fatalf("too many redirects at %s", u)
+	return nil
+}
+
+func (b *browser) expectRedirect(u string) *url.URL {
+	b.t.Helper()
+	resp := b.get(u)
+	body := readBody(b.t, resp)
+	if resp.StatusCode != http.StatusFound && resp.StatusCode != http.StatusSeeOther {
+		b.t.Fatalf("GET %s: status %d, want a redirect\n%s", u, resp.StatusCode, body)
+	}
+	loc, err := resp.Location()
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return loc
+}

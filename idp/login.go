@@ -1,0 +1,212 @@
+package idp
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/latchkey-idp/latchkey/models"
+	"github.com/latchkey-idp/latchkey/oidc"
+	"github.com/latchkey-idp/latchkey/passkeys"
+)
+
+type loginPage struct {
+	base
+	AuthRequestID string
+	ClientName    string
+}
+
+// pendingAuthRequest loads an auth request that can still be signed in to.
+func (s *Server) pendingAuthRequest(c echo.Context, id string) (*models.AuthRequest, error) {
+	if id == "" {
+		return nil, newError(http.StatusBadRequest, "This sign-in link is incomplete. Go back to the application and start again.", nil)
+	}
+	ar, err := s.db.AuthRequestByID(c.Request().Context(), id)
+	switch {
+	case errors.Is(err, models.ErrNotFound), errors.Is(err, models.ErrExpired):
+		return nil, &appError{Status: http.StatusBadRequest, Message: "This sign-in request has expired or is unknown.",
+			Hint: "Go back to the application and start signing in again.", Err: err}
+	case err != nil:
+		return nil, err
+	case ar.Done:
+		return nil, newError(http.StatusConflict, "This sign-in request was already completed. Go back to the application.", nil)
+	}
+	return ar, nil
+}
+
+// needsFreshSignIn reports whether the request forbids reusing a session:
+// prompt=login, or max_age exceeded (OIDC Core §3.1.2.1, max_age=0 behaves
+// like prompt=login).
+func needsFreshSignIn(ar *models.AuthRequest, sess *models.Session, now time.Time) bool {
+	if slices.Contains(ar.Prompt, "login") {
+		return true
+	}
+	if ar.MaxAge != nil && now.Sub(sess.AuthTime) > time.Duration(*ar.MaxAge)*time.Second {
+		return true
+	}
+	return ar.MaxAge != nil && *ar.MaxAge == 0
+}
+
+func (s *Server) handleLoginPage(c echo.Context) error {
+	ctx := c.Request().Context()
+	ar, err := s.pendingAuthRequest(c, c.QueryParam("authRequestID"))
+	if err != nil {
+		return err
+	}
+	sess, err := s.currentSession(c)
+	if err != nil {
+		return err
+	}
+	if sess != nil && !needsFreshSignIn(ar, sess, s.cfg.Now()) {
+		if err := s.db.CompleteAuthRequest(ctx, ar.ID, sess.UserID, sess.ID, sess.AuthTime, sess.AMR, sess.ACR); err != nil {
+			return err
+		}
+		_ = s.db.TouchSession(ctx, sess.ID)
+		return c.Redirect(http.StatusFound, s.op.CallbackURL(ctx, ar.ID))
+	}
+	if slices.Contains(ar.Prompt, "none") {
+		// OIDC Core §3.1.2.6: no UI may be shown; tell the client.
+		s.op.FailAuthRequest(c.Response(), c.Request(), ar.ID, oidc.LoginRequired, "the user is not signed in")
+		return nil
+	}
+	client, err := s.db.ClientByID(ctx, ar.ClientID)
+	if err != nil {
+		return err
+	}
+	return s.render(c, http.StatusOK, "login", &loginPage{
+		base:          base{Scripts: []string{"webauthn.js", "login.js"}},
+		AuthRequestID: ar.ID, ClientName: client.Name,
+	})
+}
+
+type ceremonyBegin struct {
+	CeremonyID string          `json:"ceremonyID"`
+	Options    json.RawMessage `json:"options"`
+}
+
+func (s *Server) handlePasskeyLoginBegin(c echo.Context) error {
+	var req struct {
+		AuthRequestID string `json:"authRequestID"`
+	}
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	ar, err := s.pendingAuthRequest(c, req.AuthRequestID)
+	if err != nil {
+		return err
+	}
+	id, opts, err := s.passkeys.BeginLogin(c.Request().Context(), ar.ID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, ceremonyBegin{CeremonyID: id, Options: opts})
+}
+
+func (s *Server) handlePasskeyLoginFinish(c echo.Context) error {
+	ctx := c.Request().Context()
+	var req struct {
+		AuthRequestID string          `json:"authRequestID"`
+		CeremonyID    string          `json:"ceremonyID"`
+		Credential    json.RawMessage `json:"credential"`
+	}
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	ar, err := s.pendingAuthRequest(c, req.AuthRequestID)
+	if err != nil {
+		return err
+	}
+	res, err := s.passkeys.FinishLogin(ctx, req.CeremonyID, ar.ID, req.Credential)
+	if err != nil {
+		return s.passkeyFailure(c, ar.ClientID, err)
+	}
+	sid, err := s.startSession(c, res)
+	if err != nil {
+		return err
+	}
+	if err := s.db.CompleteAuthRequest(ctx, ar.ID, res.User.ID, sid, s.cfg.Now(), res.AMR, ""); err != nil {
+		return newError(http.StatusConflict, "This sign-in request was already completed. Go back to the application.", err)
+	}
+	s.audit(c, &models.AuditEvent{Type: models.EventSignIn, Success: true, UserID: res.User.ID, ClientID: ar.ClientID,
+		Detail: models.JSONMap{"credential": res.Credential.ID, "amr": res.AMR, "session": sid}})
+	return c.JSON(http.StatusOK, map[string]string{"redirect": s.op.CallbackURL(ctx, ar.ID)})
+}
+
+// startSession refreshes the browser's session when the same user signs in
+// again (the sid stays stable for logout), otherwise ends the old one and
+// starts a new session. It returns the session ID.
+func (s *Server) startSession(c echo.Context, res *passkeys.LoginResult) (string, error) {
+	ctx := c.Request().Context()
+	old, err := s.currentSession(c)
+	if err != nil {
+		return "", err
+	}
+	if old != nil && old.UserID == res.User.ID {
+		if err := s.db.ReauthenticateSession(ctx, old.ID, res.Credential.ID, res.AMR, "", s.cfg.SessionTTL); err == nil {
+			return old.ID, nil
+		}
+	} else if old != nil {
+		if err := s.db.EndSession(ctx, old.ID); err != nil {
+			return "", err
+		}
+	}
+	credID := res.Credential.ID
+	sess := &models.Session{UserID: res.User.ID, CredentialID: &credID, AuthTime: s.cfg.Now().UTC(), AMR: res.AMR,
+		UserAgent: truncate(c.Request().UserAgent(), 256), IP: c.RealIP()}
+	raw, err := s.db.CreateSession(ctx, sess, s.cfg.SessionTTL)
+	if err != nil {
+		return "", err
+	}
+	s.setSessionCookie(c, raw)
+	return sess.ID, nil
+}
+
+// passkeyFailure audits a refused ceremony and answers with a safe message.
+func (s *Server) passkeyFailure(c echo.Context, clientID string, err error) error {
+	var pe *passkeys.Error
+	if !errors.As(err, &pe) || errors.Is(err, passkeys.ErrInternal) {
+		return err // a 500, logged once by the error handler
+	}
+	ev := &models.AuditEvent{Type: models.EventSignInFailed, Success: false, ClientID: clientID,
+		Detail: models.JSONMap{"reason": passkeys.Reason(err)}}
+	if errors.Is(err, passkeys.ErrCloneDetected) {
+		ev.Type = models.EventCloneWarning
+	}
+	s.audit(c, ev)
+	s.cfg.Logger.Info("passkey ceremony refused", "reason", passkeys.Reason(err), "err", err)
+	status := http.StatusUnauthorized
+	if errors.Is(err, passkeys.ErrBadRequest) {
+		status = http.StatusBadRequest
+	}
+	return newError(status, pe.Message, err)
+}
+
+// decodeJSON reads a small JSON body strictly: JSON content type, one
+// object, no trailing data.
+func decodeJSON(c echo.Context, v any) error {
+	r := c.Request()
+	if ct := r.Header.Get("Content-Type"); ct != "application/json" && !hasPrefix(ct, "application/json;") {
+		return newError(http.StatusUnsupportedMediaType, "Send this request as application/json.", nil)
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(c.Response(), r.Body, 128<<10))
+	if err := dec.Decode(v); err != nil {
+		return newError(http.StatusBadRequest, "The request body is not valid JSON.", err)
+	}
+	if dec.More() {
+		return newError(http.StatusBadRequest, "The request body must hold a single JSON object.", nil)
+	}
+	return nil
+}
+
+func hasPrefix(s, p string) bool { return len(s) >= len(p) && s[:len(p)] == p }
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}

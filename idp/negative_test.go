@@ -1,0 +1,266 @@
+package idp
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/latchkey-idp/latchkey/models"
+	"github.com/latchkey-idp/latchkey/passkeys/passkeytest"
+)
+
+// loginStart begins a sign-in for a fresh authorize request and returns the
+// auth request ID, the CSRF token and the begin response.
+func (b *browser) loginStart(r *rp, extra ...oauth2.AuthCodeOption) (string, string, beginResp) {
+	b.t.Helper()
+	authURL, _ := r.authURL(extra...)
+	loc := b.expectRedirect(authURL)
+	if !strings.HasPrefix(loc.Path, "/login") {
+		b.t.Fatalf("authorize went to %s, want the sign-in page", loc)
+	}
+	arID := loc.Query().Get("authRequestID")
+	_, csrf := b.page(loc.String(), http.StatusOK)
+	var begin beginResp
+	if st := b.postJSON("/login/passkey/begin", csrf, map[string]string{"authRequestID": arID}, &begin); st != http.StatusOK {
+		b.t.Fatalf("begin: %d %s", st, begin.Error)
+	}
+	return arID, csrf, begin
+}
+
+func (b *browser) loginFinish(arID, csrf, ceremonyID string, assertion []byte) (int, string) {
+	b.t.Helper()
+	var out struct{ Redirect, Error string }
+	st := b.postJSON("/login/passkey/finish", csrf, map[string]any{"authRequestID": arID, "ceremonyID": ceremonyID, "credential": json.RawMessage(assertion)}, &out)
+	return st, out.Error
+}
+
+// enrolled returns an app, a registered browser, its user, and an RP.
+func enrolled(t *testing.T) (*testApp, *browser, *models.User, *rp, *models.Client) {
+	app := newTestApp(t)
+	user, setup := app.newUser("bob", false)
+	const redirect = "http://localhost:9999/callback"
+	client, secret := app.newClient(redirect)
+	b := app.newBrowser()
+	b.register(setup)
+	return app, b, user, app.newRP(client.ID, secret, redirect), client
+}
+
+func TestSignInRefusals(t *testing.T) {
+	app, b, user, r, _ := enrolled(t)
+	ctx := context.Background()
+
+	cases := []struct {
+		name      string
+		tamper    func(arID, csrf string, begin beginResp) (int, string)
+		wantState int
+		wantMsg   string
+		reason    string
+	}{
+		{"replayed challenge", func(arID, csrf string, begin beginResp) (int, string) {
+			a, _ := b.auth.Get(begin.Options)
+			if st, msg := b.loginFinish(arID, csrf, begin.CeremonyID, a); st != http.StatusOK {
+				t.Fatalf("first use refused: %d %s", st, msg)
+			}
+			// The same ceremony again, on a fresh request of the same browser.
+			arID2, csrf2, _ := b.loginStart(r, oauth2.SetAuthURLParam("prompt", "login"))
+			return b.loginFinish(arID2, csrf2, begin.CeremonyID, a)
+		}, http.StatusUnauthorized, "", "replayed_challenge"},
+		{"expired challenge", func(arID, csrf string, begin beginResp) (int, string) {
+			a, _ := b.auth.Get(begin.Options)
+			app.clock.Advance(6 * time.Minute)
+			defer app.clock.Advance(-6 * time.Minute)
+			return b.loginFinish(arID, csrf, begin.CeremonyID, a)
+		}, 0, "", "expired_challenge"},
+		{"wrong origin", func(arID, csrf string, begin beginResp) (int, string) {
+			b.auth.Origin = "http://evil.localhost:1"
+			defer func() { b.auth.Origin = app.issuer }()
+			a, _ := b.auth.Get(begin.Options)
+			return b.loginFinish(arID, csrf, begin.CeremonyID, a)
+		}, http.StatusUnauthorized, "", ""},
+		{"user verification missing", func(arID, csrf string, begin beginResp) (int, string) {
+			b.auth.UV = false
+			defer func() { b.auth.UV = true }()
+			a, _ := b.auth.Get(begin.Options)
+			return b.loginFinish(arID, csrf, begin.CeremonyID, a)
+		}, http.StatusUnauthorized, "", ""},
+		{"unknown credential", func(arID, csrf string, begin beginResp) (int, string) {
+			stranger := passkeytest.New("localhost", app.issuer)
+			other := app.newBrowser()
+			other.auth = stranger
+			_, setup := app.newUser("mallory", false)
+			other.register(setup)
+			mal, _ := app.db.UserByUsername(ctx, "mallory")
+			creds, _ := app.db.CredentialsByUser(ctx, mal.ID)
+			_ = app.db.DeleteCredential(ctx, mal.ID, creds[0].ID)
+			a, _ := stranger.Get(begin.Options)
+			return b.loginFinish(arID, csrf, begin.CeremonyID, a)
+		}, http.StatusUnauthorized, "", "unknown_credential"},
+		{"malformed credential", func(arID, csrf string, begin beginResp) (int, string) {
+			return b.loginFinish(arID, csrf, begin.CeremonyID, []byte(`{"id":"x","response":{}}`))
+		}, http.StatusBadRequest, "", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			arID, csrf, begin := b.loginStart(r, oauth2.SetAuthURLParam("prompt", "login"))
+			st, msg := tc.tamper(arID, csrf, begin)
+			if st == http.StatusOK || (tc.wantState != 0 && st != tc.wantState) {
+				t.Fatalf("status %d (%s), want refusal %d", st, msg, tc.wantState)
+			}
+			if msg == "" {
+				t.Fatal("refusal without a message")
+			}
+			if tc.reason != "" {
+				evs, _ := app.db.AuditEvents(ctx, models.AuditFilter{Type: models.EventSignInFailed, Limit: 1})
+				if len(evs) == 0 || evs[0].Detail["reason"] != tc.reason {
+					t.Fatalf("audit = %+v, want reason %s", evs, tc.reason)
+				}
+			}
+		})
+	}
+
+	t.Run("disabled user", func(t *testing.T) {
+		arID, csrf, begin := b.loginStart(r, oauth2.SetAuthURLParam("prompt", "login"))
+		if err := app.db.SetUserDisabled(ctx, user.ID, true); err != nil {
+			t.Fatal(err)
+		}
+		defer app.db.SetUserDisabled(ctx, user.ID, false)
+		a, _ := b.auth.Get(begin.Options)
+		if st, msg := b.loginFinish(arID, csrf, begin.CeremonyID, a); st == http.StatusOK || msg == "" {
+			t.Fatalf("disabled user signed in: %d %q", st, msg)
+		}
+	})
+
+	t.Run("sign count regression", func(t *testing.T) {
+		arID, csrf, begin := b.loginStart(r, oauth2.SetAuthURLParam("prompt", "login"))
+		b.auth.SetSignCount(0) // a cloned authenticator replays an old counter
+		a, _ := b.auth.Get(begin.Options)
+		if st, _ := b.loginFinish(arID, csrf, begin.CeremonyID, a); st == http.StatusOK {
+			t.Fatal("sign count regression accepted")
+		}
+		creds, _ := app.db.CredentialsByUser(ctx, user.ID)
+		if !creds[0].CloneWarning {
+			t.Fatal("clone warning not set")
+		}
+		if evs, _ := app.db.AuditEvents(ctx, models.AuditFilter{Type: models.EventCloneWarning}); len(evs) != 1 {
+			t.Fatalf("clone warning audited %d times", len(evs))
+		}
+	})
+}
+
+func TestAuthorizeRefusals(t *testing.T) {
+	app, b, _, r, client := enrolled(t)
+
+	t.Run("PKCE plain refused", func(t *testing.T) {
+		u, _ := url.Parse(r.oauth.AuthCodeURL("st", oauth2.SetAuthURLParam("code_challenge", "abcdefghijabcdefghijabcdefghijabcdefghijabc"), oauth2.SetAuthURLParam("code_challenge_method", "plain")))
+		loc := b.expectRedirect(u.String())
+		if loc.Query().Get("error") != "invalid_request" || !strings.HasPrefix(loc.String(), "http://localhost:9999/callback") {
+			t.Fatalf("plain PKCE: redirected to %s", loc)
+		}
+	})
+
+	t.Run("unregistered redirect URI is never redirected to", func(t *testing.T) {
+		bad := r.oauth
+		bad.RedirectURL = "http://localhost:9999/callback/evil"
+		resp := b.get(bad.AuthCodeURL("st", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())))
+		body := readBody(t, resp)
+		if resp.StatusCode == http.StatusFound || resp.StatusCode == http.StatusSeeOther {
+			t.Fatalf("redirected to %s", resp.Header.Get("Location"))
+		}
+		if resp.StatusCode < 400 || !strings.Contains(strings.ToLower(body), "redirect") {
+			t.Fatalf("status %d body %q", resp.StatusCode, body)
+		}
+	})
+
+	t.Run("prompt=none without a session", func(t *testing.T) {
+		fresh := app.newBrowser()
+		authURL, f := r.authURL(oauth2.SetAuthURLParam("prompt", "none"))
+		cb := fresh.followToClient(fresh.expectRedirect(authURL))
+		if cb.Query().Get("error") != "login_required" || cb.Query().Get("state") != f.state {
+			t.Fatalf("prompt=none: %s", cb)
+		}
+	})
+
+	t.Run("code replay refused and its tokens revoked", func(t *testing.T) {
+		authURL, f := r.authURL()
+		cb := b.signIn(authURL)
+		tok, _ := r.exchange(cb, f)
+		_, err := r.oauth.Exchange(r.ctx, cb.Query().Get("code"), oauth2.VerifierOption(f.verifier))
+		if !isOAuthError(err, "invalid_grant") {
+			t.Fatalf("replayed code: %v", err)
+		}
+		if _, err := r.provider.UserInfo(r.ctx, oauth2.StaticTokenSource(tok)); err == nil {
+			t.Fatal("tokens of a replayed code still work")
+		}
+	})
+
+	t.Run("code expires after 60 s", func(t *testing.T) {
+		authURL, f := r.authURL()
+		cb := b.signIn(authURL)
+		app.clock.Advance(61 * time.Second)
+		_, err := r.oauth.Exchange(r.ctx, cb.Query().Get("code"), oauth2.VerifierOption(f.verifier))
+		if !isOAuthError(err, "invalid_grant") {
+			t.Fatalf("expired code: %v", err)
+		}
+	})
+
+	t.Run("wrong PKCE verifier", func(t *testing.T) {
+		authURL, _ := r.authURL()
+		cb := b.signIn(authURL)
+		_, err := r.oauth.Exchange(r.ctx, cb.Query().Get("code"), oauth2.VerifierOption(oauth2.GenerateVerifier()))
+		if !isOAuthError(err, "invalid_grant") {
+			t.Fatalf("wrong verifier: %v", err)
+		}
+	})
+
+	t.Run("prompt=login forces a ceremony", func(t *testing.T) {
+		authURL, _ := r.authURL(oauth2.SetAuthURLParam("prompt", "login"))
+		if loc := b.expectRedirect(authURL); !strings.HasPrefix(loc.Path, "/login") {
+			t.Fatalf("went to %s", loc)
+		}
+	})
+
+	t.Run("max_age exceeded forces a ceremony", func(t *testing.T) {
+		app.clock.Advance(2 * time.Minute)
+		authURL, _ := r.authURL(oauth2.SetAuthURLParam("max_age", "60"))
+		loc := b.expectRedirect(authURL)
+		body, _ := b.page(loc.String(), http.StatusOK)
+		if !strings.Contains(body, "Sign in with a passkey") {
+			t.Fatalf("max_age: no sign-in page at %s", loc)
+		}
+	})
+	_ = client
+}
+
+func TestSetupLinkRefusals(t *testing.T) {
+	app := newTestApp(t)
+	user, setup := app.newUser("carol", false)
+	path := strings.TrimPrefix(setup, app.issuer)
+	b := app.newBrowser()
+
+	b.page("/setup/not-a-token", http.StatusNotFound)
+	app.clock.Advance(2 * time.Hour)
+	body, _ := b.page(path, http.StatusGone)
+	if !strings.Contains(body, "expired") {
+		t.Fatalf("expired link page: %s", body)
+	}
+	app.clock.Advance(-2 * time.Hour)
+
+	// A new link replaces the old one.
+	newLink, err := IssueSetupLink(context.Background(), app.db, app.issuer, user.ID, time.Hour, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.page(path, http.StatusGone)
+	b.register(newLink)
+	b.page(strings.TrimPrefix(newLink, app.issuer), http.StatusNotFound)
+	creds, _ := app.db.CredentialsByUser(context.Background(), user.ID)
+	if len(creds) != 1 || creds[0].Name != "Test key" {
+		t.Fatalf("credentials = %+v", creds)
+	}
+}

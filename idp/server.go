@@ -1,0 +1,223 @@
+package idp
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/latchkey-idp/latchkey/models"
+	"github.com/latchkey-idp/latchkey/oidc"
+	"github.com/latchkey-idp/latchkey/passkeys"
+)
+
+// Server is the Latchkey HTTP application.
+type Server struct {
+	cfg      Config
+	db       *models.DB
+	op       *oidc.Provider
+	passkeys *passkeys.Service
+	public   *echo.Echo
+	internal *echo.Echo
+	pages    *pages
+}
+
+// New builds the server. The database must be migrated; sealer holds the
+// master key that protects signing keys.
+func New(ctx context.Context, cfg Config, db *models.DB, sealer *models.Sealer) (*Server, error) {
+	cfg.Defaults()
+	if probs := cfg.Validate(); len(probs) > 0 {
+		return nil, &ConfigError{Problems: probs}
+	}
+	op, err := oidc.New(ctx, cfg.OIDC, db, sealer)
+	if err != nil {
+		return nil, fmt.Errorf("oidc provider: %w", err)
+	}
+	pk, err := passkeys.New(cfg.Passkeys, db)
+	if err != nil {
+		return nil, fmt.Errorf("passkeys: %w", err)
+	}
+	pg, err := loadPages()
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, db: db, op: op, passkeys: pk, pages: pg}
+	s.public = s.newEcho()
+	s.internal = s.newEcho()
+	s.routes()
+	return s, nil
+}
+
+// ConfigError lists every configuration problem.
+type ConfigError struct{ Problems []string }
+
+func (e *ConfigError) Error() string {
+	msg := "invalid configuration:"
+	for _, p := range e.Problems {
+		msg += "\n  - " + p
+	}
+	return msg
+}
+
+func (s *Server) newEcho() *echo.Echo {
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	// The client IP is the socket peer: no proxy is trusted unless
+	// configured (a later option), so X-Forwarded-For cannot spoof it.
+	e.IPExtractor = echo.ExtractIPDirect()
+	e.HTTPErrorHandler = s.handleError
+	e.Use(middleware.RequestIDWithConfig(middleware.RequestIDConfig{Generator: models.NewUUID}))
+	e.Use(s.requestLogger())
+	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableErrorHandler: false, DisablePrintStack: true}))
+	e.Use(s.securityHeaders)
+	e.Use(middleware.BodyLimit("1M"))
+	return e
+}
+
+// routes is the single route table of both listeners.
+func (s *Server) routes() {
+	e := s.public
+	op := echo.WrapHandler(s.op.Handler())
+	// OpenID Connect endpoints served by zitadel op. No CSRF here: they are
+	// called cross-site by design and protected by the protocol itself.
+	for _, p := range []string{"/.well-known/openid-configuration", "/keys", "/authorize", "/authorize/callback",
+		"/oauth/token", "/oauth/introspect", "/userinfo", "/revoke"} {
+		e.Any(p, op, noStore)
+	}
+	e.Any("/end_session", s.handleEndSession, noStore)
+
+	e.GET("/", s.handleHome)
+	e.GET("/logged-out", s.handleLoggedOut)
+	e.GET("/static/*", s.handleStatic)
+	e.GET("/favicon.ico", s.handleFavicon)
+
+	// UI routes: CSRF protection and no caching (they carry challenges and
+	// setup tokens). Middleware is attached per route: an echo Group with an
+	// empty prefix would also capture every unmatched path.
+	csrf := s.csrf()
+	e.GET("/login", s.handleLoginPage, csrf, noStore)
+	e.GET("/setup/:token", s.handleSetupPage, csrf, noStore)
+	e.POST("/login/passkey/begin", s.handlePasskeyLoginBegin, jsonErrors, csrf, noStore)
+	e.POST("/login/passkey/finish", s.handlePasskeyLoginFinish, jsonErrors, csrf, noStore)
+	e.POST("/setup/:token/begin", s.handleSetupBegin, jsonErrors, csrf, noStore)
+	e.POST("/setup/:token/finish", s.handleSetupFinish, jsonErrors, csrf, noStore)
+
+	in := s.internal
+	in.GET("/healthz", s.handleHealthz)
+	in.GET("/readyz", s.handleReadyz)
+}
+
+// PublicHandler serves the public listener (for tests and embedding).
+func (s *Server) PublicHandler() http.Handler { return s.public }
+
+// InternalHandler serves the internal listener.
+func (s *Server) InternalHandler() http.Handler { return s.internal }
+
+// Provider exposes the OIDC provider (key rotation from the CLI, tests).
+func (s *Server) Provider() *oidc.Provider { return s.op }
+
+// Run serves both listeners until ctx is cancelled, then shuts down
+// gracefully. ready, if not nil, is called once both listeners are bound.
+func (s *Server) Run(ctx context.Context, ready func(public, internal net.Addr)) error {
+	pubLn, err := s.listen(s.cfg.Listen)
+	if err != nil {
+		return err
+	}
+	inLn, err := s.listen(s.cfg.InternalListen)
+	if err != nil {
+		pubLn.Close()
+		return err
+	}
+	servers := []*http.Server{s.httpServer(s.public), s.httpServer(s.internal)}
+	errc := make(chan error, 2)
+	for i, ln := range []net.Listener{pubLn, inLn} {
+		go func(srv *http.Server, ln net.Listener) {
+			var err error
+			if s.cfg.TLSCert != "" {
+				err = srv.ServeTLS(ln, s.cfg.TLSCert, s.cfg.TLSKey)
+			} else {
+				err = srv.Serve(ln)
+			}
+			if !errors.Is(err, http.ErrServerClosed) {
+				errc <- err
+			}
+		}(servers[i], ln)
+	}
+	go s.backgroundJobs(ctx)
+	if ready != nil {
+		ready(pubLn.Addr(), inLn.Addr())
+	}
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+	}
+	shutCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, srv := range servers {
+		_ = srv.Shutdown(shutCtx)
+	}
+	return err
+}
+
+func (s *Server) listen(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	return ln, nil
+}
+
+func (s *Server) httpServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		TLSConfig: &tls.Config{
+			MinVersion: tls.VersionTLS12,
+			// TLS 1.2 suites limited to AEAD with forward secrecy; TLS 1.3
+			// suites are always AEAD and preferred by Go.
+			CipherSuites: []uint16{
+				tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+				tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+				tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+			},
+		},
+		ErrorLog: nil,
+	}
+}
+
+// backgroundJobs deletes expired rows periodically.
+func (s *Server) backgroundJobs(ctx context.Context) {
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := s.db.Cleanup(ctx); err != nil {
+				s.cfg.Logger.Error("cleanup", "err", err)
+			}
+		}
+	}
+}
+
+func (s *Server) handleHealthz(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) handleReadyz(c echo.Context) error {
+	if err := s.db.Ping(c.Request().Context()); err != nil {
+		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "database unreachable"})
+	}
+	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
+}

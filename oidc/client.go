@@ -1,0 +1,202 @@
+package oidc
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/url"
+	"slices"
+	"time"
+
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/latchkey-idp/latchkey/models"
+)
+
+// Scope names beyond the OIDC core ones.
+const scopeGroups = "groups"
+
+// supportedScopes are the scopes Latchkey knows how to honour.
+var supportedScopes = []string{oidc.ScopeOpenID, oidc.ScopeProfile, oidc.ScopeEmail, scopeGroups, oidc.ScopeOfflineAccess}
+
+// clientAdapter adapts models.Client to op.Client.
+//
+// Confidential clients are "web" and authenticate with client_secret_basic
+// (client_secret_post is accepted too); public clients are "native" and
+// authenticate with PKCE only. For native clients op lets a loopback
+// redirect URI use any port (RFC 8252 §7.3); CreateAuthRequest additionally
+// requires the same scheme, host, path and query as a registered one.
+type clientAdapter struct {
+	m   *models.Client
+	cfg *Config
+}
+
+var _ op.Client = (*clientAdapter)(nil)
+
+func (c *clientAdapter) GetID() string          { return c.m.ID }
+func (c *clientAdapter) RedirectURIs() []string { return slices.Clone(c.m.RedirectURIs) }
+func (c *clientAdapter) PostLogoutRedirectURIs() []string {
+	return slices.Clone(c.m.PostLogoutRedirectURIs)
+}
+
+func (c *clientAdapter) ApplicationType() op.ApplicationType {
+	if c.m.Public {
+		return op.ApplicationTypeNative
+	}
+	return op.ApplicationTypeWeb
+}
+
+func (c *clientAdapter) AuthMethod() oidc.AuthMethod {
+	if c.m.Public {
+		return oidc.AuthMethodNone
+	}
+	return oidc.AuthMethodBasic
+}
+
+func (c *clientAdapter) ResponseTypes() []oidc.ResponseType {
+	return []oidc.ResponseType{oidc.ResponseTypeCode}
+}
+
+func (c *clientAdapter) GrantTypes() []oidc.GrantType {
+	return []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken}
+}
+
+// LoginURL is where op sends the browser to sign in (relative to the
+// public listener).
+func (c *clientAdapter) LoginURL(authRequestID string) string {
+	return c.cfg.LoginPath + "?authRequestID=" + url.QueryEscape(authRequestID)
+}
+
+func (c *clientAdapter) AccessTokenType() op.AccessTokenType {
+	if c.m.AccessTokenFormat == models.AccessTokenOpaque {
+		return op.AccessTokenTypeBearer
+	}
+	return op.AccessTokenTypeJWT
+}
+
+func (c *clientAdapter) IDTokenLifetime() time.Duration {
+	if c.m.IDTokenTTL > 0 {
+		return time.Duration(c.m.IDTokenTTL) * time.Second
+	}
+	return c.cfg.IDTokenTTL
+}
+
+func (c *clientAdapter) accessTokenTTL() time.Duration {
+	if c.m.AccessTokenTTL > 0 {
+		return time.Duration(c.m.AccessTokenTTL) * time.Second
+	}
+	return c.cfg.AccessTokenTTL
+}
+
+func (c *clientAdapter) refreshTokenTTL() time.Duration {
+	if c.m.RefreshTokenTTL > 0 {
+		return time.Duration(c.m.RefreshTokenTTL) * time.Second
+	}
+	return c.cfg.RefreshTokenTTL
+}
+
+func (c *clientAdapter) DevMode() bool { return false }
+
+func (c *clientAdapter) RestrictAdditionalIdTokenScopes() func([]string) []string {
+	return func(s []string) []string { return s }
+}
+
+func (c *clientAdapter) RestrictAdditionalAccessTokenScopes() func([]string) []string {
+	return func(s []string) []string { return s }
+}
+
+// IsScopeAllowed reports whether the client may ask for scope. An empty
+// AllowedScopes allows every supported scope; otherwise it is an allowlist
+// (openid is always allowed).
+func (c *clientAdapter) IsScopeAllowed(scope string) bool {
+	if scope == oidc.ScopeOpenID {
+		return true
+	}
+	if len(c.m.AllowedScopes) == 0 {
+		return slices.Contains(supportedScopes, scope)
+	}
+	return c.m.AllowedScopes.Contains(scope)
+}
+
+// IDTokenUserinfoClaimsAssertion is false: with an access token, profile
+// and email claims come from userinfo (OIDC Core §5.4).
+func (c *clientAdapter) IDTokenUserinfoClaimsAssertion() bool { return false }
+
+func (c *clientAdapter) ClockSkew() time.Duration { return 0 }
+
+// loadClient returns the client, from the request context when the token
+// endpoint wrapper already loaded it. Unknown clients are invalid_client.
+func (s *Storage) loadClient(ctx context.Context, id string) (*models.Client, error) {
+	if c := clientFromContext(ctx); c != nil && c.ID == id {
+		return c, nil
+	}
+	c, err := s.db.ClientByID(ctx, id)
+	if errors.Is(err, models.ErrNotFound) {
+		return nil, oidc.ErrInvalidClient().WithDescription("unknown client").WithParent(err)
+	}
+	return c, err
+}
+
+// GetClientByClientID loads a client. Errors: invalid_client if unknown.
+func (s *Storage) GetClientByClientID(ctx context.Context, clientID string) (op.Client, error) {
+	m, err := s.loadClient(ctx, clientID)
+	if err != nil {
+		return nil, err
+	}
+	return &clientAdapter{m: m, cfg: &s.cfg}, nil
+}
+
+// AuthorizeClientIDSecret checks a confidential client's secret in
+// constant time. Errors: invalid_client for an unknown client, a public
+// client or a wrong secret.
+func (s *Storage) AuthorizeClientIDSecret(ctx context.Context, clientID, clientSecret string) error {
+	m, err := s.loadClient(ctx, clientID)
+	if err != nil {
+		return err
+	}
+	if !m.CheckSecret(clientSecret) {
+		return oidc.ErrInvalidClient().WithDescription("invalid client credentials")
+	}
+	return nil
+}
+
+// checkRedirectURI accepts a redirect URI that is registered verbatim or,
+// for public clients, a loopback URI that differs from a registered
+// loopback URI only in its port (RFC 8252 §7.3). op's own check ignores
+// the scheme and host among loopback URIs; this one does not.
+func checkRedirectURI(c *models.Client, uri string) bool {
+	if c.RedirectURIs.Contains(uri) {
+		return true
+	}
+	if !c.Public {
+		return false
+	}
+	u, ok := loopbackURL(uri)
+	if !ok {
+		return false
+	}
+	for _, r := range c.RedirectURIs {
+		reg, ok := loopbackURL(r)
+		if ok && reg.Scheme == u.Scheme && reg.Hostname() == u.Hostname() &&
+			reg.EscapedPath() == u.EscapedPath() && reg.RawQuery == u.RawQuery {
+			return true
+		}
+	}
+	return false
+}
+
+// loopbackURL parses an http URL whose host is a loopback IP literal or
+// "localhost", without user info or fragment.
+func loopbackURL(raw string) (*url.URL, bool) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "http" || u.User != nil || u.Fragment != "" || u.Opaque != "" {
+		return nil, false
+	}
+	host := u.Hostname()
+	if host == "localhost" {
+		return u, true
+	}
+	ip := net.ParseIP(host)
+	return u, ip != nil && ip.IsLoopback()
+}

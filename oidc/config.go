@@ -1,0 +1,117 @@
+package oidc
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Config configures the OpenID Provider. Zero values are filled by Defaults.
+type Config struct {
+	// Issuer is the absolute http(s) URL of the provider, without query or
+	// fragment (for example "https://id.example.com").
+	Issuer string
+	// LoginPath is where op sends the browser for sign-in; the client's
+	// LoginURL is LoginPath + "?authRequestID=" + id.
+	LoginPath string
+	// LoggedOutPath is the default post-logout redirect (Issuer + path).
+	LoggedOutPath   string
+	AccessTokenTTL  time.Duration // default 10m
+	IDTokenTTL      time.Duration // default 1h
+	RefreshTokenTTL time.Duration // default 720h
+	CodeTTL         time.Duration // default 60s; at most 60s
+	AuthRequestTTL  time.Duration // default 10m
+	// KeyRotation is the planned lifetime of a signing key (default 30
+	// days); the rotation job uses it.
+	KeyRotation time.Duration
+	// Now is the clock; defaults to time.Now.
+	Now func() time.Time
+}
+
+// maxCodeTTL bounds authorization code lifetime (RFC 6749 §4.1.2
+// recommends at most 10 minutes; we are stricter).
+const maxCodeTTL = 60 * time.Second
+
+// Defaults fills zero values.
+func (c *Config) Defaults() {
+	if c.LoginPath == "" {
+		c.LoginPath = "/login"
+	}
+	if c.LoggedOutPath == "" {
+		c.LoggedOutPath = "/logged-out"
+	}
+	setDefault(&c.AccessTokenTTL, 10*time.Minute)
+	setDefault(&c.IDTokenTTL, time.Hour)
+	setDefault(&c.RefreshTokenTTL, 720*time.Hour)
+	setDefault(&c.CodeTTL, maxCodeTTL)
+	setDefault(&c.AuthRequestTTL, 10*time.Minute)
+	setDefault(&c.KeyRotation, 30*24*time.Hour)
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	c.Issuer = strings.TrimSuffix(c.Issuer, "/")
+}
+
+func setDefault(d *time.Duration, v time.Duration) {
+	if *d == 0 {
+		*d = v
+	}
+}
+
+// Validate lists every problem with c (call Defaults first).
+func (c Config) Validate() []string {
+	var probs []string
+	if c.Issuer == "" {
+		probs = append(probs, "issuer is required")
+	} else if u, err := url.Parse(c.Issuer); err != nil {
+		probs = append(probs, fmt.Sprintf("issuer %q is not a URL: %v", c.Issuer, err))
+	} else {
+		if u.Scheme != "http" && u.Scheme != "https" {
+			probs = append(probs, fmt.Sprintf("issuer %q must use http or https", c.Issuer))
+		}
+		if u.Host == "" {
+			probs = append(probs, fmt.Sprintf("issuer %q has no host", c.Issuer))
+		}
+		// OpenID Connect Discovery 1.0 §3: the issuer has no query or fragment.
+		if u.RawQuery != "" || u.Fragment != "" || strings.ContainsAny(c.Issuer, "?#") {
+			probs = append(probs, fmt.Sprintf("issuer %q must not have a query or fragment", c.Issuer))
+		}
+		if u.User != nil {
+			probs = append(probs, fmt.Sprintf("issuer %q must not contain user info", c.Issuer))
+		}
+	}
+	for _, p := range []struct{ name, v string }{{"login path", c.LoginPath}, {"logged-out path", c.LoggedOutPath}} {
+		if !strings.HasPrefix(p.v, "/") || strings.HasPrefix(p.v, "//") {
+			probs = append(probs, fmt.Sprintf("%s %q must be an absolute path starting with a single /", p.name, p.v))
+		}
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"access token TTL", c.AccessTokenTTL},
+		{"ID token TTL", c.IDTokenTTL},
+		{"refresh token TTL", c.RefreshTokenTTL},
+		{"code TTL", c.CodeTTL},
+		{"auth request TTL", c.AuthRequestTTL},
+		{"key rotation", c.KeyRotation},
+	} {
+		if d.v <= 0 {
+			probs = append(probs, fmt.Sprintf("%s must be positive, got %s", d.name, d.v))
+		}
+	}
+	if c.CodeTTL > maxCodeTTL {
+		probs = append(probs, fmt.Sprintf("code TTL must be at most %s, got %s", maxCodeTTL, c.CodeTTL))
+	}
+	if c.Now == nil {
+		probs = append(probs, "clock (Now) is required")
+	}
+	return probs
+}
+
+// maxTokenLifetime is how long a token signed now may stay valid: a retired
+// key stays published at least this long.
+func (c Config) maxTokenLifetime() time.Duration {
+	return max(c.AccessTokenTTL, c.IDTokenTTL)
+}

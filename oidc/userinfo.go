@@ -1,0 +1,159 @@
+package oidc
+
+import (
+	"context"
+	"errors"
+	"slices"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/latchkey-idp/latchkey/models"
+)
+
+// reservedClaims may not be set by a user's custom claims: they are
+// registered JWT/OIDC/introspection claims or claims Latchkey fills itself.
+var reservedClaims = map[string]bool{
+	"iss": true, "sub": true, "aud": true, "exp": true, "nbf": true, "iat": true, "jti": true,
+	"auth_time": true, "nonce": true, "acr": true, "amr": true, "azp": true, "at_hash": true,
+	"c_hash": true, "sid": true, "act": true, "cnf": true, "client_id": true, "scope": true,
+	"active": true, "token_type": true, "username": true, "groups": true,
+	"name": true, "given_name": true, "family_name": true, "middle_name": true, "nickname": true,
+	"preferred_username": true, "profile": true, "picture": true, "website": true, "email": true,
+	"email_verified": true, "gender": true, "birthdate": true, "zoneinfo": true, "locale": true,
+	"phone_number": true, "phone_number_verified": true, "address": true, "updated_at": true,
+}
+
+// setUserinfo fills info with the claims the scopes grant: sub always;
+// profile → name, preferred_username, updated_at; email → email,
+// email_verified; groups → groups (names). Custom claims are added unless
+// they would shadow a reserved claim.
+func setUserinfo(info *oidc.UserInfo, u *models.User, scopes []string) {
+	info.Subject = u.ID
+	if slices.Contains(scopes, oidc.ScopeProfile) {
+		info.Name = u.DisplayName
+		if info.Name == "" {
+			info.Name = u.Username
+		}
+		info.PreferredUsername = u.Username
+		info.UpdatedAt = oidc.FromTime(u.UpdatedAt)
+	}
+	if slices.Contains(scopes, oidc.ScopeEmail) && u.Email != "" {
+		info.Email = u.Email
+		info.EmailVerified = oidc.Bool(u.EmailVerified)
+	}
+	if slices.Contains(scopes, scopeGroups) {
+		info.AppendClaims(scopeGroups, u.GroupNames())
+	}
+	for k, v := range u.CustomClaims {
+		if !reservedClaims[k] {
+			info.AppendClaims(k, v)
+		}
+	}
+}
+
+// SetUserinfoFromScopes is deprecated in op; SetUserinfoFromRequest does
+// the work.
+func (s *Storage) SetUserinfoFromScopes(context.Context, *oidc.UserInfo, string, string, []string) error {
+	return nil
+}
+
+// SetUserinfoFromRequest fills the ID token's user claims for the scopes
+// op passes (without profile/email when an access token is issued, OIDC
+// Core §5.4) and adds sid, the browser session the grant started in.
+func (s *Storage) SetUserinfoFromRequest(ctx context.Context, info *oidc.UserInfo, req op.IDTokenRequest, scopes []string) error {
+	u, err := s.db.UserByID(ctx, req.GetSubject())
+	if err != nil {
+		return err
+	}
+	setUserinfo(info, u, scopes)
+	if r, ok := req.(sessionIDer); ok && r.GetSessionID() != "" {
+		info.AppendClaims("sid", r.GetSessionID())
+	}
+	return nil
+}
+
+// activeToken returns the access token if it is live and belongs to
+// subject; otherwise an error (userinfo answers 401, introspection
+// active=false).
+func (s *Storage) activeToken(ctx context.Context, tokenID, subject string) (*models.AccessToken, *models.User, error) {
+	at, err := s.db.ActiveAccessToken(ctx, tokenID)
+	if errors.Is(err, models.ErrNotFound) {
+		return nil, nil, errInvalidToken().WithParent(err)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if at.Subject != subject || at.UserID == nil {
+		return nil, nil, errInvalidToken()
+	}
+	u, err := s.db.UserByID(ctx, *at.UserID)
+	if err != nil {
+		return nil, nil, err
+	}
+	return at, u, nil
+}
+
+// errInvalidToken is the error for a revoked, expired or foreign token.
+func errInvalidToken() *oidc.Error {
+	return &oidc.Error{ErrorType: "invalid_token", Description: "the access token is invalid"}
+}
+
+// SetUserinfoFromToken answers /userinfo for a live access token.
+// Errors: invalid_token when it is revoked, expired, or its user disabled
+// or session ended.
+func (s *Storage) SetUserinfoFromToken(ctx context.Context, info *oidc.UserInfo, tokenID, subject, _ string) error {
+	at, u, err := s.activeToken(ctx, tokenID, subject)
+	if err != nil {
+		return err
+	}
+	setUserinfo(info, u, at.Scopes)
+	return nil
+}
+
+// SetIntrospectionFromToken answers introspection (RFC 7662) for a live
+// access token. Only a client the token was issued to (or that is in its
+// audience) learns about it; for anyone else the token is inactive.
+func (s *Storage) SetIntrospectionFromToken(ctx context.Context, resp *oidc.IntrospectionResponse, tokenID, subject, clientID string) error {
+	at, u, err := s.activeToken(ctx, tokenID, subject)
+	if err != nil {
+		return err
+	}
+	if at.ClientID != clientID && !at.Audience.Contains(clientID) {
+		return errInvalidToken()
+	}
+	info := new(oidc.UserInfo)
+	setUserinfo(info, u, at.Scopes)
+	if at.SessionID != nil {
+		info.AppendClaims("sid", *at.SessionID)
+	}
+	resp.SetUserInfo(info)
+	resp.Scope = oidc.SpaceDelimitedArray(at.Scopes)
+	resp.ClientID = at.ClientID
+	resp.TokenType = oidc.BearerToken
+	resp.Subject = at.Subject
+	resp.Expiration = oidc.FromTime(at.ExpiresAt)
+	resp.IssuedAt = oidc.FromTime(at.CreatedAt)
+	resp.Audience = oidc.Audience(at.Audience)
+	resp.JWTID = at.ID
+	resp.Issuer = s.cfg.Issuer
+	return nil
+}
+
+// GetPrivateClaimsFromScopes adds no private claims to JWT access tokens:
+// APIs get user claims from userinfo or introspection.
+func (s *Storage) GetPrivateClaimsFromScopes(context.Context, string, string, []string) (map[string]any, error) {
+	return nil, nil
+}
+
+// GetKeyByIDAndClientID would return a client's key for private_key_jwt
+// and the JWT bearer grant, which Latchkey does not offer.
+func (s *Storage) GetKeyByIDAndClientID(context.Context, string, string) (*jose.JSONWebKey, error) {
+	return nil, oidc.ErrInvalidClient().WithDescription("private_key_jwt and JWT bearer grants are not supported")
+}
+
+// ValidateJWTProfileScopes refuses the JWT bearer grant (not supported).
+func (s *Storage) ValidateJWTProfileScopes(context.Context, string, []string) ([]string, error) {
+	return nil, oidc.ErrUnauthorizedClient().WithDescription("JWT bearer grant is not supported")
+}

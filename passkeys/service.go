@@ -1,0 +1,363 @@
+package passkeys
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"unicode"
+
+	"github.com/go-webauthn/webauthn/protocol"
+	"github.com/go-webauthn/webauthn/webauthn"
+
+	"github.com/latchkey-idp/latchkey/models"
+)
+
+// MaxBodySize is the largest ceremony response accepted. Real responses
+// are a few kilobytes; attestation certificate chains stay well below.
+const MaxBodySize = 64 << 10
+
+// Service runs WebAuthn ceremonies against the database. It is safe for
+// concurrent use and keeps no state in memory between Begin and Finish.
+type Service struct {
+	cfg Config
+	db  *models.DB
+	wa  *webauthn.WebAuthn
+}
+
+// LoginResult is a successful sign-in.
+type LoginResult struct {
+	User       *models.User
+	Credential *models.Credential
+	// AMR holds RFC 8176 values: "hwk" for a device-bound passkey
+	// (BackupEligible false), otherwise "swk"; then "user" and "mfa",
+	// because user verification was required and performed.
+	AMR []string
+}
+
+// New checks cfg and builds a Service. The error lists every problem
+// Validate found.
+func New(cfg Config, db *models.DB) (*Service, error) {
+	if problems := cfg.Validate(); len(problems) > 0 {
+		return nil, fmt.Errorf("invalid passkeys configuration: %s", strings.Join(problems, "; "))
+	}
+	if db == nil {
+		return nil, errors.New("passkeys: database is required")
+	}
+	cfg = cfg.withDefaults()
+	rk := true
+	wa, err := webauthn.New(&webauthn.Config{
+		RPID:                  cfg.RPID,
+		RPDisplayName:         cfg.RPDisplayName,
+		RPOrigins:             cfg.RPOrigins,
+		AttestationPreference: protocol.PreferNoAttestation,
+		AuthenticatorSelection: protocol.AuthenticatorSelection{
+			ResidentKey:        protocol.ResidentKeyRequirementRequired,
+			RequireResidentKey: &rk,
+			UserVerification:   protocol.VerificationRequired,
+		},
+		Timeouts: webauthn.TimeoutsConfig{
+			Login:        webauthn.TimeoutConfig{Enforce: true, Timeout: cfg.LoginTimeout, TimeoutUVD: cfg.LoginTimeout},
+			Registration: webauthn.TimeoutConfig{Enforce: true, Timeout: cfg.RegistrationTimeout, TimeoutUVD: cfg.RegistrationTimeout},
+		},
+		// Safari returns an unrequested appid output; rejecting unsolicited
+		// outputs (the v0.18 default) would break sign-in there.
+		ExtensionsUnsolicitedOutputPolicy: protocol.UnsolicitedOutputPolicyIgnore,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("passkeys: %w", err)
+	}
+	return &Service{cfg: cfg, db: db, wa: wa}, nil
+}
+
+// BeginRegistration starts adding a passkey for user. setupTokenID names
+// the one-time setup link that authorised it ("" for a signed-in user
+// adding a passkey); it is consumed only when the registration finishes.
+// It returns the ceremony ID and the JSON of navigator.credentials.create
+// options ({"publicKey": …}) with a discoverable credential and user
+// verification required and the user's existing passkeys excluded.
+// Errors: ErrUserDisabled, ErrInternal.
+func (s *Service) BeginRegistration(ctx context.Context, user *models.User, setupTokenID string) (string, []byte, error) {
+	if user == nil || user.ID == "" || len(user.WebAuthnID) == 0 {
+		return "", nil, fail(ErrInternal, errors.New("begin registration: user without ID or user handle"))
+	}
+	if user.Disabled {
+		return "", nil, fail(ErrUserDisabled, fmt.Errorf("user %s is disabled", user.ID))
+	}
+	creds, err := s.db.CredentialsByUser(ctx, user.ID)
+	if err != nil {
+		return "", nil, fail(ErrInternal, fmt.Errorf("load credentials: %w", err))
+	}
+	wu := &webauthnUser{user: user, creds: creds}
+	creation, sd, err := s.wa.BeginRegistration(wu,
+		webauthn.WithExclusions(wu.descriptors()),
+		webauthn.WithExtensions(webauthn.WithExtensionCredProps()),
+	)
+	if err != nil {
+		return "", nil, fail(ErrInternal, fmt.Errorf("begin registration: %w", err))
+	}
+	options, err := json.Marshal(creation)
+	if err != nil {
+		return "", nil, fail(ErrInternal, fmt.Errorf("encode creation options: %w", err))
+	}
+	c := &models.Ceremony{Kind: models.CeremonyRegistration, UserID: &user.ID, SetupTokenID: ptrOrNil(setupTokenID)}
+	id, err := s.saveCeremony(ctx, c, sd, s.cfg.RegistrationTimeout)
+	if err != nil {
+		return "", nil, err
+	}
+	return id, options, nil
+}
+
+// FinishRegistration verifies the browser's answer (the JSON of
+// PublicKeyCredential.toJSON()) to the ceremony and stores the passkey,
+// named name, or after its provider, or "Passkey". A body that cannot be
+// parsed is refused before the ceremony is touched; otherwise the
+// ceremony is consumed first, so it can be answered once. The setup link
+// of the ceremony is consumed in the same transaction that stores the
+// passkey.
+// Errors: ErrBadRequest, ErrCeremonyNotFound, ErrCeremonyExpired,
+// ErrCeremonyMismatch, ErrVerification, ErrUnknownCredential (the user is
+// gone), ErrUserDisabled, ErrSetupLinkInvalid, ErrInternal.
+func (s *Service) FinishRegistration(ctx context.Context, ceremonyID string, body []byte, name string) (*models.Credential, error) {
+	if len(body) > MaxBodySize {
+		return nil, fail(ErrBadRequest, fmt.Errorf("body of %d bytes exceeds %d", len(body), MaxBodySize))
+	}
+	parsed, err := protocol.ParseCredentialCreationResponseBytes(body)
+	if err != nil {
+		return nil, fail(ErrBadRequest, err)
+	}
+	c, sd, err := s.consumeCeremony(ctx, ceremonyID, models.CeremonyRegistration)
+	if err != nil {
+		return nil, err
+	}
+	if c.UserID == nil {
+		return nil, fail(ErrInternal, errors.New("registration ceremony without user"))
+	}
+	user, err := s.db.UserByID(ctx, *c.UserID)
+	if errors.Is(err, models.ErrNotFound) {
+		return nil, fail(ErrUnknownCredential, err)
+	} else if err != nil {
+		return nil, fail(ErrInternal, err)
+	}
+	if user.Disabled {
+		return nil, fail(ErrUserDisabled, fmt.Errorf("user %s is disabled", user.ID))
+	}
+	creds, err := s.db.CredentialsByUser(ctx, user.ID)
+	if err != nil {
+		return nil, fail(ErrInternal, fmt.Errorf("load credentials: %w", err))
+	}
+	wc, err := s.wa.CreateCredential(&webauthnUser{user: user, creds: creds}, *sd, parsed)
+	if err != nil {
+		return nil, classify(err)
+	}
+	// go-webauthn checks UP and UV because the session requires them;
+	// check again so a configuration change can never weaken this.
+	flags := parsed.Response.AttestationObject.AuthData.Flags
+	if !flags.HasUserPresent() {
+		return nil, fail(ErrVerification, errUPMissing)
+	}
+	if !flags.HasUserVerified() {
+		return nil, fail(ErrVerification, errUVMissing)
+	}
+	// residentKey is required: a credential the client reports as not
+	// discoverable could never sign in without a username.
+	if wc.Extensions.RK != nil && !*wc.Extensions.RK {
+		return nil, fail(ErrVerification, errNotDiscoverable)
+	}
+	cred := fromWebAuthnCredential(wc)
+	cred.UserID = user.ID
+	cred.Name = credentialName(name, cred.AAGUID)
+	cred.CreatedAt = s.db.Now()
+	err = s.db.AddCredentialWithSetupToken(ctx, cred, deref(c.SetupTokenID))
+	switch {
+	case errors.Is(err, models.ErrExpired):
+		return nil, fail(ErrSetupLinkInvalid, err)
+	case errors.Is(err, models.ErrConflict):
+		return nil, fail(ErrVerification, fmt.Errorf("%w: %w", errCredentialExists, err))
+	case err != nil:
+		return nil, fail(ErrInternal, err)
+	}
+	return cred, nil
+}
+
+// BeginLogin starts a discoverable (usernameless) sign-in, also used for
+// conditional UI. authRequestID binds the ceremony to an OIDC auth
+// request ("" for sign-ins not tied to one). It returns the ceremony ID
+// and the JSON of navigator.credentials.get options ({"publicKey": …})
+// with user verification required and no allowCredentials. For
+// conditional UI (autofill) the page passes the same options to
+// navigator.credentials.get with mediation: "conditional".
+// Errors: ErrInternal.
+func (s *Service) BeginLogin(ctx context.Context, authRequestID string) (string, []byte, error) {
+	assertion, sd, err := s.wa.BeginDiscoverableLogin(webauthn.WithUserVerification(protocol.VerificationRequired))
+	if err != nil {
+		return "", nil, fail(ErrInternal, fmt.Errorf("begin login: %w", err))
+	}
+	options, err := json.Marshal(assertion)
+	if err != nil {
+		return "", nil, fail(ErrInternal, fmt.Errorf("encode request options: %w", err))
+	}
+	c := &models.Ceremony{Kind: models.CeremonyLogin, AuthRequestID: ptrOrNil(authRequestID)}
+	id, err := s.saveCeremony(ctx, c, sd, s.cfg.LoginTimeout)
+	if err != nil {
+		return "", nil, err
+	}
+	return id, options, nil
+}
+
+// FinishLogin verifies an assertion (the JSON of
+// PublicKeyCredential.toJSON()) for the ceremony, which must be bound to
+// authRequestID. The user handle names the user; the credential must be
+// one of theirs. As in FinishRegistration, an unparsable body is refused
+// before the ceremony is touched. On success it writes back the sign
+// count, the flags and the last-used time. A refusal changes nothing but the consumed ceremony
+// and, when the sign count did not increase, the credential's clone
+// warning, which blocks the passkey from then on.
+// Errors: ErrBadRequest, ErrCeremonyNotFound, ErrCeremonyExpired,
+// ErrCeremonyMismatch, ErrVerification, ErrUnknownCredential,
+// ErrUserDisabled, ErrCloneDetected, ErrInternal. LoginResult.User is
+// loaded without its groups.
+func (s *Service) FinishLogin(ctx context.Context, ceremonyID, authRequestID string, body []byte) (*LoginResult, error) {
+	if len(body) > MaxBodySize {
+		return nil, fail(ErrBadRequest, fmt.Errorf("body of %d bytes exceeds %d", len(body), MaxBodySize))
+	}
+	parsed, err := protocol.ParseCredentialRequestResponseBytes(body)
+	if err != nil {
+		return nil, fail(ErrBadRequest, err)
+	}
+	c, sd, err := s.consumeCeremony(ctx, ceremonyID, models.CeremonyLogin)
+	if err != nil {
+		return nil, err
+	}
+	if got := deref(c.AuthRequestID); got != authRequestID {
+		return nil, fail(ErrCeremonyMismatch, fmt.Errorf("ceremony bound to auth request %q, not %q", got, authRequestID))
+	}
+	var (
+		owner      *webauthnUser
+		handlerErr error
+	)
+	handler := func(rawID, userHandle []byte) (webauthn.User, error) {
+		owner, handlerErr = s.lookupOwner(ctx, rawID, userHandle)
+		if handlerErr != nil {
+			return nil, handlerErr
+		}
+		return owner, nil
+	}
+	_, wc, err := s.wa.ValidatePasskeyLogin(handler, *sd, parsed)
+	if handlerErr != nil {
+		return nil, classify(handlerErr)
+	}
+	if err != nil {
+		return nil, classify(err)
+	}
+	if !parsed.Response.AuthenticatorData.Flags.HasUserVerified() {
+		return nil, fail(ErrVerification, errUVMissing)
+	}
+	cred := owner.credential(wc.ID)
+	if cred == nil {
+		return nil, fail(ErrInternal, errors.New("verified credential vanished from its owner"))
+	}
+	return s.completeLogin(ctx, owner.user, cred, wc, parsed.Response.AuthenticatorData.Counter)
+}
+
+// lookupOwner is the DiscoverableUserHandler: it maps the user handle to
+// the user and checks that the credential is theirs (WebAuthn L3 §7.2
+// step 6).
+func (s *Service) lookupOwner(ctx context.Context, rawID, userHandle []byte) (*webauthnUser, error) {
+	user, err := s.db.UserByWebAuthnID(ctx, userHandle)
+	if errors.Is(err, models.ErrNotFound) {
+		return nil, fmt.Errorf("%w: %w", errUnknownUserHandle, err)
+	} else if err != nil {
+		return nil, fail(ErrInternal, err)
+	}
+	creds, err := s.db.CredentialsByUser(ctx, user.ID)
+	if err != nil {
+		return nil, fail(ErrInternal, err)
+	}
+	wu := &webauthnUser{user: user, creds: creds}
+	if wu.credential(rawID) == nil {
+		if _, err := s.db.CredentialByCredentialID(ctx, rawID); err == nil {
+			return nil, errCredentialNotOwnd
+		}
+		return nil, fail(ErrUnknownCredential, errors.New("credential ID not registered"))
+	}
+	return wu, nil
+}
+
+// completeLogin applies the checks that follow a valid signature and
+// writes the credential back.
+func (s *Service) completeLogin(ctx context.Context, user *models.User, cred *models.Credential, wc *webauthn.Credential, counter uint32) (*LoginResult, error) {
+	// WebAuthn L3 §6.1.1 and §7.2 step 22: a counter that does not increase
+	// signals a possibly cloned authenticator. Latchkey refuses it and
+	// keeps refusing until an admin clears the flag.
+	stored := cred.SignCount
+	if wc.Authenticator.CloneWarning || (counter != 0 && stored != 0 && counter <= stored) {
+		if err := s.db.SetCloneWarning(ctx, cred.ID); err != nil {
+			return nil, fail(ErrInternal, fmt.Errorf("set clone warning: %w", err))
+		}
+		cred.CloneWarning = true
+		return nil, fail(ErrCloneDetected, fmt.Errorf("sign count %d after stored %d", counter, stored))
+	}
+	// Checked after the signature so that nobody learns the account state
+	// without holding the passkey.
+	if user.Disabled {
+		return nil, fail(ErrUserDisabled, fmt.Errorf("user %s is disabled", user.ID))
+	}
+	cred.SignCount = wc.Authenticator.SignCount
+	cred.UserPresent = wc.Flags.UserPresent
+	cred.UserVerified = wc.Flags.UserVerified
+	cred.BackupEligible = wc.Flags.BackupEligible
+	cred.BackupState = wc.Flags.BackupState
+	if err := s.db.UpdateCredentialAfterLogin(ctx, cred); err != nil {
+		return nil, fail(ErrInternal, fmt.Errorf("update credential: %w", err))
+	}
+	amr := "swk"
+	if !cred.BackupEligible {
+		amr = "hwk"
+	}
+	return &LoginResult{User: user, Credential: cred, AMR: []string{amr, "user", "mfa"}}, nil
+}
+
+// classify turns an error from go-webauthn (or from lookupOwner, which it
+// wraps) into an *Error.
+func classify(err error) *Error {
+	var e *Error
+	switch {
+	case errors.As(err, &e):
+		return e
+	case errors.Is(err, errUnknownUserHandle), errors.Is(err, errCredentialNotOwnd):
+		return fail(ErrUnknownCredential, err)
+	}
+	var unknown *protocol.ErrorUnknownCredential
+	if errors.As(err, &unknown) {
+		return fail(ErrUnknownCredential, err)
+	}
+	var pe *protocol.Error
+	if errors.As(err, &pe) && strings.Contains(pe.Details, "Session has Expired") {
+		return fail(ErrCeremonyExpired, err)
+	}
+	return fail(ErrVerification, err)
+}
+
+// credentialName picks the stored name of a new passkey: the user's
+// choice (trimmed, control characters removed, at most 64 characters),
+// else the provider name from the AAGUID, else "Passkey".
+func credentialName(name string, aaguid []byte) string {
+	name = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return -1
+		}
+		return r
+	}, strings.TrimSpace(name))
+	if r := []rune(name); len(r) > 64 {
+		name = strings.TrimSpace(string(r[:64]))
+	}
+	if name != "" {
+		return name
+	}
+	if p := ProviderName(aaguid); p != "" {
+		return p
+	}
+	return "Passkey"
+}

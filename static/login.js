@@ -1,0 +1,64 @@
+// Sign-in page: one discoverable passkey ceremony at a time. Conditional UI
+// (autofill) starts on load when available; pressing the button aborts it
+// and waits for it to settle before the modal ceremony starts, so the two
+// never run together.
+"use strict";
+(function () {
+  const L = window.Latchkey;
+  const form = document.getElementById("login-form");
+  const button = document.getElementById("passkey-signin");
+  if (!form || !L) return;
+  const authRequestID = form.dataset.authRequest;
+  let running = null;      // promise of the ceremony in flight
+  let abort = null;        // AbortController of the conditional ceremony
+  let finishing = false;
+
+  async function ceremony(conditional) {
+    const begin = await L.postJSON(form.dataset.begin, { authRequestID: authRequestID });
+    const opts = { publicKey: L.decodeRequest(begin.options.publicKey) };
+    if (conditional) {
+      abort = new AbortController();
+      opts.mediation = "conditional";
+      opts.signal = abort.signal;
+    }
+    const cred = await navigator.credentials.get(opts);
+    abort = null;
+    finishing = true;
+    L.setStatus("Checking your passkey…");
+    const done = await L.postJSON(form.dataset.finish, {
+      authRequestID: authRequestID, ceremonyID: begin.ceremonyID, credential: L.encodeCredential(cred)
+    });
+    L.setStatus("Signed in. Returning to the application…", "ok");
+    window.location.assign(done.redirect);
+  }
+
+  function start(conditional) {
+    running = ceremony(conditional).catch(function (err) {
+      finishing = false;
+      if (conditional && err && err.name === "AbortError") return;
+      if (conditional && err && err.name === "NotAllowedError") return; // no autofill credential
+      L.setStatus(L.explain(err), "error");
+    }).finally(function () { running = null; button.disabled = false; });
+    return running;
+  }
+
+  form.addEventListener("submit", async function (ev) {
+    ev.preventDefault();
+    if (!L.supported) { L.setStatus("This browser does not support passkeys.", "error"); return; }
+    if (finishing) return;
+    button.disabled = true;
+    if (running) {
+      if (abort) abort.abort();
+      await running;
+      if (finishing) return;
+    }
+    L.setStatus("Waiting for your passkey…");
+    start(false);
+  });
+
+  if (L.supported && PublicKeyCredential.isConditionalMediationAvailable) {
+    PublicKeyCredential.isConditionalMediationAvailable().then(function (ok) {
+      if (ok && !running) start(true);
+    });
+  }
+})();
