@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/webauthn"
 	"github.com/chromedp/chromedp"
 
@@ -347,12 +348,34 @@ func sameOrigin(href, base string) (*url.URL, bool) {
 	return u, u.Scheme == b.Scheme && u.Host == b.Host
 }
 
+// noAutofillJS hides conditional mediation from the sign-in page, so only
+// the "Sign in with a passkey" button can start the ceremony.
+const noAutofillJS = `if (window.PublicKeyCredential) {
+  PublicKeyCredential.isConditionalMediationAvailable = () => Promise.resolve(false);
+}`
+
+// TestBrowserSetupAndSignIn: setup link → passkey in Chromium → the demo
+// relying app signs the user in through Latchkey. "autofill" lets the page
+// use conditional UI as a real browser does (it resolves at once in headless
+// Chromium, so the button is pressed only if the page is still waiting);
+// "button" hides conditional UI so the modal ceremony behind the button runs.
 func TestBrowserSetupAndSignIn(t *testing.T) {
 	exe := findChromium(t)
+	for _, mode := range []string{"autofill", "button"} {
+		t.Run(mode, func(t *testing.T) { testBrowserSignIn(t, exe, mode == "autofill") })
+	}
+}
+
+func testBrowserSignIn(t *testing.T, exe string, autofill bool) {
 	app := newTestApp(t)
 	demo := startDemoRP(t, app)
 	user, setupURL := app.newUser(browserUsername, false)
 	c := newChrome(t, exe, true)
+	if !autofill {
+		if _, err := chromedp.Call(c.ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: noAutofillJS}); err != nil {
+			t.Fatalf("Page.addScriptToEvaluateOnNewDocument: %v", err)
+		}
+	}
 
 	// 1. The setup link: create a discoverable passkey in the browser.
 	c.setUpPasskey(setupURL, "Headless Chromium")
@@ -434,6 +457,9 @@ func TestBrowserSetupAndSignIn(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Logf("signed in (saw the sign-in page: %v, clicked the button: %v)", sawPage, clicked)
+	if !autofill && !clicked {
+		c.fatalf("signed in without pressing the button although autofill was off")
+	}
 
 	signedIn, err := chromedp.Run(c.ctx, chromedp.Text(chromedp.ID("signed-in")))
 	if err != nil {

@@ -1,11 +1,14 @@
 package idp
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -197,6 +200,83 @@ func TestEndToEndPasskeyToTokens(t *testing.T) {
 	if loc := b.expectRedirect(authURL); !strings.HasPrefix(loc.Path, "/login") {
 		t.Fatalf("after logout, authorize went to %s", loc)
 	}
+
+	// Nothing handed out is stored in a usable form.
+	issued := map[string]string{
+		"client secret": secret, "setup token": setup[strings.LastIndex(setup, "/")+1:],
+		"refresh token": tok.RefreshToken, "rotated refresh token": tok2.RefreshToken,
+		"access token": tok.AccessToken, "authorization code": cb.Query().Get("code"),
+	}
+	for _, ck := range b.client.Jar.Cookies(mustURL(t, app.issuer)) {
+		if ck.Name == app.srv.sessionCookie() && ck.Value != "" {
+			issued["session cookie"] = ck.Value
+		}
+	}
+	assertNotInDatabase(t, app, issued)
+}
+
+func mustURL(t *testing.T, s string) *url.URL {
+	u, err := url.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+// assertNotInDatabase reads the raw SQLite files (database and WAL) and
+// fails if any issued secret appears in them.
+func assertNotInDatabase(t *testing.T, app *testApp, issued map[string]string) {
+	t.Helper()
+	if err := app.db.Gorm().Exec("PRAGMA wal_checkpoint(FULL)").Error; err != nil {
+		t.Fatal(err)
+	}
+	var path string
+	if err := app.db.Gorm().Raw("SELECT file FROM pragma_database_list WHERE name = 'main'").Scan(&path).Error; err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wal, _ := os.ReadFile(path + "-wal")
+	raw = append(raw, wal...)
+	for name, v := range issued {
+		if v == "" {
+			t.Errorf("%s was not captured", name)
+			continue
+		}
+		if bytes.Contains(raw, []byte(v)) {
+			t.Errorf("%s is stored in clear in the database", name)
+		}
+	}
+}
+
+func TestES256ClientAndPublicClient(t *testing.T) {
+	app := newTestApp(t)
+	_, setup := app.newUser("erin", false)
+	b := app.newBrowser()
+	b.register(setup)
+
+	const redirect = "http://localhost:9999/cb"
+	es, esSecret := app.newClient(redirect, func(c *models.Client) { c.IDTokenAlg = "ES256" })
+	r := app.newRP(es.ID, esSecret, redirect, "openid")
+	authURL, f := r.authURL()
+	tok, _ := r.exchange(b.signIn(authURL), f)
+	if alg := jwtAlg(t, tok.Extra("id_token").(string)); alg != "ES256" {
+		t.Fatalf("ID token alg = %s, want ES256", alg)
+	}
+
+	// A public client must use PKCE: without a code_challenge it is refused.
+	pub, _ := app.newClient(redirect, func(c *models.Client) { c.Public = true })
+	pr := app.newRP(pub.ID, "", redirect, "openid")
+	loc := b.expectRedirect(pr.oauth.AuthCodeURL("st"))
+	if loc.Query().Get("error") != "invalid_request" {
+		t.Fatalf("public client without PKCE: %s", loc)
+	}
+	authURL, f = pr.authURL()
+	if _, idt := pr.exchange(b.signIn(authURL), f); idt.Subject == "" {
+		t.Fatal("public client with PKCE got no subject")
+	}
 }
 
 func isOAuthError(err error, code string) bool {
@@ -238,4 +318,19 @@ func (a *testApp) revoke(clientID, secret, token string) {
 	if body := readBody(a.t, resp); resp.StatusCode != http.StatusOK {
 		a.t.Fatalf("revoke: %d %s", resp.StatusCode, body)
 	}
+}
+
+// jwtAlg returns the alg of a compact JWS header.
+func jwtAlg(t *testing.T, jws string) string {
+	t.Helper()
+	seg, _, _ := strings.Cut(jws, ".")
+	b, err := base64.RawURLEncoding.DecodeString(seg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h struct{ Alg string }
+	if err := json.Unmarshal(b, &h); err != nil {
+		t.Fatal(err)
+	}
+	return h.Alg
 }

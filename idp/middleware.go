@@ -14,6 +14,20 @@ import (
 const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
 	"connect-src 'self'; base-uri 'none'; frame-ancestors 'none'"
 
+// formPostPolicy is the CSP of the op endpoints: zitadel's response_mode=
+// form_post page submits itself from an inline onload handler, which is
+// allowed by its exact hash and nothing else (CSP Level 3 'unsafe-hashes').
+const formPostPolicy = "default-src 'none'; script-src 'unsafe-hashes' 'sha256-FRuPMoCm2v334i+3oP3jLBT4RnmwV1pycDQaxVXK4MY='; " +
+	"base-uri 'none'; frame-ancestors 'none'"
+
+// opEndpointCSP replaces the default CSP on the op routes.
+func opEndpointCSP(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		c.Response().Header().Set("Content-Security-Policy", formPostPolicy)
+		return next(c)
+	}
+}
+
 func (s *Server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 	hsts := s.cfg.SecureCookies()
 	return func(c echo.Context) error {

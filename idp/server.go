@@ -88,7 +88,7 @@ func (s *Server) routes() {
 	// called cross-site by design and protected by the protocol itself.
 	for _, p := range []string{"/.well-known/openid-configuration", "/keys", "/authorize", "/authorize/callback",
 		"/oauth/token", "/oauth/introspect", "/userinfo", "/revoke"} {
-		e.Any(p, op, noStore)
+		e.Any(p, op, noStore, opEndpointCSP)
 	}
 	e.Any("/end_session", s.handleEndSession, noStore)
 

@@ -36,6 +36,7 @@ type Provider struct {
 	storage   *Storage
 	op        *op.Provider
 	discovery []byte
+	handler   http.Handler
 }
 
 // New loads (or on first start creates) the op crypto key and the signing
@@ -86,6 +87,7 @@ func New(ctx context.Context, cfg Config, db *models.DB, sealer *models.Sealer) 
 	if p.discovery, err = p.buildDiscovery(ctx); err != nil {
 		return nil, err
 	}
+	p.handler = p.newHandler()
 	return p, nil
 }
 
@@ -161,8 +163,11 @@ func (p *Provider) buildDiscovery(ctx context.Context) ([]byte, error) {
 // Handler serves the OIDC endpoints at op's default paths: discovery,
 // /keys, /authorize, /authorize/callback, /oauth/token, /userinfo,
 // /oauth/introspect, /revoke, /end_session (plus op's /healthz, /ready).
-// Discovery and JWKS are served from precomputed bytes.
-func (p *Provider) Handler() http.Handler {
+// Discovery and JWKS are served from precomputed bytes. The handler is
+// built once; calling Handler is cheap.
+func (p *Provider) Handler() http.Handler { return p.handler }
+
+func (p *Provider) newHandler() http.Handler {
 	discoveryPath := oidc.DiscoveryEndpoint
 	keysPath := p.op.KeysEndpoint().Relative()
 	tokenPath := p.op.TokenEndpoint().Relative()

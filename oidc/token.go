@@ -142,16 +142,17 @@ func (s *Storage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Token
 
 // TokenRequestByRefreshToken loads the grant behind a refresh token.
 //
-// Presenting a token that was already rotated out or revoked is treated as
-// theft: the whole family is revoked and the event audited (OAuth 2.0
-// Security BCP §4.14.2). Errors: invalid_grant for unknown, reused,
-// expired tokens and for disabled users or ended sessions.
+// Presenting a token that was already rotated out is treated as theft: the
+// whole family is revoked and the event audited (RFC 9700 §4.14.2). A token
+// that was merely revoked (logout, admin action, an earlier reuse) is just
+// refused. Errors: invalid_grant for unknown, reused, revoked and expired
+// tokens and for disabled users or ended sessions.
 func (s *Storage) TokenRequestByRefreshToken(ctx context.Context, raw string) (op.RefreshTokenRequest, error) {
 	rt, err := s.db.RefreshTokenByRaw(ctx, raw)
 	if err != nil {
 		return nil, grantError(err, "refresh token")
 	}
-	if rt.RotatedAt != nil || rt.RevokedAt != nil {
+	if rt.RotatedAt != nil {
 		if err := s.db.RevokeFamily(ctx, rt.FamilyID); err != nil {
 			return nil, fmt.Errorf("revoke refresh token family: %w", err)
 		}

@@ -54,11 +54,14 @@ type env struct {
 }
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
 }
 
-// run is main without the process exit, so tests can call it.
-func run(args []string, stdout, stderr io.Writer) int {
+// run is main without signals and exit, so tests can start and stop it.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var c cli
 	parser, err := kong.New(&c,
 		kong.Name("latchkey"),
@@ -82,8 +85,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	e := &env{cli: &c, out: stdout, errOut: stderr, log: newLogger(c.LogLevel, c.LogFormat, stderr)}
 	slog.SetDefault(e.log)
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	kctx.BindTo(ctx, (*context.Context)(nil))
 	if err := kctx.Run(e); err != nil {
 		fmt.Fprintln(stderr, "latchkey:", err)

@@ -2,11 +2,16 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 // cliRun runs the CLI in-process against dir and returns exit code, stdout
@@ -14,7 +19,7 @@ import (
 func cliRun(t *testing.T, dir string, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	code := run(append(args, "--data-dir", dir, "--log-format", "text"), &out, &errOut)
+	code := run(context.Background(), append(args, "--data-dir", dir, "--log-format", "text"), &out, &errOut)
 	return code, out.String(), errOut.String()
 }
 
@@ -130,4 +135,93 @@ func TestCLIUsage(t *testing.T) {
 	if code, out, _ := cliRun(t, t.TempDir(), "version"); code != 0 || !strings.HasPrefix(out, "latchkey ") {
 		t.Fatalf("version: %d %q", code, out)
 	}
+}
+
+// TestCLIWhileServing runs the server and the CLI on one data directory at
+// the same time, as an operator would.
+func TestCLIWhileServing(t *testing.T) {
+	dir := t.TempDir()
+	pub, internal := freeAddr(t), freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errOut syncBuffer
+	done := make(chan int)
+	go func() {
+		done <- run(ctx, []string{"serve", "--data-dir", dir, "--issuer", "http://localhost:" + portOf(pub),
+			"--listen", pub, "--internal-listen", internal, "--log-format", "text"}, &out, &errOut)
+	}()
+	defer func() {
+		cancel()
+		if code := <-done; code != 0 {
+			t.Errorf("serve exited %d: %s", code, errOut.String())
+		}
+	}()
+	waitReady(t, "http://"+internal+"/readyz")
+	if !strings.Contains(errOut.String(), "/setup/") {
+		t.Errorf("no first-admin setup link printed:\n%s", errOut.String())
+	}
+	code, o, e := cliRun(t, dir, "users", "add", "--username", "dora", "--json")
+	if code != 0 || !strings.Contains(o, "setup_url") {
+		t.Fatalf("users add while serving: %d %s %s", code, o, e)
+	}
+	var u struct {
+		SetupURL string `json:"setup_url"`
+	}
+	_ = json.Unmarshal([]byte(o), &u)
+	path := u.SetupURL[strings.Index(u.SetupURL, "/setup/"):]
+	resp, err := http.Get("http://" + pub + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("setup link made by the CLI: status %d on the running server", resp.StatusCode)
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func portOf(addr string) string {
+	_, p, _ := net.SplitHostPort(addr)
+	return p
+}
+
+func waitReady(t *testing.T, url string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(url); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s never became ready", url)
+}
+
+// syncBuffer is a bytes.Buffer safe for the server goroutine and the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
