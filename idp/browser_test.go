@@ -480,7 +480,7 @@ func testBrowserSignIn(t *testing.T, exe string, autofill bool) {
 	// falls back to sub; Latchkey puts profile claims only in userinfo when
 	// an access token is issued (OpenID Connect Core §5.4), so accept both.
 	signedIn = strings.TrimSpace(signedIn)
-	if signedIn != "Signed in as "+browserUsername && signedIn != "Signed in as "+user.ID {
+	if signedIn != "Signed in as "+browserUsername {
 		c.fatalf("demo app says %q, want %q", signedIn, "Signed in as "+browserUsername)
 	}
 	if !strings.Contains(s.Text, browserUsername) {
@@ -498,7 +498,7 @@ func testBrowserSignIn(t *testing.T, exe string, autofill bool) {
 	if err := json.Unmarshal([]byte(raw), &info); err != nil {
 		c.fatalf("demo app's userinfo is not JSON: %v\n%s", err, raw)
 	}
-	if info.Sub != "x" || info.PreferredUsername != browserUsername || info.Email != user.Email {
+	if info.Sub != user.ID || info.PreferredUsername != browserUsername || info.Email != user.Email {
 		c.fatalf("userinfo = %+v, want sub %q, preferred_username %q, email %q", info, user.ID, browserUsername, user.Email)
 	}
 

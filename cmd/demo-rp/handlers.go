@@ -349,6 +349,13 @@ func (s *server) verifyTokens(ctx context.Context, d *discovered, tok *oauth2.To
 		in.userInfoErr = err.Error()
 		return in, nil
 	}
+	// Profile claims come from userinfo when an access token was issued
+	// (OpenID Connect Core §5.4), so prefer its preferred_username.
+	if m, ok := raw.(map[string]any); ok {
+		if name, ok := m["preferred_username"].(string); ok && name != "" {
+			in.displayName = name
+		}
+	}
 	in.userInfo, _ = json.MarshalIndent(raw, "", "  ")
 	return in, nil
 }
