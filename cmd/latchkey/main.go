@@ -144,7 +144,9 @@ func (e *env) printJSON(v any) error {
 	return enc.Encode(v)
 }
 
-type migrateCmd struct{}
+type migrateCmd struct {
+	JSON bool `name:"json" help:"Print one JSON object."`
+}
 
 func (m *migrateCmd) Run(ctx context.Context, e *env) error {
 	db, err := e.openDB(ctx)
@@ -152,16 +154,24 @@ func (m *migrateCmd) Run(ctx context.Context, e *env) error {
 		return err
 	}
 	defer db.Close()
+	if m.JSON {
+		return e.printJSON(map[string]any{"migrated": true})
+	}
 	fmt.Fprintln(e.out, "database is up to date")
 	return nil
 }
 
-type versionCmd struct{}
+type versionCmd struct {
+	JSON bool `name:"json" help:"Print one JSON object."`
+}
 
 func (v *versionCmd) Run(e *env) error {
 	ver := version
 	if bi, ok := debug.ReadBuildInfo(); ok && ver == "dev" && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
 		ver = bi.Main.Version
+	}
+	if v.JSON {
+		return e.printJSON(map[string]any{"version": ver})
 	}
 	fmt.Fprintln(e.out, "latchkey", ver)
 	return nil
