@@ -20,8 +20,24 @@ type Config struct {
 	Issuer         string
 	Listen         string // public listener, default ":8080"
 	InternalListen string // admin/metrics listener, default "127.0.0.1:8081"
-	TLSCert        string
-	TLSKey         string
+	// AdminURL is the base URL at which browsers reach the admin console on
+	// the internal listener (the built-in console client's redirect URI is
+	// AdminURL + "/admin/callback"). Default: http(s)://localhost:PORT of
+	// InternalListen (admin_auth.go).
+	AdminURL string
+	TLSCert  string
+	TLSKey   string
+	// InternalClientCA is a PEM file of CA certificates; when set, the
+	// internal listener requires a client certificate signed by one (mTLS).
+	InternalClientCA string
+	// BehindTLSProxy allows an https issuer without a certificate: a
+	// TLS-terminating proxy in TrustedProxies serves https.
+	BehindTLSProxy bool
+	// TrustedProxies are CIDRs whose X-Forwarded-For header is believed
+	// for the client IP; empty means the socket peer is the client.
+	TrustedProxies []string
+	RateLimits     RateLimits    // per client IP and route group (ratelimit.go)
+	AuditRetention time.Duration // audit events are kept this long, default 365 days
 	SessionTTL     time.Duration // browser session lifetime, default 12h
 	SetupLinkTTL   time.Duration // one-time setup links, default 24h
 	OIDC           oidc.Config
@@ -60,6 +76,8 @@ func (c *Config) Defaults() {
 	c.OIDC.LoggedOutPath = "/logged-out"
 	c.OIDC.Now = c.Now
 	c.OIDC.Defaults()
+	c.hardeningDefaults()
+	c.adminDefaults() // admin_auth.go
 	if u, err := url.Parse(c.Issuer); err == nil {
 		if c.Passkeys.RPID == "" {
 			c.Passkeys.RPID = u.Hostname()
@@ -120,6 +138,8 @@ func (c *Config) Validate() []string {
 	if c.SetupLinkTTL <= 0 {
 		add("setup link lifetime must be positive")
 	}
+	probs = append(probs, c.validateHardening()...)
+	probs = append(probs, c.validateAdmin()...) // admin_auth.go
 	probs = append(probs, c.OIDC.Validate()...)
 	probs = append(probs, c.Passkeys.Validate()...)
 	return probs

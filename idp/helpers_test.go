@@ -12,13 +12,13 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/latchkey-idp/latchkey/internal/dbtest"
 	"github.com/latchkey-idp/latchkey/models"
 	"github.com/latchkey-idp/latchkey/passkeys/passkeytest"
 )
@@ -57,7 +57,7 @@ func newTestApp(t *testing.T, mutate ...func(*Config)) *testApp {
 	t.Helper()
 	ctx := context.Background()
 	clk := &clock{}
-	db, err := models.Open(ctx, models.Options{DSN: filepath.Join(t.TempDir(), "latchkey.db"), Now: clk.Now})
+	db, err := models.Open(ctx, models.Options{DSN: dbtest.DSN(t), Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

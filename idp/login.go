@@ -61,7 +61,10 @@ func (s *Server) handleLoginPage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if sess != nil && !needsFreshSignIn(ar, sess, s.cfg.Now()) {
+	if sess != nil && !needsFreshSignIn(ar, sess, s.cfg.Now()) && acrSatisfied(sess.ACR, ar.ACRValues) && !s.sessionPasskeyRefused(ctx, sess) {
+		if err := s.checkClientGroups(c, ar.ClientID, sess.UserID); err != nil { // admin_clients.go
+			return err
+		}
 		if err := s.db.CompleteAuthRequest(ctx, ar.ID, sess.UserID, sess.ID, sess.AuthTime, sess.AMR, sess.ACR); err != nil {
 			return err
 		}
@@ -124,15 +127,23 @@ func (s *Server) handlePasskeyLoginFinish(c echo.Context) error {
 	if err != nil {
 		return s.passkeyFailure(c, ar.ClientID, err)
 	}
+	if !acrSatisfied(res.ACR, ar.ACRValues) {
+		s.audit(c, &models.AuditEvent{Type: models.EventSignInFailed, UserID: res.User.ID, ClientID: ar.ClientID,
+			Detail: models.JSONMap{"reason": "acr_not_met", "acr": res.ACR, "acr_values": ar.ACRValues}})
+		return newError(http.StatusForbidden, "This application requires a passkey on a security key or device whose make and model your organisation has verified. This passkey does not qualify; use another one.", nil)
+	}
+	if err := s.checkClientGroups(c, ar.ClientID, res.User.ID); err != nil { // admin_clients.go
+		return err
+	}
 	sid, err := s.startSession(c, res)
 	if err != nil {
 		return err
 	}
-	if err := s.db.CompleteAuthRequest(ctx, ar.ID, res.User.ID, sid, s.cfg.Now(), res.AMR, ""); err != nil {
+	if err := s.db.CompleteAuthRequest(ctx, ar.ID, res.User.ID, sid, s.cfg.Now(), res.AMR, res.ACR); err != nil {
 		return newError(http.StatusConflict, "This sign-in request was already completed. Go back to the application.", err)
 	}
 	s.audit(c, &models.AuditEvent{Type: models.EventSignIn, Success: true, UserID: res.User.ID, ClientID: ar.ClientID,
-		Detail: models.JSONMap{"credential": res.Credential.ID, "amr": res.AMR, "session": sid}})
+		Detail: models.JSONMap{"credential": res.Credential.ID, "amr": res.AMR, "acr": res.ACR, "session": sid}})
 	return c.JSON(http.StatusOK, map[string]string{"redirect": s.op.CallbackURL(ctx, ar.ID)})
 }
 
@@ -146,7 +157,7 @@ func (s *Server) startSession(c echo.Context, res *passkeys.LoginResult) (string
 		return "", err
 	}
 	if old != nil && old.UserID == res.User.ID {
-		if err := s.db.ReauthenticateSession(ctx, old.ID, res.Credential.ID, res.AMR, "", s.cfg.SessionTTL); err == nil {
+		if err := s.db.ReauthenticateSession(ctx, old.ID, res.Credential.ID, res.AMR, res.ACR, s.cfg.SessionTTL); err == nil {
 			return old.ID, nil
 		}
 	} else if old != nil {
@@ -155,7 +166,7 @@ func (s *Server) startSession(c echo.Context, res *passkeys.LoginResult) (string
 		}
 	}
 	credID := res.Credential.ID
-	sess := &models.Session{UserID: res.User.ID, CredentialID: &credID, AuthTime: s.cfg.Now().UTC(), AMR: res.AMR,
+	sess := &models.Session{UserID: res.User.ID, CredentialID: &credID, AuthTime: s.cfg.Now().UTC(), AMR: res.AMR, ACR: res.ACR,
 		UserAgent: truncate(c.Request().UserAgent(), 256), IP: c.RealIP()}
 	raw, err := s.db.CreateSession(ctx, sess, s.cfg.SessionTTL)
 	if err != nil {
@@ -176,11 +187,17 @@ func (s *Server) passkeyFailure(c echo.Context, clientID string, err error) erro
 	if errors.Is(err, passkeys.ErrCloneDetected) {
 		ev.Type = models.EventCloneWarning
 	}
+	if errors.Is(err, passkeys.ErrPolicy) {
+		ev.Type = models.EventPasskeyPolicyRefused
+	}
 	s.audit(c, ev)
 	s.cfg.Logger.Info("passkey ceremony refused", "reason", passkeys.Reason(err), "err", err)
 	status := http.StatusUnauthorized
-	if errors.Is(err, passkeys.ErrBadRequest) {
+	switch {
+	case errors.Is(err, passkeys.ErrBadRequest):
 		status = http.StatusBadRequest
+	case errors.Is(err, passkeys.ErrPolicy):
+		status = http.StatusForbidden
 	}
 	return newError(status, pe.Message, err)
 }

@@ -26,7 +26,7 @@ type pages struct {
 }
 
 // pageNames lists every page; a missing file fails start-up.
-var pageNames = []string{"login", "setup", "message", "home"}
+var pageNames = append([]string{"login", "setup", "message", "home"}, adminPageNames...)
 
 func loadPages() (*pages, error) {
 	p := &pages{tmpl: map[string]*template.Template{}, versions: map[string]string{}}
@@ -52,8 +52,11 @@ func loadPages() (*pages, error) {
 		}
 		return "/static/" + name + "?v=" + v, nil
 	}}
+	for k, f := range adminFuncs { // admin_pages.go
+		funcs[k] = f
+	}
 	for _, name := range pageNames {
-		t, err := template.New(name).Funcs(funcs).ParseFS(templates.FS, "layout.html", name+".html")
+		t, err := template.New(name).Funcs(funcs).ParseFS(templates.FS, "layout.html", "partials.html", name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("template %s: %w", name, err)
 		}

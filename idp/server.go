@@ -3,6 +3,7 @@ package idp
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -26,6 +27,16 @@ type Server struct {
 	public   *echo.Echo
 	internal *echo.Echo
 	pages    *pages
+	// clientCAs, when set, makes the internal listener require client
+	// certificates (mTLS).
+	clientCAs *x509.CertPool
+	// metrics (metrics.go) and instanceID, this server's name as a
+	// background-job lease holder (jobs.go).
+	metrics    *metrics
+	instanceID string
+	// adminSecret is the built-in admin console client's secret
+	// (admin_auth.go).
+	adminSecret string
 }
 
 // New builds the server. The database must be migrated; sealer holds the
@@ -47,10 +58,20 @@ func New(ctx context.Context, cfg Config, db *models.DB, sealer *models.Sealer) 
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, db: db, op: op, passkeys: pk, pages: pg}
+	cas, err := loadTLS(&cfg)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, db: db, op: op, passkeys: pk, pages: pg, clientCAs: cas,
+		metrics: newMetrics(db), instanceID: newInstanceID()}
 	s.public = s.newEcho()
 	s.internal = s.newEcho()
 	s.routes()
+	if err := s.ensureAdminClient(ctx, sealer); err != nil { // admin_auth.go
+		return nil, err
+	}
+	// A policy tightened since the last start flags passkeys at once.
+	s.reconcilePolicy(ctx)
 	return s, nil
 }
 
@@ -68,10 +89,11 @@ func (e *ConfigError) Error() string {
 func (s *Server) newEcho() *echo.Echo {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	// The client IP is the socket peer: no proxy is trusted unless
-	// configured (a later option), so X-Forwarded-For cannot spoof it.
-	e.IPExtractor = echo.ExtractIPDirect()
+	// The client IP is the socket peer unless trusted proxy ranges are
+	// configured, so X-Forwarded-For cannot spoof it (hardening.go).
+	e.IPExtractor = s.ipExtractor()
 	e.HTTPErrorHandler = s.handleError
+	e.Use(s.metrics.observeRequests)
 	e.Use(middleware.RequestIDWithConfig(middleware.RequestIDConfig{Generator: models.NewUUID}))
 	e.Use(s.requestLogger())
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableErrorHandler: false, DisablePrintStack: true}))
@@ -88,7 +110,7 @@ func (s *Server) routes() {
 	// called cross-site by design and protected by the protocol itself.
 	for _, p := range []string{"/.well-known/openid-configuration", "/keys", "/authorize", "/authorize/callback",
 		"/oauth/token", "/oauth/introspect", "/userinfo", "/revoke"} {
-		e.Any(p, op, noStore, opEndpointCSP)
+		e.Any(p, op, s.opRateLimit(p), noStore, opEndpointCSP)
 	}
 	e.Any("/end_session", s.handleEndSession, noStore)
 
@@ -96,21 +118,28 @@ func (s *Server) routes() {
 	e.GET("/logged-out", s.handleLoggedOut)
 	e.GET("/static/*", s.handleStatic)
 	e.GET("/favicon.ico", s.handleFavicon)
+	e.GET("/.well-known/webauthn", s.handleWebAuthnWellKnown)
 
 	// UI routes: CSRF protection and no caching (they carry challenges and
 	// setup tokens). Middleware is attached per route: an echo Group with an
 	// empty prefix would also capture every unmatched path.
 	csrf := s.csrf()
 	e.GET("/login", s.handleLoginPage, csrf, noStore)
-	e.GET("/setup/:token", s.handleSetupPage, csrf, noStore)
-	e.POST("/login/passkey/begin", s.handlePasskeyLoginBegin, jsonErrors, csrf, noStore)
-	e.POST("/login/passkey/finish", s.handlePasskeyLoginFinish, jsonErrors, csrf, noStore)
-	e.POST("/setup/:token/begin", s.handleSetupBegin, jsonErrors, csrf, noStore)
-	e.POST("/setup/:token/finish", s.handleSetupFinish, jsonErrors, csrf, noStore)
+	loginLimit, setupLimit := s.rateLimit(RateLimitLogin), s.rateLimit(RateLimitSetup)
+	e.GET("/setup/:token", s.handleSetupPage, setupLimit, csrf, noStore)
+	e.POST("/login/passkey/begin", s.handlePasskeyLoginBegin, jsonErrors, loginLimit, csrf, noStore)
+	e.POST("/login/passkey/finish", s.handlePasskeyLoginFinish, jsonErrors, loginLimit, csrf, noStore)
+	e.POST("/setup/:token/begin", s.handleSetupBegin, jsonErrors, setupLimit, csrf, noStore)
+	e.POST("/setup/:token/finish", s.handleSetupFinish, jsonErrors, setupLimit, csrf, noStore)
 
 	in := s.internal
 	in.GET("/healthz", s.handleHealthz)
 	in.GET("/readyz", s.handleReadyz)
+	in.GET("/metrics", s.handleMetrics)
+
+	// --- Admin console, admin API and account page (issue 3) ---
+	s.adminRoutes(e, in)
+	// --- end issue 3 ---
 }
 
 // PublicHandler serves the public listener (for tests and embedding).
@@ -134,7 +163,7 @@ func (s *Server) Run(ctx context.Context, ready func(public, internal net.Addr))
 		pubLn.Close()
 		return err
 	}
-	servers := []*http.Server{s.httpServer(s.public), s.httpServer(s.internal)}
+	servers := []*http.Server{s.httpServer(s.public), s.internalServer()}
 	errc := make(chan error, 2)
 	for i, ln := range []net.Listener{pubLn, inLn} {
 		go func(srv *http.Server, ln net.Listener) {
@@ -150,6 +179,7 @@ func (s *Server) Run(ctx context.Context, ready func(public, internal net.Addr))
 		}(servers[i], ln)
 	}
 	go s.backgroundJobs(ctx)
+	go s.policyJobs(ctx)
 	if ready != nil {
 		ready(pubLn.Addr(), inLn.Addr())
 	}
@@ -195,18 +225,20 @@ func (s *Server) httpServer(h http.Handler) *http.Server {
 	}
 }
 
-// backgroundJobs deletes expired rows periodically.
+// backgroundJobs runs the maintenance jobs (hardening.go) periodically:
+// expired rows, audit retention, rate-limit counters, key rotation.
 func (s *Server) backgroundJobs(ctx context.Context) {
-	t := time.NewTicker(10 * time.Minute)
+	t := time.NewTicker(maintenanceEvery)
 	defer t.Stop()
+	// Once per round across instances: a database lease (jobs.go).
+	maintain := func() { s.runLeased(ctx, "maintenance", leaseFor(maintenanceEvery), s.maintain) }
+	maintain()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := s.db.Cleanup(ctx); err != nil {
-				s.cfg.Logger.Error("cleanup", "err", err)
-			}
+			maintain()
 		}
 	}
 }
@@ -216,8 +248,9 @@ func (s *Server) handleHealthz(c echo.Context) error {
 }
 
 func (s *Server) handleReadyz(c echo.Context) error {
-	if err := s.db.Ping(c.Request().Context()); err != nil {
-		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "database unreachable"})
+	status, ok := s.readiness(c.Request().Context()) // metrics.go
+	if !ok {
+		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": status})
 	}
-	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
+	return c.JSON(http.StatusOK, map[string]string{"status": status})
 }

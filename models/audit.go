@@ -40,6 +40,7 @@ func (db *DB) Audit(ctx context.Context, ev *AuditEvent) error {
 	if ev.Detail == nil {
 		ev.Detail = JSONMap{}
 	}
+	db.notifyAudit(ev) // observe.go: metrics count events even if the insert fails
 	return translate(db.ctx(ctx).Create(ev).Error)
 }
 

@@ -24,14 +24,17 @@ type Client struct {
 	RedirectURIs           StringList `gorm:"column:redirect_uris"`
 	PostLogoutRedirectURIs StringList `gorm:"column:post_logout_redirect_uris"`
 	AllowedScopes          StringList
-	IDTokenAlg             string
-	AccessTokenFormat      string
-	AccessTokenTTL         int64 // seconds; 0 means the server default
-	IDTokenTTL             int64
-	RefreshTokenTTL        int64
-	Builtin                bool
-	CreatedAt              time.Time
-	UpdatedAt              time.Time
+	// AllowedGroups restricts sign-in to members of these groups (names);
+	// empty lets every user in.
+	AllowedGroups     StringList
+	IDTokenAlg        string
+	AccessTokenFormat string
+	AccessTokenTTL    int64 // seconds; 0 means the server default
+	IDTokenTTL        int64
+	RefreshTokenTTL   int64
+	Builtin           bool
+	CreatedAt         time.Time
+	UpdatedAt         time.Time
 }
 
 // CreateClient inserts c. For a confidential client it generates the secret
@@ -63,6 +66,9 @@ func (db *DB) CreateClient(ctx context.Context, c *Client) (secret string, err e
 	}
 	if c.AllowedScopes == nil {
 		c.AllowedScopes = StringList{}
+	}
+	if c.AllowedGroups == nil {
+		c.AllowedGroups = StringList{}
 	}
 	if !c.Public {
 		secret = NewToken()

@@ -27,6 +27,12 @@ type Credential struct {
 	Name              string
 	CreatedAt         time.Time
 	LastUsedAt        *time.Time
+	// AttestationVerified: the attestation chained to a FIDO metadata trust
+	// anchor at registration (policy.go).
+	AttestationVerified bool
+	// PolicyFlaggedAt is when the passkey was first found not to satisfy
+	// its owner's passkey policy; nil while it does (policy.go).
+	PolicyFlaggedAt *time.Time
 }
 
 // CredentialsByUser returns the user's passkeys, oldest first.

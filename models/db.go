@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/pressly/goose/v3"
@@ -42,6 +43,7 @@ type DB struct {
 	gorm     *gorm.DB
 	now      func() time.Time
 	postgres bool
+	onAudit  atomic.Pointer[func(*AuditEvent)] // observe.go
 }
 
 // Open connects to the database described by opts. It does not migrate;
@@ -141,7 +143,12 @@ func (db *DB) Migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	p, err := goose.NewProvider(dialect, sqlDB, sub)
+	var opts []goose.ProviderOption
+	if db.postgres {
+		// Instances starting together migrate one at a time (lease.go).
+		opts = append(opts, goose.WithSessionLocker(pgMigrationLocker{}))
+	}
+	p, err := goose.NewProvider(dialect, sqlDB, sub, opts...)
 	if err != nil {
 		return fmt.Errorf("migrations: %w", err)
 	}

@@ -2,9 +2,10 @@ package models
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/latchkey-idp/latchkey/internal/dbtest"
 )
 
 // fakeClock is a settable clock for expiry tests.
@@ -16,7 +17,7 @@ func (c *fakeClock) Advance(d time.Duration) { c.t = c.t.Add(d) }
 func newTestDB(t *testing.T) (*DB, *fakeClock) {
 	t.Helper()
 	clock := &fakeClock{t: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}
-	db, err := Open(context.Background(), Options{DSN: filepath.Join(t.TempDir(), "test.db"), Now: clock.Now})
+	db, err := Open(context.Background(), Options{DSN: dbtest.DSN(t), Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,13 +5,13 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 
+	"github.com/latchkey-idp/latchkey/internal/dbtest"
 	"github.com/latchkey-idp/latchkey/models"
 )
 
@@ -54,7 +54,7 @@ const testIssuer = "http://localhost:8080"
 func newTestDB(t *testing.T) (*models.DB, *fakeClock) {
 	t.Helper()
 	clock := &fakeClock{t: time.Now().UTC().Truncate(time.Second)}
-	db, err := models.Open(context.Background(), models.Options{DSN: filepath.Join(t.TempDir(), "x.db"), Now: clock.Now})
+	db, err := models.Open(context.Background(), models.Options{DSN: dbtest.DSN(t), Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -153,6 +153,9 @@ func (p *Provider) buildDiscovery(ctx context.Context) ([]byte, error) {
 	d.RequestURIParameterSupported = false
 	d.ClaimsParameterSupported = false
 	d.CodeChallengeMethodsSupported = []oidc.CodeChallengeMethod{oidc.CodeChallengeMethodS256}
+	// The acr values sign-ins prove (passkeys.ACRPhishingResistant and
+	// ACRPhishingResistantHardware; oidc does not import passkeys).
+	d.ACRValuesSupported = []string{"phr", "phrh"}
 	b, err := json.Marshal(d)
 	if err != nil {
 		return nil, fmt.Errorf("encode discovery: %w", err)
@@ -254,7 +257,7 @@ func (p *Provider) withTokenClient(w http.ResponseWriter, r *http.Request) (*htt
 type userinfoWriter struct{ http.ResponseWriter }
 
 func (u *userinfoWriter) WriteHeader(code int) {
-	if code == http.StatusForbidden {
+	if code == http.StatusForbidden || code == http.StatusUnauthorized {
 		u.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
 		code = http.StatusUnauthorized
 	}
@@ -321,14 +324,9 @@ func (p *Provider) FailAuthRequest(w http.ResponseWriter, r *http.Request, authR
 // previous keys retire now and stay in JWKS for the longest access or ID
 // token lifetime (server or any client setting), then expire.
 func (p *Provider) RotateKeys(ctx context.Context) error {
-	lifetime := p.cfg.maxTokenLifetime()
-	clients, err := p.db.ListClients(ctx)
+	lifetime, err := p.tokenLifetime(ctx)
 	if err != nil {
 		return err
-	}
-	for _, c := range clients {
-		cl := &clientAdapter{m: &c, cfg: &p.cfg}
-		lifetime = max(lifetime, cl.IDTokenLifetime(), cl.accessTokenTTL())
 	}
 	created, retired, err := p.storage.keys.rotate(ctx, lifetime)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -31,6 +32,17 @@ type Config struct {
 	// the defaults above.
 	RegistrationTimeout time.Duration
 	LoginTimeout        time.Duration
+	// Policy is the global passkey policy (policy.go); the zero value is
+	// PolicyAny. Group policies can only make it stricter.
+	Policy Policy
+	// PolicyGrace is how long a passkey flagged by a tightened policy may
+	// still sign in: zero means DefaultPolicyGrace, negative means none.
+	PolicyGrace time.Duration
+	// RelatedOrigins are origins outside the RP ID's domain that may use
+	// this RP ID (WebAuthn L3 §5.11, related origin requests). They are
+	// accepted in clientDataJSON and listed, with RPOrigins, in the
+	// /.well-known/webauthn document that must be served at the RP ID.
+	RelatedOrigins []string
 }
 
 // withDefaults returns c with defaults filled in and origins normalised.
@@ -51,6 +63,16 @@ func (c Config) withDefaults() Config {
 		}
 	}
 	c.RPOrigins = origins
+	related := make([]string, 0, len(c.RelatedOrigins))
+	for _, o := range c.RelatedOrigins {
+		if n, err := normalizeOrigin(o); err == nil && !slices.Contains(origins, n) && !slices.Contains(related, n) {
+			related = append(related, n)
+		}
+	}
+	c.RelatedOrigins = related
+	if c.Policy.Level == "" {
+		c.Policy.Level = PolicyAny
+	}
 	return c
 }
 
@@ -92,6 +114,22 @@ func (c Config) Validate() []string {
 		if u.Scheme == "http" && host != "localhost" && !strings.HasSuffix(host, ".localhost") {
 			problems = append(problems, fmt.Sprintf("passkeys: RP origin %q must use https (browsers allow WebAuthn over http only on localhost)", o))
 		}
+	}
+	for _, o := range c.RelatedOrigins {
+		n, err := normalizeOrigin(o)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("passkeys: related origin %q: %v", o, err))
+			continue
+		}
+		if u, _ := url.Parse(n); u.Scheme == "http" && u.Hostname() != "localhost" && !strings.HasSuffix(u.Hostname(), ".localhost") {
+			problems = append(problems, fmt.Sprintf("passkeys: related origin %q must use https", o))
+		}
+	}
+	if len(problems) == 0 {
+		problems = append(problems, validateRelatedOrigins(c.RPOrigins, c.RelatedOrigins)...)
+	}
+	for _, p := range c.Policy.Validate() {
+		problems = append(problems, "passkeys: "+p)
 	}
 	if c.RegistrationTimeout < 0 {
 		problems = append(problems, "passkeys: registration timeout must not be negative")

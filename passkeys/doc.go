@@ -22,4 +22,16 @@
 // for the audit log. A refusal changes nothing in the database except the
 // consumed ceremony and, for a sign count that did not increase, the
 // credential's clone warning.
+//
+// Passkey policy (policy.go, attestation.go, mds.go, evaluate.go): a user's
+// effective policy is the strictest of the global Config.Policy and the
+// policies of their groups (any < device-bound < attested; allow-lists
+// intersect, deny-lists add up). FinishRegistration refuses what the
+// policy does not accept with ErrPolicy and a message that says why and
+// what would work. Attestations are checked against FIDO MDS3 metadata
+// imported offline (ImportMDS). Stored passkeys are re-evaluated by
+// ReconcilePolicy and at every sign-in: one that stopped satisfying the
+// policy is flagged and refused once Config.PolicyGrace has passed.
+// Evaluate/EvaluateAll describe a passkey for display (PolicyStatus);
+// LoginResult.ACR is "phr" or "phrh".
 package passkeys

@@ -35,6 +35,11 @@ var (
 	// ErrSetupLinkInvalid: the setup link was used or expired before the
 	// registration finished.
 	ErrSetupLinkInvalid = errors.New("passkeys: setup link invalid")
+	// ErrPolicy: the passkey policy refuses this passkey (a synced passkey
+	// under device-bound, a missing or untrusted attestation under attested,
+	// a denied or revoked authenticator model, or a flagged passkey past its
+	// grace period). Message explains why and what would work.
+	ErrPolicy = errors.New("passkeys: refused by policy")
 	// ErrInternal: a server-side failure (database, encoding). Not the
 	// client's fault; map it to a 5xx.
 	ErrInternal = errors.New("passkeys: internal error")
@@ -99,6 +104,7 @@ var messages = map[error]string{
 	ErrCloneDetected:     "This passkey has been blocked because it may have been copied. Contact your administrator.",
 	ErrSetupLinkInvalid:  "This setup link has already been used or has expired. Ask your administrator for a new one.",
 	ErrInternal:          "Something went wrong on our side. Please try again later.",
+	ErrPolicy:            "Your organisation's passkey policy does not accept this passkey.",
 }
 
 // fail builds an *Error of kind with the default message for the kind.
@@ -148,6 +154,8 @@ func Reason(err error) string {
 		return "setup_link_invalid"
 	case ErrInternal:
 		return "internal_error"
+	case ErrPolicy:
+		return policyReason(e.Err)
 	case ErrVerification:
 		return verificationReason(e.Err)
 	}

@@ -3,10 +3,10 @@ package passkeys
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/latchkey-idp/latchkey/internal/dbtest"
 	"github.com/latchkey-idp/latchkey/models"
 	"github.com/latchkey-idp/latchkey/passkeys/passkeytest"
 )
@@ -19,7 +19,7 @@ const (
 // allKinds lists every error kind, to check that an error matches exactly one.
 var allKinds = []error{
 	ErrBadRequest, ErrCeremonyNotFound, ErrCeremonyExpired, ErrCeremonyMismatch, ErrVerification,
-	ErrUnknownCredential, ErrUserDisabled, ErrCloneDetected, ErrSetupLinkInvalid, ErrInternal,
+	ErrUnknownCredential, ErrUserDisabled, ErrCloneDetected, ErrSetupLinkInvalid, ErrInternal, ErrPolicy,
 }
 
 // fakeClock is a settable clock for expiry tests.
@@ -45,7 +45,7 @@ func newEnv(t *testing.T) *env {
 	t.Helper()
 	ctx := context.Background()
 	clock := &fakeClock{t: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}
-	db, err := models.Open(ctx, models.Options{DSN: filepath.Join(t.TempDir(), "test.db"), Now: clock.Now})
+	db, err := models.Open(ctx, models.Options{DSN: dbtest.DSN(t), Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode"
 
@@ -24,6 +25,7 @@ type Service struct {
 	cfg Config
 	db  *models.DB
 	wa  *webauthn.WebAuthn
+	mds mdsCache
 }
 
 // LoginResult is a successful sign-in.
@@ -34,6 +36,9 @@ type LoginResult struct {
 	// (BackupEligible false), otherwise "swk"; then "user" and "mfa",
 	// because user verification was required and performed.
 	AMR []string
+	// ACR is what the sign-in proved: "phrh" for a device-bound passkey
+	// with a verified attestation, otherwise "phr" (attestation.go).
+	ACR string
 }
 
 // New checks cfg and builds a Service. The error lists every problem
@@ -50,7 +55,7 @@ func New(cfg Config, db *models.DB) (*Service, error) {
 	wa, err := webauthn.New(&webauthn.Config{
 		RPID:                  cfg.RPID,
 		RPDisplayName:         cfg.RPDisplayName,
-		RPOrigins:             cfg.RPOrigins,
+		RPOrigins:             append(slices.Clone(cfg.RPOrigins), cfg.RelatedOrigins...),
 		AttestationPreference: protocol.PreferNoAttestation,
 		AuthenticatorSelection: protocol.AuthenticatorSelection{
 			ResidentKey:        protocol.ResidentKeyRequirementRequired,
@@ -89,11 +94,21 @@ func (s *Service) BeginRegistration(ctx context.Context, user *models.User, setu
 	if err != nil {
 		return "", nil, fail(ErrInternal, fmt.Errorf("load credentials: %w", err))
 	}
+	policy, err := s.PolicyFor(ctx, user.ID)
+	if err != nil {
+		return "", nil, err
+	}
 	wu := &webauthnUser{user: user, creds: creds}
-	creation, sd, err := s.wa.BeginRegistration(wu,
+	opts := []webauthn.RegistrationOption{
 		webauthn.WithExclusions(wu.descriptors()),
 		webauthn.WithExtensions(webauthn.WithExtensionCredProps()),
-	)
+	}
+	if policy.Level == PolicyAttested {
+		// Without "direct" the browser replaces the attestation with "none"
+		// (WebAuthn L3 §5.4.7).
+		opts = append(opts, webauthn.WithConveyancePreference(protocol.PreferDirectAttestation))
+	}
+	creation, sd, err := s.wa.BeginRegistration(wu, opts...)
 	if err != nil {
 		return "", nil, fail(ErrInternal, fmt.Errorf("begin registration: %w", err))
 	}
@@ -118,7 +133,9 @@ func (s *Service) BeginRegistration(ctx context.Context, user *models.User, setu
 // passkey.
 // Errors: ErrBadRequest, ErrCeremonyNotFound, ErrCeremonyExpired,
 // ErrCeremonyMismatch, ErrVerification, ErrUnknownCredential (the user is
-// gone), ErrUserDisabled, ErrSetupLinkInvalid, ErrInternal.
+// gone), ErrUserDisabled, ErrSetupLinkInvalid, ErrPolicy (the user's
+// passkey policy refuses this passkey; Message says why and what would
+// work), ErrInternal.
 func (s *Service) FinishRegistration(ctx context.Context, ceremonyID string, body []byte, name string) (*models.Credential, error) {
 	if len(body) > MaxBodySize {
 		return nil, fail(ErrBadRequest, fmt.Errorf("body of %d bytes exceeds %d", len(body), MaxBodySize))
@@ -165,7 +182,19 @@ func (s *Service) FinishRegistration(ctx context.Context, ceremonyID string, bod
 	if wc.Extensions.RK != nil && !*wc.Extensions.RK {
 		return nil, fail(ErrVerification, errNotDiscoverable)
 	}
+	policy, err := s.PolicyFor(ctx, user.ID)
+	if err != nil {
+		return nil, err
+	}
+	att, err := s.checkAttestation(ctx, &parsed.Response.AttestationObject)
+	if err != nil {
+		return nil, err
+	}
+	if pe := decide(policy, facts{aaguid: wc.Authenticator.AAGUID, backupEligible: wc.Flags.BackupEligible, attestation: att}); pe != nil {
+		return nil, failPolicy(pe)
+	}
 	cred := fromWebAuthnCredential(wc)
+	cred.AttestationVerified = att.verified
 	cred.UserID = user.ID
 	cred.Name = credentialName(name, cred.AAGUID)
 	cred.CreatedAt = s.db.Now()
@@ -216,7 +245,10 @@ func (s *Service) BeginLogin(ctx context.Context, authRequestID string) (string,
 // warning, which blocks the passkey from then on.
 // Errors: ErrBadRequest, ErrCeremonyNotFound, ErrCeremonyExpired,
 // ErrCeremonyMismatch, ErrVerification, ErrUnknownCredential,
-// ErrUserDisabled, ErrCloneDetected, ErrInternal. LoginResult.User is
+// ErrUserDisabled, ErrCloneDetected, ErrPolicy (the passkey was flagged by
+// a tightened policy and its grace period is over; a flagged passkey within
+// its grace period signs in, and the first sign-in after a policy change
+// flags it), ErrInternal. LoginResult.User is
 // loaded without its groups.
 func (s *Service) FinishLogin(ctx context.Context, ceremonyID, authRequestID string, body []byte) (*LoginResult, error) {
 	if len(body) > MaxBodySize {
@@ -304,6 +336,9 @@ func (s *Service) completeLogin(ctx context.Context, user *models.User, cred *mo
 	if user.Disabled {
 		return nil, fail(ErrUserDisabled, fmt.Errorf("user %s is disabled", user.ID))
 	}
+	if err := s.enforcePolicyAtLogin(ctx, cred); err != nil {
+		return nil, err
+	}
 	cred.SignCount = wc.Authenticator.SignCount
 	cred.UserPresent = wc.Flags.UserPresent
 	cred.UserVerified = wc.Flags.UserVerified
@@ -316,7 +351,8 @@ func (s *Service) completeLogin(ctx context.Context, user *models.User, cred *mo
 	if !cred.BackupEligible {
 		amr = "hwk"
 	}
-	return &LoginResult{User: user, Credential: cred, AMR: []string{amr, "user", "mfa"}}, nil
+	acr := achievedACR(!cred.BackupEligible, cred.AttestationVerified)
+	return &LoginResult{User: user, Credential: cred, AMR: []string{amr, "user", "mfa"}, ACR: acr}, nil
 }
 
 // classify turns an error from go-webauthn (or from lookupOwner, which it

@@ -40,6 +40,12 @@ func checkRedirectURI(raw string) error {
 	if (u.Scheme == "http" || u.Scheme == "https") && u.Host == "" {
 		return fmt.Errorf("redirect URI %q has no host", raw)
 	}
+	// Schemes that run or embed content in the browser instead of reaching
+	// an application (RFC 9700 §4.1.3 / §2.1): a code sent there leaks.
+	switch strings.ToLower(u.Scheme) {
+	case "javascript", "data", "vbscript", "file", "about", "blob":
+		return fmt.Errorf("redirect URI %q uses the %s: scheme, which cannot receive a code safely", raw, strings.ToLower(u.Scheme))
+	}
 	return nil
 }
 

@@ -43,6 +43,9 @@ type cli struct {
 	Keys    keysCmd    `cmd:"" help:"Manage signing keys."`
 	Migrate migrateCmd `cmd:"" help:"Apply database migrations and exit."`
 	Version versionCmd `cmd:"" help:"Print the version."`
+	MDS     mdsCmd     `cmd:"" name:"mds" help:"Import FIDO authenticator metadata (MDS3) offline."`
+	Policy  policyCmd  `cmd:"" help:"Manage group passkey policies."`
+	Bench   benchCmd   `cmd:"" help:"Load-test a running server on loopback (bench.go)."`
 }
 
 // env carries what every command needs.

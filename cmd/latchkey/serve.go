@@ -15,6 +15,7 @@ import (
 type serveCmd struct {
 	Listen          string        `help:"Public listener (OIDC endpoints, sign-in pages)." default:":8080" env:"LATCHKEY_LISTEN" placeholder:"ADDR"`
 	InternalListen  string        `help:"Internal listener (admin, health); keep it private." default:"127.0.0.1:8081" env:"LATCHKEY_INTERNAL_LISTEN" placeholder:"ADDR"`
+	AdminURL        string        `name:"admin-url" help:"Base URL at which browsers reach the admin console on the internal listener (default: http(s)://localhost:PORT of --internal-listen)." env:"LATCHKEY_ADMIN_URL" placeholder:"URL"`
 	TLSCert         string        `name:"tls-cert" help:"TLS certificate file (PEM) for both listeners." env:"LATCHKEY_TLS_CERT" placeholder:"FILE"`
 	TLSKey          string        `name:"tls-key" help:"TLS private key file (PEM)." env:"LATCHKEY_TLS_KEY" placeholder:"FILE"`
 	RPID            string        `name:"rp-id" help:"WebAuthn RP ID (default: the issuer host)." env:"LATCHKEY_RP_ID"`
@@ -23,12 +24,14 @@ type serveCmd struct {
 	IDTokenTTL      time.Duration `name:"id-token-ttl" help:"ID token lifetime." default:"1h" env:"LATCHKEY_ID_TOKEN_TTL"`
 	RefreshTokenTTL time.Duration `name:"refresh-token-ttl" help:"Refresh token lifetime." default:"720h" env:"LATCHKEY_REFRESH_TOKEN_TTL"`
 	SessionTTL      time.Duration `name:"session-ttl" help:"Browser session lifetime." default:"12h" env:"LATCHKEY_SESSION_TTL"`
+	hardeningFlags
+	policyFlags
 }
 
 // config builds idp.Config from the global and serve flags.
 func (s *serveCmd) config(e *env) idp.Config {
 	return idp.Config{
-		Issuer: e.cli.Issuer, Listen: s.Listen, InternalListen: s.InternalListen,
+		Issuer: e.cli.Issuer, Listen: s.Listen, InternalListen: s.InternalListen, AdminURL: s.AdminURL,
 		TLSCert: s.TLSCert, TLSKey: s.TLSKey, SessionTTL: s.SessionTTL, SetupLinkTTL: e.cli.SetupLinkTTL,
 		OIDC:     oidc.Config{AccessTokenTTL: s.AccessTokenTTL, IDTokenTTL: s.IDTokenTTL, RefreshTokenTTL: s.RefreshTokenTTL},
 		Passkeys: passkeys.Config{RPID: s.RPID, RPOrigins: s.RPOrigins},
@@ -36,11 +39,20 @@ func (s *serveCmd) config(e *env) idp.Config {
 	}
 }
 
+// buildConfig is config plus the hardening flags; problems with those
+// flags are reported together with Validate's.
+func (s *serveCmd) buildConfig(e *env) (idp.Config, []string) {
+	cfg := s.config(e)
+	probs := s.hardeningFlags.apply(&cfg)
+	s.policyFlags.apply(&cfg)
+	cfg.Defaults()
+	return cfg, append(probs, cfg.Validate()...)
+}
+
 func (s *serveCmd) Run(ctx context.Context, e *env) error {
 	start := time.Now()
-	cfg := s.config(e)
-	cfg.Defaults()
-	if probs := cfg.Validate(); len(probs) > 0 {
+	cfg, probs := s.buildConfig(e)
+	if len(probs) > 0 {
 		return &idp.ConfigError{Problems: probs}
 	}
 	sealer, err := e.sealer()

@@ -3,7 +3,9 @@
 // the JSON body a browser would POST (PublicKeyCredential.toJSON(), all
 // binary fields base64url).
 //
-// It holds one discoverable ES256 credential and uses "none" attestation.
+// It holds one discoverable ES256 credential and uses "none" attestation
+// unless Attestation asks for "packed" self or certificate attestation
+// (see mds.go for a test FIDO PKI and metadata blob).
 // Key material comes from crypto/ecdsa, whose public key encoding always
 // has 32-byte coordinates, so it does not share descope/virtualwebauthn's
 // occasional coordinate-padding flake. Do not use it outside tests.
@@ -42,6 +44,13 @@ type Authenticator struct {
 	Transports []string
 	// Discoverable is reported as credProps.rk (default true).
 	Discoverable bool
+	// Attestation is the statement format of Create: "" or "none",
+	// "packed-self" (signed with the credential key, WebAuthn L3 §8.2) or
+	// "packed" (signed with AttestationKey, certificate chain
+	// AttestationChain, leaf first, DER).
+	Attestation      string
+	AttestationKey   *ecdsa.PrivateKey
+	AttestationChain [][]byte
 
 	key       *ecdsa.PrivateKey
 	credID    []byte
@@ -77,6 +86,7 @@ func (a *Authenticator) Clone() *Authenticator {
 	b.UserHandle = bytes.Clone(a.UserHandle)
 	b.Transports = append([]string(nil), a.Transports...)
 	b.credID = bytes.Clone(a.credID)
+	b.AttestationChain = append([][]byte(nil), a.AttestationChain...)
 	return &b
 }
 
@@ -142,9 +152,13 @@ func (a *Authenticator) Create(options []byte) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	format, stmt, err := a.attestationStatement(authData, clientData)
+	if err != nil {
+		return nil, err
+	}
 	attObj := cborMap(3,
-		cborText("fmt"), cborText("none"),
-		cborText("attStmt"), cborMap(0),
+		cborText("fmt"), cborText(format),
+		cborText("attStmt"), stmt,
 		cborText("authData"), cborBytes(authData))
 	return json.Marshal(map[string]any{
 		"id":    enc(credID),
@@ -287,9 +301,41 @@ func (a *Authenticator) coseKey() ([]byte, error) {
 
 // sign returns the ASN.1 DER ECDSA signature over authData | SHA-256(clientData).
 func (a *Authenticator) sign(authData, clientData []byte) ([]byte, error) {
+	return signWith(a.key, authData, clientData)
+}
+
+func signWith(key *ecdsa.PrivateKey, authData, clientData []byte) ([]byte, error) {
 	ch := sha256.Sum256(clientData)
 	digest := sha256.Sum256(append(bytes.Clone(authData), ch[:]...))
-	return ecdsa.SignASN1(rand.Reader, a.key, digest[:])
+	return ecdsa.SignASN1(rand.Reader, key, digest[:])
+}
+
+// attestationStatement returns the format and the CBOR attStmt for Create.
+func (a *Authenticator) attestationStatement(authData, clientData []byte) (string, []byte, error) {
+	switch a.Attestation {
+	case "", "none":
+		return "none", cborMap(0), nil
+	case "packed-self":
+		sig, err := a.sign(authData, clientData)
+		if err != nil {
+			return "", nil, err
+		}
+		return "packed", cborMap(2, cborText("alg"), cborInt(-7), cborText("sig"), cborBytes(sig)), nil
+	case "packed":
+		if a.AttestationKey == nil || len(a.AttestationChain) == 0 {
+			return "", nil, errors.New("packed attestation needs AttestationKey and AttestationChain")
+		}
+		sig, err := signWith(a.AttestationKey, authData, clientData)
+		if err != nil {
+			return "", nil, err
+		}
+		x5c := cborHead(4, uint64(len(a.AttestationChain)))
+		for _, c := range a.AttestationChain {
+			x5c = append(x5c, cborBytes(c)...)
+		}
+		return "packed", cborMap(3, cborText("alg"), cborInt(-7), cborText("sig"), cborBytes(sig), cborText("x5c"), x5c), nil
+	}
+	return "", nil, fmt.Errorf("unknown attestation %q", a.Attestation)
 }
 
 func enc(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }

@@ -1,0 +1,78 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/latchkey-idp/latchkey/passkeys/passkeytest"
+)
+
+func TestCLIMDSImportAndPolicy(t *testing.T) {
+	dir := t.TempDir()
+	fido, err := passkeytest.NewFIDO()
+	if err != nil {
+		t.Fatal(err)
+	}
+	blob, err := fido.Blob(12, passkeytest.MDSEntry{AAGUID: [16]byte{1, 2, 3}, Description: "CLI Test Key"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	blobFile, rootFile := filepath.Join(dir, "blob.jwt"), filepath.Join(dir, "root.pem")
+	if err := os.WriteFile(blobFile, blob, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(rootFile, fido.MDSRootPEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ := cliRun(t, dir, "mds", "status")
+	if code != 0 || !strings.Contains(out, "no FIDO metadata imported") {
+		t.Fatalf("status before import: %d %s", code, out)
+	}
+	// Without --mds-root the blob must chain to the FIDO Alliance root.
+	if code, _, errOut := cliRun(t, dir, "mds", "import", blobFile); code == 0 {
+		t.Fatal("a test blob was accepted under the FIDO production root")
+	} else if !strings.Contains(errOut, "verify metadata blob") {
+		t.Errorf("error output %s", errOut)
+	}
+	code, out, errOut := cliRun(t, dir, "mds", "import", blobFile, "--mds-root", rootFile, "--json")
+	if code != 0 {
+		t.Fatalf("import: %d %s", code, errOut)
+	}
+	var info struct {
+		Serial  int64 `json:"serial"`
+		Entries int64 `json:"entries"`
+	}
+	if err := json.Unmarshal([]byte(out), &info); err != nil || info.Serial != 12 || info.Entries != 1 {
+		t.Fatalf("import output %s (%v)", out, err)
+	}
+	if code, _, errOut := cliRun(t, dir, "mds", "import", blobFile, "--mds-root", rootFile); code == 0 || !strings.Contains(errOut, "already imported") {
+		t.Errorf("re-import: %d %s", code, errOut)
+	}
+	if code, out, _ := cliRun(t, dir, "mds", "status"); code != 0 || !strings.Contains(out, "serial 12, 1 models") {
+		t.Errorf("status: %d %s", code, out)
+	}
+
+	code, _, errOut = cliRun(t, dir, "policy", "group", "admins", "--level", "attested", "--aaguid-allow", "01020300-0000-0000-0000-000000000000")
+	if code != 0 {
+		t.Fatalf("policy group: %d %s", code, errOut)
+	}
+	if code, _, errOut := cliRun(t, dir, "policy", "group", "ops", "--aaguid-deny", "nope"); code == 0 || !strings.Contains(errOut, `AAGUID "nope"`) {
+		t.Errorf("bad AAGUID: %d %s", code, errOut)
+	}
+	code, out, _ = cliRun(t, dir, "policy", "list", "--json")
+	if code != 0 || !strings.Contains(out, `"level": "attested"`) || !strings.Contains(out, "01020300-0000-0000-0000-000000000000") {
+		t.Errorf("policy list: %d %s", code, out)
+	}
+	if code, _, errOut := cliRun(t, dir, "policy", "group", "admins", "--clear"); code != 0 {
+		t.Errorf("clear: %d %s", code, errOut)
+	}
+
+	code, _, errOut = cliRun(t, t.TempDir(), "serve", "--issuer", "http://localhost:8080", "--passkey-aaguid-allow", "xyz",
+		"--rp-related-origin", "http://example.org")
+	if code == 0 || !strings.Contains(errOut, `AAGUID "xyz"`) || !strings.Contains(errOut, "must use https") {
+		t.Errorf("serve with bad policy flags: %d %s", code, errOut)
+	}
+}

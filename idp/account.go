@@ -1,0 +1,286 @@
+package idp
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/latchkey-idp/latchkey/models"
+)
+
+// The account page (public listener) lets a signed-in user look after
+// their own passkeys, sessions and connected applications. It uses the
+// browser session cookie; without one it offers a passkey sign-in that is
+// not tied to an OIDC auth request.
+
+type accountPage struct {
+	base
+	User      *models.User
+	Passkeys  []passkeyRow
+	Sessions  []sessionRow
+	Apps      []appRow
+	Notice    string
+	Error     string
+	RPID      string
+	UserIDb64 string
+	Accepted  string // comma-separated credential IDs (base64url) for signalAllAcceptedCredentials
+	Removed   string // a just-removed credential ID for signalUnknownCredential
+}
+
+type sessionRow struct {
+	models.Session
+	Current                    bool
+	Started, LastSeen, Browser string
+}
+
+type appRow struct {
+	models.ConnectedApp
+	LastUsedText string
+}
+
+var accountNotices = map[string]string{
+	"passkey-added": "Your new passkey is ready.", "passkey-renamed": "The passkey was renamed.",
+	"passkey-deleted": "The passkey was deleted.", "session-ended": "The session was ended.",
+	"app-revoked": "The application's access was revoked; it must ask you to sign in again.",
+}
+
+// accountSession returns the current browser session and its user, or nil.
+func (s *Server) accountSession(c echo.Context) (*models.Session, *models.User, error) {
+	sess, err := s.currentSession(c)
+	if err != nil || sess == nil {
+		return nil, nil, err
+	}
+	u, err := s.db.UserByID(c.Request().Context(), sess.UserID)
+	if err != nil {
+		return nil, nil, err
+	}
+	return sess, u, nil
+}
+
+// requireAccount runs next with a session, or refuses (JSON routes) or
+// sends the browser to the account page (forms).
+func (s *Server) requireAccount(next func(echo.Context, *models.Session, *models.User) error) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		sess, u, err := s.accountSession(c)
+		if err != nil {
+			return err
+		}
+		if sess == nil {
+			return &appError{Status: http.StatusUnauthorized, Message: "You are not signed in (any more).",
+				Hint: "Open your account page and sign in with a passkey."}
+		}
+		return next(c, sess, u)
+	}
+}
+
+func (s *Server) handleAccount(c echo.Context) error {
+	sess, u, err := s.accountSession(c)
+	if err != nil {
+		return err
+	}
+	if sess == nil {
+		return s.render(c, http.StatusOK, "account_signin", &loginPage{base: base{Scripts: []string{"webauthn.js", "login.js"}}})
+	}
+	return s.renderAccount(c, http.StatusOK, sess, u, "")
+}
+
+func (s *Server) renderAccount(c echo.Context, status int, sess *models.Session, u *models.User, errMsg string) error {
+	ctx := c.Request().Context()
+	creds, err := s.db.CredentialsByUser(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	p := &accountPage{base: base{Scripts: []string{"webauthn.js", "account.js"}}, User: u, Passkeys: s.withPolicy(ctx, u.ID, passkeyRows(creds)),
+		Notice: accountNotices[c.QueryParam("done")], Error: errMsg, RPID: s.cfg.Passkeys.RPID, UserIDb64: b64url(u.WebAuthnID)}
+	ids := make([]string, len(creds))
+	for i, cr := range creds {
+		ids[i] = b64url(cr.CredentialID)
+	}
+	p.Accepted = strings.Join(ids, ",")
+	if r := c.QueryParam("removed"); r != "" && len(r) < 1400 && !strings.ContainsAny(r, ",") {
+		p.Removed = r
+	}
+	ss, err := s.db.SessionsByUser(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	for _, x := range ss {
+		p.Sessions = append(p.Sessions, sessionRow{Session: x, Current: x.ID == sess.ID, Started: fmtTime(x.AuthTime),
+			LastSeen: fmtTime(x.LastSeenAt), Browser: browserName(x.UserAgent)})
+	}
+	apps, err := s.db.ConnectedApps(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	for _, a := range apps {
+		p.Apps = append(p.Apps, appRow{ConnectedApp: a, LastUsedText: fmtTime(a.LastUsed)})
+	}
+	return s.render(c, status, "account", p)
+}
+
+// browserName gives a short, human name for a user agent string.
+func browserName(ua string) string {
+	for _, b := range []string{"Edg/", "Firefox/", "Chrome/", "Safari/"} {
+		if strings.Contains(ua, b) {
+			name := strings.TrimSuffix(b, "/")
+			if name == "Edg" {
+				name = "Edge"
+			}
+			for _, os := range []string{"Windows", "Mac OS X", "Android", "iPhone", "Linux"} {
+				if strings.Contains(ua, os) {
+					return name + " on " + strings.TrimSuffix(os, " OS X")
+				}
+			}
+			return name
+		}
+	}
+	if ua == "" {
+		return "Unknown browser"
+	}
+	return truncate(ua, 40)
+}
+
+func (s *Server) handleAccountLoginBegin(c echo.Context) error {
+	id, opts, err := s.passkeys.BeginLogin(c.Request().Context(), "")
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, ceremonyBegin{CeremonyID: id, Options: opts})
+}
+
+func (s *Server) handleAccountLoginFinish(c echo.Context) error {
+	var req struct {
+		CeremonyID string          `json:"ceremonyID"`
+		Credential json.RawMessage `json:"credential"`
+	}
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	res, err := s.passkeys.FinishLogin(c.Request().Context(), req.CeremonyID, "", req.Credential)
+	if err != nil {
+		return s.passkeyFailure(c, "", err)
+	}
+	sid, err := s.startSession(c, res)
+	if err != nil {
+		return err
+	}
+	s.audit(c, &models.AuditEvent{Type: models.EventSignIn, Success: true, UserID: res.User.ID,
+		Detail: models.JSONMap{"credential": res.Credential.ID, "amr": res.AMR, "session": sid, "via": "account"}})
+	return c.JSON(http.StatusOK, map[string]string{"redirect": "/account"})
+}
+
+func (s *Server) handleAccountPasskeyBegin(c echo.Context, _ *models.Session, u *models.User) error {
+	id, opts, err := s.passkeys.BeginRegistration(c.Request().Context(), u, "")
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, ceremonyBegin{CeremonyID: id, Options: opts})
+}
+
+func (s *Server) handleAccountPasskeyFinish(c echo.Context, _ *models.Session, u *models.User) error {
+	var req struct {
+		CeremonyID string          `json:"ceremonyID"`
+		Name       string          `json:"name"`
+		Credential json.RawMessage `json:"credential"`
+	}
+	if err := decodeJSON(c, &req); err != nil {
+		return err
+	}
+	if len(req.Name) > 64 {
+		return newError(http.StatusBadRequest, "The passkey name must be at most 64 characters.", nil)
+	}
+	cred, err := s.passkeys.FinishRegistration(c.Request().Context(), req.CeremonyID, req.Credential, req.Name)
+	if err != nil {
+		return s.passkeyFailure(c, "", err)
+	}
+	if cred.UserID != u.ID {
+		// The ceremony belonged to another account (another browser tab
+		// signed in as someone else meanwhile).
+		return newError(http.StatusConflict, "This passkey ceremony belongs to another account.", nil)
+	}
+	s.audit(c, &models.AuditEvent{Type: models.EventPasskeyAdded, Success: true, UserID: u.ID, ActorID: u.ID,
+		Detail: models.JSONMap{"credential": cred.ID, "name": cred.Name, "via": "account"}})
+	return c.JSON(http.StatusOK, map[string]string{"redirect": "/account?done=passkey-added"})
+}
+
+func (s *Server) handleAccountPasskeyRename(c echo.Context, sess *models.Session, u *models.User) error {
+	name := strings.TrimSpace(c.FormValue("name"))
+	if name == "" || len(name) > 64 {
+		return s.renderAccount(c, http.StatusBadRequest, sess, u, "A passkey name must be 1 to 64 characters.")
+	}
+	if err := s.db.RenameCredential(c.Request().Context(), u.ID, c.Param("id"), name); err != nil {
+		return notFound("passkey", err)
+	}
+	s.audit(c, &models.AuditEvent{Type: models.EventPasskeyRenamed, Success: true, UserID: u.ID, ActorID: u.ID,
+		Detail: models.JSONMap{"credential": c.Param("id"), "name": name}})
+	return c.Redirect(http.StatusSeeOther, "/account?done=passkey-renamed")
+}
+
+func (s *Server) handleAccountPasskeyDelete(c echo.Context, sess *models.Session, u *models.User) error {
+	ctx := c.Request().Context()
+	creds, err := s.db.CredentialsByUser(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	var victim *models.Credential
+	for i := range creds {
+		if creds[i].ID == c.Param("id") {
+			victim = &creds[i]
+		}
+	}
+	if victim == nil {
+		return notFound("passkey", models.ErrNotFound)
+	}
+	if len(creds) == 1 {
+		return s.renderAccount(c, http.StatusConflict, sess, u,
+			"This is your only passkey, so it cannot be deleted: you could not sign in any more. Add another passkey first.")
+	}
+	if err := s.db.DeleteCredential(ctx, u.ID, victim.ID); err != nil {
+		return notFound("passkey", err)
+	}
+	s.audit(c, &models.AuditEvent{Type: models.EventPasskeyRemoved, Success: true, UserID: u.ID, ActorID: u.ID,
+		Detail: models.JSONMap{"credential": victim.ID, "via": "account"}})
+	// Deleting the passkey this session signed in with ends the session
+	// (models.DeleteCredential); the page then offers sign-in again.
+	return c.Redirect(http.StatusSeeOther, "/account?done=passkey-deleted&removed="+b64url(victim.CredentialID))
+}
+
+func (s *Server) handleAccountSessionEnd(c echo.Context, sess *models.Session, u *models.User) error {
+	ctx := c.Request().Context()
+	if c.Param("id") == "all" {
+		if err := s.db.EndUserSessions(ctx, u.ID); err != nil {
+			return err
+		}
+		s.audit(c, &models.AuditEvent{Type: models.EventSignOut, Success: true, UserID: u.ID, ActorID: u.ID, Detail: models.JSONMap{"session": "all"}})
+		s.clearSessionCookie(c.Response())
+		return c.Redirect(http.StatusSeeOther, "/account")
+	}
+	target, err := s.db.SessionByID(ctx, c.Param("id"))
+	if err != nil || target.UserID != u.ID {
+		return notFound("session", models.ErrNotFound)
+	}
+	if err := s.db.EndSession(ctx, target.ID); err != nil {
+		return err
+	}
+	s.audit(c, &models.AuditEvent{Type: models.EventSessionEnded, Success: true, UserID: u.ID, ActorID: u.ID, Detail: models.JSONMap{"session": target.ID}})
+	if target.ID == sess.ID {
+		s.clearSessionCookie(c.Response())
+		return c.Redirect(http.StatusSeeOther, "/account")
+	}
+	return c.Redirect(http.StatusSeeOther, "/account?done=session-ended")
+}
+
+func (s *Server) handleAccountAppRevoke(c echo.Context, _ *models.Session, u *models.User) error {
+	ctx := c.Request().Context()
+	cl, err := s.db.ClientByID(ctx, c.Param("id"))
+	if err != nil {
+		return notFound("application", err)
+	}
+	if err := s.db.RevokeClientTokensForUser(ctx, u.ID, cl.ID); err != nil {
+		return err
+	}
+	s.audit(c, &models.AuditEvent{Type: models.EventAppTokensRevoked, Success: true, UserID: u.ID, ActorID: u.ID, ClientID: cl.ID})
+	return c.Redirect(http.StatusSeeOther, "/account?done=app-revoked")
+}

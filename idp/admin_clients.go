@@ -1,0 +1,269 @@
+package idp
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/latchkey-idp/latchkey/models"
+	"github.com/latchkey-idp/latchkey/oidc"
+)
+
+type adminClientPage struct {
+	adminBase
+	Clients      []models.Client
+	Client       *models.Client
+	New          bool
+	Secret       string
+	Discovery    string
+	Snippet      string
+	Algs         []string
+	AllGroups    []models.GroupInfo
+	Scopes       []string
+	RedirectText string
+	LogoutText   string
+}
+
+var clientScopes = []string{"openid", "profile", "email", "groups", "offline_access"}
+
+func (s *Server) handleAdminClients(c echo.Context) error {
+	cs, err := s.db.ListClients(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	return s.render(c, http.StatusOK, "admin_clients", &adminClientPage{adminBase: s.adminBase(c, "clients"), Clients: cs})
+}
+
+func (s *Server) clientPage(c echo.Context, cl *models.Client, isNew bool, scripts ...string) (*adminClientPage, error) {
+	groups, err := s.db.ListGroups(c.Request().Context())
+	if err != nil {
+		return nil, err
+	}
+	return &adminClientPage{adminBase: s.adminBase(c, "clients", scripts...), Client: cl, New: isNew, Algs: oidc.SigningAlgorithms(),
+		AllGroups: groups, Scopes: clientScopes, Discovery: s.cfg.Issuer + "/.well-known/openid-configuration",
+		RedirectText: strings.Join(cl.RedirectURIs, "\n"), LogoutText: strings.Join(cl.PostLogoutRedirectURIs, "\n"),
+		Snippet: clientSnippet(s.cfg.Issuer, cl)}, nil
+}
+
+// clientSnippet is a configuration block an application can paste.
+func clientSnippet(issuer string, cl *models.Client) string {
+	redirect := ""
+	if len(cl.RedirectURIs) > 0 {
+		redirect = cl.RedirectURIs[0]
+	}
+	secret := "<the secret shown when it was created or rotated>"
+	if cl.Public {
+		secret = "(none: public client, use PKCE)"
+	}
+	scopes := "openid profile email"
+	if len(cl.AllowedScopes) > 0 {
+		scopes = strings.Join(cl.AllowedScopes, " ")
+	}
+	return fmt.Sprintf("OIDC_ISSUER=%s\nOIDC_CLIENT_ID=%s\nOIDC_CLIENT_SECRET=%s\nOIDC_REDIRECT_URI=%s\nOIDC_SCOPES=%s\n",
+		issuer, cl.ID, secret, redirect, scopes)
+}
+
+func (s *Server) handleAdminClientNew(c echo.Context) error {
+	p, err := s.clientPage(c, &models.Client{IDTokenAlg: "RS256", AllowedScopes: models.StringList{"openid", "profile", "email"}}, true)
+	if err != nil {
+		return err
+	}
+	return s.render(c, http.StatusOK, "admin_client", p)
+}
+
+// clientFromForm reads the application form into cl; it returns a message
+// for the form when a value is unusable.
+func clientFromForm(c echo.Context, cl *models.Client, isNew bool) string {
+	form, _ := c.FormParams()
+	cl.Name = strings.TrimSpace(c.FormValue("name"))
+	if isNew {
+		cl.Public = c.FormValue("type") == "public"
+	}
+	cl.RedirectURIs = splitList(c.FormValue("redirect_uris"))
+	cl.PostLogoutRedirectURIs = splitList(c.FormValue("post_logout_redirect_uris"))
+	cl.AllowedScopes = nil
+	for _, sc := range form["scopes"] {
+		if slices.Contains(clientScopes, sc) {
+			cl.AllowedScopes = append(cl.AllowedScopes, sc)
+		}
+	}
+	cl.AllowedGroups = models.StringList(form["groups"])
+	cl.IDTokenAlg = c.FormValue("id_token_alg")
+	cl.AccessTokenFormat = c.FormValue("access_token_format")
+	if cl.AccessTokenFormat == "" {
+		cl.AccessTokenFormat = models.AccessTokenJWT
+	}
+	var bad string
+	for _, f := range []struct {
+		name string
+		dst  *int64
+	}{{"access_token_ttl", &cl.AccessTokenTTL}, {"id_token_ttl", &cl.IDTokenTTL}, {"refresh_token_ttl", &cl.RefreshTokenTTL}} {
+		v := strings.TrimSpace(c.FormValue(f.name))
+		n := atoiDefault(v, -1)
+		if v == "" {
+			n = 0
+		}
+		if n < 0 || n > 90*24*3600 {
+			bad = "Token lifetimes are whole seconds between 0 (server default) and 7776000 (90 days)."
+		}
+		*f.dst = int64(max(n, 0))
+	}
+	if bad != "" {
+		return bad
+	}
+	return validateClient(cl)
+}
+
+// validateClient checks what models does not: redirect URIs must be
+// absolute http(s) URLs without fragments (RFC 6749 §3.1.2).
+func validateClient(cl *models.Client) string {
+	if cl.Name == "" {
+		return "The application needs a name."
+	}
+	if len(cl.RedirectURIs) == 0 {
+		return "Add at least one redirect URI."
+	}
+	for _, list := range [][]string{cl.RedirectURIs, cl.PostLogoutRedirectURIs} {
+		for _, r := range list {
+			u, err := url.Parse(r)
+			if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Fragment != "" {
+				return fmt.Sprintf("%q is not an absolute http or https URL without a fragment.", r)
+			}
+		}
+	}
+	if !slices.Contains(oidc.SigningAlgorithms(), cl.IDTokenAlg) {
+		return "Choose an ID token algorithm."
+	}
+	if cl.AccessTokenFormat != models.AccessTokenJWT && cl.AccessTokenFormat != models.AccessTokenOpaque {
+		return "Choose an access token format."
+	}
+	return ""
+}
+
+func (s *Server) handleAdminClientCreate(c echo.Context) error {
+	cl := &models.Client{}
+	if msg := clientFromForm(c, cl, true); msg != "" {
+		return s.clientFormError(c, cl, true, msg)
+	}
+	secret, err := s.db.CreateClient(c.Request().Context(), cl)
+	if err != nil {
+		if msg := userMessage(err); msg != "" {
+			return s.clientFormError(c, cl, true, msg)
+		}
+		return err
+	}
+	s.adminAudit(c, models.EventClientCreated, models.AuditEvent{ClientID: cl.ID, Detail: models.JSONMap{"name": cl.Name, "public": cl.Public}})
+	return s.showClientSecret(c, cl, secret, http.StatusCreated)
+}
+
+func (s *Server) clientFormError(c echo.Context, cl *models.Client, isNew bool, msg string) error {
+	p, err := s.clientPage(c, cl, isNew)
+	if err != nil {
+		return err
+	}
+	p.Error = msg
+	return s.render(c, http.StatusBadRequest, "admin_client", p)
+}
+
+func (s *Server) showClientSecret(c echo.Context, cl *models.Client, secret string, status int) error {
+	p, err := s.clientPage(c, cl, false, "admin.js")
+	if err != nil {
+		return err
+	}
+	p.Secret = secret
+	p.Snippet = strings.Replace(p.Snippet, "<the secret shown when it was created or rotated>", secret, 1)
+	return s.render(c, status, "admin_client_secret", p)
+}
+
+func (s *Server) adminClient(c echo.Context) (*models.Client, error) {
+	cl, err := s.db.ClientByID(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return nil, notFound("application", err)
+	}
+	if cl.Builtin {
+		return nil, &appError{Status: http.StatusForbidden, Message: "This built-in application is managed by Latchkey and cannot be changed."}
+	}
+	return cl, nil
+}
+
+func (s *Server) handleAdminClient(c echo.Context) error {
+	cl, err := s.adminClient(c)
+	if err != nil {
+		return err
+	}
+	p, err := s.clientPage(c, cl, false, "admin.js")
+	if err != nil {
+		return err
+	}
+	return s.render(c, http.StatusOK, "admin_client", p)
+}
+
+func (s *Server) handleAdminClientUpdate(c echo.Context) error {
+	cl, err := s.adminClient(c)
+	if err != nil {
+		return err
+	}
+	if msg := clientFromForm(c, cl, false); msg != "" {
+		return s.clientFormError(c, cl, false, msg)
+	}
+	if err := s.db.SaveClient(c.Request().Context(), cl); err != nil {
+		return err
+	}
+	s.adminAudit(c, models.EventClientUpdated, models.AuditEvent{ClientID: cl.ID, Detail: models.JSONMap{"name": cl.Name}})
+	return c.Redirect(http.StatusSeeOther, "/admin/clients/"+cl.ID+"?done=client-saved")
+}
+
+func (s *Server) handleAdminClientSecret(c echo.Context) error {
+	cl, err := s.adminClient(c)
+	if err != nil {
+		return err
+	}
+	if cl.Public {
+		return s.clientFormError(c, cl, false, "A public application has no secret to rotate.")
+	}
+	secret, err := s.db.RotateClientSecret(c.Request().Context(), cl.ID)
+	if err != nil {
+		return err
+	}
+	s.adminAudit(c, models.EventClientSecretRotate, models.AuditEvent{ClientID: cl.ID})
+	return s.showClientSecret(c, cl, secret, http.StatusOK)
+}
+
+func (s *Server) handleAdminClientDelete(c echo.Context) error {
+	cl, err := s.adminClient(c)
+	if err != nil {
+		return err
+	}
+	if err := s.db.DeleteClient(c.Request().Context(), cl.ID); err != nil {
+		return err
+	}
+	s.adminAudit(c, models.EventClientDeleted, models.AuditEvent{ClientID: cl.ID, Detail: models.JSONMap{"name": cl.Name}})
+	return c.Redirect(http.StatusSeeOther, "/admin/clients?done=client-deleted")
+}
+
+// checkClientGroups refuses a sign-in to an application restricted to some
+// groups when the user is in none of them.
+func (s *Server) checkClientGroups(c echo.Context, clientID, userID string) error {
+	ctx := c.Request().Context()
+	cl, err := s.db.ClientByID(ctx, clientID)
+	if err != nil || len(cl.AllowedGroups) == 0 {
+		return err
+	}
+	u, err := s.db.UserByID(ctx, userID)
+	if err != nil {
+		return err
+	}
+	for _, g := range u.GroupNames() {
+		if cl.AllowedGroups.Contains(g) {
+			return nil
+		}
+	}
+	s.audit(c, &models.AuditEvent{Type: models.EventSignInFailed, Success: false, UserID: userID, ClientID: clientID,
+		Detail: models.JSONMap{"reason": "not in an allowed group"}})
+	return &appError{Status: http.StatusForbidden, Message: "Your account may not sign in to " + cl.Name + ".",
+		Hint: "This application is limited to some groups. Ask your administrator for access."}
+}

@@ -1,0 +1,155 @@
+package idp
+
+import (
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/latchkey-idp/latchkey/models"
+)
+
+// adminBase is embedded in every console page: the signed-in admin, the
+// active section of the navigation, and a one-line notice.
+type adminBase struct {
+	base
+	Admin   *models.User
+	Section string
+	Notice  string
+	Error   string
+}
+
+func (s *Server) adminBase(c echo.Context, section string, scripts ...string) adminBase {
+	return adminBase{base: base{Scripts: scripts}, Admin: currentAdmin(c), Section: section, Notice: notices[c.QueryParam("done")]}
+}
+
+// notices are the messages shown after a redirect (?done=key); a fixed map
+// so nothing from the URL is ever echoed.
+var notices = map[string]string{
+	"user-saved": "The user was saved.", "user-disabled": "The user was disabled; their sessions and tokens were ended.",
+	"user-enabled": "The user was enabled.", "user-deleted": "The user was deleted.",
+	"passkey-revoked": "The passkey was revoked.", "session-ended": "The session was ended.",
+	"sessions-ended": "All sessions of the user were ended.",
+	"group-created":  "The group was created.", "group-saved": "The group was saved.", "group-deleted": "The group was deleted.",
+	"member-added": "The member was added.", "member-removed": "The member was removed.",
+	"client-saved": "The application was saved.", "client-deleted": "The application was deleted.",
+	"keys-rotated":  "New signing keys were created; the previous keys stay published until their tokens expire.",
+	"token-revoked": "The API token was revoked.",
+}
+
+// adminAudit records an admin change with the acting admin.
+func (s *Server) adminAudit(c echo.Context, typ string, ev models.AuditEvent) {
+	ev.Type, ev.Success = typ, true
+	if a := currentAdmin(c); a != nil {
+		ev.ActorID = a.ID
+	} else if t, ok := c.Get(apiTokenKey).(*models.APIToken); ok {
+		ev.ActorID = "api:" + t.ID
+	}
+	s.audit(c, &ev)
+}
+
+// actorID names who makes a change: the console admin or the API token.
+func actorID(c echo.Context) string {
+	if a := currentAdmin(c); a != nil {
+		return a.ID
+	}
+	if t, ok := c.Get(apiTokenKey).(*models.APIToken); ok {
+		return "api:" + t.ID
+	}
+	return ""
+}
+
+// userMessage turns a models validation or conflict error into a message
+// for the form, or returns "" for other errors.
+func userMessage(err error) string {
+	switch {
+	case errors.Is(err, models.ErrInvalid), errors.Is(err, models.ErrConflict):
+		msg := err.Error()
+		for _, p := range []string{"invalid: ", "conflict: "} {
+			if i := strings.LastIndex(msg, p); i >= 0 {
+				msg = msg[i+len(p):]
+			}
+		}
+		if errors.Is(err, models.ErrConflict) && !strings.Contains(msg, "taken") && !strings.Contains(msg, "exists") {
+			return "This conflicts with an existing entry."
+		}
+		return strings.ToUpper(msg[:1]) + msg[1:] + "."
+	}
+	return ""
+}
+
+func notFound(what string, err error) error {
+	if errors.Is(err, models.ErrNotFound) {
+		return newError(http.StatusNotFound, "This "+what+" does not exist (any more).", err)
+	}
+	return err
+}
+
+func atoiDefault(s string, d int) int {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return d
+	}
+	return n
+}
+
+// splitList splits a textarea or comma list into trimmed, non-empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == '\n' || r == ',' || r == '\r' }) {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func fmtTime(t time.Time) string {
+	if t.IsZero() {
+		return "—"
+	}
+	return t.UTC().Format("2006-01-02 15:04 UTC")
+}
+
+func fmtTimePtr(t *time.Time) string {
+	if t == nil {
+		return "never"
+	}
+	return fmtTime(*t)
+}
+
+// formError is a message for the person filling in a form.
+type formError string
+
+func (e formError) Error() string { return string(e) }
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func b64url(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
+
+// adminPageNames are the console and account pages (render.go parses them
+// with the layout and partials.html).
+var adminPageNames = []string{
+	"admin_overview", "admin_users", "admin_user_new", "admin_user", "admin_link", "admin_groups", "admin_group",
+	"admin_clients", "admin_client", "admin_client_secret", "admin_keys", "admin_audit", "admin_tokens",
+	"account", "account_signin",
+}
+
+// adminFuncs are template helpers for the console and account pages.
+var adminFuncs = map[string]any{
+	"time":  fmtTime,
+	"timep": fmtTimePtr,
+	"join":  strings.Join,
+	"has": func(list []string, v string) bool {
+		for _, x := range list {
+			if x == v {
+				return true
+			}
+		}
+		return false
+	},
+}

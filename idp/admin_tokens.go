@@ -1,0 +1,83 @@
+package idp
+
+import (
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/latchkey-idp/latchkey/models"
+)
+
+type apiTokenRow struct {
+	models.APIToken
+	Created, Expires, LastUsed, State string
+}
+
+type adminTokensPage struct {
+	adminBase
+	Tokens  []apiTokenRow
+	Name    string
+	Created string // the new raw token, shown once
+}
+
+func (s *Server) renderTokens(c echo.Context, status int, p *adminTokensPage) error {
+	ts, err := s.db.ListAPITokens(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	now := s.cfg.Now()
+	for _, t := range ts {
+		r := apiTokenRow{APIToken: t, Created: fmtTime(t.CreatedAt), Expires: "never", LastUsed: fmtTimePtr(t.LastUsedAt), State: "active"}
+		if t.ExpiresAt != nil {
+			r.Expires = fmtTime(*t.ExpiresAt)
+		}
+		switch {
+		case t.RevokedAt != nil:
+			r.State = "revoked"
+		case !t.Active(now):
+			r.State = "expired"
+		}
+		p.Tokens = append(p.Tokens, r)
+	}
+	return s.render(c, status, "admin_tokens", p)
+}
+
+func (s *Server) handleAdminTokens(c echo.Context) error {
+	return s.renderTokens(c, http.StatusOK, &adminTokensPage{adminBase: s.adminBase(c, "tokens")})
+}
+
+func (s *Server) handleAdminTokenCreate(c echo.Context) error {
+	name := strings.TrimSpace(c.FormValue("name"))
+	p := &adminTokensPage{adminBase: s.adminBase(c, "tokens", "admin.js"), Name: name}
+	var exp *time.Time
+	if days := strings.TrimSpace(c.FormValue("expires_days")); days != "" && days != "0" {
+		n := atoiDefault(days, -1)
+		if n < 1 || n > 3650 {
+			p.Error = "Expiry must be a number of days between 1 and 3650, or empty for none."
+			return s.renderTokens(c, http.StatusBadRequest, p)
+		}
+		t := s.cfg.Now().Add(time.Duration(n) * 24 * time.Hour)
+		exp = &t
+	}
+	raw, t, err := s.db.CreateAPIToken(c.Request().Context(), name, currentAdmin(c).ID, exp)
+	if err != nil {
+		if msg := userMessage(err); msg != "" {
+			p.Error = msg
+			return s.renderTokens(c, http.StatusBadRequest, p)
+		}
+		return err
+	}
+	s.adminAudit(c, models.EventAPITokenCreated, models.AuditEvent{Detail: models.JSONMap{"token": t.ID, "name": t.Name}})
+	p.Created, p.Name = raw, ""
+	return s.renderTokens(c, http.StatusCreated, p)
+}
+
+func (s *Server) handleAdminTokenRevoke(c echo.Context) error {
+	if err := s.db.RevokeAPIToken(c.Request().Context(), c.Param("id")); err != nil {
+		return notFound("API token", err)
+	}
+	s.adminAudit(c, models.EventAPITokenRevoked, models.AuditEvent{Detail: models.JSONMap{"token": c.Param("id")}})
+	return c.Redirect(http.StatusSeeOther, "/admin/tokens?done=token-revoked")
+}

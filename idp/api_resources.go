@@ -1,0 +1,268 @@
+package idp
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/latchkey-idp/latchkey/models"
+)
+
+type apiGroup struct {
+	ID      string `json:"id"`
+	Name    string `json:"name"`
+	Members int64  `json:"members"`
+}
+
+func (s *Server) handleAPIGroups(c echo.Context) error {
+	gs, err := s.db.ListGroups(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	out := make([]apiGroup, len(gs))
+	for i, g := range gs {
+		out[i] = apiGroup{ID: g.ID, Name: g.Name, Members: g.Members}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"groups": out})
+}
+
+func (s *Server) handleAPIGroupCreate(c echo.Context) error {
+	var in struct {
+		Name string `json:"name"`
+	}
+	if err := decodeJSON(c, &in); err != nil {
+		return err
+	}
+	g, err := s.db.CreateGroup(c.Request().Context(), in.Name)
+	if err != nil {
+		return apiError(err, "group")
+	}
+	s.adminAudit(c, models.EventGroupCreated, models.AuditEvent{Detail: models.JSONMap{"group": g.ID, "name": g.Name, "via": "api"}})
+	return c.JSON(http.StatusCreated, apiGroup{ID: g.ID, Name: g.Name})
+}
+
+func (s *Server) handleAPIGroup(c echo.Context) error {
+	ctx := c.Request().Context()
+	g, err := s.db.GroupByID(ctx, c.Param("id"))
+	if err != nil {
+		return apiError(err, "group")
+	}
+	ms, err := s.db.GroupMembers(ctx, g.ID)
+	if err != nil {
+		return err
+	}
+	members := make([]map[string]string, len(ms))
+	for i, u := range ms {
+		members[i] = map[string]string{"id": u.ID, "username": u.Username}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"id": g.ID, "name": g.Name, "members": members})
+}
+
+func (s *Server) handleAPIGroupUpdate(c echo.Context) error {
+	var in struct {
+		Name string `json:"name"`
+	}
+	if err := decodeJSON(c, &in); err != nil {
+		return err
+	}
+	if err := s.db.RenameGroup(c.Request().Context(), c.Param("id"), in.Name); err != nil {
+		return apiError(err, "group")
+	}
+	s.adminAudit(c, models.EventGroupUpdated, models.AuditEvent{Detail: models.JSONMap{"group": c.Param("id"), "name": in.Name, "via": "api"}})
+	return s.handleAPIGroup(c)
+}
+
+func (s *Server) handleAPIGroupDelete(c echo.Context) error {
+	if err := s.db.DeleteGroup(c.Request().Context(), c.Param("id")); err != nil {
+		return apiError(err, "group")
+	}
+	s.adminAudit(c, models.EventGroupDeleted, models.AuditEvent{Detail: models.JSONMap{"group": c.Param("id"), "via": "api"}})
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (s *Server) handleAPIGroupMember(c echo.Context) error {
+	ctx := c.Request().Context()
+	gid, uid := c.Param("id"), c.Param("uid")
+	var err error
+	detail := models.JSONMap{"group": gid, "via": "api"}
+	if c.Request().Method == http.MethodPut {
+		err, detail["added"] = s.db.AddGroupMember(ctx, gid, uid), uid
+	} else {
+		err, detail["removed"] = s.db.RemoveGroupMember(ctx, gid, uid), uid
+	}
+	if err != nil {
+		return apiError(err, "group or user")
+	}
+	s.adminAudit(c, models.EventGroupUpdated, models.AuditEvent{UserID: uid, Detail: detail})
+	return c.NoContent(http.StatusNoContent)
+}
+
+type apiClient struct {
+	ID                     string   `json:"id"`
+	Name                   string   `json:"name"`
+	Public                 bool     `json:"public"`
+	RedirectURIs           []string `json:"redirect_uris"`
+	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris"`
+	AllowedScopes          []string `json:"allowed_scopes"`
+	AllowedGroups          []string `json:"allowed_groups"`
+	IDTokenAlg             string   `json:"id_token_alg"`
+	AccessTokenFormat      string   `json:"access_token_format"`
+	AccessTokenTTL         int64    `json:"access_token_ttl"`
+	IDTokenTTL             int64    `json:"id_token_ttl"`
+	RefreshTokenTTL        int64    `json:"refresh_token_ttl"`
+	Builtin                bool     `json:"builtin"`
+	ClientSecret           string   `json:"client_secret,omitempty"`
+}
+
+func nonNil(l []string) []string {
+	if l == nil {
+		return []string{}
+	}
+	return l
+}
+
+func toAPIClient(cl *models.Client) apiClient {
+	return apiClient{ID: cl.ID, Name: cl.Name, Public: cl.Public, RedirectURIs: nonNil(cl.RedirectURIs),
+		PostLogoutRedirectURIs: nonNil(cl.PostLogoutRedirectURIs), AllowedScopes: nonNil(cl.AllowedScopes),
+		AllowedGroups: nonNil(cl.AllowedGroups), IDTokenAlg: cl.IDTokenAlg, AccessTokenFormat: cl.AccessTokenFormat,
+		AccessTokenTTL: cl.AccessTokenTTL, IDTokenTTL: cl.IDTokenTTL, RefreshTokenTTL: cl.RefreshTokenTTL, Builtin: cl.Builtin}
+}
+
+func (in *apiClient) apply(cl *models.Client) {
+	cl.Name, cl.RedirectURIs, cl.PostLogoutRedirectURIs = in.Name, in.RedirectURIs, in.PostLogoutRedirectURIs
+	cl.AllowedScopes, cl.AllowedGroups = in.AllowedScopes, in.AllowedGroups
+	cl.IDTokenAlg, cl.AccessTokenFormat = in.IDTokenAlg, in.AccessTokenFormat
+	cl.AccessTokenTTL, cl.IDTokenTTL, cl.RefreshTokenTTL = in.AccessTokenTTL, in.IDTokenTTL, in.RefreshTokenTTL
+	if cl.IDTokenAlg == "" {
+		cl.IDTokenAlg = "RS256"
+	}
+	if cl.AccessTokenFormat == "" {
+		cl.AccessTokenFormat = models.AccessTokenJWT
+	}
+}
+
+func (s *Server) handleAPIClients(c echo.Context) error {
+	cs, err := s.db.ListClients(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	out := make([]apiClient, len(cs))
+	for i := range cs {
+		out[i] = toAPIClient(&cs[i])
+	}
+	return c.JSON(http.StatusOK, map[string]any{"clients": out})
+}
+
+func (s *Server) handleAPIClientCreate(c echo.Context) error {
+	var in apiClient
+	if err := decodeJSON(c, &in); err != nil {
+		return err
+	}
+	cl := &models.Client{Public: in.Public}
+	in.apply(cl)
+	if msg := validateClient(cl); msg != "" {
+		return newError(http.StatusUnprocessableEntity, msg, nil)
+	}
+	secret, err := s.db.CreateClient(c.Request().Context(), cl)
+	if err != nil {
+		return apiError(err, "client")
+	}
+	s.adminAudit(c, models.EventClientCreated, models.AuditEvent{ClientID: cl.ID, Detail: models.JSONMap{"name": cl.Name, "via": "api"}})
+	out := toAPIClient(cl)
+	out.ClientSecret = secret
+	return c.JSON(http.StatusCreated, out)
+}
+
+func (s *Server) apiClientByID(c echo.Context) (*models.Client, error) {
+	cl, err := s.db.ClientByID(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return nil, apiError(err, "client")
+	}
+	return cl, nil
+}
+
+func (s *Server) handleAPIClient(c echo.Context) error {
+	cl, err := s.apiClientByID(c)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toAPIClient(cl))
+}
+
+func (s *Server) handleAPIClientUpdate(c echo.Context) error {
+	cl, err := s.apiClientByID(c)
+	if err != nil {
+		return err
+	}
+	if cl.Builtin {
+		return newError(http.StatusForbidden, "built-in clients are managed by Latchkey", nil)
+	}
+	in := toAPIClient(cl)
+	if err := decodeJSON(c, &in); err != nil {
+		return err
+	}
+	in.apply(cl)
+	if msg := validateClient(cl); msg != "" {
+		return newError(http.StatusUnprocessableEntity, msg, nil)
+	}
+	if err := s.db.SaveClient(c.Request().Context(), cl); err != nil {
+		return apiError(err, "client")
+	}
+	s.adminAudit(c, models.EventClientUpdated, models.AuditEvent{ClientID: cl.ID, Detail: models.JSONMap{"via": "api"}})
+	return c.JSON(http.StatusOK, toAPIClient(cl))
+}
+
+func (s *Server) handleAPIClientDelete(c echo.Context) error {
+	if err := s.db.DeleteClient(c.Request().Context(), c.Param("id")); err != nil {
+		return apiError(err, "client")
+	}
+	s.adminAudit(c, models.EventClientDeleted, models.AuditEvent{ClientID: c.Param("id"), Detail: models.JSONMap{"via": "api"}})
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (s *Server) handleAPIClientSecret(c echo.Context) error {
+	cl, err := s.apiClientByID(c)
+	if err != nil {
+		return err
+	}
+	if cl.Builtin || cl.Public {
+		return newError(http.StatusConflict, "only confidential, non-built-in clients have a secret to rotate", nil)
+	}
+	secret, err := s.db.RotateClientSecret(c.Request().Context(), cl.ID)
+	if err != nil {
+		return apiError(err, "client")
+	}
+	s.adminAudit(c, models.EventClientSecretRotate, models.AuditEvent{ClientID: cl.ID, Detail: models.JSONMap{"via": "api"}})
+	return c.JSON(http.StatusOK, map[string]string{"client_id": cl.ID, "client_secret": secret})
+}
+
+func (s *Server) handleAPIKeys(c echo.Context) error {
+	rows, err := s.keyRows(c)
+	if err != nil {
+		return err
+	}
+	out := make([]map[string]string, len(rows))
+	for i, r := range rows {
+		out[i] = map[string]string{"kid": r.ID, "algorithm": r.Algorithm, "created_at": r.Created, "activates_at": r.Activates,
+			"state": r.State, "published_until": r.Until}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"keys": out})
+}
+
+func (s *Server) handleAPIKeysRotate(c echo.Context) error {
+	if err := s.op.RotateKeys(c.Request().Context()); err != nil {
+		return err
+	}
+	s.adminAudit(c, models.EventKeyRotated, models.AuditEvent{Detail: models.JSONMap{"manual": true, "via": "api"}})
+	return s.handleAPIKeys(c)
+}
+
+// handleAPIAudit returns filtered events as JSON lines (same filters as
+// the console: user, type, since, until, before).
+func (s *Server) handleAPIAudit(c echo.Context) error {
+	q, _, err := s.parseAuditFilter(c)
+	if err != nil {
+		return err
+	}
+	return s.writeAuditLines(c, q)
+}

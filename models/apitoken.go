@@ -1,0 +1,127 @@
+package models
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// APITokenPrefix starts every admin API token, so a leaked one is easy to
+// recognise (secret scanners, logs).
+const APITokenPrefix = "lk_"
+
+// APIToken authorises calls to the admin REST API. Only the SHA-256 of the
+// random token is stored; the token itself is shown once at creation.
+type APIToken struct {
+	ID         string `gorm:"primaryKey"`
+	Name       string
+	TokenHash  []byte
+	CreatedBy  string
+	CreatedAt  time.Time
+	ExpiresAt  *time.Time
+	LastUsedAt *time.Time
+	RevokedAt  *time.Time
+}
+
+// Active reports whether the token may be used at now.
+func (t *APIToken) Active(now time.Time) bool {
+	return t.RevokedAt == nil && (t.ExpiresAt == nil || now.Before(*t.ExpiresAt))
+}
+
+// CreateAPIToken stores a new token named name, valid until expiresAt (nil:
+// no expiry), and returns the raw token (shown once).
+func (db *DB) CreateAPIToken(ctx context.Context, name, createdBy string, expiresAt *time.Time) (string, *APIToken, error) {
+	name = strings.TrimSpace(name)
+	if name == "" || len(name) > 64 {
+		return "", nil, fmt.Errorf("%w: token name must be 1 to 64 characters", ErrInvalid)
+	}
+	now := db.Now()
+	if expiresAt != nil && !expiresAt.After(now) {
+		return "", nil, fmt.Errorf("%w: expiry must be in the future", ErrInvalid)
+	}
+	raw := APITokenPrefix + NewToken()
+	t := &APIToken{ID: NewUUID(), Name: name, TokenHash: HashToken(raw), CreatedBy: createdBy, CreatedAt: now, ExpiresAt: expiresAt}
+	if err := db.ctx(ctx).Create(t).Error; err != nil {
+		return "", nil, fmt.Errorf("create API token: %w", translate(err))
+	}
+	return raw, t, nil
+}
+
+// APITokenByRaw returns the active token for raw and records its use.
+// Errors: ErrNotFound (unknown, revoked or expired).
+func (db *DB) APITokenByRaw(ctx context.Context, raw string) (*APIToken, error) {
+	if !strings.HasPrefix(raw, APITokenPrefix) {
+		return nil, fmt.Errorf("API token: %w", ErrNotFound)
+	}
+	var t APIToken
+	if err := db.ctx(ctx).First(&t, "token_hash = ?", HashToken(raw)).Error; err != nil {
+		return nil, fmt.Errorf("API token: %w", translate(err))
+	}
+	now := db.Now()
+	if !t.Active(now) {
+		return nil, fmt.Errorf("API token inactive: %w", ErrNotFound)
+	}
+	_ = db.ctx(ctx).Model(&APIToken{}).Where("id = ?", t.ID).Update("last_used_at", now).Error
+	return &t, nil
+}
+
+// ListAPITokens returns every token, newest first.
+func (db *DB) ListAPITokens(ctx context.Context) ([]APIToken, error) {
+	var ts []APIToken
+	return ts, translate(db.ctx(ctx).Order("created_at DESC, id").Find(&ts).Error)
+}
+
+// RevokeAPIToken revokes a token at once. Errors: ErrNotFound.
+func (db *DB) RevokeAPIToken(ctx context.Context, id string) error {
+	res := db.ctx(ctx).Model(&APIToken{}).Where("id = ? AND revoked_at IS NULL", id).Update("revoked_at", db.Now())
+	if res.Error != nil {
+		return translate(res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return fmt.Errorf("API token %q: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
+// AdminSession is a signed-in admin console session (internal listener).
+type AdminSession struct {
+	ID        string `gorm:"primaryKey"`
+	TokenHash []byte
+	UserID    string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	EndedAt   *time.Time
+}
+
+// CreateAdminSession starts a console session for userID and returns the
+// raw cookie token.
+func (db *DB) CreateAdminSession(ctx context.Context, userID string, ttl time.Duration) (string, error) {
+	raw := NewToken()
+	now := db.Now()
+	s := &AdminSession{ID: NewUUID(), TokenHash: HashToken(raw), UserID: userID, CreatedAt: now, ExpiresAt: now.Add(ttl)}
+	if err := db.ctx(ctx).Create(s).Error; err != nil {
+		return "", fmt.Errorf("create admin session: %w", translate(err))
+	}
+	return raw, nil
+}
+
+// ActiveAdminSession returns the live console session for a cookie token
+// whose user is still an enabled admin. Errors: ErrNotFound.
+func (db *DB) ActiveAdminSession(ctx context.Context, raw string) (*AdminSession, error) {
+	var s AdminSession
+	err := db.ctx(ctx).Joins("JOIN users ON users.id = admin_sessions.user_id").
+		Where("admin_sessions.token_hash = ? AND admin_sessions.ended_at IS NULL AND admin_sessions.expires_at > ? AND users.disabled = ? AND users.is_admin = ?",
+			HashToken(raw), db.Now(), false, true).
+		First(&s).Error
+	if err != nil {
+		return nil, fmt.Errorf("admin session: %w", translate(err))
+	}
+	return &s, nil
+}
+
+// EndAdminSession ends the console session named by a cookie token.
+func (db *DB) EndAdminSession(ctx context.Context, raw string) error {
+	return translate(db.ctx(ctx).Model(&AdminSession{}).Where("token_hash = ? AND ended_at IS NULL", HashToken(raw)).
+		Update("ended_at", db.Now()).Error)
+}

@@ -1,0 +1,106 @@
+package models
+
+import (
+	"context"
+	"time"
+)
+
+// Audit event types of admin changes; every one carries ActorID (the
+// admin's user ID, or "api:" + API token ID).
+const (
+	EventAdminSignIn        = "admin_sign_in"
+	EventAdminSignInDenied  = "admin_sign_in_denied"
+	EventUserUpdated        = "user_updated"
+	EventUserDisabled       = "user_disabled"
+	EventUserEnabled        = "user_enabled"
+	EventUserDeleted        = "user_deleted"
+	EventSessionEnded       = "session_ended"
+	EventGroupCreated       = "group_created"
+	EventGroupUpdated       = "group_updated"
+	EventGroupDeleted       = "group_deleted"
+	EventClientUpdated      = "client_updated"
+	EventClientDeleted      = "client_deleted"
+	EventClientSecretRotate = "client_secret_rotated"
+	EventAPITokenCreated    = "api_token_created"
+	EventAPITokenRevoked    = "api_token_revoked"
+	EventPasskeyRenamed     = "passkey_renamed"
+	EventAppTokensRevoked   = "app_tokens_revoked"
+)
+
+// AuditQuery selects a page of audit events; zero fields match everything.
+type AuditQuery struct {
+	UserID   string
+	Type     string
+	Since    time.Time
+	Until    time.Time
+	BeforeID int64 // keyset pagination: only events with a smaller ID
+	Limit    int   // 1..1000, default 50
+}
+
+// QueryAudit lists matching events, newest first. It fetches one more than
+// Limit so the caller knows whether another page exists.
+func (db *DB) QueryAudit(ctx context.Context, f AuditQuery) (events []AuditEvent, more bool, err error) {
+	if f.Limit <= 0 || f.Limit > 1000 {
+		f.Limit = 50
+	}
+	q := db.ctx(ctx).Order("id DESC")
+	if f.UserID != "" {
+		q = q.Where("user_id = ? OR actor_id = ?", f.UserID, f.UserID)
+	}
+	if f.Type != "" {
+		q = q.Where("type = ?", f.Type)
+	}
+	if !f.Since.IsZero() {
+		q = q.Where("created_at >= ?", f.Since.UTC())
+	}
+	if !f.Until.IsZero() {
+		q = q.Where("created_at < ?", f.Until.UTC())
+	}
+	if f.BeforeID > 0 {
+		q = q.Where("id < ?", f.BeforeID)
+	}
+	if err := q.Limit(f.Limit + 1).Find(&events).Error; err != nil {
+		return nil, false, translate(err)
+	}
+	if len(events) > f.Limit {
+		return events[:f.Limit], true, nil
+	}
+	return events, false, nil
+}
+
+// AuditTypes returns the distinct event types present, sorted.
+func (db *DB) AuditTypes(ctx context.Context) ([]string, error) {
+	var ts []string
+	err := db.ctx(ctx).Model(&AuditEvent{}).Distinct().Order("type").Pluck("type", &ts).Error
+	return ts, translate(err)
+}
+
+// DayCount is a number of events on one UTC day.
+type DayCount struct {
+	Day   time.Time
+	Count int
+}
+
+// SignInsPerDay counts successful sign-ins per UTC day over the last days
+// days, oldest first, including days without any.
+func (db *DB) SignInsPerDay(ctx context.Context, days int) ([]DayCount, error) {
+	today := db.Now().Truncate(24 * time.Hour)
+	start := today.AddDate(0, 0, -(days - 1))
+	var times []time.Time
+	err := db.ctx(ctx).Model(&AuditEvent{}).Where("type = ? AND success = ? AND created_at >= ?", EventSignIn, true, start).
+		Pluck("created_at", &times).Error
+	if err != nil {
+		return nil, translate(err)
+	}
+	out := make([]DayCount, days)
+	for i := range out {
+		out[i].Day = start.AddDate(0, 0, i)
+	}
+	for _, t := range times {
+		i := int(t.UTC().Sub(start) / (24 * time.Hour))
+		if i >= 0 && i < days {
+			out[i].Count++
+		}
+	}
+	return out, nil
+}

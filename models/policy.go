@@ -1,0 +1,184 @@
+package models
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"gorm.io/gorm/clause"
+)
+
+// Audit event types of the passkey policy (issue 7).
+const (
+	// EventPasskeyPolicyFlagged: a passkey no longer satisfies its owner's
+	// policy; it is refused at sign-in once the grace period has passed.
+	EventPasskeyPolicyFlagged = "passkey_policy_flagged"
+	// EventPasskeyPolicyCleared: a flagged passkey satisfies the policy again.
+	EventPasskeyPolicyCleared = "passkey_policy_cleared"
+	// EventPasskeyPolicyRefused: a registration or sign-in was refused by
+	// the passkey policy.
+	EventPasskeyPolicyRefused = "passkey_policy_refused"
+	// EventGroupPolicyChanged: a group's passkey policy was set or removed.
+	EventGroupPolicyChanged = "group_policy_changed"
+	// EventMetadataImported: a FIDO metadata blob was imported.
+	EventMetadataImported = "mds_imported"
+)
+
+// GroupPolicy overrides the global passkey policy for the members of a
+// group. Level is "any", "device-bound" or "attested" (checked by
+// passkeys); empty AAGUID lists restrict nothing.
+type GroupPolicy struct {
+	GroupID     string `gorm:"primaryKey"`
+	Level       string
+	AAGUIDAllow StringList `gorm:"column:aaguid_allow"`
+	AAGUIDDeny  StringList `gorm:"column:aaguid_deny"`
+	UpdatedAt   time.Time
+	// GroupName is filled by the queries below; it is not a column.
+	GroupName string `gorm:"-"`
+}
+
+// MetadataBlob is an imported FIDO MDS3 blob (the raw JWT, whose signature
+// chain was verified at import). The highest Serial is the one in use.
+type MetadataBlob struct {
+	Serial      int64 `gorm:"primaryKey;autoIncrement:false"`
+	NextUpdate  time.Time
+	ImportedAt  time.Time
+	Entries     int64
+	LegalHeader string
+	Blob        []byte
+}
+
+// TableName keeps the table name short and explicit.
+func (MetadataBlob) TableName() string { return "mds_blobs" }
+
+// SetGroupPolicy creates or replaces the policy of the named group,
+// creating the group if it does not exist.
+func (db *DB) SetGroupPolicy(ctx context.Context, groupName string, p *GroupPolicy) error {
+	name := strings.TrimSpace(groupName)
+	if name == "" {
+		return fmt.Errorf("%w: group name is empty", ErrInvalid)
+	}
+	g := Group{ID: groupID(name), Name: name, CreatedAt: db.Now()}
+	if err := db.ctx(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(&g).Error; err != nil {
+		return translate(err)
+	}
+	if err := db.ctx(ctx).First(&g, "name = ?", name).Error; err != nil {
+		return translate(err)
+	}
+	p.GroupID, p.GroupName, p.UpdatedAt = g.ID, g.Name, db.Now()
+	if p.AAGUIDAllow == nil {
+		p.AAGUIDAllow = StringList{}
+	}
+	if p.AAGUIDDeny == nil {
+		p.AAGUIDDeny = StringList{}
+	}
+	return translate(db.ctx(ctx).Clauses(clause.OnConflict{UpdateAll: true}).Create(p).Error)
+}
+
+// DeleteGroupPolicy removes the policy of the named group; ErrNotFound if
+// it had none.
+func (db *DB) DeleteGroupPolicy(ctx context.Context, groupName string) error {
+	res := db.ctx(ctx).Where("group_id = ?", groupID(strings.TrimSpace(groupName))).Delete(&GroupPolicy{})
+	if res.Error != nil {
+		return translate(res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return fmt.Errorf("policy of group %q: %w", groupName, ErrNotFound)
+	}
+	return nil
+}
+
+// GroupPolicies lists every group policy with its group name, by name.
+func (db *DB) GroupPolicies(ctx context.Context) ([]GroupPolicy, error) {
+	return db.groupPolicies(ctx, "")
+}
+
+// GroupPoliciesForUser lists the policies of the user's groups.
+func (db *DB) GroupPoliciesForUser(ctx context.Context, userID string) ([]GroupPolicy, error) {
+	return db.groupPolicies(ctx, userID)
+}
+
+func (db *DB) groupPolicies(ctx context.Context, userID string) ([]GroupPolicy, error) {
+	type row struct {
+		GroupPolicy
+		Name string
+	}
+	q := db.ctx(ctx).Table("group_policies").
+		Select("group_policies.*, groups.name AS name").
+		Joins("JOIN groups ON groups.id = group_policies.group_id")
+	if userID != "" {
+		q = q.Joins("JOIN user_groups ON user_groups.group_id = group_policies.group_id").
+			Where("user_groups.user_id = ?", userID)
+	}
+	var rows []row
+	if err := q.Order("groups.name").Scan(&rows).Error; err != nil {
+		return nil, translate(err)
+	}
+	out := make([]GroupPolicy, len(rows))
+	for i, r := range rows {
+		out[i] = r.GroupPolicy
+		out[i].GroupName = r.Name
+	}
+	return out, nil
+}
+
+// AllCredentials returns every passkey, ordered by user then age (for
+// re-evaluating them against the policy).
+func (db *DB) AllCredentials(ctx context.Context) ([]Credential, error) {
+	var cs []Credential
+	err := db.ctx(ctx).Order("user_id, created_at, id").Find(&cs).Error
+	return cs, translate(err)
+}
+
+// FlagCredential records that the passkey stopped satisfying the policy at
+// at. It reports false when the passkey was already flagged (or is gone),
+// so concurrent instances audit a flag once.
+func (db *DB) FlagCredential(ctx context.Context, id string, at time.Time) (bool, error) {
+	res := db.ctx(ctx).Model(&Credential{}).Where("id = ? AND policy_flagged_at IS NULL", id).
+		Update("policy_flagged_at", at.UTC())
+	return res.RowsAffected == 1, translate(res.Error)
+}
+
+// UnflagCredential clears the policy flag. It reports whether one was set.
+func (db *DB) UnflagCredential(ctx context.Context, id string) (bool, error) {
+	res := db.ctx(ctx).Model(&Credential{}).Where("id = ? AND policy_flagged_at IS NOT NULL", id).
+		Update("policy_flagged_at", nil)
+	return res.RowsAffected == 1, translate(res.Error)
+}
+
+// StoreMetadataBlob stores an imported blob. A serial already stored
+// returns ErrConflict.
+func (db *DB) StoreMetadataBlob(ctx context.Context, b *MetadataBlob) error {
+	if b.ImportedAt.IsZero() {
+		b.ImportedAt = db.Now()
+	}
+	return translate(db.ctx(ctx).Create(b).Error)
+}
+
+// LatestMetadataSerial returns the serial of the blob in use, or
+// ErrNotFound when none was imported.
+func (db *DB) LatestMetadataSerial(ctx context.Context) (int64, error) {
+	var serials []int64
+	if err := db.ctx(ctx).Model(&MetadataBlob{}).Order("serial DESC").Limit(1).Pluck("serial", &serials).Error; err != nil {
+		return 0, translate(err)
+	}
+	if len(serials) == 0 {
+		return 0, fmt.Errorf("metadata blob: %w", ErrNotFound)
+	}
+	return serials[0], nil
+}
+
+// LatestMetadataBlob returns the blob in use; withBlob false leaves Blob
+// empty (for status displays). ErrNotFound when none was imported.
+func (db *DB) LatestMetadataBlob(ctx context.Context, withBlob bool) (*MetadataBlob, error) {
+	q := db.ctx(ctx).Order("serial DESC")
+	if !withBlob {
+		q = q.Omit("blob")
+	}
+	var b MetadataBlob
+	if err := q.First(&b).Error; err != nil {
+		return nil, fmt.Errorf("metadata blob: %w", translate(err))
+	}
+	return &b, nil
+}

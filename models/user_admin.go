@@ -1,0 +1,359 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// UserPage is one page of a user search.
+type UserPage struct {
+	Users []User
+	Total int64
+}
+
+// SearchUsers lists users whose username, email or display name contains
+// query (case-insensitive), ordered by username, offset/limit paginated.
+func (db *DB) SearchUsers(ctx context.Context, query string, offset, limit int) (*UserPage, error) {
+	if limit <= 0 || limit > 200 {
+		limit = 50
+	}
+	if offset < 0 {
+		offset = 0
+	}
+	q := db.ctx(ctx).Model(&User{})
+	if query = strings.ToLower(strings.TrimSpace(query)); query != "" {
+		like := "%" + escapeLike(query) + "%"
+		q = q.Where("LOWER(username) LIKE ? ESCAPE '\\' OR LOWER(email) LIKE ? ESCAPE '\\' OR LOWER(display_name) LIKE ? ESCAPE '\\'", like, like, like)
+	}
+	var p UserPage
+	if err := q.Count(&p.Total).Error; err != nil {
+		return nil, translate(err)
+	}
+	err := q.Preload("Groups").Order("username").Offset(offset).Limit(limit).Find(&p.Users).Error
+	return &p, translate(err)
+}
+
+func escapeLike(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
+}
+
+// UserProfile holds the fields an admin can edit.
+type UserProfile struct {
+	Username      string
+	Email         string
+	EmailVerified bool
+	DisplayName   string
+	IsAdmin       bool
+	CustomClaims  JSONMap
+}
+
+// reservedClaims cannot be set as custom claims: they would override what
+// the provider asserts (OIDC Core §2, §5.1).
+var reservedClaims = map[string]bool{
+	"sub": true, "iss": true, "aud": true, "exp": true, "iat": true, "nbf": true, "jti": true, "auth_time": true,
+	"nonce": true, "acr": true, "amr": true, "azp": true, "at_hash": true, "c_hash": true, "sid": true,
+	"name": true, "preferred_username": true, "email": true, "email_verified": true, "groups": true, "updated_at": true,
+}
+
+// CheckCustomClaims refuses claim names the provider asserts itself.
+func CheckCustomClaims(m JSONMap) error {
+	for k := range m {
+		if reservedClaims[k] || strings.TrimSpace(k) == "" {
+			return fmt.Errorf("%w: %q cannot be a custom claim", ErrInvalid, k)
+		}
+	}
+	return nil
+}
+
+// UpdateUser saves an admin's edit of a user. Removing the admin role from
+// the last enabled admin is refused (ErrInvalid), so the console cannot be
+// locked. Errors: ErrInvalid, ErrConflict (username taken), ErrNotFound.
+func (db *DB) UpdateUser(ctx context.Context, id string, p UserProfile) error {
+	name, err := NormalizeUsername(p.Username)
+	if err != nil {
+		return err
+	}
+	email := strings.TrimSpace(p.Email)
+	if email != "" && (!strings.Contains(email, "@") || len(email) > 254) {
+		return fmt.Errorf("%w: email %q is not an address", ErrInvalid, email)
+	}
+	if p.CustomClaims == nil {
+		p.CustomClaims = JSONMap{}
+	}
+	if err := CheckCustomClaims(p.CustomClaims); err != nil {
+		return err
+	}
+	return db.ctx(ctx).Transaction(func(tx *gorm.DB) error {
+		var u User
+		if err := tx.First(&u, "id = ?", id).Error; err != nil {
+			return fmt.Errorf("user %q: %w", id, translate(err))
+		}
+		if u.IsAdmin && !p.IsAdmin && !u.Disabled {
+			if err := lastAdminCheck(tx, id); err != nil {
+				return err
+			}
+		}
+		err := tx.Model(&User{}).Where("id = ?", id).Updates(map[string]any{
+			"username": name, "email": email, "email_verified": p.EmailVerified, "display_name": strings.TrimSpace(p.DisplayName),
+			"is_admin": p.IsAdmin, "custom_claims": p.CustomClaims, "updated_at": db.Now(),
+		}).Error
+		if err != nil {
+			if errors.Is(translate(err), ErrConflict) {
+				return fmt.Errorf("%w: username %q is taken", ErrConflict, name)
+			}
+			return translate(err)
+		}
+		return nil
+	})
+}
+
+// ErrLastAdmin is returned when a change would leave no enabled admin.
+var ErrLastAdmin = fmt.Errorf("%w: this is the last enabled admin; make another user an admin first", ErrInvalid)
+
+func lastAdminCheck(tx *gorm.DB, exceptID string) error {
+	var n int64
+	if err := tx.Model(&User{}).Where("is_admin = ? AND disabled = ? AND id <> ?", true, false, exceptID).Count(&n).Error; err != nil {
+		return translate(err)
+	}
+	if n == 0 {
+		return ErrLastAdmin
+	}
+	return nil
+}
+
+// CheckNotLastAdmin returns ErrLastAdmin when id is the only enabled admin.
+func (db *DB) CheckNotLastAdmin(ctx context.Context, id string) error {
+	var u User
+	if err := db.ctx(ctx).First(&u, "id = ?", id).Error; err != nil {
+		return fmt.Errorf("user %q: %w", id, translate(err))
+	}
+	if !u.IsAdmin || u.Disabled {
+		return nil
+	}
+	return lastAdminCheck(db.ctx(ctx), id)
+}
+
+// DeleteUser deletes a user; passkeys, sessions, setup links and tokens go
+// with it (foreign keys cascade). The last enabled admin cannot be deleted.
+func (db *DB) DeleteUser(ctx context.Context, id string) error {
+	if err := db.CheckNotLastAdmin(ctx, id); err != nil {
+		return err
+	}
+	return db.ctx(ctx).Transaction(func(tx *gorm.DB) error {
+		if err := db.revokeUserTx(tx, id); err != nil {
+			return translate(err)
+		}
+		res := tx.Where("id = ?", id).Delete(&User{})
+		if res.Error != nil {
+			return translate(res.Error)
+		}
+		if res.RowsAffected == 0 {
+			return fmt.Errorf("user %q: %w", id, ErrNotFound)
+		}
+		return nil
+	})
+}
+
+// GroupInfo is a group with its member count.
+type GroupInfo struct {
+	Group
+	Members int64
+}
+
+// ListGroups returns every group with its member count, by name.
+func (db *DB) ListGroups(ctx context.Context) ([]GroupInfo, error) {
+	var out []GroupInfo
+	err := db.ctx(ctx).Model(&Group{}).
+		Select("groups.id, groups.name, groups.created_at, (SELECT COUNT(*) FROM user_groups WHERE user_groups.group_id = groups.id) AS members").
+		Order("groups.name").Scan(&out).Error
+	return out, translate(err)
+}
+
+// NormalizeGroupName trims a group name and checks it: 1–64 characters
+// without control characters or commas (names are listed comma-separated).
+func NormalizeGroupName(s string) (string, error) {
+	s = strings.TrimSpace(s)
+	if s == "" || len(s) > 64 || strings.ContainsAny(s, ",\n\r\t") {
+		return "", fmt.Errorf("%w: group name must be 1 to 64 characters, without commas", ErrInvalid)
+	}
+	return s, nil
+}
+
+// CreateGroup creates a group. Errors: ErrInvalid, ErrConflict.
+func (db *DB) CreateGroup(ctx context.Context, name string) (*Group, error) {
+	name, err := NormalizeGroupName(name)
+	if err != nil {
+		return nil, err
+	}
+	g := &Group{ID: NewUUID(), Name: name, CreatedAt: db.Now()}
+	if err := db.ctx(ctx).Create(g).Error; err != nil {
+		if errors.Is(translate(err), ErrConflict) {
+			return nil, fmt.Errorf("%w: a group named %q exists", ErrConflict, name)
+		}
+		return nil, translate(err)
+	}
+	return g, nil
+}
+
+// GroupByID loads a group.
+func (db *DB) GroupByID(ctx context.Context, id string) (*Group, error) {
+	var g Group
+	if err := db.ctx(ctx).First(&g, "id = ?", id).Error; err != nil {
+		return nil, fmt.Errorf("group %q: %w", id, translate(err))
+	}
+	return &g, nil
+}
+
+// RenameGroup renames a group. Errors: ErrInvalid, ErrConflict, ErrNotFound.
+func (db *DB) RenameGroup(ctx context.Context, id, name string) error {
+	name, err := NormalizeGroupName(name)
+	if err != nil {
+		return err
+	}
+	res := db.ctx(ctx).Model(&Group{}).Where("id = ?", id).Update("name", name)
+	if res.Error != nil {
+		if errors.Is(translate(res.Error), ErrConflict) {
+			return fmt.Errorf("%w: a group named %q exists", ErrConflict, name)
+		}
+		return translate(res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return fmt.Errorf("group %q: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
+// DeleteGroup deletes a group (memberships cascade).
+func (db *DB) DeleteGroup(ctx context.Context, id string) error {
+	res := db.ctx(ctx).Where("id = ?", id).Delete(&Group{})
+	if res.Error != nil {
+		return translate(res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return fmt.Errorf("group %q: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
+// GroupMembers lists a group's users by username.
+func (db *DB) GroupMembers(ctx context.Context, groupID string) ([]User, error) {
+	var us []User
+	err := db.ctx(ctx).Joins("JOIN user_groups ON user_groups.user_id = users.id").
+		Where("user_groups.group_id = ?", groupID).Order("users.username").Find(&us).Error
+	return us, translate(err)
+}
+
+// AddGroupMember adds a user to a group (no-op if already a member).
+func (db *DB) AddGroupMember(ctx context.Context, groupID, userID string) error {
+	if _, err := db.GroupByID(ctx, groupID); err != nil {
+		return err
+	}
+	if _, err := db.UserByID(ctx, userID); err != nil {
+		return err
+	}
+	return translate(db.ctx(ctx).Exec("INSERT INTO user_groups (user_id, group_id) VALUES (?, ?) ON CONFLICT DO NOTHING", userID, groupID).Error)
+}
+
+// RemoveGroupMember removes a user from a group.
+func (db *DB) RemoveGroupMember(ctx context.Context, groupID, userID string) error {
+	return translate(db.ctx(ctx).Exec("DELETE FROM user_groups WHERE user_id = ? AND group_id = ?", userID, groupID).Error)
+}
+
+// DeleteClient deletes a client and, by cascade, its tokens and pending
+// auth requests. Built-in clients cannot be deleted.
+func (db *DB) DeleteClient(ctx context.Context, id string) error {
+	res := db.ctx(ctx).Where("id = ? AND builtin = ?", id, false).Delete(&Client{})
+	if res.Error != nil {
+		return translate(res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return fmt.Errorf("client %q: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
+// ConnectedApp is a client holding live tokens for a user.
+type ConnectedApp struct {
+	ClientID string
+	Name     string
+	LastUsed time.Time
+}
+
+// ConnectedApps lists the clients that hold an unrevoked, unexpired
+// refresh or access token for the user, most recent first.
+func (db *DB) ConnectedApps(ctx context.Context, userID string) ([]ConnectedApp, error) {
+	now := db.Now()
+	type row struct {
+		ClientID  string
+		CreatedAt time.Time
+	}
+	var rows []row
+	for _, m := range []any{&RefreshToken{}, &AccessToken{}} {
+		var rs []row
+		err := db.ctx(ctx).Model(m).Select("client_id, created_at").
+			Where("user_id = ? AND revoked_at IS NULL AND expires_at > ?", userID, now).Scan(&rs).Error
+		if err != nil {
+			return nil, translate(err)
+		}
+		rows = append(rows, rs...)
+	}
+	latest := map[string]time.Time{}
+	for _, r := range rows {
+		if r.CreatedAt.After(latest[r.ClientID]) {
+			latest[r.ClientID] = r.CreatedAt
+		}
+	}
+	var out []ConnectedApp
+	for id, t := range latest {
+		c, err := db.ClientByID(ctx, id)
+		if err != nil {
+			continue
+		}
+		out = append(out, ConnectedApp{ClientID: id, Name: c.Name, LastUsed: t})
+	}
+	sortApps(out)
+	return out, nil
+}
+
+func sortApps(a []ConnectedApp) {
+	for i := 1; i < len(a); i++ {
+		for j := i; j > 0 && a[j].LastUsed.After(a[j-1].LastUsed); j-- {
+			a[j], a[j-1] = a[j-1], a[j]
+		}
+	}
+}
+
+// Counts are the totals shown on the console overview.
+type Counts struct {
+	Users, DisabledUsers, Admins, Groups, Clients, Passkeys, ActiveSessions int64
+}
+
+// CountAll returns the overview totals.
+func (db *DB) CountAll(ctx context.Context) (*Counts, error) {
+	var c Counts
+	now := db.Now()
+	for _, q := range []struct {
+		n     *int64
+		model any
+		where string
+		args  []any
+	}{
+		{&c.Users, &User{}, "1 = 1", nil},
+		{&c.DisabledUsers, &User{}, "disabled = ?", []any{true}},
+		{&c.Admins, &User{}, "is_admin = ? AND disabled = ?", []any{true, false}},
+		{&c.Groups, &Group{}, "1 = 1", nil},
+		{&c.Clients, &Client{}, "builtin = ?", []any{false}},
+		{&c.Passkeys, &Credential{}, "1 = 1", nil},
+		{&c.ActiveSessions, &Session{}, "ended_at IS NULL AND expires_at > ?", []any{now}},
+	} {
+		if err := db.ctx(ctx).Model(q.model).Where(q.where, q.args...).Count(q.n).Error; err != nil {
+			return nil, translate(err)
+		}
+	}
+	return &c, nil
+}

@@ -1,0 +1,44 @@
+// Account page: add a passkey, and tell the browser's passkey provider which
+// passkeys still exist (WebAuthn Signals API), so a deleted one disappears
+// from password managers too. Signals are feature-detected: browsers
+// without them simply skip this.
+"use strict";
+(function () {
+  const L = window.Latchkey;
+  const sig = document.getElementById("signals");
+  if (sig && window.PublicKeyCredential) {
+    const rpId = sig.dataset.rpId;
+    const removed = sig.dataset.removed;
+    if (removed && typeof PublicKeyCredential.signalUnknownCredential === "function") {
+      PublicKeyCredential.signalUnknownCredential({ rpId: rpId, credentialId: removed }).catch(function () {});
+    }
+    if (typeof PublicKeyCredential.signalAllAcceptedCredentials === "function") {
+      const ids = sig.dataset.accepted ? sig.dataset.accepted.split(",") : [];
+      PublicKeyCredential.signalAllAcceptedCredentials({ rpId: rpId, userId: sig.dataset.userId, allAcceptedCredentialIds: ids }).catch(function () {});
+    }
+  }
+  document.querySelectorAll("button[data-confirm]").forEach(function (btn) {
+    btn.addEventListener("click", function (ev) { if (!window.confirm(btn.dataset.confirm)) ev.preventDefault(); });
+  });
+  const form = document.getElementById("add-passkey-form");
+  if (!form || !L) return;
+  const button = document.getElementById("add-passkey");
+  form.addEventListener("submit", async function (ev) {
+    ev.preventDefault();
+    if (!L.supported) { L.setStatus("This browser does not support passkeys.", "error"); return; }
+    button.disabled = true;
+    L.setStatus("Follow your browser's prompt to create the passkey…");
+    try {
+      const begin = await L.postJSON(form.dataset.begin, {});
+      const cred = await navigator.credentials.create({ publicKey: L.decodeCreation(begin.options.publicKey) });
+      const done = await L.postJSON(form.dataset.finish, {
+        ceremonyID: begin.ceremonyID, name: document.getElementById("new-passkey-name").value,
+        credential: L.encodeCredential(cred)
+      });
+      window.location.assign(done.redirect);
+    } catch (err) {
+      L.setStatus(L.explain(err), "error");
+      button.disabled = false;
+    }
+  });
+})();
