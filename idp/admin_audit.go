@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/latchkey-idp/latchkey/models"
+	"github.com/latchkey-idp/latchkey/oidc"
 )
 
 type auditRow struct {
@@ -248,9 +249,8 @@ func (s *Server) handleAdminKeys(c echo.Context) error {
 }
 
 func (s *Server) handleAdminKeysRotate(c echo.Context) error {
-	if err := s.op.RotateKeys(c.Request().Context()); err != nil {
+	if err := s.op.RotateKeys(oidc.WithActor(c.Request().Context(), actorID(c))); err != nil {
 		return err
 	}
-	s.adminAudit(c, models.EventKeyRotated, models.AuditEvent{Detail: models.JSONMap{"manual": true}})
 	return c.Redirect(http.StatusSeeOther, "/admin/keys?done=keys-rotated")
 }

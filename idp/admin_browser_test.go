@@ -216,8 +216,16 @@ func TestBrowserAdminConsole(t *testing.T) {
 		admin.screenshot(shots, name)
 	}
 	// Sign-out works.
-	admin.do("sign out", chromedp.Click(chromedp.ID("signout")), chromedp.WaitVisible(chromedp.ID("main")))
-	loc, _ := chromedp.Run(admin.ctx, chromedp.Location())
+	// #main is on the page being left too: wait for the new location.
+	admin.do("sign out", chromedp.Click(chromedp.ID("signout")))
+	var loc string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if l, err := chromedp.Run(admin.ctx, chromedp.Location()); err == nil {
+			if loc = l; strings.HasSuffix(loc, "/admin/signed-out") {
+				break
+			}
+		}
+	}
 	if !strings.HasSuffix(loc, "/admin/signed-out") {
 		admin.fatalf("after sign-out at %s", loc)
 	}

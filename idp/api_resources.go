@@ -6,6 +6,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/latchkey-idp/latchkey/models"
+	"github.com/latchkey-idp/latchkey/oidc"
 )
 
 type apiGroup struct {
@@ -250,10 +251,9 @@ func (s *Server) handleAPIKeys(c echo.Context) error {
 }
 
 func (s *Server) handleAPIKeysRotate(c echo.Context) error {
-	if err := s.op.RotateKeys(c.Request().Context()); err != nil {
+	if err := s.op.RotateKeys(oidc.WithActor(c.Request().Context(), actorID(c))); err != nil {
 		return err
 	}
-	s.adminAudit(c, models.EventKeyRotated, models.AuditEvent{Detail: models.JSONMap{"manual": true, "via": "api"}})
 	return s.handleAPIKeys(c)
 }
 

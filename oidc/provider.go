@@ -332,11 +332,20 @@ func (p *Provider) RotateKeys(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("rotate signing keys: %w", err)
 	}
+	actor, _ := ctx.Value(actorKey{}).(string)
 	p.storage.audit(ctx, &models.AuditEvent{
-		Type: models.EventKeyRotated, Success: true,
-		Detail: models.JSONMap{"created": created, "retired": retired},
+		Type: models.EventKeyRotated, Success: true, ActorID: actor,
+		Detail: models.JSONMap{"created": created, "retired": retired, "manual": true},
 	})
 	return nil
+}
+
+type actorKey struct{}
+
+// WithActor names who asks for an operation (an admin's user ID, "api:ID",
+// "cli") so the audit event the provider writes carries it.
+func WithActor(ctx context.Context, actor string) context.Context {
+	return context.WithValue(ctx, actorKey{}, actor)
 }
 
 // SigningAlgorithms lists the ID token signing algorithms clients may
