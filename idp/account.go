@@ -1,7 +1,9 @@
 package idp
 
 import (
+	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 
@@ -81,7 +83,14 @@ func (s *Server) handleAccount(c echo.Context) error {
 		return err
 	}
 	if sess == nil {
-		return s.render(c, http.StatusOK, "account_signin", &loginPage{base: base{Scripts: []string{"webauthn.js", "login.js"}}})
+		// Deleting the passkey this session signed in with ends the
+		// session; the sign-in page still tells the browser it is gone.
+		p := &accountSigninPage{loginPage: loginPage{base: base{Scripts: []string{"webauthn.js", "login.js", "account.js"}}},
+			RPID: s.cfg.Passkeys.RPID, Removed: s.removedCredential(c)}
+		if p.Removed != "" {
+			p.Notice = "The passkey was deleted. You had signed in with it, so you were signed out."
+		}
+		return s.render(c, http.StatusOK, "account_signin", p)
 	}
 	return s.renderAccount(c, http.StatusOK, sess, u, "")
 }
@@ -99,9 +108,7 @@ func (s *Server) renderAccount(c echo.Context, status int, sess *models.Session,
 		ids[i] = b64url(cr.CredentialID)
 	}
 	p.Accepted = strings.Join(ids, ",")
-	if r := c.QueryParam("removed"); r != "" && len(r) < 1400 && !strings.ContainsAny(r, ",") {
-		p.Removed = r
-	}
+	p.Removed = s.removedCredential(c)
 	ss, err := s.db.SessionsByUser(ctx, u.ID)
 	if err != nil {
 		return err
@@ -118,6 +125,31 @@ func (s *Server) renderAccount(c echo.Context, status int, sess *models.Session,
 		p.Apps = append(p.Apps, appRow{ConnectedApp: a, LastUsedText: fmtTime(a.LastUsed)})
 	}
 	return s.render(c, status, "account", p)
+}
+
+// accountSigninPage is the account page's passkey sign-in.
+type accountSigninPage struct {
+	loginPage
+	Notice, RPID, Removed string
+}
+
+// removedCredential returns ?removed= (a just-deleted credential ID, for
+// signalUnknownCredential) only when no account has that credential: the
+// URL is not trusted, and a forged link must not make a password manager
+// drop a passkey that still works.
+func (s *Server) removedCredential(c echo.Context) string {
+	r := c.QueryParam("removed")
+	if r == "" || len(r) > 1400 {
+		return ""
+	}
+	id, err := base64.RawURLEncoding.DecodeString(r)
+	if err != nil || len(id) == 0 {
+		return ""
+	}
+	if _, err := s.db.CredentialByCredentialID(c.Request().Context(), id); !errors.Is(err, models.ErrNotFound) {
+		return "" // still registered (or the lookup failed): do not signal
+	}
+	return r
 }
 
 // browserName gives a short, human name for a user agent string.

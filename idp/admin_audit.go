@@ -19,6 +19,7 @@ import (
 type auditRow struct {
 	models.AuditEvent
 	When, Detail, UserName, ActorName string
+	ClientName                        string // the application's name, if it still exists
 }
 
 type adminAuditPage struct {
@@ -95,10 +96,24 @@ func (s *Server) handleAdminAudit(c echo.Context) error {
 		names[id] = n
 		return n
 	}
+	clients := map[string]string{}
+	clientName := func(id string) string {
+		if id == "" {
+			return ""
+		}
+		n, ok := clients[id]
+		if !ok {
+			if cl, err := s.db.ClientByID(ctx, id); err == nil {
+				n = cl.Name
+			}
+			clients[id] = n
+		}
+		return n
+	}
 	for _, ev := range evs {
 		d, _ := json.Marshal(ev.Detail)
 		p.Events = append(p.Events, auditRow{AuditEvent: ev, When: fmtTime(ev.CreatedAt), Detail: string(d),
-			UserName: name(ev.UserID), ActorName: name(ev.ActorID)})
+			UserName: name(ev.UserID), ActorName: name(ev.ActorID), ClientName: clientName(ev.ClientID)})
 	}
 	v := url.Values{"user": {f.User}, "type": {f.Type}, "since": {f.Since}, "until": {f.Until}}
 	p.Export = "/admin/audit/export?" + v.Encode()

@@ -196,6 +196,11 @@ func (s *Server) handleAdminCallback(c echo.Context) error {
 	if !u.IsAdmin || u.Disabled {
 		s.audit(c, &models.AuditEvent{Type: models.EventAdminSignInDenied, Success: false, UserID: u.ID, ClientID: adminClientID,
 			Detail: models.JSONMap{"reason": "not an admin"}})
+		// The code was redeemed to learn who signed in; the console keeps
+		// no tokens for someone it refuses.
+		if err := s.db.RevokeClientTokensForUser(ctx, u.ID, adminClientID); err != nil {
+			return err
+		}
 		return s.render(c, http.StatusForbidden, "message", &messagePage{Title: "Not an administrator", IsError: true,
 			Message: "You signed in as " + u.Username + ", but this account does not have the admin role.",
 			Hint:    "Ask an administrator to give your account the admin role, or sign in with another account."})

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -24,6 +25,11 @@ type adminBase struct {
 }
 
 func (s *Server) adminBase(c echo.Context, section string, scripts ...string) adminBase {
+	// admin.js asks before destructive actions (data-confirm) and runs the
+	// copy buttons, so every console page loads it.
+	if !slices.Contains(scripts, "admin.js") {
+		scripts = append(scripts, "admin.js")
+	}
 	return adminBase{base: base{Scripts: scripts}, Admin: currentAdmin(c), Section: section, Notice: notices[c.QueryParam("done")]}
 }
 
@@ -39,6 +45,7 @@ var notices = map[string]string{
 	"client-saved": "The application was saved.", "client-deleted": "The application was deleted.",
 	"keys-rotated":  "New signing keys were created; the previous keys stay published until their tokens expire.",
 	"token-revoked": "The API token was revoked.",
+	"app-revoked":   "The application's tokens for this user were revoked; it must ask the user to sign in again.",
 }
 
 // adminAudit records an admin change with the acting admin.

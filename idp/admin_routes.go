@@ -35,6 +35,7 @@ func (s *Server) adminRoutes(pub, in *echo.Echo) {
 	in.POST("/admin/users/:id/:action", s.handleAdminUserAction, change...)
 	in.POST("/admin/users/:id/passkeys/:cid/revoke", s.handleAdminPasskeyRevoke, change...)
 	in.POST("/admin/users/:id/sessions/:sid/end", s.handleAdminSessionEnd, change...)
+	in.POST("/admin/users/:id/apps/:cid/revoke", s.handleAdminAppRevoke, change...)
 	in.GET("/admin/groups", s.handleAdminGroups, view...)
 	in.POST("/admin/groups", s.handleAdminGroupCreate, change...)
 	in.GET("/admin/groups/:id", s.handleAdminGroup, view...)

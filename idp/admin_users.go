@@ -1,6 +1,7 @@
 package idp
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"html/template"
@@ -55,6 +56,7 @@ type adminUserForm struct {
 	MemberOf     map[string]bool
 	Passkeys     []passkeyRow
 	Sessions     []models.Session
+	Apps         []appRow // applications holding live tokens for the user
 	Self         bool
 	SetupLink    string
 	SetupLinkQR  template.URL
@@ -76,7 +78,11 @@ func passkeyRows(cs []models.Credential) []passkeyRow {
 		if cr.BackupEligible {
 			kind = "synced"
 		}
-		out[i] = passkeyRow{Credential: cr, Provider: passkeys.ProviderName(cr.AAGUID), Icon: passkeys.ProviderIcon(cr.AAGUID, false),
+		provider := passkeys.ProviderName(cr.AAGUID)
+		if provider == "" { // AAGUID not in the table (or all zeros)
+			provider = "Unknown provider"
+		}
+		out[i] = passkeyRow{Credential: cr, Provider: provider, Icon: passkeys.ProviderIcon(cr.AAGUID, false),
 			Kind: kind, Created: fmtTime(cr.CreatedAt), LastUsed: fmtTimePtr(cr.LastUsedAt), IDb64: b64url(cr.CredentialID)}
 	}
 	return out
@@ -104,6 +110,13 @@ func (s *Server) renderUserForm(c echo.Context, status int, p *adminUserForm) er
 		p.Passkeys = s.withPolicy(ctx, p.User.ID, passkeyRows(creds))
 		if p.Sessions, err = s.db.SessionsByUser(ctx, p.User.ID); err != nil {
 			return err
+		}
+		apps, err := s.db.ConnectedApps(ctx, p.User.ID)
+		if err != nil {
+			return err
+		}
+		for _, a := range apps {
+			p.Apps = append(p.Apps, appRow{ConnectedApp: a, LastUsedText: fmtTime(a.LastUsed)})
 		}
 		p.Self = p.Admin != nil && p.Admin.ID == p.User.ID
 	}
@@ -154,7 +167,7 @@ func (s *Server) handleAdminUserCreate(c echo.Context) error {
 		}
 		return err
 	}
-	if err := s.db.SetUserGroups(ctx, u.ID, groups); err != nil {
+	if err := s.setUserGroups(ctx, u.ID, groups); err != nil {
 		return err
 	}
 	s.adminAudit(c, models.EventUserCreated, models.AuditEvent{UserID: u.ID,
@@ -216,7 +229,7 @@ func (s *Server) handleAdminUserUpdate(c echo.Context) error {
 		}
 		return s.renderUserForm(c, http.StatusBadRequest, p)
 	}
-	if err := s.db.SetUserGroups(ctx, u.ID, groups); err != nil {
+	if err := s.setUserGroups(ctx, u.ID, groups); err != nil {
 		return err
 	}
 	s.adminAudit(c, models.EventUserUpdated, models.AuditEvent{UserID: u.ID,
@@ -303,4 +316,74 @@ func (s *Server) handleAdminSessionEnd(c echo.Context) error {
 	}
 	s.adminAudit(c, models.EventSessionEnded, models.AuditEvent{UserID: u.ID, Detail: models.JSONMap{"session": sess.ID}})
 	return c.Redirect(http.StatusSeeOther, "/admin/users/"+u.ID+"?done=session-ended")
+}
+
+// handleAdminAppRevoke revokes every token an application holds for the
+// user (the admin's "log the user out of this application").
+func (s *Server) handleAdminAppRevoke(c echo.Context) error {
+	ctx := c.Request().Context()
+	u, err := s.adminUser(c)
+	if err != nil {
+		return err
+	}
+	cl, err := s.db.ClientByID(ctx, c.Param("cid"))
+	if err != nil {
+		return notFound("application", err)
+	}
+	if err := s.db.RevokeClientTokensForUser(ctx, u.ID, cl.ID); err != nil {
+		return err
+	}
+	s.adminAudit(c, models.EventAppTokensRevoked, models.AuditEvent{UserID: u.ID, ClientID: cl.ID, Detail: models.JSONMap{"name": cl.Name}})
+	return c.Redirect(http.StatusSeeOther, "/admin/users/"+u.ID+"?done=app-revoked")
+}
+
+// setUserGroups makes the user a member of exactly the named groups,
+// creating missing ones. It works on group IDs: models.SetUserGroups finds
+// a group by an ID derived from its name, which a renamed group no longer
+// has (it fails with "not found").
+func (s *Server) setUserGroups(ctx context.Context, userID string, names []string) error {
+	all, err := s.db.ListGroups(ctx)
+	if err != nil {
+		return err
+	}
+	byName := map[string]string{}
+	for _, g := range all {
+		byName[g.Name] = g.ID
+	}
+	want := map[string]bool{}
+	for _, n := range names {
+		if n = strings.TrimSpace(n); n == "" {
+			continue
+		}
+		id, ok := byName[n]
+		if !ok {
+			g, err := s.db.CreateGroup(ctx, n)
+			if err != nil {
+				return err // ErrInvalid for a bad name; ErrConflict if created meanwhile
+			}
+			id, byName[n] = g.ID, g.ID
+		}
+		want[id] = true
+	}
+	u, err := s.db.UserByID(ctx, userID)
+	if err != nil {
+		return err
+	}
+	have := map[string]bool{}
+	for _, g := range u.Groups {
+		have[g.ID] = true
+		if !want[g.ID] {
+			if err := s.db.RemoveGroupMember(ctx, g.ID, userID); err != nil {
+				return err
+			}
+		}
+	}
+	for id := range want {
+		if !have[id] {
+			if err := s.db.AddGroupMember(ctx, id, userID); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }

@@ -134,8 +134,8 @@ func (s *Server) handleAPIUserCreate(c echo.Context) error {
 		return apiError(err, "user")
 	}
 	if in.Groups != nil {
-		if err := s.db.SetUserGroups(ctx, u.ID, *in.Groups); err != nil {
-			return err
+		if err := s.setUserGroups(ctx, u.ID, *in.Groups); err != nil {
+			return apiError(err, "group")
 		}
 	}
 	s.adminAudit(c, models.EventUserCreated, models.AuditEvent{UserID: u.ID, Detail: models.JSONMap{"username": u.Username, "via": "api"}})
@@ -174,8 +174,8 @@ func (s *Server) handleAPIUserUpdate(c echo.Context) error {
 		return apiError(err, "user")
 	}
 	if in.Groups != nil {
-		if err := s.db.SetUserGroups(ctx, u.ID, *in.Groups); err != nil {
-			return err
+		if err := s.setUserGroups(ctx, u.ID, *in.Groups); err != nil {
+			return apiError(err, "group")
 		}
 	}
 	s.adminAudit(c, models.EventUserUpdated, models.AuditEvent{UserID: u.ID, Detail: models.JSONMap{"via": "api"}})

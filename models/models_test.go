@@ -39,6 +39,17 @@ func TestUserCreateAndLookup(t *testing.T) {
 	if len(got.GroupNames()) != 2 {
 		t.Fatalf("groups = %v", got.GroupNames())
 	}
+	// A renamed group keeps working for memberships by its new name.
+	if err := db.Gorm().Model(&Group{}).Where("name = ?", "ops").Update("name", "operations").Error; err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SetUserGroups(ctx, u.ID, []string{"operations"}); err != nil {
+		t.Fatalf("membership by a renamed group's name: %v", err)
+	}
+	got, _ = db.UserByID(ctx, u.ID)
+	if names := got.GroupNames(); len(names) != 1 || names[0] != "operations" {
+		t.Fatalf("groups after rename = %v", names)
+	}
 }
 
 func TestCeremonyConsumedOnce(t *testing.T) {

@@ -192,10 +192,13 @@ func (db *DB) SetUserGroups(ctx context.Context, userID string, names []string) 
 			if err := tx.Clauses(clause.OnConflict{DoNothing: true}).Create(&g).Error; err != nil {
 				return translate(err)
 			}
-			if err := tx.First(&g, "name = ?", n).Error; err != nil {
+			// Load into a fresh value: a renamed group keeps the ID derived
+			// from its old name, so the derived ID must not constrain the query.
+			var stored Group
+			if err := tx.First(&stored, "name = ?", n).Error; err != nil {
 				return translate(err)
 			}
-			groups = append(groups, g)
+			groups = append(groups, stored)
 		}
 		u := User{ID: userID}
 		return translate(tx.Model(&u).Association("Groups").Replace(groups))

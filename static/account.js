@@ -12,7 +12,9 @@
     if (removed && typeof PublicKeyCredential.signalUnknownCredential === "function") {
       PublicKeyCredential.signalUnknownCredential({ rpId: rpId, credentialId: removed }).catch(function () {});
     }
-    if (typeof PublicKeyCredential.signalAllAcceptedCredentials === "function") {
+    // Only with a signed-in user: an empty list would tell the provider
+    // that none of the user's passkeys is accepted any more.
+    if (sig.dataset.userId && typeof PublicKeyCredential.signalAllAcceptedCredentials === "function") {
       const ids = sig.dataset.accepted ? sig.dataset.accepted.split(",") : [];
       PublicKeyCredential.signalAllAcceptedCredentials({ rpId: rpId, userId: sig.dataset.userId, allAcceptedCredentialIds: ids }).catch(function () {});
     }
