@@ -23,6 +23,7 @@ type accountPage struct {
 	Passkeys  []passkeyRow
 	Sessions  []sessionRow
 	Apps      []appRow
+	Consents  []models.ConsentInfo // consent.go (issue 5)
 	Notice    string
 	Error     string
 	RPID      string
@@ -123,6 +124,9 @@ func (s *Server) renderAccount(c echo.Context, status int, sess *models.Session,
 	}
 	for _, a := range apps {
 		p.Apps = append(p.Apps, appRow{ConnectedApp: a, LastUsedText: fmtTime(a.LastUsed)})
+	}
+	if p.Consents, err = s.db.ConsentsByUser(ctx, u.ID); err != nil { // consent.go
+		return err
 	}
 	return s.render(c, status, "account", p)
 }
@@ -311,6 +315,9 @@ func (s *Server) handleAccountAppRevoke(c echo.Context, _ *models.Session, u *mo
 		return notFound("application", err)
 	}
 	if err := s.db.RevokeClientTokensForUser(ctx, u.ID, cl.ID); err != nil {
+		return err
+	}
+	if err := s.revokeConsent(c, u.ID, cl.ID); err != nil { // consent.go: revoking access withdraws consent too
 		return err
 	}
 	s.audit(c, &models.AuditEvent{Type: models.EventAppTokensRevoked, Success: true, UserID: u.ID, ActorID: u.ID, ClientID: cl.ID})

@@ -331,7 +331,7 @@ func TestBrowserAdminConsolePages(t *testing.T) {
 		if st := c.submit("save an invalid redirect URI", "#save-client"); st != http.StatusBadRequest {
 			c.fatalf("invalid redirect URI: status %d, want 400", st)
 		}
-		c.expectText("#form-error", `"not a url" is not an absolute http or https URL`)
+		c.expectText("#form-error", `"not a url" is not a usable redirect URI`)
 		shot(c, "client-form-error")
 		if cl, _ := app.db.ClientByID(ctx, wiki.ID); len(cl.RedirectURIs) != 1 {
 			c.fatalf("invalid redirect URIs were saved: %v", cl.RedirectURIs)

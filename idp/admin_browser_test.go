@@ -194,6 +194,14 @@ func TestBrowserAdminConsole(t *testing.T) {
 	user := newChrome(t, exe, true)
 	user.setUpPasskey(setupURL, "Alice's phone")
 	user.do("start sign-in at the demo app", chromedp.Navigate(demo+"/"), chromedp.WaitVisible(chromedp.ID("signin")), chromedp.Click(chromedp.ID("signin")))
+	// The application is not first-party: after the passkey the user is
+	// asked to consent, once.
+	user.passkeySignInUntil(app.issuer, func(s pageState) bool {
+		u, ok := sameOrigin(s.Href, app.issuer)
+		return ok && u.Path == "/consent"
+	})
+	user.screenshot(shots, "05b-consent")
+	user.do("allow the application", chromedp.Click(chromedp.ID("consent-allow")))
 	user.passkeySignInUntil(app.issuer, func(s pageState) bool {
 		u, ok := sameOrigin(s.Href, demo)
 		return ok && u.Path == "/" && strings.Contains(s.Text, "Signed in as")

@@ -3,7 +3,6 @@ package idp
 import (
 	"fmt"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 
@@ -94,6 +93,8 @@ func clientFromForm(c echo.Context, cl *models.Client, isNew bool) string {
 	cl.AllowedGroups = models.StringList(form["groups"])
 	cl.IDTokenAlg = c.FormValue("id_token_alg")
 	cl.AccessTokenFormat = c.FormValue("access_token_format")
+	cl.SkipConsent = c.FormValue("skip_consent") == "on"                               // issue 5: first-party
+	cl.BackchannelLogoutURI = strings.TrimSpace(c.FormValue("backchannel_logout_uri")) // issue 5
 	if cl.AccessTokenFormat == "" {
 		cl.AccessTokenFormat = models.AccessTokenJWT
 	}
@@ -118,8 +119,8 @@ func clientFromForm(c echo.Context, cl *models.Client, isNew bool) string {
 	return validateClient(cl)
 }
 
-// validateClient checks what models does not: redirect URIs must be
-// absolute http(s) URLs without fragments (RFC 6749 §3.1.2).
+// validateClient checks the form: redirect URIs follow
+// models.CheckRedirectURI, the rule the CLI and the API share.
 func validateClient(cl *models.Client) string {
 	if cl.Name == "" {
 		return "The application needs a name."
@@ -129,9 +130,8 @@ func validateClient(cl *models.Client) string {
 	}
 	for _, list := range [][]string{cl.RedirectURIs, cl.PostLogoutRedirectURIs} {
 		for _, r := range list {
-			u, err := url.Parse(r)
-			if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Fragment != "" {
-				return fmt.Sprintf("%q is not an absolute http or https URL without a fragment.", r)
+			if err := models.CheckRedirectURI(r); err != nil {
+				return fmt.Sprintf("%q is not a usable redirect URI: it must be absolute, without a fragment, and not a javascript:, data: or file: URI.", r)
 			}
 		}
 	}

@@ -220,7 +220,7 @@ func TestAdminGroupsClientsKeys(t *testing.T) {
 		t.Fatalf("create client = %d\n%s", resp.StatusCode, body)
 	}
 	resp = b.postForm(app.adminURL+"/admin/clients", csrf, url.Values{"name": {"Bad"}, "redirect_uris": {"not a url"}, "id_token_alg": {"RS256"}})
-	if body := readBody(t, resp); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "not an absolute") {
+	if body := readBody(t, resp); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "not a usable redirect URI") {
 		t.Fatalf("bad redirect URI = %d", resp.StatusCode)
 	}
 	cs, _ := app.db.ListClients(ctx)

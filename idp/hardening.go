@@ -54,6 +54,11 @@ func (c *Config) validateHardening() []string {
 	if c.InternalClientCA != "" && c.TLSCert == "" {
 		add("--internal-client-ca needs --tls-cert and --tls-key: client certificates are only checked over TLS")
 	}
+	if c.OIDC.KeyRotation > 0 && c.OIDC.KeyRotation < time.Hour {
+		// The next key is published a quarter period ahead; RPs may cache
+		// JWKS for 5 minutes, so shorter periods risk unknown kids.
+		add("key rotation must be at least 1h, got %s", c.OIDC.KeyRotation)
+	}
 	if c.AuditRetention < 0 {
 		add("audit retention must be positive, got %s", c.AuditRetention)
 	}

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/latchkey-idp/latchkey/models"
 )
 
 // serve drives the full public echo app (routing, middleware, error
@@ -157,7 +159,7 @@ func limited(app *testApp, n int, mk func() *http.Request) ([]int, *httptest.Res
 	return codes, rec
 }
 
-func count(codes []int, code int) int {
+func countCode(codes []int, code int) int {
 	n := 0
 	for _, c := range codes {
 		if c == code {
@@ -195,10 +197,11 @@ func TestRateLimits(t *testing.T) {
 			return post("/oauth/token", ip, "application/x-www-form-urlencoded", "grant_type=refresh_token&refresh_token=x&client_id=nope")
 		}},
 	}
+	audited := map[string]int{}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {
 			codes, rec := limited(app, n+1, g.mk("198.51.100.1"))
-			if count(codes[:n], http.StatusTooManyRequests) != 0 || codes[n] != http.StatusTooManyRequests {
+			if countCode(codes[:n], http.StatusTooManyRequests) != 0 || codes[n] != http.StatusTooManyRequests {
 				t.Fatalf("codes %v, want %d answers then 429", codes, n)
 			}
 			ra, err := strconv.Atoi(rec.Header().Get("Retry-After"))
@@ -212,11 +215,21 @@ func TestRateLimits(t *testing.T) {
 					t.Errorf("429 JSON without error: %s", rec.Body)
 				}
 			}
+			// Audited once for this window, not once per refused request.
+			limited(app, 2, g.mk("198.51.100.1"))
+			evs, _ := app.db.AuditEvents(context.Background(), models.AuditFilter{Type: models.EventRateLimited})
+			if len(evs) == 0 || evs[0].IP != "198.51.100.1" || evs[0].Detail["group"] == nil {
+				t.Fatalf("rate limit not audited: %+v", evs)
+			}
+			audited[evs[0].Detail["group"].(string)]++
 			// Another client IP has its own budget.
 			if codes, _ := limited(app, 1, g.mk("198.51.100.2")); codes[0] == http.StatusTooManyRequests {
 				t.Fatal("a different IP was limited")
 			}
 		})
+	}
+	if evs, _ := app.db.AuditEvents(context.Background(), models.AuditFilter{Type: models.EventRateLimited}); len(evs) != len(groups) || len(audited) != len(groups) {
+		t.Fatalf("%d rate-limit audit events for %d groups (%v)", len(evs), len(groups), audited)
 	}
 	// The groups are independent: the token budget of 198.51.100.1 is
 	// spent, but it has not touched the discovery document.
@@ -306,7 +319,7 @@ func TestRateLimitsDefaultsAndOff(t *testing.T) {
 		r.Header.Set("Content-Type", "application/json")
 		return r
 	})
-	if count(codes, http.StatusTooManyRequests) != 0 {
+	if countCode(codes, http.StatusTooManyRequests) != 0 {
 		t.Fatalf("disabled limits still limit: %v", codes)
 	}
 	if g, l, err := ParseRateLimit("login=10/30s"); err != nil || g != "login" || l != (RateLimit{10, 30 * time.Second}) {
@@ -317,5 +330,66 @@ func TestRateLimitsDefaultsAndOff(t *testing.T) {
 			t.Errorf("ParseRateLimit(%q) accepted", bad)
 		}
 	}
-	_ = context.Background
+}
+
+// TestMaintenanceRotatesKeys: the background maintenance job runs the key
+// rotation schedule (the next keys appear in JWKS before they sign).
+func TestMaintenanceRotatesKeys(t *testing.T) {
+	app := newTestApp(t)
+	kids := func() int {
+		rec := app.serve(httptest.NewRequest(http.MethodGet, "/keys", nil))
+		var set struct{ Keys []json.RawMessage }
+		if err := json.Unmarshal(rec.Body.Bytes(), &set); err != nil {
+			t.Fatal(err)
+		}
+		return len(set.Keys)
+	}
+	app.srv.maintain(context.Background())
+	if n := kids(); n != 2 {
+		t.Fatalf("%d keys before rotation is due", n)
+	}
+	app.clock.Advance(30*24*time.Hour - 12*time.Hour)
+	app.srv.maintain(context.Background())
+	if n := kids(); n != 4 {
+		t.Fatalf("%d keys in JWKS when the rotation is due, want 4 (current and next)", n)
+	}
+}
+
+// TestAdminAPIRateLimited: the admin REST API on the internal listener is
+// limited per client IP before the token is even checked, so guessing API
+// tokens is limited too.
+func TestAdminAPIRateLimited(t *testing.T) {
+	const n = 3
+	app := newTestApp(t, func(c *Config) {
+		c.RateLimits.Limits = map[string]RateLimit{RateLimitAdminAPI: {n, time.Minute}}
+	})
+	raw, _, err := app.db.CreateAPIToken(context.Background(), "ci", "test", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	call := func(ip, token string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest(http.MethodGet, "/api/v1/users", nil)
+		r.RemoteAddr = ip + ":1234"
+		r.Header.Set("Authorization", "Bearer "+token)
+		rec := httptest.NewRecorder()
+		app.srv.InternalHandler().ServeHTTP(rec, r)
+		return rec
+	}
+	for i := 0; i < n; i++ {
+		if rec := call("10.0.0.5", raw); rec.Code != http.StatusOK {
+			t.Fatalf("call %d: %d %s", i, rec.Code, rec.Body)
+		}
+	}
+	rec := call("10.0.0.5", raw)
+	if rec.Code != http.StatusTooManyRequests || rec.Header().Get("Retry-After") == "" || !strings.HasPrefix(rec.Header().Get("Content-Type"), "application/json") {
+		t.Fatalf("over the limit: %d Retry-After %q %s", rec.Code, rec.Header().Get("Retry-After"), rec.Body)
+	}
+	// Guessing tokens from another address is limited as well.
+	codes := []int{}
+	for i := 0; i < n+1; i++ {
+		codes = append(codes, call("10.0.0.6", "guess"+strconv.Itoa(i)).Code)
+	}
+	if codes[0] != http.StatusUnauthorized || codes[n] != http.StatusTooManyRequests {
+		t.Fatalf("token guessing: %v", codes)
+	}
 }

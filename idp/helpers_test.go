@@ -220,7 +220,8 @@ func (a *testApp) newUser(username string, admin bool) (*models.User, string) {
 // newClient registers a confidential client for redirectURI.
 func (a *testApp) newClient(redirectURI string, mutate ...func(*models.Client)) (*models.Client, string) {
 	a.t.Helper()
-	c := &models.Client{Name: "Test App", RedirectURIs: models.StringList{redirectURI}, PostLogoutRedirectURIs: models.StringList{redirectURI + "/bye"}}
+	// SkipConsent: test apps are first-party unless a test asks for consent.
+	c := &models.Client{Name: "Test App", SkipConsent: true, RedirectURIs: models.StringList{redirectURI}, PostLogoutRedirectURIs: models.StringList{redirectURI + "/bye"}}
 	for _, m := range mutate {
 		m(c)
 	}

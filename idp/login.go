@@ -65,11 +65,12 @@ func (s *Server) handleLoginPage(c echo.Context) error {
 		if err := s.checkClientGroups(c, ar.ClientID, sess.UserID); err != nil { // admin_clients.go
 			return err
 		}
-		if err := s.db.CompleteAuthRequest(ctx, ar.ID, sess.UserID, sess.ID, sess.AuthTime, sess.AMR, sess.ACR); err != nil {
+		next, err := s.completeAuthRequest(c, ar, sess.ID, sess.UserID, sess.AuthTime, sess.AMR, sess.ACR) // consent.go
+		if err != nil || next == "" {
 			return err
 		}
 		_ = s.db.TouchSession(ctx, sess.ID)
-		return c.Redirect(http.StatusFound, s.op.CallbackURL(ctx, ar.ID))
+		return c.Redirect(http.StatusFound, next)
 	}
 	if slices.Contains(ar.Prompt, "none") {
 		// OIDC Core §3.1.2.6: no UI may be shown; tell the client.
@@ -139,12 +140,16 @@ func (s *Server) handlePasskeyLoginFinish(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.db.CompleteAuthRequest(ctx, ar.ID, res.User.ID, sid, s.cfg.Now(), res.AMR, res.ACR); err != nil {
+	next, err := s.completeAuthRequest(c, ar, sid, res.User.ID, s.cfg.Now(), res.AMR, res.ACR) // consent.go
+	if err != nil {
 		return newError(http.StatusConflict, "This sign-in request was already completed. Go back to the application.", err)
+	}
+	if next == "" {
+		return nil // prompt=none refused; the response is written
 	}
 	s.audit(c, &models.AuditEvent{Type: models.EventSignIn, Success: true, UserID: res.User.ID, ClientID: ar.ClientID,
 		Detail: models.JSONMap{"credential": res.Credential.ID, "amr": res.AMR, "acr": res.ACR, "session": sid}})
-	return c.JSON(http.StatusOK, map[string]string{"redirect": s.op.CallbackURL(ctx, ar.ID)})
+	return c.JSON(http.StatusOK, map[string]string{"redirect": next})
 }
 
 // startSession refreshes the browser's session when the same user signs in

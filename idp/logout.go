@@ -13,6 +13,9 @@ import (
 // session in the context, and clears the cookie once op's storage reports
 // that it ended the session.
 func (s *Server) handleEndSession(c echo.Context) error {
+	if !s.op.ValidIDTokenHint(c.Request().Context(), c.FormValue("id_token_hint")) {
+		return s.confirmLogout(c) // logout_confirm.go
+	}
 	raw := ""
 	if ck, err := c.Cookie(s.sessionCookie()); err == nil {
 		raw = ck.Value

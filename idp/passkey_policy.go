@@ -38,7 +38,8 @@ func (s *Server) policyJobs(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			s.reconcilePolicy(ctx)
+			// Once per round across instances sharing the database.
+			s.runLeased(ctx, "passkey_policy", leaseFor(policyReconcileEvery), s.reconcilePolicy)
 		}
 	}
 }

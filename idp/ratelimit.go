@@ -10,13 +10,15 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/latchkey-idp/latchkey/models"
 )
 
 // Rate-limit groups. Each client IP gets its own counter per group.
 const (
 	RateLimitLogin    = "login"     // /login/passkey/* (sign-in ceremonies)
 	RateLimitSetup    = "setup"     // /setup/* (one-time setup links)
-	RateLimitToken    = "token"     // /oauth/token, /oauth/introspect, /revoke
+	RateLimitToken    = "token"     // /oauth/token, /revoke
 	RateLimitAdminAPI = "admin_api" // the admin REST API on the internal listener
 )
 
@@ -126,7 +128,10 @@ func (s *Server) rateLimit(group string) echo.MiddlewareFunc {
 			}
 			c.Response().Header().Set("Retry-After", strconv.Itoa(wait))
 			if count == int64(limit.Requests)+1 {
+				// Once per window and client: a flood must not flood the audit log.
 				s.cfg.Logger.Warn("rate limit exceeded", "group", group, "client_ip", c.RealIP(), "limit", limit.String())
+				s.audit(c, &models.AuditEvent{Type: models.EventRateLimited, Success: false,
+					Detail: models.JSONMap{"group": group, "limit": limit.String()}})
 			}
 			return &appError{Status: http.StatusTooManyRequests,
 				Message: fmt.Sprintf("Too many requests. Wait %d seconds and try again.", wait)}
@@ -135,10 +140,12 @@ func (s *Server) rateLimit(group string) echo.MiddlewareFunc {
 }
 
 // opRateLimit is the limiter of an op endpoint path (a no-op for the
-// endpoints that are not limited: discovery, JWKS, authorize, userinfo).
+// endpoints that are not limited: discovery, JWKS, authorize, userinfo and
+// introspection, which resource servers may call on every API request and
+// which writes nothing).
 func (s *Server) opRateLimit(path string) echo.MiddlewareFunc {
 	switch path {
-	case "/oauth/token", "/oauth/introspect", "/revoke":
+	case "/oauth/token", "/revoke":
 		return s.rateLimit(RateLimitToken)
 	}
 	return func(next echo.HandlerFunc) echo.HandlerFunc { return next }

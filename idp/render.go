@@ -26,7 +26,7 @@ type pages struct {
 }
 
 // pageNames lists every page; a missing file fails start-up.
-var pageNames = append([]string{"login", "setup", "message", "home"}, adminPageNames...)
+var pageNames = append(append([]string{"login", "setup", "message", "home"}, adminPageNames...), protocolPageNames...)
 
 func loadPages() (*pages, error) {
 	p := &pages{tmpl: map[string]*template.Template{}, versions: map[string]string{}}

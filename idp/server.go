@@ -113,6 +113,16 @@ func (s *Server) routes() {
 		e.Any(p, op, s.opRateLimit(p), noStore, opEndpointCSP)
 	}
 	e.Any("/end_session", s.handleEndSession, noStore)
+	e.POST("/end_session/confirm", s.handleLogoutConfirm, s.logoutCSRF(), noStore)      // logout_confirm.go
+	e.GET("/consent", s.handleConsentPage, s.logoutCSRF(), noStore)                     // consent.go
+	e.POST("/consent", s.handleConsentDecision, s.logoutCSRF(), noStore, opEndpointCSP) // deny may answer with op's form_post page
+	// Device authorization grant (RFC 8628): op's endpoint, then the user
+	// side (device.go). User-code look-ups share the sign-in rate limit.
+	e.Any("/device_authorization", op, s.rateLimit(RateLimitToken), noStore, opEndpointCSP)
+	e.GET("/device", s.handleDevicePage, s.rateLimit(RateLimitLogin), s.logoutCSRF(), noStore)
+	e.POST("/device", s.handleDeviceDecision, s.rateLimit(RateLimitLogin), s.logoutCSRF(), noStore)
+	e.POST("/device/login/begin", s.handleDeviceLoginBegin, jsonErrors, s.rateLimit(RateLimitLogin), s.logoutCSRF(), noStore)
+	e.POST("/device/login/finish", s.handleDeviceLoginFinish, jsonErrors, s.rateLimit(RateLimitLogin), s.logoutCSRF(), noStore)
 
 	e.GET("/", s.handleHome)
 	e.GET("/logged-out", s.handleLoggedOut)
@@ -180,6 +190,7 @@ func (s *Server) Run(ctx context.Context, ready func(public, internal net.Addr))
 	}
 	go s.backgroundJobs(ctx)
 	go s.policyJobs(ctx)
+	go s.backchannelJobs(ctx) // logout_confirm.go
 	if ready != nil {
 		ready(pubLn.Addr(), inLn.Addr())
 	}

@@ -23,6 +23,7 @@ import (
 
 	"github.com/latchkey-idp/latchkey/internal/dbtest"
 	"github.com/latchkey-idp/latchkey/models"
+	"github.com/latchkey-idp/latchkey/oidc"
 )
 
 // testCA is a throw-away certificate authority.
@@ -246,6 +247,7 @@ func TestConfigRefusesHTTPSWithoutTLS(t *testing.T) {
 		{"every problem at once", Config{Issuer: "https://id.example.com", TrustedProxies: []string{"10.0.0.0/33", "nope"},
 			InternalClientCA: "ca.pem", RateLimits: RateLimits{Limits: map[string]RateLimit{"login": {}, "bogus": {Requests: 1, Window: time.Second}}}},
 			[]string{"no certificate", `"10.0.0.0/33"`, `"nope"`, "--internal-client-ca needs", `group "bogus"`, "login=0/0s"}},
+		{"key rotation too short", Config{Issuer: "http://localhost:8080", OIDC: oidc.Config{KeyRotation: time.Minute}}, []string{"key rotation must be at least 1h"}},
 		{"plain http issuer is fine", Config{Issuer: "http://localhost:8080"}, nil},
 		{"http issuer behind TLS proxy", Config{Issuer: "http://localhost:8080", BehindTLSProxy: true, TrustedProxies: []string{"127.0.0.1/32"}}, []string{"is http"}},
 	}

@@ -33,6 +33,7 @@ type AuthRequest struct {
 	AMR                 StringList `gorm:"column:amr"`
 	ACR                 string     `gorm:"column:acr"`
 	Done                bool
+	ConsentPending      bool // consent.go: no code until the user consents
 	CodeHash            []byte
 	CodeExpiresAt       *time.Time
 	CodeUsedAt          *time.Time

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/subtle"
 	"fmt"
+	"net/url"
+	"strings"
 	"time"
 )
 
@@ -33,8 +35,17 @@ type Client struct {
 	IDTokenTTL        int64
 	RefreshTokenTTL   int64
 	Builtin           bool
-	CreatedAt         time.Time
-	UpdatedAt         time.Time
+	// Issue 5: BackchannelLogoutURI receives logout tokens ("" none);
+	// SkipConsent marks a first-party app (no consent screen);
+	// AccessTokenAudience lists the audiences the client credentials grant
+	// may issue for (the first is the default); JWKS is the client's public
+	// JWK Set for private_key_jwt ("" none; when set, the secret is refused).
+	BackchannelLogoutURI string
+	SkipConsent          bool
+	AccessTokenAudience  StringList
+	JWKS                 string `gorm:"column:jwks"`
+	CreatedAt            time.Time
+	UpdatedAt            time.Time
 }
 
 // CreateClient inserts c. For a confidential client it generates the secret
@@ -69,6 +80,9 @@ func (db *DB) CreateClient(ctx context.Context, c *Client) (secret string, err e
 	}
 	if c.AllowedGroups == nil {
 		c.AllowedGroups = StringList{}
+	}
+	if c.AccessTokenAudience == nil {
+		c.AccessTokenAudience = StringList{}
 	}
 	if !c.Public {
 		secret = NewToken()
@@ -128,4 +142,30 @@ func (c *Client) CheckSecret(secret string) bool {
 		return false
 	}
 	return subtle.ConstantTimeCompare(c.SecretHash, HashToken(secret)) == 1
+}
+
+// CheckRedirectURI refuses redirect and post-logout URIs that cannot be
+// matched or used safely. They must be absolute and carry no fragment
+// (RFC 6749 §3.1.2); http(s) URIs need a host; schemes that run or embed
+// content in the browser instead of reaching an application are refused, as
+// a code sent there leaks (RFC 9700 §4.1.3). Private-use schemes of native
+// apps are allowed (RFC 8252 §7.1). http is allowed for any host so that
+// development set-ups work; production clients should register https.
+func CheckRedirectURI(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme == "" || !u.IsAbs() {
+		return fmt.Errorf("%w: redirect URI %q must be an absolute URI", ErrInvalid, raw)
+	}
+	if u.Fragment != "" || strings.Contains(raw, "#") {
+		return fmt.Errorf("%w: redirect URI %q must not contain a fragment", ErrInvalid, raw)
+	}
+	scheme := strings.ToLower(u.Scheme)
+	if (scheme == "http" || scheme == "https") && u.Host == "" {
+		return fmt.Errorf("%w: redirect URI %q has no host", ErrInvalid, raw)
+	}
+	switch scheme {
+	case "javascript", "data", "vbscript", "file", "about", "blob":
+		return fmt.Errorf("%w: redirect URI %q uses the %s: scheme, which cannot receive a code safely", ErrInvalid, raw, scheme)
+	}
+	return nil
 }

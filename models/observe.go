@@ -1,9 +1,5 @@
 package models
 
-import (
-	"database/sql"
-)
-
 // OnAudit registers fn to be called with every audit event as it is
 // written (metrics count sign-ins, reuse detections, … from it). fn must be
 // quick and must not modify the event; a later call replaces fn.
@@ -13,13 +9,4 @@ func (db *DB) notifyAudit(ev *AuditEvent) {
 	if fn := db.onAudit.Load(); fn != nil {
 		(*fn)(ev)
 	}
-}
-
-// Stats returns the connection pool statistics (for metrics).
-func (db *DB) Stats() sql.DBStats {
-	sqlDB, err := db.gorm.DB()
-	if err != nil {
-		return sql.DBStats{}
-	}
-	return sqlDB.Stats()
 }

@@ -6,6 +6,10 @@ import (
 	"time"
 )
 
+// EventRateLimited is the audit event of a client that went over a rate
+// limit (written once per window, on the first refused request).
+const EventRateLimited = "rate_limited"
+
 // RateLimitBucket is a fixed-window request counter for one route group and
 // client IP. It lives in the database so that every instance behind a load
 // balancer counts against the same limit.

@@ -78,8 +78,14 @@ func (db *DB) EndSession(ctx context.Context, id string) error {
 
 func (db *DB) endSessionTx(tx *gorm.DB, id string) error {
 	now := db.Now()
-	if err := tx.Model(&Session{}).Where("id = ? AND ended_at IS NULL", id).Update("ended_at", now).Error; err != nil {
-		return translate(err)
+	res := tx.Model(&Session{}).Where("id = ? AND ended_at IS NULL", id).Update("ended_at", now)
+	if res.Error != nil {
+		return translate(res.Error)
+	}
+	if res.RowsAffected > 0 {
+		if err := db.queueBackchannelTx(tx, []string{id}); err != nil { // backchannel.go
+			return err
+		}
 	}
 	if err := tx.Model(&RefreshToken{}).Where("session_id = ? AND revoked_at IS NULL", id).Update("revoked_at", now).Error; err != nil {
 		return translate(err)

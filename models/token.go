@@ -3,6 +3,7 @@ package models
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -92,27 +93,29 @@ func (db *DB) RefreshTokenUsable(ctx context.Context, rt *RefreshToken) (bool, e
 	return db.subjectLive(ctx, &rt.UserID, rt.SessionID)
 }
 
-// subjectLive reports whether the user is enabled and the session not ended.
+// subjectLive reports whether the user is enabled and the session not
+// ended, in one query (it runs on every userinfo, introspection and
+// refresh).
 func (db *DB) subjectLive(ctx context.Context, userID, sessionID *string) (bool, error) {
+	var parts []string
+	var args []any
 	if userID != nil && *userID != "" {
-		var n int64
-		if err := db.ctx(ctx).Model(&User{}).Where("id = ? AND disabled = ?", *userID, false).Count(&n).Error; err != nil {
-			return false, translate(err)
-		}
-		if n == 0 {
-			return false, nil
-		}
+		parts = append(parts, "(SELECT COUNT(*) FROM users WHERE id = ? AND disabled = ?)")
+		args = append(args, *userID, false)
 	}
 	if sessionID != nil && *sessionID != "" {
-		var n int64
-		if err := db.ctx(ctx).Model(&Session{}).Where("id = ? AND ended_at IS NULL", *sessionID).Count(&n).Error; err != nil {
-			return false, translate(err)
-		}
-		if n == 0 {
-			return false, nil
-		}
+		parts = append(parts, "(SELECT COUNT(*) FROM sessions WHERE id = ? AND ended_at IS NULL)")
+		args = append(args, *sessionID)
 	}
-	return true, nil
+	if len(parts) == 0 {
+		return true, nil
+	}
+	var live bool
+	q := "SELECT " + strings.Join(parts, " * ") + " > 0"
+	if err := db.ctx(ctx).Raw(q, args...).Row().Scan(&live); err != nil {
+		return false, translate(err)
+	}
+	return live, nil
 }
 
 // RevokeFamily revokes every refresh token of a family and every access

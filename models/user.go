@@ -169,7 +169,14 @@ func (db *DB) SetUserDisabled(ctx context.Context, id string, disabled bool) err
 
 func (db *DB) revokeUserTx(tx *gorm.DB, userID string) error {
 	now := db.Now()
+	var live []string
+	if err := tx.Model(&Session{}).Where("user_id = ? AND ended_at IS NULL", userID).Pluck("id", &live).Error; err != nil {
+		return err
+	}
 	if err := tx.Model(&Session{}).Where("user_id = ? AND ended_at IS NULL", userID).Update("ended_at", now).Error; err != nil {
+		return err
+	}
+	if err := db.queueBackchannelTx(tx, live); err != nil { // backchannel.go
 		return err
 	}
 	if err := tx.Model(&RefreshToken{}).Where("user_id = ? AND revoked_at IS NULL", userID).Update("revoked_at", now).Error; err != nil {

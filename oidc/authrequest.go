@@ -141,7 +141,15 @@ func (s *Storage) SaveAuthCode(ctx context.Context, id, code string) error {
 	if errors.Is(err, models.ErrConflict) {
 		return oidc.ErrInvalidRequest().WithDescription("an authorization code was already issued for this request").WithParent(err)
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	// The session now signed in to the client: back-channel logout will
+	// notify it (backchannel.go).
+	if ar, err := s.db.AuthRequestByID(ctx, id); err == nil && ar.SessionID != nil {
+		return s.db.RecordSessionClient(ctx, *ar.SessionID, ar.ClientID)
+	}
+	return nil
 }
 
 // AuthRequestByCode redeems a code: it is single use and expires after

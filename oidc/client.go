@@ -51,6 +51,9 @@ func (c *clientAdapter) AuthMethod() oidc.AuthMethod {
 	if c.m.Public {
 		return oidc.AuthMethodNone
 	}
+	if c.m.JWKS != "" {
+		return oidc.AuthMethodPrivateKeyJWT // clientcredentials.go
+	}
 	return oidc.AuthMethodBasic
 }
 
@@ -59,7 +62,11 @@ func (c *clientAdapter) ResponseTypes() []oidc.ResponseType {
 }
 
 func (c *clientAdapter) GrantTypes() []oidc.GrantType {
-	return []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken}
+	g := []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken, oidc.GrantTypeDeviceCode}
+	if !c.m.Public {
+		g = append(g, oidc.GrantTypeClientCredentials)
+	}
+	return g
 }
 
 // LoginURL is where op sends the browser to sign in (relative to the
@@ -155,7 +162,7 @@ func (s *Storage) AuthorizeClientIDSecret(ctx context.Context, clientID, clientS
 	if err != nil {
 		return err
 	}
-	if !m.CheckSecret(clientSecret) {
+	if m.JWKS != "" || !m.CheckSecret(clientSecret) { // private_key_jwt clients have no usable secret
 		return oidc.ErrInvalidClient().WithDescription("invalid client credentials")
 	}
 	return nil

@@ -36,8 +36,10 @@ func TestGetClientByClientID(t *testing.T) {
 				c.IDTokenUserinfoClaimsAssertion() || c.DevMode() {
 				t.Fatalf("client settings wrong")
 			}
+			// Client credentials only for confidential clients (issue 5).
 			if !op.ValidateGrantType(c, oidc.GrantTypeRefreshToken) || !op.ValidateGrantType(c, oidc.GrantTypeCode) ||
-				op.ValidateGrantType(c, oidc.GrantTypeClientCredentials) {
+				!op.ValidateGrantType(c, oidc.GrantTypeDeviceCode) ||
+				op.ValidateGrantType(c, oidc.GrantTypeClientCredentials) != (tc.method != oidc.AuthMethodNone) {
 				t.Fatal("grant types wrong")
 			}
 			if len(c.ResponseTypes()) != 1 || c.ResponseTypes()[0] != oidc.ResponseTypeCode {

@@ -22,6 +22,10 @@ type Config struct {
 	RefreshTokenTTL time.Duration // default 720h
 	CodeTTL         time.Duration // default 60s; at most 60s
 	AuthRequestTTL  time.Duration // default 10m
+	// Device authorization grant (device.go): code lifetime (default
+	// 10m) and minimum polling interval (default 5s).
+	DeviceCodeTTL      time.Duration
+	DevicePollInterval time.Duration
 	// KeyRotation is the planned lifetime of a signing key (default 30
 	// days); the rotation job uses it.
 	KeyRotation time.Duration
@@ -46,6 +50,8 @@ func (c *Config) Defaults() {
 	setDefault(&c.RefreshTokenTTL, 720*time.Hour)
 	setDefault(&c.CodeTTL, maxCodeTTL)
 	setDefault(&c.AuthRequestTTL, 10*time.Minute)
+	setDefault(&c.DeviceCodeTTL, 10*time.Minute)
+	setDefault(&c.DevicePollInterval, 5*time.Second)
 	setDefault(&c.KeyRotation, 30*24*time.Hour)
 	if c.Now == nil {
 		c.Now = time.Now

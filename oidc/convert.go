@@ -27,7 +27,7 @@ func (a *authRequest) GetClientID() string { return a.m.ClientID }
 func (a *authRequest) GetNonce() string    { return a.m.Nonce }
 func (a *authRequest) GetState() string    { return a.m.State }
 func (a *authRequest) GetScopes() []string { return slices.Clone(a.m.Scopes) }
-func (a *authRequest) Done() bool          { return a.m.Done && a.m.UserID != nil }
+func (a *authRequest) Done() bool          { return a.m.Done && a.m.UserID != nil && !a.m.ConsentPending }
 
 // GetAudience is the client: Latchkey issues tokens for one audience.
 func (a *authRequest) GetAudience() []string { return []string{a.m.ClientID} }

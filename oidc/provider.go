@@ -65,9 +65,11 @@ func New(ctx context.Context, cfg Config, db *models.DB, sealer *models.Sealer) 
 		DefaultLogoutRedirectURI: cfg.Issuer + cfg.LoggedOutPath,
 		CodeMethodS256:           true,
 		AuthMethodPost:           true,
+		AuthMethodPrivateKeyJWT:  true,
 		GrantTypeRefreshToken:    true,
 		SupportedScopes:          supportedScopes,
 		SupportedClaims:          supportedClaims,
+		DeviceAuthorization:      deviceConfig(cfg), // device.go
 	}
 	opts := []op.Option{
 		op.WithAccessTokenKeySet(kr),
@@ -139,11 +141,10 @@ func (p *Provider) buildDiscovery(ctx context.Context) ([]byte, error) {
 	d := op.CreateDiscoveryConfig(op.ContextWithIssuer(ctx, p.cfg.Issuer), p.op, p.storage)
 	d.ResponseTypesSupported = []string{string(oidc.ResponseTypeCode)}
 	d.ResponseModesSupported = []string{string(oidc.ResponseModeQuery), string(oidc.ResponseModeFragment), string(oidc.ResponseModeFormPost)}
-	d.GrantTypesSupported = []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken}
-	d.DeviceAuthorizationEndpoint = ""
+	d.GrantTypesSupported = []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken, oidc.GrantTypeClientCredentials, oidc.GrantTypeDeviceCode}
 	d.CheckSessionIframe = ""
-	d.TokenEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost, oidc.AuthMethodNone}
-	d.TokenEndpointAuthSigningAlgValuesSupported = nil
+	d.TokenEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost, oidc.AuthMethodPrivateKeyJWT, oidc.AuthMethodNone}
+	d.TokenEndpointAuthSigningAlgValuesSupported = clientAssertionAlgs
 	d.IntrospectionEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic}
 	d.IntrospectionEndpointAuthSigningAlgValuesSupported = nil
 	d.RevocationEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost, oidc.AuthMethodNone}
@@ -156,6 +157,9 @@ func (p *Provider) buildDiscovery(ctx context.Context) ([]byte, error) {
 	// The acr values sign-ins prove (passkeys.ACRPhishingResistant and
 	// ACRPhishingResistantHardware; oidc does not import passkeys).
 	d.ACRValuesSupported = []string{"phr", "phrh"}
+	// Back-channel logout with sid (backchannel.go); no front-channel.
+	d.BackChannelLogoutSupported = true
+	d.BackChannelLogoutSessionSupported = true
 	b, err := json.Marshal(d)
 	if err != nil {
 		return nil, fmt.Errorf("encode discovery: %w", err)
@@ -178,6 +182,7 @@ func (p *Provider) newHandler() http.Handler {
 	noStore := map[string]bool{
 		tokenPath: true, userinfoPath: true,
 		p.op.IntrospectionEndpoint().Relative(): true, p.op.RevocationEndpoint().Relative(): true,
+		p.op.DeviceAuthorizationEndpoint().Relative(): true,
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		path := r.URL.Path
@@ -198,6 +203,9 @@ func (p *Provider) newHandler() http.Handler {
 		case tokenPath:
 			var ok bool
 			if r, ok = p.withTokenClient(w, r); !ok {
+				return
+			}
+			if r = withDeviceGrantHolder(r); p.serveOwnGrant(w, r) { // device.go, clientcredentials.go
 				return
 			}
 		case userinfoPath:
@@ -281,6 +289,7 @@ const (
 	AccessDenied
 	InteractionRequired
 	ServerError
+	ConsentRequired
 )
 
 func (k FailKind) oauthError() *oidc.Error {
@@ -291,6 +300,8 @@ func (k FailKind) oauthError() *oidc.Error {
 		return oidc.ErrAccessDenied()
 	case InteractionRequired:
 		return oidc.ErrInteractionRequired()
+	case ConsentRequired:
+		return &oidc.Error{ErrorType: "consent_required"} // OIDC Core §3.1.2.6; op has no constructor
 	}
 	return oidc.ErrServerError()
 }

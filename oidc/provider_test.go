@@ -82,7 +82,10 @@ func TestDiscoveryAndKeys(t *testing.T) {
 	want := map[string]string{
 		"code_challenge_methods_supported":      `["S256"]`,
 		"response_types_supported":              `["code"]`,
-		"grant_types_supported":                 `["authorization_code","refresh_token"]`,
+		"grant_types_supported":                 `["authorization_code","refresh_token","client_credentials","urn:ietf:params:oauth:grant-type:device_code"]`,
+		"token_endpoint_auth_methods_supported": `["client_secret_basic","client_secret_post","private_key_jwt","none"]`,
+		"backchannel_logout_supported":          `true`,
+		"backchannel_logout_session_supported":  `true`,
 		"id_token_signing_alg_values_supported": `["RS256","ES256"]`,
 	}
 	for k, v := range want {
@@ -90,7 +93,7 @@ func TestDiscoveryAndKeys(t *testing.T) {
 			t.Errorf("%s = %s, want %s", k, got, v)
 		}
 	}
-	for _, k := range []string{"device_authorization_endpoint", "token_endpoint_auth_signing_alg_values_supported"} {
+	for _, k := range []string{"frontchannel_logout_supported", "check_session_iframe", "request_object_signing_alg_values_supported"} {
 		if _, ok := d[k]; ok {
 			t.Errorf("discovery advertises %s", k)
 		}

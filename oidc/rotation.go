@@ -46,7 +46,7 @@ func (p *Provider) MaintainKeys(ctx context.Context) error {
 	}
 	if len(created) > 0 || len(retired) > 0 {
 		p.storage.audit(ctx, &models.AuditEvent{
-			Type: models.EventKeyRotated, Success: true,
+			Type: models.EventKeyRotated, Success: true, ActorID: "scheduler",
 			Detail: models.JSONMap{"scheduled": true, "published": created, "retired": retired},
 		})
 	}

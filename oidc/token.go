@@ -38,6 +38,8 @@ func grantFromRequest(req op.TokenRequest) (*grantInfo, error) {
 			authRequestID: r.m.ID, scopes: r.GetScopes(), grantScopes: r.GetScopes(),
 			audience: r.GetAudience(), amr: r.GetAMR(), acr: r.m.ACR, authTime: r.GetAuthTime(),
 		}, nil
+	case *op.DeviceAuthorizationState:
+		return nil, oidc.ErrServerError().WithDescription("device grant needs its context") // see grantFromContext
 	case *refreshTokenRequest:
 		return &grantInfo{
 			clientID: r.m.ClientID, userID: r.m.UserID, sessionID: deref(r.m.SessionID),
@@ -46,6 +48,15 @@ func grantFromRequest(req op.TokenRequest) (*grantInfo, error) {
 		}, nil
 	}
 	return nil, oidc.ErrUnsupportedGrantType().WithDescription("grant not supported")
+}
+
+// grantFromContext is grantFromRequest plus the device grant (device.go),
+// whose details travel in the request context.
+func grantFromContext(ctx context.Context, req op.TokenRequest) (*grantInfo, error) {
+	if st, ok := req.(*op.DeviceAuthorizationState); ok {
+		return deviceGrant(ctx, st)
+	}
+	return grantFromRequest(req)
 }
 
 // newAccessToken builds the access token record for a grant.
@@ -75,7 +86,7 @@ func (s *Storage) newAccessToken(ctx context.Context, g *grantInfo) (*models.Acc
 // offline_access. The returned ID is the JWT jti or is encrypted into the
 // opaque token by op.
 func (s *Storage) CreateAccessToken(ctx context.Context, req op.TokenRequest) (string, time.Time, error) {
-	g, err := grantFromRequest(req)
+	g, err := grantFromContext(ctx, req)
 	if err != nil {
 		return "", time.Time{}, err
 	}
@@ -94,7 +105,7 @@ func (s *Storage) CreateAccessToken(ctx context.Context, req op.TokenRequest) (s
 // is rotated out in the same transaction; if it was rotated concurrently
 // the grant fails with invalid_grant and nothing is issued.
 func (s *Storage) CreateAccessAndRefreshTokens(ctx context.Context, req op.TokenRequest, currentRefreshToken string) (string, string, time.Time, error) {
-	g, err := grantFromRequest(req)
+	g, err := grantFromContext(ctx, req)
 	if err != nil {
 		return "", "", time.Time{}, err
 	}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"slices"
 
-	jose "github.com/go-jose/go-jose/v4"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 
@@ -116,6 +115,9 @@ func (s *Storage) SetUserinfoFromToken(ctx context.Context, info *oidc.UserInfo,
 // access token. Only a client the token was issued to (or that is in its
 // audience) learns about it; for anyone else the token is inactive.
 func (s *Storage) SetIntrospectionFromToken(ctx context.Context, resp *oidc.IntrospectionResponse, tokenID, subject, clientID string) error {
+	if ok, err := s.introspectServiceToken(ctx, resp, tokenID, subject, clientID); ok { // clientcredentials.go
+		return err
+	}
 	at, u, err := s.activeToken(ctx, tokenID, subject)
 	if err != nil {
 		return err
@@ -145,12 +147,6 @@ func (s *Storage) SetIntrospectionFromToken(ctx context.Context, resp *oidc.Intr
 // APIs get user claims from userinfo or introspection.
 func (s *Storage) GetPrivateClaimsFromScopes(context.Context, string, string, []string) (map[string]any, error) {
 	return nil, nil
-}
-
-// GetKeyByIDAndClientID would return a client's key for private_key_jwt
-// and the JWT bearer grant, which Latchkey does not offer.
-func (s *Storage) GetKeyByIDAndClientID(context.Context, string, string) (*jose.JSONWebKey, error) {
-	return nil, oidc.ErrInvalidClient().WithDescription("private_key_jwt and JWT bearer grants are not supported")
 }
 
 // ValidateJWTProfileScopes refuses the JWT bearer grant (not supported).

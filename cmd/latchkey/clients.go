@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"net/url"
+	"os"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/latchkey-idp/latchkey/models"
+	"github.com/latchkey-idp/latchkey/oidc"
 )
 
 type clientsCmd struct {
@@ -23,28 +25,19 @@ type clientsAddCmd struct {
 	IDTokenAlg            string   `name:"id-token-alg" help:"ID token signing algorithm." default:"RS256" enum:"RS256,ES256"`
 	AccessTokenFormat     string   `name:"access-token-format" help:"Access token format." default:"jwt" enum:"jwt,opaque"`
 	Scope                 []string `help:"Restrict the scopes this client may request (repeatable; default: all)."`
-	JSON                  bool     `name:"json" help:"Print one JSON object."`
+	// Issue 5 client options.
+	FirstParty           bool     `name:"first-party" help:"First-party application: no consent screen."`
+	BackchannelLogoutURI string   `name:"backchannel-logout-uri" help:"Back-channel logout receiver (OIDC Back-Channel Logout 1.0)."`
+	Audience             []string `name:"audience" help:"Audience (resource) the client credentials grant may issue tokens for; the first is the default (repeatable)."`
+	JWKSFile             string   `name:"jwks-file" help:"File with the client's public JWK Set: enables private_key_jwt (the secret is then refused)." type:"existingfile"`
+	JSON                 bool     `name:"json" help:"Print one JSON object."`
 }
 
-// checkRedirectURI refuses URIs that cannot be matched safely: they must be
-// absolute, without fragment (RFC 6749 §3.1.2), and https unless loopback
-// or a private-use scheme of a native app (RFC 8252 §7).
+// checkRedirectURI applies models.CheckRedirectURI, the one rule shared
+// with the admin console and API.
 func checkRedirectURI(raw string) error {
-	u, err := url.Parse(raw)
-	if err != nil || u.Scheme == "" {
-		return fmt.Errorf("redirect URI %q must be an absolute URI", raw)
-	}
-	if u.Fragment != "" || strings.Contains(raw, "#") {
-		return fmt.Errorf("redirect URI %q must not contain a fragment", raw)
-	}
-	if (u.Scheme == "http" || u.Scheme == "https") && u.Host == "" {
-		return fmt.Errorf("redirect URI %q has no host", raw)
-	}
-	// Schemes that run or embed content in the browser instead of reaching
-	// an application (RFC 9700 §4.1.3 / §2.1): a code sent there leaks.
-	switch strings.ToLower(u.Scheme) {
-	case "javascript", "data", "vbscript", "file", "about", "blob":
-		return fmt.Errorf("redirect URI %q uses the %s: scheme, which cannot receive a code safely", raw, strings.ToLower(u.Scheme))
+	if err := models.CheckRedirectURI(raw); err != nil {
+		return errors.New(strings.TrimPrefix(err.Error(), models.ErrInvalid.Error()+": "))
 	}
 	return nil
 }
@@ -56,6 +49,22 @@ func (a *clientsAddCmd) Run(ctx context.Context, e *env) error {
 			probs = append(probs, err.Error())
 		}
 	}
+	if a.BackchannelLogoutURI != "" {
+		if err := checkRedirectURI(a.BackchannelLogoutURI); err != nil {
+			probs = append(probs, "back-channel logout URI: "+err.Error())
+		}
+	}
+	jwks := ""
+	if a.JWKSFile != "" {
+		b, err := os.ReadFile(a.JWKSFile)
+		if err == nil {
+			err = oidc.ParseClientJWKS(string(b))
+		}
+		if err != nil {
+			probs = append(probs, "JWKS file: "+err.Error())
+		}
+		jwks = string(b)
+	}
 	if len(probs) > 0 {
 		return fmt.Errorf("%s", strings.Join(probs, "; "))
 	}
@@ -65,7 +74,8 @@ func (a *clientsAddCmd) Run(ctx context.Context, e *env) error {
 	}
 	defer db.Close()
 	c := &models.Client{Name: a.Name, Public: a.Public, RedirectURIs: a.RedirectURI, PostLogoutRedirectURIs: a.PostLogoutRedirectURI,
-		AllowedScopes: a.Scope, IDTokenAlg: a.IDTokenAlg, AccessTokenFormat: a.AccessTokenFormat}
+		AllowedScopes: a.Scope, IDTokenAlg: a.IDTokenAlg, AccessTokenFormat: a.AccessTokenFormat,
+		SkipConsent: a.FirstParty, BackchannelLogoutURI: a.BackchannelLogoutURI, AccessTokenAudience: a.Audience, JWKS: jwks}
 	secret, err := db.CreateClient(ctx, c)
 	if err != nil {
 		return err

@@ -66,13 +66,16 @@ func main() {
 // run is main without signals and exit, so tests can start and stop it.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var c cli
+	exited := false
 	parser, err := kong.New(&c,
 		kong.Name("latchkey"),
 		kong.Description("Latchkey: a passkey-only OpenID Connect provider."),
 		kong.Configuration(kong.JSON),
 		kong.UsageOnError(),
 		kong.Writers(stdout, stderr),
-		kong.Exit(func(int) {}),
+		// --help and --version print and "exit": remember it, so that
+		// `latchkey serve --help` does not go on to start a server.
+		kong.Exit(func(int) { exited = true }),
 	)
 	if err != nil {
 		fmt.Fprintln(stderr, "latchkey:", err)
@@ -83,7 +86,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "latchkey:", err)
 		return 2
 	}
-	if kctx == nil || strings.HasPrefix(kctx.Command(), "--") {
+	if exited || kctx == nil || strings.HasPrefix(kctx.Command(), "--") {
 		return 0
 	}
 	e := &env{cli: &c, out: stdout, errOut: stderr, log: newLogger(c.LogLevel, c.LogFormat, stderr)}

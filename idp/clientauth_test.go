@@ -1,0 +1,167 @@
+package idp
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/latchkey-idp/latchkey/models"
+)
+
+// clientKey is a relying party's private_key_jwt key pair.
+type clientKey struct {
+	priv *ecdsa.PrivateKey
+	kid  string
+}
+
+func newClientKey(t *testing.T, kid string) *clientKey {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &clientKey{priv: k, kid: kid}
+}
+
+func (k *clientKey) jwks(t *testing.T) string {
+	t.Helper()
+	b, err := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &k.priv.PublicKey, KeyID: k.kid, Algorithm: "ES256", Use: "sig"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// assertion is a client_assertion (RFC 7523 §3) for clientID at issuer.
+func (k *clientKey) assertion(t *testing.T, clientID, issuer string) string {
+	t.Helper()
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: k.priv, KeyID: k.kid}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	payload, _ := json.Marshal(map[string]any{"iss": clientID, "sub": clientID, "aud": issuer,
+		"iat": now.Unix(), "exp": now.Add(time.Minute).Unix(), "jti": models.NewToken()})
+	jws, err := signer.Sign(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := jws.CompactSerialize()
+	return s
+}
+
+func assertionParams(a string) url.Values {
+	return url.Values{"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}, "client_assertion": {a}}
+}
+
+func TestPrivateKeyJWTClientAuthentication(t *testing.T) {
+	app := newTestApp(t)
+	ctx := context.Background()
+	_, setup := app.newUser("pia", false)
+	b := app.newBrowser()
+	b.register(setup)
+	key := newClientKey(t, "rp-key-1")
+	const redirect = "http://localhost:9999/callback"
+	client, secret := app.newClient(redirect, func(c *models.Client) {
+		c.JWKS = key.jwks(t)
+		c.AllowedScopes = models.StringList{"openid", "api:read"}
+	})
+	if d := app.discovery(); !slices.Contains(d.TokenAuthMethods, "private_key_jwt") || !slices.Contains(d.TokenAuthAlgs, "ES256") {
+		t.Fatalf("discovery auth methods = %v algs = %v", d.TokenAuthMethods, d.TokenAuthAlgs)
+	}
+
+	r := app.newRP(client.ID, "", redirect, "openid")
+	r.oauth.Endpoint.AuthStyle = oauth2.AuthStyleInParams
+	authURL, f := r.authURL()
+	cb := b.signIn(authURL)
+	exchange := func(code, verifier string, extra url.Values) error {
+		opts := []oauth2.AuthCodeOption{oauth2.VerifierOption(verifier)}
+		for k, v := range extra {
+			opts = append(opts, oauth2.SetAuthURLParam(k, v[0]))
+		}
+		_, err := r.oauth.Exchange(r.ctx, code, opts...)
+		return err
+	}
+	t.Run("code exchange with an assertion signed by another key is refused", func(t *testing.T) {
+		authURL, f := r.authURL()
+		cb := b.signIn(authURL)
+		if err := exchange(cb.Query().Get("code"), f.verifier, assertionParams(newClientKey(t, "rp-key-1").assertion(t, client.ID, app.issuer))); !isOAuthError(err, "invalid_client") && !isOAuthError(err, "invalid_grant") {
+			// op answers invalid_grant here (RFC 7523 §3.2 suggests invalid_client).
+			t.Fatalf("forged assertion: %v", err)
+		}
+	})
+	if err := exchange(cb.Query().Get("code"), f.verifier, assertionParams(key.assertion(t, client.ID, app.issuer))); err != nil {
+		t.Fatalf("code exchange with private_key_jwt: %v", err)
+	}
+
+	cc := clientcredentials.Config{ClientID: client.ID, TokenURL: app.issuer + "/oauth/token", Scopes: []string{"api:read"},
+		AuthStyle: oauth2.AuthStyleInParams}
+	t.Run("client credentials with private_key_jwt", func(t *testing.T) {
+		c := cc
+		c.EndpointParams = assertionParams(key.assertion(t, client.ID, app.issuer))
+		if _, err := c.Token(ctx); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("the generated secret is refused for a key-registered client", func(t *testing.T) {
+		c := cc
+		c.ClientSecret = secret
+		if _, err := c.Token(ctx); !isOAuthError(err, "invalid_client") {
+			t.Fatalf("secret accepted: %v", err)
+		}
+	})
+	t.Run("assertion for another audience is refused", func(t *testing.T) {
+		c := cc
+		c.EndpointParams = assertionParams(key.assertion(t, client.ID, "https://other.example"))
+		if _, err := c.Token(ctx); !isOAuthError(err, "invalid_client") {
+			t.Fatalf("wrong audience: %v", err)
+		}
+	})
+}
+
+func TestResponseModeFormPost(t *testing.T) {
+	app, b, _, r, _ := enrolled(t)
+	authURL, f := r.authURL(oauth2.SetAuthURLParam("response_mode", "form_post"))
+	next := b.toConsent(authURL) // the op callback on the issuer
+	if !strings.HasPrefix(next.String(), app.issuer) {
+		next = mustURL(t, app.issuer+next.String())
+	}
+	resp := b.get(next.String())
+	body := readBody(t, resp)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("form_post callback: %d\n%s", resp.StatusCode, body)
+	}
+	csp := resp.Header.Get("Content-Security-Policy")
+	if !strings.Contains(csp, "'sha256-") || strings.Contains(csp, "'unsafe-inline'") {
+		t.Fatalf("form_post CSP = %q, want the handler's hash and no unsafe-inline", csp)
+	}
+	if !strings.Contains(body, `action="http://localhost:9999/callback"`) || !strings.Contains(body, `name="state" value="`+f.state+`"`) {
+		t.Fatalf("form_post page:\n%s", body)
+	}
+	code := regexpFind(t, body, `name="code" value="([^"]+)"`)
+	if _, err := r.oauth.Exchange(r.ctx, code, oauth2.VerifierOption(f.verifier)); err != nil {
+		t.Fatalf("code from form_post: %v", err)
+	}
+}
+
+func regexpFind(t *testing.T, s, expr string) string {
+	t.Helper()
+	m := regexp.MustCompile(expr).FindStringSubmatch(s)
+	if m == nil {
+		t.Fatalf("no match for %s in\n%s", expr, s)
+	}
+	return m[1]
+}

@@ -1,0 +1,141 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm/clause"
+)
+
+// Device authorization states (RFC 8628).
+const (
+	DeviceStatePending  = "pending"
+	DeviceStateApproved = "approved"
+	DeviceStateDenied   = "denied"
+)
+
+// DeviceAuthorization is one device authorization grant. Only the hash of
+// the device code is stored; the user code is what the user types.
+type DeviceAuthorization struct {
+	ID             string `gorm:"primaryKey"`
+	DeviceCodeHash []byte
+	UserCode       string
+	ClientID       string
+	Scopes         StringList
+	State          string
+	UserID         *string
+	SessionID      *string
+	AuthTime       *time.Time
+	AMR            StringList `gorm:"column:amr"`
+	ACR            string     `gorm:"column:acr"`
+	CreatedAt      time.Time
+	ExpiresAt      time.Time
+	LastPolledAt   *time.Time
+	RedeemedAt     *time.Time
+}
+
+// ErrDuplicateUserCode: the user code is taken; generate another.
+var ErrDuplicateUserCode = errors.New("user code already exists")
+
+// CreateDeviceAuthorization stores a new pending grant.
+// Errors: ErrDuplicateUserCode.
+func (db *DB) CreateDeviceAuthorization(ctx context.Context, d *DeviceAuthorization) error {
+	if d.ID == "" {
+		d.ID = NewUUID()
+	}
+	d.State, d.CreatedAt = DeviceStatePending, db.Now()
+	if d.AMR == nil {
+		d.AMR = StringList{}
+	}
+	err := translate(db.ctx(ctx).Create(d).Error)
+	if errors.Is(err, ErrConflict) {
+		return errors.Join(ErrDuplicateUserCode, err)
+	}
+	return err
+}
+
+// DeviceAuthorizationByUserCode loads a grant that is pending and not
+// expired. Errors: ErrNotFound, ErrExpired.
+func (db *DB) DeviceAuthorizationByUserCode(ctx context.Context, userCode string) (*DeviceAuthorization, error) {
+	var d DeviceAuthorization
+	if err := db.ctx(ctx).First(&d, "user_code = ? AND state = ?", userCode, DeviceStatePending).Error; err != nil {
+		return nil, fmt.Errorf("device authorization: %w", translate(err))
+	}
+	if !db.Now().Before(d.ExpiresAt) {
+		return nil, fmt.Errorf("device authorization: %w", ErrExpired)
+	}
+	return &d, nil
+}
+
+// DecideDeviceAuthorization approves (userID set) or denies a pending,
+// unexpired grant. Errors: ErrNotFound when it is not pending any more.
+func (db *DB) DecideDeviceAuthorization(ctx context.Context, id string, approve bool, userID, sessionID string, authTime time.Time, amr []string, acr string) error {
+	upd := map[string]any{"state": DeviceStateDenied}
+	if approve {
+		upd = map[string]any{"state": DeviceStateApproved, "user_id": userID, "session_id": sessionID,
+			"auth_time": authTime.UTC(), "amr": StringList(amr), "acr": acr}
+	}
+	res := db.ctx(ctx).Model(&DeviceAuthorization{}).
+		Where("id = ? AND state = ? AND expires_at > ?", id, DeviceStatePending, db.Now()).Updates(upd)
+	if res.Error != nil {
+		return translate(res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return fmt.Errorf("device authorization %q not pending: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
+// ErrSlowDown: the device polled faster than the interval.
+var ErrSlowDown = errors.New("polling too fast")
+
+// PollDeviceAuthorization records a poll by the device and returns the
+// grant. It fails with ErrSlowDown when the previous poll was less than
+// interval ago, and ErrNotFound for an unknown code. An approved grant is
+// redeemed by this call (single use): a later poll gets ErrConflict.
+func (db *DB) PollDeviceAuthorization(ctx context.Context, deviceCodeHash []byte, clientID string, interval time.Duration) (*DeviceAuthorization, error) {
+	now := db.Now().Truncate(time.Microsecond) // equality-compared later; Postgres keeps µs
+	var d DeviceAuthorization
+	if err := db.ctx(ctx).First(&d, "device_code_hash = ? AND client_id = ?", deviceCodeHash, clientID).Error; err != nil {
+		return nil, fmt.Errorf("device authorization: %w", translate(err))
+	}
+	if d.RedeemedAt != nil {
+		return nil, fmt.Errorf("device code already used: %w", ErrConflict)
+	}
+	// Slow down on a too-fast poll, claimed atomically so two concurrent
+	// polls cannot both pass.
+	q := db.ctx(ctx).Model(&DeviceAuthorization{}).Where("id = ?", d.ID)
+	if d.LastPolledAt != nil {
+		q = q.Where("last_polled_at = ?", *d.LastPolledAt)
+	} else {
+		q = q.Where("last_polled_at IS NULL")
+	}
+	res := q.Update("last_polled_at", now)
+	if res.Error != nil {
+		return nil, translate(res.Error)
+	}
+	if res.RowsAffected == 0 || (d.LastPolledAt != nil && now.Sub(*d.LastPolledAt) < interval) {
+		return &d, ErrSlowDown
+	}
+	if d.State == DeviceStateApproved {
+		var rows []DeviceAuthorization
+		r := db.ctx(ctx).Model(&rows).Clauses(clause.Returning{}).
+			Where("id = ? AND redeemed_at IS NULL", d.ID).Update("redeemed_at", now)
+		if r.Error != nil {
+			return nil, translate(r.Error)
+		}
+		if len(rows) == 0 {
+			return nil, fmt.Errorf("device code already used: %w", ErrConflict)
+		}
+	}
+	return &d, nil
+}
+
+// DeleteExpiredDeviceAuthorizations purges grants expired for a while, so
+// low-entropy user codes do not pile up.
+func (db *DB) DeleteExpiredDeviceAuthorizations(ctx context.Context, before time.Time) (int64, error) {
+	res := db.ctx(ctx).Where("expires_at < ?", before).Delete(&DeviceAuthorization{})
+	return res.RowsAffected, translate(res.Error)
+}

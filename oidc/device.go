@@ -1,0 +1,137 @@
+package oidc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/latchkey-idp/latchkey/models"
+)
+
+// Device authorization grant (RFC 8628). op serves /device_authorization
+// and the device_code token grant through DeviceAuthorizationStorage; the
+// user approves at idp's /device page (DevicePath) with a passkey.
+//
+// User codes are 8 letters from a 20-consonant alphabet (about 34 bits,
+// RFC 8628 §6.1), shown as XXXX-XXXX; they expire with the device code
+// (Config.DeviceCodeTTL), the /device page that takes them is rate
+// limited, and approving needs a fresh passkey ceremony. Only the hash of
+// the device code is stored. Polling faster than the interval gives
+// slow_down; an approved code is redeemed once.
+
+var _ op.DeviceAuthorizationStorage = (*Storage)(nil)
+
+// DevicePath is the user-code page on the public listener.
+const DevicePath = "/device"
+
+// deviceConfig is op's device configuration from ours.
+func deviceConfig(cfg Config) op.DeviceAuthorizationConfig {
+	return op.DeviceAuthorizationConfig{Lifetime: cfg.DeviceCodeTTL, PollInterval: cfg.DevicePollInterval,
+		UserFormPath: DevicePath, UserCode: op.UserCodeBase20}
+}
+
+// StoreDeviceAuthorization records a new grant. Scopes the client may not
+// ask for are dropped. Errors: op.ErrDuplicateUserCode (op retries).
+func (s *Storage) StoreDeviceAuthorization(ctx context.Context, clientID, deviceCode, userCode string, expires time.Time, scopes []string) error {
+	c, err := s.loadClient(ctx, clientID)
+	if err != nil {
+		return err
+	}
+	ca := &clientAdapter{m: c, cfg: &s.cfg}
+	scopes = slices.DeleteFunc(slices.Clone(scopes), func(sc string) bool { return !ca.IsScopeAllowed(sc) })
+	d := &models.DeviceAuthorization{
+		DeviceCodeHash: models.HashToken(deviceCode), UserCode: userCode, ClientID: c.ID,
+		Scopes: models.StringList(scopes), ExpiresAt: s.now().Add(time.Until(expires)),
+	}
+	if d.Scopes == nil {
+		d.Scopes = models.StringList{}
+	}
+	if err := s.db.CreateDeviceAuthorization(ctx, d); err != nil {
+		if errors.Is(err, models.ErrDuplicateUserCode) {
+			return op.ErrDuplicateUserCode
+		}
+		return err
+	}
+	return nil
+}
+
+// deviceGrantKey carries the device grant being redeemed from
+// GetDeviceAuthorizatonState to the token creation in the same request.
+type deviceGrantKey struct{}
+
+type deviceGrantHolder struct{ d *models.DeviceAuthorization }
+
+func withDeviceGrantHolder(r *http.Request) *http.Request {
+	return r.WithContext(context.WithValue(r.Context(), deviceGrantKey{}, &deviceGrantHolder{}))
+}
+
+// GetDeviceAuthorizatonState answers a poll. op turns an error wrapping
+// context.DeadlineExceeded into slow_down and any other error into
+// access_denied; Expires is expressed in real time because op compares it
+// with time.Now.
+func (s *Storage) GetDeviceAuthorizatonState(ctx context.Context, clientID, deviceCode string) (*op.DeviceAuthorizationState, error) {
+	d, err := s.db.PollDeviceAuthorization(ctx, models.HashToken(deviceCode), clientID, s.cfg.DevicePollInterval)
+	if errors.Is(err, models.ErrSlowDown) {
+		return nil, fmt.Errorf("device polled too fast: %w", context.DeadlineExceeded)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("device code: %w", err)
+	}
+	st := &op.DeviceAuthorizationState{
+		ClientID: d.ClientID, Scopes: slices.Clone(d.Scopes),
+		Expires: time.Now().Add(d.ExpiresAt.Sub(s.now())),
+		Done:    d.State == models.DeviceStateApproved, Denied: d.State == models.DeviceStateDenied,
+	}
+	if st.Done {
+		st.Subject, st.AMR = deref(d.UserID), slices.Clone(d.AMR)
+		if d.AuthTime != nil {
+			st.AuthTime = *d.AuthTime
+		}
+		if h, _ := ctx.Value(deviceGrantKey{}).(*deviceGrantHolder); h != nil {
+			h.d = d
+		}
+	}
+	return st, nil
+}
+
+// deviceGrant is the grantInfo of an approved device authorization.
+func deviceGrant(ctx context.Context, st *op.DeviceAuthorizationState) (*grantInfo, error) {
+	h, _ := ctx.Value(deviceGrantKey{}).(*deviceGrantHolder)
+	if h == nil || h.d == nil || deref(h.d.UserID) != st.Subject {
+		return nil, oidc.ErrInvalidGrant().WithDescription("device grant is not approved")
+	}
+	d := h.d
+	return &grantInfo{
+		clientID: d.ClientID, userID: deref(d.UserID), sessionID: deref(d.SessionID),
+		scopes: st.GetScopes(), grantScopes: st.GetScopes(), audience: []string{d.ClientID},
+		amr: slices.Clone(d.AMR), acr: d.ACR, authTime: st.AuthTime,
+	}, nil
+}
+
+// NormalizeUserCode turns what a user typed into the stored form
+// XXXX-XXXX (upper case, separators ignored); ok is false when it cannot
+// be a user code.
+func NormalizeUserCode(in string) (string, bool) {
+	var b strings.Builder
+	for _, r := range strings.ToUpper(in) {
+		switch {
+		case strings.ContainsRune(op.CharSetBase20, r):
+			b.WriteRune(r)
+		case r == '-' || r == ' ':
+		default:
+			return "", false
+		}
+	}
+	code := b.String()
+	if len(code) != 8 {
+		return "", false
+	}
+	return code[:4] + "-" + code[4:], true
+}
