@@ -21,6 +21,7 @@ package idp
 //	oidcc-server-client-secret-post / private_key_jwt               TestClientCredentialsGrant, TestPrivateKeyJWTClientAuthentication
 //	oidcc-response-mode-form-post                                   TestResponseModeFormPost
 //	oidcc-prompt-consent (consent screen)                           TestConsent
+//	prompt=select_account, login_hint (OIDC Core §3.1.2.1)          TestConformancePromptSelectAccount, TestConformanceLoginHint
 
 import (
 	"context"
@@ -32,6 +33,8 @@ import (
 
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
+
+	"github.com/latchkey-idp/latchkey/models"
 )
 
 // oidcc-discovery-*: every endpoint advertised answers, the lists name
@@ -163,6 +166,78 @@ func TestConformancePromptNoneWithSession(t *testing.T) {
 	cb := b.followToClient(b.expectRedirect(authURL))
 	if _, idt := r.exchange(cb, f); idt.Subject != user.ID {
 		t.Fatalf("prompt=none subject %s", idt.Subject)
+	}
+}
+
+// oidcc-prompt-select-account (OIDC Core §3.1.2.1 prompt=select_account):
+// a browser holds one session and the account is the passkey presented, so
+// select_account shows the sign-in page even with a live session, like
+// prompt=login; the ceremony then completes the request. Combined with
+// none it is an error (none must be alone).
+func TestConformancePromptSelectAccount(t *testing.T) {
+	app, b, user, r, _ := enrolled(t)
+	authURL, f := r.authURL()
+	r.exchange(b.signIn(authURL), f)
+
+	authURL, f = r.authURL(oauth2.SetAuthURLParam("prompt", "select_account"))
+	loc := b.expectRedirect(authURL)
+	if !strings.HasPrefix(loc.Path, "/login") {
+		t.Fatalf("select_account went to %s, want the sign-in page", loc)
+	}
+	if body, _ := b.page(loc.String(), http.StatusOK); !strings.Contains(body, "Sign in with a passkey") {
+		t.Fatalf("select_account with a session: no sign-in page\n%s", body)
+	}
+	if _, idt := r.exchange(b.signIn(authURL), f); idt.Subject != user.ID {
+		t.Fatalf("select_account subject %s", idt.Subject)
+	}
+	if evs, _ := app.db.AuditEvents(context.Background(), models.AuditFilter{Type: models.EventSignIn}); len(evs) != 2 {
+		t.Fatalf("%d sign-in ceremonies audited, want 2 (select_account must not reuse the session)", len(evs))
+	}
+
+	authURL, f = r.authURL(oauth2.SetAuthURLParam("prompt", "none select_account"))
+	cb := b.followToClient(b.expectRedirect(authURL))
+	if cb.Query().Get("error") == "" || cb.Query().Get("code") != "" || cb.Query().Get("state") != f.state {
+		t.Fatalf("prompt=none select_account answered %s, want an error", cb)
+	}
+}
+
+// login_hint (OIDC Core §3.1.2.1): sign-in is usernameless, so the hint
+// only decides whether the live session may be reused. A hint naming the
+// signed-in user (sub, username or email, any case) reuses it; any other
+// hint shows the sign-in page, and with prompt=none gives login_required.
+func TestConformanceLoginHint(t *testing.T) {
+	app, b, user, r, _ := enrolled(t)
+	other, _ := app.newUser("mallory", false)
+	authURL, f := r.authURL()
+	r.exchange(b.signIn(authURL), f)
+
+	for _, hint := range []string{user.ID, "bob", "BOB", " bob@example.com ", "Bob@Example.COM"} {
+		authURL, f := r.authURL(oauth2.SetAuthURLParam("login_hint", hint), oauth2.SetAuthURLParam("prompt", "none"))
+		cb := b.followToClient(b.expectRedirect(authURL))
+		if cb.Query().Get("code") == "" {
+			t.Fatalf("login_hint %q naming the signed-in user: %s, want the session reused", hint, cb)
+		}
+		if _, idt := r.exchange(cb, f); idt.Subject != user.ID {
+			t.Fatalf("login_hint %q: subject %s", hint, idt.Subject)
+		}
+	}
+	for _, hint := range []string{"mallory", other.Email, other.ID, "nobody@example.com"} {
+		authURL, f := r.authURL(oauth2.SetAuthURLParam("login_hint", hint), oauth2.SetAuthURLParam("prompt", "none"))
+		cb := b.followToClient(b.expectRedirect(authURL))
+		if cb.Query().Get("error") != "login_required" || cb.Query().Get("code") != "" || cb.Query().Get("state") != f.state {
+			t.Fatalf("prompt=none with login_hint %q for another account: %s, want login_required", hint, cb)
+		}
+		authURL, _ = r.authURL(oauth2.SetAuthURLParam("login_hint", hint))
+		loc := b.expectRedirect(authURL)
+		if body, _ := b.page(loc.String(), http.StatusOK); !strings.Contains(body, "Sign in with a passkey") {
+			t.Fatalf("login_hint %q for another account reused the session\n%s", hint, body)
+		}
+	}
+	// After the ceremony, whoever's passkey was presented is signed in: the
+	// hint is advice, not an authorization rule.
+	authURL, f = r.authURL(oauth2.SetAuthURLParam("login_hint", "mallory"))
+	if _, idt := r.exchange(b.signIn(authURL), f); idt.Subject != user.ID {
+		t.Fatalf("subject %s after the ceremony, want the passkey's user", idt.Subject)
 	}
 }
 

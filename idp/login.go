@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -41,8 +42,14 @@ func (s *Server) pendingAuthRequest(c echo.Context, id string) (*models.AuthRequ
 // needsFreshSignIn reports whether the request forbids reusing a session:
 // prompt=login, or max_age exceeded (OIDC Core §3.1.2.1, max_age=0 behaves
 // like prompt=login).
+//
+// prompt=select_account asks the server to let the user pick an account.
+// A browser holds one Latchkey session, and the account is whichever
+// passkey the user presents, so Latchkey shows the sign-in page: the user
+// picks an account by picking a passkey (possibly the same one as before).
+// It therefore behaves like prompt=login.
 func needsFreshSignIn(ar *models.AuthRequest, sess *models.Session, now time.Time) bool {
-	if slices.Contains(ar.Prompt, "login") {
+	if slices.Contains(ar.Prompt, "login") || slices.Contains(ar.Prompt, "select_account") {
 		return true
 	}
 	if ar.MaxAge != nil && now.Sub(sess.AuthTime) > time.Duration(*ar.MaxAge)*time.Second {
@@ -60,6 +67,15 @@ func (s *Server) handleLoginPage(c echo.Context) error {
 	sess, err := s.currentSession(c)
 	if err != nil {
 		return err
+	}
+	if sess != nil && ar.LoginHint != "" {
+		ok, err := s.loginHintMatches(c, ar.LoginHint, sess.UserID)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			sess = nil // another account was asked for: no silent reuse
+		}
 	}
 	if sess != nil && !needsFreshSignIn(ar, sess, s.cfg.Now()) && acrSatisfied(sess.ACR, ar.ACRValues) && !s.sessionPasskeyRefused(ctx, sess) {
 		if err := s.checkClientGroups(c, ar.ClientID, sess.UserID); err != nil { // admin_clients.go
@@ -85,6 +101,29 @@ func (s *Server) handleLoginPage(c echo.Context) error {
 		base:          base{Scripts: []string{"webauthn.js", "login.js"}},
 		AuthRequestID: ar.ID, ClientName: client.Name,
 	})
+}
+
+// loginHintMatches reports whether an OIDC login_hint (Core §3.1.2.1) can
+// name the session's user: its ID (sub), username or email, compared
+// case-insensitively except the ID. Sign-in is usernameless, so the hint is
+// used for one thing only: a hint that does not name the signed-in user
+// stops the session from being reused silently, and the sign-in page is
+// shown (with prompt=none the client gets login_required). Other users are
+// not looked up, so the answer says nothing about which accounts exist, and
+// whoever's passkey is then presented is signed in.
+func (s *Server) loginHintMatches(c echo.Context, hint, userID string) (bool, error) {
+	hint = strings.TrimSpace(hint)
+	if hint == userID {
+		return true, nil
+	}
+	u, err := s.db.UserByID(c.Request().Context(), userID)
+	if errors.Is(err, models.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return strings.EqualFold(hint, u.Username) || u.Email != "" && strings.EqualFold(hint, u.Email), nil
 }
 
 type ceremonyBegin struct {
