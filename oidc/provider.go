@@ -208,6 +208,10 @@ func (p *Provider) newHandler() http.Handler {
 			if r = withDeviceGrantHolder(r); p.serveOwnGrant(w, r) { // device.go, clientcredentials.go
 				return
 			}
+			tw := &tokenWriter{ResponseWriter: w} // attoken.go: typ at+jwt
+			p.op.ServeHTTP(tw, r)
+			tw.flush(p)
+			return
 		case userinfoPath:
 			w = &userinfoWriter{ResponseWriter: w}
 		}
