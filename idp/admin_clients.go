@@ -3,6 +3,7 @@ package idp
 import (
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -133,6 +134,13 @@ func validateClient(cl *models.Client) string {
 			if err := models.CheckRedirectURI(r); err != nil {
 				return fmt.Sprintf("%q is not a usable redirect URI: it must be absolute, without a fragment, and not a javascript:, data: or file: URI.", r)
 			}
+		}
+	}
+	if u := cl.BackchannelLogoutURI; u != "" {
+		// OIDC Back-Channel Logout 1.0 §2.2: an absolute http(s) URL, no fragment.
+		pu, err := url.Parse(u)
+		if err != nil || (pu.Scheme != "https" && pu.Scheme != "http") || pu.Host == "" || pu.Fragment != "" || strings.Contains(u, "#") {
+			return fmt.Sprintf("%q is not a usable back-channel logout URI: it must be an absolute http or https URL without a fragment.", u)
 		}
 	}
 	if !slices.Contains(oidc.SigningAlgorithms(), cl.IDTokenAlg) {

@@ -219,6 +219,11 @@ func TestAdminGroupsClientsKeys(t *testing.T) {
 	if resp.StatusCode != http.StatusCreated || !strings.Contains(body, `id="client-secret"`) || !strings.Contains(body, "OIDC_ISSUER="+app.issuer) {
 		t.Fatalf("create client = %d\n%s", resp.StatusCode, body)
 	}
+	resp = b.postForm(app.adminURL+"/admin/clients", csrf, url.Values{"name": {"Bad"}, "redirect_uris": {"https://ok.example/cb"},
+		"backchannel_logout_uri": {"javascript:alert(1)"}, "id_token_alg": {"RS256"}})
+	if body := readBody(t, resp); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "back-channel logout URI") {
+		t.Fatalf("bad back-channel logout URI = %d", resp.StatusCode)
+	}
 	resp = b.postForm(app.adminURL+"/admin/clients", csrf, url.Values{"name": {"Bad"}, "redirect_uris": {"not a url"}, "id_token_alg": {"RS256"}})
 	if body := readBody(t, resp); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "not a usable redirect URI") {
 		t.Fatalf("bad redirect URI = %d", resp.StatusCode)

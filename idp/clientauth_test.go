@@ -116,6 +116,16 @@ func TestPrivateKeyJWTClientAuthentication(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+	t.Run("an assertion authenticates once (OIDC Core §9)", func(t *testing.T) {
+		c := cc
+		c.EndpointParams = assertionParams(key.assertion(t, client.ID, app.issuer))
+		if _, err := c.Token(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Token(ctx); !isOAuthError(err, "invalid_client") {
+			t.Fatalf("replayed assertion: %v", err)
+		}
+	})
 	t.Run("the generated secret is refused for a key-registered client", func(t *testing.T) {
 		c := cc
 		c.ClientSecret = secret

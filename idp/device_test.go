@@ -194,6 +194,35 @@ func TestDeviceAuthorizationGrant(t *testing.T) {
 		}
 	})
 
+	t.Run("an approved grant expires and dies with its user", func(t *testing.T) {
+		approve := func() *oauth2.DeviceAuthResponse {
+			da, err := conf.DeviceAuth(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b.deviceSignIn(da.VerificationURIComplete)
+			if out := b.deviceDecide(da.VerificationURIComplete, "allow"); !strings.Contains(out, "Device connected") {
+				t.Fatalf("approve answered:\n%s", out)
+			}
+			return da
+		}
+		// RFC 8628 §3.5: approved but never redeemed in time → expired_token.
+		da := approve()
+		app.clock.Advance(11 * time.Minute)
+		if e := app.pollOnce(tv.ID, da.DeviceCode); e != "expired_token" {
+			t.Fatalf("approved, expired, polled: %q", e)
+		}
+		// Approved, then the user is disabled before the device polls.
+		da = approve()
+		if err := app.db.SetUserDisabled(ctx, user.ID, true); err != nil {
+			t.Fatal(err)
+		}
+		defer app.db.SetUserDisabled(ctx, user.ID, false)
+		if e := app.pollOnce(tv.ID, da.DeviceCode); e != "access_denied" {
+			t.Fatalf("approved by a since-disabled user, polled: %q", e)
+		}
+	})
+
 	t.Run("malformed and unknown codes", func(t *testing.T) {
 		for _, code := range []string{"AAAA-AAAA", "bcdf", "BCDF-GHJK"} {
 			body, _ := b.page("/device?user_code="+code, http.StatusBadRequest)

@@ -87,6 +87,7 @@ func (db *DB) Cleanup(ctx context.Context) error {
 		{&RefreshToken{}, "expires_at <= ?", old},
 		{&Session{}, "expires_at <= ?", old},
 		{&SetupToken{}, "expires_at <= ?", old},
+		{&ClientAssertion{}, "expires_at <= ?", now},
 	} {
 		if err := db.ctx(ctx).Where(q.where, q.arg).Delete(q.model).Error; err != nil {
 			return translate(err)

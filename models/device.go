@@ -119,7 +119,21 @@ func (db *DB) PollDeviceAuthorization(ctx context.Context, deviceCodeHash []byte
 	if res.RowsAffected == 0 || (d.LastPolledAt != nil && now.Sub(*d.LastPolledAt) < interval) {
 		return &d, ErrSlowDown
 	}
+	// RFC 8628 §3.5: an expired device code is refused even if it was
+	// approved; it must not be redeemed until the purge job removes it.
+	if !now.Before(d.ExpiresAt) {
+		return &d, fmt.Errorf("device code: %w", ErrExpired)
+	}
 	if d.State == DeviceStateApproved {
+		// Like a code, an approved grant is refused once the user is
+		// disabled or the approving session has ended.
+		live, err := db.subjectLive(ctx, d.UserID, d.SessionID)
+		if err != nil {
+			return nil, err
+		}
+		if !live {
+			return nil, fmt.Errorf("device grant: user disabled or session ended: %w", ErrNotFound)
+		}
 		var rows []DeviceAuthorization
 		r := db.ctx(ctx).Model(&rows).Clauses(clause.Returning{}).
 			Where("id = ? AND redeemed_at IS NULL", d.ID).Update("redeemed_at", now)

@@ -81,6 +81,10 @@ func (s *Storage) GetDeviceAuthorizatonState(ctx context.Context, clientID, devi
 	if errors.Is(err, models.ErrSlowDown) {
 		return nil, fmt.Errorf("device polled too fast: %w", context.DeadlineExceeded)
 	}
+	if errors.Is(err, models.ErrExpired) {
+		// Not done and expired: op answers expired_token (RFC 8628 §3.5).
+		return &op.DeviceAuthorizationState{ClientID: clientID, Expires: time.Now().Add(-time.Second)}, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("device code: %w", err)
 	}

@@ -254,6 +254,16 @@ func (p *Provider) withTokenClient(w http.ResponseWriter, r *http.Request) (*htt
 	if clientID == "" {
 		clientID = r.URL.Query().Get("client_id")
 	}
+	if a := assertionOf(r); a != "" {
+		id, err := p.useClientAssertion(r.Context(), a)
+		if err != nil {
+			op.RequestError(w, r, err, nil)
+			return r, false
+		}
+		if clientID == "" {
+			clientID = id
+		}
+	}
 	if clientID == "" {
 		return r, true
 	}

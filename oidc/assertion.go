@@ -1,0 +1,78 @@
+package oidc
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/latchkey-idp/latchkey/models"
+)
+
+// maxAssertionLifetime bounds exp-iat of a client assertion, which bounds
+// how long its jti must be remembered.
+const maxAssertionLifetime = 5 * time.Minute
+
+// assertionOf returns the client_assertion of a form-encoded token request
+// (the body has already been buffered by withTokenClient).
+func assertionOf(r *http.Request) string {
+	if r.Body == nil || !strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
+		return ""
+	}
+	body, err := io.ReadAll(r.Body)
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	if err != nil {
+		return ""
+	}
+	vals, err := url.ParseQuery(string(body))
+	if err != nil {
+		return ""
+	}
+	return vals.Get("client_assertion")
+}
+
+// useClientAssertion verifies a private_key_jwt assertion (signature with
+// the client's registered keys, aud, exp, iat) and spends its jti: OpenID
+// Connect Core §9 requires the jti and allows an assertion to be used only
+// once, which op does not check. It returns the client ID. Errors:
+// invalid_client.
+func (p *Provider) useClientAssertion(ctx context.Context, assertion string) (string, error) {
+	ctx = op.ContextWithIssuer(ctx, p.cfg.Issuer) // the audience to expect
+	req, err := op.VerifyJWTAssertion(ctx, assertion, p.op.JWTProfileVerifier(ctx))
+	if err != nil {
+		return "", oidc.ErrInvalidClient().WithDescription("invalid client assertion").WithParent(err)
+	}
+	var claims struct {
+		JTI string `json:"jti"`
+		IAT int64  `json:"iat"`
+		EXP int64  `json:"exp"`
+	}
+	parts := strings.Split(assertion, ".")
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil || json.Unmarshal(payload, &claims) != nil {
+		return "", oidc.ErrInvalidClient().WithDescription("invalid client assertion")
+	}
+	if claims.JTI == "" {
+		return "", oidc.ErrInvalidClient().WithDescription("the client assertion needs a jti (OpenID Connect Core §9)")
+	}
+	exp := time.Unix(claims.EXP, 0)
+	if claims.IAT == 0 || exp.Sub(time.Unix(claims.IAT, 0)) > maxAssertionLifetime {
+		return "", oidc.ErrInvalidClient().WithDescription("the client assertion must carry iat and live at most 5 minutes")
+	}
+	if err := p.db.UseClientAssertion(ctx, req.Issuer, claims.JTI, exp); err != nil {
+		if errors.Is(err, models.ErrConflict) {
+			return "", oidc.ErrInvalidClient().WithDescription("client assertion already used")
+		}
+		return "", err
+	}
+	return req.Issuer, nil
+}
