@@ -207,7 +207,21 @@ func (s *Server) handleAccountLoginFinish(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"redirect": "/account"})
 }
 
-func (s *Server) handleAccountPasskeyBegin(c echo.Context, _ *models.Session, u *models.User) error {
+// requireFreshSignIn refuses adding a passkey on a session whose passkey
+// ceremony is older than deviceFreshAuth: a stolen session cookie must not
+// be enough to plant a permanent credential. The page then confirms with an
+// existing passkey (/account/login/*) and retries.
+func (s *Server) requireFreshSignIn(sess *models.Session) error {
+	if s.cfg.Now().Sub(sess.AuthTime) > deviceFreshAuth {
+		return newError(http.StatusUnauthorized, "Confirm it's you with one of your passkeys before adding another.", nil)
+	}
+	return nil
+}
+
+func (s *Server) handleAccountPasskeyBegin(c echo.Context, sess *models.Session, u *models.User) error {
+	if err := s.requireFreshSignIn(sess); err != nil {
+		return err
+	}
 	id, opts, err := s.passkeys.BeginRegistration(c.Request().Context(), u, "")
 	if err != nil {
 		return err
@@ -215,7 +229,10 @@ func (s *Server) handleAccountPasskeyBegin(c echo.Context, _ *models.Session, u 
 	return c.JSON(http.StatusOK, ceremonyBegin{CeremonyID: id, Options: opts})
 }
 
-func (s *Server) handleAccountPasskeyFinish(c echo.Context, _ *models.Session, u *models.User) error {
+func (s *Server) handleAccountPasskeyFinish(c echo.Context, sess *models.Session, u *models.User) error {
+	if err := s.requireFreshSignIn(sess); err != nil {
+		return err
+	}
 	var req struct {
 		CeremonyID string          `json:"ceremonyID"`
 		Name       string          `json:"name"`

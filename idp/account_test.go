@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/latchkey-idp/latchkey/passkeys/passkeytest"
 )
@@ -52,6 +53,26 @@ func TestAccountPage(t *testing.T) {
 	resp := b.postForm("/account/passkeys/"+first.ID+"/delete", csrf, url.Values{})
 	if body := readBody(t, resp); resp.StatusCode != http.StatusConflict || !strings.Contains(body, "only passkey") {
 		t.Fatalf("deleting the last passkey = %d", resp.StatusCode)
+	}
+
+	// Adding a passkey needs a recent passkey ceremony: after 6 minutes the
+	// session alone is refused, and signing in again (same session) is enough.
+	app.clock.Advance(6 * time.Minute)
+	var stale beginResp
+	if st := b.postJSON("/account/passkeys/begin", csrf, map[string]any{}, &stale); st != http.StatusUnauthorized || stale.Error == "" {
+		t.Fatalf("add begin on a stale sign-in: %d %q", st, stale.Error)
+	}
+	var confirm beginResp
+	if st := b.postJSON("/account/login/begin", csrf, map[string]string{}, &confirm); st != http.StatusOK {
+		t.Fatalf("confirm begin: %d %s", st, confirm.Error)
+	}
+	confirmation, err := b.auth.Get(confirm.Options)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var confirmed struct{ Error string }
+	if st := b.postJSON("/account/login/finish", csrf, map[string]any{"ceremonyID": confirm.CeremonyID, "credential": json.RawMessage(confirmation)}, &confirmed); st != http.StatusOK {
+		t.Fatalf("confirm finish: %d %s", st, confirmed.Error)
 	}
 
 	// Add a second passkey from the account page (no setup link).

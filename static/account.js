@@ -31,7 +31,19 @@
     button.disabled = true;
     L.setStatus("Follow your browser's prompt to create the passkey…");
     try {
-      const begin = await L.postJSON(form.dataset.begin, {});
+      let begin;
+      try {
+        begin = await L.postJSON(form.dataset.begin, {});
+      } catch (err) {
+        if (err.status !== 401) throw err;
+        // The last sign-in is too old: confirm with an existing passkey.
+        L.setStatus(err.message);
+        const lb = await L.postJSON("/account/login/begin", {});
+        const assertion = await navigator.credentials.get({ publicKey: L.decodeRequest(lb.options.publicKey) });
+        await L.postJSON("/account/login/finish", { ceremonyID: lb.ceremonyID, credential: L.encodeCredential(assertion) });
+        L.setStatus("Follow your browser's prompt to create the passkey…");
+        begin = await L.postJSON(form.dataset.begin, {});
+      }
       const cred = await navigator.credentials.create({ publicKey: L.decodeCreation(begin.options.publicKey) });
       const done = await L.postJSON(form.dataset.finish, {
         ceremonyID: begin.ceremonyID, name: document.getElementById("new-passkey-name").value,

@@ -54,7 +54,11 @@
     });
     let data = {};
     try { data = await res.json(); } catch (e) { /* non-JSON error */ }
-    if (!res.ok) throw new Error(data.error || ("Request failed (" + res.status + ")"));
+    if (!res.ok) {
+      const err = new Error(data.error || ("Request failed (" + res.status + ")"));
+      err.status = res.status;
+      throw err;
+    }
     return data;
   }
   function explain(err) {
