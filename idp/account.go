@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/latchkey-idp/latchkey/models"
+	"github.com/latchkey-idp/latchkey/passkeys"
 )
 
 // The account page (public listener) lets a signed-in user look after
@@ -244,7 +245,8 @@ func (s *Server) handleAccountPasskeyFinish(c echo.Context, sess *models.Session
 	if len(req.Name) > 64 {
 		return newError(http.StatusBadRequest, "The passkey name must be at most 64 characters.", nil)
 	}
-	cred, err := s.passkeys.FinishRegistration(c.Request().Context(), req.CeremonyID, req.Credential, req.Name)
+	cred, err := s.passkeys.FinishRegistrationBound(c.Request().Context(), req.CeremonyID,
+		passkeys.RegistrationBinding{UserID: u.ID}, req.Credential, req.Name)
 	if err != nil {
 		return s.passkeyFailure(c, "", err)
 	}

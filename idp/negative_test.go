@@ -264,3 +264,36 @@ func TestSetupLinkRefusals(t *testing.T) {
 		t.Fatalf("credentials = %+v", creds)
 	}
 }
+
+// A registration ceremony is bound to the setup link it was begun at: one
+// begun at link B and answered at link A adds nothing to anyone.
+func TestSetupFinishBoundToItsLink(t *testing.T) {
+	app := newTestApp(t)
+	userA, linkA := app.newUser("anna", false)
+	userB, linkB := app.newUser("bert", false)
+	pathA, pathB := strings.TrimPrefix(linkA, app.issuer), strings.TrimPrefix(linkB, app.issuer)
+	b := app.newBrowser()
+	_, csrf := b.page(pathB, http.StatusOK)
+	var begin beginResp
+	if st := b.postJSON(pathB+"/begin", csrf, map[string]any{}, &begin); st != http.StatusOK {
+		t.Fatalf("begin at B: %d %s", st, begin.Error)
+	}
+	cred, err := b.auth.Create(begin.Options)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fin struct{ Error string }
+	st := b.postJSON(pathA+"/finish", csrf, map[string]any{"ceremonyID": begin.CeremonyID, "credential": json.RawMessage(cred)}, &fin)
+	if st == http.StatusOK || fin.Error == "" {
+		t.Fatalf("finish at A with B's ceremony: %d %q", st, fin.Error)
+	}
+	ctx := context.Background()
+	for _, u := range []*models.User{userA, userB} {
+		if creds, _ := app.db.CredentialsByUser(ctx, u.ID); len(creds) != 0 {
+			t.Fatalf("%s got a passkey: %+v", u.Username, creds)
+		}
+	}
+	// Both links still work for their own users.
+	b.page(pathA, http.StatusOK)
+	b.page(pathB, http.StatusOK)
+}

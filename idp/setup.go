@@ -9,6 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/latchkey-idp/latchkey/models"
+	"github.com/latchkey-idp/latchkey/passkeys"
 )
 
 type setupPage struct {
@@ -85,7 +86,8 @@ func (s *Server) handleSetupFinish(c echo.Context) error {
 	if len(req.Name) > 64 {
 		return newError(http.StatusBadRequest, "The passkey name must be at most 64 characters.", nil)
 	}
-	cred, err := s.passkeys.FinishRegistration(c.Request().Context(), req.CeremonyID, req.Credential, req.Name)
+	cred, err := s.passkeys.FinishRegistrationBound(c.Request().Context(), req.CeremonyID,
+		passkeys.RegistrationBinding{UserID: u.ID, SetupTokenID: st.ID}, req.Credential, req.Name)
 	if err != nil {
 		return s.passkeyFailure(c, "", err)
 	}

@@ -137,6 +137,23 @@ func (s *Service) BeginRegistration(ctx context.Context, user *models.User, setu
 // passkey policy refuses this passkey; Message says why and what would
 // work), ErrInternal.
 func (s *Service) FinishRegistration(ctx context.Context, ceremonyID string, body []byte, name string) (*models.Credential, error) {
+	return s.finishRegistration(ctx, ceremonyID, nil, body, name)
+}
+
+// RegistrationBinding is who a registration answer must belong to: the
+// user the page acts for and the setup link in its URL ("" when the
+// passkey is added from a signed-in account page).
+type RegistrationBinding struct{ UserID, SetupTokenID string }
+
+// FinishRegistrationBound is FinishRegistration that also refuses, with
+// ErrCeremonyMismatch, a ceremony begun for another user or setup link: a
+// ceremony from link B answered at link A must not add a passkey to B's
+// user while the audit names A.
+func (s *Service) FinishRegistrationBound(ctx context.Context, ceremonyID string, b RegistrationBinding, body []byte, name string) (*models.Credential, error) {
+	return s.finishRegistration(ctx, ceremonyID, &b, body, name)
+}
+
+func (s *Service) finishRegistration(ctx context.Context, ceremonyID string, bind *RegistrationBinding, body []byte, name string) (*models.Credential, error) {
 	if len(body) > MaxBodySize {
 		return nil, fail(ErrBadRequest, fmt.Errorf("body of %d bytes exceeds %d", len(body), MaxBodySize))
 	}
@@ -150,6 +167,15 @@ func (s *Service) FinishRegistration(ctx context.Context, ceremonyID string, bod
 	}
 	if c.UserID == nil {
 		return nil, fail(ErrInternal, errors.New("registration ceremony without user"))
+	}
+	if bind != nil {
+		setup := ""
+		if c.SetupTokenID != nil {
+			setup = *c.SetupTokenID
+		}
+		if *c.UserID != bind.UserID || setup != bind.SetupTokenID {
+			return nil, fail(ErrCeremonyMismatch, errors.New("registration ceremony begun for another user or setup link"))
+		}
 	}
 	user, err := s.db.UserByID(ctx, *c.UserID)
 	if errors.Is(err, models.ErrNotFound) {
