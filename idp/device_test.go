@@ -242,3 +242,48 @@ func audHas(aud any, id string) bool {
 	}
 	return false
 }
+
+// A confidential client must authenticate to start a device flow and to
+// redeem it; a poll without credentials must not burn the approved grant,
+// and client_secret_post works as well as Basic (RFC 8628 §3.1, §3.4).
+func TestDeviceFlowConfidentialClient(t *testing.T) {
+	app := newTestApp(t, func(c *Config) { c.OIDC.DevicePollInterval = time.Millisecond })
+	_, setup := app.newUser("ursula", false)
+	payroll, secret := app.newClient("http://localhost:9999/cb", func(c *models.Client) { c.Name = "Payroll" })
+	b := app.newBrowser()
+	b.register(setup)
+
+	start := func(v url.Values) (int, map[string]any) {
+		resp, err := http.PostForm(app.issuer+"/device_authorization", v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out map[string]any
+		_ = json.Unmarshal([]byte(readBody(t, resp)), &out)
+		return resp.StatusCode, out
+	}
+	if st, out := start(url.Values{"client_id": {payroll.ID}, "scope": {"openid"}}); st == http.StatusOK || out["error"] != "invalid_client" {
+		t.Fatalf("device authorization without the secret: %d %v", st, out)
+	}
+	st, out := start(url.Values{"client_id": {payroll.ID}, "client_secret": {secret}, "scope": {"openid"}})
+	if st != http.StatusOK {
+		t.Fatalf("device authorization with the secret: %d %v", st, out)
+	}
+	deviceCode, complete := out["device_code"].(string), out["verification_uri_complete"].(string)
+	b.deviceSignIn(complete)
+	if page := b.deviceDecide(complete, "allow"); !strings.Contains(page, "Device connected") {
+		t.Fatalf("approve answered:\n%s", page)
+	}
+	if e := app.pollOnce(payroll.ID, deviceCode); e != "invalid_client" {
+		t.Fatalf("unauthenticated poll: %q", e)
+	}
+	time.Sleep(5 * time.Millisecond)
+	resp, err := http.PostForm(app.issuer+"/oauth/token", url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:device_code"},
+		"device_code": {deviceCode}, "client_id": {payroll.ID}, "client_secret": {secret}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body := readBody(t, resp); resp.StatusCode != http.StatusOK || !strings.Contains(body, "access_token") {
+		t.Fatalf("authenticated poll after an unauthenticated one: %d %s", resp.StatusCode, body)
+	}
+}

@@ -280,5 +280,33 @@ func (p *Provider) serveOwnGrant(w http.ResponseWriter, r *http.Request) bool {
 		p.serveClientCredentials(w, r)
 		return true
 	}
+	if r.PostForm.Get("grant_type") == string(oidc.GrantTypeDeviceCode) {
+		if err := p.authenticateDeviceClient(r); err != nil {
+			op.RequestError(w, r, err, nil)
+			return true
+		}
+	}
 	return false
+}
+
+// authenticateDeviceClient authenticates a confidential client before op
+// handles a device request (RFC 8628 §3.1, §3.4): op checks client
+// authentication only after it has redeemed the approved grant, so a poll
+// without credentials would burn it, and op recognises only Basic and
+// assertions there — a client_secret_post secret is moved to Basic once
+// verified. Public clients pass unchanged.
+func (p *Provider) authenticateDeviceClient(r *http.Request) error {
+	c := clientFromContext(r.Context())
+	if c == nil || c.Public {
+		return nil
+	}
+	if _, err := p.authenticateClient(r.Context(), r); err != nil {
+		return err
+	}
+	if secret := r.PostForm.Get("client_secret"); secret != "" {
+		r.SetBasicAuth(url.QueryEscape(c.ID), url.QueryEscape(secret))
+		r.PostForm.Del("client_secret")
+		r.Form.Del("client_secret")
+	}
+	return nil
 }

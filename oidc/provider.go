@@ -214,6 +214,17 @@ func (p *Provider) newHandler() http.Handler {
 			return
 		case userinfoPath:
 			w = &userinfoWriter{ResponseWriter: w}
+		case p.op.DeviceAuthorizationEndpoint().Relative():
+			var ok bool
+			if r, ok = p.withTokenClient(w, r); !ok {
+				return
+			}
+			if r.ParseForm() == nil {
+				if err := p.authenticateDeviceClient(r); err != nil {
+					op.RequestError(w, r, err, nil)
+					return
+				}
+			}
 		}
 		p.op.ServeHTTP(w, r)
 	})
