@@ -7,6 +7,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/latchkey-idp/latchkey/models"
 )
 
 // contentSecurityPolicy forbids inline script and style everywhere and
@@ -41,6 +43,18 @@ func (s *Server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 		if hsts {
 			h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
 		}
+		return next(c)
+	}
+}
+
+// requestMemo lets the layers serving one sign-in or token request (op,
+// oidc, idp) share the client row they read (models.WithRequestMemo):
+// one load per request instead of two or three. Nothing outlives the
+// request, so client changes still apply to the next one.
+func requestMemo(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		c.SetRequest(r.WithContext(models.WithRequestMemo(r.Context())))
 		return next(c)
 	}
 }

@@ -110,12 +110,12 @@ func (s *Server) routes() {
 	// called cross-site by design and protected by the protocol itself.
 	for _, p := range []string{"/.well-known/openid-configuration", "/keys", "/authorize", "/authorize/callback",
 		"/oauth/token", "/oauth/introspect", "/userinfo", "/revoke"} {
-		e.Any(p, op, s.opRateLimit(p), noStore, opEndpointCSP)
+		e.Any(p, op, s.opRateLimit(p), noStore, opEndpointCSP, requestMemo)
 	}
 	e.Any("/end_session", s.handleEndSession, noStore)
-	e.POST("/end_session/confirm", s.handleLogoutConfirm, s.logoutCSRF(), noStore)      // logout_confirm.go
-	e.GET("/consent", s.handleConsentPage, s.logoutCSRF(), noStore)                     // consent.go
-	e.POST("/consent", s.handleConsentDecision, s.logoutCSRF(), noStore, opEndpointCSP) // deny may answer with op's form_post page
+	e.POST("/end_session/confirm", s.handleLogoutConfirm, s.logoutCSRF(), noStore)                   // logout_confirm.go
+	e.GET("/consent", s.handleConsentPage, s.logoutCSRF(), noStore, requestMemo)                     // consent.go
+	e.POST("/consent", s.handleConsentDecision, s.logoutCSRF(), noStore, opEndpointCSP, requestMemo) // deny may answer with op's form_post page
 	// Device authorization grant (RFC 8628): op's endpoint, then the user
 	// side (device.go). User-code look-ups share the sign-in rate limit.
 	e.Any("/device_authorization", op, s.rateLimit(RateLimitToken), noStore, opEndpointCSP)
@@ -134,11 +134,11 @@ func (s *Server) routes() {
 	// setup tokens). Middleware is attached per route: an echo Group with an
 	// empty prefix would also capture every unmatched path.
 	csrf := s.csrf()
-	e.GET("/login", s.handleLoginPage, csrf, noStore)
+	e.GET("/login", s.handleLoginPage, csrf, noStore, requestMemo)
 	loginLimit, setupLimit := s.rateLimit(RateLimitLogin), s.rateLimit(RateLimitSetup)
 	e.GET("/setup/:token", s.handleSetupPage, setupLimit, csrf, noStore)
 	e.POST("/login/passkey/begin", s.handlePasskeyLoginBegin, jsonErrors, loginLimit, csrf, noStore)
-	e.POST("/login/passkey/finish", s.handlePasskeyLoginFinish, jsonErrors, loginLimit, csrf, noStore)
+	e.POST("/login/passkey/finish", s.handlePasskeyLoginFinish, jsonErrors, loginLimit, csrf, noStore, requestMemo)
 	e.POST("/setup/:token/begin", s.handleSetupBegin, jsonErrors, setupLimit, csrf, noStore)
 	e.POST("/setup/:token/finish", s.handleSetupFinish, jsonErrors, setupLimit, csrf, noStore)
 

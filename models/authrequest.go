@@ -83,16 +83,24 @@ func (db *DB) CompleteAuthRequest(ctx context.Context, id, userID, sessionID str
 
 // SaveAuthCode stores the hash of the code issued for a completed request.
 func (db *DB) SaveAuthCode(ctx context.Context, id string, codeHash []byte, ttl time.Duration) error {
+	_, err := db.IssueAuthCode(ctx, id, codeHash, ttl)
+	return err
+}
+
+// IssueAuthCode is SaveAuthCode returning the updated request (UPDATE …
+// RETURNING, one statement).
+func (db *DB) IssueAuthCode(ctx context.Context, id string, codeHash []byte, ttl time.Duration) (*AuthRequest, error) {
 	exp := db.Now().Add(ttl)
-	res := db.ctx(ctx).Model(&AuthRequest{}).Where("id = ? AND done = ? AND code_hash IS NULL", id, true).
+	var rows []AuthRequest
+	res := db.ctx(ctx).Model(&rows).Clauses(clause.Returning{}).Where("id = ? AND done = ? AND code_hash IS NULL", id, true).
 		Updates(map[string]any{"code_hash": codeHash, "code_expires_at": exp})
 	if res.Error != nil {
-		return translate(res.Error)
+		return nil, translate(res.Error)
 	}
-	if res.RowsAffected == 0 {
-		return fmt.Errorf("auth request %q not completed or code already issued: %w", id, ErrConflict)
+	if len(rows) == 0 {
+		return nil, fmt.Errorf("auth request %q not completed or code already issued: %w", id, ErrConflict)
 	}
-	return nil
+	return &rows[0], nil
 }
 
 // ErrCodeReused is returned (wrapped with ErrConflict) when a code that was

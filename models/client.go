@@ -96,10 +96,14 @@ func (db *DB) CreateClient(ctx context.Context, c *Client) (secret string, err e
 
 // ClientByID loads a client.
 func (db *DB) ClientByID(ctx context.Context, id string) (*Client, error) {
+	if c := memoClient(ctx, id); c != nil { // memo.go: within one request only
+		return c, nil
+	}
 	var c Client
 	if err := db.ctx(ctx).First(&c, "id = ?", id).Error; err != nil {
 		return nil, fmt.Errorf("load client %q: %w", id, translate(err))
 	}
+	rememberClient(ctx, &c)
 	return &c, nil
 }
 
@@ -111,6 +115,7 @@ func (db *DB) ListClients(ctx context.Context) ([]Client, error) {
 
 // SaveClient updates every column of an existing client.
 func (db *DB) SaveClient(ctx context.Context, c *Client) error {
+	defer forgetClients(ctx)
 	res := db.ctx(ctx).Model(&Client{}).Where("id = ?", c.ID).Select("*").Omit("id", "created_at").Updates(c)
 	if res.Error != nil {
 		return translate(res.Error)
@@ -124,6 +129,7 @@ func (db *DB) SaveClient(ctx context.Context, c *Client) error {
 // RotateClientSecret replaces a confidential client's secret and returns the
 // new one.
 func (db *DB) RotateClientSecret(ctx context.Context, id string) (string, error) {
+	defer forgetClients(ctx)
 	secret := NewToken()
 	res := db.ctx(ctx).Model(&Client{}).Where("id = ? AND public = ?", id, false).
 		Updates(map[string]any{"secret_hash": HashToken(secret), "updated_at": db.Now()})

@@ -2,6 +2,7 @@ package models
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -179,6 +180,32 @@ func (db *DB) ActiveAccessToken(ctx context.Context, id string) (*AccessToken, e
 		return nil, fmt.Errorf("access token inactive: %w", ErrNotFound)
 	}
 	return at, nil
+}
+
+// ActiveAccessTokenUser is ActiveAccessToken for a token issued to a user,
+// returning the user too (LiveUser; with groups if withGroups(at)): the
+// same checks on every request in two statements instead of four.
+// ErrNotFound when the token is inactive or has no user.
+func (db *DB) ActiveAccessTokenUser(ctx context.Context, id string, withGroups func(*AccessToken) bool) (*AccessToken, *User, error) {
+	at, err := db.AccessTokenByID(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	if at.RevokedAt != nil || !db.Now().Before(at.ExpiresAt) || at.UserID == nil || *at.UserID == "" {
+		return nil, nil, fmt.Errorf("access token inactive: %w", ErrNotFound)
+	}
+	sid := ""
+	if at.SessionID != nil {
+		sid = *at.SessionID
+	}
+	u, err := db.LiveUser(ctx, *at.UserID, sid, withGroups != nil && withGroups(at))
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil, fmt.Errorf("access token inactive: %w", ErrNotFound)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return at, u, nil
 }
 
 // RevokeAccessToken revokes one access token (it must belong to clientID

@@ -115,6 +115,27 @@ func (db *DB) UserByID(ctx context.Context, id string) (*User, error) {
 	return &u, nil
 }
 
+// LiveUser loads the user if it is enabled and, when sessionID is set, that
+// session has not ended; otherwise ErrNotFound. It is the liveness check
+// of every refresh, userinfo, introspection and code exchange (instant
+// revocation) and the load of the user's claims in one statement. Groups
+// are loaded (one more statement) only if withGroups.
+func (db *DB) LiveUser(ctx context.Context, userID, sessionID string, withGroups bool) (*User, error) {
+	q := db.ctx(ctx)
+	if withGroups {
+		q = q.Preload("Groups")
+	}
+	q = q.Where("id = ? AND disabled = ?", userID, false)
+	if sessionID != "" {
+		q = q.Where("EXISTS (SELECT 1 FROM sessions WHERE sessions.id = ? AND sessions.ended_at IS NULL)", sessionID)
+	}
+	var u User
+	if err := q.First(&u).Error; err != nil {
+		return nil, fmt.Errorf("live user %q: %w", userID, translate(err))
+	}
+	return &u, nil
+}
+
 // UserByUsername loads a user by (normalised) username.
 func (db *DB) UserByUsername(ctx context.Context, username string) (*User, error) {
 	var u User

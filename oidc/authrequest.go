@@ -137,7 +137,7 @@ func (s *Storage) AuthRequestByID(ctx context.Context, id string) (op.AuthReques
 // Errors: invalid_request if the request is not completed or already has
 // a code.
 func (s *Storage) SaveAuthCode(ctx context.Context, id, code string) error {
-	err := s.db.SaveAuthCode(ctx, id, models.HashToken(code), s.cfg.CodeTTL)
+	ar, err := s.db.IssueAuthCode(ctx, id, models.HashToken(code), s.cfg.CodeTTL)
 	if errors.Is(err, models.ErrConflict) {
 		return oidc.ErrInvalidRequest().WithDescription("an authorization code was already issued for this request").WithParent(err)
 	}
@@ -146,7 +146,7 @@ func (s *Storage) SaveAuthCode(ctx context.Context, id, code string) error {
 	}
 	// The session now signed in to the client: back-channel logout will
 	// notify it (backchannel.go).
-	if ar, err := s.db.AuthRequestByID(ctx, id); err == nil && ar.SessionID != nil {
+	if ar.SessionID != nil {
 		return s.db.RecordSessionClient(ctx, *ar.SessionID, ar.ClientID)
 	}
 	return nil
@@ -174,40 +174,15 @@ func (s *Storage) AuthRequestByCode(ctx context.Context, code string) (op.AuthRe
 	if !m.Done || m.UserID == nil {
 		return nil, oidc.ErrInvalidGrant().WithDescription("authorization code is invalid")
 	}
-	live, err := s.subjectLive(ctx, *m.UserID, deref(m.SessionID))
+	groups := slices.Contains(m.Scopes, scopeGroups)
+	u, err := s.db.LiveUser(ctx, *m.UserID, deref(m.SessionID), groups)
+	if errors.Is(err, models.ErrNotFound) {
+		return nil, oidc.ErrInvalidGrant().WithDescription("the user or session is no longer active")
+	}
 	if err != nil {
 		return nil, err
 	}
-	if !live {
-		return nil, oidc.ErrInvalidGrant().WithDescription("the user or session is no longer active")
-	}
-	return &authRequest{m: m}, nil
-}
-
-// subjectLive reports whether the user is enabled and the session (if any)
-// has not ended.
-func (s *Storage) subjectLive(ctx context.Context, userID, sessionID string) (bool, error) {
-	u, err := s.db.UserByID(ctx, userID)
-	if errors.Is(err, models.ErrNotFound) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	if u.Disabled {
-		return false, nil
-	}
-	if sessionID == "" {
-		return true, nil
-	}
-	sess, err := s.db.SessionByID(ctx, sessionID)
-	if errors.Is(err, models.ErrNotFound) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	return sess.EndedAt == nil, nil
+	return &authRequest{m: m, user: loadedUser{u: u, groups: groups}}, nil
 }
 
 // DeleteAuthRequest removes a request that never got a code; requests with

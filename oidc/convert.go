@@ -13,7 +13,10 @@ import (
 )
 
 // authRequest adapts models.AuthRequest to op.AuthRequest.
-type authRequest struct{ m *models.AuthRequest }
+type authRequest struct {
+	m    *models.AuthRequest
+	user loadedUser // set by AuthRequestByCode
+}
 
 var (
 	_ op.AuthRequest    = (*authRequest)(nil)
@@ -75,7 +78,8 @@ func (a *authRequest) LogValue() slog.Value {
 // op.RefreshTokenRequest.
 type refreshTokenRequest struct {
 	m      *models.RefreshToken
-	scopes []string // the scopes asked for in this grant (a subset)
+	scopes []string   // the scopes asked for in this grant (a subset)
+	user   loadedUser // set by TokenRequestByRefreshToken
 }
 
 var _ op.RefreshTokenRequest = (*refreshTokenRequest)(nil)
@@ -91,6 +95,18 @@ func (r *refreshTokenRequest) GetSessionID() string   { return deref(r.m.Session
 // SetCurrentScopes narrows the scopes of the tokens issued now; the new
 // refresh token keeps the original scopes (RFC 6749 §6).
 func (r *refreshTokenRequest) SetCurrentScopes(scopes []string) { r.scopes = slices.Clone(scopes) }
+
+// loadedUser is the user a token request already loaded (and found
+// enabled, with a live session) earlier in the same HTTP request, passed
+// along so that the ID token's claims need not load it again. It never
+// outlives the request.
+type loadedUser struct {
+	u      *models.User
+	groups bool // u.Groups was loaded
+}
+
+func (r *authRequest) loadedUser() loadedUser         { return r.user }
+func (r *refreshTokenRequest) loadedUser() loadedUser { return r.user }
 
 // sessionIDer is implemented by requests that carry a browser session.
 type sessionIDer interface{ GetSessionID() string }

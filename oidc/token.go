@@ -173,14 +173,21 @@ func (s *Storage) TokenRequestByRefreshToken(ctx context.Context, raw string) (o
 		})
 		return nil, oidc.ErrInvalidGrant().WithDescription("refresh token is no longer valid")
 	}
-	ok, err := s.db.RefreshTokenUsable(ctx, rt)
+	// Not rotated (above), not revoked, not expired, the user enabled and
+	// the session live: models.RefreshTokenUsable, with the user's liveness
+	// check also loading the user for the ID token.
+	if rt.RevokedAt != nil || !s.db.Now().Before(rt.ExpiresAt) {
+		return nil, oidc.ErrInvalidGrant().WithDescription("refresh token is expired or its session has ended")
+	}
+	groups := slices.Contains(rt.Scopes, scopeGroups)
+	u, err := s.db.LiveUser(ctx, rt.UserID, deref(rt.SessionID), groups)
+	if errors.Is(err, models.ErrNotFound) {
+		return nil, oidc.ErrInvalidGrant().WithDescription("refresh token is expired or its session has ended")
+	}
 	if err != nil {
 		return nil, err
 	}
-	if !ok {
-		return nil, oidc.ErrInvalidGrant().WithDescription("refresh token is expired or its session has ended")
-	}
-	return &refreshTokenRequest{m: rt, scopes: slices.Clone(rt.Scopes)}, nil
+	return &refreshTokenRequest{m: rt, scopes: slices.Clone(rt.Scopes), user: loadedUser{u: u, groups: groups}}, nil
 }
 
 // TerminateSession is op's fallback logout; op calls

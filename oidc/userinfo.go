@@ -62,9 +62,19 @@ func (s *Storage) SetUserinfoFromScopes(context.Context, *oidc.UserInfo, string,
 // op passes (without profile/email when an access token is issued, OIDC
 // Core §5.4) and adds sid, the browser session the grant started in.
 func (s *Storage) SetUserinfoFromRequest(ctx context.Context, info *oidc.UserInfo, req op.IDTokenRequest, scopes []string) error {
-	u, err := s.db.UserByID(ctx, req.GetSubject())
-	if err != nil {
-		return err
+	var u *models.User
+	if r, ok := req.(interface{ loadedUser() loadedUser }); ok {
+		// Loaded (and checked live) by this same request's
+		// AuthRequestByCode or TokenRequestByRefreshToken.
+		if l := r.loadedUser(); l.u != nil && l.u.ID == req.GetSubject() && (l.groups || !slices.Contains(scopes, scopeGroups)) {
+			u = l.u
+		}
+	}
+	if u == nil {
+		var err error
+		if u, err = s.db.UserByID(ctx, req.GetSubject()); err != nil {
+			return err
+		}
 	}
 	setUserinfo(info, u, scopes)
 	if r, ok := req.(sessionIDer); ok && r.GetSessionID() != "" {
@@ -77,7 +87,11 @@ func (s *Storage) SetUserinfoFromRequest(ctx context.Context, info *oidc.UserInf
 // subject; otherwise an error (userinfo answers 401, introspection
 // active=false).
 func (s *Storage) activeToken(ctx context.Context, tokenID, subject string) (*models.AccessToken, *models.User, error) {
-	at, err := s.db.ActiveAccessToken(ctx, tokenID)
+	// Every request checks the token, the user and the session (instant
+	// revocation), and loads the user, in two statements (three with groups).
+	at, u, err := s.db.ActiveAccessTokenUser(ctx, tokenID, func(at *models.AccessToken) bool {
+		return at.Scopes.Contains(scopeGroups)
+	})
 	if errors.Is(err, models.ErrNotFound) {
 		return nil, nil, errInvalidToken().WithParent(err)
 	}
@@ -86,10 +100,6 @@ func (s *Storage) activeToken(ctx context.Context, tokenID, subject string) (*mo
 	}
 	if at.Subject != subject || at.UserID == nil {
 		return nil, nil, errInvalidToken()
-	}
-	u, err := s.db.UserByID(ctx, *at.UserID)
-	if err != nil {
-		return nil, nil, err
 	}
 	return at, u, nil
 }
