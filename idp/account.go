@@ -179,14 +179,6 @@ func browserName(ua string) string {
 	return truncate(ua, 40)
 }
 
-func (s *Server) handleAccountLoginBegin(c echo.Context) error {
-	id, opts, err := s.passkeys.BeginLogin(c.Request().Context(), "")
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, ceremonyBegin{CeremonyID: id, Options: opts})
-}
-
 func (s *Server) handleAccountLoginFinish(c echo.Context) error {
 	var req struct {
 		CeremonyID string          `json:"ceremonyID"`
@@ -195,16 +187,9 @@ func (s *Server) handleAccountLoginFinish(c echo.Context) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	res, err := s.passkeys.FinishLogin(c.Request().Context(), req.CeremonyID, "", req.Credential)
-	if err != nil {
-		return s.passkeyFailure(c, "", err)
-	}
-	sid, err := s.startSession(c, res)
-	if err != nil {
+	if err := s.sessionSignIn(c, req.CeremonyID, req.Credential, "account"); err != nil {
 		return err
 	}
-	s.audit(c, &models.AuditEvent{Type: models.EventSignIn, Success: true, UserID: res.User.ID,
-		Detail: models.JSONMap{"credential": res.Credential.ID, "amr": res.AMR, "session": sid, "via": "account"}})
 	return c.JSON(http.StatusOK, map[string]string{"redirect": "/account"})
 }
 

@@ -90,7 +90,7 @@ func (s *Server) adminRoutes(pub, in *echo.Echo) {
 	acsrf := s.formCSRF("latchkey_csrf", s.cfg.SecureCookies())
 	loginLimit := s.rateLimit(RateLimitLogin)
 	pub.GET("/account", s.handleAccount, acsrf, noStore)
-	pub.POST("/account/login/begin", s.handleAccountLoginBegin, jsonErrors, loginLimit, acsrf, noStore)
+	pub.POST("/account/login/begin", s.handleSessionLoginBegin, jsonErrors, loginLimit, acsrf, noStore)
 	pub.POST("/account/login/finish", s.handleAccountLoginFinish, jsonErrors, loginLimit, acsrf, noStore)
 	pub.POST("/account/passkeys/begin", s.requireAccount(s.handleAccountPasskeyBegin), jsonErrors, acsrf, noStore)
 	pub.POST("/account/passkeys/finish", s.requireAccount(s.handleAccountPasskeyFinish), jsonErrors, acsrf, noStore)

@@ -81,15 +81,6 @@ func (s *Server) handleDevicePage(c echo.Context) error {
 	return s.render(c, http.StatusOK, "device_approve", p)
 }
 
-// handleDeviceLoginBegin starts the passkey ceremony of the device page.
-func (s *Server) handleDeviceLoginBegin(c echo.Context) error {
-	id, opts, err := s.passkeys.BeginLogin(c.Request().Context(), "")
-	if err != nil {
-		return err
-	}
-	return c.JSON(http.StatusOK, ceremonyBegin{CeremonyID: id, Options: opts})
-}
-
 // handleDeviceLoginFinish signs in (or re-authenticates the session) and
 // returns to the approval screen. login.js sends the user code as
 // authRequestID.
@@ -102,16 +93,9 @@ func (s *Server) handleDeviceLoginFinish(c echo.Context) error {
 	if err := decodeJSON(c, &req); err != nil {
 		return err
 	}
-	res, err := s.passkeys.FinishLogin(c.Request().Context(), req.CeremonyID, "", req.Credential)
-	if err != nil {
-		return s.passkeyFailure(c, "", err)
-	}
-	sid, err := s.startSession(c, res)
-	if err != nil {
+	if err := s.sessionSignIn(c, req.CeremonyID, req.Credential, "device"); err != nil {
 		return err
 	}
-	s.audit(c, &models.AuditEvent{Type: models.EventSignIn, Success: true, UserID: res.User.ID,
-		Detail: models.JSONMap{"credential": res.Credential.ID, "amr": res.AMR, "session": sid, "via": "device"}})
 	code, _ := oidc.NormalizeUserCode(req.UserCode)
 	return c.JSON(http.StatusOK, map[string]string{"redirect": oidc.DevicePath + "?user_code=" + url.QueryEscape(code)})
 }

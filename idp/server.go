@@ -121,7 +121,7 @@ func (s *Server) routes() {
 	e.Any("/device_authorization", op, s.rateLimit(RateLimitToken), noStore, opEndpointCSP)
 	e.GET("/device", s.handleDevicePage, s.rateLimit(RateLimitLogin), s.logoutCSRF(), noStore)
 	e.POST("/device", s.handleDeviceDecision, s.rateLimit(RateLimitLogin), s.logoutCSRF(), noStore)
-	e.POST("/device/login/begin", s.handleDeviceLoginBegin, jsonErrors, s.rateLimit(RateLimitLogin), s.logoutCSRF(), noStore)
+	e.POST("/device/login/begin", s.handleSessionLoginBegin, jsonErrors, s.rateLimit(RateLimitLogin), s.logoutCSRF(), noStore)
 	e.POST("/device/login/finish", s.handleDeviceLoginFinish, jsonErrors, s.rateLimit(RateLimitLogin), s.logoutCSRF(), noStore)
 
 	e.GET("/", s.handleHome)

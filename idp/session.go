@@ -1,6 +1,7 @@
 package idp
 
 import (
+	"encoding/json"
 	"errors"
 	"net/http"
 
@@ -54,4 +55,31 @@ func (s *Server) audit(c echo.Context, ev *models.AuditEvent) {
 	if err := s.db.Audit(c.Request().Context(), ev); err != nil {
 		s.cfg.Logger.Error("audit", "type", ev.Type, "err", err)
 	}
+}
+
+// handleSessionLoginBegin starts a discoverable passkey ceremony that is
+// not tied to an OIDC auth request (account page, device page).
+func (s *Server) handleSessionLoginBegin(c echo.Context) error {
+	id, opts, err := s.passkeys.BeginLogin(c.Request().Context(), "")
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, ceremonyBegin{CeremonyID: id, Options: opts})
+}
+
+// sessionSignIn finishes such a ceremony: it verifies the assertion,
+// starts or refreshes the browser session and audits the sign-in with via
+// naming the page.
+func (s *Server) sessionSignIn(c echo.Context, ceremonyID string, credential json.RawMessage, via string) error {
+	res, err := s.passkeys.FinishLogin(c.Request().Context(), ceremonyID, "", credential)
+	if err != nil {
+		return s.passkeyFailure(c, "", err)
+	}
+	sid, err := s.startSession(c, res)
+	if err != nil {
+		return err
+	}
+	s.audit(c, &models.AuditEvent{Type: models.EventSignIn, Success: true, UserID: res.User.ID,
+		Detail: models.JSONMap{"credential": res.Credential.ID, "amr": res.AMR, "session": sid, "via": via}})
+	return nil
 }
