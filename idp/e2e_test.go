@@ -8,7 +8,6 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -231,19 +230,7 @@ func assertNotInDatabase(t *testing.T, app *testApp, issued map[string]string) {
 		assertNotInPostgres(t, app, issued) // postgres_test.go
 		return
 	}
-	if err := app.db.Gorm().Exec("PRAGMA wal_checkpoint(FULL)").Error; err != nil {
-		t.Fatal(err)
-	}
-	var path string
-	if err := app.db.Gorm().Raw("SELECT file FROM pragma_database_list WHERE name = 'main'").Scan(&path).Error; err != nil {
-		t.Fatal(err)
-	}
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wal, _ := os.ReadFile(path + "-wal")
-	raw = append(raw, wal...)
+	raw := rawDatabase(t, app) // stolen_db_test.go
 	for name, v := range issued {
 		if v == "" {
 			t.Errorf("%s was not captured", name)

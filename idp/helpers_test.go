@@ -184,8 +184,18 @@ type beginResp struct {
 	Error      string          `json:"error"`
 }
 
-// register opens a setup link and creates a passkey with the authenticator.
+// register opens a setup link and creates a passkey named "Test key" with
+// the authenticator; any refusal fails the test.
 func (b *browser) register(setupURL string) {
+	b.t.Helper()
+	if st, msg := b.registerNamed(setupURL, "Test key"); st != http.StatusOK {
+		b.t.Fatalf("setup finish: %d %s", st, msg)
+	}
+}
+
+// registerNamed runs the setup-link ceremony and returns the finish status
+// and error message ("" on success).
+func (b *browser) registerNamed(setupURL, name string) (int, string) {
 	b.t.Helper()
 	path := strings.TrimPrefix(setupURL, b.app.issuer)
 	_, csrf := b.page(path, http.StatusOK)
@@ -197,10 +207,13 @@ func (b *browser) register(setupURL string) {
 	if err != nil {
 		b.t.Fatal(err)
 	}
-	var fin map[string]string
-	if st := b.postJSON(path+"/finish", csrf, map[string]any{"ceremonyID": begin.CeremonyID, "name": "Test key", "credential": json.RawMessage(cred)}, &fin); st != http.StatusOK {
-		b.t.Fatalf("setup finish: %d %v", st, fin)
+	body := map[string]any{"ceremonyID": begin.CeremonyID, "credential": json.RawMessage(cred)}
+	if name != "" {
+		body["name"] = name
 	}
+	var fin map[string]string
+	st := b.postJSON(path+"/finish", csrf, body, &fin)
+	return st, fin["error"]
 }
 
 // newUser creates a user and returns a setup URL for it.

@@ -21,19 +21,7 @@ import (
 // and error message ("" on success).
 func (b *browser) tryRegister(setupURL string) (int, string) {
 	b.t.Helper()
-	path := strings.TrimPrefix(setupURL, b.app.issuer)
-	_, csrf := b.page(path, http.StatusOK)
-	var begin beginResp
-	if st := b.postJSON(path+"/begin", csrf, map[string]any{}, &begin); st != http.StatusOK {
-		b.t.Fatalf("setup begin: %d %s", st, begin.Error)
-	}
-	cred, err := b.auth.Create(begin.Options)
-	if err != nil {
-		b.t.Fatal(err)
-	}
-	var fin map[string]string
-	st := b.postJSON(path+"/finish", csrf, map[string]any{"ceremonyID": begin.CeremonyID, "credential": json.RawMessage(cred)}, &fin)
-	return st, fin["error"]
+	return b.registerNamed(setupURL, "")
 }
 
 // trySignIn runs a passkey sign-in for an authorize URL without a live
