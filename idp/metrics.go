@@ -77,12 +77,8 @@ func newMetrics(db *models.DB) *metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
-	if sqlDB, err := db.Gorm().DB(); err == nil {
-		name := "sqlite"
-		if db.IsPostgres() {
-			name = "postgres"
-		}
-		m.reg.MustRegister(collectors.NewDBStatsCollector(sqlDB, name))
+	for name, pool := range db.Pools() {
+		m.reg.MustRegister(collectors.NewDBStatsCollector(pool, name))
 	}
 	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
 	db.OnAudit(m.observeAudit)

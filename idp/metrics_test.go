@@ -90,7 +90,9 @@ func TestMetricsAfterFlow(t *testing.T) {
 		{"latchkey_http_requests_total", []string{`route="/login/passkey/finish"`, `code="200"`}, 1},
 		{"latchkey_http_request_duration_seconds_count", []string{`route="/userinfo"`}, 1},
 		{"latchkey_http_request_duration_seconds_bucket", []string{`route="/authorize"`, `le="+Inf"`}, 1},
-		{"go_sql_open_connections", []string{`db_name="` + backendName(app) + `"`}, 1},
+		{"go_sql_open_connections", []string{`db_name="` + backendName(app, "writer") + `"`}, 1},
+		{"go_sql_open_connections", []string{`db_name="` + backendName(app, "reader") + `"`}, 1},
+		{"go_sql_max_open_connections", []string{`db_name="` + backendName(app, "writer") + `"`}, 1},
 		{"go_goroutines", nil, 1},
 		{"process_resident_memory_bytes", nil, 1},
 		{"process_cpu_seconds_total", nil, 0},
@@ -119,9 +121,11 @@ func TestMetricsAfterFlow(t *testing.T) {
 	}
 }
 
-func backendName(a *testApp) string {
+// backendName is the db_name label of a pool: Postgres has one, SQLite a
+// writer and a reader pool.
+func backendName(a *testApp, role string) string {
 	if a.db.IsPostgres() {
 		return "postgres"
 	}
-	return "sqlite"
+	return "sqlite_" + role
 }

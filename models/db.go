@@ -2,6 +2,7 @@ package models
 
 import (
 	"context"
+	"database/sql"
 	"database/sql/driver"
 	"embed"
 	"encoding/json"
@@ -20,6 +21,7 @@ import (
 	"gorm.io/driver/sqlite"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
+	"gorm.io/plugin/dbresolver"
 )
 
 //go:embed migrations
@@ -43,6 +45,7 @@ type DB struct {
 	gorm     *gorm.DB
 	now      func() time.Time
 	postgres bool
+	pools    []*sql.DB                         // every connection pool: Postgres; or SQLite writer, readers
 	onAudit  atomic.Pointer[func(*AuditEvent)] // observe.go
 }
 
@@ -64,48 +67,92 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 		SkipDefaultTransaction: true,
 		PrepareStmt:            false,
 	}
-	var (
-		dialector gorm.Dialector
-		isPG      bool
-	)
-	switch {
-	case strings.HasPrefix(opts.DSN, "postgres://"), strings.HasPrefix(opts.DSN, "postgresql://"):
-		dialector, isPG = postgres.Open(opts.DSN), true
-	default:
-		dsn, err := sqliteDSN(opts.DSN, opts.DataDir)
+	if strings.HasPrefix(opts.DSN, "postgres://") || strings.HasPrefix(opts.DSN, "postgresql://") {
+		g, err := gorm.Open(postgres.Open(opts.DSN), cfg)
+		if err != nil {
+			return nil, fmt.Errorf("open database: %w", err)
+		}
+		sqlDB, err := g.DB()
 		if err != nil {
 			return nil, err
 		}
-		dialector = sqlite.Open(dsn)
+		sqlDB.SetMaxOpenConns(20)
+		sqlDB.SetMaxIdleConns(8)
+		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
+		return finishOpen(ctx, g, now, true, sqlDB)
 	}
-	g, err := gorm.Open(dialector, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("open database: %w", err)
-	}
-	sqlDB, err := g.DB()
+	return openSQLite(ctx, opts, cfg, now)
+}
+
+// SQLite pool sizes: one writer (SQLite has a single write lock) and
+// several readers (WAL readers never block nor wait for the writer).
+const (
+	sqliteWriters = 1
+	sqliteReaders = 8
+)
+
+// openSQLite opens SQLite as two pools behind one gorm handle: writes and
+// transactions on a single connection, reads (SELECT outside a
+// transaction) on a reader pool, routed by gorm's dbresolver. Writers
+// queue in Go, where the next one is handed the connection as soon as it
+// is free, instead of meeting SQLITE_BUSY and sleeping in SQLite's busy
+// handler (1 ms, 2 ms, 5 ms … per retry): under load that backoff left
+// the CPU idle and put p99 of a refresh at 150–200 ms. Readers are opened
+// query_only, so a write that was misrouted fails loudly instead of
+// contending for the lock.
+func openSQLite(ctx context.Context, opts Options, cfg *gorm.Config, now func() time.Time) (*DB, error) {
+	path, err := sqlitePath(opts.DSN, opts.DataDir)
 	if err != nil {
 		return nil, err
 	}
-	if isPG {
-		sqlDB.SetMaxOpenConns(20)
-	} else {
-		// One writer at a time is SQLite's model; a small pool lets readers
-		// proceed in WAL mode while _txlock=immediate serialises writers.
-		sqlDB.SetMaxOpenConns(8)
+	g, err := gorm.Open(sqlite.Open(sqliteDSN(path, false)), cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
 	}
-	sqlDB.SetMaxIdleConns(8)
-	sqlDB.SetConnMaxIdleTime(5 * time.Minute)
-	if err := sqlDB.PingContext(ctx); err != nil {
-		sqlDB.Close()
+	writer, err := g.DB()
+	if err != nil {
+		return nil, err
+	}
+	writer.SetMaxOpenConns(sqliteWriters)
+	writer.SetMaxIdleConns(sqliteWriters)
+	// The writer connection creates the file and switches it to WAL
+	// before any reader opens it.
+	if err := writer.PingContext(ctx); err != nil {
+		writer.Close()
 		return nil, fmt.Errorf("connect to database: %w", err)
 	}
-	return &DB{gorm: g, now: now, postgres: isPG}, nil
+	reader, err := sql.Open("sqlite3", sqliteDSN(path, true))
+	if err != nil {
+		writer.Close()
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	reader.SetMaxOpenConns(sqliteReaders)
+	reader.SetMaxIdleConns(sqliteReaders)
+	reader.SetConnMaxIdleTime(5 * time.Minute)
+	if err := g.Use(dbresolver.Register(dbresolver.Config{
+		Replicas: []gorm.Dialector{sqlite.New(sqlite.Config{Conn: reader})},
+	})); err != nil {
+		writer.Close()
+		reader.Close()
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	return finishOpen(ctx, g, now, false, writer, reader)
 }
 
-// sqliteDSN builds the SQLite DSN with per-connection pragmas: WAL, a busy
-// timeout, foreign keys, synchronous=NORMAL (safe with WAL) and immediate
-// write transactions (no deadlock on lock upgrade).
-func sqliteDSN(dsn, dataDir string) (string, error) {
+func finishOpen(ctx context.Context, g *gorm.DB, now func() time.Time, isPG bool, pools ...*sql.DB) (*DB, error) {
+	for _, p := range pools {
+		if err := p.PingContext(ctx); err != nil {
+			for _, p := range pools {
+				p.Close()
+			}
+			return nil, fmt.Errorf("connect to database: %w", err)
+		}
+	}
+	return &DB{gorm: g, now: now, postgres: isPG, pools: pools}, nil
+}
+
+// sqlitePath returns the database file of a SQLite DSN.
+func sqlitePath(dsn, dataDir string) (string, error) {
 	path := strings.TrimPrefix(strings.TrimPrefix(dsn, "sqlite:"), "file:")
 	if path == "" {
 		if dataDir == "" {
@@ -119,13 +166,28 @@ func sqliteDSN(dsn, dataDir string) (string, error) {
 	if i := strings.IndexByte(path, '?'); i >= 0 {
 		path = path[:i] // our pragmas win; keep the DSN simple
 	}
+	return path, nil
+}
+
+// sqliteDSN builds the SQLite DSN with per-connection pragmas: WAL, a busy
+// timeout (another process, such as a CLI command, may hold the write
+// lock), foreign keys, synchronous=NORMAL (durable at checkpoints, safe
+// with WAL), immediate write transactions (no deadlock on lock upgrade)
+// and a cache of prepared statements (the hot paths run the same few
+// statements; preparing them was 6% of a refresh's CPU).
+func sqliteDSN(path string, readOnly bool) string {
 	q := url.Values{}
 	q.Set("_journal_mode", "WAL")
 	q.Set("_busy_timeout", "10000")
 	q.Set("_foreign_keys", "on")
 	q.Set("_synchronous", "NORMAL")
 	q.Set("_txlock", "immediate")
-	return "file:" + path + "?" + q.Encode(), nil
+	q.Set("_stmt_cache_size", "64")
+	if readOnly {
+		q.Set("_query_only", "true")
+		q.Set("_txlock", "deferred")
+	}
+	return "file:" + path + "?" + q.Encode()
 }
 
 // Migrate applies the embedded versioned migrations for the current
@@ -158,22 +220,32 @@ func (db *DB) Migrate(ctx context.Context) error {
 	return nil
 }
 
-// Close closes the connection pool.
+// Close closes the connection pools.
 func (db *DB) Close() error {
-	sqlDB, err := db.gorm.DB()
-	if err != nil {
-		return err
+	var errs []error
+	for _, p := range db.pools {
+		errs = append(errs, p.Close())
 	}
-	return sqlDB.Close()
+	return errors.Join(errs...)
 }
 
-// Ping reports whether the database answers.
+// Ping reports whether the database answers on every pool.
 func (db *DB) Ping(ctx context.Context) error {
-	sqlDB, err := db.gorm.DB()
-	if err != nil {
-		return err
+	for _, p := range db.pools {
+		if err := p.PingContext(ctx); err != nil {
+			return err
+		}
 	}
-	return sqlDB.PingContext(ctx)
+	return nil
+}
+
+// Pools returns each connection pool by name, for pool metrics:
+// "postgres", or "sqlite_writer" and "sqlite_reader".
+func (db *DB) Pools() map[string]*sql.DB {
+	if db.postgres {
+		return map[string]*sql.DB{"postgres": db.pools[0]}
+	}
+	return map[string]*sql.DB{"sqlite_writer": db.pools[0], "sqlite_reader": db.pools[1]}
 }
 
 // Now returns the repository's clock, in UTC.

@@ -2,7 +2,10 @@ package oidc
 
 import (
 	"bytes"
+	"context"
+	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -10,22 +13,68 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
 )
 
+// Token responses are signed once, after op has built them.
+//
 // RFC 9068 §2.1: a JWT access token has the header typ "at+jwt", so a
 // resource server cannot take an ID token for an access token. op signs
-// every JWT with typ "JWT" (op.SignerFromKey fixes it, and a custom
-// signing key cannot change the protected header, which is part of the
-// signed input). For the grants op serves (authorization_code,
-// refresh_token, device_code) the token response is therefore buffered and
-// its JWT access token re-signed with the same key and the same payload
-// bytes under typ "at+jwt"; the ID token's at_hash, computed by op over the
-// old access token, is recomputed and the ID token re-signed with its own
-// key. Only tokens whose signature verifies with Latchkey's own keys are
-// touched. Client credentials tokens are signed as at+jwt directly
-// (clientcredentials.go).
+// every JWT with typ "JWT" (op.SignerFromKey fixes it, and a signing key
+// cannot change the protected header, which is part of the signed input).
+// Re-signing op's output would cost four signature operations per grant
+// where two are needed, so on the token endpoint (authorization_code,
+// refresh_token grants) SigningKey hands op a deferred key: op's JWTs get
+// an empty signature, the response is buffered, and flush signs each JWT
+// exactly once — the access token under typ "at+jwt" with op's payload
+// bytes, the ID token under "JWT" with its at_hash recomputed over the
+// final access token (OIDC Core §3.1.3.6).
+//
+// The deferred key exists only in a request that flush finishes: a JWT
+// with an empty signature never leaves the server. If signing fails the
+// client gets a server_error, not the unsigned token. Client credentials
+// and device grants sign as at+jwt directly (clientcredentials.go).
 
-// tokenWriter holds op's token response until it is rewritten.
+// deferral records that op produced JWTs that flush must sign.
+type deferral struct{ used bool }
+
+func withDeferredSigning(ctx context.Context) (context.Context, *deferral) {
+	d := &deferral{}
+	return context.WithValue(ctx, ctxKeyDeferral, d), d
+}
+
+func deferralFrom(ctx context.Context) *deferral {
+	d, _ := ctx.Value(ctxKeyDeferral).(*deferral)
+	return d
+}
+
+// deferredKey is the op.SigningKey of a deferred request; its Key is a
+// jose.OpaqueSigner that signs nothing.
+type deferredKey struct {
+	k *key
+	d *deferral
+}
+
+func (dk deferredKey) SignatureAlgorithm() jose.SignatureAlgorithm { return dk.k.alg }
+func (dk deferredKey) Key() any                                    { return dk }
+func (dk deferredKey) ID() string                                  { return dk.k.id }
+
+// Public, Algs and SignPayload implement jose.OpaqueSigner.
+func (dk deferredKey) Public() *jose.JSONWebKey {
+	return &jose.JSONWebKey{Key: dk.k.public, KeyID: dk.k.id, Algorithm: string(dk.k.alg), Use: "sig"}
+}
+func (dk deferredKey) Algs() []jose.SignatureAlgorithm { return []jose.SignatureAlgorithm{dk.k.alg} }
+func (dk deferredKey) SignPayload([]byte, jose.SignatureAlgorithm) ([]byte, error) {
+	dk.d.used = true
+	return nil, nil
+}
+
+var (
+	_ op.SigningKey     = deferredKey{}
+	_ jose.OpaqueSigner = deferredKey{}
+)
+
+// tokenWriter holds op's token response until flush signs it.
 type tokenWriter struct {
 	http.ResponseWriter
 	status int
@@ -47,97 +96,126 @@ func (t *tokenWriter) Write(p []byte) (int, error) {
 
 func (t *tokenWriter) Unwrap() http.ResponseWriter { return t.ResponseWriter }
 
-// flush sends the (possibly rewritten) response.
-func (t *tokenWriter) flush(p *Provider) {
+// flush signs the deferred JWTs of the response and sends it.
+func (t *tokenWriter) flush(p *Provider, d *deferral) {
 	body := t.body.Bytes()
-	if t.status == http.StatusOK {
-		if out, ok := p.retypeAccessToken(body); ok {
-			body = out
-		}
-	}
 	if t.status == 0 {
 		t.status = http.StatusOK
+	}
+	if d.used {
+		out, err := p.signDeferred(body)
+		if err != nil {
+			slog.Error("could not sign the token response", "err", err)
+			t.Header().Set("Content-Type", "application/json")
+			t.status = http.StatusInternalServerError
+			out, _ = json.Marshal(oidc.ErrServerError().WithDescription("could not sign the tokens"))
+		}
+		body = out
 	}
 	t.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	t.ResponseWriter.WriteHeader(t.status)
 	_, _ = t.ResponseWriter.Write(body)
 }
 
-// retypeAccessToken rewrites a token response body; ok is false when there
-// is nothing to change or anything is unexpected (the response is then sent
-// as op wrote it).
-func (p *Provider) retypeAccessToken(body []byte) ([]byte, bool) {
+// signDeferred signs the access token and ID token of a token response
+// whose JWTs op left unsigned.
+func (p *Provider) signDeferred(body []byte) ([]byte, error) {
 	var resp map[string]json.RawMessage
-	if json.Unmarshal(body, &resp) != nil {
-		return nil, false
+	if err := json.Unmarshal(body, &resp); err != nil {
+		return nil, err
 	}
 	var at, idt string
-	if json.Unmarshal(resp["access_token"], &at) != nil || strings.Count(at, ".") != 2 {
-		return nil, false // opaque access token
+	if raw, has := resp["access_token"]; has {
+		if err := json.Unmarshal(raw, &at); err != nil {
+			return nil, err
+		}
 	}
-	newAT, ok := p.resign(at, "at+jwt", nil)
-	if !ok {
-		slog.Warn("could not retype the access token as at+jwt; sent as op signed it")
-		return nil, false
+	if strings.Count(at, ".") == 2 { // JWT, not op's opaque bearer token
+		signed, err := p.signUnsigned(at, "at+jwt", nil)
+		if err != nil {
+			return nil, err
+		}
+		at = signed
+		resp["access_token"], _ = json.Marshal(at)
 	}
-	resp["access_token"], _ = json.Marshal(newAT)
-	if raw, has := resp["id_token"]; has && json.Unmarshal(raw, &idt) == nil && idt != "" {
-		newIDT, ok := p.resign(idt, "JWT", func(alg jose.SignatureAlgorithm, claims map[string]json.RawMessage) bool {
+	if raw, has := resp["id_token"]; has {
+		if err := json.Unmarshal(raw, &idt); err != nil {
+			return nil, err
+		}
+		signed, err := p.signUnsigned(idt, "JWT", func(alg jose.SignatureAlgorithm, claims map[string]json.RawMessage) error {
 			if _, has := claims["at_hash"]; !has {
-				return true
+				return nil
 			}
-			h, err := oidc.ClaimHash(newAT, alg)
+			h, err := oidc.ClaimHash(at, alg)
 			if err != nil {
-				return false
+				return err
 			}
 			claims["at_hash"], _ = json.Marshal(h)
-			return true
+			return nil
 		})
-		if !ok {
-			slog.Warn("could not re-sign the ID token for the at+jwt access token; both sent as op signed them")
-			return nil, false
+		if err != nil {
+			return nil, err
 		}
-		resp["id_token"], _ = json.Marshal(newIDT)
+		resp["id_token"], _ = json.Marshal(signed)
 	}
-	out, err := json.Marshal(resp)
-	return out, err == nil
+	return json.Marshal(resp)
 }
 
-// resign verifies a compact JWS with Latchkey's keys and signs it again
-// with the same key under typ. edit, if given, may change the claims;
-// without it the payload bytes are kept as they are.
-func (p *Provider) resign(compact, typ string, edit func(jose.SignatureAlgorithm, map[string]json.RawMessage) bool) (string, bool) {
-	jws, err := jose.ParseSigned(compact, signingAlgs)
-	if err != nil || len(jws.Signatures) != 1 {
-		return "", false
+var errNotDeferred = errors.New("token is not an unsigned JWT from this response")
+
+// signUnsigned signs a compact JWS that a deferredKey left with an empty
+// signature, with the key its kid names and under typ. edit, if given, may
+// change the claims; without it the payload bytes are kept as they are.
+// The input comes from op in this request, never from a client, so there
+// is no signature to check.
+func (p *Provider) signUnsigned(compact, typ string, edit func(jose.SignatureAlgorithm, map[string]json.RawMessage) error) (string, error) {
+	parts := strings.Split(compact, ".")
+	if len(parts) != 3 || parts[2] != "" {
+		return "", errNotDeferred
 	}
-	kid, _ := oidc.GetKeyIDAndAlg(jws)
-	k := p.storage.keys.lookup(kid)
-	if k == nil || k.private == nil {
-		return "", false
-	}
-	payload, err := jws.Verify(k.public)
+	hdr, err := base64.RawURLEncoding.DecodeString(parts[0])
 	if err != nil {
-		return "", false
+		return "", err
+	}
+	var h struct {
+		Kid string `json:"kid"`
+	}
+	if err := json.Unmarshal(hdr, &h); err != nil {
+		return "", err
+	}
+	k := p.storage.keys.lookup(h.Kid)
+	if k == nil || k.private == nil {
+		return "", errors.New("deferred token names no private key")
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return "", err
 	}
 	if edit != nil {
 		var claims map[string]json.RawMessage
-		if json.Unmarshal(payload, &claims) != nil || !edit(k.alg, claims) {
-			return "", false
+		if err := json.Unmarshal(payload, &claims); err != nil {
+			return "", err
+		}
+		if err := edit(k.alg, claims); err != nil {
+			return "", err
 		}
 		if payload, err = json.Marshal(claims); err != nil {
-			return "", false
+			return "", err
 		}
 	}
+	return k.sign(typ, payload)
+}
+
+// sign returns the compact JWS of payload under typ.
+func (k *key) sign(typ string, payload []byte) (string, error) {
 	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: k.alg, Key: &jose.JSONWebKey{Key: k.private, KeyID: k.id}},
 		(&jose.SignerOptions{}).WithType(jose.ContentType(typ)))
 	if err != nil {
-		return "", false
+		return "", err
 	}
-	out, err := signer.Sign(payload)
+	jws, err := signer.Sign(payload)
 	if err != nil {
-		return "", false
+		return "", err
 	}
-	s, err := out.CompactSerialize()
-	return s, err == nil
+	return jws.CompactSerialize()
 }

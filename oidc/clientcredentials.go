@@ -181,20 +181,11 @@ func (s *Storage) signJWT(ctx context.Context, alg jose.SignatureAlgorithm, typ 
 	if err != nil {
 		return "", err
 	}
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: k.alg, Key: &jose.JSONWebKey{Key: k.private, KeyID: k.id}},
-		(&jose.SignerOptions{}).WithType(jose.ContentType(typ)))
-	if err != nil {
-		return "", err
-	}
 	payload, err := json.Marshal(claims)
 	if err != nil {
 		return "", err
 	}
-	jws, err := signer.Sign(payload)
-	if err != nil {
-		return "", err
-	}
-	return jws.CompactSerialize()
+	return k.sign(typ, payload)
 }
 
 // introspectServiceToken answers introspection for a client credentials

@@ -208,9 +208,10 @@ func (p *Provider) newHandler() http.Handler {
 			if r = withDeviceGrantHolder(r); p.serveOwnGrant(w, r) { // device.go, clientcredentials.go
 				return
 			}
-			tw := &tokenWriter{ResponseWriter: w} // attoken.go: typ at+jwt
-			p.op.ServeHTTP(tw, r)
-			tw.flush(p)
+			ctx, d := withDeferredSigning(r.Context()) // attoken.go: one signature per JWT
+			tw := &tokenWriter{ResponseWriter: w}
+			p.op.ServeHTTP(tw, r.WithContext(ctx))
+			tw.flush(p, d)
 			return
 		case userinfoPath:
 			w = &userinfoWriter{ResponseWriter: w}

@@ -39,6 +39,7 @@ type ctxKey int
 const (
 	ctxKeyClient ctxKey = iota
 	ctxKeyBrowserSession
+	ctxKeyDeferral // attoken.go
 )
 
 // withClient stores the client of the current token request, so the
@@ -63,6 +64,9 @@ func (s *Storage) SigningKey(ctx context.Context) (op.SigningKey, error) {
 	k, err := s.keys.signingKey(ctx, alg)
 	if err != nil {
 		return nil, err
+	}
+	if d := deferralFrom(ctx); d != nil {
+		return deferredKey{k, d}, nil // attoken.go
 	}
 	return signingKeyAdapter{k}, nil
 }
