@@ -129,3 +129,31 @@ func backendName(a *testApp, role string) string {
 	}
 	return "sqlite_" + role
 }
+
+// --pprof serves profiles on the internal listener only, never the command
+// line (it may hold --master-key); without the flag there is nothing.
+func TestPprofOptIn(t *testing.T) {
+	get := func(h http.Handler, path string) int {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		return rec.Code
+	}
+	off := newTestApp(t)
+	if code := get(off.srv.InternalHandler(), "/debug/pprof/heap"); code != http.StatusNotFound {
+		t.Errorf("pprof without --pprof = %d, want 404", code)
+	}
+	on := newTestApp(t, func(c *Config) { c.Pprof = true })
+	for path, want := range map[string]int{
+		"/debug/pprof/":          http.StatusOK,
+		"/debug/pprof/heap":      http.StatusOK,
+		"/debug/pprof/goroutine": http.StatusOK,
+		"/debug/pprof/cmdline":   http.StatusNotFound,
+	} {
+		if code := get(on.srv.InternalHandler(), path); code != want {
+			t.Errorf("internal %s = %d, want %d", path, code, want)
+		}
+	}
+	if code := get(on.srv.PublicHandler(), "/debug/pprof/heap"); code != http.StatusNotFound {
+		t.Errorf("public pprof = %d, want 404", code)
+	}
+}

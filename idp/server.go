@@ -146,6 +146,9 @@ func (s *Server) routes() {
 	in.GET("/healthz", s.handleHealthz)
 	in.GET("/readyz", s.handleReadyz)
 	in.GET("/metrics", s.handleMetrics)
+	if s.cfg.Pprof {
+		mountPprof(in)
+	}
 
 	// --- Admin console, admin API and account page (issue 3) ---
 	s.adminRoutes(e, in)

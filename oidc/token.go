@@ -68,7 +68,7 @@ func (s *Storage) newAccessToken(ctx context.Context, g *grantInfo) (*models.Acc
 	c := &clientAdapter{m: m, cfg: &s.cfg}
 	now := s.now()
 	at := &models.AccessToken{
-		ID:            models.NewUUID(),
+		ID:            models.NewTimeOrderedID(),
 		ClientID:      g.clientID,
 		Subject:       g.userID,
 		UserID:        ptr(g.userID),
@@ -118,7 +118,7 @@ func (s *Storage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Token
 	}
 	raw := models.NewToken()
 	rt := &models.RefreshToken{
-		ID:            models.NewUUID(),
+		ID:            models.NewTimeOrderedID(),
 		TokenHash:     models.HashToken(raw),
 		ClientID:      g.clientID,
 		UserID:        g.userID,

@@ -15,6 +15,7 @@ type hardeningFlags struct {
 	RateLimits       bool          `name:"rate-limits" help:"Rate-limit sign-in, setup links, the token endpoint and the admin API per client IP (--no-rate-limits turns them off)." default:"true" negatable:"" env:"LATCHKEY_RATE_LIMITS"`
 	RateLimit        []string      `name:"rate-limit" help:"Override one limit as GROUP=N/WINDOW (groups: login, setup, token, admin_api), e.g. login=60/1m (repeatable)." env:"LATCHKEY_RATE_LIMIT" sep:"," placeholder:"GROUP=N/WINDOW"`
 	AuditRetention   time.Duration `name:"audit-retention" help:"How long audit events are kept." default:"8760h" env:"LATCHKEY_AUDIT_RETENTION"`
+	Pprof            bool          `name:"pprof" help:"Serve Go's pprof profiles at /debug/pprof/ on the internal listener (off by default; for load tests and diagnosis)." env:"LATCHKEY_PPROF"`
 	KeyRotation      time.Duration `name:"key-rotation" help:"Signing key rotation period; the next key is published in JWKS a day (at most a quarter period) before it signs." default:"720h" env:"LATCHKEY_KEY_ROTATION"`
 }
 
@@ -26,6 +27,7 @@ func (h *hardeningFlags) apply(cfg *idp.Config) []string {
 	cfg.BehindTLSProxy = h.BehindTLSProxy
 	cfg.TrustedProxies = h.TrustedProxies
 	cfg.AuditRetention = h.AuditRetention
+	cfg.Pprof = h.Pprof
 	cfg.OIDC.KeyRotation = h.KeyRotation
 	cfg.RateLimits.Disabled = !h.RateLimits
 	for _, spec := range h.RateLimit {
