@@ -73,7 +73,7 @@ func (db *DB) SessionsByUser(ctx context.Context, userID string) ([]Session, err
 // EndSession ends a session and revokes the refresh and access tokens
 // issued under it, at once.
 func (db *DB) EndSession(ctx context.Context, id string) error {
-	return db.ctx(ctx).Transaction(func(tx *gorm.DB) error { return db.endSessionTx(tx, id) })
+	return db.transaction(ctx, func(tx *gorm.DB) error { return db.endSessionTx(tx, id) })
 }
 
 func (db *DB) endSessionTx(tx *gorm.DB, id string) error {
@@ -95,7 +95,7 @@ func (db *DB) endSessionTx(tx *gorm.DB, id string) error {
 
 // EndUserSessions ends every session of a user (and their tokens).
 func (db *DB) EndUserSessions(ctx context.Context, userID string) error {
-	return db.ctx(ctx).Transaction(func(tx *gorm.DB) error { return db.revokeUserTx(tx, userID) })
+	return db.transaction(ctx, func(tx *gorm.DB) error { return db.revokeUserTx(tx, userID) })
 }
 
 // TouchSession records activity on a session.

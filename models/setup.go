@@ -32,7 +32,7 @@ func (db *DB) CreateSetupToken(ctx context.Context, userID string, ttl time.Dura
 	raw := NewToken()
 	now := db.Now()
 	st := &SetupToken{ID: NewUUID(), UserID: userID, TokenHash: HashToken(raw), CreatedBy: createdBy, CreatedAt: now, ExpiresAt: now.Add(ttl)}
-	err := db.ctx(ctx).Transaction(func(tx *gorm.DB) error {
+	err := db.transaction(ctx, func(tx *gorm.DB) error {
 		if err := tx.Model(&SetupToken{}).Where("user_id = ? AND used_at IS NULL", userID).Update("expires_at", now).Error; err != nil {
 			return err
 		}
@@ -81,7 +81,7 @@ func (db *DB) AddCredentialWithSetupToken(ctx context.Context, c *Credential, se
 	if c.ID == "" {
 		c.ID = NewUUID()
 	}
-	err := db.ctx(ctx).Transaction(func(tx *gorm.DB) error {
+	err := db.transaction(ctx, func(tx *gorm.DB) error {
 		if setupTokenID != "" {
 			if err := db.consumeSetupTokenTx(tx, setupTokenID); err != nil {
 				return err

@@ -56,7 +56,7 @@ type RefreshToken struct {
 // is returned.
 func (db *DB) IssueTokens(ctx context.Context, at *AccessToken, rt *RefreshToken, rotateFromID string) error {
 	now := db.Now()
-	return translate(db.ctx(ctx).Transaction(func(tx *gorm.DB) error {
+	return translate(db.transaction(ctx, func(tx *gorm.DB) error {
 		if rotateFromID != "" {
 			res := tx.Model(&RefreshToken{}).Where("id = ? AND rotated_at IS NULL AND revoked_at IS NULL", rotateFromID).Update("rotated_at", now)
 			if res.Error != nil {
@@ -123,7 +123,7 @@ func (db *DB) subjectLive(ctx context.Context, userID, sessionID *string) (bool,
 // token issued from it (refresh-token reuse, OAuth 2.0 Security BCP §4.14.2).
 func (db *DB) RevokeFamily(ctx context.Context, familyID string) error {
 	now := db.Now()
-	return translate(db.ctx(ctx).Transaction(func(tx *gorm.DB) error {
+	return translate(db.transaction(ctx, func(tx *gorm.DB) error {
 		if err := tx.Model(&RefreshToken{}).Where("family_id = ? AND revoked_at IS NULL", familyID).Update("revoked_at", now).Error; err != nil {
 			return err
 		}
@@ -135,7 +135,7 @@ func (db *DB) RevokeFamily(ctx context.Context, familyID string) error {
 // code (code replay).
 func (db *DB) RevokeByAuthRequest(ctx context.Context, authRequestID string) error {
 	now := db.Now()
-	return translate(db.ctx(ctx).Transaction(func(tx *gorm.DB) error {
+	return translate(db.transaction(ctx, func(tx *gorm.DB) error {
 		if err := tx.Model(&RefreshToken{}).Where("auth_request_id = ? AND revoked_at IS NULL", authRequestID).Update("revoked_at", now).Error; err != nil {
 			return err
 		}
@@ -222,7 +222,7 @@ func (db *DB) RevokeAccessToken(ctx context.Context, id, clientID string) error 
 // (used by "log out of this application").
 func (db *DB) RevokeClientTokensForUser(ctx context.Context, userID, clientID string) error {
 	now := db.Now()
-	return translate(db.ctx(ctx).Transaction(func(tx *gorm.DB) error {
+	return translate(db.transaction(ctx, func(tx *gorm.DB) error {
 		if err := tx.Model(&RefreshToken{}).Where("user_id = ? AND client_id = ? AND revoked_at IS NULL", userID, clientID).Update("revoked_at", now).Error; err != nil {
 			return err
 		}

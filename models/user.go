@@ -185,7 +185,7 @@ func (db *DB) CountAdmins(ctx context.Context) (int64, error) {
 // session and revokes every refresh and access token of the user in the same
 // transaction, so nothing issued before keeps working.
 func (db *DB) SetUserDisabled(ctx context.Context, id string, disabled bool) error {
-	return db.ctx(ctx).Transaction(func(tx *gorm.DB) error {
+	return db.transaction(ctx, func(tx *gorm.DB) error {
 		res := tx.Model(&User{}).Where("id = ?", id).Updates(map[string]any{"disabled": disabled, "updated_at": db.Now()})
 		if res.Error != nil {
 			return translate(res.Error)
@@ -221,7 +221,7 @@ func (db *DB) revokeUserTx(tx *gorm.DB, userID string) error {
 // SetUserGroups replaces the user's group memberships by group names,
 // creating groups that do not exist yet.
 func (db *DB) SetUserGroups(ctx context.Context, userID string, names []string) error {
-	return db.ctx(ctx).Transaction(func(tx *gorm.DB) error {
+	return db.transaction(ctx, func(tx *gorm.DB) error {
 		var groups []Group
 		for _, n := range names {
 			n = strings.TrimSpace(n)

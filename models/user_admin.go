@@ -88,7 +88,7 @@ func (db *DB) UpdateUser(ctx context.Context, id string, p UserProfile) error {
 	if err := CheckCustomClaims(p.CustomClaims); err != nil {
 		return err
 	}
-	return db.ctx(ctx).Transaction(func(tx *gorm.DB) error {
+	return db.transaction(ctx, func(tx *gorm.DB) error {
 		var u User
 		if err := tx.First(&u, "id = ?", id).Error; err != nil {
 			return fmt.Errorf("user %q: %w", id, translate(err))
@@ -144,7 +144,7 @@ func (db *DB) DeleteUser(ctx context.Context, id string) error {
 	if err := db.CheckNotLastAdmin(ctx, id); err != nil {
 		return err
 	}
-	return db.ctx(ctx).Transaction(func(tx *gorm.DB) error {
+	return db.transaction(ctx, func(tx *gorm.DB) error {
 		if err := db.revokeUserTx(tx, id); err != nil {
 			return translate(err)
 		}

@@ -35,16 +35,22 @@ import (
 // client gets a server_error, not the unsigned token. Client credentials
 // and device grants sign as at+jwt directly (clientcredentials.go).
 
-// deferral records that op produced JWTs that flush must sign.
-type deferral struct{ used bool }
-
-func withDeferredSigning(ctx context.Context) (context.Context, *deferral) {
-	d := &deferral{}
-	return context.WithValue(ctx, ctxKeyDeferral, d), d
+// tokenState is the state of one token endpoint request.
+type tokenState struct {
+	// used records that op produced JWTs that flush must sign.
+	used bool
+	// redeemed is the auth request whose code this request redeemed
+	// (authrequest.go).
+	redeemed string
 }
 
-func deferralFrom(ctx context.Context) *deferral {
-	d, _ := ctx.Value(ctxKeyDeferral).(*deferral)
+func withTokenState(ctx context.Context) (context.Context, *tokenState) {
+	d := &tokenState{}
+	return context.WithValue(ctx, ctxKeyTokenState, d), d
+}
+
+func tokenStateFrom(ctx context.Context) *tokenState {
+	d, _ := ctx.Value(ctxKeyTokenState).(*tokenState)
 	return d
 }
 
@@ -52,7 +58,7 @@ func deferralFrom(ctx context.Context) *deferral {
 // jose.OpaqueSigner that signs nothing.
 type deferredKey struct {
 	k *key
-	d *deferral
+	d *tokenState
 }
 
 func (dk deferredKey) SignatureAlgorithm() jose.SignatureAlgorithm { return dk.k.alg }
@@ -97,7 +103,7 @@ func (t *tokenWriter) Write(p []byte) (int, error) {
 func (t *tokenWriter) Unwrap() http.ResponseWriter { return t.ResponseWriter }
 
 // flush signs the deferred JWTs of the response and sends it.
-func (t *tokenWriter) flush(p *Provider, d *deferral) {
+func (t *tokenWriter) flush(p *Provider, d *tokenState) {
 	body := t.body.Bytes()
 	if t.status == 0 {
 		t.status = http.StatusOK

@@ -21,7 +21,7 @@ func TestDeferredSigningFailsClosed(t *testing.T) {
 	tw := &tokenWriter{ResponseWriter: rec}
 	body, _ := json.Marshal(map[string]string{"access_token": unsigned, "token_type": "Bearer"})
 	_, _ = tw.Write(body)
-	tw.flush(e.p, &deferral{used: true})
+	tw.flush(e.p, &tokenState{used: true})
 	if rec.Code != http.StatusInternalServerError || strings.Contains(rec.Body.String(), "access_token") {
 		t.Fatalf("got %d %s, want 500 without the token", rec.Code, rec.Body)
 	}
@@ -35,7 +35,7 @@ func TestDeferredSigningFailsClosed(t *testing.T) {
 // token that already carries a signature (input from anywhere else).
 func TestDeferredSigningSignsOnce(t *testing.T) {
 	e := newEnv(t)
-	ctx, d := withDeferredSigning(e.ctx)
+	ctx, d := withTokenState(e.ctx)
 	sk, err := e.s.SigningKey(ctx)
 	if err != nil {
 		t.Fatal(err)

@@ -208,7 +208,7 @@ func (p *Provider) newHandler() http.Handler {
 			if r = withDeviceGrantHolder(r); p.serveOwnGrant(w, r) { // device.go, clientcredentials.go
 				return
 			}
-			ctx, d := withDeferredSigning(r.Context()) // attoken.go: one signature per JWT
+			ctx, d := withTokenState(r.Context()) // attoken.go: one signature per JWT
 			tw := &tokenWriter{ResponseWriter: w}
 			p.op.ServeHTTP(tw, r.WithContext(ctx))
 			tw.flush(p, d)

@@ -39,7 +39,7 @@ type ctxKey int
 const (
 	ctxKeyClient ctxKey = iota
 	ctxKeyBrowserSession
-	ctxKeyDeferral // attoken.go
+	ctxKeyTokenState // attoken.go
 )
 
 // withClient stores the client of the current token request, so the
@@ -65,7 +65,7 @@ func (s *Storage) SigningKey(ctx context.Context) (op.SigningKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	if d := deferralFrom(ctx); d != nil {
+	if d := tokenStateFrom(ctx); d != nil {
 		return deferredKey{k, d}, nil // attoken.go
 	}
 	return signingKeyAdapter{k}, nil
