@@ -1,6 +1,7 @@
 package idp
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
@@ -175,19 +176,32 @@ func (s *Server) handlePasskeyLoginFinish(c echo.Context) error {
 	if err := s.checkClientGroups(c, ar.ClientID, res.User.ID); err != nil { // admin_clients.go
 		return err
 	}
-	sid, err := s.startSession(c, res)
-	if err != nil {
+	// The session, the completed auth request and the audit event are
+	// written together: one commit (SQLite's single writer), and a sign-in
+	// that cannot complete leaves no session behind.
+	var next string
+	err = s.db.InTx(ctx, func(txCtx context.Context) error {
+		req := c.Request()
+		c.SetRequest(req.WithContext(txCtx))
+		defer c.SetRequest(req)
+		sid, err := s.startSession(c, res)
+		if err != nil {
+			return err
+		}
+		next, err = s.completeAuthRequest(c, ar, sid, res.User.ID, s.cfg.Now(), res.AMR, res.ACR) // consent.go
+		if err != nil {
+			return newError(http.StatusConflict, "This sign-in request was already completed. Go back to the application.", err)
+		}
+		if next == "" {
+			return nil // prompt=none refused; the response is written
+		}
+		s.audit(c, &models.AuditEvent{Type: models.EventSignIn, Success: true, UserID: res.User.ID, ClientID: ar.ClientID,
+			Detail: models.JSONMap{"credential": res.Credential.ID, "amr": res.AMR, "acr": res.ACR, "session": sid}})
+		return nil
+	})
+	if err != nil || next == "" {
 		return err
 	}
-	next, err := s.completeAuthRequest(c, ar, sid, res.User.ID, s.cfg.Now(), res.AMR, res.ACR) // consent.go
-	if err != nil {
-		return newError(http.StatusConflict, "This sign-in request was already completed. Go back to the application.", err)
-	}
-	if next == "" {
-		return nil // prompt=none refused; the response is written
-	}
-	s.audit(c, &models.AuditEvent{Type: models.EventSignIn, Success: true, UserID: res.User.ID, ClientID: ar.ClientID,
-		Detail: models.JSONMap{"credential": res.Credential.ID, "amr": res.AMR, "acr": res.ACR, "session": sid}})
 	return c.JSON(http.StatusOK, map[string]string{"redirect": next})
 }
 

@@ -301,7 +301,30 @@ func (db *DB) IsPostgres() bool { return db.postgres }
 // Gorm exposes the underlying handle for tests that inspect raw rows.
 func (db *DB) Gorm() *gorm.DB { return db.gorm }
 
-func (db *DB) ctx(ctx context.Context) *gorm.DB { return db.gorm.WithContext(ctx) }
+func (db *DB) ctx(ctx context.Context) *gorm.DB {
+	if tx, ok := ctx.Value(txKey{}).(*gorm.DB); ok {
+		return tx.WithContext(ctx)
+	}
+	return db.gorm.WithContext(ctx)
+}
+
+type txKey struct{}
+
+// InTx runs fn with a context whose repository calls all run in one
+// transaction, committed when fn returns nil and rolled back otherwise
+// (an InTx inside another joins it). It lets a handler make several
+// writes of different layers atomically and with one commit: on SQLite
+// every commit takes the single writer, so a sign-in that wrote its
+// session, auth request and audit event in three commits now takes one.
+// fn must not use the context after it returns.
+func (db *DB) InTx(ctx context.Context, fn func(ctx context.Context) error) error {
+	if _, ok := ctx.Value(txKey{}).(*gorm.DB); ok {
+		return fn(ctx)
+	}
+	return db.transaction(ctx, func(tx *gorm.DB) error {
+		return fn(context.WithValue(ctx, txKey{}, tx))
+	})
+}
 
 // StringList is a []string stored as a JSON array in a TEXT column.
 type StringList []string

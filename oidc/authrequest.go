@@ -137,19 +137,23 @@ func (s *Storage) AuthRequestByID(ctx context.Context, id string) (op.AuthReques
 // Errors: invalid_request if the request is not completed or already has
 // a code.
 func (s *Storage) SaveAuthCode(ctx context.Context, id, code string) error {
-	ar, err := s.db.IssueAuthCode(ctx, id, models.HashToken(code), s.cfg.CodeTTL)
-	if errors.Is(err, models.ErrConflict) {
-		return oidc.ErrInvalidRequest().WithDescription("an authorization code was already issued for this request").WithParent(err)
-	}
-	if err != nil {
-		return err
-	}
-	// The session now signed in to the client: back-channel logout will
-	// notify it (backchannel.go).
-	if ar.SessionID != nil {
-		return s.db.RecordSessionClient(ctx, *ar.SessionID, ar.ClientID)
-	}
-	return nil
+	// The code and the session's new client are written in one
+	// transaction (one commit on SQLite's single writer).
+	return s.db.InTx(ctx, func(ctx context.Context) error {
+		ar, err := s.db.IssueAuthCode(ctx, id, models.HashToken(code), s.cfg.CodeTTL)
+		if errors.Is(err, models.ErrConflict) {
+			return oidc.ErrInvalidRequest().WithDescription("an authorization code was already issued for this request").WithParent(err)
+		}
+		if err != nil {
+			return err
+		}
+		// The session now signed in to the client: back-channel logout
+		// will notify it (backchannel.go).
+		if ar.SessionID != nil {
+			return s.db.RecordSessionClient(ctx, *ar.SessionID, ar.ClientID)
+		}
+		return nil
+	})
 }
 
 // AuthRequestByCode redeems a code: it is single use and expires after

@@ -1,0 +1,55 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"testing"
+)
+
+// InTx makes the writes of several repository calls one transaction: all
+// of them commit together, none survive an error, and an inner InTx
+// joins the outer one.
+func TestInTx(t *testing.T) {
+	db, _ := newTestDB(t)
+	ctx := context.Background()
+	count := func(typ string) int {
+		t.Helper()
+		evs, err := db.AuditEvents(ctx, AuditFilter{Type: typ})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(evs)
+	}
+	boom := errors.New("boom")
+	err := db.InTx(ctx, func(ctx context.Context) error {
+		if err := db.Audit(ctx, &AuditEvent{Type: "tx_rolled_back"}); err != nil {
+			return err
+		}
+		return db.InTx(ctx, func(ctx context.Context) error { // joins
+			if err := db.Audit(ctx, &AuditEvent{Type: "tx_rolled_back"}); err != nil {
+				return err
+			}
+			return boom
+		})
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("InTx = %v, want the function's error", err)
+	}
+	if n := count("tx_rolled_back"); n != 0 {
+		t.Fatalf("%d events survived the rollback", n)
+	}
+	err = db.InTx(ctx, func(ctx context.Context) error {
+		for i := 0; i < 2; i++ {
+			if err := db.Audit(ctx, &AuditEvent{Type: "tx_committed"}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := count("tx_committed"); n != 2 {
+		t.Fatalf("%d events committed, want 2", n)
+	}
+}
