@@ -38,6 +38,11 @@ func artifactDir(t *testing.T) string {
 
 func (c *chrome) screenshot(dir, name string) {
 	c.t.Helper()
+	// A screenshot right after a navigation can meet a document that is
+	// not laid out yet ("0 width"): wait for its body first.
+	if err := chromedp.Do(c.ctx, chromedp.WaitVisible(chromedp.CSS("body"))); err != nil {
+		c.fatalf("screenshot %s: wait for the page: %v", name, err)
+	}
 	png, err := chromedp.Run(c.ctx, chromedp.FullScreenshot(100))
 	if err != nil {
 		c.fatalf("screenshot %s: %v", name, err)

@@ -264,6 +264,18 @@ func (db *DB) Migrate(ctx context.Context) error {
 	return nil
 }
 
+// Fresh reports whether the database has never been migrated (a first
+// start), before Migrate runs.
+func (db *DB) Fresh(ctx context.Context) (bool, error) {
+	q := "SELECT COUNT(*) = 0 FROM sqlite_master WHERE type = 'table' AND name = 'goose_db_version'"
+	if db.postgres {
+		q = "SELECT to_regclass('goose_db_version') IS NULL"
+	}
+	var fresh bool
+	err := db.gorm.WithContext(ctx).Raw(q).Row().Scan(&fresh)
+	return fresh, err
+}
+
 // Close closes the connection pools.
 func (db *DB) Close() error {
 	var errs []error

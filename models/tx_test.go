@@ -3,6 +3,7 @@ package models
 import (
 	"context"
 	"errors"
+	"github.com/latchkey-idp/latchkey/internal/dbtest"
 	"testing"
 )
 
@@ -51,5 +52,24 @@ func TestInTx(t *testing.T) {
 	}
 	if n := count("tx_committed"); n != 2 {
 		t.Fatalf("%d events committed, want 2", n)
+	}
+}
+
+// Fresh is true before the first migration and false after it.
+func TestFresh(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(ctx, Options{DSN: dbtest.DSN(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if fresh, err := db.Fresh(ctx); err != nil || !fresh {
+		t.Fatalf("Fresh before Migrate = %v, %v; want true", fresh, err)
+	}
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if fresh, err := db.Fresh(ctx); err != nil || fresh {
+		t.Fatalf("Fresh after Migrate = %v, %v; want false", fresh, err)
 	}
 }

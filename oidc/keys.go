@@ -76,6 +76,53 @@ func newKeyring(db *models.DB, sealer *models.Sealer, cfg Config) *keyring {
 	return &keyring{db: db, sealer: sealer, now: cfg.Now, lifetime: cfg.KeyRotation}
 }
 
+// rsaPrewarm is an RSA key generated ahead of need (PrewarmKeys).
+var rsaPrewarm struct {
+	mu sync.Mutex
+	ch chan *rsa.PrivateKey
+}
+
+// PrewarmKeys starts generating an RSA-2048 signing key in the
+// background. `latchkey serve` calls it on a first start, before the
+// migrations, so that the key — 60 to 300 ms of CPU, the longest step of
+// a first start — is made on the other core while they run; the keyring
+// takes it when it creates its first RS256 key. A key nobody takes is
+// dropped with the process.
+func PrewarmKeys() {
+	rsaPrewarm.mu.Lock()
+	defer rsaPrewarm.mu.Unlock()
+	if rsaPrewarm.ch != nil {
+		return
+	}
+	ch := make(chan *rsa.PrivateKey, 1)
+	rsaPrewarm.ch = ch
+	go func() {
+		k, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			k = nil // create generates its own
+		}
+		ch <- k
+	}()
+}
+
+// takePrewarmedRSA returns the prewarmed key (waiting for it if it is
+// being generated) or nil; a key is handed out once.
+func takePrewarmedRSA(ctx context.Context) *rsa.PrivateKey {
+	rsaPrewarm.mu.Lock()
+	ch := rsaPrewarm.ch
+	rsaPrewarm.ch = nil
+	rsaPrewarm.mu.Unlock()
+	if ch == nil {
+		return nil
+	}
+	select {
+	case k := <-ch:
+		return k
+	case <-ctx.Done():
+		return nil
+	}
+}
+
 // signingKeyAdapter exposes a key as op.SigningKey (private part).
 type signingKeyAdapter struct{ k *key }
 
@@ -198,7 +245,11 @@ func (kr *keyring) create(ctx context.Context, alg jose.SignatureAlgorithm, acti
 	var err error
 	switch alg {
 	case jose.RS256:
-		priv, err = rsa.GenerateKey(rand.Reader, 2048)
+		if k := takePrewarmedRSA(ctx); k != nil {
+			priv = k
+		} else {
+			priv, err = rsa.GenerateKey(rand.Reader, 2048)
+		}
 	case jose.ES256:
 		priv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	default:

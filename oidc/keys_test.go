@@ -1,6 +1,7 @@
 package oidc
 
 import (
+	"context"
 	"crypto/x509"
 	"encoding/json"
 	"testing"
@@ -153,5 +154,23 @@ func TestKeySetPicksUpOtherInstanceKeys(t *testing.T) {
 	k, _ := e.s.SigningKey(e.ctx)
 	if k.ID() != newKey.ID() {
 		t.Fatalf("instance 1 signs with %s, want %s", k.ID(), newKey.ID())
+	}
+}
+
+// A prewarmed RSA key is handed out once, whole; without a prewarm the
+// keyring generates its own.
+func TestPrewarmKeys(t *testing.T) {
+	ctx := context.Background()
+	if k := takePrewarmedRSA(ctx); k != nil {
+		t.Fatal("a key was handed out without PrewarmKeys")
+	}
+	PrewarmKeys()
+	PrewarmKeys() // a second call while one is pending starts nothing new
+	k := takePrewarmedRSA(ctx)
+	if k == nil || k.N.BitLen() != 2048 || k.Validate() != nil {
+		t.Fatalf("prewarmed key = %v", k)
+	}
+	if again := takePrewarmedRSA(ctx); again != nil {
+		t.Fatal("the prewarmed key was handed out twice")
 	}
 }

@@ -133,9 +133,20 @@ func newLogger(level, format string, w io.Writer) *slog.Logger {
 
 // openDB opens and migrates the configured database.
 func (e *env) openDB(ctx context.Context) (*models.DB, error) {
+	return e.openDBWith(ctx, nil)
+}
+
+// openDBWith is openDB that calls onFresh before migrating a database
+// that has never been migrated.
+func (e *env) openDBWith(ctx context.Context, onFresh func()) (*models.DB, error) {
 	db, err := models.Open(ctx, models.Options{DSN: e.cli.Database, DataDir: e.cli.DataDir})
 	if err != nil {
 		return nil, err
+	}
+	if onFresh != nil {
+		if fresh, err := db.Fresh(ctx); err == nil && fresh {
+			onFresh()
+		}
 	}
 	if err := db.Migrate(ctx); err != nil {
 		db.Close()

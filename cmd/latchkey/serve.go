@@ -59,7 +59,8 @@ func (s *serveCmd) Run(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	db, err := e.openDB(ctx)
+	// A first start makes its RSA key while the migrations run.
+	db, err := e.openDBWith(ctx, oidc.PrewarmKeys)
 	if err != nil {
 		return err
 	}
