@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"sort"
 	"strings"
 	"sync"
@@ -38,6 +40,7 @@ type benchOptions struct {
 	IDTokenAlg        string        `name:"id-token-alg" help:"ID token algorithm of the bench client." default:"RS256" enum:"RS256,ES256"`
 	AccessTokenFormat string        `name:"access-token-format" help:"Access token format of the bench client." default:"jwt" enum:"jwt,opaque"`
 	JSON              bool          `name:"json" help:"Print one JSON object."`
+	CPUProfile        string        `name:"cpuprofile" help:"Write the load generator's own CPU profile of the measured time to FILE (the server's: serve --pprof)." placeholder:"FILE"`
 }
 
 type benchFlowCmd struct {
@@ -226,6 +229,17 @@ func runBench(ctx context.Context, e *env, o *benchOptions, mode string) error {
 	select {
 	case <-time.After(o.Warmup):
 	case <-ctx.Done():
+	}
+	if o.CPUProfile != "" {
+		f, err := os.Create(o.CPUProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	var rusage0 syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &rusage0)

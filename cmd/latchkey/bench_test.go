@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -71,6 +73,10 @@ func TestBenchCommand(t *testing.T) {
 			for _, mode := range [][]string{{"flow"}, {"endpoint", "refresh"}, {"endpoint", "jwks"}} {
 				args := append(append([]string{"bench"}, mode...), "--users", "3", "-c", "4", "--duration", "700ms", "--warmup", "200ms",
 					"--metrics-url", "http://"+internal+"/metrics", "--json")
+				prof := filepath.Join(t.TempDir(), "bench.prof")
+				if mode[0] == "flow" {
+					args = append(args, "--cpuprofile", prof)
+				}
 				code, out, errOut := cliRun(t, flags[1], append(args, flags[2:]...)...)
 				if code != 0 {
 					t.Fatalf("%v: exit %d\n%s\n%s", mode, code, out, errOut)
@@ -91,6 +97,12 @@ func TestBenchCommand(t *testing.T) {
 				}
 				if res.Server == nil || res.Server.CPUSeconds <= 0 || res.Server.RSSMB <= 0 {
 					t.Errorf("%v: server usage %+v", mode, res.Server)
+				}
+				if mode[0] == "flow" {
+					// --cpuprofile writes the load generator's profile (gzip).
+					if b, err := os.ReadFile(prof); err != nil || len(b) < 2 || b[0] != 0x1f || b[1] != 0x8b {
+						t.Errorf("--cpuprofile: %v, %d bytes", err, len(b))
+					}
 				}
 			}
 		})
