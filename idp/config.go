@@ -38,14 +38,13 @@ type Config struct {
 	TrustedProxies []string
 	RateLimits     RateLimits    // per client IP and route group (ratelimit.go)
 	AuditRetention time.Duration // audit events are kept this long, default 365 days
-	// Pprof serves /debug/pprof/ on the internal listener.
-	Pprof        bool
-	SessionTTL   time.Duration // browser session lifetime, default 12h
-	SetupLinkTTL time.Duration // one-time setup links, default 24h
-	OIDC         oidc.Config
-	Passkeys     passkeys.Config
-	Now          func() time.Time
-	Logger       *slog.Logger
+	Pprof          bool          // serve /debug/pprof/ on the internal listener
+	SessionTTL     time.Duration // browser session lifetime, default 12h
+	SetupLinkTTL   time.Duration // one-time setup links, default 24h
+	OIDC           oidc.Config
+	Passkeys       passkeys.Config
+	Now            func() time.Time
+	Logger         *slog.Logger
 }
 
 // Defaults fills zero values and derives the WebAuthn RP ID and origin from

@@ -1,8 +1,6 @@
 package models
 
 import (
-	"github.com/google/uuid"
-
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -11,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"gorm.io/gorm"
 	"gorm.io/gorm/clause"
 )
@@ -41,15 +40,7 @@ type Group struct {
 }
 
 // NewUUID returns a random (version 4) UUID string.
-func NewUUID() string {
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		panic(err)
-	}
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
-}
+func NewUUID() string { return uuid.NewString() }
 
 // NewTimeOrderedID returns a version 7 UUID (RFC 9562 §5.7): 48 bits of
 // milliseconds then 74 random bits. Rows keyed by it are appended at the

@@ -45,20 +45,20 @@ type tokenState struct {
 }
 
 func withTokenState(ctx context.Context) (context.Context, *tokenState) {
-	d := &tokenState{}
-	return context.WithValue(ctx, ctxKeyTokenState, d), d
+	ts := &tokenState{}
+	return context.WithValue(ctx, ctxKeyTokenState, ts), ts
 }
 
 func tokenStateFrom(ctx context.Context) *tokenState {
-	d, _ := ctx.Value(ctxKeyTokenState).(*tokenState)
-	return d
+	ts, _ := ctx.Value(ctxKeyTokenState).(*tokenState)
+	return ts
 }
 
 // deferredKey is the op.SigningKey of a deferred request; its Key is a
 // jose.OpaqueSigner that signs nothing.
 type deferredKey struct {
-	k *key
-	d *tokenState
+	k  *key
+	ts *tokenState
 }
 
 func (dk deferredKey) SignatureAlgorithm() jose.SignatureAlgorithm { return dk.k.alg }
@@ -71,7 +71,7 @@ func (dk deferredKey) Public() *jose.JSONWebKey {
 }
 func (dk deferredKey) Algs() []jose.SignatureAlgorithm { return []jose.SignatureAlgorithm{dk.k.alg} }
 func (dk deferredKey) SignPayload([]byte, jose.SignatureAlgorithm) ([]byte, error) {
-	dk.d.used = true
+	dk.ts.used = true
 	return nil, nil
 }
 
@@ -103,12 +103,12 @@ func (t *tokenWriter) Write(p []byte) (int, error) {
 func (t *tokenWriter) Unwrap() http.ResponseWriter { return t.ResponseWriter }
 
 // flush signs the deferred JWTs of the response and sends it.
-func (t *tokenWriter) flush(p *Provider, d *tokenState) {
+func (t *tokenWriter) flush(p *Provider, ts *tokenState) {
 	body := t.body.Bytes()
 	if t.status == 0 {
 		t.status = http.StatusOK
 	}
-	if d.used {
+	if ts.used {
 		out, err := p.signDeferred(body)
 		if err != nil {
 			slog.Error("could not sign the token response", "err", err)

@@ -35,7 +35,7 @@ func TestDeferredSigningFailsClosed(t *testing.T) {
 // token that already carries a signature (input from anywhere else).
 func TestDeferredSigningSignsOnce(t *testing.T) {
 	e := newEnv(t)
-	ctx, d := withTokenState(e.ctx)
+	ctx, ts := withTokenState(e.ctx)
 	sk, err := e.s.SigningKey(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -50,8 +50,8 @@ func TestDeferredSigningSignsOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	placeholder, _ := jws.CompactSerialize()
-	if !d.used || !strings.HasSuffix(placeholder, ".") {
-		t.Fatalf("deferred key produced %q (used=%v), want an empty signature", placeholder, d.used)
+	if !ts.used || !strings.HasSuffix(placeholder, ".") {
+		t.Fatalf("deferred key produced %q (used=%v), want an empty signature", placeholder, ts.used)
 	}
 	signed, err := e.p.signUnsigned(placeholder, "at+jwt", nil)
 	if err != nil {

@@ -208,10 +208,10 @@ func (p *Provider) newHandler() http.Handler {
 			if r = withDeviceGrantHolder(r); p.serveOwnGrant(w, r) { // device.go, clientcredentials.go
 				return
 			}
-			ctx, d := withTokenState(r.Context()) // attoken.go: one signature per JWT
+			ctx, ts := withTokenState(r.Context()) // attoken.go: one signature per JWT
 			tw := &tokenWriter{ResponseWriter: w}
 			p.op.ServeHTTP(tw, r.WithContext(ctx))
-			tw.flush(p, d)
+			tw.flush(p, ts)
 			return
 		case userinfoPath:
 			w = &userinfoWriter{ResponseWriter: w}

@@ -65,8 +65,8 @@ func (s *Storage) SigningKey(ctx context.Context) (op.SigningKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	if d := tokenStateFrom(ctx); d != nil {
-		return deferredKey{k, d}, nil // attoken.go
+	if ts := tokenStateFrom(ctx); ts != nil {
+		return deferredKey{k, ts}, nil // attoken.go
 	}
 	return signingKeyAdapter{k}, nil
 }
