@@ -167,6 +167,47 @@ func TestResponseModeFormPost(t *testing.T) {
 	}
 }
 
+// The sign-in hands the browser the client's redirect URI with the code
+// (RFC 6749 §4.1.2) instead of a hop through /authorize/callback: after a
+// ceremony (the finish response) and with a live session (the login page's
+// redirect), in query and fragment mode alike. form_post goes through the
+// callback page (TestResponseModeFormPost).
+func TestSignInRedirectsStraightToClient(t *testing.T) {
+	_, b, _, r, _ := enrolled(t)
+	for _, tc := range []struct{ name, mode string }{{"ceremony, query", ""}, {"live session, query", ""}, {"live session, fragment", "fragment"}} {
+		t.Run(tc.name, func(t *testing.T) {
+			var opts []oauth2.AuthCodeOption
+			if tc.mode != "" {
+				opts = append(opts, oauth2.SetAuthURLParam("response_mode", tc.mode))
+			}
+			authURL, f := r.authURL(opts...)
+			next := b.toConsent(authURL)
+			if !strings.HasPrefix(next.String(), "http://localhost:9999/callback") {
+				t.Fatalf("sign-in leads to %s, want the client's redirect URI", next)
+			}
+			params := next.Query()
+			if tc.mode == "fragment" {
+				if next.RawQuery != "" {
+					t.Fatalf("fragment mode put parameters in the query: %s", next)
+				}
+				var err error
+				if params, err = url.ParseQuery(next.Fragment); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if params.Get("state") != f.state || params.Get("code") == "" {
+				t.Fatalf("redirect %s: want code and state %q", next, f.state)
+			}
+			if _, err := r.oauth.Exchange(r.ctx, params.Get("code"), oauth2.VerifierOption(f.verifier)); err != nil {
+				t.Fatalf("exchange: %v", err)
+			}
+			if _, err := r.oauth.Exchange(r.ctx, params.Get("code"), oauth2.VerifierOption(f.verifier)); !isOAuthError(err, "invalid_grant") {
+				t.Fatalf("second exchange of the code: %v, want invalid_grant", err)
+			}
+		})
+	}
+}
+
 func regexpFind(t *testing.T, s, expr string) string {
 	t.Helper()
 	m := regexp.MustCompile(expr).FindStringSubmatch(s)

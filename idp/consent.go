@@ -70,9 +70,11 @@ func (s *Server) consentNeeded(ctx context.Context, ar *models.AuthRequest, user
 }
 
 // completeAuthRequest records the sign-in on ar and returns where the
-// browser goes next: op's callback, or the consent page. With prompt=none
-// and consent missing it ends the request with consent_required and
-// returns "" (the response is written).
+// browser goes next: the client's redirect URI with the code (issued here,
+// oidc.Provider.AuthResponseURL), op's callback for form_post, or the
+// consent page. With prompt=none and consent missing it ends the request
+// with consent_required and returns "" (the response is written). Its
+// writes commit together, and with the caller's inside models.InTx.
 func (s *Server) completeAuthRequest(c echo.Context, ar *models.AuthRequest, sessionID, userID string, authTime time.Time, amr []string, acr string) (string, error) {
 	ctx := c.Request().Context()
 	need, err := s.consentNeeded(ctx, ar, userID)
@@ -83,18 +85,27 @@ func (s *Server) completeAuthRequest(c echo.Context, ar *models.AuthRequest, ses
 		s.op.FailAuthRequest(c.Response(), c.Request(), ar.ID, oidc.ConsentRequired, "the user has not consented to this application")
 		return "", nil
 	}
-	if need {
-		if err := s.db.SetConsentPending(ctx, ar.ID, true); err != nil {
-			return "", err
+	var next string
+	err = s.db.InTx(ctx, func(ctx context.Context) error {
+		if need {
+			if err := s.db.SetConsentPending(ctx, ar.ID, true); err != nil {
+				return err
+			}
 		}
-	}
-	if err := s.db.CompleteAuthRequest(ctx, ar.ID, userID, sessionID, authTime, amr, acr); err != nil {
-		return "", err
-	}
-	if need {
-		return "/consent?authRequestID=" + url.QueryEscape(ar.ID), nil
-	}
-	return s.op.CallbackURL(ctx, ar.ID), nil
+		if err := s.db.CompleteAuthRequest(ctx, ar.ID, userID, sessionID, authTime, amr, acr); err != nil {
+			return err
+		}
+		if need {
+			next = "/consent?authRequestID=" + url.QueryEscape(ar.ID)
+			return nil
+		}
+		done := *ar
+		at := authTime.UTC()
+		done.Done, done.UserID, done.SessionID, done.AuthTime, done.AMR, done.ACR = true, &userID, &sessionID, &at, amr, acr
+		next, err = s.op.AuthResponseURL(ctx, &done)
+		return err
+	})
+	return next, err
 }
 
 type consentPage struct {

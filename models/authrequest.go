@@ -92,13 +92,13 @@ func (db *DB) SaveAuthCode(ctx context.Context, id string, codeHash []byte, ttl 
 func (db *DB) IssueAuthCode(ctx context.Context, id string, codeHash []byte, ttl time.Duration) (*AuthRequest, error) {
 	exp := db.Now().Add(ttl)
 	var rows []AuthRequest
-	res := db.ctx(ctx).Model(&rows).Clauses(clause.Returning{}).Where("id = ? AND done = ? AND code_hash IS NULL", id, true).
+	res := db.ctx(ctx).Model(&rows).Clauses(clause.Returning{}).Where("id = ? AND done = ? AND consent_pending = ? AND code_hash IS NULL", id, true, false).
 		Updates(map[string]any{"code_hash": codeHash, "code_expires_at": exp})
 	if res.Error != nil {
 		return nil, translate(res.Error)
 	}
 	if len(rows) == 0 {
-		return nil, fmt.Errorf("auth request %q not completed or code already issued: %w", id, ErrConflict)
+		return nil, fmt.Errorf("auth request %q not completed, waiting for consent, or code already issued: %w", id, ErrConflict)
 	}
 	return &rows[0], nil
 }

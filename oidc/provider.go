@@ -306,6 +306,25 @@ func (p *Provider) CallbackURL(ctx context.Context, authRequestID string) string
 	return op.AuthCallbackURL(p.op)(op.ContextWithIssuer(ctx, p.cfg.Issuer), authRequestID)
 }
 
+// AuthResponseURL issues the authorization code of ar, a request the
+// caller has just completed, and returns where the browser takes it: the
+// client's redirect URI with code and state (RFC 6749 §4.1.2), built by
+// op exactly as its callback endpoint would build it. The browser thus
+// goes from the sign-in straight to the client instead of through
+// /authorize/callback: one round trip, two reads and one commit less
+// per sign-in. The code is saved through ctx, so inside models.InTx it
+// commits with the caller's writes. response_mode=form_post needs a page
+// that posts the response (OAuth 2.0 Form Post Response Mode §2), so for
+// it, and for any request not yet ready for a code, the callback URL is
+// returned and op's endpoint decides there.
+func (p *Provider) AuthResponseURL(ctx context.Context, ar *models.AuthRequest) (string, error) {
+	if !ar.Done || ar.UserID == nil || ar.ConsentPending ||
+		oidc.ResponseType(ar.ResponseType) != oidc.ResponseTypeCode || oidc.ResponseMode(ar.ResponseMode) == oidc.ResponseModeFormPost {
+		return p.CallbackURL(ctx, ar.ID), nil
+	}
+	return op.BuildAuthResponseCallbackURL(ctx, &authRequest{m: ar}, p.op)
+}
+
 // FailKind is the OAuth error a failed sign-in ends with.
 type FailKind int
 
