@@ -75,7 +75,9 @@ func (s *Server) consentNeeded(ctx context.Context, ar *models.AuthRequest, user
 // consent page. With prompt=none and consent missing it ends the request
 // with consent_required and returns "" (the response is written). Its
 // writes commit together, and with the caller's inside models.InTx.
-func (s *Server) completeAuthRequest(c echo.Context, ar *models.AuthRequest, sessionID, userID string, authTime time.Time, amr []string, acr string) (string, error) {
+// challenge is the request's own sign-in challenge the user answered (nil
+// for a ceremony or a live session): the request must still hold it.
+func (s *Server) completeAuthRequest(c echo.Context, ar *models.AuthRequest, sessionID, userID string, authTime time.Time, amr []string, acr string, challenge []byte) (string, error) {
 	ctx := c.Request().Context()
 	need, err := s.consentNeeded(ctx, ar, userID)
 	if err != nil {
@@ -92,7 +94,7 @@ func (s *Server) completeAuthRequest(c echo.Context, ar *models.AuthRequest, ses
 				return err
 			}
 		}
-		if err := s.db.CompleteAuthRequest(ctx, ar.ID, userID, sessionID, authTime, amr, acr); err != nil {
+		if err := s.db.CompleteAuthRequest(ctx, ar.ID, userID, sessionID, authTime, amr, acr, challenge); err != nil {
 			return err
 		}
 		if need {
@@ -102,6 +104,7 @@ func (s *Server) completeAuthRequest(c echo.Context, ar *models.AuthRequest, ses
 		done := *ar
 		at := authTime.UTC()
 		done.Done, done.UserID, done.SessionID, done.AuthTime, done.AMR, done.ACR = true, &userID, &sessionID, &at, amr, acr
+		done.LoginChallenge, done.LoginChallengeExpiresAt = nil, nil
 		next, err = s.op.AuthResponseURL(ctx, &done)
 		return err
 	})

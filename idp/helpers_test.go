@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"html"
 	"io"
 	"log/slog"
 	"net"
@@ -268,10 +269,8 @@ func (b *browser) signIn(authorizeURL string) *url.URL {
 	if m := csrfMeta.FindStringSubmatch(body); m != nil {
 		csrf = m[1]
 	}
-	var begin beginResp
-	if st := b.postJSON("/login/passkey/begin", csrf, map[string]string{"authRequestID": arID}, &begin); st != http.StatusOK {
-		b.t.Fatalf("login begin: %d %s", st, begin.Error)
-	}
+	// As the page's script: the first ceremony is the one the page carries.
+	begin := pageBegin(b.t, body)
 	assertion, err := b.auth.Get(begin.Options)
 	if err != nil {
 		b.t.Fatal(err)
@@ -285,6 +284,23 @@ func (b *browser) signIn(authorizeURL string) *url.URL {
 		b.t.Fatal(err)
 	}
 	return b.followToClient(u)
+}
+
+var firstBeginAttr = regexp.MustCompile(`data-first-begin="([^"]*)"`)
+
+// pageBegin returns the first ceremony a sign-in page carries: the request
+// options for its auth request's own challenge, without a ceremony ID.
+func pageBegin(t *testing.T, body string) beginResp {
+	t.Helper()
+	m := firstBeginAttr.FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("sign-in page without its first ceremony:\n%s", body)
+	}
+	var begin beginResp
+	if err := json.Unmarshal([]byte(html.UnescapeString(m[1])), &begin); err != nil || begin.CeremonyID != "" || len(begin.Options) == 0 {
+		t.Fatalf("first ceremony %q: %+v %v", m[1], begin, err)
+	}
+	return begin
 }
 
 // followToClient follows redirects on the issuer until one leaves it.

@@ -20,6 +20,10 @@ type loginPage struct {
 	base
 	AuthRequestID string
 	ClientName    string
+	// Begin is the JSON of the page's first ceremony, {"ceremonyID": "",
+	// "options": …}: the auth request's own challenge (passkeys/bound.go),
+	// so the page needs no POST /login/passkey/begin to start.
+	Begin string
 }
 
 // pendingAuthRequest loads an auth request that can still be signed in to.
@@ -82,7 +86,7 @@ func (s *Server) handleLoginPage(c echo.Context) error {
 		if err := s.checkClientGroups(c, ar.ClientID, sess.UserID); err != nil { // admin_clients.go
 			return err
 		}
-		next, err := s.completeAuthRequest(c, ar, sess.ID, sess.UserID, sess.AuthTime, sess.AMR, sess.ACR) // consent.go
+		next, err := s.completeAuthRequest(c, ar, sess.ID, sess.UserID, sess.AuthTime, sess.AMR, sess.ACR, nil) // consent.go
 		if err != nil || next == "" {
 			return err
 		}
@@ -98,10 +102,37 @@ func (s *Server) handleLoginPage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	begin, err := s.boundBegin(ctx, ar)
+	if err != nil {
+		return err
+	}
 	return s.render(c, http.StatusOK, "login", &loginPage{
 		base:          base{Scripts: []string{"webauthn.js", "login.js"}},
-		AuthRequestID: ar.ID, ClientName: client.Name,
+		AuthRequestID: ar.ID, ClientName: client.Name, Begin: begin,
 	})
+}
+
+// boundBegin returns the JSON the sign-in page starts its first ceremony
+// with: the options for ar's own challenge. A request whose challenge was
+// used up or expired (the page reloaded after a refused attempt, or opened
+// late) gets a new one.
+func (s *Server) boundBegin(ctx context.Context, ar *models.AuthRequest) (string, error) {
+	if ar.LoginChallenge == nil || ar.LoginChallengeExpiresAt == nil || !s.cfg.Now().Add(30*time.Second).Before(*ar.LoginChallengeExpiresAt) {
+		ch, exp, err := s.passkeys.NewLoginChallenge()
+		if err != nil {
+			return "", err
+		}
+		if err := s.db.SetLoginChallenge(ctx, ar.ID, ch, exp); err != nil {
+			return "", err
+		}
+		ar.LoginChallenge, ar.LoginChallengeExpiresAt = ch, &exp
+	}
+	opts, err := s.passkeys.LoginOptions(ar.LoginChallenge)
+	if err != nil {
+		return "", err
+	}
+	b, err := json.Marshal(ceremonyBegin{Options: opts})
+	return string(b), err
 }
 
 // loginHintMatches reports whether an OIDC login_hint (Core §3.1.2.1) can
@@ -164,7 +195,24 @@ func (s *Server) handlePasskeyLoginFinish(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	res, err := s.passkeys.FinishLogin(ctx, req.CeremonyID, ar.ID, req.Credential)
+	// No ceremony ID: the answer is to the auth request's own challenge
+	// (passkeys/bound.go), which a refusal uses up; success uses it up
+	// when the request is completed with it below.
+	var (
+		res       *passkeys.LoginResult
+		challenge []byte
+	)
+	if req.CeremonyID == "" {
+		challenge = ar.LoginChallenge
+		res, err = s.passkeys.FinishBoundLogin(ctx, ar.LoginChallenge, ar.LoginChallengeExpiresAt, req.Credential)
+		if err != nil && !errors.Is(err, passkeys.ErrBadRequest) && challenge != nil {
+			if cerr := s.db.ClearLoginChallenge(ctx, ar.ID, challenge); cerr != nil {
+				return errors.Join(err, cerr)
+			}
+		}
+	} else {
+		res, err = s.passkeys.FinishLogin(ctx, req.CeremonyID, ar.ID, req.Credential)
+	}
 	if err != nil {
 		return s.passkeyFailure(c, ar.ClientID, err)
 	}
@@ -188,7 +236,7 @@ func (s *Server) handlePasskeyLoginFinish(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		next, err = s.completeAuthRequest(c, ar, sid, res.User.ID, s.cfg.Now(), res.AMR, res.ACR) // consent.go
+		next, err = s.completeAuthRequest(c, ar, sid, res.User.ID, s.cfg.Now(), res.AMR, res.ACR, challenge) // consent.go
 		if err != nil {
 			return newError(http.StatusConflict, "This sign-in request was already completed. Go back to the application.", err)
 		}

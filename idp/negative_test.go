@@ -3,6 +3,7 @@ package idp
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -33,6 +34,20 @@ func (b *browser) loginStart(r *rp, extra ...oauth2.AuthCodeOption) (string, str
 	return arID, csrf, begin
 }
 
+// loginStartPage is loginStart without the begin request: it returns the
+// first ceremony the sign-in page carries (the auth request's own
+// challenge, passkeys/bound.go), as the page's script uses it.
+func (b *browser) loginStartPage(r *rp, extra ...oauth2.AuthCodeOption) (string, string, beginResp) {
+	b.t.Helper()
+	authURL, _ := r.authURL(extra...)
+	loc := b.expectRedirect(authURL)
+	if !strings.HasPrefix(loc.Path, "/login") {
+		b.t.Fatalf("authorize went to %s, want the sign-in page", loc)
+	}
+	body, csrf := b.page(loc.String(), http.StatusOK)
+	return loc.Query().Get("authRequestID"), csrf, pageBegin(b.t, body)
+}
+
 func (b *browser) loginFinish(arID, csrf, ceremonyID string, assertion []byte) (int, string) {
 	b.t.Helper()
 	var out struct{ Redirect, Error string }
@@ -55,6 +70,7 @@ func TestSignInRefusals(t *testing.T) {
 	app, b, user, r, _ := enrolled(t)
 	ctx := context.Background()
 
+	strangers := 0
 	cases := []struct {
 		name      string
 		tamper    func(arID, csrf string, begin beginResp) (int, string)
@@ -93,9 +109,11 @@ func TestSignInRefusals(t *testing.T) {
 			stranger := passkeytest.New("localhost", app.issuer)
 			other := app.newBrowser()
 			other.auth = stranger
-			_, setup := app.newUser("mallory", false)
+			strangers++
+			name := fmt.Sprintf("mallory%d", strangers)
+			_, setup := app.newUser(name, false)
 			other.register(setup)
-			mal, _ := app.db.UserByUsername(ctx, "mallory")
+			mal, _ := app.db.UserByUsername(ctx, name)
 			creds, _ := app.db.CredentialsByUser(ctx, mal.ID)
 			_ = app.db.DeleteCredential(ctx, mal.ID, creds[0].ID)
 			a, _ := stranger.Get(begin.Options)
@@ -105,23 +123,37 @@ func TestSignInRefusals(t *testing.T) {
 			return b.loginFinish(arID, csrf, begin.CeremonyID, []byte(`{"id":"x","response":{}}`))
 		}, http.StatusBadRequest, "", ""},
 	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			arID, csrf, begin := b.loginStart(r, oauth2.SetAuthURLParam("prompt", "login"))
-			st, msg := tc.tamper(arID, csrf, begin)
-			if st == http.StatusOK || (tc.wantState != 0 && st != tc.wantState) {
-				t.Fatalf("status %d (%s), want refusal %d", st, msg, tc.wantState)
-			}
-			if msg == "" {
-				t.Fatal("refusal without a message")
-			}
-			if tc.reason != "" {
-				evs, _ := app.db.AuditEvents(ctx, models.AuditFilter{Type: models.EventSignInFailed, Limit: 1})
-				if len(evs) == 0 || evs[0].Detail["reason"] != tc.reason {
-					t.Fatalf("audit = %+v, want reason %s", evs, tc.reason)
+	// Each refusal on both kinds of challenge: the page's own (bound to the
+	// auth request) and a ceremony from POST /login/passkey/begin.
+	starts := []struct {
+		name  string
+		start func(*rp, ...oauth2.AuthCodeOption) (string, string, beginResp)
+	}{{"page challenge", b.loginStartPage}, {"ceremony", b.loginStart}}
+	for _, st := range starts {
+		for _, tc := range cases {
+			t.Run(st.name+"/"+tc.name, func(t *testing.T) {
+				arID, csrf, begin := st.start(r, oauth2.SetAuthURLParam("prompt", "login"))
+				status, msg := tc.tamper(arID, csrf, begin)
+				if status == http.StatusOK || (tc.wantState != 0 && status != tc.wantState) {
+					t.Fatalf("status %d (%s), want refusal %d", status, msg, tc.wantState)
 				}
-			}
-		})
+				if msg == "" {
+					t.Fatal("refusal without a message")
+				}
+				reason := tc.reason
+				if reason == "replayed_challenge" && begin.CeremonyID == "" {
+					// The replay answers the first request's challenge,
+					// not the second's.
+					reason = "challenge_mismatch"
+				}
+				if reason != "" {
+					evs, _ := app.db.AuditEvents(ctx, models.AuditFilter{Type: models.EventSignInFailed, Limit: 1})
+					if len(evs) == 0 || evs[0].Detail["reason"] != reason {
+						t.Fatalf("audit = %+v, want reason %s", evs, reason)
+					}
+				}
+			})
+		}
 	}
 
 	t.Run("disabled user", func(t *testing.T) {
@@ -296,4 +328,67 @@ func TestSetupFinishBoundToItsLink(t *testing.T) {
 	// Both links still work for their own users.
 	b.page(pathA, http.StatusOK)
 	b.page(pathB, http.StatusOK)
+}
+
+// The sign-in page's own challenge (stored with the auth request,
+// passkeys/bound.go) is used at most once (WebAuthn L3 §13.4.3): a refused
+// answer uses it up, so even a correct answer to it is then refused; the
+// page reloaded carries a new one; the answer that signed in cannot be
+// sent again; and an expired one is refused and replaced on reload.
+func TestPageChallengeSingleUse(t *testing.T) {
+	app, b, _, r, _ := enrolled(t)
+	ctx := context.Background()
+	lastReason := func() any {
+		evs, _ := app.db.AuditEvents(ctx, models.AuditFilter{Type: models.EventSignInFailed, Limit: 1})
+		if len(evs) == 0 {
+			return nil
+		}
+		return evs[0].Detail["reason"]
+	}
+
+	arID, csrf, begin := b.loginStartPage(r, oauth2.SetAuthURLParam("prompt", "login"))
+	b.auth.Origin = "http://evil.localhost:1"
+	bad, _ := b.auth.Get(begin.Options)
+	b.auth.Origin = app.issuer
+	if st, _ := b.loginFinish(arID, csrf, "", bad); st != http.StatusUnauthorized {
+		t.Fatalf("answer from another origin: %d, want 401", st)
+	}
+	good, _ := b.auth.Get(begin.Options)
+	if st, msg := b.loginFinish(arID, csrf, "", good); st != http.StatusUnauthorized || lastReason() != "replayed_challenge" {
+		t.Fatalf("answer to a used-up challenge: %d %q, reason %v", st, msg, lastReason())
+	}
+
+	body, csrf := b.page("/login?authRequestID="+arID, http.StatusOK)
+	again := pageBegin(t, body)
+	if string(again.Options) == string(begin.Options) {
+		t.Fatal("reloaded page carries the used-up challenge")
+	}
+	good, _ = b.auth.Get(again.Options)
+	var fin struct{ Redirect, Error string }
+	if st := b.postJSON("/login/passkey/finish", csrf, map[string]any{"authRequestID": arID, "ceremonyID": "", "credential": json.RawMessage(good)}, &fin); st != http.StatusOK {
+		t.Fatalf("answer to the new challenge: %d %s", st, fin.Error)
+	}
+	if !strings.HasPrefix(fin.Redirect, "http://localhost:9999/callback?") {
+		t.Fatalf("signed in to %s", fin.Redirect)
+	}
+	if st, _ := b.loginFinish(arID, csrf, "", good); st != http.StatusConflict {
+		t.Fatalf("the same answer again: %d, want 409", st)
+	}
+	ar, err := app.db.AuthRequestByID(ctx, arID)
+	if err != nil || !ar.Done || ar.LoginChallenge != nil {
+		t.Fatalf("completed request: %+v %v", ar, err)
+	}
+
+	arID, csrf, begin = b.loginStartPage(r, oauth2.SetAuthURLParam("prompt", "login"))
+	good, _ = b.auth.Get(begin.Options)
+	app.clock.Advance(6 * time.Minute)
+	defer app.clock.Advance(-6 * time.Minute)
+	if st, _ := b.loginFinish(arID, csrf, "", good); st != http.StatusUnauthorized || lastReason() != "expired_challenge" {
+		t.Fatalf("expired challenge: %d, reason %v", st, lastReason())
+	}
+	body, csrf = b.page("/login?authRequestID="+arID, http.StatusOK)
+	good, _ = b.auth.Get(pageBegin(t, body).Options)
+	if st, msg := b.loginFinish(arID, csrf, "", good); st != http.StatusOK {
+		t.Fatalf("the page reloaded after expiry: %d %s", st, msg)
+	}
 }

@@ -46,13 +46,16 @@ func New(ctx context.Context, cfg Config, db *models.DB, sealer *models.Sealer) 
 	if probs := cfg.Validate(); len(probs) > 0 {
 		return nil, &ConfigError{Problems: probs}
 	}
-	op, err := oidc.New(ctx, cfg.OIDC, db, sealer)
-	if err != nil {
-		return nil, fmt.Errorf("oidc provider: %w", err)
-	}
 	pk, err := passkeys.New(cfg.Passkeys, db)
 	if err != nil {
 		return nil, fmt.Errorf("passkeys: %w", err)
+	}
+	// Each auth request carries the challenge of its sign-in page
+	// (passkeys/bound.go).
+	cfg.OIDC.NewLoginChallenge = pk.NewLoginChallenge
+	op, err := oidc.New(ctx, cfg.OIDC, db, sealer)
+	if err != nil {
+		return nil, fmt.Errorf("oidc provider: %w", err)
 	}
 	pg, err := loadPages()
 	if err != nil {

@@ -37,8 +37,12 @@ type AuthRequest struct {
 	CodeHash            []byte
 	CodeExpiresAt       *time.Time
 	CodeUsedAt          *time.Time
-	CreatedAt           time.Time
-	ExpiresAt           time.Time
+	// LoginChallenge is the WebAuthn challenge of the sign-in page, minted
+	// with the request (passkeys/bound.go); nil once used or refused.
+	LoginChallenge          []byte
+	LoginChallengeExpiresAt *time.Time
+	CreatedAt               time.Time
+	ExpiresAt               time.Time
 }
 
 // CreateAuthRequest stores a new request; ID defaults to a random UUID.
@@ -62,13 +66,20 @@ func (db *DB) AuthRequestByID(ctx context.Context, id string) (*AuthRequest, err
 	return &ar, nil
 }
 
-// CompleteAuthRequest records who signed in for a pending request. It fails
-// with ErrConflict if the request was already completed and ErrExpired if
-// it is too old, so a request is bound to exactly one sign-in.
-func (db *DB) CompleteAuthRequest(ctx context.Context, id, userID, sessionID string, authTime time.Time, amr []string, acr string) error {
-	res := db.ctx(ctx).Model(&AuthRequest{}).
-		Where("id = ? AND done = ? AND expires_at > ?", id, false, db.Now()).
-		Updates(map[string]any{"user_id": userID, "session_id": sessionID, "auth_time": authTime.UTC(), "amr": StringList(amr), "acr": acr, "done": true})
+// CompleteAuthRequest records the signed-in user on a pending request and
+// uses up its sign-in challenge. With a non-nil challenge (the sign-in
+// answered the request's own challenge, passkeys/bound.go) the request must
+// still hold that challenge: an answer counts once, and not after the
+// challenge was replaced or refused (WebAuthn L3 §13.4.3).
+// Errors: ErrNotFound, ErrExpired, ErrConflict (already completed, or the
+// challenge is no longer the request's).
+func (db *DB) CompleteAuthRequest(ctx context.Context, id, userID, sessionID string, authTime time.Time, amr []string, acr string, challenge []byte) error {
+	q := db.ctx(ctx).Model(&AuthRequest{}).Where("id = ? AND done = ? AND expires_at > ?", id, false, db.Now())
+	if challenge != nil {
+		q = q.Where("login_challenge = ?", challenge)
+	}
+	res := q.Updates(map[string]any{"user_id": userID, "session_id": sessionID, "auth_time": authTime.UTC(), "amr": StringList(amr), "acr": acr, "done": true,
+		"login_challenge": nil, "login_challenge_expires_at": nil})
 	if res.Error != nil {
 		return translate(res.Error)
 	}
@@ -76,9 +87,35 @@ func (db *DB) CompleteAuthRequest(ctx context.Context, id, userID, sessionID str
 		if _, err := db.AuthRequestByID(ctx, id); err != nil {
 			return err
 		}
-		return fmt.Errorf("auth request already completed: %w", ErrConflict)
+		return fmt.Errorf("auth request already completed or its challenge used: %w", ErrConflict)
 	}
 	return nil
+}
+
+// SetLoginChallenge gives a pending request a new sign-in challenge
+// (nil: none). Errors: ErrNotFound (unknown or no longer pending).
+func (db *DB) SetLoginChallenge(ctx context.Context, id string, challenge []byte, expires time.Time) error {
+	var exp *time.Time
+	if challenge != nil {
+		e := expires.UTC()
+		exp = &e
+	}
+	res := db.ctx(ctx).Model(&AuthRequest{}).Where("id = ? AND done = ?", id, false).
+		Updates(map[string]any{"login_challenge": challenge, "login_challenge_expires_at": exp})
+	if res.Error != nil {
+		return translate(res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return fmt.Errorf("pending auth request %q: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
+// ClearLoginChallenge uses up challenge if it is still the request's (a
+// refused answer, WebAuthn L3 §13.4.3); anything else is left alone.
+func (db *DB) ClearLoginChallenge(ctx context.Context, id string, challenge []byte) error {
+	return translate(db.ctx(ctx).Model(&AuthRequest{}).Where("id = ? AND login_challenge = ?", id, challenge).
+		Updates(map[string]any{"login_challenge": nil, "login_challenge_expires_at": nil}).Error)
 }
 
 // SaveAuthCode stores the hash of the code issued for a completed request.

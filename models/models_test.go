@@ -124,10 +124,10 @@ func TestAuthCodeSingleUseRevokesTokens(t *testing.T) {
 	if err := db.CreateAuthRequest(ctx, ar); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.CompleteAuthRequest(ctx, ar.ID, u.ID, "sid", clock.Now(), []string{"hwk"}, ""); err != nil {
+	if err := db.CompleteAuthRequest(ctx, ar.ID, u.ID, "sid", clock.Now(), []string{"hwk"}, "", nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.CompleteAuthRequest(ctx, ar.ID, u.ID, "sid", clock.Now(), nil, ""); !errors.Is(err, ErrConflict) {
+	if err := db.CompleteAuthRequest(ctx, ar.ID, u.ID, "sid", clock.Now(), nil, "", nil); !errors.Is(err, ErrConflict) {
 		t.Fatalf("second completion: %v", err)
 	}
 	code := HashToken("code")
@@ -257,5 +257,72 @@ func TestSealer(t *testing.T) {
 	k2, created, _ := LoadMasterKey("", dir)
 	if created || string(k1) != string(k2) {
 		t.Fatal("key not reloaded")
+	}
+}
+
+// The sign-in challenge stored in an auth request is used at most once:
+// completing the request with it clears it, a completion naming another
+// challenge is refused, and a refused answer clears only the challenge it
+// answered (WebAuthn L3 §13.4.3; passkeys/bound.go).
+func TestLoginChallengeSingleUse(t *testing.T) {
+	db, clock := newTestDB(t)
+	ctx := context.Background()
+	u := &User{Username: "dave"}
+	_ = db.CreateUser(ctx, u)
+	cl := &Client{Name: "app", RedirectURIs: StringList{"https://app/cb"}}
+	if _, err := db.CreateClient(ctx, cl); err != nil {
+		t.Fatal(err)
+	}
+	exp := clock.Now().Add(5 * time.Minute)
+	first, second := []byte("challenge-one-0123456789abcdef01"), []byte("challenge-two-0123456789abcdef01")
+	ar := &AuthRequest{ClientID: cl.ID, RedirectURI: "https://app/cb", ResponseType: "code", CreatedAt: clock.Now(),
+		ExpiresAt: clock.Now().Add(10 * time.Minute), LoginChallenge: first, LoginChallengeExpiresAt: &exp}
+	if err := db.CreateAuthRequest(ctx, ar); err != nil {
+		t.Fatal(err)
+	}
+	stored := func() *AuthRequest {
+		t.Helper()
+		got, err := db.AuthRequestByID(ctx, ar.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	if got := stored(); string(got.LoginChallenge) != string(first) || got.LoginChallengeExpiresAt == nil || !got.LoginChallengeExpiresAt.Equal(exp) {
+		t.Fatalf("stored challenge %q expiring %v", got.LoginChallenge, got.LoginChallengeExpiresAt)
+	}
+	if err := db.SetLoginChallenge(ctx, ar.ID, second, exp); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CompleteAuthRequest(ctx, ar.ID, u.ID, "sid", clock.Now(), nil, "", first); !errors.Is(err, ErrConflict) {
+		t.Fatalf("completion with a replaced challenge: %v, want ErrConflict", err)
+	}
+	if err := db.ClearLoginChallenge(ctx, ar.ID, first); err != nil {
+		t.Fatal(err)
+	}
+	if got := stored(); string(got.LoginChallenge) != string(second) || got.Done {
+		t.Fatalf("clearing an old challenge changed the request: %+v", got)
+	}
+	if err := db.ClearLoginChallenge(ctx, ar.ID, second); err != nil {
+		t.Fatal(err)
+	}
+	if got := stored(); got.LoginChallenge != nil || got.LoginChallengeExpiresAt != nil {
+		t.Fatalf("refused challenge kept: %q", got.LoginChallenge)
+	}
+	if err := db.CompleteAuthRequest(ctx, ar.ID, u.ID, "sid", clock.Now(), nil, "", second); !errors.Is(err, ErrConflict) {
+		t.Fatalf("completion with a refused challenge: %v, want ErrConflict", err)
+	}
+	third := []byte("challenge-three-0123456789abcdef")
+	if err := db.SetLoginChallenge(ctx, ar.ID, third, exp); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CompleteAuthRequest(ctx, ar.ID, u.ID, "sid", clock.Now(), []string{"hwk"}, "", third); err != nil {
+		t.Fatal(err)
+	}
+	if got := stored(); !got.Done || got.LoginChallenge != nil || got.LoginChallengeExpiresAt != nil {
+		t.Fatalf("completed request keeps its challenge: %+v", got)
+	}
+	if err := db.SetLoginChallenge(ctx, ar.ID, first, exp); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("new challenge for a completed request: %v, want ErrNotFound", err)
 	}
 }

@@ -74,6 +74,13 @@ func (s *Storage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, 
 		CreatedAt:           now,
 		ExpiresAt:           now.Add(s.cfg.AuthRequestTTL),
 	}
+	if s.cfg.NewLoginChallenge != nil {
+		ch, exp, err := s.cfg.NewLoginChallenge()
+		if err != nil {
+			return nil, oidc.ErrServerError().WithParent(err)
+		}
+		m.LoginChallenge, m.LoginChallengeExpiresAt = ch, &exp
+	}
 	if m.Prompt == nil {
 		m.Prompt = models.StringList{}
 	}

@@ -29,6 +29,10 @@ type Config struct {
 	// KeyRotation is the planned lifetime of a signing key (default 30
 	// days); the rotation job uses it.
 	KeyRotation time.Duration
+	// NewLoginChallenge, when set, mints the WebAuthn challenge stored with
+	// each new auth request, so that the sign-in page needs no ceremony of
+	// its own (passkeys.Service.NewLoginChallenge, passkeys/bound.go).
+	NewLoginChallenge func() ([]byte, time.Time, error)
 	// Now is the clock; defaults to time.Now.
 	Now func() time.Time
 }

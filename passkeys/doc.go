@@ -15,9 +15,15 @@
 //	FinishRegistration   PublicKeyCredential.toJSON()     consume ceremony, verify, store passkey + use setup token (1 tx)
 //	BeginLogin           -                                options JSON, ceremony row (auth request)
 //	FinishLogin          PublicKeyCredential.toJSON()     consume ceremony, userHandle → user, verify, clone check, write back
+//	NewLoginChallenge    -                                challenge stored with a new auth request (oidc)
+//	LoginOptions         -                                options JSON for it, carried by the sign-in page
+//	FinishBoundLogin     PublicKeyCredential.toJSON()     as FinishLogin; the caller uses the challenge up (bound.go)
 //
 // Every ceremony is single use (DELETE … RETURNING) and expires; sign-in
-// ceremonies are bound to their OIDC auth request. Every error is an
+// ceremonies are bound to their OIDC auth request. The sign-in page's
+// first attempt needs no ceremony: it answers the challenge stored with
+// the auth request, which completing the request or a refusal uses up
+// (bound.go). Every error is an
 // *Error whose Kind is one of the Err* values; Reason gives a short code
 // for the audit log. A refusal changes nothing in the database except the
 // consumed ceremony and, for a sign count that did not increase, the

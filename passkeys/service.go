@@ -291,6 +291,13 @@ func (s *Service) FinishLogin(ctx context.Context, ceremonyID, authRequestID str
 	if got := deref(c.AuthRequestID); got != authRequestID {
 		return nil, fail(ErrCeremonyMismatch, fmt.Errorf("ceremony bound to auth request %q, not %q", got, authRequestID))
 	}
+	return s.finishLogin(ctx, sd, parsed)
+}
+
+// finishLogin verifies a parsed assertion against the session data of
+// its challenge (a consumed ceremony, or a challenge bound to an auth
+// request, bound.go) and completes the sign-in.
+func (s *Service) finishLogin(ctx context.Context, sd *webauthn.SessionData, parsed *protocol.ParsedCredentialAssertionData) (*LoginResult, error) {
 	var (
 		owner      *webauthnUser
 		handlerErr error

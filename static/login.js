@@ -1,7 +1,10 @@
 // Sign-in page: one discoverable passkey ceremony at a time. Conditional UI
 // (autofill) starts on load when available; pressing the button aborts it
 // and waits for it to settle before the modal ceremony starts, so the two
-// never run together.
+// never run together. The page carries the options of its first ceremony
+// (the auth request's own challenge, data-first-begin): they serve until
+// an answer to them is sent, which uses them up; later attempts ask the
+// server for a new ceremony.
 "use strict";
 (function () {
   const L = window.Latchkey;
@@ -12,9 +15,13 @@
   let running = null;      // promise of the ceremony in flight
   let abort = null;        // AbortController of the conditional ceremony
   let finishing = false;
+  let first = form.dataset.firstBegin || ""; // JSON of the page's own first ceremony, until answered
+  try { JSON.parse(first); } catch (e) { first = ""; }
 
   async function ceremony(conditional) {
-    const begin = await L.postJSON(form.dataset.begin, { authRequestID: authRequestID });
+    const fromPage = first !== "";
+    // Parsed afresh each time: decodeRequest turns the challenge into bytes in place.
+    const begin = fromPage ? JSON.parse(first) : await L.postJSON(form.dataset.begin, { authRequestID: authRequestID });
     const opts = { publicKey: L.decodeRequest(begin.options.publicKey) };
     if (conditional) {
       abort = new AbortController();
@@ -24,6 +31,7 @@
     const cred = await navigator.credentials.get(opts);
     abort = null;
     finishing = true;
+    if (fromPage) first = ""; // answered: its challenge is used up
     L.setStatus("Checking your passkey…");
     const done = await L.postJSON(form.dataset.finish, {
       authRequestID: authRequestID, ceremonyID: begin.ceremonyID, credential: L.encodeCredential(cred)

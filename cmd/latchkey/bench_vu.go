@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -20,7 +21,10 @@ import (
 )
 
 // The steps of one complete flow, in order, as the bench reports them.
-var flowSteps = []string{"authorize", "login_page", "passkey_begin", "passkey_finish", "callback", "code_exchange", "userinfo", "refresh"}
+// The sign-in page carries its passkey challenge (passkeys/bound.go), and
+// the sign-in's answer leads straight to the client with the code; callback
+// times the redirects that remain (none unless form_post).
+var flowSteps = []string{"authorize", "login_page", "passkey_finish", "callback", "code_exchange", "userinfo", "refresh"}
 
 // benchClient is what every virtual user shares: the server, the
 // registered OIDC client and one connection pool.
@@ -129,7 +133,10 @@ func (v *vu) postForm(step, path string, form url.Values) ([]byte, error) {
 	return body, err
 }
 
-var csrfMetaRE = regexp.MustCompile(`<meta name="csrf-token" content="([^"]+)">`)
+var (
+	csrfMetaRE   = regexp.MustCompile(`<meta name="csrf-token" content="([^"]+)">`)
+	firstBeginRE = regexp.MustCompile(`data-first-begin="([^"]+)"`)
+)
 
 type ceremonyBegin struct {
 	CeremonyID string          `json:"ceremonyID"`
@@ -196,23 +203,21 @@ func (v *vu) flow() error {
 		return err
 	}
 	m := csrfMetaRE.FindSubmatch(page)
-	if m == nil || arID == "" {
-		return fmt.Errorf("login page %s without CSRF token or auth request", loc)
+	fb := firstBeginRE.FindSubmatch(page)
+	if m == nil || fb == nil || arID == "" {
+		return fmt.Errorf("login page %s without CSRF token, passkey challenge or auth request", loc)
 	}
 	csrf := string(m[1])
-	raw, err := v.postJSON("passkey_begin", v.bc.issuer+"/login/passkey/begin", csrf, map[string]string{"authRequestID": arID})
-	if err != nil {
-		return err
-	}
+	// The page's first ceremony, as its script uses it.
 	var begin ceremonyBegin
-	if err := json.Unmarshal(raw, &begin); err != nil {
-		return err
+	if err := json.Unmarshal([]byte(html.UnescapeString(string(fb[1]))), &begin); err != nil {
+		return fmt.Errorf("login page's passkey challenge: %w", err)
 	}
 	assertion, err := v.auth.Get(begin.Options)
 	if err != nil {
 		return err
 	}
-	raw, err = v.postJSON("passkey_finish", v.bc.issuer+"/login/passkey/finish", csrf,
+	raw, err := v.postJSON("passkey_finish", v.bc.issuer+"/login/passkey/finish", csrf,
 		map[string]any{"authRequestID": arID, "ceremonyID": begin.CeremonyID, "credential": json.RawMessage(assertion)})
 	if err != nil {
 		return err
