@@ -70,11 +70,11 @@ func (s *Server) consentNeeded(ctx context.Context, ar *models.AuthRequest, user
 }
 
 // completeAuthRequest records the sign-in on ar and returns where the
-// browser goes next: the client's redirect URI with the code (issued here,
-// oidc.Provider.AuthResponseURL), op's callback for form_post, or the
-// consent page. With prompt=none and consent missing it ends the request
-// with consent_required and returns "" (the response is written). Its
-// writes commit together, and with the caller's inside models.InTx.
+// browser goes next: the client's redirect URI with the code (issued with
+// the sign-in, oidc.Provider.CompleteWithCode), op's callback for
+// form_post, or the consent page. With prompt=none and consent missing it
+// ends the request with consent_required and returns "" (the response is
+// written). Inside models.InTx its writes commit with the caller's.
 // challenge is the request's own sign-in challenge the user answered (nil
 // for a ceremony or a live session): the request must still hold it.
 func (s *Server) completeAuthRequest(c echo.Context, ar *models.AuthRequest, sessionID, userID string, authTime time.Time, amr []string, acr string, challenge []byte) (string, error) {
@@ -88,27 +88,15 @@ func (s *Server) completeAuthRequest(c echo.Context, ar *models.AuthRequest, ses
 		return "", nil
 	}
 	var next string
-	err = s.db.InTx(ctx, func(ctx context.Context) error {
-		if need {
-			if err := s.db.SetConsentPending(ctx, ar.ID, true); err != nil {
-				return err
-			}
-		}
-		if err := s.db.CompleteAuthRequest(ctx, ar.ID, userID, sessionID, authTime, amr, acr, challenge); err != nil {
-			return err
-		}
-		if need {
-			next = "/consent?authRequestID=" + url.QueryEscape(ar.ID)
-			return nil
-		}
-		done := *ar
-		at := authTime.UTC()
-		done.Done, done.UserID, done.SessionID, done.AuthTime, done.AMR, done.ACR = true, &userID, &sessionID, &at, amr, acr
-		done.LoginChallenge, done.LoginChallengeExpiresAt = nil, nil
-		next, err = s.op.AuthResponseURL(ctx, &done)
+	err = s.db.InTx(ctx, func(ctx context.Context) error { // the code and the session's client commit together
+		next, err = s.op.CompleteWithCode(ctx, ar, models.Completion{UserID: userID, SessionID: sessionID, AuthTime: authTime, AMR: amr, ACR: acr,
+			Challenge: challenge, ConsentPending: need})
 		return err
 	})
-	return next, err
+	if err != nil || !need {
+		return next, err
+	}
+	return "/consent?authRequestID=" + url.QueryEscape(ar.ID), nil
 }
 
 type consentPage struct {

@@ -66,20 +66,44 @@ func (db *DB) AuthRequestByID(ctx context.Context, id string) (*AuthRequest, err
 	return &ar, nil
 }
 
-// CompleteAuthRequest records the signed-in user on a pending request and
-// uses up its sign-in challenge. With a non-nil challenge (the sign-in
-// answered the request's own challenge, passkeys/bound.go) the request must
-// still hold that challenge: an answer counts once, and not after the
-// challenge was replaced or refused (WebAuthn L3 §13.4.3).
+// Completion is what a sign-in records on its auth request.
+type Completion struct {
+	UserID, SessionID string
+	AuthTime          time.Time
+	AMR               []string
+	ACR               string
+	// Challenge, when set, is the request's own sign-in challenge that
+	// the user answered (passkeys/bound.go): the request must still hold
+	// it. An answer counts once, and not after the challenge was replaced
+	// or refused (WebAuthn L3 §13.4.3).
+	Challenge []byte
+	// ConsentPending holds the code back until the user consents.
+	ConsentPending bool
+	// CodeHash, when set, issues the authorization code with the sign-in
+	// (one UPDATE instead of two); it expires after CodeTTL.
+	CodeHash []byte
+	CodeTTL  time.Duration
+}
+
+// CompleteAuthRequest records the signed-in user on a pending request,
+// uses up its sign-in challenge and, with c.CodeHash, issues its code.
 // Errors: ErrNotFound, ErrExpired, ErrConflict (already completed, or the
 // challenge is no longer the request's).
-func (db *DB) CompleteAuthRequest(ctx context.Context, id, userID, sessionID string, authTime time.Time, amr []string, acr string, challenge []byte) error {
-	q := db.ctx(ctx).Model(&AuthRequest{}).Where("id = ? AND done = ? AND expires_at > ?", id, false, db.Now())
-	if challenge != nil {
-		q = q.Where("login_challenge = ?", challenge)
+func (db *DB) CompleteAuthRequest(ctx context.Context, id string, c Completion) error {
+	now := db.Now()
+	q := db.ctx(ctx).Model(&AuthRequest{}).Where("id = ? AND done = ? AND expires_at > ?", id, false, now)
+	if c.Challenge != nil {
+		q = q.Where("login_challenge = ?", c.Challenge)
 	}
-	res := q.Updates(map[string]any{"user_id": userID, "session_id": sessionID, "auth_time": authTime.UTC(), "amr": StringList(amr), "acr": acr, "done": true,
-		"login_challenge": nil, "login_challenge_expires_at": nil})
+	set := map[string]any{"user_id": c.UserID, "session_id": c.SessionID, "auth_time": c.AuthTime.UTC(), "amr": StringList(c.AMR), "acr": c.ACR,
+		"done": true, "consent_pending": c.ConsentPending, "login_challenge": nil, "login_challenge_expires_at": nil}
+	if c.CodeHash != nil {
+		if c.ConsentPending {
+			return fmt.Errorf("%w: no code before consent", ErrInvalid)
+		}
+		set["code_hash"], set["code_expires_at"] = c.CodeHash, now.Add(c.CodeTTL)
+	}
+	res := q.Updates(set)
 	if res.Error != nil {
 		return translate(res.Error)
 	}

@@ -124,10 +124,10 @@ func TestAuthCodeSingleUseRevokesTokens(t *testing.T) {
 	if err := db.CreateAuthRequest(ctx, ar); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.CompleteAuthRequest(ctx, ar.ID, u.ID, "sid", clock.Now(), []string{"hwk"}, "", nil); err != nil {
+	if err := db.CompleteAuthRequest(ctx, ar.ID, Completion{UserID: u.ID, SessionID: "sid", AuthTime: clock.Now(), AMR: []string{"hwk"}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.CompleteAuthRequest(ctx, ar.ID, u.ID, "sid", clock.Now(), nil, "", nil); !errors.Is(err, ErrConflict) {
+	if err := db.CompleteAuthRequest(ctx, ar.ID, Completion{UserID: u.ID, SessionID: "sid", AuthTime: clock.Now()}); !errors.Is(err, ErrConflict) {
 		t.Fatalf("second completion: %v", err)
 	}
 	code := HashToken("code")
@@ -294,7 +294,7 @@ func TestLoginChallengeSingleUse(t *testing.T) {
 	if err := db.SetLoginChallenge(ctx, ar.ID, second, exp); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.CompleteAuthRequest(ctx, ar.ID, u.ID, "sid", clock.Now(), nil, "", first); !errors.Is(err, ErrConflict) {
+	if err := db.CompleteAuthRequest(ctx, ar.ID, Completion{UserID: u.ID, SessionID: "sid", AuthTime: clock.Now(), Challenge: first}); !errors.Is(err, ErrConflict) {
 		t.Fatalf("completion with a replaced challenge: %v, want ErrConflict", err)
 	}
 	if err := db.ClearLoginChallenge(ctx, ar.ID, first); err != nil {
@@ -309,18 +309,25 @@ func TestLoginChallengeSingleUse(t *testing.T) {
 	if got := stored(); got.LoginChallenge != nil || got.LoginChallengeExpiresAt != nil {
 		t.Fatalf("refused challenge kept: %q", got.LoginChallenge)
 	}
-	if err := db.CompleteAuthRequest(ctx, ar.ID, u.ID, "sid", clock.Now(), nil, "", second); !errors.Is(err, ErrConflict) {
+	if err := db.CompleteAuthRequest(ctx, ar.ID, Completion{UserID: u.ID, SessionID: "sid", AuthTime: clock.Now(), Challenge: second}); !errors.Is(err, ErrConflict) {
 		t.Fatalf("completion with a refused challenge: %v, want ErrConflict", err)
+	}
+	if err := db.CompleteAuthRequest(ctx, ar.ID, Completion{UserID: u.ID, SessionID: "sid", AuthTime: clock.Now(), ConsentPending: true, CodeHash: HashToken("x")}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("a code while consent is pending: %v, want ErrInvalid", err)
 	}
 	third := []byte("challenge-three-0123456789abcdef")
 	if err := db.SetLoginChallenge(ctx, ar.ID, third, exp); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.CompleteAuthRequest(ctx, ar.ID, u.ID, "sid", clock.Now(), []string{"hwk"}, "", third); err != nil {
+	if err := db.CompleteAuthRequest(ctx, ar.ID, Completion{UserID: u.ID, SessionID: "sid", AuthTime: clock.Now(), AMR: []string{"hwk"}, Challenge: third, CodeHash: HashToken("code-3"), CodeTTL: time.Minute}); err != nil {
 		t.Fatal(err)
 	}
 	if got := stored(); !got.Done || got.LoginChallenge != nil || got.LoginChallengeExpiresAt != nil {
 		t.Fatalf("completed request keeps its challenge: %+v", got)
+	}
+	// The code issued with the completion is redeemable once.
+	if got, err := db.RedeemAuthCode(ctx, HashToken("code-3")); err != nil || got.ID != ar.ID || got.SessionID == nil || *got.SessionID != "sid" {
+		t.Fatalf("redeem the code issued with the sign-in: %+v %v", got, err)
 	}
 	if err := db.SetLoginChallenge(ctx, ar.ID, first, exp); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("new challenge for a completed request: %v, want ErrNotFound", err)

@@ -130,7 +130,7 @@ func (e *env) authRequest(c *models.Client, scopes ...string) *authRequest {
 func (e *env) completed(c *models.Client, scopes ...string) (*authRequest, string) {
 	e.t.Helper()
 	ar := e.authRequest(c, scopes...)
-	if err := e.db.CompleteAuthRequest(e.ctx, ar.GetID(), e.user.ID, e.session.ID, e.clock.Now(), []string{"hwk", "user"}, "urn:latchkey:passkey", nil); err != nil {
+	if err := e.db.CompleteAuthRequest(e.ctx, ar.GetID(), models.Completion{UserID: e.user.ID, SessionID: e.session.ID, AuthTime: e.clock.Now(), AMR: []string{"hwk", "user"}, ACR: "urn:latchkey:passkey"}); err != nil {
 		e.t.Fatal(err)
 	}
 	code := models.NewToken()

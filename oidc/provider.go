@@ -306,23 +306,38 @@ func (p *Provider) CallbackURL(ctx context.Context, authRequestID string) string
 	return op.AuthCallbackURL(p.op)(op.ContextWithIssuer(ctx, p.cfg.Issuer), authRequestID)
 }
 
-// AuthResponseURL issues the authorization code of ar, a request the
-// caller has just completed, and returns where the browser takes it: the
-// client's redirect URI with code and state (RFC 6749 §4.1.2), built by
-// op exactly as its callback endpoint would build it. The browser thus
-// goes from the sign-in straight to the client instead of through
-// /authorize/callback: one round trip, two reads and one commit less
-// per sign-in. The code is saved through ctx, so inside models.InTx it
-// commits with the caller's writes. response_mode=form_post needs a page
-// that posts the response (OAuth 2.0 Form Post Response Mode §2), so for
-// it, and for any request not yet ready for a code, the callback URL is
-// returned and op's endpoint decides there.
-func (p *Provider) AuthResponseURL(ctx context.Context, ar *models.AuthRequest) (string, error) {
-	if !ar.Done || ar.UserID == nil || ar.ConsentPending ||
-		oidc.ResponseType(ar.ResponseType) != oidc.ResponseTypeCode || oidc.ResponseMode(ar.ResponseMode) == oidc.ResponseModeFormPost {
+// CompleteWithCode records the sign-in c on ar and issues its
+// authorization code in the same UPDATE, records the session's new client
+// (back-channel logout, backchannel.go), and returns where the browser
+// takes the code: the client's redirect URI with code and state (RFC 6749
+// §4.1.2), built by op exactly as its callback endpoint would build it.
+// The browser thus goes from the sign-in straight to the client instead of
+// through /authorize/callback: one round trip, two reads and a commit less
+// per sign-in. The writes go through ctx, so inside models.InTx they
+// commit with the caller's. response_mode=form_post needs a page that posts
+// the response (OAuth 2.0 Form Post Response Mode §2): for it, and while
+// consent is pending, only the sign-in is recorded and the callback URL is
+// returned, where op's endpoint decides.
+func (p *Provider) CompleteWithCode(ctx context.Context, ar *models.AuthRequest, c models.Completion) (string, error) {
+	if c.ConsentPending || oidc.ResponseType(ar.ResponseType) != oidc.ResponseTypeCode || oidc.ResponseMode(ar.ResponseMode) == oidc.ResponseModeFormPost {
+		if err := p.db.CompleteAuthRequest(ctx, ar.ID, c); err != nil {
+			return "", err
+		}
 		return p.CallbackURL(ctx, ar.ID), nil
 	}
-	return op.BuildAuthResponseCallbackURL(ctx, &authRequest{m: ar}, p.op)
+	code, err := op.BuildAuthRequestCode(&authRequest{m: ar}, p.op.Crypto())
+	if err != nil {
+		return "", err
+	}
+	c.CodeHash, c.CodeTTL = models.HashToken(code), p.cfg.CodeTTL
+	if err := p.db.CompleteAuthRequest(ctx, ar.ID, c); err != nil {
+		return "", err
+	}
+	if err := p.db.RecordSessionClient(ctx, c.SessionID, ar.ClientID); err != nil {
+		return "", err
+	}
+	return op.AuthResponseURL(ar.RedirectURI, oidc.ResponseType(ar.ResponseType), oidc.ResponseMode(ar.ResponseMode),
+		&op.CodeResponseType{Code: code, State: ar.State}, p.op.Encoder())
 }
 
 // FailKind is the OAuth error a failed sign-in ends with.

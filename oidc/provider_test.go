@@ -131,7 +131,7 @@ func codeFlow(t *testing.T, e *env, srv *httptest.Server, c *models.Client, secr
 	if resp.StatusCode != http.StatusFound || loc.Path != "/login" || id == "" {
 		t.Fatalf("authorize: %s %s", resp.Status, loc)
 	}
-	if err := e.db.CompleteAuthRequest(e.ctx, id, e.user.ID, e.session.ID, e.clock.Now(), []string{"hwk", "user"}, "", nil); err != nil {
+	if err := e.db.CompleteAuthRequest(e.ctx, id, models.Completion{UserID: e.user.ID, SessionID: e.session.ID, AuthTime: e.clock.Now(), AMR: []string{"hwk", "user"}}); err != nil {
 		t.Fatal(err)
 	}
 	cb := e.p.CallbackURL(e.ctx, id)
