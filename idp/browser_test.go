@@ -614,3 +614,70 @@ func TestBrowserSignInRefusedWithoutUV(t *testing.T) {
 		t.Errorf("credential marked as used after a refused sign-in: %+v", stored)
 	}
 }
+
+// TestBrowserSignInRetry: the page's first attempt answers the challenge
+// it carries (passkeys/bound.go); that answer is refused (the account is
+// disabled), which uses the challenge up, so the next press of the button
+// must start a new ceremony (POST /login/passkey/begin) and succeed once
+// the account is enabled again. Reusing the used-up challenge would be
+// refused as "no longer valid".
+func TestBrowserSignInRetry(t *testing.T) {
+	exe := findChromium(t)
+	app := newTestApp(t)
+	demo := startDemoRP(t, app)
+	user, setupURL := app.newUser(browserUsername, false)
+	c := newChrome(t, exe, true)
+	if _, err := chromedp.Call(c.ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: noAutofillJS}); err != nil {
+		t.Fatalf("Page.addScriptToEvaluateOnNewDocument: %v", err)
+	}
+	c.setUpPasskey(setupURL, "Headless Chromium")
+	ctx := context.Background()
+	if err := app.db.SetUserDisabled(ctx, user.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	c.do("start sign-in at the demo app",
+		chromedp.Navigate(demo+"/"),
+		chromedp.WaitVisible(chromedp.ID("signin")),
+		chromedp.Click(chromedp.ID("signin")),
+		chromedp.WaitVisible(chromedp.ID("passkey-signin")),
+	)
+	press := func() {
+		if err := chromedp.Do(c.ctx, chromedp.Evaluate[chromedp.Void](`document.getElementById("passkey-signin").click()`)); err != nil {
+			c.fatalf("press the sign-in button: %v", err)
+		}
+	}
+	// waitFor polls the page until done says so.
+	waitFor := func(what string, done func(pageState) bool) pageState {
+		for {
+			if err := c.ctx.Err(); err != nil {
+				c.fatalf("%s: %v", what, err)
+			}
+			if s, err := c.state(); err == nil && done(s) {
+				return s
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	press()
+	s := waitFor("the refusal", func(s pageState) bool { return strings.Contains(s.StatusKind, "error") })
+	if u, ok := sameOrigin(s.Href, app.issuer); !ok || u.Path != "/login" {
+		c.fatalf("refused sign-in left the page: %s", s.Href)
+	}
+	evs, _ := app.db.AuditEvents(ctx, models.AuditFilter{Type: models.EventSignInFailed, Limit: 1})
+	if len(evs) != 1 || evs[0].Detail["reason"] != "user_disabled" {
+		c.fatalf("refusal audited as %+v, want user_disabled", evs)
+	}
+	if err := app.db.SetUserDisabled(ctx, user.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	refused := s.Status
+	press()
+	s = waitFor("the retried sign-in", func(s pageState) bool {
+		u, ok := sameOrigin(s.Href, demo)
+		return ok && u.Path == "/" && strings.Contains(s.Text, "Signed in as") ||
+			strings.Contains(s.StatusKind, "error") && s.Status != refused
+	})
+	if u, ok := sameOrigin(s.Href, demo); !ok || u.Path != "/" {
+		c.fatalf("retry after a refusal did not sign in: %s, status %q", s.Href, s.Status)
+	}
+}
