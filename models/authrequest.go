@@ -50,15 +50,19 @@ func (db *DB) CreateAuthRequest(ctx context.Context, ar *AuthRequest) error {
 	if ar.ID == "" {
 		ar.ID = NewUUID()
 	}
-	return translate(db.ctx(ctx).Create(ar).Error)
+	if ar.CreatedAt.IsZero() {
+		ar.CreatedAt = db.gorm.NowFunc()
+	}
+	_, err := db.rawExec(ctx, db.rawPool(ctx, true), insertAuthRequestSQL, authRequestArgs(ar)...) // raw.go
+	return err
 }
 
 // AuthRequestByID loads a request that has not expired.
 // Errors: ErrNotFound, ErrExpired.
 func (db *DB) AuthRequestByID(ctx context.Context, id string) (*AuthRequest, error) {
 	var ar AuthRequest
-	if err := db.ctx(ctx).First(&ar, "id = ?", id).Error; err != nil {
-		return nil, fmt.Errorf("auth request: %w", translate(err))
+	if err := scanAuthRequest(db.rawRow(ctx, db.rawPool(ctx, false), "SELECT "+authRequestColumns+" FROM auth_requests WHERE id = ?", id), &ar); err != nil { // raw.go
+		return nil, fmt.Errorf("auth request: %w", db.rawErr(err))
 	}
 	if !db.Now().Before(ar.ExpiresAt) {
 		return nil, fmt.Errorf("auth request: %w", ErrExpired)

@@ -100,8 +100,8 @@ func (db *DB) ClientByID(ctx context.Context, id string) (*Client, error) {
 		return c, nil
 	}
 	var c Client
-	if err := db.ctx(ctx).First(&c, "id = ?", id).Error; err != nil {
-		return nil, fmt.Errorf("load client %q: %w", id, translate(err))
+	if err := scanClient(db.rawRow(ctx, db.rawPool(ctx, false), "SELECT "+clientColumns+" FROM clients WHERE id = ?", id), &c); err != nil { // raw.go
+		return nil, fmt.Errorf("load client %q: %w", id, db.rawErr(err))
 	}
 	rememberClient(ctx, &c)
 	return &c, nil

@@ -35,8 +35,8 @@ func (db *DB) CreateSession(ctx context.Context, s *Session, ttl time.Duration) 
 	}
 	s.TokenHash = HashToken(raw)
 	s.CreatedAt, s.LastSeenAt, s.ExpiresAt = now, now, now.Add(ttl)
-	if err := db.ctx(ctx).Create(s).Error; err != nil {
-		return "", fmt.Errorf("create session: %w", translate(err))
+	if _, err := db.rawExec(ctx, db.rawPool(ctx, true), insertSessionSQL, sessionArgs(s)...); err != nil { // raw.go
+		return "", fmt.Errorf("create session: %w", err)
 	}
 	return raw, nil
 }

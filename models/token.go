@@ -56,21 +56,35 @@ type RefreshToken struct {
 // is returned.
 func (db *DB) IssueTokens(ctx context.Context, at *AccessToken, rt *RefreshToken, rotateFromID string) error {
 	now := db.Now()
+	created := db.gorm.NowFunc()
+	if at.CreatedAt.IsZero() {
+		at.CreatedAt = created
+	}
+	if rt != nil && rt.CreatedAt.IsZero() {
+		rt.CreatedAt = created
+	}
+	// Hand-written statements (raw.go) in the transaction.
 	return translate(db.transaction(ctx, func(tx *gorm.DB) error {
+		pool := tx.Statement.ConnPool
 		if rotateFromID != "" {
-			res := tx.Model(&RefreshToken{}).Where("id = ? AND rotated_at IS NULL AND revoked_at IS NULL", rotateFromID).Update("rotated_at", now)
-			if res.Error != nil {
-				return res.Error
+			res, err := db.rawExec(ctx, pool, "UPDATE refresh_tokens SET rotated_at = ? WHERE id = ? AND rotated_at IS NULL AND revoked_at IS NULL", now, rotateFromID)
+			if err != nil {
+				return err
 			}
-			if res.RowsAffected == 0 {
+			n, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			if n == 0 {
 				return fmt.Errorf("refresh token already used: %w", ErrConflict)
 			}
 		}
-		if err := tx.Create(at).Error; err != nil {
+		if _, err := db.rawExec(ctx, pool, insertAccessTokenSQL, accessTokenArgs(at)...); err != nil {
 			return err
 		}
 		if rt != nil {
-			return tx.Create(rt).Error
+			_, err := db.rawExec(ctx, pool, insertRefreshTokenSQL, refreshTokenArgs(rt)...)
+			return err
 		}
 		return nil
 	}))
@@ -79,8 +93,8 @@ func (db *DB) IssueTokens(ctx context.Context, at *AccessToken, rt *RefreshToken
 // RefreshTokenByRaw loads a refresh token in any state by its raw value.
 func (db *DB) RefreshTokenByRaw(ctx context.Context, raw string) (*RefreshToken, error) {
 	var rt RefreshToken
-	if err := db.ctx(ctx).First(&rt, "token_hash = ?", HashToken(raw)).Error; err != nil {
-		return nil, fmt.Errorf("refresh token: %w", translate(err))
+	if err := scanRefreshToken(db.rawRow(ctx, db.rawPool(ctx, false), "SELECT "+refreshTokenColumns+" FROM refresh_tokens WHERE token_hash = ?", HashToken(raw)), &rt); err != nil { // raw.go
+		return nil, fmt.Errorf("refresh token: %w", db.rawErr(err))
 	}
 	return &rt, nil
 }
@@ -154,8 +168,8 @@ func (db *DB) RevokeByAuthRequest(ctx context.Context, authRequestID string) err
 // AccessTokenByID loads an access token record in any state.
 func (db *DB) AccessTokenByID(ctx context.Context, id string) (*AccessToken, error) {
 	var at AccessToken
-	if err := db.ctx(ctx).First(&at, "id = ?", id).Error; err != nil {
-		return nil, fmt.Errorf("access token: %w", translate(err))
+	if err := scanAccessToken(db.rawRow(ctx, db.rawPool(ctx, false), "SELECT "+accessTokenColumns+" FROM access_tokens WHERE id = ?", id), &at); err != nil { // raw.go
+		return nil, fmt.Errorf("access token: %w", db.rawErr(err))
 	}
 	return &at, nil
 }

@@ -124,6 +124,20 @@ func (db *DB) UserByID(ctx context.Context, id string) (*User, error) {
 // revocation) and the load of the user's claims in one statement. Groups
 // are loaded (one more statement) only if withGroups.
 func (db *DB) LiveUser(ctx context.Context, userID, sessionID string, withGroups bool) (*User, error) {
+	if !withGroups { // the hot path, hand-written (raw.go)
+		var u User
+		var err error
+		if sessionID == "" {
+			err = scanUser(db.rawRow(ctx, db.rawPool(ctx, false), "SELECT "+userColumns+" FROM users WHERE id = ? AND disabled = ?", userID, false), &u)
+		} else {
+			err = scanUser(db.rawRow(ctx, db.rawPool(ctx, false), "SELECT "+userColumns+" FROM users WHERE id = ? AND disabled = ?"+
+				" AND EXISTS (SELECT 1 FROM sessions WHERE sessions.id = ? AND sessions.ended_at IS NULL)", userID, false, sessionID), &u)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("live user %q: %w", userID, db.rawErr(err))
+		}
+		return &u, nil
+	}
 	q := db.ctx(ctx)
 	if withGroups {
 		q = q.Preload("Groups")
@@ -152,8 +166,8 @@ func (db *DB) UserByUsername(ctx context.Context, username string) (*User, error
 // UserByWebAuthnID loads the user owning a WebAuthn user handle.
 func (db *DB) UserByWebAuthnID(ctx context.Context, handle []byte) (*User, error) {
 	var u User
-	if err := db.ctx(ctx).First(&u, "webauthn_id = ?", handle).Error; err != nil {
-		return nil, fmt.Errorf("load user by handle: %w", translate(err))
+	if err := scanUser(db.rawRow(ctx, db.rawPool(ctx, false), "SELECT "+userColumns+" FROM users WHERE webauthn_id = ?", handle), &u); err != nil { // raw.go
+		return nil, fmt.Errorf("load user by handle: %w", db.rawErr(err))
 	}
 	return &u, nil
 }
