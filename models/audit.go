@@ -41,7 +41,15 @@ func (db *DB) Audit(ctx context.Context, ev *AuditEvent) error {
 		ev.Detail = JSONMap{}
 	}
 	db.notifyAudit(ev) // observe.go: metrics count events even if the insert fails
-	return translate(db.ctx(ctx).Create(ev).Error)
+	if ev.CreatedAt.IsZero() {
+		ev.CreatedAt = db.gorm.NowFunc()
+	}
+	// Hand-written (raw.go): every sign-in writes one.
+	row := db.rawRow(ctx, db.rawPool(ctx, true), "INSERT INTO audit_events (created_at, type, success, user_id, actor_id, client_id, ip, detail)"+
+		" VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id", ev.CreatedAt, ev.Type, ev.Success, ev.UserID, ev.ActorID, ev.ClientID, ev.IP, ev.Detail)
+	err := db.rawErr(row.Scan(&ev.ID))
+	db.yieldIfWriter(ctx)
+	return err
 }
 
 // AuditFilter selects audit events; zero fields match everything.

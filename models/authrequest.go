@@ -95,23 +95,32 @@ type Completion struct {
 // challenge is no longer the request's).
 func (db *DB) CompleteAuthRequest(ctx context.Context, id string, c Completion) error {
 	now := db.Now()
-	q := db.ctx(ctx).Model(&AuthRequest{}).Where("id = ? AND done = ? AND expires_at > ?", id, false, now)
-	if c.Challenge != nil {
-		q = q.Where("login_challenge = ?", c.Challenge)
-	}
-	set := map[string]any{"user_id": c.UserID, "session_id": c.SessionID, "auth_time": c.AuthTime.UTC(), "amr": StringList(c.AMR), "acr": c.ACR,
-		"done": true, "consent_pending": c.ConsentPending, "login_challenge": nil, "login_challenge_expires_at": nil}
+	// Hand-written (raw.go): four fixed forms.
+	q := "UPDATE auth_requests SET user_id = ?, session_id = ?, auth_time = ?, amr = ?, acr = ?, done = ?, consent_pending = ?," +
+		" login_challenge = NULL, login_challenge_expires_at = NULL"
+	args := []any{c.UserID, c.SessionID, c.AuthTime.UTC(), StringList(c.AMR), c.ACR, true, c.ConsentPending}
 	if c.CodeHash != nil {
 		if c.ConsentPending {
 			return fmt.Errorf("%w: no code before consent", ErrInvalid)
 		}
-		set["code_hash"], set["code_expires_at"] = c.CodeHash, now.Add(c.CodeTTL)
+		q += ", code_hash = ?, code_expires_at = ?"
+		args = append(args, c.CodeHash, now.Add(c.CodeTTL))
 	}
-	res := q.Updates(set)
-	if res.Error != nil {
-		return translate(res.Error)
+	q += " WHERE id = ? AND done = ? AND expires_at > ?"
+	args = append(args, id, false, now)
+	if c.Challenge != nil {
+		q += " AND login_challenge = ?"
+		args = append(args, c.Challenge)
 	}
-	if res.RowsAffected == 0 {
+	res, err := db.rawExec(ctx, db.rawPool(ctx, true), q, args...)
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
 		if _, err := db.AuthRequestByID(ctx, id); err != nil {
 			return err
 		}
@@ -179,14 +188,14 @@ var ErrCodeReused = errors.New("authorization code already used")
 // more than once, and tokens issued from it SHOULD be revoked).
 func (db *DB) RedeemAuthCode(ctx context.Context, codeHash []byte) (*AuthRequest, error) {
 	now := db.Now()
-	var rows []AuthRequest
-	res := db.ctx(ctx).Model(&rows).Clauses(clause.Returning{}).
-		Where("code_hash = ? AND code_used_at IS NULL", codeHash).
-		Update("code_used_at", now)
-	if res.Error != nil {
-		return nil, translate(res.Error)
+	var ar AuthRequest
+	err := scanAuthRequest(db.rawRow(ctx, db.rawPool(ctx, true), "UPDATE auth_requests SET code_used_at = ? WHERE code_hash = ? AND code_used_at IS NULL RETURNING "+authRequestColumns,
+		now, codeHash), &ar) // raw.go
+	db.yieldIfWriter(ctx)
+	if err = db.rawErr(err); err != nil && !errors.Is(err, ErrNotFound) {
+		return nil, err
 	}
-	if len(rows) == 0 {
+	if err != nil {
 		var ar AuthRequest
 		if err := db.ctx(ctx).First(&ar, "code_hash = ?", codeHash).Error; err != nil {
 			return nil, fmt.Errorf("authorization code: %w", translate(err))
@@ -196,7 +205,6 @@ func (db *DB) RedeemAuthCode(ctx context.Context, codeHash []byte) (*AuthRequest
 		}
 		return &ar, errors.Join(ErrCodeReused, ErrConflict)
 	}
-	ar := rows[0]
 	if ar.CodeExpiresAt == nil || !now.Before(*ar.CodeExpiresAt) {
 		return nil, fmt.Errorf("authorization code: %w", ErrExpired)
 	}

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"gorm.io/gorm"
-	"gorm.io/gorm/clause"
 )
 
 // SessionClient records that a browser session signed in to a client, so
@@ -38,8 +37,9 @@ func (db *DB) RecordSessionClient(ctx context.Context, sessionID, clientID strin
 	if sessionID == "" {
 		return nil
 	}
-	sc := &SessionClient{SessionID: sessionID, ClientID: clientID, CreatedAt: db.Now()}
-	return translate(db.ctx(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(sc).Error)
+	_, err := db.rawExec(ctx, db.rawPool(ctx, true), "INSERT INTO session_clients (session_id, client_id, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+		sessionID, clientID, db.Now()) // raw.go
+	return err
 }
 
 // queueBackchannelTx writes one outbox row per (session, client with a

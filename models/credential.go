@@ -37,9 +37,20 @@ type Credential struct {
 
 // CredentialsByUser returns the user's passkeys, oldest first.
 func (db *DB) CredentialsByUser(ctx context.Context, userID string) ([]Credential, error) {
+	rows, err := db.rawPool(ctx, false).QueryContext(ctx, db.rebind("SELECT "+credentialColumns+" FROM credentials WHERE user_id = ? ORDER BY created_at, id"), userID) // raw.go
+	if err != nil {
+		return nil, db.rawErr(err)
+	}
+	defer rows.Close()
 	var cs []Credential
-	err := db.ctx(ctx).Where("user_id = ?", userID).Order("created_at, id").Find(&cs).Error
-	return cs, translate(err)
+	for rows.Next() {
+		var c Credential
+		if err := scanCredential(rows, &c); err != nil {
+			return nil, db.rawErr(err)
+		}
+		cs = append(cs, c)
+	}
+	return cs, db.rawErr(rows.Err())
 }
 
 // CredentialByCredentialID loads a passkey by its WebAuthn credential ID.
@@ -56,19 +67,15 @@ func (db *DB) CredentialByCredentialID(ctx context.Context, credID []byte) (*Cre
 func (db *DB) UpdateCredentialAfterLogin(ctx context.Context, c *Credential) error {
 	now := db.Now()
 	c.LastUsedAt = &now
-	res := db.ctx(ctx).Model(&Credential{}).Where("id = ?", c.ID).Updates(map[string]any{
-		"sign_count":      c.SignCount,
-		"clone_warning":   c.CloneWarning,
-		"user_present":    c.UserPresent,
-		"user_verified":   c.UserVerified,
-		"backup_eligible": c.BackupEligible,
-		"backup_state":    c.BackupState,
-		"last_used_at":    now,
-	})
-	if res.Error != nil {
-		return translate(res.Error)
+	res, err := db.rawExec(ctx, db.rawPool(ctx, true), "UPDATE credentials SET sign_count = ?, clone_warning = ?, user_present = ?, user_verified = ?,"+
+		" backup_eligible = ?, backup_state = ?, last_used_at = ? WHERE id = ?",
+		c.SignCount, c.CloneWarning, c.UserPresent, c.UserVerified, c.BackupEligible, c.BackupState, now, c.ID) // raw.go
+	if err != nil {
+		return err
 	}
-	if res.RowsAffected == 0 {
+	if n, err := res.RowsAffected(); err != nil {
+		return err
+	} else if n == 0 {
 		return fmt.Errorf("credential %q: %w", c.ID, ErrNotFound)
 	}
 	return nil

@@ -159,14 +159,12 @@ func (db *DB) StoreMetadataBlob(ctx context.Context, b *MetadataBlob) error {
 // LatestMetadataSerial returns the serial of the blob in use, or
 // ErrNotFound when none was imported.
 func (db *DB) LatestMetadataSerial(ctx context.Context) (int64, error) {
-	var serials []int64
-	if err := db.ctx(ctx).Model(&MetadataBlob{}).Order("serial DESC").Limit(1).Pluck("serial", &serials).Error; err != nil {
-		return 0, translate(err)
+	var serial int64
+	err := db.rawRow(ctx, db.rawPool(ctx, false), "SELECT serial FROM mds_blobs ORDER BY serial DESC LIMIT 1").Scan(&serial) // raw.go
+	if err := db.rawErr(err); err != nil {
+		return 0, fmt.Errorf("metadata blob: %w", err)
 	}
-	if len(serials) == 0 {
-		return 0, fmt.Errorf("metadata blob: %w", ErrNotFound)
-	}
-	return serials[0], nil
+	return serial, nil
 }
 
 // LatestMetadataBlob returns the blob in use; withBlob false leaves Blob

@@ -176,3 +176,19 @@ var (
 	insertRefreshTokenSQL = "INSERT INTO refresh_tokens (" + refreshTokenColumns + ") VALUES (" + placeholders(16) + ")"
 	insertSessionSQL      = "INSERT INTO sessions (" + sessionColumns + ") VALUES (" + placeholders(13) + ")"
 )
+
+// yieldIfWriter yields after a write that used the SQLite writer outside a
+// transaction (rawRow writes: INSERT … RETURNING, UPDATE … RETURNING).
+func (db *DB) yieldIfWriter(ctx context.Context) {
+	if db.writer != nil && !inTx(ctx) {
+		runtime.Gosched()
+	}
+}
+
+const credentialColumns = "id, user_id, credential_id, public_key, attestation_type, attestation_format, aaguid, transports, user_present, " +
+	"user_verified, backup_eligible, backup_state, sign_count, clone_warning, name, created_at, last_used_at, attestation_verified, policy_flagged_at"
+
+func scanCredential(rows *sql.Rows, c *Credential) error {
+	return rows.Scan(&c.ID, &c.UserID, &c.CredentialID, &c.PublicKey, &c.AttestationType, &c.AttestationFormat, &c.AAGUID, &c.Transports, &c.UserPresent,
+		&c.UserVerified, &c.BackupEligible, &c.BackupState, &c.SignCount, &c.CloneWarning, &c.Name, &c.CreatedAt, &c.LastUsedAt, &c.AttestationVerified, &c.PolicyFlaggedAt)
+}

@@ -164,6 +164,98 @@ func TestRawMatchesGORM(t *testing.T) {
 	gsTwin.ID, gsTwin.TokenHash = gs.ID, gs.TokenHash
 	compare("session written", gs, gsTwin)
 
+	cred := Credential{ID: NewUUID(), UserID: u.ID, CredentialID: []byte("cred-id"), PublicKey: []byte("pk"), AttestationType: "direct",
+		AttestationFormat: "packed", AAGUID: []byte("0123456789abcdef"), Transports: StringList{"usb", "nfc"}, UserPresent: true,
+		UserVerified: true, BackupEligible: true, BackupState: true, SignCount: 42, CloneWarning: true, Name: "key", CreatedAt: now,
+		LastUsedAt: at(7), AttestationVerified: true, PolicyFlaggedAt: at(8)}
+	if err := db.gorm.Create(&cred).Error; err != nil {
+		t.Fatal(err)
+	}
+	var gcreds []Credential
+	if err := db.gorm.Where("user_id = ?", u.ID).Order("created_at, id").Find(&gcreds).Error; err != nil {
+		t.Fatal(err)
+	}
+	rcreds, err := db.CredentialsByUser(ctx, u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	compare("credentials", rcreds, gcreds)
+	cred.SignCount, cred.CloneWarning, cred.BackupState = 43, false, false
+	if err := db.UpdateCredentialAfterLogin(ctx, &cred); err != nil {
+		t.Fatal(err)
+	}
+	var gcred Credential
+	if err := db.gorm.First(&gcred, "id = ?", cred.ID).Error; err != nil {
+		t.Fatal(err)
+	}
+	if gcred.SignCount != 43 || gcred.CloneWarning || gcred.BackupState || gcred.LastUsedAt == nil || !gcred.LastUsedAt.Equal(now) {
+		t.Errorf("credential after sign-in: %+v", gcred)
+	}
+
+	ev := AuditEvent{Type: "raw_test", Success: true, UserID: u.ID, ActorID: "actor", ClientID: cl.ID, IP: "192.0.2.9", Detail: JSONMap{"k": "v"}}
+	evTwin := ev
+	if err := db.Audit(ctx, &ev); err != nil || ev.ID == 0 {
+		t.Fatalf("audit: id %d, %v", ev.ID, err)
+	}
+	evTwin.CreatedAt = ev.CreatedAt
+	if err := db.gorm.Create(&evTwin).Error; err != nil {
+		t.Fatal(err)
+	}
+	var gev, gevTwin AuditEvent
+	if err := db.gorm.First(&gev, "id = ?", ev.ID).Error; err != nil {
+		t.Fatal(err)
+	}
+	if err := db.gorm.First(&gevTwin, "id = ?", evTwin.ID).Error; err != nil {
+		t.Fatal(err)
+	}
+	gevTwin.ID = gev.ID
+	compare("audit event written", gev, gevTwin)
+
+	if err := db.RecordSessionClient(ctx, sess.ID, cl.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.RecordSessionClient(ctx, sess.ID, cl.ID); err != nil {
+		t.Fatalf("recording a session's client twice: %v", err)
+	}
+	var n int64
+	if err := db.gorm.Model(&SessionClient{}).Where("session_id = ? AND client_id = ?", sess.ID, cl.ID).Count(&n).Error; err != nil || n != 1 {
+		t.Fatalf("session clients: %d %v", n, err)
+	}
+
+	// Completion with a code, then its redemption (UPDATE … RETURNING).
+	pend := AuthRequest{ID: NewUUID(), ClientID: cl.ID, RedirectURI: "https://app/cb", ResponseType: "code", Scopes: StringList{"openid"},
+		LoginChallenge: []byte("ch"), LoginChallengeExpiresAt: at(5), CreatedAt: now, ExpiresAt: *at(10)}
+	if err := db.CreateAuthRequest(ctx, &pend); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.CompleteAuthRequest(ctx, pend.ID, Completion{UserID: u.ID, SessionID: sess.ID, AuthTime: now, AMR: []string{"hwk"}, ACR: "phr",
+		Challenge: []byte("ch"), CodeHash: HashToken("the-code"), CodeTTL: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
+	var gpend AuthRequest
+	if err := db.gorm.First(&gpend, "id = ?", pend.ID).Error; err != nil {
+		t.Fatal(err)
+	}
+	if !gpend.Done || gpend.ConsentPending || *gpend.UserID != u.ID || *gpend.SessionID != sess.ID || !gpend.AuthTime.Equal(now) ||
+		!reflect.DeepEqual(gpend.AMR, StringList{"hwk"}) || gpend.ACR != "phr" || gpend.LoginChallenge != nil || gpend.LoginChallengeExpiresAt != nil ||
+		string(gpend.CodeHash) != string(HashToken("the-code")) || gpend.CodeExpiresAt == nil || !gpend.CodeExpiresAt.Equal(now.Add(time.Minute)) {
+		t.Errorf("completed request: %+v", gpend)
+	}
+	red, err := db.RedeemAuthCode(ctx, HashToken("the-code"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.gorm.First(&gpend, "id = ?", pend.ID).Error; err != nil {
+		t.Fatal(err)
+	}
+	compare("redeemed request", *red, gpend)
+	if _, err := db.RedeemAuthCode(ctx, HashToken("the-code")); !errors.Is(err, ErrCodeReused) {
+		t.Errorf("second redemption: %v, want ErrCodeReused", err)
+	}
+	if _, err := db.RedeemAuthCode(ctx, HashToken("no-such-code")); !isNotFound(err) {
+		t.Errorf("unknown code: %v", err)
+	}
+
 	// Errors as before: unknown rows, and a duplicate key is a conflict.
 	if _, err := db.ClientByID(ctx, "nope"); !isNotFound(err) {
 		t.Errorf("unknown client: %v", err)
