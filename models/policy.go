@@ -59,10 +59,13 @@ func (db *DB) SetGroupPolicy(ctx context.Context, groupName string, p *GroupPoli
 	if name == "" {
 		return fmt.Errorf("%w: group name is empty", ErrInvalid)
 	}
-	g := Group{ID: groupID(name), Name: name, CreatedAt: db.Now()}
-	if err := db.ctx(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(&g).Error; err != nil {
+	created := Group{ID: groupID(name), Name: name, CreatedAt: db.Now()}
+	if err := db.ctx(ctx).Clauses(clause.OnConflict{DoNothing: true}).Create(&created).Error; err != nil {
 		return translate(err)
 	}
+	// Into a zero struct: First adds the primary key of a struct that has
+	// one, and a group made by CreateGroup has another ID than groupID.
+	var g Group
 	if err := db.ctx(ctx).First(&g, "name = ?", name).Error; err != nil {
 		return translate(err)
 	}
@@ -94,9 +97,27 @@ func (db *DB) GroupPolicies(ctx context.Context) ([]GroupPolicy, error) {
 	return db.groupPolicies(ctx, "")
 }
 
-// GroupPoliciesForUser lists the policies of the user's groups.
+// GroupPoliciesForUser lists the policies of the user's groups. Every
+// sign-in asks, so the statement is hand-written (raw.go).
 func (db *DB) GroupPoliciesForUser(ctx context.Context, userID string) ([]GroupPolicy, error) {
-	return db.groupPolicies(ctx, userID)
+	rows, err := db.rawPool(ctx, false).QueryContext(ctx, db.rebind("SELECT group_policies.group_id, group_policies.level, group_policies.aaguid_allow,"+
+		" group_policies.aaguid_deny, group_policies.updated_at, groups.name FROM group_policies"+
+		" JOIN groups ON groups.id = group_policies.group_id"+
+		" JOIN user_groups ON user_groups.group_id = group_policies.group_id"+
+		" WHERE user_groups.user_id = ? ORDER BY groups.name"), userID)
+	if err != nil {
+		return nil, db.rawErr(err)
+	}
+	defer rows.Close()
+	out := []GroupPolicy{}
+	for rows.Next() {
+		var p GroupPolicy
+		if err := rows.Scan(&p.GroupID, &p.Level, &p.AAGUIDAllow, &p.AAGUIDDeny, &p.UpdatedAt, &p.GroupName); err != nil {
+			return nil, db.rawErr(err)
+		}
+		out = append(out, p)
+	}
+	return out, db.rawErr(rows.Err())
 }
 
 func (db *DB) groupPolicies(ctx context.Context, userID string) ([]GroupPolicy, error) {

@@ -256,6 +256,34 @@ func TestRawMatchesGORM(t *testing.T) {
 		t.Errorf("unknown code: %v", err)
 	}
 
+	for _, name := range []string{"zeta", "alpha"} {
+		g, err := db.CreateGroup(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := db.AddGroupMember(ctx, g.ID, u.ID); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.SetGroupPolicy(ctx, name, &GroupPolicy{Level: "attested", AAGUIDAllow: StringList{"a-" + name}, AAGUIDDeny: StringList{"d-" + name}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gpol, err := db.groupPolicies(ctx, u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rpol, err := db.GroupPoliciesForUser(ctx, u.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rpol) != 2 || rpol[0].GroupName != "alpha" {
+		t.Errorf("group policies: %+v", rpol)
+	}
+	compare("group policies", rpol, gpol)
+	if none, err := db.GroupPoliciesForUser(ctx, "nobody"); err != nil || none == nil || len(none) != 0 {
+		t.Errorf("policies of a user in no group: %#v %v", none, err)
+	}
+
 	// Errors as before: unknown rows, and a duplicate key is a conflict.
 	if _, err := db.ClientByID(ctx, "nope"); !isNotFound(err) {
 		t.Errorf("unknown client: %v", err)
@@ -277,3 +305,21 @@ func TestRawMatchesGORM(t *testing.T) {
 
 func isNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
 func isConflict(err error) bool { return errors.Is(err, ErrConflict) }
+
+// A policy can be set on a group made in the console or API (CreateGroup
+// gives it a random ID), not only on one SetGroupPolicy creates.
+func TestSetGroupPolicyOnCreatedGroup(t *testing.T) {
+	db, _ := newTestDB(t)
+	ctx := context.Background()
+	g, err := db.CreateGroup(ctx, "staff")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SetGroupPolicy(ctx, "staff", &GroupPolicy{Level: "device-bound"}); err != nil {
+		t.Fatalf("policy on a created group: %v", err)
+	}
+	ps, err := db.GroupPolicies(ctx)
+	if err != nil || len(ps) != 1 || ps[0].GroupID != g.ID || ps[0].GroupName != "staff" || ps[0].Level != "device-bound" {
+		t.Fatalf("policies: %+v %v", ps, err)
+	}
+}
