@@ -232,11 +232,12 @@ func (s *Server) handlePasskeyLoginFinish(c echo.Context) error {
 		req := c.Request()
 		c.SetRequest(req.WithContext(txCtx))
 		defer c.SetRequest(req)
-		sid, err := s.startSession(c, res)
+		authTime := s.cfg.Now().UTC()
+		sid, err := s.startSession(c, res, authTime)
 		if err != nil {
 			return err
 		}
-		next, err = s.completeAuthRequest(c, ar, sid, res.User.ID, s.cfg.Now(), res.AMR, res.ACR, challenge) // consent.go
+		next, err = s.completeAuthRequest(c, ar, sid, res.User.ID, authTime, res.AMR, res.ACR, challenge) // consent.go
 		if err != nil {
 			return newError(http.StatusConflict, "This sign-in request was already completed. Go back to the application.", err)
 		}
@@ -255,15 +256,18 @@ func (s *Server) handlePasskeyLoginFinish(c echo.Context) error {
 
 // startSession refreshes the browser's session when the same user signs in
 // again (the sid stays stable for logout), otherwise ends the old one and
-// starts a new session. It returns the session ID.
-func (s *Server) startSession(c echo.Context, res *passkeys.LoginResult) (string, error) {
+// starts a new session, authenticated at authTime. It returns the session
+// ID. The caller records the same authTime on the auth request, so the ID
+// token's auth_time is the session's (OIDC Core §2), now and when the
+// session is reused.
+func (s *Server) startSession(c echo.Context, res *passkeys.LoginResult, authTime time.Time) (string, error) {
 	ctx := c.Request().Context()
 	old, err := s.currentSession(c)
 	if err != nil {
 		return "", err
 	}
 	if old != nil && old.UserID == res.User.ID {
-		if err := s.db.ReauthenticateSession(ctx, old.ID, res.Credential.ID, res.AMR, res.ACR, s.cfg.SessionTTL); err == nil {
+		if err := s.db.ReauthenticateSession(ctx, old.ID, res.Credential.ID, res.AMR, res.ACR, authTime, s.cfg.SessionTTL); err == nil {
 			return old.ID, nil
 		}
 	} else if old != nil {
@@ -272,7 +276,7 @@ func (s *Server) startSession(c echo.Context, res *passkeys.LoginResult) (string
 		}
 	}
 	credID := res.Credential.ID
-	sess := &models.Session{UserID: res.User.ID, CredentialID: &credID, AuthTime: s.cfg.Now().UTC(), AMR: res.AMR, ACR: res.ACR,
+	sess := &models.Session{UserID: res.User.ID, CredentialID: &credID, AuthTime: authTime, AMR: res.AMR, ACR: res.ACR,
 		UserAgent: truncate(c.Request().UserAgent(), 256), IP: c.RealIP()}
 	raw, err := s.db.CreateSession(ctx, sess, s.cfg.SessionTTL)
 	if err != nil {

@@ -75,7 +75,7 @@ func (s *Server) sessionSignIn(c echo.Context, ceremonyID string, credential jso
 	if err != nil {
 		return s.passkeyFailure(c, "", err)
 	}
-	sid, err := s.startSession(c, res)
+	sid, err := s.startSession(c, res, s.cfg.Now().UTC())
 	if err != nil {
 		return err
 	}

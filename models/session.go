@@ -106,10 +106,10 @@ func (db *DB) TouchSession(ctx context.Context, id string) error {
 // ReauthenticateSession records a fresh sign-in on an existing session of
 // the same user (prompt=login, max_age): the sid stays, the auth time, AMR
 // and passkey are replaced and the expiry is extended.
-func (db *DB) ReauthenticateSession(ctx context.Context, id, credentialID string, amr []string, acr string, ttl time.Duration) error {
+func (db *DB) ReauthenticateSession(ctx context.Context, id, credentialID string, amr []string, acr string, authTime time.Time, ttl time.Duration) error {
 	now := db.Now()
 	res := db.ctx(ctx).Model(&Session{}).Where("id = ? AND ended_at IS NULL", id).Updates(map[string]any{
-		"auth_time": now, "amr": StringList(amr), "acr": acr, "credential_id": credentialID,
+		"auth_time": authTime.UTC(), "amr": StringList(amr), "acr": acr, "credential_id": credentialID,
 		"last_seen_at": now, "expires_at": now.Add(ttl),
 	})
 	if res.Error != nil {
