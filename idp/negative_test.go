@@ -20,13 +20,7 @@ import (
 // auth request ID, the CSRF token and the begin response.
 func (b *browser) loginStart(r *rp, extra ...oauth2.AuthCodeOption) (string, string, beginResp) {
 	b.t.Helper()
-	authURL, _ := r.authURL(extra...)
-	loc := b.expectRedirect(authURL)
-	if !strings.HasPrefix(loc.Path, "/login") {
-		b.t.Fatalf("authorize went to %s, want the sign-in page", loc)
-	}
-	arID := loc.Query().Get("authRequestID")
-	_, csrf := b.page(loc.String(), http.StatusOK)
+	arID, csrf, _ := b.loginPage(r, extra...)
 	var begin beginResp
 	if st := b.postJSON("/login/passkey/begin", csrf, map[string]string{"authRequestID": arID}, &begin); st != http.StatusOK {
 		b.t.Fatalf("begin: %d %s", st, begin.Error)
@@ -39,13 +33,21 @@ func (b *browser) loginStart(r *rp, extra ...oauth2.AuthCodeOption) (string, str
 // challenge, passkeys/bound.go), as the page's script uses it.
 func (b *browser) loginStartPage(r *rp, extra ...oauth2.AuthCodeOption) (string, string, beginResp) {
 	b.t.Helper()
+	arID, csrf, body := b.loginPage(r, extra...)
+	return arID, csrf, pageBegin(b.t, body)
+}
+
+// loginPage follows a fresh authorize request to the sign-in page and
+// returns the auth request ID, the CSRF token and the page.
+func (b *browser) loginPage(r *rp, extra ...oauth2.AuthCodeOption) (string, string, string) {
+	b.t.Helper()
 	authURL, _ := r.authURL(extra...)
 	loc := b.expectRedirect(authURL)
 	if !strings.HasPrefix(loc.Path, "/login") {
 		b.t.Fatalf("authorize went to %s, want the sign-in page", loc)
 	}
 	body, csrf := b.page(loc.String(), http.StatusOK)
-	return loc.Query().Get("authRequestID"), csrf, pageBegin(b.t, body)
+	return loc.Query().Get("authRequestID"), csrf, body
 }
 
 func (b *browser) loginFinish(arID, csrf, ceremonyID string, assertion []byte) (int, string) {

@@ -112,11 +112,7 @@ func (db *DB) CompleteAuthRequest(ctx context.Context, id string, c Completion) 
 		q += " AND login_challenge = ?"
 		args = append(args, c.Challenge)
 	}
-	res, err := db.rawExec(ctx, db.rawPool(ctx, true), q, args...)
-	if err != nil {
-		return err
-	}
-	n, err := res.RowsAffected()
+	n, err := db.rawAffected(ctx, db.rawPool(ctx, true), q, args...)
 	if err != nil {
 		return err
 	}

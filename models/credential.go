@@ -67,15 +67,13 @@ func (db *DB) CredentialByCredentialID(ctx context.Context, credID []byte) (*Cre
 func (db *DB) UpdateCredentialAfterLogin(ctx context.Context, c *Credential) error {
 	now := db.Now()
 	c.LastUsedAt = &now
-	res, err := db.rawExec(ctx, db.rawPool(ctx, true), "UPDATE credentials SET sign_count = ?, clone_warning = ?, user_present = ?, user_verified = ?,"+
+	n, err := db.rawAffected(ctx, db.rawPool(ctx, true), "UPDATE credentials SET sign_count = ?, clone_warning = ?, user_present = ?, user_verified = ?,"+
 		" backup_eligible = ?, backup_state = ?, last_used_at = ? WHERE id = ?",
 		c.SignCount, c.CloneWarning, c.UserPresent, c.UserVerified, c.BackupEligible, c.BackupState, now, c.ID) // raw.go
 	if err != nil {
 		return err
 	}
-	if n, err := res.RowsAffected(); err != nil {
-		return err
-	} else if n == 0 {
+	if n == 0 {
 		return fmt.Errorf("credential %q: %w", c.ID, ErrNotFound)
 	}
 	return nil

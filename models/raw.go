@@ -97,6 +97,15 @@ func (db *DB) rawExec(ctx context.Context, pool gorm.ConnPool, q string, args ..
 	return res, db.rawErr(err)
 }
 
+// rawAffected is rawExec returning the number of rows changed.
+func (db *DB) rawAffected(ctx context.Context, pool gorm.ConnPool, q string, args ...any) (int64, error) {
+	res, err := db.rawExec(ctx, pool, q, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
 // rawRow runs a query of one row; scan reads it.
 func (db *DB) rawRow(ctx context.Context, pool gorm.ConnPool, q string, args ...any) *sql.Row {
 	return pool.QueryRowContext(ctx, db.rebind(q), args...)

@@ -67,11 +67,7 @@ func (db *DB) IssueTokens(ctx context.Context, at *AccessToken, rt *RefreshToken
 	return translate(db.transaction(ctx, func(tx *gorm.DB) error {
 		pool := tx.Statement.ConnPool
 		if rotateFromID != "" {
-			res, err := db.rawExec(ctx, pool, "UPDATE refresh_tokens SET rotated_at = ? WHERE id = ? AND rotated_at IS NULL AND revoked_at IS NULL", now, rotateFromID)
-			if err != nil {
-				return err
-			}
-			n, err := res.RowsAffected()
+			n, err := db.rawAffected(ctx, pool, "UPDATE refresh_tokens SET rotated_at = ? WHERE id = ? AND rotated_at IS NULL AND revoked_at IS NULL", now, rotateFromID)
 			if err != nil {
 				return err
 			}
