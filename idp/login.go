@@ -202,12 +202,23 @@ func (s *Server) handlePasskeyLoginFinish(c echo.Context) error {
 		res       *passkeys.LoginResult
 		challenge []byte
 	)
+	// useUp clears the page's challenge when its answer is refused, for
+	// whatever reason, so that it cannot be answered again.
+	useUp := func(refusal error) error {
+		if challenge == nil {
+			return refusal
+		}
+		if err := s.db.ClearLoginChallenge(ctx, ar.ID, challenge); err != nil {
+			return errors.Join(refusal, err)
+		}
+		return refusal
+	}
 	if req.CeremonyID == "" {
 		challenge = ar.LoginChallenge
 		res, err = s.passkeys.FinishBoundLogin(ctx, ar.LoginChallenge, ar.LoginChallengeExpiresAt, req.Credential)
-		if err != nil && !errors.Is(err, passkeys.ErrBadRequest) && challenge != nil {
-			if cerr := s.db.ClearLoginChallenge(ctx, ar.ID, challenge); cerr != nil {
-				return errors.Join(err, cerr)
+		if err != nil && !errors.Is(err, passkeys.ErrBadRequest) { // an unparsable body leaves it alone
+			if err := useUp(nil); err != nil {
+				return err
 			}
 		}
 	} else {
@@ -219,10 +230,10 @@ func (s *Server) handlePasskeyLoginFinish(c echo.Context) error {
 	if !acrSatisfied(res.ACR, ar.ACRValues) {
 		s.audit(c, &models.AuditEvent{Type: models.EventSignInFailed, UserID: res.User.ID, ClientID: ar.ClientID,
 			Detail: models.JSONMap{"reason": "acr_not_met", "acr": res.ACR, "acr_values": ar.ACRValues}})
-		return newError(http.StatusForbidden, "This application requires a passkey on a security key or device whose make and model your organisation has verified. This passkey does not qualify; use another one.", nil)
+		return useUp(newError(http.StatusForbidden, "This application requires a passkey on a security key or device whose make and model your organisation has verified. This passkey does not qualify; use another one.", nil))
 	}
 	if err := s.checkClientGroups(c, ar.ClientID, res.User.ID); err != nil { // admin_clients.go
-		return err
+		return useUp(err)
 	}
 	// The session, the completed auth request and the audit event are
 	// written together: one commit (SQLite's single writer), and a sign-in

@@ -394,3 +394,41 @@ func TestPageChallengeSingleUse(t *testing.T) {
 		t.Fatalf("the page reloaded after expiry: %d %s", st, msg)
 	}
 }
+
+// A verified answer to the page's challenge that is refused afterwards (the
+// application is limited to groups the user is not in) uses the challenge
+// up too: once the user is let in, the same answer is still refused, and a
+// reloaded page signs in.
+func TestPageChallengeUsedUpByGroupRefusal(t *testing.T) {
+	app, b, user, _, _ := enrolled(t)
+	ctx := context.Background()
+	const redirect = "http://localhost:9998/cb"
+	client, secret := app.newClient(redirect, func(c *models.Client) { c.AllowedGroups = models.StringList{"ops"} })
+	r := app.newRP(client.ID, secret, redirect)
+	arID, csrf, begin := b.loginStartPage(r)
+	answer, err := b.auth.Get(begin.Options)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, _ := b.loginFinish(arID, csrf, "", answer); st != http.StatusForbidden {
+		t.Fatalf("user outside the allowed groups: %d, want 403", st)
+	}
+	g, err := app.db.CreateGroup(ctx, "ops")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := app.db.AddGroupMember(ctx, g.ID, user.ID); err != nil {
+		t.Fatal(err)
+	}
+	if st, msg := b.loginFinish(arID, csrf, "", answer); st != http.StatusUnauthorized {
+		t.Fatalf("the refused answer sent again: %d %q, want 401 (challenge used up)", st, msg)
+	}
+	body, csrf := b.page("/login?authRequestID="+arID, http.StatusOK)
+	answer, err = b.auth.Get(pageBegin(t, body).Options)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, msg := b.loginFinish(arID, csrf, "", answer); st != http.StatusOK {
+		t.Fatalf("sign-in on the reloaded page: %d %q", st, msg)
+	}
+}
