@@ -100,11 +100,20 @@ func (db *DB) GroupPolicies(ctx context.Context) ([]GroupPolicy, error) {
 // GroupPoliciesForUser lists the policies of the user's groups. Every
 // sign-in asks, so the statement is hand-written (raw.go).
 func (db *DB) GroupPoliciesForUser(ctx context.Context, userID string) ([]GroupPolicy, error) {
-	rows, err := db.rawPool(ctx, false).QueryContext(ctx, db.rebind("SELECT group_policies.group_id, group_policies.level, group_policies.aaguid_allow,"+
-		" group_policies.aaguid_deny, group_policies.updated_at, groups.name FROM group_policies"+
-		" JOIN groups ON groups.id = group_policies.group_id"+
-		" JOIN user_groups ON user_groups.group_id = group_policies.group_id"+
-		" WHERE user_groups.user_id = ? ORDER BY groups.name"), userID)
+	return db.groupPolicies(ctx, userID)
+}
+
+// groupPolicies lists the policies of userID's groups, or of every group
+// for "", by group name.
+func (db *DB) groupPolicies(ctx context.Context, userID string) ([]GroupPolicy, error) {
+	q := "SELECT group_policies.group_id, group_policies.level, group_policies.aaguid_allow, group_policies.aaguid_deny," +
+		" group_policies.updated_at, groups.name FROM group_policies JOIN groups ON groups.id = group_policies.group_id"
+	var args []any
+	if userID != "" {
+		q += " JOIN user_groups ON user_groups.group_id = group_policies.group_id WHERE user_groups.user_id = ?"
+		args = append(args, userID)
+	}
+	rows, err := db.rawPool(ctx, false).QueryContext(ctx, db.rebind(q+" ORDER BY groups.name"), args...)
 	if err != nil {
 		return nil, db.rawErr(err)
 	}
@@ -118,30 +127,6 @@ func (db *DB) GroupPoliciesForUser(ctx context.Context, userID string) ([]GroupP
 		out = append(out, p)
 	}
 	return out, db.rawErr(rows.Err())
-}
-
-func (db *DB) groupPolicies(ctx context.Context, userID string) ([]GroupPolicy, error) {
-	type row struct {
-		GroupPolicy
-		Name string
-	}
-	q := db.ctx(ctx).Table("group_policies").
-		Select("group_policies.*, groups.name AS name").
-		Joins("JOIN groups ON groups.id = group_policies.group_id")
-	if userID != "" {
-		q = q.Joins("JOIN user_groups ON user_groups.group_id = group_policies.group_id").
-			Where("user_groups.user_id = ?", userID)
-	}
-	var rows []row
-	if err := q.Order("groups.name").Scan(&rows).Error; err != nil {
-		return nil, translate(err)
-	}
-	out := make([]GroupPolicy, len(rows))
-	for i, r := range rows {
-		out[i] = r.GroupPolicy
-		out[i].GroupName = r.Name
-	}
-	return out, nil
 }
 
 // AllCredentials returns every passkey, ordered by user then age (for

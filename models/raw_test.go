@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"sort"
 	"testing"
 	"time"
 )
@@ -268,10 +269,19 @@ func TestRawMatchesGORM(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	gpol, err := db.groupPolicies(ctx, u.ID)
-	if err != nil {
+	var gpol []GroupPolicy // the same through GORM
+	if err := db.gorm.Joins("JOIN user_groups ON user_groups.group_id = group_policies.group_id").
+		Where("user_groups.user_id = ?", u.ID).Select("group_policies.*").Find(&gpol).Error; err != nil {
 		t.Fatal(err)
 	}
+	for i := range gpol {
+		var g Group
+		if err := db.gorm.First(&g, "id = ?", gpol[i].GroupID).Error; err != nil {
+			t.Fatal(err)
+		}
+		gpol[i].GroupName = g.Name
+	}
+	sort.Slice(gpol, func(i, j int) bool { return gpol[i].GroupName < gpol[j].GroupName })
 	rpol, err := db.GroupPoliciesForUser(ctx, u.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -282,6 +292,11 @@ func TestRawMatchesGORM(t *testing.T) {
 	compare("group policies", rpol, gpol)
 	if none, err := db.GroupPoliciesForUser(ctx, "nobody"); err != nil || none == nil || len(none) != 0 {
 		t.Errorf("policies of a user in no group: %#v %v", none, err)
+	}
+	if all, err := db.GroupPolicies(ctx); err != nil {
+		t.Fatal(err)
+	} else {
+		compare("every group policy", all, gpol)
 	}
 
 	// Errors as before: unknown rows, and a duplicate key is a conflict.
