@@ -17,18 +17,11 @@ import (
 // and returns the next URL: the consent page, or the client callback.
 func (b *browser) toConsent(authorizeURL string) *url.URL {
 	b.t.Helper()
-	loc := b.expectRedirect(authorizeURL)
-	if loc.Path != "/login" {
-		return loc
+	a := b.authorize(authorizeURL)
+	if a.redirect != nil {
+		return a.redirect
 	}
-	resp := b.get(loc.String())
-	body := readBody(b.t, resp)
-	if resp.StatusCode == http.StatusFound {
-		next, _ := resp.Location()
-		return next
-	}
-	arID := loc.Query().Get("authRequestID")
-	csrf := csrfMeta.FindStringSubmatch(body)[1]
+	arID, csrf := a.arID, a.csrf
 	var begin beginResp
 	if st := b.postJSON("/login/passkey/begin", csrf, map[string]string{"authRequestID": arID}, &begin); st != http.StatusOK {
 		b.t.Fatalf("begin: %d", st)

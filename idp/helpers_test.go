@@ -246,37 +246,72 @@ func (a *testApp) newClient(redirectURI string, mutate ...func(*models.Client)) 
 	return c, secret
 }
 
+// authorizeAnswer is what /authorize answered: the sign-in page itself
+// (authorize.go), or a redirect (a live session, an error, consent).
+type authorizeAnswer struct {
+	body, arID, csrf string
+	redirect         *url.URL
+}
+
+var authRequestAttr = regexp.MustCompile(`data-auth-request="([^"]*)"`)
+
+// authorize opens an authorize URL.
+func (b *browser) authorize(authorizeURL string) authorizeAnswer {
+	b.t.Helper()
+	resp := b.get(authorizeURL)
+	body := readBody(b.t, resp)
+	switch resp.StatusCode {
+	case http.StatusFound, http.StatusSeeOther:
+		loc, err := resp.Location()
+		if err != nil {
+			b.t.Fatal(err)
+		}
+		return authorizeAnswer{redirect: loc}
+	case http.StatusOK:
+	default:
+		b.t.Fatalf("GET %s: status %d\n%s", authorizeURL, resp.StatusCode, body)
+	}
+	a := authorizeAnswer{body: body}
+	if m := authRequestAttr.FindStringSubmatch(body); m != nil {
+		a.arID = html.UnescapeString(m[1])
+	}
+	if m := csrfMeta.FindStringSubmatch(body); m != nil {
+		a.csrf = m[1]
+	}
+	if a.arID == "" || a.csrf == "" {
+		b.t.Fatalf("GET %s: not the sign-in page\n%s", authorizeURL, body)
+	}
+	return a
+}
+
+// signInPage opens an authorize URL that must answer with the sign-in
+// page, and returns its auth request ID, CSRF token and body.
+func (b *browser) signInPage(authorizeURL string) (arID, csrf, body string) {
+	b.t.Helper()
+	a := b.authorize(authorizeURL)
+	if a.redirect != nil {
+		b.t.Fatalf("authorize went to %s, want the sign-in page", a.redirect)
+	}
+	return a.arID, a.csrf, a.body
+}
+
 // signIn follows an authorize URL through the passkey sign-in and returns
 // the final redirect to the client (with code and state).
 func (b *browser) signIn(authorizeURL string) *url.URL {
 	b.t.Helper()
-	loc := b.expectRedirect(authorizeURL)
-	if !strings.HasPrefix(loc.Path, "/login") {
+	a := b.authorize(authorizeURL)
+	if a.redirect != nil {
 		// A live session completes the request without a ceremony.
-		return b.followToClient(loc)
-	}
-	arID := loc.Query().Get("authRequestID")
-	resp := b.get(loc.String())
-	body := readBody(b.t, resp)
-	if resp.StatusCode == http.StatusFound {
-		next, _ := resp.Location()
-		return b.followToClient(next) // live session: no ceremony
-	}
-	if resp.StatusCode != http.StatusOK {
-		b.t.Fatalf("sign-in page: %d %s", resp.StatusCode, body)
-	}
-	csrf := ""
-	if m := csrfMeta.FindStringSubmatch(body); m != nil {
-		csrf = m[1]
+		return b.followToClient(a.redirect)
 	}
 	// As the page's script: the first ceremony is the one the page carries.
-	begin := pageBegin(b.t, body)
+	begin := pageBegin(b.t, a.body)
 	assertion, err := b.auth.Get(begin.Options)
 	if err != nil {
 		b.t.Fatal(err)
 	}
 	var fin struct{ Redirect, Error string }
-	if st := b.postJSON("/login/passkey/finish", csrf, map[string]any{"authRequestID": arID, "ceremonyID": begin.CeremonyID, "credential": json.RawMessage(assertion)}, &fin); st != http.StatusOK {
+	if st := b.postJSON("/login/passkey/finish", a.csrf, map[string]any{"authRequestID": a.arID, "ceremonyID": begin.CeremonyID, "credential": json.RawMessage(assertion)}, &fin); st != http.StatusOK {
 		b.t.Fatalf("login finish: %d %s", st, fin.Error)
 	}
 	u, err := url.Parse(fin.Redirect)

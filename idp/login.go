@@ -63,9 +63,18 @@ func needsFreshSignIn(ar *models.AuthRequest, sess *models.Session, now time.Tim
 	return ar.MaxAge != nil && *ar.MaxAge == 0
 }
 
+// handleLoginPage serves GET /login?authRequestID=…, the sign-in page of
+// a pending auth request (op's login URL).
 func (s *Server) handleLoginPage(c echo.Context) error {
+	return s.loginPage(c, c.QueryParam("authRequestID"))
+}
+
+// loginPage answers for the auth request authRequestID: it completes it
+// with the browser's session when that session may be reused, and shows
+// the sign-in page otherwise (also served by /authorize, authorize.go).
+func (s *Server) loginPage(c echo.Context, authRequestID string) error {
 	ctx := c.Request().Context()
-	ar, err := s.pendingAuthRequest(c, c.QueryParam("authRequestID"))
+	ar, err := s.pendingAuthRequest(c, authRequestID)
 	if err != nil {
 		return err
 	}

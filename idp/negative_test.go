@@ -42,12 +42,7 @@ func (b *browser) loginStartPage(r *rp, extra ...oauth2.AuthCodeOption) (string,
 func (b *browser) loginPage(r *rp, extra ...oauth2.AuthCodeOption) (string, string, string) {
 	b.t.Helper()
 	authURL, _ := r.authURL(extra...)
-	loc := b.expectRedirect(authURL)
-	if !strings.HasPrefix(loc.Path, "/login") {
-		b.t.Fatalf("authorize went to %s, want the sign-in page", loc)
-	}
-	body, csrf := b.page(loc.String(), http.StatusOK)
-	return loc.Query().Get("authRequestID"), csrf, body
+	return b.signInPage(authURL)
 }
 
 func (b *browser) loginFinish(arID, csrf, ceremonyID string, assertion []byte) (int, string) {
@@ -254,18 +249,14 @@ func TestAuthorizeRefusals(t *testing.T) {
 
 	t.Run("prompt=login forces a ceremony", func(t *testing.T) {
 		authURL, _ := r.authURL(oauth2.SetAuthURLParam("prompt", "login"))
-		if loc := b.expectRedirect(authURL); !strings.HasPrefix(loc.Path, "/login") {
-			t.Fatalf("went to %s", loc)
-		}
+		b.signInPage(authURL)
 	})
 
 	t.Run("max_age exceeded forces a ceremony", func(t *testing.T) {
 		app.clock.Advance(2 * time.Minute)
 		authURL, _ := r.authURL(oauth2.SetAuthURLParam("max_age", "60"))
-		loc := b.expectRedirect(authURL)
-		body, _ := b.page(loc.String(), http.StatusOK)
-		if !strings.Contains(body, "Sign in with a passkey") {
-			t.Fatalf("max_age: no sign-in page at %s", loc)
+		if _, _, body := b.signInPage(authURL); !strings.Contains(body, "Sign in with a passkey") {
+			t.Fatalf("max_age: no sign-in page\n%s", body)
 		}
 	})
 	_ = client

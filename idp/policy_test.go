@@ -28,10 +28,7 @@ func (b *browser) tryRegister(setupURL string) (int, string) {
 // session and returns the finish status and error message.
 func (b *browser) trySignIn(authorizeURL string) (int, string) {
 	b.t.Helper()
-	loc := b.expectRedirect(authorizeURL)
-	arID := loc.Query().Get("authRequestID")
-	body, csrf := b.page(loc.String(), http.StatusOK)
-	_ = body
+	arID, csrf, _ := b.signInPage(authorizeURL)
 	var begin beginResp
 	if st := b.postJSON("/login/passkey/begin", csrf, map[string]string{"authRequestID": arID}, &begin); st != http.StatusOK {
 		b.t.Fatalf("login begin: %d %s", st, begin.Error)
@@ -174,10 +171,8 @@ func TestPolicyACRValuesNotMet(t *testing.T) {
 	}
 	// The session's acr (phr) does not satisfy phrh: no silent reuse.
 	authURL, _ = r.authURL(oauth2.SetAuthURLParam("acr_values", "phrh"))
-	if loc := b.expectRedirect(authURL); !strings.HasPrefix(loc.Path, "/login") {
-		t.Fatalf("redirected to %s", loc)
-	} else if resp := b.get(loc.String()); resp.StatusCode != http.StatusOK {
-		t.Errorf("sign-in page with a weaker session: %d, want the page (a fresh sign-in)", resp.StatusCode)
+	if a := b.authorize(authURL); a.redirect != nil {
+		t.Errorf("a weaker session went to %s, want the sign-in page (a fresh sign-in)", a.redirect)
 	}
 }
 
@@ -230,10 +225,8 @@ func TestPolicyTighteningFlagsThenRefusesAfterGrace(t *testing.T) {
 		t.Errorf("refusal audit %v", r)
 	}
 	authURL, _ = r.authURL()
-	if loc := b2.expectRedirect(authURL); !strings.HasPrefix(loc.Path, "/login") {
-		t.Fatalf("redirected to %s", loc)
-	} else if resp := b2.get(loc.String()); resp.StatusCode != http.StatusOK {
-		t.Errorf("session of a refused passkey completed a sign-in (status %d)", resp.StatusCode)
+	if a := b2.authorize(authURL); a.redirect != nil {
+		t.Errorf("session of a refused passkey completed a sign-in (went to %s)", a.redirect)
 	}
 }
 

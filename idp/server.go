@@ -109,12 +109,15 @@ func (s *Server) newEcho() *echo.Echo {
 func (s *Server) routes() {
 	e := s.public
 	op := echo.WrapHandler(s.op.Handler())
+	csrf := s.csrf()
 	// OpenID Connect endpoints served by zitadel op. No CSRF here: they are
 	// called cross-site by design and protected by the protocol itself.
-	for _, p := range []string{"/.well-known/openid-configuration", "/keys", "/authorize", "/authorize/callback",
+	for _, p := range []string{"/.well-known/openid-configuration", "/keys", "/authorize/callback",
 		"/oauth/token", "/oauth/introspect", "/userinfo", "/revoke"} {
 		e.Any(p, op, s.opRateLimit(p), noStore, opEndpointCSP, requestMemo)
 	}
+	// /authorize answers with the sign-in page itself (authorize.go).
+	e.Any("/authorize", s.handleAuthorize(csrf), noStore, opEndpointCSP, requestMemo)
 	e.Any("/end_session", s.handleEndSession, noStore)
 	e.POST("/end_session/confirm", s.handleLogoutConfirm, s.logoutCSRF(), noStore)                   // logout_confirm.go
 	e.GET("/consent", s.handleConsentPage, s.logoutCSRF(), noStore, requestMemo)                     // consent.go
@@ -136,7 +139,6 @@ func (s *Server) routes() {
 	// UI routes: CSRF protection and no caching (they carry challenges and
 	// setup tokens). Middleware is attached per route: an echo Group with an
 	// empty prefix would also capture every unmatched path.
-	csrf := s.csrf()
 	e.GET("/login", s.handleLoginPage, csrf, noStore, requestMemo)
 	loginLimit, setupLimit := s.rateLimit(RateLimitLogin), s.rateLimit(RateLimitSetup)
 	e.GET("/setup/:token", s.handleSetupPage, setupLimit, csrf, noStore)

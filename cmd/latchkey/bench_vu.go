@@ -24,7 +24,7 @@ import (
 // The sign-in page carries its passkey challenge (passkeys/bound.go), and
 // the sign-in's answer leads straight to the client with the code; callback
 // times the redirects that remain (none unless form_post).
-var flowSteps = []string{"authorize", "login_page", "passkey_finish", "callback", "code_exchange", "userinfo", "refresh"}
+var flowSteps = []string{"authorize", "passkey_finish", "callback", "code_exchange", "userinfo", "refresh"}
 
 // benchClient is what every virtual user shares: the server, the
 // registered OIDC client and one connection pool.
@@ -134,8 +134,9 @@ func (v *vu) postForm(step, path string, form url.Values) ([]byte, error) {
 }
 
 var (
-	csrfMetaRE   = regexp.MustCompile(`<meta name="csrf-token" content="([^"]+)">`)
-	firstBeginRE = regexp.MustCompile(`data-first-begin="([^"]+)"`)
+	csrfMetaRE    = regexp.MustCompile(`<meta name="csrf-token" content="([^"]+)">`)
+	firstBeginRE  = regexp.MustCompile(`data-first-begin="([^"]+)"`)
+	authRequestRE = regexp.MustCompile(`data-auth-request="([^"]+)"`)
 )
 
 type ceremonyBegin struct {
@@ -189,24 +190,19 @@ func (v *vu) flow() error {
 		"scope": {"openid profile email offline_access"}, "state": {models.NewToken()[:16]}, "nonce": {models.NewToken()[:16]},
 		"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"},
 	}
-	resp, _, err := v.get("authorize", v.bc.issuer+"/authorize?"+q.Encode(), http.StatusFound)
-	if err != nil {
-		return err
-	}
-	loc, err := resp.Location()
-	if err != nil {
-		return err
-	}
-	arID := loc.Query().Get("authRequestID")
-	_, page, err := v.get("login_page", loc.String(), http.StatusOK)
+	// /authorize answers with the sign-in page itself.
+	authorizeURL := v.bc.issuer + "/authorize?" + q.Encode()
+	_, page, err := v.get("authorize", authorizeURL, http.StatusOK)
 	if err != nil {
 		return err
 	}
 	m := csrfMetaRE.FindSubmatch(page)
 	fb := firstBeginRE.FindSubmatch(page)
-	if m == nil || fb == nil || arID == "" {
-		return fmt.Errorf("login page %s without CSRF token, passkey challenge or auth request", loc)
+	ar := authRequestRE.FindSubmatch(page)
+	if m == nil || fb == nil || ar == nil {
+		return fmt.Errorf("sign-in page of %s without CSRF token, passkey challenge or auth request", authorizeURL)
 	}
+	arID := html.UnescapeString(string(ar[1]))
 	csrf := string(m[1])
 	// The page's first ceremony, as its script uses it.
 	var begin ceremonyBegin

@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -80,13 +82,13 @@ func TestCrashLosesNoCommittedData(t *testing.T) {
 				if err != nil {
 					continue // the server died mid-request: no success, no promise
 				}
+				// /authorize answers with the sign-in page of the request it stored.
+				page, err := io.ReadAll(resp.Body)
 				resp.Body.Close()
-				if loc, err := resp.Location(); err == nil && resp.StatusCode == http.StatusFound {
-					if id := loc.Query().Get("authRequestID"); id != "" {
-						mu.Lock()
-						authReqs = append(authReqs, id)
-						mu.Unlock()
-					}
+				if m := authRequestAttr.FindSubmatch(page); err == nil && resp.StatusCode == http.StatusOK && m != nil {
+					mu.Lock()
+					authReqs = append(authReqs, string(m[1]))
+					mu.Unlock()
 				}
 			}
 		}()
@@ -154,3 +156,5 @@ func TestCrashLosesNoCommittedData(t *testing.T) {
 	}
 	t.Logf("after SIGKILL: %d auth requests and %d users acknowledged, all present", len(authReqs), len(usersOK))
 }
+
+var authRequestAttr = regexp.MustCompile(`data-auth-request="([^"]+)"`)
