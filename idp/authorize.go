@@ -6,6 +6,8 @@ import (
 	"net/url"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/latchkey-idp/latchkey/models"
 )
 
 // handleAuthorize serves the authorization endpoint. op validates the
@@ -14,9 +16,10 @@ import (
 // sent: the sign-in page — or, with a session that may be reused, the
 // redirect back to the client — is the answer of /authorize itself, as
 // Keycloak's authorization endpoint does. A sign-in saves a round trip,
-// and the page's client row comes from the request's memo instead of a
-// second read. Every other answer of op (an error page, an error sent to
-// the client's redirect URI, form_post) goes out exactly as op wrote it.
+// and neither the request nor its client row is read back: both come
+// from the request's memo (models.CreatedAuthRequest, ClientByID). Every
+// other answer of op (an error page, an error sent to the client's
+// redirect URI, form_post) goes out exactly as op wrote it.
 //
 // The page has the CSRF protection and the content security policy of
 // /login, whose handler it shares; a reload re-runs /authorize and gets
@@ -25,7 +28,8 @@ func (s *Server) handleAuthorize(csrf echo.MiddlewareFunc) echo.HandlerFunc {
 	op := s.op.Handler()
 	page := csrf(func(c echo.Context) error {
 		c.Response().Header().Set("Content-Security-Policy", contentSecurityPolicy)
-		return s.loginPage(c, c.Get(inlineLoginKey).(string))
+		id := c.Get(inlineLoginKey).(string)
+		return s.loginPage(c, id, models.CreatedAuthRequest(c.Request().Context(), id))
 	})
 	return func(c echo.Context) error {
 		rec := &opAnswer{header: http.Header{}}

@@ -66,17 +66,21 @@ func needsFreshSignIn(ar *models.AuthRequest, sess *models.Session, now time.Tim
 // handleLoginPage serves GET /login?authRequestID=…, the sign-in page of
 // a pending auth request (op's login URL).
 func (s *Server) handleLoginPage(c echo.Context) error {
-	return s.loginPage(c, c.QueryParam("authRequestID"))
+	return s.loginPage(c, c.QueryParam("authRequestID"), nil)
 }
 
 // loginPage answers for the auth request authRequestID: it completes it
 // with the browser's session when that session may be reused, and shows
-// the sign-in page otherwise (also served by /authorize, authorize.go).
-func (s *Server) loginPage(c echo.Context, authRequestID string) error {
+// the sign-in page otherwise (also served by /authorize, authorize.go,
+// which passes the request it has just stored as created).
+func (s *Server) loginPage(c echo.Context, authRequestID string, created *models.AuthRequest) error {
 	ctx := c.Request().Context()
-	ar, err := s.pendingAuthRequest(c, authRequestID)
-	if err != nil {
-		return err
+	ar := created
+	if ar == nil {
+		var err error
+		if ar, err = s.pendingAuthRequest(c, authRequestID); err != nil {
+			return err
+		}
 	}
 	sess, err := s.currentSession(c)
 	if err != nil {

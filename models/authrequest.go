@@ -53,8 +53,11 @@ func (db *DB) CreateAuthRequest(ctx context.Context, ar *AuthRequest) error {
 	if ar.CreatedAt.IsZero() {
 		ar.CreatedAt = db.gorm.NowFunc()
 	}
-	_, err := db.rawExec(ctx, db.rawPool(ctx, true), insertAuthRequestSQL, authRequestArgs(ar)...) // raw.go
-	return err
+	if _, err := db.rawExec(ctx, db.rawPool(ctx, true), insertAuthRequestSQL, authRequestArgs(ar)...); err != nil { // raw.go
+		return err
+	}
+	rememberCreatedAuthRequest(ctx, ar)
+	return nil
 }
 
 // AuthRequestByID loads a request that has not expired.

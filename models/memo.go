@@ -13,6 +13,7 @@ import (
 type requestMemo struct {
 	mu      sync.Mutex
 	clients map[string]*Client
+	created *AuthRequest // the auth request this HTTP request stored
 }
 
 type memoKey struct{}
@@ -64,4 +65,34 @@ func forgetClients(ctx context.Context) {
 		m.clients = nil
 		m.mu.Unlock()
 	}
+}
+
+// rememberCreatedAuthRequest notes the auth request ctx's HTTP request
+// has just stored.
+func rememberCreatedAuthRequest(ctx context.Context, ar *AuthRequest) {
+	if m := memoFrom(ctx); m != nil {
+		cp := *ar
+		m.mu.Lock()
+		m.created = &cp
+		m.mu.Unlock()
+	}
+}
+
+// CreatedAuthRequest returns a copy of the auth request id as this HTTP
+// request stored it (CreateAuthRequest with a memo), or nil. /authorize
+// uses it to show the sign-in page of the request op has just stored
+// without reading it back; nothing else should, since later writes to the
+// request do not update it.
+func CreatedAuthRequest(ctx context.Context, id string) *AuthRequest {
+	m := memoFrom(ctx)
+	if m == nil {
+		return nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.created == nil || m.created.ID != id {
+		return nil
+	}
+	cp := *m.created
+	return &cp
 }

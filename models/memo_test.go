@@ -76,3 +76,40 @@ func TestLiveUser(t *testing.T) {
 		t.Fatalf("disabled user: %v", err)
 	}
 }
+
+// CreatedAuthRequest hands back, within one request only, the auth
+// request that request stored — as a copy, and only under its own ID.
+func TestRequestMemoCreatedAuthRequest(t *testing.T) {
+	db, _ := newTestDB(t)
+	ctx := context.Background()
+	cl := &Client{Name: "app", RedirectURIs: StringList{"https://app/cb"}}
+	if _, err := db.CreateClient(ctx, cl); err != nil {
+		t.Fatal(err)
+	}
+	req := WithRequestMemo(ctx)
+	ar := &AuthRequest{ClientID: cl.ID, RedirectURI: "https://app/cb", ResponseType: "code", Scopes: StringList{"openid"},
+		State: "st", ExpiresAt: time.Now().Add(time.Minute)}
+	if err := db.CreateAuthRequest(req, ar); err != nil {
+		t.Fatal(err)
+	}
+	got := CreatedAuthRequest(req, ar.ID)
+	if got == nil || got.ID != ar.ID || got.State != "st" || got.ClientID != cl.ID {
+		t.Fatalf("created request: %+v", got)
+	}
+	got.State = "mutated by a caller"
+	if again := CreatedAuthRequest(req, ar.ID); again.State != "st" {
+		t.Fatalf("callers share the memo's copy: %q", again.State)
+	}
+	if CreatedAuthRequest(req, "another-id") != nil || CreatedAuthRequest(WithRequestMemo(ctx), ar.ID) != nil || CreatedAuthRequest(ctx, ar.ID) != nil {
+		t.Fatal("the created request leaked to another ID or request")
+	}
+	// A failed insert remembers nothing.
+	dup := *ar
+	req2 := WithRequestMemo(ctx)
+	if err := db.CreateAuthRequest(req2, &dup); err == nil {
+		t.Fatal("duplicate ID stored")
+	}
+	if CreatedAuthRequest(req2, ar.ID) != nil {
+		t.Fatal("a failed insert was remembered")
+	}
+}
