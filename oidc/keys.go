@@ -45,6 +45,7 @@ type key struct {
 	public      crypto.PublicKey
 	activatesAt time.Time
 	retiresAt   *time.Time
+	headers     *sync.Map // typ → base64url protected header (sign); shared by copies
 }
 
 func (k *key) canSign(now time.Time) bool {
@@ -236,7 +237,7 @@ func (kr *keyring) parse(row *models.SigningKey) (*key, error) {
 	if !okType || !isSigner {
 		return nil, fmt.Errorf("signing key %s: key type does not match algorithm %q", row.ID, row.Algorithm)
 	}
-	return &key{id: row.ID, alg: alg, private: signer, public: pub, activatesAt: row.ActivatesAt, retiresAt: row.RetiresAt}, nil
+	return &key{id: row.ID, alg: alg, private: signer, public: pub, activatesAt: row.ActivatesAt, retiresAt: row.RetiresAt, headers: new(sync.Map)}, nil
 }
 
 // create generates, seals and stores a key that signs from activatesAt.
