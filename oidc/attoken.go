@@ -130,8 +130,49 @@ func (t *tokenWriter) flush(p *Provider, ts *tokenState) {
 }
 
 // signDeferred signs the access token and ID token of a token response
-// whose JWTs op left unsigned.
+// whose JWTs op left unsigned. The signed tokens are spliced into op's
+// bytes where they can be found plainly (topLevelString, jsonsplice.go);
+// otherwise the response is decoded and encoded again.
 func (p *Provider) signDeferred(body []byte) ([]byte, error) {
+	atStart, atEnd, ok := topLevelString(body, "access_token")
+	idStart, idEnd, idOK := topLevelString(body, "id_token")
+	if !ok || (!idOK && bytes.Contains(body, []byte(`"id_token"`))) {
+		return p.signDeferredDecoded(body)
+	}
+	at, err := p.signAccessToken(string(body[atStart:atEnd]))
+	if err != nil {
+		return nil, err
+	}
+	type splice struct {
+		start, end int
+		val        string
+	}
+	splices := []splice{{atStart, atEnd, at}}
+	if idOK {
+		idt, err := p.signIDToken(string(body[idStart:idEnd]), at)
+		if err != nil {
+			return nil, err
+		}
+		splices = append(splices, splice{idStart, idEnd, idt})
+		if idStart < atStart {
+			splices[0], splices[1] = splices[1], splices[0]
+		}
+	}
+	out := make([]byte, 0, len(body)+1024)
+	prev := 0
+	for _, sp := range splices {
+		if !plainJSON(sp.val) {
+			return p.signDeferredDecoded(body)
+		}
+		out = append(append(out, body[prev:sp.start]...), sp.val...)
+		prev = sp.end
+	}
+	return append(out, body[prev:]...), nil
+}
+
+// signDeferredDecoded is signDeferred through a full decode of the
+// response, for a body topLevelString does not read plainly.
+func (p *Provider) signDeferredDecoded(body []byte) ([]byte, error) {
 	var resp map[string]json.RawMessage
 	if err := json.Unmarshal(body, &resp); err != nil {
 		return nil, err
@@ -141,9 +182,7 @@ func (p *Provider) signDeferred(body []byte) ([]byte, error) {
 		if err := json.Unmarshal(raw, &at); err != nil {
 			return nil, err
 		}
-	}
-	if strings.Count(at, ".") == 2 { // JWT, not op's opaque bearer token
-		signed, err := p.signUnsigned(at, "at+jwt", nil)
+		signed, err := p.signAccessToken(at)
 		if err != nil {
 			return nil, err
 		}
@@ -154,17 +193,7 @@ func (p *Provider) signDeferred(body []byte) ([]byte, error) {
 		if err := json.Unmarshal(raw, &idt); err != nil {
 			return nil, err
 		}
-		signed, err := p.signUnsigned(idt, "JWT", func(alg jose.SignatureAlgorithm, claims map[string]json.RawMessage) error {
-			if _, has := claims["at_hash"]; !has {
-				return nil
-			}
-			h, err := oidc.ClaimHash(at, alg)
-			if err != nil {
-				return err
-			}
-			claims["at_hash"], _ = json.Marshal(h)
-			return nil
-		})
+		signed, err := p.signIDToken(idt, at)
 		if err != nil {
 			return nil, err
 		}
@@ -173,14 +202,49 @@ func (p *Provider) signDeferred(body []byte) ([]byte, error) {
 	return json.Marshal(resp)
 }
 
+// signAccessToken signs an unsigned JWT access token as at+jwt; op's
+// opaque bearer tokens are returned as they are.
+func (p *Provider) signAccessToken(at string) (string, error) {
+	if strings.Count(at, ".") != 2 { // not a JWT
+		return at, nil
+	}
+	return p.signUnsigned(at, "at+jwt", nil)
+}
+
+// signIDToken signs an unsigned ID token, with its at_hash (if it has
+// one) computed over the final access token at (OIDC Core §3.1.3.6).
+func (p *Provider) signIDToken(idt, at string) (string, error) {
+	return p.signUnsigned(idt, "JWT", func(alg jose.SignatureAlgorithm, payload []byte) ([]byte, error) {
+		if !bytes.Contains(payload, []byte(`"at_hash"`)) {
+			return payload, nil
+		}
+		h, err := oidc.ClaimHash(at, alg)
+		if err != nil {
+			return nil, err
+		}
+		if out, ok := replaceTopLevelString(payload, "at_hash", h); ok {
+			return out, nil
+		}
+		var claims map[string]json.RawMessage
+		if err := json.Unmarshal(payload, &claims); err != nil {
+			return nil, err
+		}
+		if _, has := claims["at_hash"]; !has {
+			return payload, nil
+		}
+		claims["at_hash"], _ = json.Marshal(h)
+		return json.Marshal(claims)
+	})
+}
+
 var errNotDeferred = errors.New("token is not an unsigned JWT from this response")
 
 // signUnsigned signs a compact JWS that a deferredKey left with an empty
 // signature, with the key its kid names and under typ. edit, if given, may
-// change the claims; without it the payload bytes are kept as they are.
+// change the payload; without it the payload bytes are kept as they are.
 // The input comes from op in this request, never from a client, so there
 // is no signature to check.
-func (p *Provider) signUnsigned(compact, typ string, edit func(jose.SignatureAlgorithm, map[string]json.RawMessage) error) (string, error) {
+func (p *Provider) signUnsigned(compact, typ string, edit func(jose.SignatureAlgorithm, []byte) ([]byte, error)) (string, error) {
 	parts := strings.Split(compact, ".")
 	if len(parts) != 3 || parts[2] != "" {
 		return "", errNotDeferred
@@ -204,14 +268,7 @@ func (p *Provider) signUnsigned(compact, typ string, edit func(jose.SignatureAlg
 		return "", err
 	}
 	if edit != nil {
-		var claims map[string]json.RawMessage
-		if err := json.Unmarshal(payload, &claims); err != nil {
-			return "", err
-		}
-		if err := edit(k.alg, claims); err != nil {
-			return "", err
-		}
-		if payload, err = json.Marshal(claims); err != nil {
+		if payload, err = edit(k.alg, payload); err != nil {
 			return "", err
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	jose "github.com/go-jose/go-jose/v4"
+	zoidc "github.com/zitadel/oidc/v3/pkg/oidc"
 )
 
 // A token response whose deferred JWTs cannot be signed becomes a
@@ -71,5 +72,78 @@ func TestDeferredSigningSignsOnce(t *testing.T) {
 	}
 	if _, err := e.p.signUnsigned(signed, "at+jwt", nil); err == nil {
 		t.Fatal("signUnsigned re-signed a token that already had a signature")
+	}
+}
+
+// signDeferred splices the signed tokens into op's response where it can
+// read them plainly and decodes the response otherwise; both ways give a
+// verifiable at+jwt access token, an ID token whose top-level at_hash
+// covers it (and only that claim changed), and the other members intact.
+func TestDeferredSigningBothPaths(t *testing.T) {
+	e := newEnv(t)
+	ctx, _ := withTokenState(e.ctx)
+	sk, err := e.s.SigningKey(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unsigned := func(payload string) string {
+		signer, err := jose.NewSigner(jose.SigningKey{Algorithm: sk.SignatureAlgorithm(), Key: &jose.JSONWebKey{Key: sk.Key(), KeyID: sk.ID()}},
+			(&jose.SignerOptions{}).WithType("JWT"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		jws, err := signer.Sign([]byte(payload))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, _ := jws.CompactSerialize()
+		return s
+	}
+	atPayload := `{"sub":"u","jti":"j1"}`
+	idPayload := `{"aaa":{"at_hash":"custom"},"at_hash":"placeholder","sub":"u","x":"\"at_hash\":\"no\""}`
+	at, idt := unsigned(atPayload), unsigned(idPayload)
+	k := e.p.storage.keys.lookup(sk.ID())
+	for name, body := range map[string]string{
+		"plain":   `{"access_token":"` + at + `","token_type":"Bearer","refresh_token":"r1","expires_in":300,"id_token":"` + idt + `","state":"a\"b"}`,
+		"escaped": `{"access_token":"` + at + `","token_type":"Bearer","st\u0061te":"s","id_token":"` + idt + `"}`,
+	} {
+		for path, sign := range map[string]func([]byte) ([]byte, error){"signDeferred": e.p.signDeferred, "decoded": e.p.signDeferredDecoded} {
+			out, err := sign([]byte(body))
+			if err != nil {
+				t.Fatalf("%s/%s: %v", name, path, err)
+			}
+			var got, want map[string]any
+			if err := json.Unmarshal(out, &got); err != nil {
+				t.Fatalf("%s/%s: %s: %v", name, path, out, err)
+			}
+			_ = json.Unmarshal([]byte(body), &want)
+			for key, v := range want {
+				if key != "access_token" && key != "id_token" && got[key] != v {
+					t.Errorf("%s/%s: %s = %v, want %v", name, path, key, got[key], v)
+				}
+			}
+			signedAT, _ := got["access_token"].(string)
+			parsed, err := jose.ParseSigned(signedAT, signingAlgs)
+			if err != nil {
+				t.Fatalf("%s/%s: access token %q: %v", name, path, signedAT, err)
+			}
+			if p, err := parsed.Verify(k.public); err != nil || string(p) != atPayload || parsed.Signatures[0].Header.ExtraHeaders["typ"] != "at+jwt" {
+				t.Fatalf("%s/%s: access token: %v %s %v", name, path, err, p, parsed.Signatures[0].Header.ExtraHeaders)
+			}
+			parsed, err = jose.ParseSigned(got["id_token"].(string), signingAlgs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := parsed.Verify(k.public)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var claims map[string]any
+			_ = json.Unmarshal(p, &claims)
+			h, _ := zoidc.ClaimHash(signedAT, k.alg)
+			if claims["at_hash"] != h || claims["aaa"].(map[string]any)["at_hash"] != "custom" || claims["x"] != `"at_hash":"no"` || claims["sub"] != "u" {
+				t.Fatalf("%s/%s: ID token claims %v, want at_hash %s and the rest unchanged", name, path, claims, h)
+			}
+		}
 	}
 }
