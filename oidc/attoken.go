@@ -272,7 +272,11 @@ func (p *Provider) signUnsigned(compact, typ string, edit func(jose.SignatureAlg
 			return "", err
 		}
 	}
-	return k.sign(typ, payload)
+	signed, err := k.sign(typ, payload)
+	if err == nil {
+		p.storage.keys.verified.remember(signed, k.id)
+	}
+	return signed, err
 }
 
 // sign returns the compact JWS (RFC 7515 §7.1) of payload under typ,

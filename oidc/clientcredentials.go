@@ -185,7 +185,11 @@ func (s *Storage) signJWT(ctx context.Context, alg jose.SignatureAlgorithm, typ 
 	if err != nil {
 		return "", err
 	}
-	return k.sign(typ, payload)
+	signed, err := k.sign(typ, payload)
+	if err == nil {
+		s.keys.verified.remember(signed, k.id)
+	}
+	return signed, err
 }
 
 // introspectServiceToken answers introspection for a client credentials

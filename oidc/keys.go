@@ -71,6 +71,7 @@ type keyring struct {
 	snap         atomic.Pointer[keySnapshot]
 	mu           sync.Mutex // serialises reloads
 	lastKIDCheck atomic.Int64
+	verified     sigMemo // tokens signed or verified here (sigmemo.go)
 }
 
 func newKeyring(db *models.DB, sealer *models.Sealer, cfg Config) *keyring {
@@ -375,7 +376,15 @@ func (kr *keyring) VerifySignature(ctx context.Context, jws *jose.JSONWebSignatu
 	if alg != "" && alg != string(k.alg) {
 		return nil, fmt.Errorf("key %q is %s, token says %s", kid, k.alg, alg)
 	}
-	return jws.Verify(k.public)
+	compact, err := jws.CompactSerialize()
+	if err == nil && kr.verified.known(compact, k.id) {
+		return jws.UnsafePayloadWithoutVerification(), nil
+	}
+	payload, err := jws.Verify(k.public)
+	if err == nil && compact != "" {
+		kr.verified.remember(compact, k.id)
+	}
+	return payload, err
 }
 
 func (kr *keyring) lookup(kid string) *key {

@@ -78,3 +78,72 @@ func TestECDSARawRefusesMalformed(t *testing.T) {
 		}
 	}
 }
+
+// The keyring remembers the tokens it signed: checking one again is a
+// hash lookup, while any other bytes — a changed signature or payload, or
+// a token of a key no longer published — are verified (and refused) as
+// before; the memo keeps its newest sigMemoSize tokens.
+func TestSigMemo(t *testing.T) {
+	e := newEnv(t)
+	k, err := e.s.keys.signingKey(e.ctx, jose.ES256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed, err := e.s.signJWT(e.ctx, jose.ES256, "at+jwt", map[string]string{"sub": "u", "jti": "1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jws, err := jose.ParseSigned(signed, signingAlgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again, err := jws.CompactSerialize(); err != nil || again != signed {
+		t.Fatalf("a parsed token serialises as %q (%v), not as signed", again, err)
+	}
+	if !e.s.keys.verified.known(signed, k.id) {
+		t.Fatal("a token just signed is not remembered")
+	}
+	if p, err := e.s.keys.VerifySignature(e.ctx, jws); err != nil || string(p) != `{"jti":"1","sub":"u"}` {
+		t.Fatalf("remembered token: %s, %v", p, err)
+	}
+	// Another signature over the same payload, and the same signature
+	// over another payload.
+	dot := strings.LastIndexByte(signed, '.')
+	sig := []byte(signed[dot+1:])
+	sig[3] ^= 1
+	b64 := base64.RawURLEncoding.EncodeToString
+	for _, forged := range []string{signed[:dot+1] + string(sig),
+		signed[:strings.IndexByte(signed, '.')+1] + b64([]byte(`{"jti":"1","sub":"admin"}`)) + signed[dot:]} {
+		fj, err := jose.ParseSigned(forged, signingAlgs)
+		if err != nil {
+			continue // refused while parsing
+		}
+		if _, err := e.s.keys.VerifySignature(e.ctx, fj); err == nil {
+			t.Fatalf("forged token %s accepted", forged)
+		}
+	}
+	// Forgotten after sigMemoSize newer tokens, and still verified.
+	for i := 0; i < sigMemoSize; i++ {
+		e.s.keys.verified.remember(b64([]byte{byte(i), byte(i >> 8)}), k.id)
+	}
+	if e.s.keys.verified.known(signed, k.id) || len(e.s.keys.verified.kids) != sigMemoSize {
+		t.Fatalf("memo holds %d tokens, and still the oldest", len(e.s.keys.verified.kids))
+	}
+	if _, err := e.s.keys.VerifySignature(e.ctx, jws); err != nil || !e.s.keys.verified.known(signed, k.id) {
+		t.Fatalf("forgotten token: %v (remembered again: %v)", err, e.s.keys.verified.known(signed, k.id))
+	}
+	// A token of a key that is no longer published is refused although
+	// it is remembered.
+	if err := e.db.Gorm().Exec("DELETE FROM signing_keys WHERE id = ?", k.id).Error; err != nil {
+		t.Fatal(err)
+	}
+	e.s.keys.mu.Lock()
+	err = e.s.keys.reloadLocked(e.ctx, false)
+	e.s.keys.mu.Unlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.s.keys.VerifySignature(e.ctx, jws); err == nil {
+		t.Fatal("a remembered token of a withdrawn key was accepted")
+	}
+}
