@@ -215,9 +215,17 @@ func (s *Server) handlePasskeyLoginFinish(c echo.Context) error {
 		res       *passkeys.LoginResult
 		challenge []byte
 	)
+	// The credential's new sign count is saved with the sign-in below, or
+	// on its own when the sign-in goes no further (saveAlone).
+	finishCtx := passkeys.WithDeferredCredentialUpdate(ctx)
+	saveAlone := func() error { return s.passkeys.SaveLogin(ctx, res) }
 	// useUp clears the page's challenge when its answer is refused, for
-	// whatever reason, so that it cannot be answered again.
+	// whatever reason, so that it cannot be answered again; it saves the
+	// sign count of an answer that passed the passkey check.
 	useUp := func(refusal error) error {
+		if err := saveAlone(); err != nil {
+			refusal = errors.Join(refusal, err)
+		}
 		if challenge == nil {
 			return refusal
 		}
@@ -228,14 +236,14 @@ func (s *Server) handlePasskeyLoginFinish(c echo.Context) error {
 	}
 	if req.CeremonyID == "" {
 		challenge = ar.LoginChallenge
-		res, err = s.passkeys.FinishBoundLogin(ctx, ar.LoginChallenge, ar.LoginChallengeExpiresAt, req.Credential)
+		res, err = s.passkeys.FinishBoundLogin(finishCtx, ar.LoginChallenge, ar.LoginChallengeExpiresAt, req.Credential)
 		if err != nil && !errors.Is(err, passkeys.ErrBadRequest) { // an unparsable body leaves it alone
 			if err := useUp(nil); err != nil {
 				return err
 			}
 		}
 	} else {
-		res, err = s.passkeys.FinishLogin(ctx, req.CeremonyID, ar.ID, req.Credential)
+		res, err = s.passkeys.FinishLogin(finishCtx, req.CeremonyID, ar.ID, req.Credential)
 	}
 	if err != nil {
 		return s.passkeyFailure(c, ar.ClientID, err)
@@ -248,11 +256,15 @@ func (s *Server) handlePasskeyLoginFinish(c echo.Context) error {
 	if err := s.checkClientGroups(c, ar.ClientID, res.User.ID); err != nil { // admin_clients.go
 		return useUp(err)
 	}
-	// The session, the completed auth request and the audit event are
-	// written together: one commit (SQLite's single writer), and a sign-in
-	// that cannot complete leaves no session behind.
+	// The credential's sign count, the session, the completed auth request
+	// and the audit event are written together: one commit (SQLite's
+	// single writer), and a sign-in that cannot complete leaves no session
+	// behind.
 	var next string
 	err = s.db.InTx(ctx, func(txCtx context.Context) error {
+		if err := s.passkeys.SaveLogin(txCtx, res); err != nil {
+			return err
+		}
 		req := c.Request()
 		c.SetRequest(req.WithContext(txCtx))
 		defer c.SetRequest(req)
@@ -272,8 +284,15 @@ func (s *Server) handlePasskeyLoginFinish(c echo.Context) error {
 			Detail: models.JSONMap{"credential": res.Credential.ID, "amr": res.AMR, "acr": res.ACR, "session": sid}})
 		return nil
 	})
-	if err != nil || next == "" {
+	if err != nil {
+		// Rolled back: the sign count is saved on its own.
+		if serr := saveAlone(); serr != nil {
+			return errors.Join(err, serr)
+		}
 		return err
+	}
+	if next == "" {
+		return nil
 	}
 	return c.JSON(http.StatusOK, map[string]string{"redirect": next})
 }

@@ -404,6 +404,12 @@ func TestPageChallengeUsedUpByGroupRefusal(t *testing.T) {
 	if st, _ := b.loginFinish(arID, csrf, "", answer); st != http.StatusForbidden {
 		t.Fatalf("user outside the allowed groups: %d, want 403", st)
 	}
+	// The refused answer passed the passkey check: its sign count is
+	// stored all the same (clone detection compares against it).
+	creds, err := app.db.CredentialsByUser(ctx, user.ID)
+	if err != nil || len(creds) != 1 || creds[0].SignCount != b.auth.SignCount() || creds[0].LastUsedAt == nil {
+		t.Fatalf("after the refusal: %+v %v, want sign count %d saved", creds, err, b.auth.SignCount())
+	}
 	g, err := app.db.CreateGroup(ctx, "ops")
 	if err != nil {
 		t.Fatal(err)

@@ -244,3 +244,48 @@ func TestZeroSignCountAuthenticators(t *testing.T) {
 		}
 	}
 }
+
+// With WithDeferredCredentialUpdate a sign-in leaves the credential as it
+// was until the caller's SaveLogin; without it the sign-in writes at once.
+func TestDeferredCredentialUpdate(t *testing.T) {
+	e := newEnv(t)
+	u := e.newUser("dora")
+	auth := passkeytest.New(testRPID, testOrigin)
+	cred := e.register(u, auth)
+
+	id, opts, err := e.svc.BeginLogin(e.ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := auth.Get(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.svc.FinishLogin(WithDeferredCredentialUpdate(e.ctx), id, "", body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := e.storedCredential(cred.CredentialID); got.SignCount != 0 || got.LastUsedAt != nil {
+		t.Fatalf("deferred sign-in wrote the credential: count %d, last used %v", got.SignCount, got.LastUsedAt)
+	}
+	if res.Credential.SignCount != auth.SignCount() {
+		t.Fatalf("result carries count %d, want %d", res.Credential.SignCount, auth.SignCount())
+	}
+	if err := e.svc.SaveLogin(e.ctx, res); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.storedCredential(cred.CredentialID); got.SignCount != auth.SignCount() || got.LastUsedAt == nil {
+		t.Fatalf("after SaveLogin: count %d, last used %v", got.SignCount, got.LastUsedAt)
+	}
+
+	res, err = e.login(auth, "") // not deferred: written by the sign-in
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := e.storedCredential(cred.CredentialID); got.SignCount != auth.SignCount() {
+		t.Fatalf("sign-in without deferral: stored count %d, want %d", got.SignCount, auth.SignCount())
+	}
+	if err := e.svc.SaveLogin(e.ctx, res); err != nil || e.svc.SaveLogin(e.ctx, nil) != nil {
+		t.Fatalf("SaveLogin of a saved result: %v", err)
+	}
+}

@@ -39,6 +39,36 @@ type LoginResult struct {
 	// ACR is what the sign-in proved: "phrh" for a device-bound passkey
 	// with a verified attestation, otherwise "phr" (attestation.go).
 	ACR string
+
+	// unsaved: the credential's new sign count and flags are not written
+	// yet (WithDeferredCredentialUpdate); SaveLogin writes them.
+	unsaved bool
+}
+
+type deferKey struct{}
+
+// WithDeferredCredentialUpdate returns ctx for a sign-in whose caller
+// writes the credential's new sign count and flags itself, with SaveLogin
+// in its own transaction: the OIDC sign-in saves them in the commit that
+// starts the session and completes the auth request, instead of a commit
+// of their own. A caller that sets it must call SaveLogin on every
+// successful result, whatever it then decides: the counter is what clone
+// detection compares against (WebAuthn L3 §6.1.1).
+func WithDeferredCredentialUpdate(ctx context.Context) context.Context {
+	return context.WithValue(ctx, deferKey{}, true)
+}
+
+// SaveLogin writes what a deferred sign-in reported for its credential
+// (see WithDeferredCredentialUpdate); it does nothing for a result that
+// was saved already.
+func (s *Service) SaveLogin(ctx context.Context, res *LoginResult) error {
+	if res == nil || !res.unsaved {
+		return nil
+	}
+	if err := s.db.UpdateCredentialAfterLogin(ctx, res.Credential); err != nil {
+		return fmt.Errorf("update credential: %w", err)
+	}
+	return nil
 }
 
 // New checks cfg and builds a Service. The error lists every problem
@@ -377,15 +407,18 @@ func (s *Service) completeLogin(ctx context.Context, user *models.User, cred *mo
 	cred.UserVerified = wc.Flags.UserVerified
 	cred.BackupEligible = wc.Flags.BackupEligible
 	cred.BackupState = wc.Flags.BackupState
-	if err := s.db.UpdateCredentialAfterLogin(ctx, cred); err != nil {
-		return nil, fail(ErrInternal, fmt.Errorf("update credential: %w", err))
+	deferred, _ := ctx.Value(deferKey{}).(bool)
+	if !deferred {
+		if err := s.db.UpdateCredentialAfterLogin(ctx, cred); err != nil {
+			return nil, fail(ErrInternal, fmt.Errorf("update credential: %w", err))
+		}
 	}
 	amr := "swk"
 	if !cred.BackupEligible {
 		amr = "hwk"
 	}
 	acr := achievedACR(!cred.BackupEligible, cred.AttestationVerified)
-	return &LoginResult{User: user, Credential: cred, AMR: []string{amr, "user", "mfa"}, ACR: acr}, nil
+	return &LoginResult{User: user, Credential: cred, AMR: []string{amr, "user", "mfa"}, ACR: acr, unsaved: deferred}, nil
 }
 
 // classify turns an error from go-webauthn (or from lookupOwner, which it
