@@ -44,12 +44,13 @@ type Options struct {
 
 // DB is the repository. It is safe for concurrent use.
 type DB struct {
-	gorm     *gorm.DB
-	now      func() time.Time
-	postgres bool
-	pools    []*sql.DB                         // every connection pool: Postgres; or SQLite writer, readers
-	writer   *sql.DB                           // SQLite's writer pool; nil on Postgres
-	onAudit  atomic.Pointer[func(*AuditEvent)] // observe.go
+	gorm        *gorm.DB
+	now         func() time.Time
+	postgres    bool
+	pools       []*sql.DB                         // every connection pool: Postgres; or SQLite writer, readers
+	writer      *sql.DB                           // SQLite's writer pool; nil on Postgres
+	checkpoints *checkpointer                     // SQLite's WAL checkpoints (checkpoint.go); nil on Postgres
+	onAudit     atomic.Pointer[func(*AuditEvent)] // observe.go
 }
 
 // Open connects to the database described by opts. It does not migrate;
@@ -108,7 +109,7 @@ func openSQLite(ctx context.Context, opts Options, cfg *gorm.Config, now func() 
 	if err != nil {
 		return nil, err
 	}
-	g, err := gorm.Open(sqlite.Open(sqliteDSN(path, false)), cfg)
+	g, err := gorm.Open(sqlite.New(sqlite.Config{DriverName: writerDriverName(), DSN: sqliteDSN(path, false)}), cfg) // checkpoint.go
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
@@ -144,6 +145,10 @@ func openSQLite(ctx context.Context, opts Options, cfg *gorm.Config, now func() 
 		return nil, err
 	}
 	db.writer = writer
+	if db.checkpoints, err = startCheckpointer(path); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open database: %w", err)
+	}
 	// Yield after each statement outside a transaction that used the
 	// writer (transactions yield in db.transaction).
 	yield := func(d *gorm.DB) {
@@ -280,6 +285,9 @@ func (db *DB) Fresh(ctx context.Context) (bool, error) {
 // Close closes the connection pools.
 func (db *DB) Close() error {
 	var errs []error
+	if db.checkpoints != nil {
+		errs = append(errs, db.checkpoints.close())
+	}
 	for _, p := range db.pools {
 		errs = append(errs, p.Close())
 	}
