@@ -7,15 +7,22 @@ import (
 	"time"
 )
 
+// newMemoTestDB returns a test database holding one client.
+func newMemoTestDB(t *testing.T) (*DB, *Client) {
+	t.Helper()
+	db, _ := newTestDB(t)
+	cl := &Client{Name: "app", RedirectURIs: StringList{"https://app/cb"}}
+	if _, err := db.CreateClient(context.Background(), cl); err != nil {
+		t.Fatal(err)
+	}
+	return db, cl
+}
+
 // The per-request memo serves repeated reads of one request only: a client
 // write through it clears it, and another request reads the database.
 func TestRequestMemoClients(t *testing.T) {
-	db, _ := newTestDB(t)
+	db, cl := newMemoTestDB(t)
 	ctx := context.Background()
-	cl := &Client{Name: "app", RedirectURIs: StringList{"https://app/cb"}}
-	if _, err := db.CreateClient(ctx, cl); err != nil {
-		t.Fatal(err)
-	}
 	req := WithRequestMemo(ctx)
 	a, err := db.ClientByID(req, cl.ID)
 	if err != nil {
@@ -80,12 +87,8 @@ func TestLiveUser(t *testing.T) {
 // CreatedAuthRequest hands back, within one request only, the auth
 // request that request stored — as a copy, and only under its own ID.
 func TestRequestMemoCreatedAuthRequest(t *testing.T) {
-	db, _ := newTestDB(t)
+	db, cl := newMemoTestDB(t)
 	ctx := context.Background()
-	cl := &Client{Name: "app", RedirectURIs: StringList{"https://app/cb"}}
-	if _, err := db.CreateClient(ctx, cl); err != nil {
-		t.Fatal(err)
-	}
 	req := WithRequestMemo(ctx)
 	ar := &AuthRequest{ClientID: cl.ID, RedirectURI: "https://app/cb", ResponseType: "code", Scopes: StringList{"openid"},
 		State: "st", ExpiresAt: time.Now().Add(time.Minute)}

@@ -10,6 +10,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 	zoidc "github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
 )
 
 // A token response whose deferred JWTs cannot be signed becomes a
@@ -31,6 +32,26 @@ func TestDeferredSigningFailsClosed(t *testing.T) {
 	}
 }
 
+// opJWT is what op makes of payload with sk: a compact JWS with typ JWT,
+// whose signature a deferred key leaves empty.
+func opJWT(t *testing.T, sk op.SigningKey, payload string) string {
+	t.Helper()
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: sk.SignatureAlgorithm(), Key: &jose.JSONWebKey{Key: sk.Key(), KeyID: sk.ID()}},
+		(&jose.SignerOptions{}).WithType("JWT"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	jws, err := signer.Sign([]byte(payload))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := jws.CompactSerialize()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 // A deferred key produces an empty signature; signUnsigned signs it once
 // under the requested typ with the key the header names, and refuses a
 // token that already carries a signature (input from anywhere else).
@@ -41,16 +62,7 @@ func TestDeferredSigningSignsOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: sk.SignatureAlgorithm(), Key: &jose.JSONWebKey{Key: sk.Key(), KeyID: sk.ID()}},
-		(&jose.SignerOptions{}).WithType("JWT"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	jws, err := signer.Sign([]byte(`{"sub":"u"}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	placeholder, _ := jws.CompactSerialize()
+	placeholder := opJWT(t, sk, `{"sub":"u"}`)
 	if !ts.used || !strings.HasSuffix(placeholder, ".") {
 		t.Fatalf("deferred key produced %q (used=%v), want an empty signature", placeholder, ts.used)
 	}
@@ -86,19 +98,7 @@ func TestDeferredSigningBothPaths(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	unsigned := func(payload string) string {
-		signer, err := jose.NewSigner(jose.SigningKey{Algorithm: sk.SignatureAlgorithm(), Key: &jose.JSONWebKey{Key: sk.Key(), KeyID: sk.ID()}},
-			(&jose.SignerOptions{}).WithType("JWT"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		jws, err := signer.Sign([]byte(payload))
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, _ := jws.CompactSerialize()
-		return s
-	}
+	unsigned := func(payload string) string { return opJWT(t, sk, payload) }
 	atPayload := `{"sub":"u","jti":"j1"}`
 	idPayload := `{"aaa":{"at_hash":"custom"},"at_hash":"placeholder","sub":"u","x":"\"at_hash\":\"no\""}`
 	at, idt := unsigned(atPayload), unsigned(idPayload)
