@@ -242,6 +242,13 @@ func sqliteDSN(path string, readOnly bool) string {
 
 // Migrate applies the embedded versioned migrations for the current
 // dialect. It is safe to run while other instances are serving.
+//
+// Each Postgres migration's Up section is one goose statement block
+// (StatementBegin/End): goose sends it as one query, which pgx runs in the
+// simple protocol, instead of one round trip per statement. A first start
+// on an empty schema spent ~50 ms on those round trips (59 statements);
+// seven alternating first starts: median 293 → 237 ms from exec to ready.
+// TestPostgresMigrationsAreOneBlock keeps new migrations that way.
 func (db *DB) Migrate(ctx context.Context) error {
 	dialect, dir := goose.DialectSQLite3, "migrations/sqlite"
 	if db.postgres {

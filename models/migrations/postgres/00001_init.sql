@@ -1,4 +1,5 @@
 -- +goose Up
+-- +goose StatementBegin
 CREATE TABLE users (
     id             TEXT PRIMARY KEY,
     webauthn_id    BYTEA NOT NULL UNIQUE,
@@ -208,6 +209,7 @@ CREATE TABLE audit_events (
 CREATE INDEX audit_events_created ON audit_events (created_at);
 CREATE INDEX audit_events_user ON audit_events (user_id);
 CREATE INDEX audit_events_type ON audit_events (type);
+-- +goose StatementEnd
 
 -- +goose Down
 DROP TABLE audit_events;

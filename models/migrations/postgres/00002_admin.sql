@@ -1,4 +1,5 @@
 -- +goose Up
+-- +goose StatementBegin
 -- Admin console and admin API (issue 3).
 
 -- API tokens for /api/v1: only the SHA-256 of the random token is stored;
@@ -30,6 +31,7 @@ CREATE INDEX admin_sessions_user ON admin_sessions (user_id);
 -- Applications may be restricted to members of some groups (JSON array of
 -- group names; empty: everyone).
 ALTER TABLE clients ADD COLUMN allowed_groups TEXT NOT NULL DEFAULT '[]';
+-- +goose StatementEnd
 
 -- +goose Down
 ALTER TABLE clients DROP COLUMN allowed_groups;

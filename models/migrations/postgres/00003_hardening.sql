@@ -1,4 +1,5 @@
 -- +goose Up
+-- +goose StatementBegin
 -- Fixed-window rate-limit counters shared by every instance: one row per
 -- (route group, client IP); window_end is a Unix time in seconds.
 CREATE TABLE rate_limit_buckets (
@@ -7,6 +8,7 @@ CREATE TABLE rate_limit_buckets (
     count      BIGINT NOT NULL
 );
 CREATE INDEX rate_limit_buckets_window_end ON rate_limit_buckets (window_end);
+-- +goose StatementEnd
 
 -- +goose Down
 DROP TABLE rate_limit_buckets;

@@ -1,4 +1,5 @@
 -- +goose Up
+-- +goose StatementBegin
 -- Passkey policy (issue 7). attestation_verified: the attestation statement
 -- chained to a FIDO metadata trust anchor at registration. policy_flagged_at:
 -- when the passkey was first found not to satisfy its owner's policy; it is
@@ -26,6 +27,7 @@ CREATE TABLE mds_blobs (
     legal_header TEXT NOT NULL DEFAULT '',
     blob         BYTEA NOT NULL
 );
+-- +goose StatementEnd
 
 -- +goose Down
 DROP TABLE mds_blobs;

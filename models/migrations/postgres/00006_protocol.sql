@@ -1,4 +1,5 @@
 -- +goose Up
+-- +goose StatementBegin
 -- Protocol breadth (issue 5): client settings, back-channel logout outbox,
 -- consent and the device authorization grant.
 
@@ -73,6 +74,7 @@ CREATE TABLE device_authorizations (
     redeemed_at      TIMESTAMPTZ
 );
 CREATE INDEX device_authorizations_expires ON device_authorizations (expires_at);
+-- +goose StatementEnd
 
 -- +goose Down
 DROP TABLE device_authorizations;

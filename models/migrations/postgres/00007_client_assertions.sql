@@ -1,4 +1,5 @@
 -- +goose Up
+-- +goose StatementBegin
 -- jti of every private_key_jwt client assertion used, until it expires, so
 -- an assertion authenticates at most once (OpenID Connect Core §9).
 CREATE TABLE client_assertions (
@@ -8,6 +9,7 @@ CREATE TABLE client_assertions (
     PRIMARY KEY (client_id, jti)
 );
 CREATE INDEX client_assertions_expires ON client_assertions (expires_at);
+-- +goose StatementEnd
 
 -- +goose Down
 DROP TABLE client_assertions;
