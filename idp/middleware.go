@@ -1,6 +1,7 @@
 package idp
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"time"
@@ -30,18 +31,34 @@ func opEndpointCSP(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
+// fixedHeaders are the security headers of every response, built once
+// per server; securityHeaders copies them in.
+func (s *Server) fixedHeaders() http.Header {
+	h := http.Header{
+		"Content-Security-Policy":    one(contentSecurityPolicy),
+		"X-Content-Type-Options":     one("nosniff"),
+		"X-Frame-Options":            one("DENY"),
+		"Referrer-Policy":            one("no-referrer"),
+		"Cross-Origin-Opener-Policy": one("same-origin"),
+		"Permissions-Policy":         one("publickey-credentials-get=(self), publickey-credentials-create=(self)"),
+	}
+	if s.cfg.SecureCookies() {
+		h["Strict-Transport-Security"] = one("max-age=63072000; includeSubDomains")
+	}
+	return h
+}
+
+// one is a header value that responses can share: its capacity is its
+// length, so an Add on a response appends to a copy, never to the shared
+// array.
+func one(v string) []string { return []string{v}[:1:1] }
+
 func (s *Server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
-	hsts := s.cfg.SecureCookies()
+	fixed := s.fixedHeaders()
 	return func(c echo.Context) error {
 		h := c.Response().Header()
-		h.Set("Content-Security-Policy", contentSecurityPolicy)
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("Referrer-Policy", "no-referrer")
-		h.Set("Cross-Origin-Opener-Policy", "same-origin")
-		h.Set("Permissions-Policy", "publickey-credentials-get=(self), publickey-credentials-create=(self)")
-		if hsts {
-			h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+		for k, v := range fixed {
+			h[k] = v
 		}
 		return next(c)
 	}
@@ -73,28 +90,33 @@ func noStore(next echo.HandlerFunc) echo.HandlerFunc {
 // route pattern, never the raw path or query: those carry setup tokens,
 // codes and state.
 func (s *Server) requestLogger() echo.MiddlewareFunc {
-	log := s.cfg.Logger
 	return middleware.RequestLoggerWithConfig(middleware.RequestLoggerConfig{
 		LogStatus: true, LogLatency: true, LogMethod: true, LogRoutePath: true,
 		LogRequestID: true, LogRemoteIP: true, LogError: true, LogResponseSize: true,
 		HandleError: true,
 		LogValuesFunc: func(c echo.Context, v middleware.RequestLoggerValues) error {
-			level := slog.LevelInfo
-			if v.Status >= 500 {
-				level = slog.LevelError
-			}
-			log.LogAttrs(c.Request().Context(), level, "request",
-				slog.String("request_id", v.RequestID),
-				slog.String("method", v.Method),
-				slog.String("route", v.RoutePath),
-				slog.Int("status", v.Status),
-				slog.Duration("latency", v.Latency),
-				slog.String("client_ip", v.RemoteIP),
-				slog.Int64("bytes", v.ResponseSize),
-			)
+			s.logRequest(c.Request().Context(), v)
 			return nil
 		},
 	})
+}
+
+// logRequest writes the request log line of requestLogger (and of the
+// document fast path, documents.go).
+func (s *Server) logRequest(ctx context.Context, v middleware.RequestLoggerValues) {
+	level := slog.LevelInfo
+	if v.Status >= 500 {
+		level = slog.LevelError
+	}
+	s.cfg.Logger.LogAttrs(ctx, level, "request",
+		slog.String("request_id", v.RequestID),
+		slog.String("method", v.Method),
+		slog.String("route", v.RoutePath),
+		slog.Int("status", v.Status),
+		slog.Duration("latency", v.Latency),
+		slog.String("client_ip", v.RemoteIP),
+		slog.Int64("bytes", v.ResponseSize),
+	)
 }
 
 // csrf protects the UI routes: Fetch Metadata first, then a double-submit

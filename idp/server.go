@@ -25,8 +25,10 @@ type Server struct {
 	op       *oidc.Provider
 	passkeys *passkeys.Service
 	public   *echo.Echo
-	internal *echo.Echo
-	pages    *pages
+	// publicHandler is public behind the document fast path (documents.go).
+	publicHandler http.Handler
+	internal      *echo.Echo
+	pages         *pages
 	// clientCAs, when set, makes the internal listener require client
 	// certificates (mTLS).
 	clientCAs *x509.CertPool
@@ -70,6 +72,7 @@ func New(ctx context.Context, cfg Config, db *models.DB, sealer *models.Sealer) 
 	s.public = s.newEcho()
 	s.internal = s.newEcho()
 	s.routes()
+	s.publicHandler = s.documentHandler(s.public)
 	if err := s.ensureAdminClient(ctx, sealer); err != nil { // admin_auth.go
 		return nil, err
 	}
@@ -161,7 +164,7 @@ func (s *Server) routes() {
 }
 
 // PublicHandler serves the public listener (for tests and embedding).
-func (s *Server) PublicHandler() http.Handler { return s.public }
+func (s *Server) PublicHandler() http.Handler { return s.publicHandler }
 
 // InternalHandler serves the internal listener.
 func (s *Server) InternalHandler() http.Handler { return s.internal }
@@ -181,7 +184,7 @@ func (s *Server) Run(ctx context.Context, ready func(public, internal net.Addr))
 		pubLn.Close()
 		return err
 	}
-	servers := []*http.Server{s.httpServer(s.public), s.internalServer()}
+	servers := []*http.Server{s.httpServer(s.publicHandler), s.internalServer()}
 	errc := make(chan error, 2)
 	for i, ln := range []net.Listener{pubLn, inLn} {
 		go func(srv *http.Server, ln net.Listener) {

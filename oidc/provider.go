@@ -36,6 +36,7 @@ type Provider struct {
 	storage   *Storage
 	op        *op.Provider
 	discovery []byte
+	keysPath  string
 	handler   http.Handler
 }
 
@@ -85,7 +86,7 @@ func New(ctx context.Context, cfg Config, db *models.DB, sealer *models.Sealer) 
 	if err != nil {
 		return nil, fmt.Errorf("build OpenID provider: %w", err)
 	}
-	p := &Provider{cfg: cfg, db: db, storage: st, op: o}
+	p := &Provider{cfg: cfg, db: db, storage: st, op: o, keysPath: o.KeysEndpoint().Relative()}
 	if p.discovery, err = p.buildDiscovery(ctx); err != nil {
 		return nil, err
 	}
@@ -174,9 +175,27 @@ func (p *Provider) buildDiscovery(ctx context.Context) ([]byte, error) {
 // built once; calling Handler is cheap.
 func (p *Provider) Handler() http.Handler { return p.handler }
 
+// DocumentPaths are the paths of the precomputed documents: discovery and
+// JWKS.
+func (p *Provider) DocumentPaths() []string {
+	return []string{oidc.DiscoveryEndpoint, p.keysPath}
+}
+
+// Document returns the current bytes of the precomputed document at path
+// (one of DocumentPaths) and its Cache-Control, or ok false for any other
+// path. The bytes are shared: callers must not modify them. JWKS follows
+// key rotation, also by another instance (keyring.maybeRefresh).
+func (p *Provider) Document(ctx context.Context, path string) (body []byte, cacheControl string, ok bool) {
+	switch path {
+	case oidc.DiscoveryEndpoint:
+		return p.discovery, "public, max-age=3600", true
+	case p.keysPath:
+		return p.storage.keys.jwks(ctx), "public, max-age=300", true
+	}
+	return nil, "", false
+}
+
 func (p *Provider) newHandler() http.Handler {
-	discoveryPath := oidc.DiscoveryEndpoint
-	keysPath := p.op.KeysEndpoint().Relative()
 	tokenPath := p.op.TokenEndpoint().Relative()
 	userinfoPath := p.op.UserinfoEndpoint().Relative()
 	noStore := map[string]bool{
@@ -186,13 +205,11 @@ func (p *Provider) newHandler() http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		path := r.URL.Path
-		switch {
-		case path == discoveryPath && (r.Method == http.MethodGet || r.Method == http.MethodHead):
-			serveJSON(w, p.discovery, "public, max-age=3600")
-			return
-		case path == keysPath && (r.Method == http.MethodGet || r.Method == http.MethodHead):
-			serveJSON(w, p.storage.keys.jwks(r.Context()), "public, max-age=300")
-			return
+		if r.Method == http.MethodGet || r.Method == http.MethodHead {
+			if body, cacheControl, ok := p.Document(r.Context(), path); ok {
+				serveJSON(w, body, cacheControl)
+				return
+			}
 		}
 		if noStore[path] {
 			// RFC 6749 §5.1: token responses must not be cached.

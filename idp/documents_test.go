@@ -1,0 +1,126 @@
+package idp
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// TestDocumentFastPath: discovery and JWKS, served ahead of echo's router
+// (documents.go), over the real listener: the same headers as any page
+// (plus their own CSP, caching and CORS), a request ID, the current
+// bytes (a rotation shows at once), their metrics and their log line;
+// other methods still reach op.
+func TestDocumentFastPath(t *testing.T) {
+	var logs lockedBuffer
+	app := newTestApp(t, func(c *Config) {
+		c.Logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	})
+	ctx := context.Background()
+	do := func(method, path string, hdr ...string) (*http.Response, string) {
+		t.Helper()
+		req, _ := http.NewRequest(method, app.issuer+path, nil)
+		for i := 0; i+1 < len(hdr); i += 2 {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp, string(body)
+	}
+	for _, tc := range []struct{ path, cache string }{
+		{"/.well-known/openid-configuration", "public, max-age=3600"},
+		{"/keys", "public, max-age=300"},
+	} {
+		want, _, ok := app.srv.op.Document(ctx, tc.path)
+		if !ok {
+			t.Fatalf("%s is not a document", tc.path)
+		}
+		resp, body := do(http.MethodGet, tc.path)
+		h := resp.Header
+		if resp.StatusCode != http.StatusOK || body != string(want) || !json.Valid([]byte(body)) {
+			t.Fatalf("GET %s = %d %q", tc.path, resp.StatusCode, body)
+		}
+		for name, v := range map[string]string{"Content-Type": "application/json", "Cache-Control": tc.cache,
+			"Access-Control-Allow-Origin": "*", "Content-Security-Policy": documentPolicy,
+			"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer",
+			"Cross-Origin-Opener-Policy": "same-origin"} {
+			if got := h.Values(name); len(got) != 1 || got[0] != v {
+				t.Errorf("GET %s: %s = %q, want %q", tc.path, name, got, v)
+			}
+		}
+		if h.Get("Pragma") != "" || h.Get("X-Request-Id") == "" {
+			t.Errorf("GET %s: Pragma %q, X-Request-Id %q", tc.path, h.Get("Pragma"), h.Get("X-Request-Id"))
+		}
+		// The caller's request ID is kept, as on every other route.
+		if resp, _ := do(http.MethodGet, tc.path, "X-Request-Id", "trace-42"); resp.Header.Get("X-Request-Id") != "trace-42" {
+			t.Errorf("GET %s: request ID %q", tc.path, resp.Header.Get("X-Request-Id"))
+		}
+		if resp, body := do(http.MethodHead, tc.path); resp.StatusCode != http.StatusOK || body != "" ||
+			resp.Header.Get("Cache-Control") != tc.cache {
+			t.Errorf("HEAD %s = %d, %d bytes, %v", tc.path, resp.StatusCode, len(body), resp.Header)
+		}
+		// Another method goes through echo to op (op's route CSP shows it).
+		if resp, _ := do(http.MethodPost, tc.path); resp.Header.Get("Content-Security-Policy") != formPostPolicy {
+			t.Errorf("POST %s did not reach op: %d %v", tc.path, resp.StatusCode, resp.Header)
+		}
+		// A CORS preflight still gets op's answer.
+		if resp, _ := do(http.MethodOptions, tc.path, "Origin", "https://rp.example", "Access-Control-Request-Method", "GET"); resp.StatusCode >= 300 ||
+			resp.Header.Get("Access-Control-Allow-Origin") == "" {
+			t.Errorf("preflight %s = %d %v", tc.path, resp.StatusCode, resp.Header)
+		}
+		// A path that only looks like the document is not served as it.
+		if resp, _ := do(http.MethodGet, tc.path+"/"); resp.StatusCode == http.StatusOK {
+			t.Errorf("GET %s/ = 200", tc.path)
+		}
+	}
+
+	// A rotation is in the next JWKS answer.
+	_, before := do(http.MethodGet, "/keys")
+	if err := app.srv.op.RotateKeys(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, after := do(http.MethodGet, "/keys")
+	var set struct{ Keys []json.RawMessage }
+	if err := json.Unmarshal([]byte(after), &set); err != nil || after == before || strings.Count(after, `"kid"`) <= strings.Count(before, `"kid"`) {
+		t.Fatalf("JWKS after rotation: %v\nbefore %s\nafter  %s", err, before, after)
+	}
+
+	_, metrics := app.scrape("/metrics")
+	for _, c := range []struct {
+		labels []string
+		want   float64
+	}{
+		{[]string{`route="/.well-known/openid-configuration"`, `method="GET"`, `code="200"`}, 2},
+		{[]string{`route="/keys"`, `method="GET"`, `code="200"`}, 4},
+		{[]string{`route="/keys"`, `method="HEAD"`, `code="200"`}, 1},
+	} {
+		if v, _ := metricValue(metrics, "latchkey_http_requests_total", c.labels...); v != c.want {
+			t.Errorf("latchkey_http_requests_total%v = %v, want %v", c.labels, v, c.want)
+		}
+	}
+	if v, _ := metricValue(metrics, "latchkey_http_request_duration_seconds_count", `route="/keys"`, `method="GET"`); v != 4 {
+		t.Errorf("/keys GET latency count = %v", v)
+	}
+	var lines int
+	for _, l := range strings.Split(logs.String(), "\n") {
+		var line map[string]any
+		if json.Unmarshal([]byte(l), &line) != nil || line["msg"] != "request" || line["route"] != "/keys" || line["method"] != "GET" {
+			continue
+		}
+		lines++
+		if line["status"] != float64(200) || line["client_ip"] != "127.0.0.1" || line["request_id"] == "" || line["bytes"] != float64(len(after)) && line["bytes"] != float64(len(before)) {
+			t.Errorf("log line %s", l)
+		}
+	}
+	if lines != 4 {
+		t.Errorf("%d request log lines for GET /keys, want 4:\n%s", lines, logs.String())
+	}
+}
