@@ -12,6 +12,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/latchkey-idp/latchkey/models"
 	"github.com/latchkey-idp/latchkey/oidc"
@@ -55,27 +56,34 @@ func New(ctx context.Context, cfg Config, db *models.DB, sealer *models.Sealer) 
 	// Each auth request carries the challenge of its sign-in page
 	// (passkeys/bound.go).
 	cfg.OIDC.NewLoginChallenge = pk.NewLoginChallenge
-	op, err := oidc.New(ctx, cfg.OIDC, db, sealer)
-	if err != nil {
-		return nil, fmt.Errorf("oidc provider: %w", err)
-	}
-	pg, err := loadPages()
-	if err != nil {
-		return nil, err
-	}
 	cas, err := loadTLS(&cfg)
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, db: db, op: op, passkeys: pk, pages: pg, clientCAs: cas,
-		metrics: newMetrics(db), instanceID: newInstanceID()}
+	s := &Server{cfg: cfg, db: db, passkeys: pk, clientCAs: cas, metrics: newMetrics(db), instanceID: newInstanceID()}
+	// The provider (with its signing keys: on a first start, an RSA key
+	// still being generated), the page templates and the admin console
+	// client do not depend on each other, so they are built at once: the
+	// slowest, not their sum, is on the start-up path.
+	var g errgroup.Group
+	g.Go(func() (err error) {
+		if s.op, err = oidc.New(ctx, cfg.OIDC, db, sealer); err != nil {
+			return fmt.Errorf("oidc provider: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() (err error) {
+		s.pages, err = loadPages()
+		return err
+	})
+	g.Go(func() error { return s.ensureAdminClient(ctx, sealer) }) // admin_auth.go
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
 	s.public = s.newEcho()
 	s.internal = s.newEcho()
 	s.routes()
 	s.publicHandler = s.documentHandler(s.public)
-	if err := s.ensureAdminClient(ctx, sealer); err != nil { // admin_auth.go
-		return nil, err
-	}
 	// A policy tightened since the last start flags passkeys at once.
 	s.reconcilePolicy(ctx)
 	return s, nil
