@@ -61,7 +61,9 @@ func (s *Server) documentHandler(next http.Handler) http.Handler {
 }
 
 func (h *documentHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+	// Only an unescaped path names a document: echo routes on the raw
+	// path, so /%6Beys is not /keys there either (404).
+	if (r.Method == http.MethodGet || r.Method == http.MethodHead) && r.URL.RawPath == "" {
 		if d := h.docs[r.URL.Path]; d != nil {
 			h.serve(w, r, d)
 			return

@@ -50,7 +50,8 @@ func (s *Server) fixedHeaders() http.Header {
 
 // one is a header value that responses can share: its capacity is its
 // length, so an Add on a response appends to a copy, never to the shared
-// array.
+// array, and Set or Del replace it. Never assign to an element of a header
+// value (h[k][0] = …): that would change every response.
 func one(v string) []string { return []string{v}[:1:1] }
 
 func (s *Server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {

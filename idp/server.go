@@ -62,9 +62,11 @@ func New(ctx context.Context, cfg Config, db *models.DB, sealer *models.Sealer) 
 	}
 	s := &Server{cfg: cfg, db: db, passkeys: pk, clientCAs: cas, metrics: newMetrics(db), instanceID: newInstanceID()}
 	// The provider (with its signing keys: on a first start, an RSA key
-	// still being generated), the page templates and the admin console
-	// client do not depend on each other, so they are built at once: the
-	// slowest, not their sum, is on the start-up path.
+	// still being generated) and the page templates do not depend on each
+	// other, so they are built at once: the slower, not their sum, is on
+	// the start-up path. The admin console client comes after the
+	// provider: the provider proves the master key is the right one before
+	// anything is sealed with it.
 	var g errgroup.Group
 	g.Go(func() (err error) {
 		if s.op, err = oidc.New(ctx, cfg.OIDC, db, sealer); err != nil {
@@ -76,8 +78,10 @@ func New(ctx context.Context, cfg Config, db *models.DB, sealer *models.Sealer) 
 		s.pages, err = loadPages()
 		return err
 	})
-	g.Go(func() error { return s.ensureAdminClient(ctx, sealer) }) // admin_auth.go
 	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	if err := s.ensureAdminClient(ctx, sealer); err != nil { // admin_auth.go
 		return nil, err
 	}
 	s.public = s.newEcho()

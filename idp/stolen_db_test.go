@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"errors"
 	"os"
 	"strings"
 	"testing"
@@ -15,7 +16,9 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/latchkey-idp/latchkey/internal/dbtest"
 	"github.com/latchkey-idp/latchkey/models"
+	"github.com/latchkey-idp/latchkey/oidc"
 )
 
 // TestStolenDatabaseIsWorthless runs the flows that hand out secrets, then
@@ -174,5 +177,42 @@ func TestFindDERPrivateKeyFindsKeys(t *testing.T) {
 		if off, kind := findDERPrivateKey(blob); off != 1000 || kind != "PKCS#8" {
 			t.Fatalf("%T: found at %d (%s)", k, off, kind)
 		}
+	}
+}
+
+// TestWrongMasterKeyWritesNothing: a start with the wrong master key fails
+// before anything is sealed with it. Here the database has signing keys
+// (as after `latchkey keys rotate` on a new install) but no admin console
+// secret yet; a failed start must not store one sealed with the wrong key,
+// or every later start with the right key would fail.
+func TestWrongMasterKeyWritesNothing(t *testing.T) {
+	ctx := context.Background()
+	db, err := models.Open(ctx, models.Options{DSN: dbtest.DSN(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	right, _ := models.NewSealer(bytes.Repeat([]byte{7}, 32))
+	wrong, _ := models.NewSealer(bytes.Repeat([]byte{8}, 32))
+	cfg := Config{Issuer: "http://localhost:9", Listen: "127.0.0.1:1", InternalListen: "127.0.0.1:2"}
+	cfg.Defaults()
+	if _, err := oidc.New(ctx, cfg.OIDC, db, right); err != nil { // creates the signing keys
+		t.Fatal(err)
+	}
+	if _, err := New(ctx, cfg, db, wrong); err == nil || !strings.Contains(err.Error(), "master key") {
+		t.Fatalf("started with the wrong master key: %v", err)
+	}
+	var secrets int64
+	if err := db.Gorm().Table("secrets").Where("name = ?", adminSecretName).Count(&secrets).Error; err != nil || secrets != 0 {
+		t.Fatalf("%d admin console secrets stored by the failed start (%v)", secrets, err)
+	}
+	if _, err := db.ClientByID(ctx, adminClientID); !errors.Is(err, models.ErrNotFound) {
+		t.Fatalf("admin console client stored by the failed start: %v", err)
+	}
+	if _, err := New(ctx, cfg, db, right); err != nil {
+		t.Fatalf("the right master key after a failed start: %v", err)
 	}
 }

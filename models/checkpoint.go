@@ -28,7 +28,7 @@ import (
 //
 // Durability: synchronous=NORMAL makes commits durable when the WAL is
 // synced, which a checkpoint does first wherever it runs; here that is
-// about checkpointEvery after the commit (below). Other
+// normally about checkpointEvery after the commit (below). Other
 // processes (CLI commands) keep SQLite's default and checkpoint their own
 // commits. When the last connection closes, SQLite checkpoints the WAL
 // and removes it, as before.
@@ -57,7 +57,11 @@ func writerDriverName() string {
 // The interval trades the power-loss window against write volume. With
 // synchronous=NORMAL a commit reaches the disk when the next checkpoint
 // syncs the WAL, so a power cut (not a crash of the process: the kernel
-// has the pages) can lose at most the last interval's commits. Each
+// has the pages) can lose the commits since the last checkpoint: normally
+// about checkpointEvery plus the checkpoint's own time. SQLite syncs the
+// WAL only when a checkpoint can copy at least one frame, so a read
+// transaction that pins an old snapshot keeps that window open until it
+// ends (the application's reads take milliseconds) or the RESTART. Each
 // checkpoint copies every page written since the previous one once, so a
 // longer interval copies a page that several commits changed (the last
 // leaf of a table or of a time-ordered index) once instead of once per
@@ -65,8 +69,7 @@ func writerDriverName() string {
 // 330 KB written per flow; 200 ms writes 265 KB per flow, and the flow
 // rate went from 317, 331, 329, 343, 321 to 355, 377, 341, 335, 373 per
 // second in alternating runs. SQLite's own default (a checkpoint every
-// 1,000 pages) leaves an unbounded window at low load; this one is 200 ms
-// at any load.
+// 1,000 pages) leaves the window open for minutes at low load.
 const (
 	checkpointEvery = 200 * time.Millisecond
 	checkpointForce = 16000
