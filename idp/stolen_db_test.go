@@ -16,7 +16,6 @@ import (
 
 	"golang.org/x/oauth2"
 
-	"github.com/latchkey-idp/latchkey/internal/dbtest"
 	"github.com/latchkey-idp/latchkey/models"
 	"github.com/latchkey-idp/latchkey/oidc"
 )
@@ -187,15 +186,7 @@ func TestFindDERPrivateKeyFindsKeys(t *testing.T) {
 // or every later start with the right key would fail.
 func TestWrongMasterKeyWritesNothing(t *testing.T) {
 	ctx := context.Background()
-	db, err := models.Open(ctx, models.Options{DSN: dbtest.DSN(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	right, _ := models.NewSealer(bytes.Repeat([]byte{7}, 32))
+	db, right := openTestDB(t) // tls_test.go
 	wrong, _ := models.NewSealer(bytes.Repeat([]byte{8}, 32))
 	cfg := Config{Issuer: "http://localhost:9", Listen: "127.0.0.1:1", InternalListen: "127.0.0.1:2"}
 	cfg.Defaults()
