@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/pressly/goose/v3"
+	"golang.org/x/sync/errgroup"
 	"gorm.io/driver/postgres"
 	"gorm.io/driver/sqlite"
 	"gorm.io/gorm"
@@ -72,6 +73,7 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 		PrepareStmt:            false,
 	}
 	if strings.HasPrefix(opts.DSN, "postgres://") || strings.HasPrefix(opts.DSN, "postgresql://") {
+		cfg.DisableAutomaticPing = true // warmConnections connects instead
 		g, err := gorm.Open(postgres.Open(opts.DSN), cfg)
 		if err != nil {
 			return nil, fmt.Errorf("open database: %w", err)
@@ -83,6 +85,10 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 		sqlDB.SetMaxOpenConns(20)
 		sqlDB.SetMaxIdleConns(8)
 		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
+		if err := warmConnections(ctx, sqlDB, 2); err != nil {
+			sqlDB.Close()
+			return nil, fmt.Errorf("connect to database: %w", err)
+		}
 		return finishOpen(ctx, g, now, true, sqlDB)
 	}
 	return openSQLite(ctx, opts, cfg, now)
@@ -185,6 +191,32 @@ func (db *DB) transaction(ctx context.Context, fn func(tx *gorm.DB) error) error
 	err := db.ctx(ctx).Transaction(fn)
 	if db.writer != nil {
 		runtime.Gosched()
+	}
+	return err
+}
+
+// warmConnections opens n pooled connections at once and leaves them
+// idle. Start-up needs two at the same time (Migrate's advisory lock holds
+// one while the migrations run on another), and each new Postgres
+// connection is a backend start plus a SCRAM exchange, 10 ms or more here;
+// opened one after the other they were two such waits on the way to
+// ready.
+func warmConnections(ctx context.Context, pool *sql.DB, n int) error {
+	conns := make([]*sql.Conn, n)
+	var g errgroup.Group
+	for i := range conns {
+		g.Go(func() (err error) {
+			if conns[i], err = pool.Conn(ctx); err != nil {
+				return err
+			}
+			return conns[i].PingContext(ctx)
+		})
+	}
+	err := g.Wait()
+	for _, c := range conns {
+		if c != nil {
+			c.Close() // back to the idle pool
+		}
 	}
 	return err
 }
