@@ -1,6 +1,9 @@
 package models
 
 import (
+	"context"
+	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/latchkey-idp/latchkey/internal/dbtest"
@@ -16,5 +19,37 @@ func TestBackendIsTheOneAsked(t *testing.T) {
 	db, _ := newTestDB(t)
 	if db.IsPostgres() != dbtest.OnPostgres() {
 		t.Fatalf("IsPostgres = %v, want %v", db.IsPostgres(), dbtest.OnPostgres())
+	}
+}
+
+// TestMigrateNamesMissingSchema: a DSN whose search_path names a schema
+// that does not exist is a bad input; the error says so and nothing is
+// created anywhere else.
+func TestMigrateNamesMissingSchema(t *testing.T) {
+	if !dbtest.OnPostgres() {
+		t.Skip("Postgres only: runs in the Postgres child of TestPostgres")
+	}
+	dsn := dbtest.PostgresDSN(t)
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	missing := q.Get("search_path") + "_missing"
+	q.Set("search_path", missing)
+	u.RawQuery = q.Encode()
+	ctx := context.Background()
+	db, err := Open(ctx, Options{DSN: u.String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	err = db.Migrate(ctx)
+	if err == nil || !strings.Contains(err.Error(), "search_path ("+missing+") names no schema") {
+		t.Fatalf("Migrate = %v, want an error naming the missing schema %s", err, missing)
+	}
+	var n int64
+	if err := db.gorm.Raw("SELECT COUNT(*) FROM pg_tables WHERE tablename = 'goose_db_version' AND schemaname = ?", missing).Scan(&n).Error; err != nil || n != 0 {
+		t.Fatalf("version table in %s: %d, %v", missing, n, err)
 	}
 }
