@@ -27,6 +27,7 @@ import (
 type benchCmd struct {
 	Flow     benchFlowCmd     `cmd:"" help:"Complete sign-ins: authorize → passkey → callback → code exchange → userinfo → refresh."`
 	Endpoint benchEndpointCmd `cmd:"" help:"Hammer one endpoint: refresh, userinfo, introspect, discovery or jwks."`
+	Start    benchStartCmd    `cmd:"" help:"Time start-up (exec → /readyz 200) of servers it starts itself: first starts or restarts (bench_start.go)."`
 }
 
 type benchOptions struct {

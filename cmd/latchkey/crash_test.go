@@ -30,12 +30,7 @@ func TestCrashLosesNoCommittedData(t *testing.T) {
 		t.Skip("builds the binary")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(t.TempDir(), "latchkey")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Env = append(os.Environ(), "CGO_ENABLED=1")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := buildLatchkey(t)
 	code, out, errOut := cliRun(t, dir, "clients", "add", "--name", "Crash", "--redirect-uri", "http://localhost:9999/cb", "--public", "--json")
 	var client struct {
 		ClientID string `json:"client_id"`
@@ -158,3 +153,16 @@ func TestCrashLosesNoCommittedData(t *testing.T) {
 }
 
 var authRequestAttr = regexp.MustCompile(`data-auth-request="([^"]+)"`)
+
+// buildLatchkey builds the real binary into a temporary directory (the
+// second build in a test run is a link from the build cache).
+func buildLatchkey(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "latchkey")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=1")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
