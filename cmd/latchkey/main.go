@@ -157,31 +157,23 @@ func (e *env) openDBWith(ctx context.Context, onFresh func()) (*models.DB, error
 
 // sealer loads (or on first use creates) the master key.
 func (e *env) sealer() (*models.Sealer, error) {
-	s, _, err := e.sealerCreated()
-	return s, err
-}
-
-// sealerCreated is sealer that also reports whether the master key was
-// created just now, which means a first start.
-func (e *env) sealerCreated() (*models.Sealer, bool, error) {
 	encoded := e.cli.MasterKey
 	if e.cli.MasterKeyFil != "" {
 		b, err := os.ReadFile(e.cli.MasterKeyFil)
 		if err != nil {
-			return nil, false, fmt.Errorf("read master key file: %w", err)
+			return nil, fmt.Errorf("read master key file: %w", err)
 		}
 		encoded = string(b)
 	}
 	key, created, err := models.LoadMasterKey(encoded, e.cli.DataDir)
 	if err != nil {
-		return nil, false, err
+		return nil, err
 	}
 	if created {
 		e.log.Warn("created a new master key; back it up: without it the signing keys cannot be used",
 			"file", e.cli.DataDir+"/"+models.MasterKeyFile)
 	}
-	s, err := models.NewSealer(key)
-	return s, created, err
+	return models.NewSealer(key)
 }
 
 // printJSON writes v as one JSON object.

@@ -55,19 +55,11 @@ func (s *serveCmd) Run(ctx context.Context, e *env) error {
 	if len(probs) > 0 {
 		return &idp.ConfigError{Problems: probs}
 	}
-	sealer, created, err := e.sealerCreated()
+	sealer, err := e.sealer()
 	if err != nil {
 		return err
 	}
-	// A first start makes its RSA key while the migrations run: from here
-	// when the master key is new (nothing sealed with it can exist yet, so
-	// the database is new too, or unusable with this key anyway), else once
-	// the database reports it was never migrated. The key takes 10–230 ms
-	// to find (two random 1024-bit primes) and was on the critical path of
-	// some first starts; starting it here overlaps it with connecting too.
-	if created {
-		oidc.PrewarmKeys()
-	}
+	// A first start makes its RSA key while the migrations run.
 	db, err := e.openDBWith(ctx, oidc.PrewarmKeys)
 	if err != nil {
 		return err
