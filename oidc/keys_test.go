@@ -157,20 +157,25 @@ func TestKeySetPicksUpOtherInstanceKeys(t *testing.T) {
 	}
 }
 
-// A prewarmed RSA key is handed out once, whole; without a prewarm the
-// keyring generates its own.
+// A prewarmed RSA key is handed out once, whole, whether one or two
+// searches made it; without a prewarm the keyring generates its own.
 func TestPrewarmKeys(t *testing.T) {
 	ctx := context.Background()
 	if k := takePrewarmedRSA(ctx); k != nil {
 		t.Fatal("a key was handed out without PrewarmKeys")
 	}
-	PrewarmKeys()
-	PrewarmKeys() // a second call while one is pending starts nothing new
-	k := takePrewarmedRSA(ctx)
-	if k == nil || k.N.BitLen() != 2048 || k.Validate() != nil {
-		t.Fatalf("prewarmed key = %v", k)
-	}
-	if again := takePrewarmedRSA(ctx); again != nil {
-		t.Fatal("the prewarmed key was handed out twice")
+	for _, searches := range []int{1, 2} {
+		PrewarmKeys(searches)
+		PrewarmKeys(searches) // a second call while one is pending starts nothing new
+		if rsaPrewarm.searching != searches {
+			t.Fatalf("PrewarmKeys(%d) started %d searches", searches, rsaPrewarm.searching)
+		}
+		k := takePrewarmedRSA(ctx)
+		if k == nil || k.N.BitLen() != 2048 || k.Validate() != nil {
+			t.Fatalf("prewarmed key = %v", k)
+		}
+		if again := takePrewarmedRSA(ctx); again != nil {
+			t.Fatal("the prewarmed key was handed out twice")
+		}
 	}
 }

@@ -138,14 +138,14 @@ func (e *env) openDB(ctx context.Context) (*models.DB, error) {
 
 // openDBWith is openDB that calls onFresh before migrating a database
 // that has never been migrated.
-func (e *env) openDBWith(ctx context.Context, onFresh func()) (*models.DB, error) {
+func (e *env) openDBWith(ctx context.Context, onFresh func(*models.DB)) (*models.DB, error) {
 	db, err := models.Open(ctx, models.Options{DSN: e.cli.Database, DataDir: e.cli.DataDir})
 	if err != nil {
 		return nil, err
 	}
 	if onFresh != nil {
 		if fresh, err := db.Fresh(ctx); err == nil && fresh {
-			onFresh()
+			onFresh(db)
 		}
 	}
 	if err := db.Migrate(ctx); err != nil {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/latchkey-idp/latchkey/idp"
+	"github.com/latchkey-idp/latchkey/models"
 	"github.com/latchkey-idp/latchkey/oidc"
 	"github.com/latchkey-idp/latchkey/passkeys"
 )
@@ -59,8 +60,16 @@ func (s *serveCmd) Run(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	// A first start makes its RSA key while the migrations run.
-	db, err := e.openDBWith(ctx, oidc.PrewarmKeys)
+	// A first start makes its RSA key while the migrations run: with two
+	// searches on SQLite, whose migrations take little CPU, one on
+	// Postgres, whose DDL needs the other core (oidc.PrewarmKeys).
+	db, err := e.openDBWith(ctx, func(db *models.DB) {
+		if db.IsPostgres() {
+			oidc.PrewarmKeys(1)
+		} else {
+			oidc.PrewarmKeys(2)
+		}
+	})
 	if err != nil {
 		return err
 	}
