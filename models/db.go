@@ -305,7 +305,7 @@ func (db *DB) Migrate(ctx context.Context) error {
 	}
 	if _, err := p.Up(ctx); err != nil {
 		if db.postgres {
-			if serr := db.checkSearchPath(ctx); serr != nil {
+			if serr := db.checkSearchPath(ctx, err); serr != nil {
 				return serr
 			}
 		}
@@ -319,14 +319,14 @@ func (db *DB) Migrate(ctx context.Context) error {
 // (or that the role may use), so there is nowhere to create the tables and
 // goose reports only that its version table is missing. Called after a
 // failure, so a good start pays nothing for it.
-func (db *DB) checkSearchPath(ctx context.Context) error {
+func (db *DB) checkSearchPath(ctx context.Context, migrateErr error) error {
 	var path string
 	var schema sql.NullString
 	err := db.gorm.WithContext(ctx).Raw("SELECT current_setting('search_path'), current_schema()").Row().Scan(&path, &schema)
 	if err != nil || schema.Valid {
 		return nil // not that; report goose's error
 	}
-	return fmt.Errorf("apply migrations: the database's search_path (%s) names no schema that exists and this role may use; create it (CREATE SCHEMA …) or fix search_path in --database", path)
+	return fmt.Errorf("apply migrations: the database's search_path (%s) names no schema that exists and this role may use; create it (CREATE SCHEMA …) or fix search_path in the DSN (--database, LATCHKEY_DATABASE): %w", path, migrateErr)
 }
 
 // Fresh reports whether the database has never been migrated (a first

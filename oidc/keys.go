@@ -112,6 +112,9 @@ func PrewarmKeys(searches int) {
 	startSearches(rsaPrewarm.ch, min(max(searches, 1), maxPrewarmSearches))
 }
 
+// rsaSearchesStarted counts the searches ever started (for tests).
+var rsaSearchesStarted atomic.Int64
+
 // maxPrewarmSearches bounds the concurrent searches: one per core here.
 const maxPrewarmSearches = 2
 
@@ -119,6 +122,7 @@ const maxPrewarmSearches = 2
 // rsaPrewarm.mu).
 func startSearches(ch chan *rsa.PrivateKey, n int) {
 	rsaPrewarm.searching += n
+	rsaSearchesStarted.Add(int64(n))
 	for range n {
 		go func() {
 			k, err := rsa.GenerateKey(rand.Reader, 2048)

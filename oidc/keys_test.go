@@ -165,6 +165,7 @@ func TestPrewarmKeys(t *testing.T) {
 		t.Fatal("a key was handed out without PrewarmKeys")
 	}
 	for _, searches := range []int{1, 2} {
+		started := rsaSearchesStarted.Load()
 		PrewarmKeys(searches)
 		PrewarmKeys(searches) // a second call while one is pending starts nothing new
 		if rsaPrewarm.searching != searches {
@@ -173,6 +174,11 @@ func TestPrewarmKeys(t *testing.T) {
 		k := takePrewarmedRSA(ctx)
 		if k == nil || k.N.BitLen() != 2048 || k.Validate() != nil {
 			t.Fatalf("prewarmed key = %v", k)
+		}
+		// Taken at once, before any search could finish (each takes
+		// milliseconds): a lone search got its second.
+		if n := rsaSearchesStarted.Load() - started; n != maxPrewarmSearches {
+			t.Fatalf("PrewarmKeys(%d) and an immediate take started %d searches, want %d", searches, n, maxPrewarmSearches)
 		}
 		if again := takePrewarmedRSA(ctx); again != nil {
 			t.Fatal("the prewarmed key was handed out twice")

@@ -22,6 +22,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx", for the bench schemas
 )
 
@@ -33,7 +34,7 @@ import (
 // timed.
 type benchStartCmd struct {
 	Runs     int           `help:"Starts to time per binary." default:"10"`
-	Fresh    bool          `help:"Time first starts: each on a new data directory and, with a postgres:// --database, a new schema (all dropped at the end). Without it: restarts of one migrated database."`
+	Fresh    bool          `help:"Time first starts: each on a new data directory and, with a postgres:// --database, a new schema (all dropped at the end). Without it: restarts of one database, migrated by a first, unmeasured start of the first --binary."`
 	Binaries []string      `name:"binary" help:"latchkey binary to start (repeatable: runs alternate between them, for A/B comparisons on a noisy machine). Default: this one." placeholder:"PATH"`
 	Settle   time.Duration `help:"Before each start, sync the file systems and wait this long (see docs/performance.md: files deleted in the last seconds slow ext4's file creation)." default:"0s"`
 	Timeout  time.Duration `help:"Longest wait for one start." default:"30s"`
@@ -154,7 +155,7 @@ func (b *benchStartCmd) Run(ctx context.Context, e *env) error {
 	}
 	for _, r := range results {
 		s := slices.Sorted(slices.Values(r.ReadyMs))
-		r.MinMs, r.MedianMs, r.P90Ms, r.MaxMs = s[0], median(s), s[min(len(s)-1, len(s)*9/10)], s[len(s)-1]
+		r.MinMs, r.MedianMs, r.P90Ms, r.MaxMs = s[0], median(s), s[(len(s)*9+9)/10-1], s[len(s)-1] // p90: nearest rank
 	}
 	rep := &startReport{Mode: "start", Backend: backend, Fresh: b.Fresh, Runs: b.Runs, Results: results}
 	if b.JSON {
@@ -200,10 +201,11 @@ func (rep *startReport) print(e *env) {
 // waits for /readyz to answer 200, stops the server and returns the time
 // from exec to ready and the server's own "startup" figure.
 func timeStart(ctx context.Context, bin, dir, dsn string, timeout time.Duration) (ready, server time.Duration, err error) {
-	pub, internal := freeLoopbackPort(), freeLoopbackPort()
-	if pub == "" || internal == "" {
-		return 0, 0, errors.New("no free loopback port")
+	ports, err := freeLoopbackPorts(2)
+	if err != nil {
+		return 0, 0, err
 	}
+	pub, internal := ports[0], ports[1]
 	_, port, _ := net.SplitHostPort(pub)
 	args := []string{"serve", "--data-dir", dir, "--listen", pub, "--internal-listen", internal,
 		"--issuer", "http://localhost:" + port, "--log-format", "json", "--log-level", "info"}
@@ -214,6 +216,7 @@ func timeStart(ctx context.Context, bin, dir, dsn string, timeout time.Duration)
 	cmd.Env = benchChildEnv()
 	var logs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs // read after Wait only
+	cmd.WaitDelay = 5 * time.Second       // bounds Wait if a grandchild holds the pipe
 	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	readyz := "http://" + internal + "/readyz"
 	exited := make(chan error, 1)
@@ -222,6 +225,8 @@ func timeStart(ctx context.Context, bin, dir, dsn string, timeout time.Duration)
 		return 0, 0, err
 	}
 	go func() { exited <- cmd.Wait() }()
+	// stop returns once the child is reaped and its output copied, so the
+	// log buffer may be read afterwards.
 	stop := func() error {
 		_ = cmd.Process.Signal(os.Interrupt)
 		select {
@@ -229,6 +234,7 @@ func timeStart(ctx context.Context, bin, dir, dsn string, timeout time.Duration)
 			return err
 		case <-time.After(10 * time.Second):
 			_ = cmd.Process.Kill()
+			<-exited
 			return errors.New("did not stop within 10 s of SIGINT")
 		}
 	}
@@ -286,13 +292,19 @@ func benchChildEnv() []string {
 	return slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "LATCHKEY_") })
 }
 
-func freeLoopbackPort() string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return ""
+// freeLoopbackPorts returns n distinct free loopback addresses: all are
+// held open until every one is known, so they cannot repeat.
+func freeLoopbackPorts(n int) ([]string, error) {
+	addrs := make([]string, n)
+	for i := range addrs {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("no free loopback port: %w", err)
+		}
+		defer ln.Close()
+		addrs[i] = ln.Addr().String()
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return addrs, nil
 }
 
 // benchSchemas hands out one new Postgres schema per fresh start (a DSN
@@ -330,10 +342,10 @@ func (s *benchSchemas) dsn(ctx context.Context, i int) (string, error) {
 	name, ok := s.names[i]
 	if !ok {
 		name = fmt.Sprintf("latchkey_bench_%s_%d", s.run, i)
-		if _, err := s.db.ExecContext(ctx, "CREATE SCHEMA "+name); err != nil {
+		s.names[i] = name // dropped at the end even if this fails half-way
+		if _, err := s.db.ExecContext(ctx, "CREATE SCHEMA "+pgx.Identifier{name}.Sanitize()); err != nil {
 			return "", fmt.Errorf("create schema %s (the role needs CREATE on the database): %w", name, err)
 		}
-		s.names[i] = name
 	}
 	u := *s.base
 	q := u.Query()
@@ -345,7 +357,7 @@ func (s *benchSchemas) dsn(ctx context.Context, i int) (string, error) {
 func (s *benchSchemas) dropAll() error {
 	var errs []error
 	for _, name := range s.names {
-		if _, err := s.db.Exec("DROP SCHEMA " + name + " CASCADE"); err != nil {
+		if _, err := s.db.Exec("DROP SCHEMA IF EXISTS " + pgx.Identifier{name}.Sanitize() + " CASCADE"); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", name, err))
 		}
 	}
