@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -19,7 +18,7 @@ import (
 func benchServer(tb testing.TB, database string) (flags []string, internal string) {
 	tb.Helper()
 	dir := tb.TempDir()
-	pub, internal := loopbackAddr(tb), loopbackAddr(tb)
+	pub, internal := freeAddr(tb), freeAddr(tb)
 	flags = []string{"--data-dir", dir, "--issuer", "http://localhost:" + portOf(pub), "--log-format", "text", "--log-level", "warn"}
 	if database != "" {
 		flags = append(flags, "--database", database)
@@ -50,16 +49,6 @@ func benchServer(tb testing.TB, database string) (flags []string, internal strin
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-func loopbackAddr(tb testing.TB) string {
-	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 func TestBenchCommand(t *testing.T) {

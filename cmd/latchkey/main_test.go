@@ -178,14 +178,13 @@ func TestCLIWhileServing(t *testing.T) {
 	}
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+func freeAddr(tb testing.TB) string {
+	tb.Helper()
+	addrs, err := freeLoopbackPorts(1) // bench_start.go
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return addrs[0]
 }
 
 func portOf(addr string) string {
