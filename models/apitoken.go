@@ -31,7 +31,7 @@ func (t *APIToken) Active(now time.Time) bool {
 
 // CreateAPIToken stores a new token named name, valid until expiresAt (nil:
 // no expiry), and returns the raw token (shown once).
-func (db *DB) CreateAPIToken(ctx context.Context, name, createdBy string, expiresAt *time.Time) (string, *APIToken, error) {
+func (db *AdminStore) CreateAPIToken(ctx context.Context, name, createdBy string, expiresAt *time.Time) (string, *APIToken, error) {
 	name = strings.TrimSpace(name)
 	if name == "" || len(name) > 64 {
 		return "", nil, fmt.Errorf("%w: token name must be 1 to 64 characters", ErrInvalid)
@@ -50,7 +50,7 @@ func (db *DB) CreateAPIToken(ctx context.Context, name, createdBy string, expire
 
 // APITokenByRaw returns the active token for raw and records its use.
 // Errors: ErrNotFound (unknown, revoked or expired).
-func (db *DB) APITokenByRaw(ctx context.Context, raw string) (*APIToken, error) {
+func (db *AdminStore) APITokenByRaw(ctx context.Context, raw string) (*APIToken, error) {
 	if !strings.HasPrefix(raw, APITokenPrefix) {
 		return nil, fmt.Errorf("API token: %w", ErrNotFound)
 	}
@@ -67,13 +67,13 @@ func (db *DB) APITokenByRaw(ctx context.Context, raw string) (*APIToken, error) 
 }
 
 // ListAPITokens returns every token, newest first.
-func (db *DB) ListAPITokens(ctx context.Context) ([]APIToken, error) {
+func (db *AdminStore) ListAPITokens(ctx context.Context) ([]APIToken, error) {
 	var ts []APIToken
 	return ts, translate(db.ctx(ctx).Order("created_at DESC, id").Find(&ts).Error)
 }
 
 // RevokeAPIToken revokes a token at once. Errors: ErrNotFound.
-func (db *DB) RevokeAPIToken(ctx context.Context, id string) error {
+func (db *AdminStore) RevokeAPIToken(ctx context.Context, id string) error {
 	res := db.ctx(ctx).Model(&APIToken{}).Where("id = ? AND revoked_at IS NULL", id).Update("revoked_at", db.Now())
 	if res.Error != nil {
 		return translate(res.Error)
@@ -96,7 +96,7 @@ type AdminSession struct {
 
 // CreateAdminSession starts a console session for userID and returns the
 // raw cookie token.
-func (db *DB) CreateAdminSession(ctx context.Context, userID string, ttl time.Duration) (string, error) {
+func (db *AdminStore) CreateAdminSession(ctx context.Context, userID string, ttl time.Duration) (string, error) {
 	raw := NewToken()
 	now := db.Now()
 	s := &AdminSession{ID: NewUUID(), TokenHash: HashToken(raw), UserID: userID, CreatedAt: now, ExpiresAt: now.Add(ttl)}
@@ -108,7 +108,7 @@ func (db *DB) CreateAdminSession(ctx context.Context, userID string, ttl time.Du
 
 // ActiveAdminSession returns the live console session for a cookie token
 // whose user is still an enabled admin. Errors: ErrNotFound.
-func (db *DB) ActiveAdminSession(ctx context.Context, raw string) (*AdminSession, error) {
+func (db *AdminStore) ActiveAdminSession(ctx context.Context, raw string) (*AdminSession, error) {
 	var s AdminSession
 	err := db.ctx(ctx).Joins("JOIN users ON users.id = admin_sessions.user_id").
 		Where("admin_sessions.token_hash = ? AND admin_sessions.ended_at IS NULL AND admin_sessions.expires_at > ? AND users.disabled = ? AND users.is_admin = ?",
@@ -121,7 +121,7 @@ func (db *DB) ActiveAdminSession(ctx context.Context, raw string) (*AdminSession
 }
 
 // EndAdminSession ends the console session named by a cookie token.
-func (db *DB) EndAdminSession(ctx context.Context, raw string) error {
+func (db *AdminStore) EndAdminSession(ctx context.Context, raw string) error {
 	return translate(db.ctx(ctx).Model(&AdminSession{}).Where("token_hash = ? AND ended_at IS NULL", HashToken(raw)).
 		Update("ended_at", db.Now()).Error)
 }

@@ -17,7 +17,7 @@ type ClientAssertion struct {
 // UseClientAssertion records that the assertion jti of clientID was used;
 // it returns ErrConflict if it was used before (a replay). The row lives
 // until the assertion expires.
-func (db *DB) UseClientAssertion(ctx context.Context, clientID, jti string, expiresAt time.Time) error {
+func (db *ClientStore) UseClientAssertion(ctx context.Context, clientID, jti string, expiresAt time.Time) error {
 	err := db.ctx(ctx).Create(&ClientAssertion{ClientID: clientID, JTI: jti, ExpiresAt: expiresAt.UTC()}).Error
 	if err := translate(err); errors.Is(err, ErrConflict) {
 		return fmt.Errorf("client assertion already used: %w", ErrConflict)

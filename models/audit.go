@@ -36,7 +36,7 @@ type AuditEvent struct {
 }
 
 // Audit appends an event.
-func (db *DB) Audit(ctx context.Context, ev *AuditEvent) error {
+func (db *AuditStore) Audit(ctx context.Context, ev *AuditEvent) error {
 	if ev.Detail == nil {
 		ev.Detail = JSONMap{}
 	}
@@ -61,7 +61,7 @@ type AuditFilter struct {
 }
 
 // AuditEvents lists events, newest first.
-func (db *DB) AuditEvents(ctx context.Context, f AuditFilter) ([]AuditEvent, error) {
+func (db *AuditStore) AuditEvents(ctx context.Context, f AuditFilter) ([]AuditEvent, error) {
 	q := db.ctx(ctx).Order("id DESC")
 	if f.UserID != "" {
 		q = q.Where("user_id = ?", f.UserID)

@@ -39,7 +39,7 @@ type AuditQuery struct {
 
 // QueryAudit lists matching events, newest first. It fetches one more than
 // Limit so the caller knows whether another page exists.
-func (db *DB) QueryAudit(ctx context.Context, f AuditQuery) (events []AuditEvent, more bool, err error) {
+func (db *AuditStore) QueryAudit(ctx context.Context, f AuditQuery) (events []AuditEvent, more bool, err error) {
 	if f.Limit <= 0 || f.Limit > 1000 {
 		f.Limit = 50
 	}
@@ -69,7 +69,7 @@ func (db *DB) QueryAudit(ctx context.Context, f AuditQuery) (events []AuditEvent
 }
 
 // AuditTypes returns the distinct event types present, sorted.
-func (db *DB) AuditTypes(ctx context.Context) ([]string, error) {
+func (db *AuditStore) AuditTypes(ctx context.Context) ([]string, error) {
 	var ts []string
 	err := db.ctx(ctx).Model(&AuditEvent{}).Distinct().Order("type").Pluck("type", &ts).Error
 	return ts, translate(err)
@@ -83,7 +83,7 @@ type DayCount struct {
 
 // SignInsPerDay counts successful sign-ins per UTC day over the last days
 // days, oldest first, including days without any.
-func (db *DB) SignInsPerDay(ctx context.Context, days int) ([]DayCount, error) {
+func (db *AuditStore) SignInsPerDay(ctx context.Context, days int) ([]DayCount, error) {
 	today := db.Now().Truncate(24 * time.Hour)
 	start := today.AddDate(0, 0, -(days - 1))
 	var times []time.Time

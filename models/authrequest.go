@@ -46,7 +46,7 @@ type AuthRequest struct {
 }
 
 // CreateAuthRequest stores a new request; ID defaults to a random UUID.
-func (db *DB) CreateAuthRequest(ctx context.Context, ar *AuthRequest) error {
+func (db *GrantStore) CreateAuthRequest(ctx context.Context, ar *AuthRequest) error {
 	if ar.ID == "" {
 		ar.ID = NewUUID()
 	}
@@ -62,7 +62,7 @@ func (db *DB) CreateAuthRequest(ctx context.Context, ar *AuthRequest) error {
 
 // AuthRequestByID loads a request that has not expired.
 // Errors: ErrNotFound, ErrExpired.
-func (db *DB) AuthRequestByID(ctx context.Context, id string) (*AuthRequest, error) {
+func (db *GrantStore) AuthRequestByID(ctx context.Context, id string) (*AuthRequest, error) {
 	var ar AuthRequest
 	if err := scanAuthRequest(db.rawRow(ctx, db.rawPool(ctx, false), "SELECT "+authRequestColumns+" FROM auth_requests WHERE id = ?", id), &ar); err != nil { // raw.go
 		return nil, fmt.Errorf("auth request: %w", db.rawErr(err))
@@ -96,7 +96,7 @@ type Completion struct {
 // uses up its sign-in challenge and, with c.CodeHash, issues its code.
 // Errors: ErrNotFound, ErrExpired, ErrConflict (already completed, or the
 // challenge is no longer the request's).
-func (db *DB) CompleteAuthRequest(ctx context.Context, id string, c Completion) error {
+func (db *GrantStore) CompleteAuthRequest(ctx context.Context, id string, c Completion) error {
 	now := db.Now()
 	// Hand-written (raw.go): four fixed forms.
 	q := "UPDATE auth_requests SET user_id = ?, session_id = ?, auth_time = ?, amr = ?, acr = ?, done = ?, consent_pending = ?," +
@@ -130,7 +130,7 @@ func (db *DB) CompleteAuthRequest(ctx context.Context, id string, c Completion) 
 
 // SetLoginChallenge gives a pending request a new sign-in challenge
 // (nil: none). Errors: ErrNotFound (unknown or no longer pending).
-func (db *DB) SetLoginChallenge(ctx context.Context, id string, challenge []byte, expires time.Time) error {
+func (db *GrantStore) SetLoginChallenge(ctx context.Context, id string, challenge []byte, expires time.Time) error {
 	var exp *time.Time
 	if challenge != nil {
 		e := expires.UTC()
@@ -149,20 +149,20 @@ func (db *DB) SetLoginChallenge(ctx context.Context, id string, challenge []byte
 
 // ClearLoginChallenge uses up challenge if it is still the request's (a
 // refused answer, WebAuthn L3 §13.4.3); anything else is left alone.
-func (db *DB) ClearLoginChallenge(ctx context.Context, id string, challenge []byte) error {
+func (db *GrantStore) ClearLoginChallenge(ctx context.Context, id string, challenge []byte) error {
 	return translate(db.ctx(ctx).Model(&AuthRequest{}).Where("id = ? AND login_challenge = ?", id, challenge).
 		Updates(map[string]any{"login_challenge": nil, "login_challenge_expires_at": nil}).Error)
 }
 
 // SaveAuthCode stores the hash of the code issued for a completed request.
-func (db *DB) SaveAuthCode(ctx context.Context, id string, codeHash []byte, ttl time.Duration) error {
+func (db *GrantStore) SaveAuthCode(ctx context.Context, id string, codeHash []byte, ttl time.Duration) error {
 	_, err := db.IssueAuthCode(ctx, id, codeHash, ttl)
 	return err
 }
 
 // IssueAuthCode is SaveAuthCode returning the updated request (UPDATE …
 // RETURNING, one statement).
-func (db *DB) IssueAuthCode(ctx context.Context, id string, codeHash []byte, ttl time.Duration) (*AuthRequest, error) {
+func (db *GrantStore) IssueAuthCode(ctx context.Context, id string, codeHash []byte, ttl time.Duration) (*AuthRequest, error) {
 	exp := db.Now().Add(ttl)
 	var rows []AuthRequest
 	res := db.ctx(ctx).Model(&rows).Clauses(clause.Returning{}).Where("id = ? AND done = ? AND consent_pending = ? AND code_hash IS NULL", id, true, false).
@@ -185,7 +185,7 @@ var ErrCodeReused = errors.New("authorization code already used")
 // ErrCodeReused when it was redeemed before — in that case every token
 // issued from it is revoked (RFC 6749 §4.1.2: the code MUST NOT be used
 // more than once, and tokens issued from it SHOULD be revoked).
-func (db *DB) RedeemAuthCode(ctx context.Context, codeHash []byte) (*AuthRequest, error) {
+func (db *GrantStore) RedeemAuthCode(ctx context.Context, codeHash []byte) (*AuthRequest, error) {
 	now := db.Now()
 	var ar AuthRequest
 	err := scanAuthRequest(db.rawRow(ctx, db.rawPool(ctx, true), "UPDATE auth_requests SET code_used_at = ? WHERE code_hash = ? AND code_used_at IS NULL RETURNING "+authRequestColumns,
@@ -213,6 +213,6 @@ func (db *DB) RedeemAuthCode(ctx context.Context, codeHash []byte) (*AuthRequest
 // DeleteAuthRequest removes a request that never got a code. A request with
 // a code is kept until it expires so that a replayed code is recognised
 // (and the tokens issued from it revoked) rather than merely unknown.
-func (db *DB) DeleteAuthRequest(ctx context.Context, id string) error {
+func (db *GrantStore) DeleteAuthRequest(ctx context.Context, id string) error {
 	return translate(db.ctx(ctx).Where("id = ? AND code_hash IS NULL", id).Delete(&AuthRequest{}).Error)
 }

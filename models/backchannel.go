@@ -33,7 +33,7 @@ type BackchannelLogout struct {
 
 // RecordSessionClient notes that sessionID signed in to clientID
 // (idempotent).
-func (db *DB) RecordSessionClient(ctx context.Context, sessionID, clientID string) error {
+func (db *SessionStore) RecordSessionClient(ctx context.Context, sessionID, clientID string) error {
 	if sessionID == "" {
 		return nil
 	}
@@ -46,7 +46,7 @@ func (db *DB) RecordSessionClient(ctx context.Context, sessionID, clientID strin
 // back-channel logout URI) for sessions that are being ended in tx. It
 // runs in the ending transaction, so a logout is never lost between ending
 // the session and notifying the clients.
-func (db *DB) queueBackchannelTx(tx *gorm.DB, sessionIDs []string) error {
+func (db *conn) queueBackchannelTx(tx *gorm.DB, sessionIDs []string) error {
 	if len(sessionIDs) == 0 {
 		return nil
 	}
@@ -78,7 +78,7 @@ func (db *DB) queueBackchannelTx(tx *gorm.DB, sessionIDs []string) error {
 // ClaimBackchannelLogouts returns up to limit undelivered logouts that are
 // due, each leased to the caller for lease (its next attempt is pushed
 // back), so instances never deliver the same row at the same time.
-func (db *DB) ClaimBackchannelLogouts(ctx context.Context, limit int, lease time.Duration) ([]BackchannelLogout, error) {
+func (db *SessionStore) ClaimBackchannelLogouts(ctx context.Context, limit int, lease time.Duration) ([]BackchannelLogout, error) {
 	now := db.Now().Truncate(time.Microsecond) // equality-compared later; Postgres keeps µs
 	var due []BackchannelLogout
 	err := db.ctx(ctx).Where("delivered_at IS NULL AND failed_at IS NULL AND next_attempt_at <= ?", now).
@@ -105,7 +105,7 @@ func (db *DB) ClaimBackchannelLogouts(ctx context.Context, limit int, lease time
 // FinishBackchannelLogout records the result of a delivery attempt: err
 // empty means delivered; otherwise the next attempt is at retryAt, or the
 // delivery is abandoned when retryAt is zero.
-func (db *DB) FinishBackchannelLogout(ctx context.Context, id, errMsg string, retryAt time.Time) error {
+func (db *SessionStore) FinishBackchannelLogout(ctx context.Context, id, errMsg string, retryAt time.Time) error {
 	now := db.Now().Truncate(time.Microsecond) // equality-compared later; Postgres keeps µs
 	upd := map[string]any{"last_error": truncateString(errMsg, 500)}
 	switch {
@@ -121,7 +121,7 @@ func (db *DB) FinishBackchannelLogout(ctx context.Context, id, errMsg string, re
 
 // BackchannelLogoutsBySession lists the outbox rows of a session (tests,
 // admin views).
-func (db *DB) BackchannelLogoutsBySession(ctx context.Context, sessionID string) ([]BackchannelLogout, error) {
+func (db *SessionStore) BackchannelLogoutsBySession(ctx context.Context, sessionID string) ([]BackchannelLogout, error) {
 	var out []BackchannelLogout
 	return out, translate(db.ctx(ctx).Where("session_id = ?", sessionID).Order("created_at").Find(&out).Error)
 }

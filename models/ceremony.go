@@ -28,7 +28,7 @@ type Ceremony struct {
 }
 
 // CreateCeremony stores c; ID defaults to a random token.
-func (db *DB) CreateCeremony(ctx context.Context, c *Ceremony) error {
+func (db *CeremonyStore) CreateCeremony(ctx context.Context, c *Ceremony) error {
 	if c.ID == "" {
 		c.ID = NewToken()
 	}
@@ -39,7 +39,7 @@ func (db *DB) CreateCeremony(ctx context.Context, c *Ceremony) error {
 // RETURNING), so a challenge can be answered at most once even across
 // instances. Errors: ErrNotFound (unknown, already used, or of another
 // kind), ErrExpired (it existed but had expired; it is gone now too).
-func (db *DB) ConsumeCeremony(ctx context.Context, id, kind string) (*Ceremony, error) {
+func (db *CeremonyStore) ConsumeCeremony(ctx context.Context, id, kind string) (*Ceremony, error) {
 	var rows []Ceremony
 	res := db.ctx(ctx).Clauses(clause.Returning{}).Where("id = ? AND kind = ?", id, kind).Delete(&rows)
 	if res.Error != nil {

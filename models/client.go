@@ -50,7 +50,7 @@ type Client struct {
 
 // CreateClient inserts c. For a confidential client it generates the secret
 // and returns it (shown once); for a public client the secret is "".
-func (db *DB) CreateClient(ctx context.Context, c *Client) (secret string, err error) {
+func (db *ClientStore) CreateClient(ctx context.Context, c *Client) (secret string, err error) {
 	if c.ID == "" {
 		c.ID = NewUUID()
 	}
@@ -95,7 +95,7 @@ func (db *DB) CreateClient(ctx context.Context, c *Client) (secret string, err e
 }
 
 // ClientByID loads a client.
-func (db *DB) ClientByID(ctx context.Context, id string) (*Client, error) {
+func (db *ClientStore) ClientByID(ctx context.Context, id string) (*Client, error) {
 	if c := memoClient(ctx, id); c != nil { // memo.go: within one request only
 		return c, nil
 	}
@@ -108,13 +108,13 @@ func (db *DB) ClientByID(ctx context.Context, id string) (*Client, error) {
 }
 
 // ListClients returns all clients ordered by name.
-func (db *DB) ListClients(ctx context.Context) ([]Client, error) {
+func (db *ClientStore) ListClients(ctx context.Context) ([]Client, error) {
 	var cs []Client
 	return cs, translate(db.ctx(ctx).Order("name").Find(&cs).Error)
 }
 
 // SaveClient updates every column of an existing client.
-func (db *DB) SaveClient(ctx context.Context, c *Client) error {
+func (db *ClientStore) SaveClient(ctx context.Context, c *Client) error {
 	defer forgetClients(ctx)
 	res := db.ctx(ctx).Model(&Client{}).Where("id = ?", c.ID).Select("*").Omit("id", "created_at").Updates(c)
 	if res.Error != nil {
@@ -128,7 +128,7 @@ func (db *DB) SaveClient(ctx context.Context, c *Client) error {
 
 // RotateClientSecret replaces a confidential client's secret and returns the
 // new one.
-func (db *DB) RotateClientSecret(ctx context.Context, id string) (string, error) {
+func (db *ClientStore) RotateClientSecret(ctx context.Context, id string) (string, error) {
 	defer forgetClients(ctx)
 	secret := NewToken()
 	res := db.ctx(ctx).Model(&Client{}).Where("id = ? AND public = ?", id, false).

@@ -21,7 +21,7 @@ type Consent struct {
 
 // ConsentCovers reports whether the user already granted every one of
 // scopes to the client.
-func (db *DB) ConsentCovers(ctx context.Context, userID, clientID string, scopes []string) (bool, error) {
+func (db *GrantStore) ConsentCovers(ctx context.Context, userID, clientID string, scopes []string) (bool, error) {
 	var c Consent
 	err := db.ctx(ctx).First(&c, "user_id = ? AND client_id = ?", userID, clientID).Error
 	if err != nil {
@@ -39,7 +39,7 @@ func (db *DB) ConsentCovers(ctx context.Context, userID, clientID string, scopes
 }
 
 // GrantConsent records (adds to) the scopes a user granted a client.
-func (db *DB) GrantConsent(ctx context.Context, userID, clientID string, scopes []string) error {
+func (db *GrantStore) GrantConsent(ctx context.Context, userID, clientID string, scopes []string) error {
 	now := db.Now()
 	var prev Consent
 	merged := StringList(slices.Clone(scopes))
@@ -69,7 +69,7 @@ type ConsentInfo struct {
 }
 
 // ConsentsByUser lists the applications a user consented to, by name.
-func (db *DB) ConsentsByUser(ctx context.Context, userID string) ([]ConsentInfo, error) {
+func (db *GrantStore) ConsentsByUser(ctx context.Context, userID string) ([]ConsentInfo, error) {
 	var out []ConsentInfo
 	err := db.ctx(ctx).Table("consents").Select("consents.*, clients.name AS client_name").
 		Joins("JOIN clients ON clients.id = consents.client_id").
@@ -79,7 +79,7 @@ func (db *DB) ConsentsByUser(ctx context.Context, userID string) ([]ConsentInfo,
 
 // RevokeConsent withdraws a user's consent to a client and revokes the
 // tokens the client holds for the user. Errors: ErrNotFound.
-func (db *DB) RevokeConsent(ctx context.Context, userID, clientID string) error {
+func (db *GrantStore) RevokeConsent(ctx context.Context, userID, clientID string) error {
 	res := db.ctx(ctx).Where("user_id = ? AND client_id = ?", userID, clientID).Delete(&Consent{})
 	if res.Error != nil {
 		return translate(res.Error)
@@ -93,7 +93,7 @@ func (db *DB) RevokeConsent(ctx context.Context, userID, clientID string) error 
 // SetConsentPending marks a not yet redeemed auth request as waiting for
 // (true) or cleared of (false) the user's consent.
 // Errors: ErrNotFound when the request is unknown or has a code.
-func (db *DB) SetConsentPending(ctx context.Context, authRequestID string, pending bool) error {
+func (db *GrantStore) SetConsentPending(ctx context.Context, authRequestID string, pending bool) error {
 	res := db.ctx(ctx).Model(&AuthRequest{}).Where("id = ? AND code_hash IS NULL", authRequestID).Update("consent_pending", pending)
 	if res.Error != nil {
 		return translate(res.Error)

@@ -36,7 +36,7 @@ type Credential struct {
 }
 
 // CredentialsByUser returns the user's passkeys, oldest first.
-func (db *DB) CredentialsByUser(ctx context.Context, userID string) ([]Credential, error) {
+func (db *CredentialStore) CredentialsByUser(ctx context.Context, userID string) ([]Credential, error) {
 	rows, err := db.rawPool(ctx, false).QueryContext(ctx, db.rebind("SELECT "+credentialColumns+" FROM credentials WHERE user_id = ? ORDER BY created_at, id"), userID) // raw.go
 	if err != nil {
 		return nil, db.rawErr(err)
@@ -54,7 +54,7 @@ func (db *DB) CredentialsByUser(ctx context.Context, userID string) ([]Credentia
 }
 
 // CredentialByCredentialID loads a passkey by its WebAuthn credential ID.
-func (db *DB) CredentialByCredentialID(ctx context.Context, credID []byte) (*Credential, error) {
+func (db *CredentialStore) CredentialByCredentialID(ctx context.Context, credID []byte) (*Credential, error) {
 	var c Credential
 	if err := db.ctx(ctx).First(&c, "credential_id = ?", credID).Error; err != nil {
 		return nil, fmt.Errorf("load credential: %w", translate(err))
@@ -64,7 +64,7 @@ func (db *DB) CredentialByCredentialID(ctx context.Context, credID []byte) (*Cre
 
 // UpdateCredentialAfterLogin writes back what a sign-in assertion reported:
 // sign count, clone warning, the UP/UV/BE/BS flags and the last-used time.
-func (db *DB) UpdateCredentialAfterLogin(ctx context.Context, c *Credential) error {
+func (db *CredentialStore) UpdateCredentialAfterLogin(ctx context.Context, c *Credential) error {
 	now := db.Now()
 	c.LastUsedAt = &now
 	n, err := db.rawAffected(ctx, db.rawPool(ctx, true), "UPDATE credentials SET sign_count = ?, clone_warning = ?, user_present = ?, user_verified = ?,"+
@@ -80,12 +80,12 @@ func (db *DB) UpdateCredentialAfterLogin(ctx context.Context, c *Credential) err
 }
 
 // SetCloneWarning flags a passkey whose sign count went backwards.
-func (db *DB) SetCloneWarning(ctx context.Context, id string) error {
+func (db *CredentialStore) SetCloneWarning(ctx context.Context, id string) error {
 	return translate(db.ctx(ctx).Model(&Credential{}).Where("id = ?", id).Update("clone_warning", true).Error)
 }
 
 // RenameCredential sets the user-given name of a passkey owned by userID.
-func (db *DB) RenameCredential(ctx context.Context, userID, id, name string) error {
+func (db *CredentialStore) RenameCredential(ctx context.Context, userID, id, name string) error {
 	res := db.ctx(ctx).Model(&Credential{}).Where("id = ? AND user_id = ?", id, userID).Update("name", name)
 	if res.Error != nil {
 		return translate(res.Error)
@@ -98,7 +98,7 @@ func (db *DB) RenameCredential(ctx context.Context, userID, id, name string) err
 
 // DeleteCredential removes a passkey owned by userID and ends the sessions
 // (and their tokens) that were signed in with it.
-func (db *DB) DeleteCredential(ctx context.Context, userID, id string) error {
+func (db *CredentialStore) DeleteCredential(ctx context.Context, userID, id string) error {
 	tx := db.ctx(ctx).Begin()
 	defer tx.Rollback()
 	res := tx.Where("id = ? AND user_id = ?", id, userID).Delete(&Credential{})

@@ -41,7 +41,7 @@ var ErrDuplicateUserCode = errors.New("user code already exists")
 
 // CreateDeviceAuthorization stores a new pending grant.
 // Errors: ErrDuplicateUserCode.
-func (db *DB) CreateDeviceAuthorization(ctx context.Context, d *DeviceAuthorization) error {
+func (db *GrantStore) CreateDeviceAuthorization(ctx context.Context, d *DeviceAuthorization) error {
 	if d.ID == "" {
 		d.ID = NewUUID()
 	}
@@ -58,7 +58,7 @@ func (db *DB) CreateDeviceAuthorization(ctx context.Context, d *DeviceAuthorizat
 
 // DeviceAuthorizationByUserCode loads a grant that is pending and not
 // expired. Errors: ErrNotFound, ErrExpired.
-func (db *DB) DeviceAuthorizationByUserCode(ctx context.Context, userCode string) (*DeviceAuthorization, error) {
+func (db *GrantStore) DeviceAuthorizationByUserCode(ctx context.Context, userCode string) (*DeviceAuthorization, error) {
 	var d DeviceAuthorization
 	if err := db.ctx(ctx).First(&d, "user_code = ? AND state = ?", userCode, DeviceStatePending).Error; err != nil {
 		return nil, fmt.Errorf("device authorization: %w", translate(err))
@@ -71,7 +71,7 @@ func (db *DB) DeviceAuthorizationByUserCode(ctx context.Context, userCode string
 
 // DecideDeviceAuthorization approves (userID set) or denies a pending,
 // unexpired grant. Errors: ErrNotFound when it is not pending any more.
-func (db *DB) DecideDeviceAuthorization(ctx context.Context, id string, approve bool, userID, sessionID string, authTime time.Time, amr []string, acr string) error {
+func (db *GrantStore) DecideDeviceAuthorization(ctx context.Context, id string, approve bool, userID, sessionID string, authTime time.Time, amr []string, acr string) error {
 	upd := map[string]any{"state": DeviceStateDenied}
 	if approve {
 		upd = map[string]any{"state": DeviceStateApproved, "user_id": userID, "session_id": sessionID,
@@ -95,7 +95,7 @@ var ErrSlowDown = errors.New("polling too fast")
 // grant. It fails with ErrSlowDown when the previous poll was less than
 // interval ago, and ErrNotFound for an unknown code. An approved grant is
 // redeemed by this call (single use): a later poll gets ErrConflict.
-func (db *DB) PollDeviceAuthorization(ctx context.Context, deviceCodeHash []byte, clientID string, interval time.Duration) (*DeviceAuthorization, error) {
+func (db *GrantStore) PollDeviceAuthorization(ctx context.Context, deviceCodeHash []byte, clientID string, interval time.Duration) (*DeviceAuthorization, error) {
 	now := db.Now().Truncate(time.Microsecond) // equality-compared later; Postgres keeps µs
 	var d DeviceAuthorization
 	if err := db.ctx(ctx).First(&d, "device_code_hash = ? AND client_id = ?", deviceCodeHash, clientID).Error; err != nil {
@@ -149,7 +149,7 @@ func (db *DB) PollDeviceAuthorization(ctx context.Context, deviceCodeHash []byte
 
 // DeleteExpiredDeviceAuthorizations purges grants expired for a while, so
 // low-entropy user codes do not pile up.
-func (db *DB) DeleteExpiredDeviceAuthorizations(ctx context.Context, before time.Time) (int64, error) {
+func (db *GrantStore) DeleteExpiredDeviceAuthorizations(ctx context.Context, before time.Time) (int64, error) {
 	res := db.ctx(ctx).Where("expires_at < ?", before).Delete(&DeviceAuthorization{})
 	return res.RowsAffected, translate(res.Error)
 }

@@ -5,7 +5,7 @@ package models
 // quick and must not modify the event; a later call replaces fn.
 func (db *DB) OnAudit(fn func(*AuditEvent)) { db.onAudit.Store(&fn) }
 
-func (db *DB) notifyAudit(ev *AuditEvent) {
+func (db *conn) notifyAudit(ev *AuditEvent) {
 	if fn := db.onAudit.Load(); fn != nil {
 		(*fn)(ev)
 	}

@@ -54,7 +54,7 @@ func (MetadataBlob) TableName() string { return "mds_blobs" }
 
 // SetGroupPolicy creates or replaces the policy of the named group,
 // creating the group if it does not exist.
-func (db *DB) SetGroupPolicy(ctx context.Context, groupName string, p *GroupPolicy) error {
+func (db *PolicyStore) SetGroupPolicy(ctx context.Context, groupName string, p *GroupPolicy) error {
 	name := strings.TrimSpace(groupName)
 	if name == "" {
 		return fmt.Errorf("%w: group name is empty", ErrInvalid)
@@ -81,7 +81,7 @@ func (db *DB) SetGroupPolicy(ctx context.Context, groupName string, p *GroupPoli
 
 // DeleteGroupPolicy removes the policy of the named group; ErrNotFound if
 // it had none.
-func (db *DB) DeleteGroupPolicy(ctx context.Context, groupName string) error {
+func (db *PolicyStore) DeleteGroupPolicy(ctx context.Context, groupName string) error {
 	res := db.ctx(ctx).Where("group_id = ?", groupID(strings.TrimSpace(groupName))).Delete(&GroupPolicy{})
 	if res.Error != nil {
 		return translate(res.Error)
@@ -93,19 +93,19 @@ func (db *DB) DeleteGroupPolicy(ctx context.Context, groupName string) error {
 }
 
 // GroupPolicies lists every group policy with its group name, by name.
-func (db *DB) GroupPolicies(ctx context.Context) ([]GroupPolicy, error) {
+func (db *PolicyStore) GroupPolicies(ctx context.Context) ([]GroupPolicy, error) {
 	return db.groupPolicies(ctx, "")
 }
 
 // GroupPoliciesForUser lists the policies of the user's groups. Every
 // sign-in asks, so the statement is hand-written (raw.go).
-func (db *DB) GroupPoliciesForUser(ctx context.Context, userID string) ([]GroupPolicy, error) {
+func (db *PolicyStore) GroupPoliciesForUser(ctx context.Context, userID string) ([]GroupPolicy, error) {
 	return db.groupPolicies(ctx, userID)
 }
 
 // groupPolicies lists the policies of userID's groups, or of every group
 // for "", by group name.
-func (db *DB) groupPolicies(ctx context.Context, userID string) ([]GroupPolicy, error) {
+func (db *PolicyStore) groupPolicies(ctx context.Context, userID string) ([]GroupPolicy, error) {
 	q := "SELECT group_policies.group_id, group_policies.level, group_policies.aaguid_allow, group_policies.aaguid_deny," +
 		" group_policies.updated_at, groups.name FROM group_policies JOIN groups ON groups.id = group_policies.group_id"
 	var args []any
@@ -131,7 +131,7 @@ func (db *DB) groupPolicies(ctx context.Context, userID string) ([]GroupPolicy, 
 
 // AllCredentials returns every passkey, ordered by user then age (for
 // re-evaluating them against the policy).
-func (db *DB) AllCredentials(ctx context.Context) ([]Credential, error) {
+func (db *PolicyStore) AllCredentials(ctx context.Context) ([]Credential, error) {
 	var cs []Credential
 	err := db.ctx(ctx).Order("user_id, created_at, id").Find(&cs).Error
 	return cs, translate(err)
@@ -140,14 +140,14 @@ func (db *DB) AllCredentials(ctx context.Context) ([]Credential, error) {
 // FlagCredential records that the passkey stopped satisfying the policy at
 // at. It reports false when the passkey was already flagged (or is gone),
 // so concurrent instances audit a flag once.
-func (db *DB) FlagCredential(ctx context.Context, id string, at time.Time) (bool, error) {
+func (db *PolicyStore) FlagCredential(ctx context.Context, id string, at time.Time) (bool, error) {
 	res := db.ctx(ctx).Model(&Credential{}).Where("id = ? AND policy_flagged_at IS NULL", id).
 		Update("policy_flagged_at", at.UTC())
 	return res.RowsAffected == 1, translate(res.Error)
 }
 
 // UnflagCredential clears the policy flag. It reports whether one was set.
-func (db *DB) UnflagCredential(ctx context.Context, id string) (bool, error) {
+func (db *PolicyStore) UnflagCredential(ctx context.Context, id string) (bool, error) {
 	res := db.ctx(ctx).Model(&Credential{}).Where("id = ? AND policy_flagged_at IS NOT NULL", id).
 		Update("policy_flagged_at", nil)
 	return res.RowsAffected == 1, translate(res.Error)
@@ -155,7 +155,7 @@ func (db *DB) UnflagCredential(ctx context.Context, id string) (bool, error) {
 
 // StoreMetadataBlob stores an imported blob. A serial already stored
 // returns ErrConflict.
-func (db *DB) StoreMetadataBlob(ctx context.Context, b *MetadataBlob) error {
+func (db *PolicyStore) StoreMetadataBlob(ctx context.Context, b *MetadataBlob) error {
 	if b.ImportedAt.IsZero() {
 		b.ImportedAt = db.Now()
 	}
@@ -164,7 +164,7 @@ func (db *DB) StoreMetadataBlob(ctx context.Context, b *MetadataBlob) error {
 
 // LatestMetadataSerial returns the serial of the blob in use, or
 // ErrNotFound when none was imported.
-func (db *DB) LatestMetadataSerial(ctx context.Context) (int64, error) {
+func (db *PolicyStore) LatestMetadataSerial(ctx context.Context) (int64, error) {
 	var serial int64
 	err := db.rawRow(ctx, db.rawPool(ctx, false), "SELECT serial FROM mds_blobs ORDER BY serial DESC LIMIT 1").Scan(&serial) // raw.go
 	if err := db.rawErr(err); err != nil {
@@ -175,7 +175,7 @@ func (db *DB) LatestMetadataSerial(ctx context.Context) (int64, error) {
 
 // LatestMetadataBlob returns the blob in use; withBlob false leaves Blob
 // empty (for status displays). ErrNotFound when none was imported.
-func (db *DB) LatestMetadataBlob(ctx context.Context, withBlob bool) (*MetadataBlob, error) {
+func (db *PolicyStore) LatestMetadataBlob(ctx context.Context, withBlob bool) (*MetadataBlob, error) {
 	q := db.ctx(ctx).Order("serial DESC")
 	if !withBlob {
 		q = q.Omit("blob")

@@ -49,7 +49,7 @@ func (db *DB) DeleteStaleRateLimits(ctx context.Context) error {
 
 // DeleteAuditEventsBefore removes audit events older than t (the retention
 // setting) and returns how many were deleted.
-func (db *DB) DeleteAuditEventsBefore(ctx context.Context, t time.Time) (int64, error) {
+func (db *AuditStore) DeleteAuditEventsBefore(ctx context.Context, t time.Time) (int64, error) {
 	res := db.ctx(ctx).Where("created_at < ?", t.UTC()).Delete(&AuditEvent{})
 	return res.RowsAffected, translate(res.Error)
 }

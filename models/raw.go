@@ -27,7 +27,7 @@ import (
 // CreatedAt). Queries are written with ? and rebound to $n on Postgres.
 
 // rawPool returns where a hand-written statement runs.
-func (db *DB) rawPool(ctx context.Context, write bool) gorm.ConnPool {
+func (db *conn) rawPool(ctx context.Context, write bool) gorm.ConnPool {
 	if tx, ok := ctx.Value(txKey{}).(*gorm.DB); ok {
 		return tx.Statement.ConnPool
 	}
@@ -50,7 +50,7 @@ var rebound sync.Map // query → Postgres form
 
 // rebind turns ? placeholders into $1, $2 … on Postgres. The queries of
 // this file hold no ? other than placeholders.
-func (db *DB) rebind(q string) string {
+func (db *conn) rebind(q string) string {
 	if !db.postgres {
 		return q
 	}
@@ -74,7 +74,7 @@ func (db *DB) rebind(q string) string {
 
 // rawErr maps driver errors as GORM's TranslateError does, then to the
 // repository's errors.
-func (db *DB) rawErr(err error) error {
+func (db *conn) rawErr(err error) error {
 	if err == nil {
 		return nil
 	}
@@ -89,7 +89,7 @@ func (db *DB) rawErr(err error) error {
 
 // rawExec runs a write. Outside a transaction on SQLite it then yields,
 // as every GORM statement on the writer does (db.go, yield_writer).
-func (db *DB) rawExec(ctx context.Context, pool gorm.ConnPool, q string, args ...any) (sql.Result, error) {
+func (db *conn) rawExec(ctx context.Context, pool gorm.ConnPool, q string, args ...any) (sql.Result, error) {
 	res, err := pool.ExecContext(ctx, db.rebind(q), args...)
 	if db.writer != nil && pool == gorm.ConnPool(db.writer) {
 		runtime.Gosched()
@@ -98,7 +98,7 @@ func (db *DB) rawExec(ctx context.Context, pool gorm.ConnPool, q string, args ..
 }
 
 // rawAffected is rawExec returning the number of rows changed.
-func (db *DB) rawAffected(ctx context.Context, pool gorm.ConnPool, q string, args ...any) (int64, error) {
+func (db *conn) rawAffected(ctx context.Context, pool gorm.ConnPool, q string, args ...any) (int64, error) {
 	res, err := db.rawExec(ctx, pool, q, args...)
 	if err != nil {
 		return 0, err
@@ -107,7 +107,7 @@ func (db *DB) rawAffected(ctx context.Context, pool gorm.ConnPool, q string, arg
 }
 
 // rawRow runs a query of one row; scan reads it.
-func (db *DB) rawRow(ctx context.Context, pool gorm.ConnPool, q string, args ...any) *sql.Row {
+func (db *conn) rawRow(ctx context.Context, pool gorm.ConnPool, q string, args ...any) *sql.Row {
 	return pool.QueryRowContext(ctx, db.rebind(q), args...)
 }
 
@@ -188,7 +188,7 @@ var (
 
 // yieldIfWriter yields after a write that used the SQLite writer outside a
 // transaction (rawRow writes: INSERT … RETURNING, UPDATE … RETURNING).
-func (db *DB) yieldIfWriter(ctx context.Context) {
+func (db *conn) yieldIfWriter(ctx context.Context) {
 	if db.writer != nil && !inTx(ctx) {
 		runtime.Gosched()
 	}

@@ -19,7 +19,7 @@ type Secret struct {
 
 // SecretValue returns the sealed secret name, creating it with gen if it
 // does not exist. Concurrent first starts agree on one value.
-func (db *DB) SecretValue(ctx context.Context, name string, gen func() ([]byte, error)) ([]byte, error) {
+func (db *KeyStore) SecretValue(ctx context.Context, name string, gen func() ([]byte, error)) ([]byte, error) {
 	var s Secret
 	err := db.ctx(ctx).First(&s, "name = ?", name).Error
 	if err == nil {

@@ -27,7 +27,7 @@ type Session struct {
 }
 
 // CreateSession stores s and returns the raw cookie token.
-func (db *DB) CreateSession(ctx context.Context, s *Session, ttl time.Duration) (string, error) {
+func (db *SessionStore) CreateSession(ctx context.Context, s *Session, ttl time.Duration) (string, error) {
 	raw := NewToken()
 	now := db.Now()
 	if s.ID == "" {
@@ -43,7 +43,7 @@ func (db *DB) CreateSession(ctx context.Context, s *Session, ttl time.Duration) 
 
 // ActiveSession returns the session for a cookie token if it has not ended
 // or expired and its user is enabled. Errors: ErrNotFound.
-func (db *DB) ActiveSession(ctx context.Context, raw string) (*Session, error) {
+func (db *SessionStore) ActiveSession(ctx context.Context, raw string) (*Session, error) {
 	var s Session
 	err := db.ctx(ctx).Joins("JOIN users ON users.id = sessions.user_id").
 		Where("sessions.token_hash = ? AND sessions.ended_at IS NULL AND sessions.expires_at > ? AND users.disabled = ?", HashToken(raw), db.Now(), false).
@@ -55,7 +55,7 @@ func (db *DB) ActiveSession(ctx context.Context, raw string) (*Session, error) {
 }
 
 // SessionByID loads a session in any state.
-func (db *DB) SessionByID(ctx context.Context, id string) (*Session, error) {
+func (db *SessionStore) SessionByID(ctx context.Context, id string) (*Session, error) {
 	var s Session
 	if err := db.ctx(ctx).First(&s, "id = ?", id).Error; err != nil {
 		return nil, fmt.Errorf("session %q: %w", id, translate(err))
@@ -64,7 +64,7 @@ func (db *DB) SessionByID(ctx context.Context, id string) (*Session, error) {
 }
 
 // SessionsByUser lists a user's sessions that have not ended or expired.
-func (db *DB) SessionsByUser(ctx context.Context, userID string) ([]Session, error) {
+func (db *SessionStore) SessionsByUser(ctx context.Context, userID string) ([]Session, error) {
 	var ss []Session
 	err := db.ctx(ctx).Where("user_id = ? AND ended_at IS NULL AND expires_at > ?", userID, db.Now()).Order("created_at DESC").Find(&ss).Error
 	return ss, translate(err)
@@ -72,11 +72,11 @@ func (db *DB) SessionsByUser(ctx context.Context, userID string) ([]Session, err
 
 // EndSession ends a session and revokes the refresh and access tokens
 // issued under it, at once.
-func (db *DB) EndSession(ctx context.Context, id string) error {
+func (db *SessionStore) EndSession(ctx context.Context, id string) error {
 	return db.transaction(ctx, func(tx *gorm.DB) error { return db.endSessionTx(tx, id) })
 }
 
-func (db *DB) endSessionTx(tx *gorm.DB, id string) error {
+func (db *conn) endSessionTx(tx *gorm.DB, id string) error {
 	now := db.Now()
 	res := tx.Model(&Session{}).Where("id = ? AND ended_at IS NULL", id).Update("ended_at", now)
 	if res.Error != nil {
@@ -94,19 +94,19 @@ func (db *DB) endSessionTx(tx *gorm.DB, id string) error {
 }
 
 // EndUserSessions ends every session of a user (and their tokens).
-func (db *DB) EndUserSessions(ctx context.Context, userID string) error {
+func (db *SessionStore) EndUserSessions(ctx context.Context, userID string) error {
 	return db.transaction(ctx, func(tx *gorm.DB) error { return db.revokeUserTx(tx, userID) })
 }
 
 // TouchSession records activity on a session.
-func (db *DB) TouchSession(ctx context.Context, id string) error {
+func (db *SessionStore) TouchSession(ctx context.Context, id string) error {
 	return translate(db.ctx(ctx).Model(&Session{}).Where("id = ?", id).Update("last_seen_at", db.Now()).Error)
 }
 
 // ReauthenticateSession records a fresh sign-in on an existing session of
 // the same user (prompt=login, max_age): the sid stays, the auth time, AMR
 // and passkey are replaced and the expiry is extended.
-func (db *DB) ReauthenticateSession(ctx context.Context, id, credentialID string, amr []string, acr string, authTime time.Time, ttl time.Duration) error {
+func (db *SessionStore) ReauthenticateSession(ctx context.Context, id, credentialID string, amr []string, acr string, authTime time.Time, ttl time.Duration) error {
 	now := db.Now()
 	res := db.ctx(ctx).Model(&Session{}).Where("id = ? AND ended_at IS NULL", id).Updates(map[string]any{
 		"auth_time": authTime.UTC(), "amr": StringList(amr), "acr": acr, "credential_id": credentialID,

@@ -25,7 +25,7 @@ type SetupToken struct {
 // CreateSetupToken issues a new setup token for the user, valid for ttl,
 // and invalidates the user's earlier unused tokens (the newest link is the
 // only one that works). It returns the raw token, shown once.
-func (db *DB) CreateSetupToken(ctx context.Context, userID string, ttl time.Duration, createdBy string) (string, *SetupToken, error) {
+func (db *CredentialStore) CreateSetupToken(ctx context.Context, userID string, ttl time.Duration, createdBy string) (string, *SetupToken, error) {
 	if ttl <= 0 {
 		return "", nil, fmt.Errorf("%w: setup link lifetime must be positive", ErrInvalid)
 	}
@@ -46,7 +46,7 @@ func (db *DB) CreateSetupToken(ctx context.Context, userID string, ttl time.Dura
 
 // SetupTokenByRaw returns the valid (unused, unexpired) setup token for raw.
 // Errors: ErrNotFound (unknown or already used), ErrExpired.
-func (db *DB) SetupTokenByRaw(ctx context.Context, raw string) (*SetupToken, error) {
+func (db *CredentialStore) SetupTokenByRaw(ctx context.Context, raw string) (*SetupToken, error) {
 	var st SetupToken
 	if err := db.ctx(ctx).First(&st, "token_hash = ?", HashToken(raw)).Error; err != nil {
 		return nil, fmt.Errorf("setup link: %w", translate(err))
@@ -62,7 +62,7 @@ func (db *DB) SetupTokenByRaw(ctx context.Context, raw string) (*SetupToken, err
 
 // consumeSetupTokenTx marks the token used if it is still valid; exactly one
 // caller can succeed.
-func (db *DB) consumeSetupTokenTx(tx *gorm.DB, id string) error {
+func (db *CredentialStore) consumeSetupTokenTx(tx *gorm.DB, id string) error {
 	now := db.Now()
 	res := tx.Model(&SetupToken{}).Where("id = ? AND used_at IS NULL AND expires_at > ?", id, now).Update("used_at", now)
 	if res.Error != nil {
@@ -77,7 +77,7 @@ func (db *DB) consumeSetupTokenTx(tx *gorm.DB, id string) error {
 // AddCredentialWithSetupToken stores a new passkey and, when setupTokenID is
 // not empty, consumes that setup token in the same transaction: the passkey
 // is stored only if the link was still unused and unexpired.
-func (db *DB) AddCredentialWithSetupToken(ctx context.Context, c *Credential, setupTokenID string) error {
+func (db *CredentialStore) AddCredentialWithSetupToken(ctx context.Context, c *Credential, setupTokenID string) error {
 	if c.ID == "" {
 		c.ID = NewUUID()
 	}

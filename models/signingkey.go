@@ -25,14 +25,14 @@ type SigningKey struct {
 
 // PublishedSigningKeys returns the keys that belong in JWKS (not yet past
 // ExpiresAt), newest first.
-func (db *DB) PublishedSigningKeys(ctx context.Context) ([]SigningKey, error) {
+func (db *KeyStore) PublishedSigningKeys(ctx context.Context) ([]SigningKey, error) {
 	var ks []SigningKey
 	err := db.ctx(ctx).Where("expires_at IS NULL OR expires_at > ?", db.Now()).Order("activates_at DESC, id").Find(&ks).Error
 	return ks, translate(err)
 }
 
 // CreateSigningKey stores a key.
-func (db *DB) CreateSigningKey(ctx context.Context, k *SigningKey) error {
+func (db *KeyStore) CreateSigningKey(ctx context.Context, k *SigningKey) error {
 	if err := db.ctx(ctx).Create(k).Error; err != nil {
 		return fmt.Errorf("create signing key: %w", translate(err))
 	}
@@ -40,12 +40,12 @@ func (db *DB) CreateSigningKey(ctx context.Context, k *SigningKey) error {
 }
 
 // RetireSigningKey sets when a key stops signing and when it leaves JWKS.
-func (db *DB) RetireSigningKey(ctx context.Context, id string, retiresAt, expiresAt time.Time) error {
+func (db *KeyStore) RetireSigningKey(ctx context.Context, id string, retiresAt, expiresAt time.Time) error {
 	return translate(db.ctx(ctx).Model(&SigningKey{}).Where("id = ? AND retires_at IS NULL", id).
 		Updates(map[string]any{"retires_at": retiresAt.UTC(), "expires_at": expiresAt.UTC()}).Error)
 }
 
 // DeleteExpiredSigningKeys removes keys past ExpiresAt.
-func (db *DB) DeleteExpiredSigningKeys(ctx context.Context) error {
+func (db *KeyStore) DeleteExpiredSigningKeys(ctx context.Context) error {
 	return translate(db.ctx(ctx).Where("expires_at IS NOT NULL AND expires_at <= ?", db.Now()).Delete(&SigningKey{}).Error)
 }

@@ -54,7 +54,7 @@ type RefreshToken struct {
 // refresh token is marked rotated first; if it was already rotated or
 // revoked (a concurrent or replayed use) nothing is written and ErrConflict
 // is returned.
-func (db *DB) IssueTokens(ctx context.Context, at *AccessToken, rt *RefreshToken, rotateFromID string) error {
+func (db *GrantStore) IssueTokens(ctx context.Context, at *AccessToken, rt *RefreshToken, rotateFromID string) error {
 	now := db.Now()
 	created := db.gorm.NowFunc()
 	if at.CreatedAt.IsZero() {
@@ -87,7 +87,7 @@ func (db *DB) IssueTokens(ctx context.Context, at *AccessToken, rt *RefreshToken
 }
 
 // RefreshTokenByRaw loads a refresh token in any state by its raw value.
-func (db *DB) RefreshTokenByRaw(ctx context.Context, raw string) (*RefreshToken, error) {
+func (db *GrantStore) RefreshTokenByRaw(ctx context.Context, raw string) (*RefreshToken, error) {
 	var rt RefreshToken
 	if err := scanRefreshToken(db.rawRow(ctx, db.rawPool(ctx, false), "SELECT "+refreshTokenColumns+" FROM refresh_tokens WHERE token_hash = ?", HashToken(raw)), &rt); err != nil { // raw.go
 		return nil, fmt.Errorf("refresh token: %w", db.rawErr(err))
@@ -97,7 +97,7 @@ func (db *DB) RefreshTokenByRaw(ctx context.Context, raw string) (*RefreshToken,
 
 // RefreshTokenUsable reports whether rt can be redeemed now: not rotated,
 // not revoked, not expired, its user enabled and its session (if any) live.
-func (db *DB) RefreshTokenUsable(ctx context.Context, rt *RefreshToken) (bool, error) {
+func (db *GrantStore) RefreshTokenUsable(ctx context.Context, rt *RefreshToken) (bool, error) {
 	if rt.RotatedAt != nil || rt.RevokedAt != nil || !db.Now().Before(rt.ExpiresAt) {
 		return false, nil
 	}
@@ -107,7 +107,7 @@ func (db *DB) RefreshTokenUsable(ctx context.Context, rt *RefreshToken) (bool, e
 // subjectLive reports whether the user is enabled and the session not
 // ended, in one query (it runs on every userinfo, introspection and
 // refresh).
-func (db *DB) subjectLive(ctx context.Context, userID, sessionID *string) (bool, error) {
+func (db *GrantStore) subjectLive(ctx context.Context, userID, sessionID *string) (bool, error) {
 	var parts []string
 	var args []any
 	if userID != nil && *userID != "" {
@@ -131,7 +131,7 @@ func (db *DB) subjectLive(ctx context.Context, userID, sessionID *string) (bool,
 
 // RevokeFamily revokes every refresh token of a family and every access
 // token issued from it (refresh-token reuse, OAuth 2.0 Security BCP §4.14.2).
-func (db *DB) RevokeFamily(ctx context.Context, familyID string) error {
+func (db *GrantStore) RevokeFamily(ctx context.Context, familyID string) error {
 	now := db.Now()
 	return translate(db.transaction(ctx, func(tx *gorm.DB) error {
 		if err := tx.Model(&RefreshToken{}).Where("family_id = ? AND revoked_at IS NULL", familyID).Update("revoked_at", now).Error; err != nil {
@@ -143,7 +143,7 @@ func (db *DB) RevokeFamily(ctx context.Context, familyID string) error {
 
 // RevokeByAuthRequest revokes every token issued from one authorization
 // code (code replay).
-func (db *DB) RevokeByAuthRequest(ctx context.Context, authRequestID string) error {
+func (db *GrantStore) RevokeByAuthRequest(ctx context.Context, authRequestID string) error {
 	now := db.Now()
 	return translate(db.transaction(ctx, func(tx *gorm.DB) error {
 		if err := tx.Model(&RefreshToken{}).Where("auth_request_id = ? AND revoked_at IS NULL", authRequestID).Update("revoked_at", now).Error; err != nil {
@@ -162,7 +162,7 @@ func (db *DB) RevokeByAuthRequest(ctx context.Context, authRequestID string) err
 }
 
 // AccessTokenByID loads an access token record in any state.
-func (db *DB) AccessTokenByID(ctx context.Context, id string) (*AccessToken, error) {
+func (db *GrantStore) AccessTokenByID(ctx context.Context, id string) (*AccessToken, error) {
 	var at AccessToken
 	if err := scanAccessToken(db.rawRow(ctx, db.rawPool(ctx, false), "SELECT "+accessTokenColumns+" FROM access_tokens WHERE id = ?", id), &at); err != nil { // raw.go
 		return nil, fmt.Errorf("access token: %w", db.rawErr(err))
@@ -174,7 +174,7 @@ func (db *DB) AccessTokenByID(ctx context.Context, id string) (*AccessToken, err
 // its user enabled and its session live; otherwise ErrNotFound. Userinfo and
 // introspection call it on every request, which is what makes revocation
 // instant.
-func (db *DB) ActiveAccessToken(ctx context.Context, id string) (*AccessToken, error) {
+func (db *GrantStore) ActiveAccessToken(ctx context.Context, id string) (*AccessToken, error) {
 	at, err := db.AccessTokenByID(ctx, id)
 	if err != nil {
 		return nil, err
@@ -196,7 +196,7 @@ func (db *DB) ActiveAccessToken(ctx context.Context, id string) (*AccessToken, e
 // returning the user too (LiveUser; with groups if withGroups(at)): the
 // same checks on every request in two statements instead of four.
 // ErrNotFound when the token is inactive or has no user.
-func (db *DB) ActiveAccessTokenUser(ctx context.Context, id string, withGroups func(*AccessToken) bool) (*AccessToken, *User, error) {
+func (db *GrantStore) ActiveAccessTokenUser(ctx context.Context, id string, withGroups func(*AccessToken) bool) (*AccessToken, *User, error) {
 	at, err := db.AccessTokenByID(ctx, id)
 	if err != nil {
 		return nil, nil, err
@@ -208,7 +208,7 @@ func (db *DB) ActiveAccessTokenUser(ctx context.Context, id string, withGroups f
 	if at.SessionID != nil {
 		sid = *at.SessionID
 	}
-	u, err := db.LiveUser(ctx, *at.UserID, sid, withGroups != nil && withGroups(at))
+	u, err := (&UserStore{db.conn}).LiveUser(ctx, *at.UserID, sid, withGroups != nil && withGroups(at))
 	if errors.Is(err, ErrNotFound) {
 		return nil, nil, fmt.Errorf("access token inactive: %w", ErrNotFound)
 	}
@@ -220,7 +220,7 @@ func (db *DB) ActiveAccessTokenUser(ctx context.Context, id string, withGroups f
 
 // RevokeAccessToken revokes one access token (it must belong to clientID
 // when clientID is not empty).
-func (db *DB) RevokeAccessToken(ctx context.Context, id, clientID string) error {
+func (db *GrantStore) RevokeAccessToken(ctx context.Context, id, clientID string) error {
 	q := db.ctx(ctx).Model(&AccessToken{}).Where("id = ? AND revoked_at IS NULL", id)
 	if clientID != "" {
 		q = q.Where("client_id = ?", clientID)
@@ -230,7 +230,7 @@ func (db *DB) RevokeAccessToken(ctx context.Context, id, clientID string) error 
 
 // RevokeClientTokensForUser revokes every token a client holds for a user
 // (used by "log out of this application").
-func (db *DB) RevokeClientTokensForUser(ctx context.Context, userID, clientID string) error {
+func (db *GrantStore) RevokeClientTokensForUser(ctx context.Context, userID, clientID string) error {
 	now := db.Now()
 	return translate(db.transaction(ctx, func(tx *gorm.DB) error {
 		if err := tx.Model(&RefreshToken{}).Where("user_id = ? AND client_id = ? AND revoked_at IS NULL", userID, clientID).Update("revoked_at", now).Error; err != nil {

@@ -81,7 +81,7 @@ func NormalizeUsername(s string) (string, error) {
 
 // CreateUser inserts u, filling ID and WebAuthnID. The username is
 // normalised; a taken username returns ErrConflict.
-func (db *DB) CreateUser(ctx context.Context, u *User) error {
+func (db *UserStore) CreateUser(ctx context.Context, u *User) error {
 	name, err := NormalizeUsername(u.Username)
 	if err != nil {
 		return err
@@ -110,7 +110,7 @@ func (db *DB) CreateUser(ctx context.Context, u *User) error {
 }
 
 // UserByID loads a user with its groups.
-func (db *DB) UserByID(ctx context.Context, id string) (*User, error) {
+func (db *UserStore) UserByID(ctx context.Context, id string) (*User, error) {
 	var u User
 	if err := db.ctx(ctx).Preload("Groups").First(&u, "id = ?", id).Error; err != nil {
 		return nil, fmt.Errorf("load user %q: %w", id, translate(err))
@@ -123,7 +123,7 @@ func (db *DB) UserByID(ctx context.Context, id string) (*User, error) {
 // of every refresh, userinfo, introspection and code exchange (instant
 // revocation) and the load of the user's claims in one statement. Groups
 // are loaded (one more statement) only if withGroups.
-func (db *DB) LiveUser(ctx context.Context, userID, sessionID string, withGroups bool) (*User, error) {
+func (db *UserStore) LiveUser(ctx context.Context, userID, sessionID string, withGroups bool) (*User, error) {
 	if !withGroups { // the hot path, hand-written (raw.go)
 		var u User
 		var err error
@@ -154,7 +154,7 @@ func (db *DB) LiveUser(ctx context.Context, userID, sessionID string, withGroups
 }
 
 // UserByUsername loads a user by (normalised) username.
-func (db *DB) UserByUsername(ctx context.Context, username string) (*User, error) {
+func (db *UserStore) UserByUsername(ctx context.Context, username string) (*User, error) {
 	var u User
 	name := strings.ToLower(strings.TrimSpace(username))
 	if err := db.ctx(ctx).Preload("Groups").First(&u, "username = ?", name).Error; err != nil {
@@ -164,7 +164,7 @@ func (db *DB) UserByUsername(ctx context.Context, username string) (*User, error
 }
 
 // UserByWebAuthnID loads the user owning a WebAuthn user handle.
-func (db *DB) UserByWebAuthnID(ctx context.Context, handle []byte) (*User, error) {
+func (db *UserStore) UserByWebAuthnID(ctx context.Context, handle []byte) (*User, error) {
 	var u User
 	if err := scanUser(db.rawRow(ctx, db.rawPool(ctx, false), "SELECT "+userColumns+" FROM users WHERE webauthn_id = ?", handle), &u); err != nil { // raw.go
 		return nil, fmt.Errorf("load user by handle: %w", db.rawErr(err))
@@ -173,14 +173,14 @@ func (db *DB) UserByWebAuthnID(ctx context.Context, handle []byte) (*User, error
 }
 
 // ListUsers returns users ordered by username.
-func (db *DB) ListUsers(ctx context.Context) ([]User, error) {
+func (db *UserStore) ListUsers(ctx context.Context) ([]User, error) {
 	var us []User
 	err := db.ctx(ctx).Preload("Groups").Order("username").Find(&us).Error
 	return us, translate(err)
 }
 
 // CountAdmins returns the number of enabled admin users.
-func (db *DB) CountAdmins(ctx context.Context) (int64, error) {
+func (db *UserStore) CountAdmins(ctx context.Context) (int64, error) {
 	var n int64
 	err := db.ctx(ctx).Model(&User{}).Where("is_admin = ? AND disabled = ?", true, false).Count(&n).Error
 	return n, translate(err)
@@ -189,7 +189,7 @@ func (db *DB) CountAdmins(ctx context.Context) (int64, error) {
 // SetUserDisabled disables or enables a user. Disabling ends every browser
 // session and revokes every refresh and access token of the user in the same
 // transaction, so nothing issued before keeps working.
-func (db *DB) SetUserDisabled(ctx context.Context, id string, disabled bool) error {
+func (db *UserStore) SetUserDisabled(ctx context.Context, id string, disabled bool) error {
 	return db.transaction(ctx, func(tx *gorm.DB) error {
 		res := tx.Model(&User{}).Where("id = ?", id).Updates(map[string]any{"disabled": disabled, "updated_at": db.Now()})
 		if res.Error != nil {
@@ -205,7 +205,7 @@ func (db *DB) SetUserDisabled(ctx context.Context, id string, disabled bool) err
 	})
 }
 
-func (db *DB) revokeUserTx(tx *gorm.DB, userID string) error {
+func (db *conn) revokeUserTx(tx *gorm.DB, userID string) error {
 	now := db.Now()
 	var live []string
 	if err := tx.Model(&Session{}).Where("user_id = ? AND ended_at IS NULL", userID).Pluck("id", &live).Error; err != nil {
@@ -225,7 +225,7 @@ func (db *DB) revokeUserTx(tx *gorm.DB, userID string) error {
 
 // SetUserGroups replaces the user's group memberships by group names,
 // creating groups that do not exist yet.
-func (db *DB) SetUserGroups(ctx context.Context, userID string, names []string) error {
+func (db *UserStore) SetUserGroups(ctx context.Context, userID string, names []string) error {
 	return db.transaction(ctx, func(tx *gorm.DB) error {
 		var groups []Group
 		for _, n := range names {

@@ -18,7 +18,7 @@ type UserPage struct {
 
 // SearchUsers lists users whose username, email or display name contains
 // query (case-insensitive), ordered by username, offset/limit paginated.
-func (db *DB) SearchUsers(ctx context.Context, query string, offset, limit int) (*UserPage, error) {
+func (db *UserStore) SearchUsers(ctx context.Context, query string, offset, limit int) (*UserPage, error) {
 	if limit <= 0 || limit > 200 {
 		limit = 50
 	}
@@ -73,7 +73,7 @@ func CheckCustomClaims(m JSONMap) error {
 // UpdateUser saves an admin's edit of a user. Removing the admin role from
 // the last enabled admin is refused (ErrInvalid), so the console cannot be
 // locked. Errors: ErrInvalid, ErrConflict (username taken), ErrNotFound.
-func (db *DB) UpdateUser(ctx context.Context, id string, p UserProfile) error {
+func (db *UserStore) UpdateUser(ctx context.Context, id string, p UserProfile) error {
 	name, err := NormalizeUsername(p.Username)
 	if err != nil {
 		return err
@@ -127,7 +127,7 @@ func lastAdminCheck(tx *gorm.DB, exceptID string) error {
 }
 
 // CheckNotLastAdmin returns ErrLastAdmin when id is the only enabled admin.
-func (db *DB) CheckNotLastAdmin(ctx context.Context, id string) error {
+func (db *UserStore) CheckNotLastAdmin(ctx context.Context, id string) error {
 	var u User
 	if err := db.ctx(ctx).First(&u, "id = ?", id).Error; err != nil {
 		return fmt.Errorf("user %q: %w", id, translate(err))
@@ -140,7 +140,7 @@ func (db *DB) CheckNotLastAdmin(ctx context.Context, id string) error {
 
 // DeleteUser deletes a user; passkeys, sessions, setup links and tokens go
 // with it (foreign keys cascade). The last enabled admin cannot be deleted.
-func (db *DB) DeleteUser(ctx context.Context, id string) error {
+func (db *UserStore) DeleteUser(ctx context.Context, id string) error {
 	if err := db.CheckNotLastAdmin(ctx, id); err != nil {
 		return err
 	}
@@ -166,7 +166,7 @@ type GroupInfo struct {
 }
 
 // ListGroups returns every group with its member count, by name.
-func (db *DB) ListGroups(ctx context.Context) ([]GroupInfo, error) {
+func (db *UserStore) ListGroups(ctx context.Context) ([]GroupInfo, error) {
 	var out []GroupInfo
 	err := db.ctx(ctx).Model(&Group{}).
 		Select("groups.id, groups.name, groups.created_at, (SELECT COUNT(*) FROM user_groups WHERE user_groups.group_id = groups.id) AS members").
@@ -185,7 +185,7 @@ func NormalizeGroupName(s string) (string, error) {
 }
 
 // CreateGroup creates a group. Errors: ErrInvalid, ErrConflict.
-func (db *DB) CreateGroup(ctx context.Context, name string) (*Group, error) {
+func (db *UserStore) CreateGroup(ctx context.Context, name string) (*Group, error) {
 	name, err := NormalizeGroupName(name)
 	if err != nil {
 		return nil, err
@@ -201,7 +201,7 @@ func (db *DB) CreateGroup(ctx context.Context, name string) (*Group, error) {
 }
 
 // GroupByID loads a group.
-func (db *DB) GroupByID(ctx context.Context, id string) (*Group, error) {
+func (db *UserStore) GroupByID(ctx context.Context, id string) (*Group, error) {
 	var g Group
 	if err := db.ctx(ctx).First(&g, "id = ?", id).Error; err != nil {
 		return nil, fmt.Errorf("group %q: %w", id, translate(err))
@@ -210,7 +210,7 @@ func (db *DB) GroupByID(ctx context.Context, id string) (*Group, error) {
 }
 
 // RenameGroup renames a group. Errors: ErrInvalid, ErrConflict, ErrNotFound.
-func (db *DB) RenameGroup(ctx context.Context, id, name string) error {
+func (db *UserStore) RenameGroup(ctx context.Context, id, name string) error {
 	name, err := NormalizeGroupName(name)
 	if err != nil {
 		return err
@@ -229,7 +229,7 @@ func (db *DB) RenameGroup(ctx context.Context, id, name string) error {
 }
 
 // DeleteGroup deletes a group (memberships cascade).
-func (db *DB) DeleteGroup(ctx context.Context, id string) error {
+func (db *UserStore) DeleteGroup(ctx context.Context, id string) error {
 	res := db.ctx(ctx).Where("id = ?", id).Delete(&Group{})
 	if res.Error != nil {
 		return translate(res.Error)
@@ -241,7 +241,7 @@ func (db *DB) DeleteGroup(ctx context.Context, id string) error {
 }
 
 // GroupMembers lists a group's users by username.
-func (db *DB) GroupMembers(ctx context.Context, groupID string) ([]User, error) {
+func (db *UserStore) GroupMembers(ctx context.Context, groupID string) ([]User, error) {
 	var us []User
 	err := db.ctx(ctx).Joins("JOIN user_groups ON user_groups.user_id = users.id").
 		Where("user_groups.group_id = ?", groupID).Order("users.username").Find(&us).Error
@@ -249,7 +249,7 @@ func (db *DB) GroupMembers(ctx context.Context, groupID string) ([]User, error) 
 }
 
 // AddGroupMember adds a user to a group (no-op if already a member).
-func (db *DB) AddGroupMember(ctx context.Context, groupID, userID string) error {
+func (db *UserStore) AddGroupMember(ctx context.Context, groupID, userID string) error {
 	if _, err := db.GroupByID(ctx, groupID); err != nil {
 		return err
 	}
@@ -260,13 +260,13 @@ func (db *DB) AddGroupMember(ctx context.Context, groupID, userID string) error 
 }
 
 // RemoveGroupMember removes a user from a group.
-func (db *DB) RemoveGroupMember(ctx context.Context, groupID, userID string) error {
+func (db *UserStore) RemoveGroupMember(ctx context.Context, groupID, userID string) error {
 	return translate(db.ctx(ctx).Exec("DELETE FROM user_groups WHERE user_id = ? AND group_id = ?", userID, groupID).Error)
 }
 
 // DeleteClient deletes a client and, by cascade, its tokens and pending
 // auth requests. Built-in clients cannot be deleted.
-func (db *DB) DeleteClient(ctx context.Context, id string) error {
+func (db *ClientStore) DeleteClient(ctx context.Context, id string) error {
 	defer forgetClients(ctx)
 	res := db.ctx(ctx).Where("id = ? AND builtin = ?", id, false).Delete(&Client{})
 	if res.Error != nil {
@@ -287,7 +287,7 @@ type ConnectedApp struct {
 
 // ConnectedApps lists the clients that hold an unrevoked, unexpired
 // refresh or access token for the user, most recent first.
-func (db *DB) ConnectedApps(ctx context.Context, userID string) ([]ConnectedApp, error) {
+func (db *UserStore) ConnectedApps(ctx context.Context, userID string) ([]ConnectedApp, error) {
 	now := db.Now()
 	type row struct {
 		ClientID  string
@@ -311,7 +311,7 @@ func (db *DB) ConnectedApps(ctx context.Context, userID string) ([]ConnectedApp,
 	}
 	var out []ConnectedApp
 	for id, t := range latest {
-		c, err := db.ClientByID(ctx, id)
+		c, err := (&ClientStore{db.conn}).ClientByID(ctx, id)
 		if err != nil {
 			continue
 		}
