@@ -1,18 +1,12 @@
 package models
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"embed"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
-	"net/url"
-	"os"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"time"
@@ -20,10 +14,8 @@ import (
 	"github.com/pressly/goose/v3"
 	"golang.org/x/sync/errgroup"
 	"gorm.io/driver/postgres"
-	"gorm.io/driver/sqlite"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
-	"gorm.io/plugin/dbresolver"
 )
 
 //go:embed migrations
@@ -98,91 +90,6 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 	return openSQLite(ctx, opts, cfg, now)
 }
 
-// SQLite pool sizes: one writer (SQLite has a single write lock) and
-// several readers (WAL readers never block nor wait for the writer).
-const (
-	sqliteWriters = 1
-	sqliteReaders = 8
-)
-
-// openSQLite opens SQLite as two pools behind one gorm handle: writes and
-// transactions on a single connection, reads (SELECT outside a
-// transaction) on a reader pool, routed by gorm's dbresolver. Writers
-// queue in Go, where the next one is handed the connection as soon as it
-// is free, instead of meeting SQLITE_BUSY and sleeping in SQLite's busy
-// handler (1 ms, 2 ms, 5 ms … per retry): under load that backoff left
-// the CPU idle and put p99 of a refresh at 150–200 ms. Readers are opened
-// query_only, so a write that was misrouted fails loudly instead of
-// contending for the lock.
-func openSQLite(ctx context.Context, opts Options, cfg *gorm.Config, now func() time.Time) (*DB, error) {
-	path, err := sqlitePath(opts.DSN, opts.DataDir)
-	if err != nil {
-		return nil, err
-	}
-	g, err := gorm.Open(sqlite.New(sqlite.Config{DriverName: writerDriverName(), DSN: sqliteDSN(path, false)}), cfg) // checkpoint.go
-	if err != nil {
-		return nil, fmt.Errorf("open database: %w", err)
-	}
-	writer, err := g.DB()
-	if err != nil {
-		return nil, err
-	}
-	writer.SetMaxOpenConns(sqliteWriters)
-	writer.SetMaxIdleConns(sqliteWriters)
-	// The writer connection creates the file and switches it to WAL
-	// before any reader opens it.
-	if err := writer.PingContext(ctx); err != nil {
-		writer.Close()
-		return nil, fmt.Errorf("connect to database: %w", err)
-	}
-	reader, err := sql.Open("sqlite3", sqliteDSN(path, true))
-	if err != nil {
-		writer.Close()
-		return nil, fmt.Errorf("open database: %w", err)
-	}
-	reader.SetMaxOpenConns(sqliteReaders)
-	reader.SetMaxIdleConns(sqliteReaders)
-	reader.SetConnMaxIdleTime(5 * time.Minute)
-	if err := g.Use(dbresolver.Register(dbresolver.Config{
-		Replicas: []gorm.Dialector{sqlite.New(sqlite.Config{Conn: reader})},
-	})); err != nil {
-		writer.Close()
-		reader.Close()
-		return nil, fmt.Errorf("open database: %w", err)
-	}
-	db, err := finishOpen(ctx, g, now, false, writer, reader)
-	if err != nil {
-		return nil, err
-	}
-	db.writer = writer
-	if db.checkpoints, err = startCheckpointer(path); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open database: %w", err)
-	}
-	// Yield after each statement outside a transaction that used the
-	// writer (transactions yield in db.transaction).
-	yield := func(d *gorm.DB) {
-		if p, ok := d.Statement.ConnPool.(*sql.DB); ok && p == writer {
-			runtime.Gosched()
-		}
-	}
-	cb := g.Callback()
-	for _, err := range []error{
-		cb.Create().After("*").Register("latchkey:yield_writer", yield),
-		cb.Update().After("*").Register("latchkey:yield_writer", yield),
-		cb.Delete().After("*").Register("latchkey:yield_writer", yield),
-		cb.Raw().After("*").Register("latchkey:yield_writer", yield),
-		cb.Row().After("*").Register("latchkey:yield_writer", yield),
-		cb.Query().After("*").Register("latchkey:yield_writer", yield),
-	} {
-		if err != nil {
-			db.Close()
-			return nil, err
-		}
-	}
-	return db, nil
-}
-
 // transaction runs fn in a write transaction. On SQLite it then yields
 // the processor, like every statement on the writer: database/sql hands
 // the freed writer connection to the next waiting goroutine, but only
@@ -235,45 +142,6 @@ func finishOpen(ctx context.Context, g *gorm.DB, now func() time.Time, isPG bool
 		}
 	}
 	return newDB(&conn{gorm: g, now: now, postgres: isPG, pools: pools}), nil
-}
-
-// sqlitePath returns the database file of a SQLite DSN.
-func sqlitePath(dsn, dataDir string) (string, error) {
-	path := strings.TrimPrefix(strings.TrimPrefix(dsn, "sqlite:"), "file:")
-	if path == "" {
-		if dataDir == "" {
-			dataDir = "data"
-		}
-		if err := os.MkdirAll(dataDir, 0o700); err != nil {
-			return "", fmt.Errorf("create data dir: %w", err)
-		}
-		path = filepath.Join(dataDir, "latchkey.db")
-	}
-	if i := strings.IndexByte(path, '?'); i >= 0 {
-		path = path[:i] // our pragmas win; keep the DSN simple
-	}
-	return path, nil
-}
-
-// sqliteDSN builds the SQLite DSN with per-connection pragmas: WAL, a busy
-// timeout (another process, such as a CLI command, may hold the write
-// lock), foreign keys, synchronous=NORMAL (durable at checkpoints, safe
-// with WAL), immediate write transactions (no deadlock on lock upgrade)
-// and a cache of prepared statements (the hot paths run the same few
-// statements; preparing them was 6% of a refresh's CPU).
-func sqliteDSN(path string, readOnly bool) string {
-	q := url.Values{}
-	q.Set("_journal_mode", "WAL")
-	q.Set("_busy_timeout", "10000")
-	q.Set("_foreign_keys", "on")
-	q.Set("_synchronous", "NORMAL")
-	q.Set("_txlock", "immediate")
-	q.Set("_stmt_cache_size", "64")
-	if readOnly {
-		q.Set("_query_only", "true")
-		q.Set("_txlock", "deferred")
-	}
-	return "file:" + path + "?" + q.Encode()
 }
 
 // Migrate applies the embedded versioned migrations for the current
@@ -409,158 +277,3 @@ func (db *DB) InTx(ctx context.Context, fn func(ctx context.Context) error) erro
 		return fn(context.WithValue(ctx, txKey{}, tx))
 	})
 }
-
-// StringList is a []string stored as a JSON array in a TEXT column.
-//
-// Scopes, audiences, AMR values and redirect URIs are plain ASCII, and a
-// sign-in flow reads some thirty such lists; encoding/json's reflection
-// took 2 % of the server's CPU for them. Lists whose strings are printable
-// ASCII with nothing to escape are read and written directly; anything
-// else goes through encoding/json. FuzzStringList holds both ways to the
-// same result.
-type StringList []string
-
-// plainJSONString reports whether s needs no escaping in a JSON string,
-// not even encoding/json's HTML escaping of <, > and &.
-func plainJSONString(s string) bool {
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c < 0x20 || c > 0x7e, c == '"', c == '\\', c == '<', c == '>', c == '&':
-			return false
-		}
-	}
-	return true
-}
-
-// Value implements driver.Valuer.
-func (l StringList) Value() (driver.Value, error) {
-	if l == nil {
-		return "[]", nil
-	}
-	n := 2
-	for _, s := range l {
-		if !plainJSONString(s) {
-			b, err := json.Marshal([]string(l))
-			return string(b), err
-		}
-		n += len(s) + 3
-	}
-	b := make([]byte, 0, n)
-	b = append(b, '[')
-	for i, s := range l {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, '"')
-		b = append(b, s...)
-		b = append(b, '"')
-	}
-	return string(append(b, ']')), nil
-}
-
-// Scan implements sql.Scanner.
-func (l *StringList) Scan(src any) error {
-	var b []byte
-	switch v := src.(type) {
-	case nil:
-		*l = nil
-		return nil
-	case string:
-		b = []byte(v)
-	case []byte:
-		b = v
-	default:
-		return fmt.Errorf("StringList: cannot scan %T", src)
-	}
-	if len(b) == 0 {
-		*l = nil
-		return nil
-	}
-	if list, ok := parsePlainList(b); ok {
-		*l = list
-		return nil
-	}
-	return json.Unmarshal(b, (*[]string)(l))
-}
-
-// parsePlainList parses the form Value writes — [] or ["a","b"] with no
-// whitespace and strings that plainJSONString accepts; ok is false for
-// anything else, which the caller leaves to encoding/json.
-func parsePlainList(b []byte) (list []string, ok bool) {
-	if len(b) < 2 || b[0] != '[' || b[len(b)-1] != ']' {
-		return nil, false
-	}
-	body := b[1 : len(b)-1]
-	if len(body) == 0 {
-		return []string{}, true
-	}
-	list = make([]string, 0, bytes.Count(body, []byte{','})+1)
-	for {
-		if len(body) < 2 || body[0] != '"' {
-			return nil, false
-		}
-		end := bytes.IndexByte(body[1:], '"') + 1
-		if end == 0 {
-			return nil, false
-		}
-		s := string(body[1:end])
-		if !plainJSONString(s) {
-			return nil, false
-		}
-		list = append(list, s)
-		body = body[end+1:]
-		if len(body) == 0 {
-			return list, true
-		}
-		if body[0] != ',' {
-			return nil, false
-		}
-		body = body[1:]
-	}
-}
-
-// Contains reports whether s is in the list.
-func (l StringList) Contains(s string) bool {
-	for _, v := range l {
-		if v == s {
-			return true
-		}
-	}
-	return false
-}
-
-// JSONMap is a map stored as a JSON object in a TEXT column.
-type JSONMap map[string]any
-
-// Value implements driver.Valuer.
-func (m JSONMap) Value() (driver.Value, error) {
-	if m == nil {
-		return "{}", nil
-	}
-	b, err := json.Marshal(map[string]any(m))
-	return string(b), err
-}
-
-// Scan implements sql.Scanner.
-func (m *JSONMap) Scan(src any) error {
-	var b []byte
-	switch v := src.(type) {
-	case nil:
-		*m = nil
-		return nil
-	case string:
-		b = []byte(v)
-	case []byte:
-		b = v
-	default:
-		return fmt.Errorf("JSONMap: cannot scan %T", src)
-	}
-	if len(b) == 0 {
-		*m = nil
-		return nil
-	}
-	return json.Unmarshal(b, (*map[string]any)(m))
-}
-
-// errNoRows is returned by guarded updates that matched nothing.
-var errNoRows = errors.New("no rows")
