@@ -9,7 +9,7 @@ import (
 // TestDependencyRules guards the layering of ARCHITECTURE.md: third-party
 // types stay at their edge and nothing but cmd imports idp.
 func TestDependencyRules(t *testing.T) {
-	const mod = "github.com/latchkey-idp/latchkey/"
+	const mod = module
 	rules := map[string]struct {
 		allowed   []string // project packages it may import
 		forbidden []string // third-party prefixes it must not import
@@ -49,4 +49,65 @@ func TestDependencyRules(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestServerBinaryCarriesNoTestCode: the production binary links no test
+// helper (passkeys/passkeytest, internal/dbtest, any package named *test),
+// no load tool (cmd/latchkey-bench), no package testing or httptest, and no
+// browser automation or virtual authenticator. The load tool is its own
+// binary; this test also checks that the rule would catch it.
+func TestServerBinaryCarriesNoTestCode(t *testing.T) {
+	deps := func(pkg string) []string {
+		out, err := exec.Command("go", "list", "-deps", pkg).CombinedOutput()
+		if err != nil {
+			t.Fatalf("go list -deps %s: %v\n%s", pkg, err, out)
+		}
+		return strings.Fields(string(out))
+	}
+	for _, dep := range deps(module + "cmd/latchkey") {
+		if why := notForProduction(dep); why != "" {
+			t.Errorf("cmd/latchkey depends on %s (%s)", dep, why)
+		}
+	}
+	caught := false
+	for _, dep := range deps(module + "cmd/latchkey-bench") {
+		caught = caught || notForProduction(dep) != ""
+	}
+	if !caught {
+		t.Error("the rule finds nothing in cmd/latchkey-bench, which links passkeys/passkeytest: it is broken")
+	}
+}
+
+const module = "github.com/latchkey-idp/latchkey/"
+
+// notForProduction says why the package path dep has no place in the
+// server binary, or returns "".
+func notForProduction(dep string) string {
+	switch dep {
+	case "testing", "net/http/httptest", "testing/fstest", "testing/iotest", "testing/quick", "testing/slogtest", "testing/synctest":
+		return "standard library test package"
+	}
+	for _, p := range []string{"github.com/chromedp/", "github.com/descope/virtualwebauthn", "github.com/stretchr/testify/"} {
+		if strings.HasPrefix(dep, p) {
+			return "test-only dependency"
+		}
+	}
+	if strings.HasPrefix(dep, module) {
+		name := strings.TrimPrefix(dep, module)
+		if strings.HasPrefix(name, "cmd/") && name != "cmd/latchkey" {
+			return "another command"
+		}
+		if strings.HasPrefix(name, "internal/dbtest") {
+			return "test helper"
+		}
+	}
+	if !strings.Contains(strings.Split(dep, "/")[0], ".") {
+		return "" // the standard library: internal/testlog and the like are the runtime's
+	}
+	for _, elem := range strings.Split(dep, "/") {
+		if strings.HasSuffix(elem, "test") || strings.HasPrefix(elem, "testutil") || elem == "testdata" || elem == "testhelpers" {
+			return "test helper"
+		}
+	}
+	return ""
 }

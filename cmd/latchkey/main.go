@@ -45,7 +45,6 @@ type cli struct {
 	Version versionCmd `cmd:"" help:"Print the version."`
 	MDS     mdsCmd     `cmd:"" name:"mds" help:"Import FIDO authenticator metadata (MDS3) offline."`
 	Policy  policyCmd  `cmd:"" help:"Manage group passkey policies."`
-	Bench   benchCmd   `cmd:"" help:"Load-test a running server on loopback, or time start-up (bench.go)."`
 }
 
 // env carries what every command needs.

@@ -20,15 +20,12 @@ import (
 	"github.com/latchkey-idp/latchkey/models"
 )
 
-// benchCmd is `latchkey bench`: a load generator for a running server on
-// loopback. It creates its users and client directly in the server's
-// database (--data-dir/--database, like the other commands), registers
-// software passkeys through the setup links, then drives the server.
-type benchCmd struct {
-	Flow     benchFlowCmd     `cmd:"" help:"Complete sign-ins: authorize → passkey → callback → code exchange → userinfo → refresh."`
-	Endpoint benchEndpointCmd `cmd:"" help:"Hammer one endpoint: refresh, userinfo, introspect, discovery or jwks."`
-	Start    benchStartCmd    `cmd:"" help:"Time start-up (exec → /readyz 200) of servers it starts itself: first starts or restarts (bench_start.go)."`
-}
+// The load modes, `latchkey-bench flow` and `latchkey-bench endpoint`,
+// drive a running server on loopback over HTTP only. Their users and client
+// are created directly in the server's database (--data-dir/--database,
+// like the `latchkey` commands; setup links through idp.IssueSetupLink, the
+// service function `latchkey users setup-link` uses, not a handler); the
+// passkeys are then registered through those links over HTTP.
 
 type benchOptions struct {
 	Users             int           `help:"Users (each with its own passkey) to create." default:"32"`
@@ -74,7 +71,7 @@ func benchSetup(ctx context.Context, e *env, o *benchOptions) (*benchClient, []*
 		transport: &http.Transport{MaxIdleConns: 4 * o.Concurrency, MaxIdleConnsPerHost: 4 * o.Concurrency, IdleConnTimeout: time.Minute}}
 	// A first-party client: the flow measured is sign-in and tokens, not
 	// the consent page a third-party app shows once per user.
-	c := &models.Client{Name: "latchkey bench " + run, RedirectURIs: models.StringList{bc.redirectURI},
+	c := &models.Client{Name: "latchkey-bench " + run, RedirectURIs: models.StringList{bc.redirectURI},
 		IDTokenAlg: o.IDTokenAlg, AccessTokenFormat: o.AccessTokenFormat, SkipConsent: true}
 	if bc.clientSecret, err = db.CreateClient(ctx, c); err != nil {
 		return nil, nil, err

@@ -13,10 +13,11 @@ import (
 	"github.com/latchkey-idp/latchkey/internal/dbtest"
 )
 
-// Benchmarks of the hot paths over loopback HTTP against an in-process
-// server, on SQLite and (with LATCHKEY_TEST_POSTGRES) Postgres:
+// Benchmarks of the hot paths over loopback HTTP against a `latchkey serve`
+// process (built and started by main_test.go), on SQLite and (with
+// LATCHKEY_TEST_POSTGRES) Postgres:
 //
-//	go test ./cmd/latchkey -run '^$' -bench . -count 6 | tee new.txt
+//	go test ./cmd/latchkey-bench -run '^$' -bench . -count 6 | tee new.txt
 //	benchstat old.txt new.txt
 //
 // BenchmarkFlow reports, besides the whole flow per op, each step's mean
@@ -34,14 +35,14 @@ func benchBackends(b *testing.B, fn func(b *testing.B, flags []string)) {
 				}
 				dsn = dbtest.PostgresDSN(b)
 			}
-			flags, _ := benchServer(b, dsn)
+			flags, _, _ := benchServer(b, dsn)
 			fn(b, flags)
 		})
 	}
 }
 
 // benchVUs sets up users and signed-in virtual users through the same code
-// as `latchkey bench`.
+// as `latchkey-bench`.
 func benchVUs(b *testing.B, flags []string, n int, alg string) []*vu {
 	b.Helper()
 	var c cli

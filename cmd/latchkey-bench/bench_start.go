@@ -26,7 +26,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx", for the bench schemas
 )
 
-// benchStartCmd is `latchkey bench start`: it times `latchkey serve` from
+// benchStartCmd is `latchkey-bench start`: it times `latchkey serve` from
 // exec to the first 200 from /readyz (database reachable, keys loaded),
 // which is what an orchestrator waits for. A Go poller asks every
 // millisecond over loopback; a shell loop of curl processes costs several
@@ -35,7 +35,7 @@ import (
 type benchStartCmd struct {
 	Runs     int           `help:"Starts to time per binary." default:"10"`
 	Fresh    bool          `help:"Time first starts: each on a new data directory and, with a postgres:// --database, a new schema (all dropped at the end). Without it: restarts of one database, migrated by a first, unmeasured start of the first --binary."`
-	Binaries []string      `name:"binary" help:"latchkey binary to start (repeatable: runs alternate between them, for A/B comparisons on a noisy machine). Default: this one." placeholder:"PATH"`
+	Binaries []string      `name:"binary" help:"latchkey server binary to start (repeatable: runs alternate between them, for A/B comparisons on a noisy machine). Default: the latchkey next to this executable, else latchkey on PATH." placeholder:"PATH"`
 	Settle   time.Duration `help:"Before each start, sync the file systems and wait this long (see docs/performance.md: files deleted in the last seconds slow ext4's file creation)." default:"0s"`
 	Timeout  time.Duration `help:"Longest wait for one start." default:"30s"`
 	JSON     bool          `name:"json" help:"Print one JSON object."`
@@ -66,11 +66,11 @@ func (b *benchStartCmd) Run(ctx context.Context, e *env) error {
 	}
 	bins := b.Binaries
 	if len(bins) == 0 {
-		self, err := os.Executable()
+		bin, err := defaultServerBinary()
 		if err != nil {
-			return fmt.Errorf("find this binary: %w", err)
+			return err
 		}
-		bins = []string{self}
+		bins = []string{bin}
 	}
 	for _, bin := range bins {
 		if fi, err := os.Stat(bin); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
@@ -79,7 +79,7 @@ func (b *benchStartCmd) Run(ctx context.Context, e *env) error {
 	}
 	pg := strings.HasPrefix(e.cli.Database, "postgres://") || strings.HasPrefix(e.cli.Database, "postgresql://")
 	if e.cli.Database != "" && !pg {
-		return errors.New("--database: bench start takes a postgres:// DSN, or none for SQLite in a temporary directory")
+		return errors.New("--database: latchkey-bench start takes a postgres:// DSN, or none for SQLite in a temporary directory")
 	}
 	work, err := os.MkdirTemp("", "latchkey-bench-start-")
 	if err != nil {
@@ -163,6 +163,27 @@ func (b *benchStartCmd) Run(ctx context.Context, e *env) error {
 	}
 	rep.print(e)
 	return nil
+}
+
+// serverBinaryName is the server's executable, which start execs.
+const serverBinaryName = "latchkey"
+
+// defaultServerBinary is the latchkey next to this executable (both built
+// or installed into one directory), else the one on PATH.
+func defaultServerBinary() (string, error) {
+	if self, err := os.Executable(); err == nil {
+		if self, err := filepath.EvalSymlinks(self); err == nil {
+			bin := filepath.Join(filepath.Dir(self), serverBinaryName)
+			if fi, err := os.Stat(bin); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
+				return bin, nil
+			}
+		}
+	}
+	bin, err := exec.LookPath(serverBinaryName)
+	if err != nil {
+		return "", fmt.Errorf("no %s next to this executable or on PATH: build it (go build -o DIR ./cmd/latchkey) or give --binary", serverBinaryName)
+	}
+	return filepath.Abs(bin)
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -11,7 +12,7 @@ import (
 	"github.com/latchkey-idp/latchkey/internal/dbtest"
 )
 
-// TestBenchStart runs `latchkey bench start` against the real binary:
+// TestBenchStart runs `latchkey-bench start` against the real server binary:
 // first starts and restarts, on SQLite and Postgres, two binaries
 // alternating, and its refusals of bad input.
 func TestBenchStart(t *testing.T) {
@@ -27,7 +28,7 @@ func TestBenchStart(t *testing.T) {
 		for _, fresh := range []bool{true, false} {
 			name := backend + map[bool]string{true: "/fresh", false: "/restart"}[fresh]
 			t.Run(name, func(t *testing.T) {
-				args := []string{"bench", "start", "--runs", "2", "--binary", bin, "--binary", bin2, "--json"}
+				args := []string{"start", "--runs", "2", "--binary", bin, "--binary", bin2, "--json"}
 				if fresh {
 					args = append(args, "--fresh")
 				}
@@ -82,11 +83,47 @@ func TestBenchStart(t *testing.T) {
 	}{
 		{[]string{"--runs", "0"}, "--runs and --timeout must be positive"},
 		{[]string{"--binary", filepath.Join(t.TempDir(), "missing")}, "not an executable file"},
+		{[]string{"--binary", t.TempDir()}, "not an executable file"},
 		{[]string{"--database", filepath.Join(t.TempDir(), "x.db")}, "takes a postgres:// DSN"},
 	} {
-		code, out, errOut := cliRun(t, t.TempDir(), append([]string{"bench", "start"}, bad.args...)...)
+		bad.args = append(bad.args, "--binary", bin)
+		code, out, errOut := cliRun(t, t.TempDir(), append([]string{"start"}, bad.args...)...)
 		if code == 0 || !strings.Contains(errOut, bad.want) {
 			t.Errorf("%v: exit %d, stdout %q, stderr %q; want an error with %q", bad.args, code, out, errOut, bad.want)
 		}
+	}
+}
+
+// TestBenchStartDefaultBinary: without --binary, start execs the latchkey
+// next to its own executable, else the one on PATH, and says so when there
+// is none.
+func TestBenchStartDefaultBinary(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds both binaries")
+	}
+	server := buildLatchkey(t)
+	tool := buildBinary(t, "github.com/latchkey-idp/latchkey/cmd/latchkey-bench", "latchkey-bench")
+	if filepath.Dir(tool) != filepath.Dir(server) {
+		t.Fatalf("%s and %s not in one directory", tool, server)
+	}
+	// Next to the executable, with nothing on PATH.
+	cmd := exec.Command(tool, "start", "--runs", "1", "--json", "--data-dir", t.TempDir())
+	cmd.Env = append(benchChildEnv(), "PATH=")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("latchkey-bench start: %v\n%s", err, out)
+	}
+	var rep startReport
+	if err := json.Unmarshal(out, &rep); err != nil || len(rep.Results) != 1 || rep.Results[0].Binary != server {
+		t.Fatalf("report %+v (%v), want one result of %s", rep, err, server)
+	}
+	// On PATH: the test binary has no latchkey next to it.
+	t.Setenv("PATH", filepath.Dir(server))
+	if bin, err := defaultServerBinary(); err != nil || bin != server {
+		t.Errorf("defaultServerBinary() = %q, %v; want %s", bin, err, server)
+	}
+	t.Setenv("PATH", t.TempDir())
+	if bin, err := defaultServerBinary(); err == nil || !strings.Contains(err.Error(), "--binary") {
+		t.Errorf("defaultServerBinary() with no latchkey = %q, %v; want an error naming --binary", bin, err)
 	}
 }
