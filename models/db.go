@@ -86,7 +86,7 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 		sqlDB.SetMaxIdleConns(8)
 		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
 		if err := warmConnections(ctx, sqlDB, 2); err != nil {
-			sqlDB.Close()
+			_ = sqlDB.Close() // reporting the connect error
 			return nil, fmt.Errorf("connect to database: %w", err)
 		}
 		return finishOpen(ctx, g, now, true, sqlDB)
@@ -128,12 +128,12 @@ func openSQLite(ctx context.Context, opts Options, cfg *gorm.Config, now func() 
 	// The writer connection creates the file and switches it to WAL
 	// before any reader opens it.
 	if err := writer.PingContext(ctx); err != nil {
-		writer.Close()
+		_ = writer.Close() // reporting the connect error
 		return nil, fmt.Errorf("connect to database: %w", err)
 	}
 	reader, err := sql.Open("sqlite3", sqliteDSN(path, true))
 	if err != nil {
-		writer.Close()
+		_ = writer.Close() // reporting the open error
 		return nil, fmt.Errorf("open database: %w", err)
 	}
 	reader.SetMaxOpenConns(sqliteReaders)
@@ -142,8 +142,8 @@ func openSQLite(ctx context.Context, opts Options, cfg *gorm.Config, now func() 
 	if err := g.Use(dbresolver.Register(dbresolver.Config{
 		Replicas: []gorm.Dialector{sqlite.New(sqlite.Config{Conn: reader})},
 	})); err != nil {
-		writer.Close()
-		reader.Close()
+		_ = writer.Close() // reporting the open error
+		_ = reader.Close()
 		return nil, fmt.Errorf("open database: %w", err)
 	}
 	db, err := finishOpen(ctx, g, now, false, writer, reader)
@@ -152,7 +152,7 @@ func openSQLite(ctx context.Context, opts Options, cfg *gorm.Config, now func() 
 	}
 	db.writer = writer
 	if db.checkpoints, err = startCheckpointer(path); err != nil {
-		db.Close()
+		_ = db.Close() // reporting the open error
 		return nil, fmt.Errorf("open database: %w", err)
 	}
 	// Yield after each statement outside a transaction that used the
@@ -172,7 +172,7 @@ func openSQLite(ctx context.Context, opts Options, cfg *gorm.Config, now func() 
 		cb.Query().After("*").Register("latchkey:yield_writer", yield),
 	} {
 		if err != nil {
-			db.Close()
+			_ = db.Close() // reporting the registration error
 			return nil, err
 		}
 	}
@@ -215,7 +215,7 @@ func warmConnections(ctx context.Context, pool *sql.DB, n int) error {
 	err := g.Wait()
 	for _, c := range conns {
 		if c != nil {
-			c.Close() // back to the idle pool
+			_ = c.Close() // back to the idle pool; a broken one is dropped
 		}
 	}
 	return err
@@ -225,7 +225,7 @@ func finishOpen(ctx context.Context, g *gorm.DB, now func() time.Time, isPG bool
 	for _, p := range pools {
 		if err := p.PingContext(ctx); err != nil {
 			for _, p := range pools {
-				p.Close()
+				_ = p.Close() // reporting the ping error
 			}
 			return nil, fmt.Errorf("connect to database: %w", err)
 		}
@@ -324,7 +324,7 @@ func (db *DB) checkSearchPath(ctx context.Context, migrateErr error) error {
 	var schema sql.NullString
 	err := db.gorm.WithContext(ctx).Raw("SELECT current_setting('search_path'), current_schema()").Row().Scan(&path, &schema)
 	if err != nil || schema.Valid {
-		return nil // not that; report goose's error
+		return nil //nolint:nilerr // a failed probe is not the cause; the caller reports goose's error
 	}
 	return fmt.Errorf("apply migrations: the database's search_path (%s) names no schema that exists and this role may use; create it (CREATE SCHEMA …) or fix search_path in the DSN (--database, LATCHKEY_DATABASE): %w", path, migrateErr)
 }
@@ -557,6 +557,3 @@ func (m *JSONMap) Scan(src any) error {
 	}
 	return json.Unmarshal(b, (*map[string]any)(m))
 }
-
-// errNoRows is returned by guarded updates that matched nothing.
-var errNoRows = errors.New("no rows")
