@@ -24,7 +24,7 @@ const (
 	EventAPITokenCreated    = "api_token_created"
 	EventAPITokenRevoked    = "api_token_revoked"
 	EventPasskeyRenamed     = "passkey_renamed"
-	EventAppTokensRevoked   = "app_tokens_revoked"
+	EventAppTokensRevoked   = "app_tokens_revoked" //nolint:gosec // G101: an audit event name, not a credential
 )
 
 // AuditQuery selects a page of audit events; zero fields match everything.

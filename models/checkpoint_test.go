@@ -49,7 +49,7 @@ func TestBackgroundCheckpoint(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	defer closeDB(t, db)
 	evs, err := db.AuditEvents(ctx, AuditFilter{Type: "test", Limit: 1000})
 	if err != nil || len(evs) < events {
 		t.Fatalf("after reopening: %d events (%v), want %d", len(evs), err, events)

@@ -91,7 +91,7 @@ func LoadMasterKey(encoded, dir string) (key []byte, created bool, err error) {
 		return key, false, nil
 	}
 	path := filepath.Join(dir, MasterKeyFile)
-	data, err := os.ReadFile(path)
+	data, err := os.ReadFile(path) //nolint:gosec // G304: the operator's configured data directory
 	if err == nil {
 		key, err := decodeKey(string(data))
 		if err != nil {
@@ -109,18 +109,26 @@ func LoadMasterKey(encoded, dir string) (key []byte, created bool, err error) {
 	if _, err := rand.Read(key); err != nil {
 		return nil, false, err
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, fs.ErrExist) { // another process won the race: use its key
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600) //nolint:gosec // G304: the operator's configured data directory
+	// Another process won the race: use its key.
+	if errors.Is(err, fs.ErrExist) {
 		return LoadMasterKey("", dir)
 	}
 	if err != nil {
 		return nil, false, fmt.Errorf("create master key: %w", err)
 	}
-	defer f.Close()
-	if _, err := f.WriteString(base64.StdEncoding.EncodeToString(key) + "\n"); err != nil {
+	_, err = f.WriteString(base64.StdEncoding.EncodeToString(key) + "\n")
+	if err == nil {
+		err = f.Sync()
+	}
+	// A failed close can lose the write: report it, the key is not saved.
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		return nil, false, fmt.Errorf("write master key: %w", err)
 	}
-	return key, true, f.Sync()
+	return key, true, nil
 }
 
 func decodeKey(s string) ([]byte, error) {

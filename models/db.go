@@ -82,7 +82,7 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 		sqlDB.SetMaxIdleConns(8)
 		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
 		if err := warmConnections(ctx, sqlDB, 2); err != nil {
-			sqlDB.Close()
+			_ = sqlDB.Close()
 			return nil, fmt.Errorf("connect to database: %w", err)
 		}
 		return finishOpen(ctx, g, now, true, sqlDB)
@@ -126,7 +126,7 @@ func warmConnections(ctx context.Context, pool *sql.DB, n int) error {
 	err := g.Wait()
 	for _, c := range conns {
 		if c != nil {
-			c.Close() // back to the idle pool
+			_ = c.Close() // back to the idle pool
 		}
 	}
 	return err
@@ -136,7 +136,7 @@ func finishOpen(ctx context.Context, g *gorm.DB, now func() time.Time, isPG bool
 	for _, p := range pools {
 		if err := p.PingContext(ctx); err != nil {
 			for _, p := range pools {
-				p.Close()
+				_ = p.Close()
 			}
 			return nil, fmt.Errorf("connect to database: %w", err)
 		}
@@ -196,7 +196,7 @@ func (db *DB) checkSearchPath(ctx context.Context, migrateErr error) error {
 	var schema sql.NullString
 	err := db.gorm.WithContext(ctx).Raw("SELECT current_setting('search_path'), current_schema()").Row().Scan(&path, &schema)
 	if err != nil || schema.Valid {
-		return nil // not that; report goose's error
+		return nil //nolint:nilerr // a failed probe is not the cause; the caller reports goose's error
 	}
 	return fmt.Errorf("apply migrations: the database's search_path (%s) names no schema that exists and this role may use; create it (CREATE SCHEMA …) or fix search_path in the DSN (--database, LATCHKEY_DATABASE): %w", path, migrateErr)
 }

@@ -36,7 +36,7 @@ type DeviceAuthorization struct {
 	RedeemedAt     *time.Time
 }
 
-// ErrDuplicateUserCode: the user code is taken; generate another.
+// ErrDuplicateUserCode means the user code is taken; generate another.
 var ErrDuplicateUserCode = errors.New("user code already exists")
 
 // CreateDeviceAuthorization stores a new pending grant.
@@ -88,7 +88,7 @@ func (db *GrantStore) DecideDeviceAuthorization(ctx context.Context, id string, 
 	return nil
 }
 
-// ErrSlowDown: the device polled faster than the interval.
+// ErrSlowDown means the device polled faster than the interval.
 var ErrSlowDown = errors.New("polling too fast")
 
 // PollDeviceAuthorization records a poll by the device and returns the

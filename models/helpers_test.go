@@ -14,6 +14,14 @@ type fakeClock struct{ t time.Time }
 func (c *fakeClock) Now() time.Time          { return c.t }
 func (c *fakeClock) Advance(d time.Duration) { c.t = c.t.Add(d) }
 
+// closeDB closes db at the end of a test, failing it if Close fails.
+func closeDB(tb testing.TB, db *DB) {
+	tb.Helper()
+	if err := db.Close(); err != nil {
+		tb.Error(err)
+	}
+}
+
 func newTestDB(t *testing.T) (*DB, *fakeClock) {
 	t.Helper()
 	clock := &fakeClock{t: time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)}
@@ -21,7 +29,7 @@ func newTestDB(t *testing.T) (*DB, *fakeClock) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { db.Close() })
+	t.Cleanup(func() { closeDB(t, db) })
 	if err := db.Migrate(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -65,7 +65,7 @@ func migrationLockID(ctx context.Context, conn *sql.Conn) (int64, error) {
 	}
 	h := fnv.New64a()
 	h.Write([]byte("latchkey-migrate:" + schema))
-	return int64(h.Sum64()), nil
+	return int64(h.Sum64()), nil //nolint:gosec // G115: the hash's 64 bits as an advisory lock key; wrapping is intended
 }
 
 func (pgMigrationLocker) SessionLock(ctx context.Context, conn *sql.Conn) error {

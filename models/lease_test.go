@@ -83,7 +83,7 @@ func TestMigrateConcurrently(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { db.Close() })
+		t.Cleanup(func() { closeDB(t, db) })
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -43,7 +43,7 @@ func TestMigrateNamesMissingSchema(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	defer closeDB(t, db)
 	tables := func() (n int64) {
 		t.Helper()
 		if err := db.gorm.Raw("SELECT COUNT(*) FROM pg_tables").Scan(&n).Error; err != nil {

@@ -144,7 +144,7 @@ func scanUser(row *sql.Row, u *User) error {
 		&u.CreatedAt, &u.UpdatedAt)
 }
 
-const accessTokenColumns = "id, client_id, subject, user_id, session_id, auth_request_id, family_id, scopes, audience, created_at, expires_at, revoked_at"
+const accessTokenColumns = "id, client_id, subject, user_id, session_id, auth_request_id, family_id, scopes, audience, created_at, expires_at, revoked_at" //nolint:gosec // G101: a column list, not a credential
 
 func accessTokenArgs(t *AccessToken) []any {
 	return []any{t.ID, t.ClientID, t.Subject, t.UserID, t.SessionID, t.AuthRequestID, t.FamilyID, t.Scopes, t.Audience, t.CreatedAt, t.ExpiresAt, t.RevokedAt}

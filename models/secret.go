@@ -2,6 +2,7 @@ package models
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -25,7 +26,7 @@ func (db *KeyStore) SecretValue(ctx context.Context, name string, gen func() ([]
 	if err == nil {
 		return s.ValueEnc, nil
 	}
-	if translate(err) != ErrNotFound {
+	if !errors.Is(translate(err), ErrNotFound) {
 		return nil, err
 	}
 	v, err := gen()

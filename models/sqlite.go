@@ -50,12 +50,12 @@ func openSQLite(ctx context.Context, opts Options, cfg *gorm.Config, now func() 
 	// The writer connection creates the file and switches it to WAL
 	// before any reader opens it.
 	if err := writer.PingContext(ctx); err != nil {
-		writer.Close()
+		_ = writer.Close()
 		return nil, fmt.Errorf("connect to database: %w", err)
 	}
 	reader, err := sql.Open("sqlite3", sqliteDSN(path, true))
 	if err != nil {
-		writer.Close()
+		_ = writer.Close()
 		return nil, fmt.Errorf("open database: %w", err)
 	}
 	reader.SetMaxOpenConns(sqliteReaders)
@@ -64,8 +64,8 @@ func openSQLite(ctx context.Context, opts Options, cfg *gorm.Config, now func() 
 	if err := g.Use(dbresolver.Register(dbresolver.Config{
 		Replicas: []gorm.Dialector{sqlite.New(sqlite.Config{Conn: reader})},
 	})); err != nil {
-		writer.Close()
-		reader.Close()
+		_ = writer.Close()
+		_ = reader.Close()
 		return nil, fmt.Errorf("open database: %w", err)
 	}
 	db, err := finishOpen(ctx, g, now, false, writer, reader)
@@ -74,7 +74,7 @@ func openSQLite(ctx context.Context, opts Options, cfg *gorm.Config, now func() 
 	}
 	db.writer = writer
 	if db.checkpoints, err = startCheckpointer(path); err != nil {
-		db.Close()
+		_ = db.Close()
 		return nil, fmt.Errorf("open database: %w", err)
 	}
 	// Yield after each statement outside a transaction that used the
@@ -94,7 +94,7 @@ func openSQLite(ctx context.Context, opts Options, cfg *gorm.Config, now func() 
 		cb.Query().After("*").Register("latchkey:yield_writer", yield),
 	} {
 		if err != nil {
-			db.Close()
+			_ = db.Close()
 			return nil, err
 		}
 	}

@@ -62,7 +62,7 @@ func TestFresh(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	defer closeDB(t, db)
 	if fresh, err := db.Fresh(ctx); err != nil || !fresh {
 		t.Fatalf("Fresh before Migrate = %v, %v; want true", fresh, err)
 	}

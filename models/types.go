@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"database/sql/driver"
 	"encoding/json"
-	"errors"
 	"fmt"
 )
 
@@ -159,6 +158,3 @@ func (m *JSONMap) Scan(src any) error {
 	}
 	return json.Unmarshal(b, (*map[string]any)(m))
 }
-
-// errNoRows is returned by guarded updates that matched nothing.
-var errNoRows = errors.New("no rows")

@@ -72,7 +72,7 @@ func NormalizeUsername(s string) (string, error) {
 		return "", fmt.Errorf("%w: username must be 1 to 64 characters", ErrInvalid)
 	}
 	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || strings.ContainsRune("._-@", r)) {
+		if (r < 'a' || r > 'z') && (r < '0' || r > '9') && !strings.ContainsRune("._-@", r) {
 			return "", fmt.Errorf("%w: username may contain only letters, digits and . _ - @", ErrInvalid)
 		}
 	}

@@ -17,7 +17,7 @@ func BenchmarkConcurrentWrites(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer db.Close()
+	defer closeDB(b, db)
 	if err := db.Migrate(ctx); err != nil {
 		b.Fatal(err)
 	}

@@ -67,7 +67,7 @@ func (s *Service) checkAttestation(ctx context.Context, att *protocol.Attestatio
 	}
 	if perr := protocol.ValidateMetadataWithAuthenticatorData(ctx, md.provider, id, att.Type, att.Format, x5c, &att.AuthData); perr != nil {
 		res.problem, res.cause = reasonAttestationUntrusted, perr
-		return res, nil
+		return res, nil //nolint:nilerr // an untrusted attestation is a result (res.problem), not a failure
 	}
 	res.verified = true
 	return res, nil

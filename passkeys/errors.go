@@ -132,6 +132,8 @@ func Reason(err error) string {
 	if !errors.As(err, &e) {
 		return "error"
 	}
+	// Kind holds one of this package's sentinels itself, never a wrapped error.
+	//nolint:errorlint // compared by identity on purpose (see above)
 	switch e.Kind {
 	case ErrBadRequest:
 		return "bad_request"

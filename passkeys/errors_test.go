@@ -36,7 +36,7 @@ func TestErrorShape(t *testing.T) {
 	if Reason(nil) != "" || Reason(errors.New("x")) != "error" {
 		t.Error("Reason of nil or foreign error")
 	}
-	if (&Error{Kind: ErrBadRequest}).Unwrap()[0] != ErrBadRequest {
+	if !errors.Is((&Error{Kind: ErrBadRequest}).Unwrap()[0], ErrBadRequest) {
 		t.Error("Unwrap without cause")
 	}
 }

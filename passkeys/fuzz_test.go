@@ -18,7 +18,7 @@ func fuzzService(f *testing.F) *Service {
 	if err != nil {
 		f.Fatal(err)
 	}
-	f.Cleanup(func() { db.Close() })
+	f.Cleanup(func() { closeDB(f, db) })
 	if err := db.Migrate(ctx); err != nil {
 		f.Fatal(err)
 	}

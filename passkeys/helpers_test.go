@@ -49,7 +49,7 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { db.Close() })
+	t.Cleanup(func() { closeDB(t, db) })
 	if err := db.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -154,5 +154,13 @@ func wantKind(t *testing.T, err, kind error, reason string) {
 	}
 	if reason != "" && Reason(err) != reason {
 		t.Errorf("Reason(%v) = %q, want %q", err, Reason(err), reason)
+	}
+}
+
+// closeDB closes db at the end of a test, failing it if Close fails.
+func closeDB(tb testing.TB, db *models.DB) {
+	tb.Helper()
+	if err := db.Close(); err != nil {
+		tb.Error(err)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"testing"
 	"time"
 
@@ -185,7 +186,7 @@ func TestFinishLoginRefusals(t *testing.T) {
 			if after.SignCount != before.SignCount || !after.LastUsedAt.Equal(*before.LastUsedAt) || after.BackupEligible != before.BackupEligible {
 				t.Errorf("credential changed by refusal: %+v -> %+v", before, after)
 			}
-			if wantClone := tc.kind == ErrCloneDetected; after.CloneWarning != wantClone {
+			if wantClone := errors.Is(tc.kind, ErrCloneDetected); after.CloneWarning != wantClone {
 				t.Errorf("clone warning = %v, want %v", after.CloneWarning, wantClone)
 			}
 		})

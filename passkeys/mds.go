@@ -40,10 +40,10 @@ type MDSInfo struct {
 	Stale bool `json:"stale"`
 }
 
-// ErrMDSOlder: the blob's serial is lower than the one in use (a rollback).
+// ErrMDSOlder means the blob's serial is lower than the one in use (a rollback).
 var ErrMDSOlder = errors.New("passkeys: metadata blob is older than the one in use")
 
-// ErrMDSSame: the blob's serial is already imported.
+// ErrMDSSame means the blob's serial is already imported.
 var ErrMDSSame = errors.New("passkeys: metadata blob already imported")
 
 var offlineRevocation sync.Once

@@ -85,8 +85,8 @@ func NormalizeAAGUID(s string) (string, error) {
 	s = strings.ToLower(strings.TrimSpace(s))
 	ok := len(s) == 36
 	for i := 0; ok && i < len(s); i++ {
-		switch c := s[i]; {
-		case i == 8 || i == 13 || i == 18 || i == 23:
+		switch c := s[i]; i {
+		case 8, 13, 18, 23:
 			ok = c == '-'
 		default:
 			ok = c >= '0' && c <= '9' || c >= 'a' && c <= 'f'

@@ -189,19 +189,19 @@ func TestFinishRegistrationRefusals(t *testing.T) {
 		reason string
 	}{
 		{name: "UV not set", kind: ErrVerification, reason: "uv_missing",
-			tamper: func(e *env, u *models.User, a *passkeytest.Authenticator, id string, _ []byte) (string, []byte) {
+			tamper: func(e *env, _ *models.User, a *passkeytest.Authenticator, id string, _ []byte) (string, []byte) {
 				return id, mustCreateWith(e, a, id, func(a *passkeytest.Authenticator) { a.UV = false })
 			}},
 		{name: "wrong origin", kind: ErrVerification, reason: "wrong_origin",
-			tamper: func(e *env, u *models.User, a *passkeytest.Authenticator, id string, _ []byte) (string, []byte) {
+			tamper: func(e *env, _ *models.User, a *passkeytest.Authenticator, id string, _ []byte) (string, []byte) {
 				return id, mustCreateWith(e, a, id, func(a *passkeytest.Authenticator) { a.Origin = "https://evil.example" })
 			}},
 		{name: "wrong RP ID", kind: ErrVerification, reason: "wrong_rp_id",
-			tamper: func(e *env, u *models.User, a *passkeytest.Authenticator, id string, _ []byte) (string, []byte) {
+			tamper: func(e *env, _ *models.User, a *passkeytest.Authenticator, id string, _ []byte) (string, []byte) {
 				return id, mustCreateWith(e, a, id, func(a *passkeytest.Authenticator) { a.RPID = "evil.localhost" })
 			}},
 		{name: "not discoverable", kind: ErrVerification, reason: "not_discoverable",
-			tamper: func(e *env, u *models.User, a *passkeytest.Authenticator, id string, _ []byte) (string, []byte) {
+			tamper: func(e *env, _ *models.User, a *passkeytest.Authenticator, id string, _ []byte) (string, []byte) {
 				return id, mustCreateWith(e, a, id, func(a *passkeytest.Authenticator) { a.Discoverable = false })
 			}},
 		{name: "malformed body", kind: ErrBadRequest, reason: "bad_request",
@@ -265,7 +265,7 @@ func TestFinishRegistrationRefusals(t *testing.T) {
 			if n := e.countCredentials(u); n != 0 {
 				t.Errorf("%d credentials stored after refusal", n)
 			}
-			if tc.kind != ErrSetupLinkInvalid && tc.kind != ErrCeremonyExpired {
+			if !errors.Is(tc.kind, ErrSetupLinkInvalid) && !errors.Is(tc.kind, ErrCeremonyExpired) {
 				if _, err := e.db.SetupTokenByRaw(e.ctx, raw); err != nil {
 					t.Errorf("setup link consumed by a refused registration: %v", err)
 				}

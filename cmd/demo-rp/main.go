@@ -34,16 +34,21 @@ import (
 
 const defaultScopes = "openid profile email groups offline_access"
 
-func main() {
+func main() { os.Exit(mainCode()) }
+
+// mainCode runs the program and returns its exit code, after its deferred
+// calls have run.
+func mainCode() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stderr); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(0)
+			return 0
 		}
 		fmt.Fprintln(os.Stderr, "demo-rp:", err)
-		os.Exit(1)
+		return 1
 	}
+	return 0
 }
 
 // run parses args, serves until ctx is cancelled and then shuts down gracefully.

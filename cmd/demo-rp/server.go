@@ -316,6 +316,7 @@ func (s *server) newSession(w http.ResponseWriter, r *http.Request, init func(*s
 	init(sess)
 	s.sessions[id] = sess
 	s.sessMu.Unlock()
+	//nolint:gosec // G124: Secure is set when the redirect URL is https (s.secureCookie)
 	http.SetCookie(w, &http.Cookie{
 		Name:     s.cookieName(),
 		Value:    id,

@@ -199,7 +199,7 @@ func TestCallbackPendingState(t *testing.T) {
 
 	start := func() *http.Cookie {
 		rec := httptest.NewRecorder()
-		s.newSession(rec, httptest.NewRequest("GET", "/login", nil), func(sess *session) {
+		s.newSession(rec, httptest.NewRequest(http.MethodGet, "/login", nil), func(sess *session) {
 			sess.state, sess.nonce, sess.verifier = "good-state", "n", "v"
 			sess.loginStarted = clock.Now()
 		})
@@ -239,7 +239,7 @@ func TestRefreshAndLogoutCSRF(t *testing.T) {
 	s := newTestServer(t, testConfig(t, "http://localhost:8080", offlineClient(&calls)))
 	rec := httptest.NewRecorder()
 	var csrf string
-	s.newSession(rec, httptest.NewRequest("GET", "/", nil), func(sess *session) { csrf = sess.csrf })
+	s.newSession(rec, httptest.NewRequest(http.MethodGet, "/", nil), func(sess *session) { csrf = sess.csrf })
 	c := sessionCookieFrom(t, rec)
 
 	for _, path := range []string{"/refresh", "/logout"} {

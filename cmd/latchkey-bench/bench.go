@@ -59,12 +59,12 @@ func (b *benchEndpointCmd) Run(ctx context.Context, e *env) error {
 }
 
 // benchSetup creates the client and users and registers their passkeys.
-func benchSetup(ctx context.Context, e *env, o *benchOptions) (*benchClient, []*vu, error) {
+func benchSetup(ctx context.Context, e *env, o *benchOptions) (_ *benchClient, _ []*vu, err error) {
 	db, err := e.openDB(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
-	defer db.Close()
+	defer closeDB(db, &err)
 	issuer := strings.TrimRight(e.cli.Issuer, "/")
 	run := models.NewToken()[:8]
 	bc := &benchClient{issuer: issuer, redirectURI: "http://127.0.0.1:9/bench-callback",
@@ -233,7 +233,11 @@ func runBench(ctx context.Context, e *env, o *benchOptions, mode string) error {
 		if err != nil {
 			return err
 		}
-		defer f.Close()
+		defer func() {
+			if err := f.Close(); err != nil {
+				fmt.Fprintln(e.errOut, "bench: write the CPU profile:", err)
+			}
+		}()
 		if err := pprof.StartCPUProfile(f); err != nil {
 			return err
 		}
@@ -283,7 +287,7 @@ func benchOp(mode string) (func(*vu) error, error) {
 	case "discovery", "jwks":
 		path := map[string]string{"discovery": "/.well-known/openid-configuration", "jwks": "/keys"}[mode]
 		return func(v *vu) error {
-			_, _, err := v.get(mode, v.bc.issuer+path, http.StatusOK)
+			_, err := v.get(mode, v.bc.issuer+path, http.StatusOK)
 			return err
 		}, nil
 	}
@@ -368,7 +372,7 @@ func (r *benchResult) print(e *env) {
 	for _, s := range r.Steps {
 		fmt.Fprintf(tw, "%s\t%d\t%.2f\t%.2f\t%.2f\t%.1f\t\n", s.Step, s.Count, s.P50ms, s.P95ms, s.P99ms, s.MaxMs)
 	}
-	tw.Flush()
+	_ = tw.Flush() // terminal output, like the Fprintf calls (see .golangci.yml)
 	for k, n := range r.ErrorKinds {
 		fmt.Fprintf(e.out, "error %s: %d\n", k, n)
 	}

@@ -49,7 +49,7 @@ func (p *serverProbe) read() (cpu, rss, peak float64, err error) {
 	if err != nil {
 		return 0, 0, 0, err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }() // read errors surface through sc.Err
 	sc := bufio.NewScanner(io.LimitReader(resp.Body, 4<<20))
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	found := 0
@@ -65,6 +65,9 @@ func (p *serverProbe) read() (cpu, rss, peak float64, err error) {
 		case "process_resident_memory_bytes":
 			rss, found = v/1e6, found+1
 		}
+	}
+	if err := sc.Err(); err != nil {
+		return 0, 0, 0, fmt.Errorf("read %s: %w", p.metrics, err)
 	}
 	if found < 2 {
 		return 0, 0, 0, fmt.Errorf("%s has no process_* series", p.metrics)

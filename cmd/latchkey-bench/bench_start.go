@@ -85,7 +85,7 @@ func (b *benchStartCmd) Run(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(work)
+	defer func() { _ = os.RemoveAll(work) }() // a temporary directory
 	var schemas *benchSchemas
 	if pg {
 		if schemas, err = openBenchSchemas(ctx, e.cli.Database); err != nil {
@@ -208,7 +208,7 @@ func (rep *startReport) print(e *env) {
 		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.0f\t%.0f\t%.0f\n", r.Binary, r.MinMs, r.MedianMs, r.P90Ms, r.MaxMs,
 			median(slices.Sorted(slices.Values(r.ServerMs))))
 	}
-	tw.Flush()
+	_ = tw.Flush() // terminal output, like the Fprintf calls (see .golangci.yml)
 	for _, r := range rep.Results {
 		runs := make([]string, len(r.ReadyMs))
 		for i, v := range r.ReadyMs {
@@ -233,7 +233,7 @@ func timeStart(ctx context.Context, bin, dir, dsn string, timeout time.Duration)
 	if dsn != "" {
 		args = append(args, "--database", dsn)
 	}
-	cmd := exec.Command(bin, args...)
+	cmd := exec.Command(bin, args...) //nolint:gosec // G204: the binaries the operator asked to measure
 	cmd.Env = benchChildEnv()
 	var logs bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &logs, &logs // read after Wait only
@@ -255,13 +255,13 @@ func timeStart(ctx context.Context, bin, dir, dsn string, timeout time.Duration)
 			return err
 		case <-time.After(10 * time.Second):
 			_ = cmd.Process.Kill()
-			<-exited
+			<-exited //nolint:errcheck // the wait's error is the kill's; the timeout is reported
 			return errors.New("did not stop within 10 s of SIGINT")
 		}
 	}
 	for {
 		if resp, err := client.Get(readyz); err == nil {
-			resp.Body.Close()
+			_ = resp.Body.Close() // only the status is checked
 			if resp.StatusCode == http.StatusOK {
 				ready = time.Since(t0)
 				break
@@ -269,7 +269,7 @@ func timeStart(ctx context.Context, bin, dir, dsn string, timeout time.Duration)
 		}
 		select {
 		case err := <-exited:
-			return 0, 0, fmt.Errorf("serve exited before it was ready (%v): %s", err, lastLines(logs.String(), 5))
+			return 0, 0, fmt.Errorf("serve exited before it was ready (%v): %s", err, lastLines(logs.String(), 5)) //nolint:errorlint // err is nil after a clean exit
 		case <-ctx.Done():
 			_ = stop()
 			return 0, 0, ctx.Err()
@@ -281,7 +281,7 @@ func timeStart(ctx context.Context, bin, dir, dsn string, timeout time.Duration)
 		}
 	}
 	if err := stop(); err != nil {
-		return 0, 0, fmt.Errorf("stop: %v: %s", err, lastLines(logs.String(), 5))
+		return 0, 0, fmt.Errorf("stop: %w: %s", err, lastLines(logs.String(), 5))
 	}
 	server, err = startupFromLog(logs.String())
 	return ready, server, err
@@ -322,7 +322,7 @@ func freeLoopbackPorts(n int) ([]string, error) {
 		if err != nil {
 			return nil, fmt.Errorf("no free loopback port: %w", err)
 		}
-		defer ln.Close()
+		defer func() { _ = ln.Close() }() // held until every port is known
 		addrs[i] = ln.Addr().String()
 	}
 	return addrs, nil
@@ -351,7 +351,7 @@ func openBenchSchemas(ctx context.Context, dsn string) (*benchSchemas, error) {
 	}
 	db.SetMaxOpenConns(1)
 	if err := db.PingContext(ctx); err != nil {
-		db.Close()
+		_ = db.Close() // reporting the connect error
 		return nil, fmt.Errorf("connect to database: %w", err)
 	}
 	var b [4]byte

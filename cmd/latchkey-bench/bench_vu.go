@@ -80,23 +80,25 @@ func (e *errStatus) Error() string {
 
 // do runs one timed step: it sends req, reads the whole body and checks
 // the status.
-func (v *vu) do(step string, req *http.Request, want int) (*http.Response, []byte, error) {
+func (v *vu) do(step string, req *http.Request, want int) ([]byte, error) {
 	start := time.Now()
-	resp, body, err := v.send(step, req, want)
+	_, body, err := v.send(step, req, want)
 	if v.steps != nil {
 		v.steps(step, time.Since(start), err)
 	}
-	return resp, body, err
+	return body, err
 }
 
-// send is do without recording.
-func (v *vu) send(step string, req *http.Request, want int) (*http.Response, []byte, error) {
+// send is do without recording; it returns the response's header.
+func (v *vu) send(step string, req *http.Request, want int) (http.Header, []byte, error) {
 	resp, err := v.http.Do(req)
 	if err != nil {
 		return nil, nil, err
 	}
 	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	if cerr := resp.Body.Close(); err == nil {
+		err = cerr
+	}
 	if err == nil && resp.StatusCode != want {
 		b := body
 		if len(b) > 200 {
@@ -104,13 +106,13 @@ func (v *vu) send(step string, req *http.Request, want int) (*http.Response, []b
 		}
 		err = &errStatus{step: step, code: resp.StatusCode, body: string(b)}
 	}
-	return resp, body, err
+	return resp.Header, body, err
 }
 
-func (v *vu) get(step, u string, want int) (*http.Response, []byte, error) {
+func (v *vu) get(step, u string, want int) ([]byte, error) {
 	req, err := http.NewRequest(http.MethodGet, u, nil)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	return v.do(step, req, want)
 }
@@ -120,7 +122,7 @@ func (v *vu) postJSON(step, u, csrf string, in any) ([]byte, error) {
 	req, _ := http.NewRequest(http.MethodPost, u, bytes.NewReader(b))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-CSRF-Token", csrf)
-	_, body, err := v.do(step, req, http.StatusOK)
+	body, err := v.do(step, req, http.StatusOK)
 	return body, err
 }
 
@@ -129,7 +131,7 @@ func (v *vu) postForm(step, path string, form url.Values) ([]byte, error) {
 	req, _ := http.NewRequest(http.MethodPost, v.bc.issuer+path, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.SetBasicAuth(url.QueryEscape(v.bc.clientID), url.QueryEscape(v.bc.clientSecret))
-	_, body, err := v.do(step, req, http.StatusOK)
+	body, err := v.do(step, req, http.StatusOK)
 	return body, err
 }
 
@@ -146,7 +148,7 @@ type ceremonyBegin struct {
 
 // register opens a one-time setup link and creates the passkey.
 func (v *vu) register(setupURL string) error {
-	_, page, err := v.get("setup_page", setupURL, http.StatusOK)
+	page, err := v.get("setup_page", setupURL, http.StatusOK)
 	if err != nil {
 		return err
 	}
@@ -192,7 +194,7 @@ func (v *vu) flow() error {
 	}
 	// /authorize answers with the sign-in page itself.
 	authorizeURL := v.bc.issuer + "/authorize?" + q.Encode()
-	_, page, err := v.get("authorize", authorizeURL, http.StatusOK)
+	page, err := v.get("authorize", authorizeURL, http.StatusOK)
 	if err != nil {
 		return err
 	}
@@ -232,8 +234,11 @@ func (v *vu) flow() error {
 		return err
 	}
 	var tok tokenResponse
-	if err := json.Unmarshal(raw, &tok); err != nil || tok.AccessToken == "" || tok.RefreshToken == "" || tok.IDToken == "" {
-		return fmt.Errorf("code exchange: incomplete token response (%v)", err)
+	if err := json.Unmarshal(raw, &tok); err != nil {
+		return fmt.Errorf("code exchange: %w", err)
+	}
+	if tok.AccessToken == "" || tok.RefreshToken == "" || tok.IDToken == "" {
+		return errors.New("code exchange: incomplete token response")
 	}
 	v.accessToken, v.refreshToken = tok.AccessToken, tok.RefreshToken
 	if err := v.userinfo(); err != nil {
@@ -266,11 +271,11 @@ func (v *vu) followToClient(u string) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		resp, _, err := v.send("callback", req, http.StatusFound)
+		header, _, err := v.send("callback", req, http.StatusFound)
 		if err != nil {
 			return "", err
 		}
-		if u = resp.Header.Get("Location"); strings.HasPrefix(u, "/") {
+		if u = header.Get("Location"); strings.HasPrefix(u, "/") {
 			u = v.bc.issuer + u
 		}
 	}
@@ -280,7 +285,7 @@ func (v *vu) followToClient(u string) (string, error) {
 func (v *vu) userinfo() error {
 	req, _ := http.NewRequest(http.MethodGet, v.bc.issuer+"/userinfo", nil)
 	req.Header.Set("Authorization", "Bearer "+v.accessToken)
-	_, _, err := v.do("userinfo", req, http.StatusOK)
+	_, err := v.do("userinfo", req, http.StatusOK)
 	return err
 }
 
@@ -291,8 +296,11 @@ func (v *vu) refresh() error {
 		return err
 	}
 	var tok tokenResponse
-	if err := json.Unmarshal(raw, &tok); err != nil || tok.RefreshToken == "" {
-		return fmt.Errorf("refresh: no refresh token in response (%v)", err)
+	if err := json.Unmarshal(raw, &tok); err != nil {
+		return fmt.Errorf("refresh: %w", err)
+	}
+	if tok.RefreshToken == "" {
+		return errors.New("refresh: no refresh token in response")
 	}
 	v.accessToken, v.refreshToken = tok.AccessToken, tok.RefreshToken
 	return nil

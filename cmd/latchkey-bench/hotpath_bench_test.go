@@ -76,7 +76,7 @@ func BenchmarkFlow(b *testing.B) {
 			benchBackends(b, func(b *testing.B, flags []string) {
 				v := benchVUs(b, flags, 1, alg)[0]
 				steps := map[string]time.Duration{}
-				v.steps = func(step string, d time.Duration, err error) { steps[step] += d }
+				v.steps = func(step string, d time.Duration, _ error) { steps[step] += d }
 				b.ResetTimer()
 				for i := 0; i < b.N; i++ {
 					if err := v.flow(); err != nil {

@@ -122,3 +122,11 @@ func (e *env) printJSON(v any) error {
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
 }
+
+// closeDB closes db when a command ends; a failed close becomes the
+// command's error unless it already fails (defer closeDB(db, &err)).
+func closeDB(db *models.DB, err *error) {
+	if cerr := db.Close(); cerr != nil && *err == nil {
+		*err = fmt.Errorf("close database: %w", cerr)
+	}
+}

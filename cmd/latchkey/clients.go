@@ -42,7 +42,7 @@ func checkRedirectURI(raw string) error {
 	return nil
 }
 
-func (a *clientsAddCmd) Run(ctx context.Context, e *env) error {
+func (a *clientsAddCmd) Run(ctx context.Context, e *env) (err error) {
 	var probs []string
 	for _, u := range append(append([]string{}, a.RedirectURI...), a.PostLogoutRedirectURI...) {
 		if err := checkRedirectURI(u); err != nil {
@@ -72,7 +72,7 @@ func (a *clientsAddCmd) Run(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	defer db.Close()
+	defer closeDB(db, &err)
 	c := &models.Client{Name: a.Name, Public: a.Public, RedirectURIs: a.RedirectURI, PostLogoutRedirectURIs: a.PostLogoutRedirectURI,
 		AllowedScopes: a.Scope, IDTokenAlg: a.IDTokenAlg, AccessTokenFormat: a.AccessTokenFormat,
 		SkipConsent: a.FirstParty, BackchannelLogoutURI: a.BackchannelLogoutURI, AccessTokenAudience: a.Audience, JWKS: jwks}
@@ -105,12 +105,12 @@ type clientsListCmd struct {
 	JSON bool `name:"json" help:"Print one JSON object."`
 }
 
-func (l *clientsListCmd) Run(ctx context.Context, e *env) error {
+func (l *clientsListCmd) Run(ctx context.Context, e *env) (err error) {
 	db, err := e.openDB(ctx)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
+	defer closeDB(db, &err)
 	cs, err := db.ListClients(ctx)
 	if err != nil {
 		return err

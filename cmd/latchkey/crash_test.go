@@ -79,7 +79,7 @@ func TestCrashLosesNoCommittedData(t *testing.T) {
 				}
 				// /authorize answers with the sign-in page of the request it stored.
 				page, err := io.ReadAll(resp.Body)
-				resp.Body.Close()
+				_ = resp.Body.Close() // the read's error is checked
 				if m := authRequestAttr.FindSubmatch(page); err == nil && resp.StatusCode == http.StatusOK && m != nil {
 					mu.Lock()
 					authReqs = append(authReqs, string(m[1]))
@@ -129,7 +129,11 @@ func TestCrashLosesNoCommittedData(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	defer func() {
+		if err := db.Close(); err != nil {
+			t.Error(err)
+		}
+	}()
 	var res string
 	if err := db.Gorm().Raw("PRAGMA integrity_check").Scan(&res).Error; err != nil || res != "ok" {
 		t.Fatalf("integrity_check after SIGKILL = %q %v", res, err)

@@ -16,7 +16,7 @@ type keysRotateCmd struct {
 	JSON bool `name:"json" help:"Print one JSON object."`
 }
 
-func (k *keysRotateCmd) Run(ctx context.Context, e *env) error {
+func (k *keysRotateCmd) Run(ctx context.Context, e *env) (err error) {
 	sealer, err := e.sealer()
 	if err != nil {
 		return err
@@ -25,7 +25,7 @@ func (k *keysRotateCmd) Run(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	defer db.Close()
+	defer closeDB(db, &err)
 	cfg := idp.Config{Issuer: e.cli.Issuer}
 	cfg.Defaults()
 	p, err := oidc.New(ctx, cfg.OIDC, db, sealer)

@@ -148,10 +148,18 @@ func (e *env) openDBWith(ctx context.Context, onFresh func(*models.DB)) (*models
 		}
 	}
 	if err := db.Migrate(ctx); err != nil {
-		db.Close()
+		_ = db.Close() // reporting the migration error
 		return nil, err
 	}
 	return db, nil
+}
+
+// closeDB closes db when a command ends; a failed close becomes the
+// command's error unless it already fails (defer closeDB(db, &err)).
+func closeDB(db *models.DB, err *error) {
+	if cerr := db.Close(); cerr != nil && *err == nil {
+		*err = fmt.Errorf("close database: %w", cerr)
+	}
 }
 
 // sealer loads (or on first use creates) the master key.
@@ -186,12 +194,12 @@ type migrateCmd struct {
 	JSON bool `name:"json" help:"Print one JSON object."`
 }
 
-func (m *migrateCmd) Run(ctx context.Context, e *env) error {
+func (m *migrateCmd) Run(ctx context.Context, e *env) (err error) {
 	db, err := e.openDB(ctx)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
+	defer closeDB(db, &err)
 	if m.JSON {
 		return e.printJSON(map[string]any{"migrated": true})
 	}

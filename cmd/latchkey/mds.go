@@ -21,7 +21,7 @@ type mdsImportCmd struct {
 	JSON    bool   `name:"json" help:"Print one JSON object."`
 }
 
-func (m *mdsImportCmd) Run(ctx context.Context, e *env) error {
+func (m *mdsImportCmd) Run(ctx context.Context, e *env) (err error) {
 	blob, err := os.ReadFile(m.File)
 	if err != nil {
 		return err
@@ -38,7 +38,7 @@ func (m *mdsImportCmd) Run(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	defer db.Close()
+	defer closeDB(db, &err)
 	info, err := passkeys.ImportMDS(ctx, db, blob, root)
 	if err != nil {
 		return err
@@ -60,12 +60,12 @@ type mdsStatusCmd struct {
 	JSON bool `name:"json" help:"Print one JSON object."`
 }
 
-func (m *mdsStatusCmd) Run(ctx context.Context, e *env) error {
+func (m *mdsStatusCmd) Run(ctx context.Context, e *env) (err error) {
 	db, err := e.openDB(ctx)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
+	defer closeDB(db, &err)
 	info, err := passkeys.MDSStatus(ctx, db)
 	if err != nil {
 		return err

@@ -46,12 +46,12 @@ type policyGroupCmd struct {
 	JSON  bool     `name:"json" help:"Print one JSON object."`
 }
 
-func (g *policyGroupCmd) Run(ctx context.Context, e *env) error {
+func (g *policyGroupCmd) Run(ctx context.Context, e *env) (err error) {
 	db, err := e.openDB(ctx)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
+	defer closeDB(db, &err)
 	if g.Clear {
 		if err := db.DeleteGroupPolicy(ctx, g.Group); err != nil {
 			return err
@@ -94,12 +94,12 @@ type policyListCmd struct {
 	JSON bool `name:"json" help:"Print one JSON object."`
 }
 
-func (l *policyListCmd) Run(ctx context.Context, e *env) error {
+func (l *policyListCmd) Run(ctx context.Context, e *env) (err error) {
 	db, err := e.openDB(ctx)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
+	defer closeDB(db, &err)
 	gps, err := db.GroupPolicies(ctx)
 	if err != nil {
 		return err

@@ -50,7 +50,7 @@ func (s *serveCmd) buildConfig(e *env) (idp.Config, []string) {
 	return cfg, append(probs, cfg.Validate()...)
 }
 
-func (s *serveCmd) Run(ctx context.Context, e *env) error {
+func (s *serveCmd) Run(ctx context.Context, e *env) (err error) {
 	start := time.Now()
 	cfg, probs := s.buildConfig(e)
 	if len(probs) > 0 {
@@ -73,7 +73,7 @@ func (s *serveCmd) Run(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	defer db.Close()
+	defer closeDB(db, &err)
 	srv, err := idp.New(ctx, cfg, db, sealer)
 	if err != nil {
 		return err

@@ -24,12 +24,12 @@ type usersAddCmd struct {
 	JSON     bool     `name:"json" help:"Print one JSON object."`
 }
 
-func (a *usersAddCmd) Run(ctx context.Context, e *env) error {
+func (a *usersAddCmd) Run(ctx context.Context, e *env) (err error) {
 	db, err := e.openDB(ctx)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
+	defer closeDB(db, &err)
 	u := &models.User{Username: a.Username, Email: a.Email, DisplayName: a.Name, IsAdmin: a.Admin}
 	if err := db.CreateUser(ctx, u); err != nil {
 		return err
@@ -58,12 +58,12 @@ type usersSetupLinkCmd struct {
 	JSON     bool   `name:"json" help:"Print one JSON object."`
 }
 
-func (s *usersSetupLinkCmd) Run(ctx context.Context, e *env) error {
+func (s *usersSetupLinkCmd) Run(ctx context.Context, e *env) (err error) {
 	db, err := e.openDB(ctx)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
+	defer closeDB(db, &err)
 	u, err := db.UserByUsername(ctx, s.Username)
 	if err != nil {
 		return fmt.Errorf("no user %q: %w", s.Username, err)
@@ -83,12 +83,12 @@ type usersListCmd struct {
 	JSON bool `name:"json" help:"Print one JSON object."`
 }
 
-func (l *usersListCmd) Run(ctx context.Context, e *env) error {
+func (l *usersListCmd) Run(ctx context.Context, e *env) (err error) {
 	db, err := e.openDB(ctx)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
+	defer closeDB(db, &err)
 	users, err := db.ListUsers(ctx)
 	if err != nil {
 		return err

@@ -147,7 +147,7 @@ func RerunOnPostgres(t *testing.T, run string) {
 			args = append(args, "-"+name+"="+f.Value.String())
 		}
 	}
-	cmd := exec.Command(os.Args[0], args...)
+	cmd := exec.Command(os.Args[0], args...) //nolint:gosec // G204: re-runs this test binary with its own flags
 	cmd.Env = append(os.Environ(), envBackend+"=postgres", EnvPostgres+"="+base)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out

@@ -275,7 +275,7 @@ func (a *Authenticator) authData(rpID string, attested bool) ([]byte, error) {
 		return nil, err
 	}
 	out = append(out, a.AAGUID[:]...)
-	out = binary.BigEndian.AppendUint16(out, uint16(len(a.credID)))
+	out = binary.BigEndian.AppendUint16(out, uint16(len(a.credID))) //nolint:gosec // G115: credential IDs are at most 1023 bytes (WebAuthn §5.8.3)
 	out = append(out, a.credID...)
 	return append(out, cose...), nil
 }
@@ -354,8 +354,10 @@ func cborHead(major byte, n uint64) []byte {
 		return []byte{major<<5 | 24, byte(n)}
 	case n < 1<<16:
 		return binary.BigEndian.AppendUint16([]byte{major<<5 | 25}, uint16(n))
-	default:
+	case n < 1<<32:
 		return binary.BigEndian.AppendUint32([]byte{major<<5 | 26}, uint32(n))
+	default:
+		return binary.BigEndian.AppendUint64([]byte{major<<5 | 27}, n)
 	}
 }
 
@@ -371,7 +373,7 @@ func cborBytes(b []byte) []byte { return append(cborHead(2, uint64(len(b))), b..
 func cborText(s string) []byte { return append(cborHead(3, uint64(len(s))), s...) }
 
 func cborMap(pairs int, items ...[]byte) []byte {
-	out := cborHead(5, uint64(pairs))
+	out := cborHead(5, uint64(pairs)) //nolint:gosec // G115: a small literal count of map entries
 	for _, it := range items {
 		out = append(out, it...)
 	}
