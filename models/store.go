@@ -26,31 +26,31 @@ type conn struct {
 // consumer that needs one aggregate takes just that store (db.UserStore)
 // or declares the few methods it uses as its own interface.
 type (
-	// UserStore: users, groups and group membership (user.go, user_admin.go).
+	// UserStore holds users, groups and group membership (user.go, user_admin.go).
 	UserStore struct{ *conn }
-	// CredentialStore: passkeys and the setup tokens that enroll them
+	// CredentialStore holds passkeys and the setup tokens that enroll them
 	// (credential.go, setup.go).
 	CredentialStore struct{ *conn }
-	// CeremonyStore: single-use WebAuthn challenge rows (ceremony.go).
+	// CeremonyStore holds single-use WebAuthn challenge rows (ceremony.go).
 	CeremonyStore struct{ *conn }
-	// ClientStore: OAuth clients and their one-time assertion IDs
+	// ClientStore holds OAuth clients and their one-time assertion IDs
 	// (client.go, assertion.go).
 	ClientStore struct{ *conn }
-	// GrantStore: auth requests, codes, consents, device authorizations,
+	// GrantStore holds auth requests, codes, consents, device authorizations,
 	// access and refresh tokens (authrequest.go, consent.go, device.go,
 	// token.go).
 	GrantStore struct{ *conn }
-	// SessionStore: browser sessions and their back-channel logouts
+	// SessionStore holds browser sessions and their back-channel logouts
 	// (session.go, backchannel.go).
 	SessionStore struct{ *conn }
-	// KeyStore: signing keys and sealed secrets (signingkey.go, secret.go).
+	// KeyStore holds signing keys and sealed secrets (signingkey.go, secret.go).
 	KeyStore struct{ *conn }
-	// AuditStore: the audit log and its queries (audit.go, audit_query.go).
+	// AuditStore holds the audit log and its queries (audit.go, audit_query.go).
 	AuditStore struct{ *conn }
-	// PolicyStore: group passkey policies, credential flags and FIDO
+	// PolicyStore holds group passkey policies, credential flags and FIDO
 	// metadata blobs (policy.go).
 	PolicyStore struct{ *conn }
-	// AdminStore: admin API tokens and console sessions (apitoken.go).
+	// AdminStore holds admin API tokens and console sessions (apitoken.go).
 	AdminStore struct{ *conn }
 )
 

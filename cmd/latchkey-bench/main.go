@@ -110,7 +110,7 @@ func (e *env) openDB(ctx context.Context) (*models.DB, error) {
 		return nil, err
 	}
 	if err := db.Migrate(ctx); err != nil {
-		db.Close()
+		_ = db.Close() // reporting the migration error
 		return nil, err
 	}
 	return db, nil

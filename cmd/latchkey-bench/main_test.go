@@ -27,7 +27,7 @@ func TestMain(m *testing.M) {
 	}
 	binDir = dir
 	code := m.Run()
-	os.RemoveAll(dir)
+	_ = os.RemoveAll(dir) // a temp dir; the exit code is what matters
 	os.Exit(code)
 }
 
@@ -93,7 +93,7 @@ func benchServer(tb testing.TB, database string) (flags []string, internal strin
 			}
 		case <-time.After(15 * time.Second):
 			_ = cmd.Process.Kill()
-			<-exited
+			_ = <-exited // reaped; the kill is the failure reported
 			tb.Errorf("serve did not stop within 15 s: %s", logs.String())
 		}
 	})
@@ -101,7 +101,7 @@ func benchServer(tb testing.TB, database string) (flags []string, internal strin
 	for {
 		resp, err := http.Get("http://" + internal + "/readyz")
 		if err == nil {
-			resp.Body.Close()
+			_ = resp.Body.Close() // only the status is checked
 			if resp.StatusCode == http.StatusOK {
 				return flags, internal, cmd.Process.Pid
 			}
