@@ -93,7 +93,7 @@ func benchServer(tb testing.TB, database string) (flags []string, internal strin
 			}
 		case <-time.After(15 * time.Second):
 			_ = cmd.Process.Kill()
-			_ = <-exited // reaped; the kill is the failure reported
+			<-exited //nolint:errcheck // reaped after the kill; the timeout is the failure reported
 			tb.Errorf("serve did not stop within 15 s: %s", logs.String())
 		}
 	})
