@@ -13,7 +13,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/latchkey-idp/latchkey/models"
-	"github.com/latchkey-idp/latchkey/oidc"
 )
 
 type auditRow struct {
@@ -264,7 +263,7 @@ func (s *Server) handleAdminKeys(c echo.Context) error {
 }
 
 func (s *Server) handleAdminKeysRotate(c echo.Context) error {
-	if err := s.op.RotateKeys(oidc.WithActor(c.Request().Context(), actorID(c))); err != nil {
+	if err := s.op.RotateKeys(c.Request().Context(), actorID(c)); err != nil {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, "/admin/keys?done=keys-rotated")

@@ -6,7 +6,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/latchkey-idp/latchkey/models"
-	"github.com/latchkey-idp/latchkey/oidc"
 )
 
 type apiGroup struct {
@@ -251,7 +250,7 @@ func (s *Server) handleAPIKeys(c echo.Context) error {
 }
 
 func (s *Server) handleAPIKeysRotate(c echo.Context) error {
-	if err := s.op.RotateKeys(oidc.WithActor(c.Request().Context(), actorID(c))); err != nil {
+	if err := s.op.RotateKeys(c.Request().Context(), actorID(c)); err != nil {
 		return err
 	}
 	return s.handleAPIKeys(c)

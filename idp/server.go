@@ -69,7 +69,11 @@ func New(ctx context.Context, cfg Config, db *models.DB, sealer *models.Sealer) 
 	// anything is sealed with it.
 	var g errgroup.Group
 	g.Go(func() (err error) {
-		if s.op, err = oidc.New(ctx, cfg.OIDC, db, sealer); err != nil {
+		oc := cfg.OIDC
+		// end_session ends the session of this cookie and clears it.
+		oc.SessionCookie = &http.Cookie{Name: s.sessionCookie(), Path: "/", HttpOnly: true,
+			Secure: s.cfg.SecureCookies(), SameSite: http.SameSiteLaxMode}
+		if s.op, err = oidc.New(ctx, oc, db, sealer); err != nil {
 			return fmt.Errorf("oidc provider: %w", err)
 		}
 		return nil
@@ -127,12 +131,12 @@ func (s *Server) routes() {
 	csrf := s.csrf()
 	// OpenID Connect endpoints served by zitadel op. No CSRF here: they are
 	// called cross-site by design and protected by the protocol itself.
-	for _, p := range []string{"/.well-known/openid-configuration", "/keys", "/authorize/callback",
+	// /authorize sends the browser to /login, and /login after the
+	// sign-in to /authorize/callback, which sends it to the client.
+	for _, p := range []string{"/.well-known/openid-configuration", "/keys", "/authorize", "/authorize/callback",
 		"/oauth/token", "/oauth/introspect", "/userinfo", "/revoke"} {
 		e.Any(p, op, s.opRateLimit(p), noStore, opEndpointCSP, requestMemo)
 	}
-	// /authorize answers with the sign-in page itself (authorize.go).
-	e.Any("/authorize", s.handleAuthorize(csrf), noStore, opEndpointCSP, requestMemo)
 	e.Any("/end_session", s.handleEndSession, noStore)
 	e.POST("/end_session/confirm", s.handleLogoutConfirm, s.logoutCSRF(), noStore)                   // logout_confirm.go
 	e.GET("/consent", s.handleConsentPage, s.logoutCSRF(), noStore, requestMemo)                     // consent.go

@@ -21,10 +21,11 @@ import (
 )
 
 // The steps of one complete flow, in order, as the bench reports them.
-// The sign-in page carries its passkey challenge (passkeys/bound.go), and
-// the sign-in's answer leads straight to the client with the code; callback
-// times the redirects that remain (none unless form_post).
-var flowSteps = []string{"authorize", "passkey_finish", "callback", "code_exchange", "userinfo", "refresh"}
+// /authorize sends the browser to the sign-in page (login_page), which
+// carries its passkey challenge (passkeys/bound.go); the sign-in's answer
+// leads to op's /authorize/callback, which issues the code and redirects
+// to the client (callback).
+var flowSteps = []string{"authorize", "login_page", "passkey_finish", "callback", "code_exchange", "userinfo", "refresh"}
 
 // benchClient is what every virtual user shares: the server, the
 // registered OIDC client and one connection pool.
@@ -117,6 +118,21 @@ func (v *vu) get(step, u string, want int) ([]byte, error) {
 	return v.do(step, req, want)
 }
 
+// redirect runs one timed GET step that must answer 302 and returns the
+// response's header.
+func (v *vu) redirect(step, u string) (http.Header, error) {
+	req, err := http.NewRequest(http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	header, _, err := v.send(step, req, http.StatusFound)
+	if v.steps != nil {
+		v.steps(step, time.Since(start), err)
+	}
+	return header, err
+}
+
 func (v *vu) postJSON(step, u, csrf string, in any) ([]byte, error) {
 	b, _ := json.Marshal(in)
 	req, _ := http.NewRequest(http.MethodPost, u, bytes.NewReader(b))
@@ -192,9 +208,17 @@ func (v *vu) flow() error {
 		"scope": {"openid profile email offline_access"}, "state": {models.NewToken()[:16]}, "nonce": {models.NewToken()[:16]},
 		"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"},
 	}
-	// /authorize answers with the sign-in page itself.
+	// /authorize sends the browser to the sign-in page.
 	authorizeURL := v.bc.issuer + "/authorize?" + q.Encode()
-	page, err := v.get("authorize", authorizeURL, http.StatusOK)
+	header, err := v.redirect("authorize", authorizeURL)
+	if err != nil {
+		return err
+	}
+	loginURL := header.Get("Location")
+	if strings.HasPrefix(loginURL, "/") {
+		loginURL = v.bc.issuer + loginURL
+	}
+	page, err := v.get("login_page", loginURL, http.StatusOK)
 	if err != nil {
 		return err
 	}
