@@ -20,7 +20,7 @@ func TestTokenResponseSignsOnce(t *testing.T) {
 	for _, tc := range []struct {
 		name, token, typ string
 	}{{"access token", at, "at+jwt"}, {"ID token", idt, "JWT"}} {
-		parsed, err := jose.ParseSigned(tc.token, signingAlgs)
+		parsed, err := jose.ParseSignedCompact(tc.token, signingAlgs)
 		if err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
@@ -58,7 +58,7 @@ func TestUserinfoRefusesIDToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(resp.Header.Get("WWW-Authenticate"), "Bearer") {
 		t.Fatalf("userinfo: %d %q", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
 	}

@@ -88,7 +88,7 @@ func (s *Storage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, 
 		m.ACRValues = models.StringList{}
 	}
 	if req.MaxAge != nil {
-		v := int64(*req.MaxAge)
+		v := int64(*req.MaxAge) //nolint:gosec // max_age comes from op as uint; seconds never reach 2^63
 		m.MaxAge = &v
 	}
 	if err := s.db.CreateAuthRequest(ctx, m); err != nil {

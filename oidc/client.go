@@ -105,7 +105,7 @@ func (c *clientAdapter) refreshTokenTTL() time.Duration {
 
 func (c *clientAdapter) DevMode() bool { return false }
 
-func (c *clientAdapter) RestrictAdditionalIdTokenScopes() func([]string) []string {
+func (c *clientAdapter) RestrictAdditionalIdTokenScopes() func([]string) []string { //nolint:revive // op.Client names it so
 	return func(s []string) []string { return s }
 }
 

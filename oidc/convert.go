@@ -105,7 +105,7 @@ type loadedUser struct {
 	groups bool // u.Groups was loaded
 }
 
-func (r *authRequest) loadedUser() loadedUser         { return r.user }
+func (a *authRequest) loadedUser() loadedUser         { return a.user }
 func (r *refreshTokenRequest) loadedUser() loadedUser { return r.user }
 
 // sessionIDer is implemented by requests that carry a browser session.

@@ -55,7 +55,7 @@ func FuzzTokenRequest(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	f.Cleanup(func() { db.Close() })
+	f.Cleanup(func() { _ = db.Close() })
 	if err := db.Migrate(ctx); err != nil {
 		f.Fatal(err)
 	}

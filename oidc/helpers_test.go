@@ -58,7 +58,7 @@ func newTestDB(t *testing.T) (*models.DB, *fakeClock) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { db.Close() })
+	t.Cleanup(func() { _ = db.Close() })
 	if err := db.Migrate(context.Background()); err != nil {
 		t.Fatal(err)
 	}

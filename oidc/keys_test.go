@@ -141,7 +141,7 @@ func TestKeySetPicksUpOtherInstanceKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	compact, _ := jws.CompactSerialize()
-	parsed, err := jose.ParseSigned(compact, []jose.SignatureAlgorithm{jose.RS256, jose.ES256})
+	parsed, err := jose.ParseSignedCompact(compact, []jose.SignatureAlgorithm{jose.RS256, jose.ES256})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -62,8 +62,8 @@ func getJSON(t *testing.T, u string) (map[string]any, http.Header) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != 200 {
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET %s: %s", u, resp.Status)
 	}
 	var m map[string]any
@@ -79,7 +79,7 @@ func TestDiscoveryAndKeys(t *testing.T) {
 	if d["issuer"] != srv.URL {
 		t.Fatalf("issuer %v", d["issuer"])
 	}
-	want := map[string]string{
+	want := map[string]string{ //nolint:gosec // discovery values, not credentials (G101)
 		"code_challenge_methods_supported":      `["S256"]`,
 		"response_types_supported":              `["code"]`,
 		"grant_types_supported":                 `["authorization_code","refresh_token","client_credentials","urn:ietf:params:oauth:grant-type:device_code"]`,
@@ -125,7 +125,7 @@ func codeFlow(t *testing.T, e *env, srv *httptest.Server, c *models.Client, secr
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	loc, _ := url.Parse(resp.Header.Get("Location"))
 	id := loc.Query().Get("authRequestID")
 	if resp.StatusCode != http.StatusFound || loc.Path != "/login" || id == "" {
@@ -142,7 +142,7 @@ func codeFlow(t *testing.T, e *env, srv *httptest.Server, c *models.Client, secr
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	_ = resp.Body.Close()
 	loc, _ = url.Parse(resp.Header.Get("Location"))
 	code := loc.Query().Get("code")
 	if code == "" || loc.Query().Get("state") != "st" {
@@ -166,7 +166,7 @@ func tokenRequest(t *testing.T, srv *httptest.Server, c *models.Client, secret s
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	body, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != status {
 		t.Fatalf("token: %s %s", resp.Status, body)
@@ -205,7 +205,7 @@ func userinfoStatus(t *testing.T, srv *httptest.Server, at string) (int, map[str
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	var m map[string]any
 	_ = json.NewDecoder(resp.Body).Decode(&m)
 	return resp.StatusCode, m

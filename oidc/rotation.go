@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	jose "github.com/go-jose/go-jose/v4"
-
 	"github.com/latchkey-idp/latchkey/models"
 )
 
@@ -102,7 +100,7 @@ func (kr *keyring) maintain(ctx context.Context, rotation, keepPublished time.Du
 			if earliest := now.Add(lead); activates.Before(earliest) {
 				activates = earliest
 			}
-			kid, err := kr.create(ctx, jose.SignatureAlgorithm(alg), activates)
+			kid, err := kr.create(ctx, alg, activates)
 			if err != nil {
 				return created, retired, err
 			}

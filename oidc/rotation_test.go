@@ -36,7 +36,7 @@ func TestScheduledKeyRotation(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer resp.Body.Close()
+		defer func() { _ = resp.Body.Close() }()
 		var set jose.JSONWebKeySet
 		if err := json.NewDecoder(resp.Body).Decode(&set); err != nil {
 			t.Fatal(err)

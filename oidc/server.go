@@ -237,9 +237,9 @@ func (s *server) EndSession(ctx context.Context, r *op.Request[oidc.EndSessionRe
 	}
 	red := op.NewRedirect(redirect)
 	if ended {
-		clear := *s.p.cfg.SessionCookie
-		clear.Value, clear.MaxAge = "", -1
-		red.Header.Add("Set-Cookie", clear.String())
+		gone := *s.p.cfg.SessionCookie //nolint:gosec // a copy of the session cookie, Secure/HttpOnly/SameSite as idp set them (G124)
+		gone.Value, gone.MaxAge = "", -1
+		red.Header.Add("Set-Cookie", gone.String())
 	}
 	return red, nil
 }

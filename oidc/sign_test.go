@@ -40,7 +40,7 @@ func TestKeySign(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				jws, err := jose.ParseSigned(tok, []jose.SignatureAlgorithm{tc.alg})
+				jws, err := jose.ParseSignedCompact(tok, []jose.SignatureAlgorithm{tc.alg})
 				if err != nil {
 					t.Fatalf("%s: %v", tc.alg, err)
 				}
@@ -93,7 +93,7 @@ func TestSigMemo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	jws, err := jose.ParseSigned(signed, signingAlgs)
+	jws, err := jose.ParseSignedCompact(signed, signingAlgs)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +114,7 @@ func TestSigMemo(t *testing.T) {
 	b64 := base64.RawURLEncoding.EncodeToString
 	for _, forged := range []string{signed[:dot+1] + string(sig),
 		signed[:strings.IndexByte(signed, '.')+1] + b64([]byte(`{"jti":"1","sub":"admin"}`)) + signed[dot:]} {
-		fj, err := jose.ParseSigned(forged, signingAlgs)
+		fj, err := jose.ParseSignedCompact(forged, signingAlgs)
 		if err != nil {
 			continue // refused while parsing
 		}
