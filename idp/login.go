@@ -252,7 +252,7 @@ func (s *Server) handlePasskeyLoginFinish(c echo.Context) error {
 	// single writer), and a sign-in that cannot complete leaves no session
 	// behind.
 	var next string
-	err = s.db.InTx(ctx, func(txCtx context.Context) error {
+	err = s.db.InTxContext(ctx, func(txCtx context.Context) error {
 		if err := s.passkeys.SaveLogin(txCtx, res); err != nil {
 			return err
 		}

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/pressly/goose/v3"
@@ -141,7 +142,7 @@ func finishOpen(ctx context.Context, g *gorm.DB, now func() time.Time, isPG bool
 			return nil, fmt.Errorf("connect to database: %w", err)
 		}
 	}
-	return newDB(&conn{gorm: g, now: now, postgres: isPG, pools: pools}), nil
+	return newDB(&conn{gorm: g, now: now, postgres: isPG, pools: pools, onAudit: new(atomic.Pointer[func(*AuditEvent)])}), nil
 }
 
 // Migrate applies the embedded versioned migrations for the current
@@ -254,26 +255,55 @@ func (db *conn) IsPostgres() bool { return db.postgres }
 func (db *DB) Gorm() *gorm.DB { return db.gorm }
 
 func (db *conn) ctx(ctx context.Context) *gorm.DB {
-	if tx, ok := ctx.Value(txKey{}).(*gorm.DB); ok {
+	if tx := db.txOf(ctx); tx != nil {
 		return tx.WithContext(ctx)
 	}
 	return db.gorm.WithContext(ctx)
 }
 
-type txKey struct{}
+// txOf returns the transaction a statement runs in: the conn's own (InTx),
+// or the one ctx carries (InTxContext), or nil.
+func (db *conn) txOf(ctx context.Context) *gorm.DB {
+	if db.tx != nil {
+		return db.tx
+	}
+	if tx, ok := ctx.Value(txKey{}).(*DB); ok {
+		return tx.tx
+	}
+	return nil
+}
 
-// InTx runs fn with a context whose repository calls all run in one
-// transaction, committed when fn returns nil and rolled back otherwise
-// (an InTx inside another joins it). It lets a handler make several
-// writes of different layers atomically and with one commit: on SQLite
-// every commit takes the single writer, so a sign-in that wrote its
-// session, auth request and audit event in three commits now takes one.
-// fn must not use the context after it returns.
-func (db *DB) InTx(ctx context.Context, fn func(ctx context.Context) error) error {
-	if _, ok := ctx.Value(txKey{}).(*gorm.DB); ok {
+// InTx runs fn with tx, a DB whose every store call runs in one
+// transaction, committed when fn returns nil and rolled back otherwise.
+// Called on a tx, InTx joins that transaction. It lets a service make
+// several writes of different aggregates atomically and with one commit:
+// on SQLite every commit takes the single writer, so a sign-in that wrote
+// its sign count, session, auth request and audit event in four commits
+// takes one. tx must not be used after fn returns.
+func (db *DB) InTx(ctx context.Context, fn func(tx *DB) error) error {
+	if db.tx != nil {
+		return fn(db)
+	}
+	return db.transaction(ctx, func(gtx *gorm.DB) error {
+		c := *db.conn
+		c.tx = gtx
+		return fn(newDB(&c))
+	})
+}
+
+// InTxContext is InTx for callers that still carry the transaction in
+// ctx (idp's sign-in and consent handlers, until the sign-in service
+// takes them over): fn's context routes every call made with it through
+// the transaction.
+//
+// Deprecated: use InTx and pass tx explicitly.
+func (db *DB) InTxContext(ctx context.Context, fn func(ctx context.Context) error) error {
+	if _, ok := ctx.Value(txKey{}).(*DB); ok || db.tx != nil {
 		return fn(ctx)
 	}
-	return db.transaction(ctx, func(tx *gorm.DB) error {
+	return db.InTx(ctx, func(tx *DB) error {
 		return fn(context.WithValue(ctx, txKey{}, tx))
 	})
 }
+
+type txKey struct{}

@@ -28,7 +28,7 @@ import (
 
 // rawPool returns where a hand-written statement runs.
 func (db *conn) rawPool(ctx context.Context, write bool) gorm.ConnPool {
-	if tx, ok := ctx.Value(txKey{}).(*gorm.DB); ok {
+	if tx := db.txOf(ctx); tx != nil {
 		return tx.Statement.ConnPool
 	}
 	if db.writer != nil {
@@ -38,12 +38,6 @@ func (db *conn) rawPool(ctx context.Context, write bool) gorm.ConnPool {
 		return db.pools[1]
 	}
 	return db.pools[0]
-}
-
-// inTx reports whether ctx carries an InTx transaction.
-func inTx(ctx context.Context) bool {
-	_, ok := ctx.Value(txKey{}).(*gorm.DB)
-	return ok
 }
 
 var rebound sync.Map // query → Postgres form
@@ -189,7 +183,7 @@ var (
 // yieldIfWriter yields after a write that used the SQLite writer outside a
 // transaction (rawRow writes: INSERT … RETURNING, UPDATE … RETURNING).
 func (db *conn) yieldIfWriter(ctx context.Context) {
-	if db.writer != nil && !inTx(ctx) {
+	if db.writer != nil && db.txOf(ctx) == nil {
 		runtime.Gosched()
 	}
 }

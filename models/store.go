@@ -18,7 +18,10 @@ type conn struct {
 	pools       []*sql.DB                         // every connection pool: Postgres; or SQLite writer, readers
 	writer      *sql.DB                           // SQLite's writer pool; nil on Postgres
 	checkpoints *checkpointer                     // SQLite's WAL checkpoints (checkpoint.go); nil on Postgres
-	onAudit     atomic.Pointer[func(*AuditEvent)] // observe.go
+	onAudit     *atomic.Pointer[func(*AuditEvent)] // observe.go; shared with transactions
+	// tx, when set, is the transaction every statement of this conn runs
+	// in (InTx).
+	tx *gorm.DB
 }
 
 // The repository is split by aggregate: each store owns the tables of one

@@ -3,8 +3,10 @@ package models
 import (
 	"context"
 	"errors"
-	"github.com/latchkey-idp/latchkey/internal/dbtest"
 	"testing"
+	"time"
+
+	"github.com/latchkey-idp/latchkey/internal/dbtest"
 )
 
 // InTx makes the writes of several repository calls one transaction: all
@@ -21,13 +23,21 @@ func TestInTx(t *testing.T) {
 		}
 		return len(evs)
 	}
+	u := &User{Username: "tx", Email: "tx@example.com"}
+	if err := db.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
 	boom := errors.New("boom")
-	err := db.InTx(ctx, func(ctx context.Context) error {
-		if err := db.Audit(ctx, &AuditEvent{Type: "tx_rolled_back"}); err != nil {
+	err := db.InTx(ctx, func(tx *DB) error {
+		if err := tx.Audit(ctx, &AuditEvent{Type: "tx_rolled_back"}); err != nil {
 			return err
 		}
-		return db.InTx(ctx, func(ctx context.Context) error { // joins
-			if err := db.Audit(ctx, &AuditEvent{Type: "tx_rolled_back"}); err != nil {
+		// A hand-written statement (raw.go) runs in the transaction too.
+		if _, err := tx.CreateSession(ctx, &Session{ID: "rolled-back", UserID: u.ID, AuthTime: tx.Now()}, time.Hour); err != nil {
+			return err
+		}
+		return tx.InTx(ctx, func(inner *DB) error { // joins
+			if err := inner.Audit(ctx, &AuditEvent{Type: "tx_rolled_back"}); err != nil {
 				return err
 			}
 			return boom
@@ -39,9 +49,12 @@ func TestInTx(t *testing.T) {
 	if n := count("tx_rolled_back"); n != 0 {
 		t.Fatalf("%d events survived the rollback", n)
 	}
-	err = db.InTx(ctx, func(ctx context.Context) error {
+	if _, err := db.SessionByID(ctx, "rolled-back"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the rolled-back session: %v, want ErrNotFound", err)
+	}
+	err = db.InTx(ctx, func(tx *DB) error {
 		for i := 0; i < 2; i++ {
-			if err := db.Audit(ctx, &AuditEvent{Type: "tx_committed"}); err != nil {
+			if err := tx.Audit(ctx, &AuditEvent{Type: "tx_committed"}); err != nil {
 				return err
 			}
 		}

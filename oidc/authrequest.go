@@ -146,8 +146,8 @@ func (s *Storage) AuthRequestByID(ctx context.Context, id string) (op.AuthReques
 func (s *Storage) SaveAuthCode(ctx context.Context, id, code string) error {
 	// The code and the session's new client are written in one
 	// transaction (one commit on SQLite's single writer).
-	return s.db.InTx(ctx, func(ctx context.Context) error {
-		ar, err := s.db.IssueAuthCode(ctx, id, models.HashToken(code), s.cfg.CodeTTL)
+	return s.db.InTx(ctx, func(tx *models.DB) error {
+		ar, err := tx.IssueAuthCode(ctx, id, models.HashToken(code), s.cfg.CodeTTL)
 		if errors.Is(err, models.ErrConflict) {
 			return oidc.ErrInvalidRequest().WithDescription("an authorization code was already issued for this request").WithParent(err)
 		}
@@ -157,7 +157,7 @@ func (s *Storage) SaveAuthCode(ctx context.Context, id, code string) error {
 		// The session now signed in to the client: back-channel logout
 		// will notify it (backchannel.go).
 		if ar.SessionID != nil {
-			return s.db.RecordSessionClient(ctx, *ar.SessionID, ar.ClientID)
+			return tx.RecordSessionClient(ctx, *ar.SessionID, ar.ClientID)
 		}
 		return nil
 	})
