@@ -153,3 +153,29 @@ func hostWithin(host, rpID string) bool {
 
 // SecureCookies reports whether cookies get Secure and the __Host- prefix.
 func (c *Config) SecureCookies() bool { return strings.HasPrefix(c.Issuer, "https://") }
+
+func (c *Config) adminDefaults() {
+	if c.AdminURL == "" {
+		host, port, err := net.SplitHostPort(c.InternalListen)
+		if err != nil {
+			return // Validate reports the listen address
+		}
+		if host == "" || host == "127.0.0.1" || host == "::1" || host == "0.0.0.0" || host == "::" {
+			host = "localhost" // what a browser on this machine can reach
+		}
+		scheme := "http"
+		if c.TLSCert != "" {
+			scheme = "https"
+		}
+		c.AdminURL = scheme + "://" + net.JoinHostPort(host, port)
+	}
+	c.AdminURL = strings.TrimRight(c.AdminURL, "/")
+}
+
+func (c *Config) validateAdmin() []string {
+	u, err := url.Parse(c.AdminURL)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") || u.Path != "" || u.RawQuery != "" {
+		return []string{fmt.Sprintf("admin URL %q must be an absolute http or https URL without a path", c.AdminURL)}
+	}
+	return nil
+}

@@ -3,6 +3,7 @@ package idp
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"html"
@@ -364,3 +365,5 @@ func (b *browser) expectRedirect(u string) *url.URL {
 	}
 	return loc
 }
+
+func b64url(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }

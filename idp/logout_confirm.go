@@ -24,11 +24,6 @@ type logoutConfirmPage struct {
 	ClientID, ClientName, RedirectURI, State, Username string
 }
 
-// logoutCSRF is the form CSRF protection shared with the account page.
-func (s *Server) logoutCSRF() echo.MiddlewareFunc {
-	return s.formCSRF("latchkey_csrf", s.cfg.SecureCookies()) // admin_auth.go
-}
-
 // confirmLogout answers /end_session when no valid id_token_hint came: the
 // confirmation page when a session exists, else straight to the validated
 // post-logout redirect (there is nothing to end).
@@ -49,7 +44,7 @@ func (s *Server) confirmLogout(c echo.Context) error {
 	if u, err := s.db.UserByID(ctx, sess.UserID); err == nil {
 		p.Username = u.Username
 	}
-	return s.logoutCSRF()(func(c echo.Context) error { return s.render(c, http.StatusOK, "logout_confirm", p) })(c)
+	return s.csrf(func(c echo.Context) error { return s.render(c, http.StatusOK, "logout_confirm", p) })(c)
 }
 
 // handleLogoutConfirm ends the browser session after the user confirmed,

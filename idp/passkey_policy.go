@@ -2,7 +2,6 @@ package idp
 
 import (
 	"context"
-	"html/template"
 	"net/http"
 	"time"
 
@@ -86,47 +85,4 @@ func (s *Server) sessionPasskeyRefused(ctx context.Context, sess *models.Session
 		}
 	}
 	return true
-}
-
-// passkeyPolicy is embedded in passkeyRow (admin_users.go): what the
-// console and the account page show about a passkey's policy status.
-type passkeyPolicy struct {
-	Policy passkeys.PolicyStatus
-	// IconURL is the provider icon; passkeys.ProviderIcon returns only
-	// data:image/ URIs, which the CSP allows (img-src data:).
-	IconURL template.URL
-}
-
-// withPolicy fills the policy status of a user's passkey rows. On error
-// the rows are returned without it (the status is informative).
-func (s *Server) withPolicy(ctx context.Context, userID string, rows []passkeyRow) []passkeyRow {
-	creds := make([]models.Credential, len(rows))
-	for i := range rows {
-		creds[i] = rows[i].Credential
-	}
-	sts, err := s.passkeys.EvaluateAll(ctx, userID, creds)
-	if err != nil {
-		s.cfg.Logger.Error("evaluate passkey policy", "err", err)
-		return rows
-	}
-	for i := range rows {
-		rows[i].Policy = sts[i]
-		rows[i].IconURL = template.URL(sts[i].ProviderIcon) // #nosec G203 -- data:image/ only
-	}
-	return rows
-}
-
-// policyInfo is embedded in the admin overview page: the global policy
-// and the FIDO metadata in use (nil when none was imported).
-type policyInfo struct {
-	GlobalPolicy passkeys.PolicyLevel
-	Metadata     *passkeys.MDSInfo
-}
-
-func (s *Server) policyInfo(ctx context.Context) policyInfo {
-	md, err := s.passkeys.MetadataStatus(ctx)
-	if err != nil {
-		s.cfg.Logger.Error("metadata status", "err", err)
-	}
-	return policyInfo{GlobalPolicy: s.passkeys.GlobalPolicy().Level, Metadata: md}
 }

@@ -11,6 +11,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/latchkey-idp/latchkey/idp/web"
+
 	"github.com/latchkey-idp/latchkey/models"
 )
 
@@ -112,7 +114,7 @@ func (s *Server) rateLimit(group string) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			if json {
-				c.Set(jsonErrorsKey, true)
+				web.MarkJSONErrors(c)
 			}
 			count, reset, err := s.db.HitRateLimit(c.Request().Context(), group+"|"+c.RealIP(), limit.Window)
 			if err != nil {

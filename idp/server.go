@@ -14,6 +14,9 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/latchkey-idp/latchkey/idp/account"
+	"github.com/latchkey-idp/latchkey/idp/admin"
+	"github.com/latchkey-idp/latchkey/idp/web"
 	"github.com/latchkey-idp/latchkey/models"
 	"github.com/latchkey-idp/latchkey/oidc"
 	"github.com/latchkey-idp/latchkey/passkeys"
@@ -29,7 +32,15 @@ type Server struct {
 	// publicHandler is public behind the document fast path (documents.go).
 	publicHandler http.Handler
 	internal      *echo.Echo
-	pages         *pages
+	pages         *web.Pages
+	sessions      *web.Sessions
+	auditor       *web.Auditor
+	// The audiences (routes.go lists their routes).
+	account *account.Handlers
+	admin   *admin.Handlers
+	// csrf protects the UI routes of the public listener; the console has
+	// its own cookie (adminCSRF). Both are web.CSRF.
+	csrf, adminCSRF echo.MiddlewareFunc
 	// clientCAs, when set, makes the internal listener require client
 	// certificates (mTLS).
 	clientCAs *x509.CertPool
@@ -37,9 +48,6 @@ type Server struct {
 	// background-job lease holder (jobs.go).
 	metrics    *metrics
 	instanceID string
-	// adminSecret is the built-in admin console client's secret
-	// (admin_auth.go).
-	adminSecret string
 }
 
 // New builds the server. The database must be migrated; sealer holds the
@@ -60,7 +68,11 @@ func New(ctx context.Context, cfg Config, db *models.DB, sealer *models.Sealer) 
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, db: db, passkeys: pk, clientCAs: cas, metrics: newMetrics(db), instanceID: newInstanceID()}
+	s := &Server{cfg: cfg, db: db, passkeys: pk, clientCAs: cas, metrics: newMetrics(db), instanceID: newInstanceID(),
+		sessions:  &web.Sessions{DB: db, TTL: cfg.SessionTTL, Secure: cfg.SecureCookies()},
+		auditor:   &web.Auditor{DB: db, Logger: cfg.Logger},
+		csrf:      web.CSRF("latchkey_csrf", cfg.SecureCookies()),
+		adminCSRF: web.CSRF("latchkey_admin_csrf", admin.Secure(cfg.AdminURL))}
 	// The provider (with its signing keys: on a first start, an RSA key
 	// still being generated) and the page templates do not depend on each
 	// other, so they are built at once: the slower, not their sum, is on
@@ -75,22 +87,40 @@ func New(ctx context.Context, cfg Config, db *models.DB, sealer *models.Sealer) 
 		return nil
 	})
 	g.Go(func() (err error) {
-		s.pages, err = loadPages()
+		s.pages, err = web.LoadPages(pageNames, nil)
 		return err
 	})
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	if err := s.ensureAdminClient(ctx, sealer); err != nil { // admin_auth.go
+	s.wire()
+	if err := s.admin.EnsureClient(ctx, sealer); err != nil {
 		return nil, err
 	}
 	s.public = s.newEcho()
 	s.internal = s.newEcho()
-	s.routes()
+	s.mountRoutes() // routes.go
 	s.publicHandler = s.documentHandler(s.public)
 	// A policy tightened since the last start flags passkeys at once.
 	s.reconcilePolicy(ctx)
 	return s, nil
+}
+
+// wire builds the audiences from the server's parts: the one place where
+// they meet.
+func (s *Server) wire() {
+	cfg := s.cfg
+	s.account = account.New(account.Deps{DB: s.db, Pages: s.pages, Auditor: s.auditor, Sessions: s.sessions,
+		Passkeys: s.passkeys,
+		SignIn: account.SignIn{SessionSignIn: s.sessionSignIn, PasskeyFailure: s.passkeyFailure,
+			RevokeConsent: s.revokeConsent},
+		Config: account.Config{RPID: cfg.Passkeys.RPID, Now: cfg.Now, Logger: cfg.Logger}})
+	s.admin = admin.New(admin.Deps{DB: s.db, Pages: s.pages, Auditor: s.auditor, Provider: s.op, Passkeys: s.passkeys,
+		IssueSetupLink: func(ctx context.Context, userID, actor string) (string, error) {
+			return IssueSetupLink(ctx, s.db, cfg.Issuer, userID, cfg.SetupLinkTTL, actor)
+		},
+		Config: admin.Config{Issuer: cfg.Issuer, AdminURL: cfg.AdminURL, SessionTTL: cfg.SessionTTL,
+			SetupLinkTTL: cfg.SetupLinkTTL, Now: cfg.Now, Logger: cfg.Logger}})
 }
 
 // ConfigError lists every configuration problem.
@@ -110,69 +140,14 @@ func (s *Server) newEcho() *echo.Echo {
 	// The client IP is the socket peer unless trusted proxy ranges are
 	// configured, so X-Forwarded-For cannot spoof it (hardening.go).
 	e.IPExtractor = s.ipExtractor()
-	e.HTTPErrorHandler = s.handleError
+	e.HTTPErrorHandler = web.ErrorHandler(s.pages, s.cfg.Logger)
 	e.Use(s.metrics.observeRequests)
 	e.Use(middleware.RequestIDWithConfig(middleware.RequestIDConfig{Generator: models.NewUUID}))
-	e.Use(s.requestLogger())
+	e.Use(web.RequestLogger(s.cfg.Logger))
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableErrorHandler: false, DisablePrintStack: true}))
-	e.Use(s.securityHeaders)
+	e.Use(web.SecurityHeaders(s.cfg.SecureCookies()))
 	e.Use(middleware.BodyLimit("1M"))
 	return e
-}
-
-// routes is the single route table of both listeners.
-func (s *Server) routes() {
-	e := s.public
-	op := echo.WrapHandler(s.op.Handler())
-	csrf := s.csrf()
-	// OpenID Connect endpoints served by zitadel op. No CSRF here: they are
-	// called cross-site by design and protected by the protocol itself.
-	for _, p := range []string{"/.well-known/openid-configuration", "/keys", "/authorize/callback",
-		"/oauth/token", "/oauth/introspect", "/userinfo", "/revoke"} {
-		e.Any(p, op, s.opRateLimit(p), noStore, opEndpointCSP, requestMemo)
-	}
-	// /authorize answers with the sign-in page itself (authorize.go).
-	e.Any("/authorize", s.handleAuthorize(csrf), noStore, opEndpointCSP, requestMemo)
-	e.Any("/end_session", s.handleEndSession, noStore)
-	e.POST("/end_session/confirm", s.handleLogoutConfirm, s.logoutCSRF(), noStore)                   // logout_confirm.go
-	e.GET("/consent", s.handleConsentPage, s.logoutCSRF(), noStore, requestMemo)                     // consent.go
-	e.POST("/consent", s.handleConsentDecision, s.logoutCSRF(), noStore, opEndpointCSP, requestMemo) // deny may answer with op's form_post page
-	// Device authorization grant (RFC 8628): op's endpoint, then the user
-	// side (device.go). User-code look-ups share the sign-in rate limit.
-	e.Any("/device_authorization", op, s.rateLimit(RateLimitToken), noStore, opEndpointCSP)
-	e.GET("/device", s.handleDevicePage, s.rateLimit(RateLimitLogin), s.logoutCSRF(), noStore)
-	e.POST("/device", s.handleDeviceDecision, s.rateLimit(RateLimitLogin), s.logoutCSRF(), noStore)
-	e.POST("/device/login/begin", s.handleSessionLoginBegin, jsonErrors, s.rateLimit(RateLimitLogin), s.logoutCSRF(), noStore)
-	e.POST("/device/login/finish", s.handleDeviceLoginFinish, jsonErrors, s.rateLimit(RateLimitLogin), s.logoutCSRF(), noStore)
-
-	e.GET("/", s.handleHome)
-	e.GET("/logged-out", s.handleLoggedOut)
-	e.GET("/static/*", s.handleStatic)
-	e.GET("/favicon.ico", s.handleFavicon)
-	e.GET("/.well-known/webauthn", s.handleWebAuthnWellKnown)
-
-	// UI routes: CSRF protection and no caching (they carry challenges and
-	// setup tokens). Middleware is attached per route: an echo Group with an
-	// empty prefix would also capture every unmatched path.
-	e.GET("/login", s.handleLoginPage, csrf, noStore, requestMemo)
-	loginLimit, setupLimit := s.rateLimit(RateLimitLogin), s.rateLimit(RateLimitSetup)
-	e.GET("/setup/:token", s.handleSetupPage, setupLimit, csrf, noStore)
-	e.POST("/login/passkey/begin", s.handlePasskeyLoginBegin, jsonErrors, loginLimit, csrf, noStore)
-	e.POST("/login/passkey/finish", s.handlePasskeyLoginFinish, jsonErrors, loginLimit, csrf, noStore, requestMemo)
-	e.POST("/setup/:token/begin", s.handleSetupBegin, jsonErrors, setupLimit, csrf, noStore)
-	e.POST("/setup/:token/finish", s.handleSetupFinish, jsonErrors, setupLimit, csrf, noStore)
-
-	in := s.internal
-	in.GET("/healthz", s.handleHealthz)
-	in.GET("/readyz", s.handleReadyz)
-	in.GET("/metrics", s.handleMetrics)
-	if s.cfg.Pprof {
-		mountPprof(in)
-	}
-
-	// --- Admin console, admin API and account page (issue 3) ---
-	s.adminRoutes(e, in)
-	// --- end issue 3 ---
 }
 
 // PublicHandler serves the public listener (for tests and embedding).

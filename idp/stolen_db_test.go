@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/latchkey-idp/latchkey/idp/admin"
 	"github.com/latchkey-idp/latchkey/models"
 	"github.com/latchkey-idp/latchkey/oidc"
 )
@@ -197,10 +198,10 @@ func TestWrongMasterKeyWritesNothing(t *testing.T) {
 		t.Fatalf("started with the wrong master key: %v", err)
 	}
 	var secrets int64
-	if err := db.Gorm().Table("secrets").Where("name = ?", adminSecretName).Count(&secrets).Error; err != nil || secrets != 0 {
+	if err := db.Gorm().Table("secrets").Where("name = ?", admin.SecretName).Count(&secrets).Error; err != nil || secrets != 0 {
 		t.Fatalf("%d admin console secrets stored by the failed start (%v)", secrets, err)
 	}
-	if _, err := db.ClientByID(ctx, adminClientID); !errors.Is(err, models.ErrNotFound) {
+	if _, err := db.ClientByID(ctx, admin.ClientID); !errors.Is(err, models.ErrNotFound) {
 		t.Fatalf("admin console client stored by the failed start: %v", err)
 	}
 	if _, err := New(ctx, cfg, db, right); err != nil {

@@ -1,4 +1,4 @@
-package idp
+package admin
 
 import (
 	"errors"
@@ -7,6 +7,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/latchkey-idp/latchkey/idp/web"
 	"github.com/latchkey-idp/latchkey/models"
 )
 
@@ -17,18 +18,18 @@ import (
 
 const apiTokenKey = "latchkey.api_token"
 
-// requireAPIToken authenticates a Bearer API token (RFC 6750 §2.1).
-func (s *Server) requireAPIToken(next echo.HandlerFunc) echo.HandlerFunc {
+// RequireAPIToken authenticates a Bearer API token (RFC 6750 §2.1).
+func (s *Handlers) RequireAPIToken(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		raw, ok := strings.CutPrefix(c.Request().Header.Get("Authorization"), "Bearer ")
 		if !ok || raw == "" {
 			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="latchkey-admin"`)
-			return newError(http.StatusUnauthorized, "An API token is required (Authorization: Bearer …).", nil)
+			return web.NewError(http.StatusUnauthorized, "An API token is required (Authorization: Bearer …).", nil)
 		}
 		t, err := s.db.APITokenByRaw(c.Request().Context(), strings.TrimSpace(raw))
 		if errors.Is(err, models.ErrNotFound) {
 			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="latchkey-admin", error="invalid_token"`)
-			return newError(http.StatusUnauthorized, "The API token is unknown, revoked or expired.", err)
+			return web.NewError(http.StatusUnauthorized, "The API token is unknown, revoked or expired.", err)
 		} else if err != nil {
 			return err
 		}
@@ -41,16 +42,17 @@ func (s *Server) requireAPIToken(next echo.HandlerFunc) echo.HandlerFunc {
 func apiError(err error, what string) error {
 	switch {
 	case errors.Is(err, models.ErrNotFound):
-		return newError(http.StatusNotFound, what+" not found", err)
+		return web.NewError(http.StatusNotFound, what+" not found", err)
 	case errors.Is(err, models.ErrConflict):
-		return newError(http.StatusConflict, userMessage(err), err)
+		return web.NewError(http.StatusConflict, userMessage(err), err)
 	case errors.Is(err, models.ErrInvalid):
-		return newError(http.StatusUnprocessableEntity, userMessage(err), err)
+		return web.NewError(http.StatusUnprocessableEntity, userMessage(err), err)
 	}
 	return err
 }
 
-type apiUser struct {
+// APIUser is a user in the admin API (docs/openapi.yaml).
+type APIUser struct {
 	ID            string         `json:"id"`
 	Username      string         `json:"username"`
 	Email         string         `json:"email"`
@@ -63,22 +65,22 @@ type apiUser struct {
 	CreatedAt     string         `json:"created_at"`
 }
 
-func toAPIUser(u *models.User) apiUser {
+func toAPIUser(u *models.User) APIUser {
 	g := u.GroupNames()
 	if g == nil {
 		g = []string{}
 	}
-	return apiUser{ID: u.ID, Username: u.Username, Email: u.Email, EmailVerified: u.EmailVerified, DisplayName: u.DisplayName,
+	return APIUser{ID: u.ID, Username: u.Username, Email: u.Email, EmailVerified: u.EmailVerified, DisplayName: u.DisplayName,
 		Disabled: u.Disabled, Admin: u.IsAdmin, Groups: g, CustomClaims: u.CustomClaims, CreatedAt: u.CreatedAt.UTC().Format("2006-01-02T15:04:05Z")}
 }
 
-func (s *Server) handleAPIUsers(c echo.Context) error {
+func (s *Handlers) HandleAPIUsers(c echo.Context) error {
 	limit := atoiDefault(c.QueryParam("limit"), 50)
 	res, err := s.db.SearchUsers(c.Request().Context(), c.QueryParam("q"), atoiDefault(c.QueryParam("offset"), 0), limit)
 	if err != nil {
 		return err
 	}
-	out := make([]apiUser, len(res.Users))
+	out := make([]APIUser, len(res.Users))
 	for i := range res.Users {
 		out[i] = toAPIUser(&res.Users[i])
 	}
@@ -117,10 +119,10 @@ func (in *apiUserInput) apply(u *models.User) {
 	}
 }
 
-func (s *Server) handleAPIUserCreate(c echo.Context) error {
+func (s *Handlers) HandleAPIUserCreate(c echo.Context) error {
 	ctx := c.Request().Context()
 	var in apiUserInput
-	if err := decodeJSON(c, &in); err != nil {
+	if err := web.DecodeJSON(c, &in); err != nil {
 		return err
 	}
 	u := &models.User{}
@@ -139,7 +141,7 @@ func (s *Server) handleAPIUserCreate(c echo.Context) error {
 		}
 	}
 	s.adminAudit(c, models.EventUserCreated, models.AuditEvent{UserID: u.ID, Detail: models.JSONMap{"username": u.Username, "via": "api"}})
-	link, err := IssueSetupLink(ctx, s.db, s.cfg.Issuer, u.ID, s.cfg.SetupLinkTTL, actorID(c))
+	link, err := s.issueSetupLink(ctx, u.ID, actorID(c))
 	if err != nil {
 		return err
 	}
@@ -150,7 +152,7 @@ func (s *Server) handleAPIUserCreate(c echo.Context) error {
 	return c.JSON(http.StatusCreated, map[string]any{"user": toAPIUser(u), "setup_url": link})
 }
 
-func (s *Server) handleAPIUser(c echo.Context) error {
+func (s *Handlers) HandleAPIUser(c echo.Context) error {
 	u, err := s.db.UserByID(c.Request().Context(), c.Param("id"))
 	if err != nil {
 		return apiError(err, "user")
@@ -158,10 +160,10 @@ func (s *Server) handleAPIUser(c echo.Context) error {
 	return c.JSON(http.StatusOK, toAPIUser(u))
 }
 
-func (s *Server) handleAPIUserUpdate(c echo.Context) error {
+func (s *Handlers) HandleAPIUserUpdate(c echo.Context) error {
 	ctx := c.Request().Context()
 	var in apiUserInput
-	if err := decodeJSON(c, &in); err != nil {
+	if err := web.DecodeJSON(c, &in); err != nil {
 		return err
 	}
 	u, err := s.db.UserByID(ctx, c.Param("id"))
@@ -179,10 +181,10 @@ func (s *Server) handleAPIUserUpdate(c echo.Context) error {
 		}
 	}
 	s.adminAudit(c, models.EventUserUpdated, models.AuditEvent{UserID: u.ID, Detail: models.JSONMap{"via": "api"}})
-	return s.handleAPIUser(c)
+	return s.HandleAPIUser(c)
 }
 
-func (s *Server) handleAPIUserDelete(c echo.Context) error {
+func (s *Handlers) HandleAPIUserDelete(c echo.Context) error {
 	id := c.Param("id")
 	if err := s.db.DeleteUser(c.Request().Context(), id); err != nil {
 		return apiError(err, "user")
@@ -191,7 +193,7 @@ func (s *Server) handleAPIUserDelete(c echo.Context) error {
 	return c.NoContent(http.StatusNoContent)
 }
 
-func (s *Server) handleAPIUserDisable(c echo.Context) error {
+func (s *Handlers) HandleAPIUserDisable(c echo.Context) error {
 	ctx := c.Request().Context()
 	id, disable := c.Param("id"), strings.HasSuffix(c.Path(), "/disable")
 	if disable {
@@ -207,19 +209,19 @@ func (s *Server) handleAPIUserDisable(c echo.Context) error {
 		typ = models.EventUserDisabled
 	}
 	s.adminAudit(c, typ, models.AuditEvent{UserID: id, Detail: models.JSONMap{"via": "api"}})
-	return s.handleAPIUser(c)
+	return s.HandleAPIUser(c)
 }
 
-func (s *Server) handleAPIUserSetupLink(c echo.Context) error {
+func (s *Handlers) HandleAPIUserSetupLink(c echo.Context) error {
 	ctx := c.Request().Context()
 	u, err := s.db.UserByID(ctx, c.Param("id"))
 	if err != nil {
 		return apiError(err, "user")
 	}
 	if u.Disabled {
-		return newError(http.StatusConflict, "the user is disabled", nil)
+		return web.NewError(http.StatusConflict, "the user is disabled", nil)
 	}
-	link, err := IssueSetupLink(ctx, s.db, s.cfg.Issuer, u.ID, s.cfg.SetupLinkTTL, actorID(c))
+	link, err := s.issueSetupLink(ctx, u.ID, actorID(c))
 	if err != nil {
 		return err
 	}

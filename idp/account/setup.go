@@ -1,33 +1,33 @@
-package idp
+package account
 
 import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/latchkey-idp/latchkey/idp/web"
 	"github.com/latchkey-idp/latchkey/models"
 	"github.com/latchkey-idp/latchkey/passkeys"
 )
 
 type setupPage struct {
-	base
+	web.Base
 	Token, Username, DisplayName, Expires string
 }
 
 // setupUser resolves a setup token from the URL to its user. The token is
 // never logged (the logger records route patterns only).
-func (s *Server) setupUser(c echo.Context) (*models.SetupToken, *models.User, error) {
+func (s *Handlers) setupUser(c echo.Context) (*models.SetupToken, *models.User, error) {
 	ctx := c.Request().Context()
 	st, err := s.db.SetupTokenByRaw(ctx, c.Param("token"))
 	switch {
 	case errors.Is(err, models.ErrExpired):
-		return nil, nil, &appError{Status: http.StatusGone, Message: "This setup link has expired.",
+		return nil, nil, &web.Error{Status: http.StatusGone, Message: "This setup link has expired.",
 			Hint: "Ask your administrator for a new setup link.", Err: err}
 	case errors.Is(err, models.ErrNotFound):
-		return nil, nil, &appError{Status: http.StatusNotFound, Message: "This setup link is not valid or has already been used.",
+		return nil, nil, &web.Error{Status: http.StatusNotFound, Message: "This setup link is not valid or has already been used.",
 			Hint: "Setup links work once. Ask your administrator for a new one.", Err: err}
 	case err != nil:
 		return nil, nil, err
@@ -37,12 +37,12 @@ func (s *Server) setupUser(c echo.Context) (*models.SetupToken, *models.User, er
 		return nil, nil, err
 	}
 	if u.Disabled {
-		return nil, nil, newError(http.StatusForbidden, "This account is disabled. Contact your administrator.", nil)
+		return nil, nil, web.NewError(http.StatusForbidden, "This account is disabled. Contact your administrator.", nil)
 	}
 	return st, u, nil
 }
 
-func (s *Server) handleSetupPage(c echo.Context) error {
+func (s *Handlers) HandleSetupPage(c echo.Context) error {
 	st, u, err := s.setupUser(c)
 	if err != nil {
 		return err
@@ -52,13 +52,13 @@ func (s *Server) handleSetupPage(c echo.Context) error {
 		name = u.Username
 	}
 	return s.render(c, http.StatusOK, "setup", &setupPage{
-		base:  base{Scripts: []string{"webauthn.js", "setup.js"}},
+		Base:  web.Base{Scripts: []string{"webauthn.js", "setup.js"}},
 		Token: c.Param("token"), Username: u.Username, DisplayName: name,
-		Expires: humanUntil(st.ExpiresAt.Sub(s.cfg.Now())),
+		Expires: web.HumanUntil(st.ExpiresAt.Sub(s.cfg.Now())),
 	})
 }
 
-func (s *Server) handleSetupBegin(c echo.Context) error {
+func (s *Handlers) HandleSetupBegin(c echo.Context) error {
 	st, u, err := s.setupUser(c)
 	if err != nil {
 		return err
@@ -67,16 +67,16 @@ func (s *Server) handleSetupBegin(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, ceremonyBegin{CeremonyID: id, Options: opts})
+	return c.JSON(http.StatusOK, web.CeremonyBegin{CeremonyID: id, Options: opts})
 }
 
-func (s *Server) handleSetupFinish(c echo.Context) error {
+func (s *Handlers) HandleSetupFinish(c echo.Context) error {
 	var req struct {
 		CeremonyID string          `json:"ceremonyID"`
 		Name       string          `json:"name"`
 		Credential json.RawMessage `json:"credential"`
 	}
-	if err := decodeJSON(c, &req); err != nil {
+	if err := web.DecodeJSON(c, &req); err != nil {
 		return err
 	}
 	st, u, err := s.setupUser(c)
@@ -84,27 +84,16 @@ func (s *Server) handleSetupFinish(c echo.Context) error {
 		return err
 	}
 	if len(req.Name) > 64 {
-		return newError(http.StatusBadRequest, "The passkey name must be at most 64 characters.", nil)
+		return web.NewError(http.StatusBadRequest, "The passkey name must be at most 64 characters.", nil)
 	}
 	cred, err := s.passkeys.FinishRegistrationBound(c.Request().Context(), req.CeremonyID,
 		passkeys.RegistrationBinding{UserID: u.ID, SetupTokenID: st.ID}, req.Credential, req.Name)
 	if err != nil {
-		return s.passkeyFailure(c, "", err)
+		return s.signIn.PasskeyFailure(c, "", err)
 	}
 	s.audit(c, &models.AuditEvent{Type: models.EventPasskeyAdded, Success: true, UserID: u.ID,
 		Detail: models.JSONMap{"credential": cred.ID, "name": cred.Name, "via": "setup_link"}})
 	s.audit(c, &models.AuditEvent{Type: models.EventSetupLinkUsed, Success: true, UserID: u.ID,
 		Detail: models.JSONMap{"setup_link": st.ID}})
 	return c.JSON(http.StatusOK, map[string]string{"status": "created", "name": cred.Name})
-}
-
-func humanUntil(d time.Duration) string {
-	switch {
-	case d < time.Minute:
-		return "in less than a minute"
-	case d < 2*time.Hour:
-		return "in " + d.Round(time.Minute).String()
-	default:
-		return "in about " + d.Round(time.Hour).String()
-	}
 }

@@ -1,4 +1,4 @@
-package idp
+package admin
 
 import (
 	"net/http"
@@ -6,6 +6,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/latchkey-idp/latchkey/idp/web"
 	"github.com/latchkey-idp/latchkey/models"
 )
 
@@ -17,11 +18,11 @@ type adminGroupsPage struct {
 	Members []models.User
 }
 
-func (s *Server) handleAdminGroups(c echo.Context) error {
+func (s *Handlers) HandleAdminGroups(c echo.Context) error {
 	return s.renderGroups(c, http.StatusOK, &adminGroupsPage{adminBase: s.adminBase(c, "groups")})
 }
 
-func (s *Server) renderGroups(c echo.Context, status int, p *adminGroupsPage) error {
+func (s *Handlers) renderGroups(c echo.Context, status int, p *adminGroupsPage) error {
 	var err error
 	if p.Groups, err = s.db.ListGroups(c.Request().Context()); err != nil {
 		return err
@@ -29,7 +30,7 @@ func (s *Server) renderGroups(c echo.Context, status int, p *adminGroupsPage) er
 	return s.render(c, status, "admin_groups", p)
 }
 
-func (s *Server) handleAdminGroupCreate(c echo.Context) error {
+func (s *Handlers) HandleAdminGroupCreate(c echo.Context) error {
 	name := c.FormValue("name")
 	g, err := s.db.CreateGroup(c.Request().Context(), name)
 	if err != nil {
@@ -44,7 +45,7 @@ func (s *Server) handleAdminGroupCreate(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/admin/groups/"+g.ID+"?done=group-created")
 }
 
-func (s *Server) renderGroup(c echo.Context, status int, g *models.Group, errMsg string) error {
+func (s *Handlers) renderGroup(c echo.Context, status int, g *models.Group, errMsg string) error {
 	members, err := s.db.GroupMembers(c.Request().Context(), g.ID)
 	if err != nil {
 		return err
@@ -54,12 +55,12 @@ func (s *Server) renderGroup(c echo.Context, status int, g *models.Group, errMsg
 	return s.render(c, status, "admin_group", p)
 }
 
-func (s *Server) adminGroup(c echo.Context) (*models.Group, error) {
+func (s *Handlers) adminGroup(c echo.Context) (*models.Group, error) {
 	g, err := s.db.GroupByID(c.Request().Context(), c.Param("id"))
-	return g, notFound("group", err)
+	return g, web.NotFound("group", err)
 }
 
-func (s *Server) handleAdminGroup(c echo.Context) error {
+func (s *Handlers) HandleAdminGroup(c echo.Context) error {
 	g, err := s.adminGroup(c)
 	if err != nil {
 		return err
@@ -67,7 +68,7 @@ func (s *Server) handleAdminGroup(c echo.Context) error {
 	return s.renderGroup(c, http.StatusOK, g, "")
 }
 
-func (s *Server) handleAdminGroupUpdate(c echo.Context) error {
+func (s *Handlers) HandleAdminGroupUpdate(c echo.Context) error {
 	g, err := s.adminGroup(c)
 	if err != nil {
 		return err
@@ -83,7 +84,7 @@ func (s *Server) handleAdminGroupUpdate(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/admin/groups/"+g.ID+"?done=group-saved")
 }
 
-func (s *Server) handleAdminGroupDelete(c echo.Context) error {
+func (s *Handlers) HandleAdminGroupDelete(c echo.Context) error {
 	g, err := s.adminGroup(c)
 	if err != nil {
 		return err
@@ -95,7 +96,7 @@ func (s *Server) handleAdminGroupDelete(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/admin/groups?done=group-deleted")
 }
 
-func (s *Server) handleAdminGroupMemberAdd(c echo.Context) error {
+func (s *Handlers) HandleAdminGroupMemberAdd(c echo.Context) error {
 	ctx := c.Request().Context()
 	g, err := s.adminGroup(c)
 	if err != nil {
@@ -112,7 +113,7 @@ func (s *Server) handleAdminGroupMemberAdd(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/admin/groups/"+g.ID+"?done=member-added")
 }
 
-func (s *Server) handleAdminGroupMemberRemove(c echo.Context) error {
+func (s *Handlers) HandleAdminGroupMemberRemove(c echo.Context) error {
 	g, err := s.adminGroup(c)
 	if err != nil {
 		return err

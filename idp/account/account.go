@@ -1,4 +1,4 @@
-package idp
+package account
 
 import (
 	"encoding/base64"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/latchkey-idp/latchkey/idp/web"
 	"github.com/latchkey-idp/latchkey/models"
 	"github.com/latchkey-idp/latchkey/passkeys"
 )
@@ -19,11 +20,11 @@ import (
 // not tied to an OIDC auth request.
 
 type accountPage struct {
-	base
+	web.Base
 	User      *models.User
-	Passkeys  []passkeyRow
+	Passkeys  []web.PasskeyRow
 	Sessions  []sessionRow
-	Apps      []appRow
+	Apps      []web.AppRow
 	Consents  []models.ConsentInfo // consent.go (issue 5)
 	Notice    string
 	Error     string
@@ -51,8 +52,8 @@ var accountNotices = map[string]string{
 }
 
 // accountSession returns the current browser session and its user, or nil.
-func (s *Server) accountSession(c echo.Context) (*models.Session, *models.User, error) {
-	sess, err := s.currentSession(c)
+func (s *Handlers) accountSession(c echo.Context) (*models.Session, *models.User, error) {
+	sess, err := s.sessions.Current(c)
 	if err != nil || sess == nil {
 		return nil, nil, err
 	}
@@ -63,23 +64,23 @@ func (s *Server) accountSession(c echo.Context) (*models.Session, *models.User, 
 	return sess, u, nil
 }
 
-// requireAccount runs next with a session, or refuses (JSON routes) or
+// RequireAccount runs next with a session, or refuses (JSON routes) or
 // sends the browser to the account page (forms).
-func (s *Server) requireAccount(next func(echo.Context, *models.Session, *models.User) error) echo.HandlerFunc {
+func (s *Handlers) RequireAccount(next func(echo.Context, *models.Session, *models.User) error) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		sess, u, err := s.accountSession(c)
 		if err != nil {
 			return err
 		}
 		if sess == nil {
-			return &appError{Status: http.StatusUnauthorized, Message: "You are not signed in (any more).",
+			return &web.Error{Status: http.StatusUnauthorized, Message: "You are not signed in (any more).",
 				Hint: "Open your account page and sign in with a passkey."}
 		}
 		return next(c, sess, u)
 	}
 }
 
-func (s *Server) handleAccount(c echo.Context) error {
+func (s *Handlers) HandleAccount(c echo.Context) error {
 	sess, u, err := s.accountSession(c)
 	if err != nil {
 		return err
@@ -87,8 +88,8 @@ func (s *Server) handleAccount(c echo.Context) error {
 	if sess == nil {
 		// Deleting the passkey this session signed in with ends the
 		// session; the sign-in page still tells the browser it is gone.
-		p := &accountSigninPage{loginPage: loginPage{base: base{Scripts: []string{"webauthn.js", "login.js", "account.js"}}},
-			RPID: s.cfg.Passkeys.RPID, Removed: s.removedCredential(c)}
+		p := &accountSigninPage{Base: web.Base{Scripts: []string{"webauthn.js", "login.js", "account.js"}},
+			RPID: s.cfg.RPID, Removed: s.removedCredential(c)}
 		if p.Removed != "" {
 			p.Notice = "The passkey was deleted. You had signed in with it, so you were signed out."
 		}
@@ -97,14 +98,14 @@ func (s *Server) handleAccount(c echo.Context) error {
 	return s.renderAccount(c, http.StatusOK, sess, u, "")
 }
 
-func (s *Server) renderAccount(c echo.Context, status int, sess *models.Session, u *models.User, errMsg string) error {
+func (s *Handlers) renderAccount(c echo.Context, status int, sess *models.Session, u *models.User, errMsg string) error {
 	ctx := c.Request().Context()
 	creds, err := s.db.CredentialsByUser(ctx, u.ID)
 	if err != nil {
 		return err
 	}
-	p := &accountPage{base: base{Scripts: []string{"webauthn.js", "account.js"}}, User: u, Passkeys: s.withPolicy(ctx, u.ID, passkeyRows(creds)),
-		Notice: accountNotices[c.QueryParam("done")], Error: errMsg, RPID: s.cfg.Passkeys.RPID, UserIDb64: b64url(u.WebAuthnID)}
+	p := &accountPage{Base: web.Base{Scripts: []string{"webauthn.js", "account.js"}}, User: u, Passkeys: s.withPolicy(ctx, u.ID, web.PasskeyRows(creds)),
+		Notice: accountNotices[c.QueryParam("done")], Error: errMsg, RPID: s.cfg.RPID, UserIDb64: b64url(u.WebAuthnID)}
 	ids := make([]string, len(creds))
 	for i, cr := range creds {
 		ids[i] = b64url(cr.CredentialID)
@@ -116,15 +117,15 @@ func (s *Server) renderAccount(c echo.Context, status int, sess *models.Session,
 		return err
 	}
 	for _, x := range ss {
-		p.Sessions = append(p.Sessions, sessionRow{Session: x, Current: x.ID == sess.ID, Started: fmtTime(x.AuthTime),
-			LastSeen: fmtTime(x.LastSeenAt), Browser: browserName(x.UserAgent)})
+		p.Sessions = append(p.Sessions, sessionRow{Session: x, Current: x.ID == sess.ID, Started: web.FormatTime(x.AuthTime),
+			LastSeen: web.FormatTime(x.LastSeenAt), Browser: browserName(x.UserAgent)})
 	}
 	apps, err := s.db.ConnectedApps(ctx, u.ID)
 	if err != nil {
 		return err
 	}
 	for _, a := range apps {
-		p.Apps = append(p.Apps, appRow{ConnectedApp: a, LastUsedText: fmtTime(a.LastUsed)})
+		p.Apps = append(p.Apps, web.AppRow{ConnectedApp: a, LastUsedText: web.FormatTime(a.LastUsed)})
 	}
 	if p.Consents, err = s.db.ConsentsByUser(ctx, u.ID); err != nil { // consent.go
 		return err
@@ -132,17 +133,19 @@ func (s *Server) renderAccount(c echo.Context, status int, sess *models.Session,
 	return s.render(c, status, "account", p)
 }
 
-// accountSigninPage is the account page's passkey sign-in.
+// accountSigninPage is the account page's passkey sign-in: the fields of
+// the sign-in page (login.html's partials), not tied to an auth request.
 type accountSigninPage struct {
-	loginPage
-	Notice, RPID, Removed string
+	web.Base
+	AuthRequestID, ClientName, Begin string
+	Notice, RPID, Removed            string
 }
 
 // removedCredential returns ?removed= (a just-deleted credential ID, for
 // signalUnknownCredential) only when no account has that credential: the
 // URL is not trusted, and a forged link must not make a password manager
 // drop a passkey that still works.
-func (s *Server) removedCredential(c echo.Context) string {
+func (s *Handlers) removedCredential(c echo.Context) string {
 	r := c.QueryParam("removed")
 	if r == "" || len(r) > 1400 {
 		return ""
@@ -176,35 +179,35 @@ func browserName(ua string) string {
 	if ua == "" {
 		return "Unknown browser"
 	}
-	return truncate(ua, 40)
+	return web.Truncate(ua, 40)
 }
 
-func (s *Server) handleAccountLoginFinish(c echo.Context) error {
+func (s *Handlers) HandleAccountLoginFinish(c echo.Context) error {
 	var req struct {
 		CeremonyID string          `json:"ceremonyID"`
 		Credential json.RawMessage `json:"credential"`
 	}
-	if err := decodeJSON(c, &req); err != nil {
+	if err := web.DecodeJSON(c, &req); err != nil {
 		return err
 	}
-	if err := s.sessionSignIn(c, req.CeremonyID, req.Credential, "account"); err != nil {
+	if err := s.signIn.SessionSignIn(c, req.CeremonyID, req.Credential, "account"); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, map[string]string{"redirect": "/account"})
 }
 
 // requireFreshSignIn refuses adding a passkey on a session whose passkey
-// ceremony is older than deviceFreshAuth: a stolen session cookie must not
+// ceremony is older than web.FreshSignIn: a stolen session cookie must not
 // be enough to plant a permanent credential. The page then confirms with an
 // existing passkey (/account/login/*) and retries.
-func (s *Server) requireFreshSignIn(sess *models.Session) error {
-	if s.cfg.Now().Sub(sess.AuthTime) > deviceFreshAuth {
-		return newError(http.StatusUnauthorized, "Confirm it's you with one of your passkeys before adding another.", nil)
+func (s *Handlers) requireFreshSignIn(sess *models.Session) error {
+	if s.cfg.Now().Sub(sess.AuthTime) > web.FreshSignIn {
+		return web.NewError(http.StatusUnauthorized, "Confirm it's you with one of your passkeys before adding another.", nil)
 	}
 	return nil
 }
 
-func (s *Server) handleAccountPasskeyBegin(c echo.Context, sess *models.Session, u *models.User) error {
+func (s *Handlers) HandleAccountPasskeyBegin(c echo.Context, sess *models.Session, u *models.User) error {
 	if err := s.requireFreshSignIn(sess); err != nil {
 		return err
 	}
@@ -212,10 +215,10 @@ func (s *Server) handleAccountPasskeyBegin(c echo.Context, sess *models.Session,
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, ceremonyBegin{CeremonyID: id, Options: opts})
+	return c.JSON(http.StatusOK, web.CeremonyBegin{CeremonyID: id, Options: opts})
 }
 
-func (s *Server) handleAccountPasskeyFinish(c echo.Context, sess *models.Session, u *models.User) error {
+func (s *Handlers) HandleAccountPasskeyFinish(c echo.Context, sess *models.Session, u *models.User) error {
 	if err := s.requireFreshSignIn(sess); err != nil {
 		return err
 	}
@@ -224,41 +227,41 @@ func (s *Server) handleAccountPasskeyFinish(c echo.Context, sess *models.Session
 		Name       string          `json:"name"`
 		Credential json.RawMessage `json:"credential"`
 	}
-	if err := decodeJSON(c, &req); err != nil {
+	if err := web.DecodeJSON(c, &req); err != nil {
 		return err
 	}
 	if len(req.Name) > 64 {
-		return newError(http.StatusBadRequest, "The passkey name must be at most 64 characters.", nil)
+		return web.NewError(http.StatusBadRequest, "The passkey name must be at most 64 characters.", nil)
 	}
 	cred, err := s.passkeys.FinishRegistrationBound(c.Request().Context(), req.CeremonyID,
 		passkeys.RegistrationBinding{UserID: u.ID}, req.Credential, req.Name)
 	if err != nil {
-		return s.passkeyFailure(c, "", err)
+		return s.signIn.PasskeyFailure(c, "", err)
 	}
 	if cred.UserID != u.ID {
 		// The ceremony belonged to another account (another browser tab
 		// signed in as someone else meanwhile).
-		return newError(http.StatusConflict, "This passkey ceremony belongs to another account.", nil)
+		return web.NewError(http.StatusConflict, "This passkey ceremony belongs to another account.", nil)
 	}
 	s.audit(c, &models.AuditEvent{Type: models.EventPasskeyAdded, Success: true, UserID: u.ID, ActorID: u.ID,
 		Detail: models.JSONMap{"credential": cred.ID, "name": cred.Name, "via": "account"}})
 	return c.JSON(http.StatusOK, map[string]string{"redirect": "/account?done=passkey-added"})
 }
 
-func (s *Server) handleAccountPasskeyRename(c echo.Context, sess *models.Session, u *models.User) error {
+func (s *Handlers) HandleAccountPasskeyRename(c echo.Context, sess *models.Session, u *models.User) error {
 	name := strings.TrimSpace(c.FormValue("name"))
 	if name == "" || len(name) > 64 {
 		return s.renderAccount(c, http.StatusBadRequest, sess, u, "A passkey name must be 1 to 64 characters.")
 	}
 	if err := s.db.RenameCredential(c.Request().Context(), u.ID, c.Param("id"), name); err != nil {
-		return notFound("passkey", err)
+		return web.NotFound("passkey", err)
 	}
 	s.audit(c, &models.AuditEvent{Type: models.EventPasskeyRenamed, Success: true, UserID: u.ID, ActorID: u.ID,
 		Detail: models.JSONMap{"credential": c.Param("id"), "name": name}})
 	return c.Redirect(http.StatusSeeOther, "/account?done=passkey-renamed")
 }
 
-func (s *Server) handleAccountPasskeyDelete(c echo.Context, sess *models.Session, u *models.User) error {
+func (s *Handlers) HandleAccountPasskeyDelete(c echo.Context, sess *models.Session, u *models.User) error {
 	ctx := c.Request().Context()
 	creds, err := s.db.CredentialsByUser(ctx, u.ID)
 	if err != nil {
@@ -271,14 +274,14 @@ func (s *Server) handleAccountPasskeyDelete(c echo.Context, sess *models.Session
 		}
 	}
 	if victim == nil {
-		return notFound("passkey", models.ErrNotFound)
+		return web.NotFound("passkey", models.ErrNotFound)
 	}
 	if len(creds) == 1 {
 		return s.renderAccount(c, http.StatusConflict, sess, u,
 			"This is your only passkey, so it cannot be deleted: you could not sign in any more. Add another passkey first.")
 	}
 	if err := s.db.DeleteCredential(ctx, u.ID, victim.ID); err != nil {
-		return notFound("passkey", err)
+		return web.NotFound("passkey", err)
 	}
 	s.audit(c, &models.AuditEvent{Type: models.EventPasskeyRemoved, Success: true, UserID: u.ID, ActorID: u.ID,
 		Detail: models.JSONMap{"credential": victim.ID, "via": "account"}})
@@ -287,41 +290,41 @@ func (s *Server) handleAccountPasskeyDelete(c echo.Context, sess *models.Session
 	return c.Redirect(http.StatusSeeOther, "/account?done=passkey-deleted&removed="+b64url(victim.CredentialID))
 }
 
-func (s *Server) handleAccountSessionEnd(c echo.Context, sess *models.Session, u *models.User) error {
+func (s *Handlers) HandleAccountSessionEnd(c echo.Context, sess *models.Session, u *models.User) error {
 	ctx := c.Request().Context()
 	if c.Param("id") == "all" {
 		if err := s.db.EndUserSessions(ctx, u.ID); err != nil {
 			return err
 		}
 		s.audit(c, &models.AuditEvent{Type: models.EventSignOut, Success: true, UserID: u.ID, ActorID: u.ID, Detail: models.JSONMap{"session": "all"}})
-		s.clearSessionCookie(c.Response())
+		s.sessions.ClearCookie(c.Response())
 		return c.Redirect(http.StatusSeeOther, "/account")
 	}
 	target, err := s.db.SessionByID(ctx, c.Param("id"))
 	if err != nil || target.UserID != u.ID {
-		return notFound("session", models.ErrNotFound)
+		return web.NotFound("session", models.ErrNotFound)
 	}
 	if err := s.db.EndSession(ctx, target.ID); err != nil {
 		return err
 	}
 	s.audit(c, &models.AuditEvent{Type: models.EventSessionEnded, Success: true, UserID: u.ID, ActorID: u.ID, Detail: models.JSONMap{"session": target.ID}})
 	if target.ID == sess.ID {
-		s.clearSessionCookie(c.Response())
+		s.sessions.ClearCookie(c.Response())
 		return c.Redirect(http.StatusSeeOther, "/account")
 	}
 	return c.Redirect(http.StatusSeeOther, "/account?done=session-ended")
 }
 
-func (s *Server) handleAccountAppRevoke(c echo.Context, _ *models.Session, u *models.User) error {
+func (s *Handlers) HandleAccountAppRevoke(c echo.Context, _ *models.Session, u *models.User) error {
 	ctx := c.Request().Context()
 	cl, err := s.db.ClientByID(ctx, c.Param("id"))
 	if err != nil {
-		return notFound("application", err)
+		return web.NotFound("application", err)
 	}
 	if err := s.db.RevokeClientTokensForUser(ctx, u.ID, cl.ID); err != nil {
 		return err
 	}
-	if err := s.revokeConsent(c, u.ID, cl.ID); err != nil { // consent.go: revoking access withdraws consent too
+	if err := s.signIn.RevokeConsent(c, u.ID, cl.ID); err != nil { // consent.go: revoking access withdraws consent too
 		return err
 	}
 	s.audit(c, &models.AuditEvent{Type: models.EventAppTokensRevoked, Success: true, UserID: u.ID, ActorID: u.ID, ClientID: cl.ID})

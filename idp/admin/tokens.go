@@ -1,4 +1,4 @@
-package idp
+package admin
 
 import (
 	"net/http"
@@ -7,6 +7,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/latchkey-idp/latchkey/idp/web"
 	"github.com/latchkey-idp/latchkey/models"
 )
 
@@ -22,16 +23,16 @@ type adminTokensPage struct {
 	Created string // the new raw token, shown once
 }
 
-func (s *Server) renderTokens(c echo.Context, status int, p *adminTokensPage) error {
+func (s *Handlers) renderTokens(c echo.Context, status int, p *adminTokensPage) error {
 	ts, err := s.db.ListAPITokens(c.Request().Context())
 	if err != nil {
 		return err
 	}
 	now := s.cfg.Now()
 	for _, t := range ts {
-		r := apiTokenRow{APIToken: t, Created: fmtTime(t.CreatedAt), Expires: "never", LastUsed: fmtTimePtr(t.LastUsedAt), State: "active"}
+		r := apiTokenRow{APIToken: t, Created: web.FormatTime(t.CreatedAt), Expires: "never", LastUsed: web.FormatTimePtr(t.LastUsedAt), State: "active"}
 		if t.ExpiresAt != nil {
-			r.Expires = fmtTime(*t.ExpiresAt)
+			r.Expires = web.FormatTime(*t.ExpiresAt)
 		}
 		switch {
 		case t.RevokedAt != nil:
@@ -44,11 +45,11 @@ func (s *Server) renderTokens(c echo.Context, status int, p *adminTokensPage) er
 	return s.render(c, status, "admin_tokens", p)
 }
 
-func (s *Server) handleAdminTokens(c echo.Context) error {
+func (s *Handlers) HandleAdminTokens(c echo.Context) error {
 	return s.renderTokens(c, http.StatusOK, &adminTokensPage{adminBase: s.adminBase(c, "tokens")})
 }
 
-func (s *Server) handleAdminTokenCreate(c echo.Context) error {
+func (s *Handlers) HandleAdminTokenCreate(c echo.Context) error {
 	name := strings.TrimSpace(c.FormValue("name"))
 	p := &adminTokensPage{adminBase: s.adminBase(c, "tokens", "admin.js"), Name: name}
 	var exp *time.Time
@@ -74,9 +75,9 @@ func (s *Server) handleAdminTokenCreate(c echo.Context) error {
 	return s.renderTokens(c, http.StatusCreated, p)
 }
 
-func (s *Server) handleAdminTokenRevoke(c echo.Context) error {
+func (s *Handlers) HandleAdminTokenRevoke(c echo.Context) error {
 	if err := s.db.RevokeAPIToken(c.Request().Context(), c.Param("id")); err != nil {
-		return notFound("API token", err)
+		return web.NotFound("API token", err)
 	}
 	s.adminAudit(c, models.EventAPITokenRevoked, models.AuditEvent{Detail: models.JSONMap{"token": c.Param("id")}})
 	return c.Redirect(http.StatusSeeOther, "/admin/tokens?done=token-revoked")

@@ -1,36 +1,35 @@
-package idp
+package admin
 
 import (
 	"encoding/base64"
 	"errors"
-	"net/http"
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/latchkey-idp/latchkey/idp/web"
 	"github.com/latchkey-idp/latchkey/models"
 )
 
 // adminBase is embedded in every console page: the signed-in admin, the
 // active section of the navigation, and a one-line notice.
 type adminBase struct {
-	base
+	web.Base
 	Admin   *models.User
 	Section string
 	Notice  string
 	Error   string
 }
 
-func (s *Server) adminBase(c echo.Context, section string, scripts ...string) adminBase {
+func (s *Handlers) adminBase(c echo.Context, section string, scripts ...string) adminBase {
 	// admin.js asks before destructive actions (data-confirm) and runs the
 	// copy buttons, so every console page loads it.
 	if !slices.Contains(scripts, "admin.js") {
 		scripts = append(scripts, "admin.js")
 	}
-	return adminBase{base: base{Scripts: scripts}, Admin: currentAdmin(c), Section: section, Notice: notices[c.QueryParam("done")]}
+	return adminBase{Base: web.Base{Scripts: scripts}, Admin: currentAdmin(c), Section: section, Notice: notices[c.QueryParam("done")]}
 }
 
 // notices are the messages shown after a redirect (?done=key); a fixed map
@@ -49,7 +48,7 @@ var notices = map[string]string{
 }
 
 // adminAudit records an admin change with the acting admin.
-func (s *Server) adminAudit(c echo.Context, typ string, ev models.AuditEvent) {
+func (s *Handlers) adminAudit(c echo.Context, typ string, ev models.AuditEvent) {
 	ev.Type, ev.Success = typ, true
 	if a := currentAdmin(c); a != nil {
 		ev.ActorID = a.ID
@@ -89,13 +88,6 @@ func userMessage(err error) string {
 	return ""
 }
 
-func notFound(what string, err error) error {
-	if errors.Is(err, models.ErrNotFound) {
-		return newError(http.StatusNotFound, "This "+what+" does not exist (any more).", err)
-	}
-	return err
-}
-
 func atoiDefault(s string, d int) int {
 	n, err := strconv.Atoi(s)
 	if err != nil {
@@ -115,20 +107,6 @@ func splitList(s string) []string {
 	return out
 }
 
-func fmtTime(t time.Time) string {
-	if t.IsZero() {
-		return "—"
-	}
-	return t.UTC().Format("2006-01-02 15:04 UTC")
-}
-
-func fmtTimePtr(t *time.Time) string {
-	if t == nil {
-		return "never"
-	}
-	return fmtTime(*t)
-}
-
 // formError is a message for the person filling in a form.
 type formError string
 
@@ -138,25 +116,8 @@ func itoa(n int) string { return strconv.Itoa(n) }
 
 func b64url(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
 
-// adminPageNames are the console and account pages (render.go parses them
-// with the layout and partials.html).
-var adminPageNames = []string{
+// PageNames are the console's pages.
+var PageNames = []string{
 	"admin_overview", "admin_users", "admin_user_new", "admin_user", "admin_link", "admin_groups", "admin_group",
 	"admin_clients", "admin_client", "admin_client_secret", "admin_keys", "admin_audit", "admin_tokens",
-	"account", "account_signin",
-}
-
-// adminFuncs are template helpers for the console and account pages.
-var adminFuncs = map[string]any{
-	"time":  fmtTime,
-	"timep": fmtTimePtr,
-	"join":  strings.Join,
-	"has": func(list []string, v string) bool {
-		for _, x := range list {
-			if x == v {
-				return true
-			}
-		}
-		return false
-	},
 }

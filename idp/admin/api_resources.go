@@ -1,10 +1,11 @@
-package idp
+package admin
 
 import (
 	"net/http"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/latchkey-idp/latchkey/idp/web"
 	"github.com/latchkey-idp/latchkey/models"
 	"github.com/latchkey-idp/latchkey/oidc"
 )
@@ -15,7 +16,7 @@ type apiGroup struct {
 	Members int64  `json:"members"`
 }
 
-func (s *Server) handleAPIGroups(c echo.Context) error {
+func (s *Handlers) HandleAPIGroups(c echo.Context) error {
 	gs, err := s.db.ListGroups(c.Request().Context())
 	if err != nil {
 		return err
@@ -27,11 +28,11 @@ func (s *Server) handleAPIGroups(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"groups": out})
 }
 
-func (s *Server) handleAPIGroupCreate(c echo.Context) error {
+func (s *Handlers) HandleAPIGroupCreate(c echo.Context) error {
 	var in struct {
 		Name string `json:"name"`
 	}
-	if err := decodeJSON(c, &in); err != nil {
+	if err := web.DecodeJSON(c, &in); err != nil {
 		return err
 	}
 	g, err := s.db.CreateGroup(c.Request().Context(), in.Name)
@@ -42,7 +43,7 @@ func (s *Server) handleAPIGroupCreate(c echo.Context) error {
 	return c.JSON(http.StatusCreated, apiGroup{ID: g.ID, Name: g.Name})
 }
 
-func (s *Server) handleAPIGroup(c echo.Context) error {
+func (s *Handlers) HandleAPIGroup(c echo.Context) error {
 	ctx := c.Request().Context()
 	g, err := s.db.GroupByID(ctx, c.Param("id"))
 	if err != nil {
@@ -59,21 +60,21 @@ func (s *Server) handleAPIGroup(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"id": g.ID, "name": g.Name, "members": members})
 }
 
-func (s *Server) handleAPIGroupUpdate(c echo.Context) error {
+func (s *Handlers) HandleAPIGroupUpdate(c echo.Context) error {
 	var in struct {
 		Name string `json:"name"`
 	}
-	if err := decodeJSON(c, &in); err != nil {
+	if err := web.DecodeJSON(c, &in); err != nil {
 		return err
 	}
 	if err := s.db.RenameGroup(c.Request().Context(), c.Param("id"), in.Name); err != nil {
 		return apiError(err, "group")
 	}
 	s.adminAudit(c, models.EventGroupUpdated, models.AuditEvent{Detail: models.JSONMap{"group": c.Param("id"), "name": in.Name, "via": "api"}})
-	return s.handleAPIGroup(c)
+	return s.HandleAPIGroup(c)
 }
 
-func (s *Server) handleAPIGroupDelete(c echo.Context) error {
+func (s *Handlers) HandleAPIGroupDelete(c echo.Context) error {
 	if err := s.db.DeleteGroup(c.Request().Context(), c.Param("id")); err != nil {
 		return apiError(err, "group")
 	}
@@ -81,7 +82,7 @@ func (s *Server) handleAPIGroupDelete(c echo.Context) error {
 	return c.NoContent(http.StatusNoContent)
 }
 
-func (s *Server) handleAPIGroupMember(c echo.Context) error {
+func (s *Handlers) HandleAPIGroupMember(c echo.Context) error {
 	ctx := c.Request().Context()
 	gid, uid := c.Param("id"), c.Param("uid")
 	var err error
@@ -98,7 +99,8 @@ func (s *Server) handleAPIGroupMember(c echo.Context) error {
 	return c.NoContent(http.StatusNoContent)
 }
 
-type apiClient struct {
+// APIClient is an application in the admin API (docs/openapi.yaml).
+type APIClient struct {
 	ID                     string   `json:"id"`
 	Name                   string   `json:"name"`
 	Public                 bool     `json:"public"`
@@ -122,14 +124,14 @@ func nonNil(l []string) []string {
 	return l
 }
 
-func toAPIClient(cl *models.Client) apiClient {
-	return apiClient{ID: cl.ID, Name: cl.Name, Public: cl.Public, RedirectURIs: nonNil(cl.RedirectURIs),
+func toAPIClient(cl *models.Client) APIClient {
+	return APIClient{ID: cl.ID, Name: cl.Name, Public: cl.Public, RedirectURIs: nonNil(cl.RedirectURIs),
 		PostLogoutRedirectURIs: nonNil(cl.PostLogoutRedirectURIs), AllowedScopes: nonNil(cl.AllowedScopes),
 		AllowedGroups: nonNil(cl.AllowedGroups), IDTokenAlg: cl.IDTokenAlg, AccessTokenFormat: cl.AccessTokenFormat,
 		AccessTokenTTL: cl.AccessTokenTTL, IDTokenTTL: cl.IDTokenTTL, RefreshTokenTTL: cl.RefreshTokenTTL, Builtin: cl.Builtin}
 }
 
-func (in *apiClient) apply(cl *models.Client) {
+func (in *APIClient) apply(cl *models.Client) {
 	cl.Name, cl.RedirectURIs, cl.PostLogoutRedirectURIs = in.Name, in.RedirectURIs, in.PostLogoutRedirectURIs
 	cl.AllowedScopes, cl.AllowedGroups = in.AllowedScopes, in.AllowedGroups
 	cl.IDTokenAlg, cl.AccessTokenFormat = in.IDTokenAlg, in.AccessTokenFormat
@@ -142,27 +144,27 @@ func (in *apiClient) apply(cl *models.Client) {
 	}
 }
 
-func (s *Server) handleAPIClients(c echo.Context) error {
+func (s *Handlers) HandleAPIClients(c echo.Context) error {
 	cs, err := s.db.ListClients(c.Request().Context())
 	if err != nil {
 		return err
 	}
-	out := make([]apiClient, len(cs))
+	out := make([]APIClient, len(cs))
 	for i := range cs {
 		out[i] = toAPIClient(&cs[i])
 	}
 	return c.JSON(http.StatusOK, map[string]any{"clients": out})
 }
 
-func (s *Server) handleAPIClientCreate(c echo.Context) error {
-	var in apiClient
-	if err := decodeJSON(c, &in); err != nil {
+func (s *Handlers) HandleAPIClientCreate(c echo.Context) error {
+	var in APIClient
+	if err := web.DecodeJSON(c, &in); err != nil {
 		return err
 	}
 	cl := &models.Client{Public: in.Public}
 	in.apply(cl)
 	if msg := validateClient(cl); msg != "" {
-		return newError(http.StatusUnprocessableEntity, msg, nil)
+		return web.NewError(http.StatusUnprocessableEntity, msg, nil)
 	}
 	secret, err := s.db.CreateClient(c.Request().Context(), cl)
 	if err != nil {
@@ -174,7 +176,7 @@ func (s *Server) handleAPIClientCreate(c echo.Context) error {
 	return c.JSON(http.StatusCreated, out)
 }
 
-func (s *Server) apiClientByID(c echo.Context) (*models.Client, error) {
+func (s *Handlers) apiClientByID(c echo.Context) (*models.Client, error) {
 	cl, err := s.db.ClientByID(c.Request().Context(), c.Param("id"))
 	if err != nil {
 		return nil, apiError(err, "client")
@@ -182,7 +184,7 @@ func (s *Server) apiClientByID(c echo.Context) (*models.Client, error) {
 	return cl, nil
 }
 
-func (s *Server) handleAPIClient(c echo.Context) error {
+func (s *Handlers) HandleAPIClient(c echo.Context) error {
 	cl, err := s.apiClientByID(c)
 	if err != nil {
 		return err
@@ -190,21 +192,21 @@ func (s *Server) handleAPIClient(c echo.Context) error {
 	return c.JSON(http.StatusOK, toAPIClient(cl))
 }
 
-func (s *Server) handleAPIClientUpdate(c echo.Context) error {
+func (s *Handlers) HandleAPIClientUpdate(c echo.Context) error {
 	cl, err := s.apiClientByID(c)
 	if err != nil {
 		return err
 	}
 	if cl.Builtin {
-		return newError(http.StatusForbidden, "built-in clients are managed by Latchkey", nil)
+		return web.NewError(http.StatusForbidden, "built-in clients are managed by Latchkey", nil)
 	}
 	in := toAPIClient(cl)
-	if err := decodeJSON(c, &in); err != nil {
+	if err := web.DecodeJSON(c, &in); err != nil {
 		return err
 	}
 	in.apply(cl)
 	if msg := validateClient(cl); msg != "" {
-		return newError(http.StatusUnprocessableEntity, msg, nil)
+		return web.NewError(http.StatusUnprocessableEntity, msg, nil)
 	}
 	if err := s.db.SaveClient(c.Request().Context(), cl); err != nil {
 		return apiError(err, "client")
@@ -213,7 +215,7 @@ func (s *Server) handleAPIClientUpdate(c echo.Context) error {
 	return c.JSON(http.StatusOK, toAPIClient(cl))
 }
 
-func (s *Server) handleAPIClientDelete(c echo.Context) error {
+func (s *Handlers) HandleAPIClientDelete(c echo.Context) error {
 	if err := s.db.DeleteClient(c.Request().Context(), c.Param("id")); err != nil {
 		return apiError(err, "client")
 	}
@@ -221,13 +223,13 @@ func (s *Server) handleAPIClientDelete(c echo.Context) error {
 	return c.NoContent(http.StatusNoContent)
 }
 
-func (s *Server) handleAPIClientSecret(c echo.Context) error {
+func (s *Handlers) HandleAPIClientSecret(c echo.Context) error {
 	cl, err := s.apiClientByID(c)
 	if err != nil {
 		return err
 	}
 	if cl.Builtin || cl.Public {
-		return newError(http.StatusConflict, "only confidential, non-built-in clients have a secret to rotate", nil)
+		return web.NewError(http.StatusConflict, "only confidential, non-built-in clients have a secret to rotate", nil)
 	}
 	secret, err := s.db.RotateClientSecret(c.Request().Context(), cl.ID)
 	if err != nil {
@@ -237,7 +239,7 @@ func (s *Server) handleAPIClientSecret(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"client_id": cl.ID, "client_secret": secret})
 }
 
-func (s *Server) handleAPIKeys(c echo.Context) error {
+func (s *Handlers) HandleAPIKeys(c echo.Context) error {
 	rows, err := s.keyRows(c)
 	if err != nil {
 		return err
@@ -250,16 +252,16 @@ func (s *Server) handleAPIKeys(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"keys": out})
 }
 
-func (s *Server) handleAPIKeysRotate(c echo.Context) error {
+func (s *Handlers) HandleAPIKeysRotate(c echo.Context) error {
 	if err := s.op.RotateKeys(oidc.WithActor(c.Request().Context(), actorID(c))); err != nil {
 		return err
 	}
-	return s.handleAPIKeys(c)
+	return s.HandleAPIKeys(c)
 }
 
-// handleAPIAudit returns filtered events as JSON lines (same filters as
+// HandleAPIAudit returns filtered events as JSON lines (same filters as
 // the console: user, type, since, until, before).
-func (s *Server) handleAPIAudit(c echo.Context) error {
+func (s *Handlers) HandleAPIAudit(c echo.Context) error {
 	q, _, err := s.parseAuditFilter(c)
 	if err != nil {
 		return err

@@ -1,4 +1,4 @@
-package idp
+package web
 
 import (
 	"bytes"
@@ -19,17 +19,17 @@ import (
 	"github.com/latchkey-idp/latchkey/templates"
 )
 
-// pages holds every parsed page template and the static asset versions.
-type pages struct {
+// Pages holds every parsed page template and the static asset versions.
+type Pages struct {
 	tmpl     map[string]*template.Template
 	versions map[string]string // static file name → content hash
 }
 
-// pageNames lists every page; a missing file fails start-up.
-var pageNames = append(append([]string{"login", "setup", "message", "home"}, adminPageNames...), protocolPageNames...)
-
-func loadPages() (*pages, error) {
-	p := &pages{tmpl: map[string]*template.Template{}, versions: map[string]string{}}
+// LoadPages parses every named page (each with layout.html and
+// partials.html) from the embedded templates, with the asset helper and
+// funcs; a missing or broken file fails start-up.
+func LoadPages(names []string, extra template.FuncMap) (*Pages, error) {
+	p := &Pages{tmpl: map[string]*template.Template{}, versions: map[string]string{}}
 	err := fs.WalkDir(static.FS, ".", func(name string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
@@ -45,18 +45,21 @@ func loadPages() (*pages, error) {
 	if err != nil {
 		return nil, fmt.Errorf("static files: %w", err)
 	}
-	funcs := template.FuncMap{"asset": func(name string) (string, error) {
+	all := template.FuncMap{"asset": func(name string) (string, error) {
 		v, ok := p.versions[name]
 		if !ok {
 			return "", fmt.Errorf("unknown static asset %q", name)
 		}
 		return "/static/" + name + "?v=" + v, nil
 	}}
-	for k, f := range adminFuncs { // admin_pages.go
-		funcs[k] = f
+	for k, f := range funcs { // rows.go
+		all[k] = f
 	}
-	for _, name := range pageNames {
-		t, err := template.New(name).Funcs(funcs).ParseFS(templates.FS, "layout.html", "partials.html", name+".html")
+	for k, f := range extra {
+		all[k] = f
+	}
+	for _, name := range names {
+		t, err := template.New(name).Funcs(all).ParseFS(templates.FS, "layout.html", "partials.html", name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("template %s: %w", name, err)
 		}
@@ -65,34 +68,38 @@ func loadPages() (*pages, error) {
 	return p, nil
 }
 
-// base is embedded in every page's data.
-type base struct {
+// Base is embedded in every page's data.
+type Base struct {
 	CSRF    string
 	Scripts []string
 }
 
-func (b *base) setCSRF(c echo.Context) {
+// SetCSRF copies the request's CSRF token (set by the CSRF middleware)
+// into the page, unless Fetch Metadata alone vouched for the request.
+func (b *Base) SetCSRF(c echo.Context) {
 	if tok, ok := c.Get("csrf").(string); ok && tok != middleware.CSRFUsingSecFetchSite {
 		b.CSRF = tok
 	}
 }
 
-type messagePage struct {
-	base
+// MessagePage is the page of a one-line message or an error.
+type MessagePage struct {
+	Base
 	Title, Message, Hint, RequestID string
 	IsError                         bool
 }
 
-type pageData interface{ setCSRF(echo.Context) }
+// PageData is a page's data: a struct embedding Base.
+type PageData interface{ SetCSRF(echo.Context) }
 
-// render executes a page into a buffer first so a template error becomes a
+// Render executes a page into a buffer first so a template error becomes a
 // clean 500 instead of half a page.
-func (s *Server) render(c echo.Context, status int, name string, data pageData) error {
-	t, ok := s.pages.tmpl[name]
+func (p *Pages) Render(c echo.Context, status int, name string, data PageData) error {
+	t, ok := p.tmpl[name]
 	if !ok {
 		return fmt.Errorf("no page %q", name)
 	}
-	data.setCSRF(c)
+	data.SetCSRF(c)
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, "layout", data); err != nil {
 		return fmt.Errorf("render %s: %w", name, err)
@@ -100,12 +107,13 @@ func (s *Server) render(c echo.Context, status int, name string, data pageData) 
 	return c.HTMLBlob(status, buf.Bytes())
 }
 
-func (s *Server) message(c echo.Context, status int, title, msg, hint string) error {
-	return s.render(c, status, "message", &messagePage{Title: title, Message: msg, Hint: hint, IsError: status >= 400})
+// Message renders the message page; status >= 400 shows it as an error.
+func (p *Pages) Message(c echo.Context, status int, title, msg, hint string) error {
+	return p.Render(c, status, "message", &MessagePage{Title: title, Message: msg, Hint: hint, IsError: status >= 400})
 }
 
-// handleStatic serves embedded assets. Versioned URLs are immutable.
-func (s *Server) handleStatic(c echo.Context) error {
+// HandleStatic serves embedded assets. Versioned URLs are immutable.
+func HandleStatic(c echo.Context) error {
 	name := path.Clean(strings.TrimPrefix(c.Param("*"), "/"))
 	b, err := fs.ReadFile(static.FS, name)
 	if err != nil {
@@ -124,6 +132,7 @@ func (s *Server) handleStatic(c echo.Context) error {
 	return c.Blob(http.StatusOK, ct, b)
 }
 
-func (s *Server) handleFavicon(c echo.Context) error {
+// HandleFavicon sends browsers to the SVG icon.
+func HandleFavicon(c echo.Context) error {
 	return c.Redirect(http.StatusMovedPermanently, "/static/favicon.svg")
 }

@@ -1,4 +1,4 @@
-package idp
+package admin
 
 import (
 	"fmt"
@@ -9,6 +9,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/latchkey-idp/latchkey/idp/web"
 	"github.com/latchkey-idp/latchkey/models"
 	"github.com/latchkey-idp/latchkey/oidc"
 )
@@ -30,7 +31,7 @@ type adminClientPage struct {
 
 var clientScopes = []string{"openid", "profile", "email", "groups", "offline_access"}
 
-func (s *Server) handleAdminClients(c echo.Context) error {
+func (s *Handlers) HandleAdminClients(c echo.Context) error {
 	cs, err := s.db.ListClients(c.Request().Context())
 	if err != nil {
 		return err
@@ -38,7 +39,7 @@ func (s *Server) handleAdminClients(c echo.Context) error {
 	return s.render(c, http.StatusOK, "admin_clients", &adminClientPage{adminBase: s.adminBase(c, "clients"), Clients: cs})
 }
 
-func (s *Server) clientPage(c echo.Context, cl *models.Client, isNew bool, scripts ...string) (*adminClientPage, error) {
+func (s *Handlers) clientPage(c echo.Context, cl *models.Client, isNew bool, scripts ...string) (*adminClientPage, error) {
 	groups, err := s.db.ListGroups(c.Request().Context())
 	if err != nil {
 		return nil, err
@@ -67,7 +68,7 @@ func clientSnippet(issuer string, cl *models.Client) string {
 		issuer, cl.ID, secret, redirect, scopes)
 }
 
-func (s *Server) handleAdminClientNew(c echo.Context) error {
+func (s *Handlers) HandleAdminClientNew(c echo.Context) error {
 	p, err := s.clientPage(c, &models.Client{IDTokenAlg: "RS256", AllowedScopes: models.StringList{"openid", "profile", "email"}}, true)
 	if err != nil {
 		return err
@@ -152,7 +153,7 @@ func validateClient(cl *models.Client) string {
 	return ""
 }
 
-func (s *Server) handleAdminClientCreate(c echo.Context) error {
+func (s *Handlers) HandleAdminClientCreate(c echo.Context) error {
 	cl := &models.Client{}
 	if msg := clientFromForm(c, cl, true); msg != "" {
 		return s.clientFormError(c, cl, true, msg)
@@ -168,7 +169,7 @@ func (s *Server) handleAdminClientCreate(c echo.Context) error {
 	return s.showClientSecret(c, cl, secret, http.StatusCreated)
 }
 
-func (s *Server) clientFormError(c echo.Context, cl *models.Client, isNew bool, msg string) error {
+func (s *Handlers) clientFormError(c echo.Context, cl *models.Client, isNew bool, msg string) error {
 	p, err := s.clientPage(c, cl, isNew)
 	if err != nil {
 		return err
@@ -177,7 +178,7 @@ func (s *Server) clientFormError(c echo.Context, cl *models.Client, isNew bool, 
 	return s.render(c, http.StatusBadRequest, "admin_client", p)
 }
 
-func (s *Server) showClientSecret(c echo.Context, cl *models.Client, secret string, status int) error {
+func (s *Handlers) showClientSecret(c echo.Context, cl *models.Client, secret string, status int) error {
 	p, err := s.clientPage(c, cl, false, "admin.js")
 	if err != nil {
 		return err
@@ -187,18 +188,18 @@ func (s *Server) showClientSecret(c echo.Context, cl *models.Client, secret stri
 	return s.render(c, status, "admin_client_secret", p)
 }
 
-func (s *Server) adminClient(c echo.Context) (*models.Client, error) {
+func (s *Handlers) adminClient(c echo.Context) (*models.Client, error) {
 	cl, err := s.db.ClientByID(c.Request().Context(), c.Param("id"))
 	if err != nil {
-		return nil, notFound("application", err)
+		return nil, web.NotFound("application", err)
 	}
 	if cl.Builtin {
-		return nil, &appError{Status: http.StatusForbidden, Message: "This built-in application is managed by Latchkey and cannot be changed."}
+		return nil, &web.Error{Status: http.StatusForbidden, Message: "This built-in application is managed by Latchkey and cannot be changed."}
 	}
 	return cl, nil
 }
 
-func (s *Server) handleAdminClient(c echo.Context) error {
+func (s *Handlers) HandleAdminClient(c echo.Context) error {
 	cl, err := s.adminClient(c)
 	if err != nil {
 		return err
@@ -210,7 +211,7 @@ func (s *Server) handleAdminClient(c echo.Context) error {
 	return s.render(c, http.StatusOK, "admin_client", p)
 }
 
-func (s *Server) handleAdminClientUpdate(c echo.Context) error {
+func (s *Handlers) HandleAdminClientUpdate(c echo.Context) error {
 	cl, err := s.adminClient(c)
 	if err != nil {
 		return err
@@ -225,7 +226,7 @@ func (s *Server) handleAdminClientUpdate(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/admin/clients/"+cl.ID+"?done=client-saved")
 }
 
-func (s *Server) handleAdminClientSecret(c echo.Context) error {
+func (s *Handlers) HandleAdminClientSecret(c echo.Context) error {
 	cl, err := s.adminClient(c)
 	if err != nil {
 		return err
@@ -241,7 +242,7 @@ func (s *Server) handleAdminClientSecret(c echo.Context) error {
 	return s.showClientSecret(c, cl, secret, http.StatusOK)
 }
 
-func (s *Server) handleAdminClientDelete(c echo.Context) error {
+func (s *Handlers) HandleAdminClientDelete(c echo.Context) error {
 	cl, err := s.adminClient(c)
 	if err != nil {
 		return err
@@ -251,27 +252,4 @@ func (s *Server) handleAdminClientDelete(c echo.Context) error {
 	}
 	s.adminAudit(c, models.EventClientDeleted, models.AuditEvent{ClientID: cl.ID, Detail: models.JSONMap{"name": cl.Name}})
 	return c.Redirect(http.StatusSeeOther, "/admin/clients?done=client-deleted")
-}
-
-// checkClientGroups refuses a sign-in to an application restricted to some
-// groups when the user is in none of them.
-func (s *Server) checkClientGroups(c echo.Context, clientID, userID string) error {
-	ctx := c.Request().Context()
-	cl, err := s.db.ClientByID(ctx, clientID)
-	if err != nil || len(cl.AllowedGroups) == 0 {
-		return err
-	}
-	u, err := s.db.UserByID(ctx, userID)
-	if err != nil {
-		return err
-	}
-	for _, g := range u.GroupNames() {
-		if cl.AllowedGroups.Contains(g) {
-			return nil
-		}
-	}
-	s.audit(c, &models.AuditEvent{Type: models.EventSignInFailed, Success: false, UserID: userID, ClientID: clientID,
-		Detail: models.JSONMap{"reason": "not in an allowed group"}})
-	return &appError{Status: http.StatusForbidden, Message: "Your account may not sign in to " + cl.Name + ".",
-		Hint: "This application is limited to some groups. Ask your administrator for access."}
 }

@@ -1,4 +1,4 @@
-package idp
+package admin
 
 import (
 	"encoding/json"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/latchkey-idp/latchkey/idp/web"
 	"github.com/latchkey-idp/latchkey/models"
 	"github.com/latchkey-idp/latchkey/oidc"
 )
@@ -35,7 +36,7 @@ type auditFilterForm struct{ User, Type, Since, Until string }
 
 // parseAuditFilter reads ?user=&type=&since=&until=&before= (dates as
 // YYYY-MM-DD, UTC; until is inclusive). user may be an ID or a username.
-func (s *Server) parseAuditFilter(c echo.Context) (models.AuditQuery, auditFilterForm, error) {
+func (s *Handlers) parseAuditFilter(c echo.Context) (models.AuditQuery, auditFilterForm, error) {
 	f := auditFilterForm{User: strings.TrimSpace(c.QueryParam("user")), Type: c.QueryParam("type"),
 		Since: c.QueryParam("since"), Until: c.QueryParam("until")}
 	q := models.AuditQuery{Type: f.Type, Limit: 50}
@@ -56,7 +57,7 @@ func (s *Server) parseAuditFilter(c echo.Context) (models.AuditQuery, auditFilte
 		}
 		t, err := time.Parse("2006-01-02", d.raw)
 		if err != nil {
-			return q, f, newError(http.StatusBadRequest, "Dates must be given as YYYY-MM-DD.", err)
+			return q, f, web.NewError(http.StatusBadRequest, "Dates must be given as YYYY-MM-DD.", err)
 		}
 		*d.dst = t.AddDate(0, 0, d.add)
 	}
@@ -66,7 +67,7 @@ func (s *Server) parseAuditFilter(c echo.Context) (models.AuditQuery, auditFilte
 	return q, f, nil
 }
 
-func (s *Server) handleAdminAudit(c echo.Context) error {
+func (s *Handlers) HandleAdminAudit(c echo.Context) error {
 	ctx := c.Request().Context()
 	q, f, err := s.parseAuditFilter(c)
 	if err != nil {
@@ -112,7 +113,7 @@ func (s *Server) handleAdminAudit(c echo.Context) error {
 	}
 	for _, ev := range evs {
 		d, _ := json.Marshal(ev.Detail)
-		p.Events = append(p.Events, auditRow{AuditEvent: ev, When: fmtTime(ev.CreatedAt), Detail: string(d),
+		p.Events = append(p.Events, auditRow{AuditEvent: ev, When: web.FormatTime(ev.CreatedAt), Detail: string(d),
 			UserName: name(ev.UserID), ActorName: name(ev.ActorID), ClientName: clientName(ev.ClientID)})
 	}
 	v := url.Values{"user": {f.User}, "type": {f.Type}, "since": {f.Since}, "until": {f.Until}}
@@ -124,9 +125,9 @@ func (s *Server) handleAdminAudit(c echo.Context) error {
 	return s.render(c, http.StatusOK, "admin_audit", p)
 }
 
-// handleAdminAuditExport streams the filtered events as JSON lines
+// HandleAdminAuditExport streams the filtered events as JSON lines
 // (newest first), up to 100 000 events.
-func (s *Server) handleAdminAuditExport(c echo.Context) error {
+func (s *Handlers) HandleAdminAuditExport(c echo.Context) error {
 	q, _, err := s.parseAuditFilter(c)
 	if err != nil {
 		return err
@@ -134,7 +135,7 @@ func (s *Server) handleAdminAuditExport(c echo.Context) error {
 	return s.writeAuditLines(c, q)
 }
 
-func (s *Server) writeAuditLines(c echo.Context, q models.AuditQuery) error {
+func (s *Handlers) writeAuditLines(c echo.Context, q models.AuditQuery) error {
 	ctx := c.Request().Context()
 	h := c.Response().Header()
 	h.Set("Content-Type", "application/jsonl; charset=utf-8")
@@ -174,7 +175,7 @@ type adminOverviewPage struct {
 	policyInfo // passkey_policy.go
 }
 
-func (s *Server) handleAdminOverview(c echo.Context) error {
+func (s *Handlers) HandleAdminOverview(c echo.Context) error {
 	ctx := c.Request().Context()
 	counts, err := s.db.CountAll(ctx)
 	if err != nil {
@@ -232,7 +233,7 @@ type adminKeysPage struct {
 	Keys []keyRow
 }
 
-func (s *Server) keyRows(c echo.Context) ([]keyRow, error) {
+func (s *Handlers) keyRows(c echo.Context) ([]keyRow, error) {
 	ks, err := s.db.PublishedSigningKeys(c.Request().Context())
 	if err != nil {
 		return nil, err
@@ -240,7 +241,7 @@ func (s *Server) keyRows(c echo.Context) ([]keyRow, error) {
 	now := s.cfg.Now()
 	out := make([]keyRow, 0, len(ks))
 	for _, k := range ks {
-		r := keyRow{ID: k.ID, Algorithm: k.Algorithm, Created: fmtTime(k.CreatedAt), Activates: fmtTime(k.ActivatesAt)}
+		r := keyRow{ID: k.ID, Algorithm: k.Algorithm, Created: web.FormatTime(k.CreatedAt), Activates: web.FormatTime(k.ActivatesAt)}
 		switch {
 		case now.Before(k.ActivatesAt):
 			r.State = "next (published, not signing yet)"
@@ -249,13 +250,13 @@ func (s *Server) keyRows(c echo.Context) ([]keyRow, error) {
 		default:
 			r.State = "retired (published for verification)"
 		}
-		r.Until = fmtTimePtr(k.ExpiresAt)
+		r.Until = web.FormatTimePtr(k.ExpiresAt)
 		out = append(out, r)
 	}
 	return out, nil
 }
 
-func (s *Server) handleAdminKeys(c echo.Context) error {
+func (s *Handlers) HandleAdminKeys(c echo.Context) error {
 	rows, err := s.keyRows(c)
 	if err != nil {
 		return err
@@ -263,7 +264,7 @@ func (s *Server) handleAdminKeys(c echo.Context) error {
 	return s.render(c, http.StatusOK, "admin_keys", &adminKeysPage{adminBase: s.adminBase(c, "keys"), Keys: rows})
 }
 
-func (s *Server) handleAdminKeysRotate(c echo.Context) error {
+func (s *Handlers) HandleAdminKeysRotate(c echo.Context) error {
 	if err := s.op.RotateKeys(oidc.WithActor(c.Request().Context(), actorID(c))); err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package idp
+package admin
 
 import (
 	"encoding/base64"

@@ -1,4 +1,4 @@
-package idp
+package admin
 
 import (
 	"context"
@@ -7,21 +7,19 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/labstack/echo/v4"
-	"github.com/labstack/echo/v4/middleware"
 
+	"github.com/latchkey-idp/latchkey/idp/web"
 	"github.com/latchkey-idp/latchkey/models"
 	"github.com/latchkey-idp/latchkey/oidc"
 )
 
 // The admin console signs admins in through Latchkey's own OpenID Connect
-// flow: it is a built-in confidential client (adminClientID) whose redirect
+// flow: it is a built-in confidential client (ClientID) whose redirect
 // URI is on the internal listener. The console redirects to /authorize on
 // the public issuer (authorization code + S256 PKCE, prompt=login so every
 // console sign-in takes a fresh passkey ceremony), redeems the code in
@@ -29,53 +27,32 @@ import (
 // its own session (models.AdminSession) in a cookie on the internal origin.
 // Only enabled users with the admin role get a session.
 
-// adminClientID is the client ID of the built-in console client.
-const adminClientID = "latchkey-admin-console"
+// ClientID is the client ID of the built-in console client.
+const ClientID = "latchkey-admin-console"
 
-// adminSecretName names the console client's sealed secret (models.Secret):
+// SecretName names the console client's sealed secret (models.Secret):
 // every instance derives the same secret, so no instance rotates it away.
-const adminSecretName = "admin_console_client_secret"
+const SecretName = "admin_console_client_secret"
 
-func (c *Config) adminDefaults() {
-	if c.AdminURL == "" {
-		host, port, err := net.SplitHostPort(c.InternalListen)
-		if err != nil {
-			return // Validate reports the listen address
-		}
-		if host == "" || host == "127.0.0.1" || host == "::1" || host == "0.0.0.0" || host == "::" {
-			host = "localhost" // what a browser on this machine can reach
-		}
-		scheme := "http"
-		if c.TLSCert != "" {
-			scheme = "https"
-		}
-		c.AdminURL = scheme + "://" + net.JoinHostPort(host, port)
-	}
-	c.AdminURL = strings.TrimRight(c.AdminURL, "/")
-}
+func (s *Handlers) adminSecure() bool { return Secure(s.cfg.AdminURL) }
 
-func (c *Config) validateAdmin() []string {
-	u, err := url.Parse(c.AdminURL)
-	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") || u.Path != "" || u.RawQuery != "" {
-		return []string{fmt.Sprintf("admin URL %q must be an absolute http or https URL without a path", c.AdminURL)}
-	}
-	return nil
-}
+// Secure reports whether the console is served over https (its cookies
+// then get Secure and the __Host- prefix).
+func Secure(adminURL string) bool { return strings.HasPrefix(adminURL, "https://") }
 
-func (s *Server) adminSecure() bool { return strings.HasPrefix(s.cfg.AdminURL, "https://") }
-
-func (s *Server) adminCookieName(name string) string {
+func (s *Handlers) adminCookieName(name string) string {
 	if s.adminSecure() {
 		return "__Host-" + name
 	}
 	return name
 }
 
-// ensureAdminClient creates the built-in console client or brings its
-// redirect URI and secret in line with the configuration.
-func (s *Server) ensureAdminClient(ctx context.Context, sealer *models.Sealer) error {
-	aad := []byte(adminSecretName)
-	sealed, err := s.db.SecretValue(ctx, adminSecretName, func() ([]byte, error) {
+// EnsureClient creates the built-in console client or brings its
+// redirect URI and secret in line with the configuration. Call it once
+// before serving: the console's sign-in needs the client's secret.
+func (s *Handlers) EnsureClient(ctx context.Context, sealer *models.Sealer) error {
+	aad := []byte(SecretName)
+	sealed, err := s.db.SecretValue(ctx, SecretName, func() ([]byte, error) {
 		return sealer.Seal([]byte(models.NewToken()), aad), nil
 	})
 	if err != nil {
@@ -87,7 +64,7 @@ func (s *Server) ensureAdminClient(ctx context.Context, sealer *models.Sealer) e
 	}
 	s.adminSecret = string(raw)
 	want := models.Client{
-		ID: adminClientID, Name: "Latchkey admin console", Builtin: true,
+		ID: ClientID, Name: "Latchkey admin console", Builtin: true,
 		RedirectURIs:           models.StringList{s.cfg.AdminURL + "/admin/callback"},
 		PostLogoutRedirectURIs: models.StringList{s.cfg.AdminURL + "/admin/signed-out"},
 		AllowedScopes:          models.StringList{"openid", "profile"},
@@ -95,7 +72,7 @@ func (s *Server) ensureAdminClient(ctx context.Context, sealer *models.Sealer) e
 		IDTokenAlg:             "ES256", AccessTokenFormat: models.AccessTokenJWT,
 		IDTokenTTL: 300, AccessTokenTTL: 300,
 	}
-	c, err := s.db.ClientByID(ctx, adminClientID)
+	c, err := s.db.ClientByID(ctx, ClientID)
 	switch {
 	case errors.Is(err, models.ErrNotFound):
 		if _, err := s.db.CreateClient(ctx, &want); err != nil && !errors.Is(err, models.ErrConflict) {
@@ -146,18 +123,23 @@ func safeNext(next string) string {
 	return next
 }
 
-func (s *Server) setAdminCookie(c echo.Context, name, value string, maxAge int) {
+func (s *Handlers) setAdminCookie(c echo.Context, name, value string, maxAge int) {
 	c.SetCookie(&http.Cookie{Name: s.adminCookieName(name), Value: value, Path: "/", MaxAge: maxAge,
 		HttpOnly: true, Secure: s.adminSecure(), SameSite: http.SameSiteLaxMode})
 }
 
-// handleAdminLogin starts the console sign-in at the issuer.
-func (s *Server) handleAdminLogin(c echo.Context) error {
+// HandleConsoleRedirect sends the internal listener's root to the console.
+func (s *Handlers) HandleConsoleRedirect(c echo.Context) error {
+	return c.Redirect(http.StatusFound, "/admin")
+}
+
+// HandleAdminLogin starts the console sign-in at the issuer.
+func (s *Handlers) HandleAdminLogin(c echo.Context) error {
 	f := adminFlow{State: randomString(), Nonce: randomString(), Verifier: randomString(), Next: safeNext(c.QueryParam("next"))}
 	s.setAdminCookie(c, "latchkey_admin_flow", f.encode(), 600)
 	sum := sha256.Sum256([]byte(f.Verifier))
 	q := url.Values{
-		"client_id": {adminClientID}, "response_type": {"code"}, "scope": {"openid profile"},
+		"client_id": {ClientID}, "response_type": {"code"}, "scope": {"openid profile"},
 		"redirect_uri": {s.cfg.AdminURL + "/admin/callback"}, "state": {f.State}, "nonce": {f.Nonce},
 		"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"},
 		"prompt": {"login"},
@@ -165,28 +147,28 @@ func (s *Server) handleAdminLogin(c echo.Context) error {
 	return c.Redirect(http.StatusFound, s.cfg.Issuer+"/authorize?"+q.Encode())
 }
 
-// handleAdminCallback finishes the console sign-in.
-func (s *Server) handleAdminCallback(c echo.Context) error {
+// HandleAdminCallback finishes the console sign-in.
+func (s *Handlers) HandleAdminCallback(c echo.Context) error {
 	ctx := c.Request().Context()
 	ck, err := c.Cookie(s.adminCookieName("latchkey_admin_flow"))
 	if err != nil {
-		return &appError{Status: http.StatusBadRequest, Message: "This sign-in has expired or was started in another browser.",
+		return &web.Error{Status: http.StatusBadRequest, Message: "This sign-in has expired or was started in another browser.",
 			Hint: "Open the admin console again to sign in.", Err: err}
 	}
 	s.setAdminCookie(c, "latchkey_admin_flow", "", -1)
 	f, ok := decodeFlow(ck.Value)
 	if !ok || c.QueryParam("state") == "" || c.QueryParam("state") != f.State {
-		return &appError{Status: http.StatusBadRequest, Message: "This sign-in response does not match the sign-in that was started.",
+		return &web.Error{Status: http.StatusBadRequest, Message: "This sign-in response does not match the sign-in that was started.",
 			Hint: "Open the admin console again to sign in."}
 	}
 	if e := c.QueryParam("error"); e != "" {
-		return &appError{Status: http.StatusUnauthorized, Message: "Sign-in to the admin console did not complete.",
-			Hint: "Try again. (" + truncate(e, 64) + ")"}
+		return &web.Error{Status: http.StatusUnauthorized, Message: "Sign-in to the admin console did not complete.",
+			Hint: "Try again. (" + web.Truncate(e, 64) + ")"}
 	}
-	who, err := s.op.RedeemCode(ctx, oidc.CodeRedemption{ClientID: adminClientID, ClientSecret: s.adminSecret,
+	who, err := s.op.RedeemCode(ctx, oidc.CodeRedemption{ClientID: ClientID, ClientSecret: s.adminSecret,
 		Code: c.QueryParam("code"), RedirectURI: s.cfg.AdminURL + "/admin/callback", CodeVerifier: f.Verifier, Nonce: f.Nonce})
 	if err != nil {
-		return &appError{Status: http.StatusUnauthorized, Message: "The sign-in response could not be verified.",
+		return &web.Error{Status: http.StatusUnauthorized, Message: "The sign-in response could not be verified.",
 			Hint: "Open the admin console again to sign in.", Err: err}
 	}
 	u, err := s.db.UserByID(ctx, who.Subject)
@@ -194,14 +176,14 @@ func (s *Server) handleAdminCallback(c echo.Context) error {
 		return err
 	}
 	if !u.IsAdmin || u.Disabled {
-		s.audit(c, &models.AuditEvent{Type: models.EventAdminSignInDenied, Success: false, UserID: u.ID, ClientID: adminClientID,
+		s.audit(c, &models.AuditEvent{Type: models.EventAdminSignInDenied, Success: false, UserID: u.ID, ClientID: ClientID,
 			Detail: models.JSONMap{"reason": "not an admin"}})
 		// The code was redeemed to learn who signed in; the console keeps
 		// no tokens for someone it refuses.
-		if err := s.db.RevokeClientTokensForUser(ctx, u.ID, adminClientID); err != nil {
+		if err := s.db.RevokeClientTokensForUser(ctx, u.ID, ClientID); err != nil {
 			return err
 		}
-		return s.render(c, http.StatusForbidden, "message", &messagePage{Title: "Not an administrator", IsError: true,
+		return s.render(c, http.StatusForbidden, "message", &web.MessagePage{Title: "Not an administrator", IsError: true,
 			Message: "You signed in as " + u.Username + ", but this account does not have the admin role.",
 			Hint:    "Ask an administrator to give your account the admin role, or sign in with another account."})
 	}
@@ -210,13 +192,13 @@ func (s *Server) handleAdminCallback(c echo.Context) error {
 		return err
 	}
 	s.setAdminCookie(c, "latchkey_admin", raw, int(s.cfg.SessionTTL.Seconds()))
-	s.audit(c, &models.AuditEvent{Type: models.EventAdminSignIn, Success: true, UserID: u.ID, ActorID: u.ID, ClientID: adminClientID,
+	s.audit(c, &models.AuditEvent{Type: models.EventAdminSignIn, Success: true, UserID: u.ID, ActorID: u.ID, ClientID: ClientID,
 		Detail: models.JSONMap{"session": who.SessionID, "amr": who.AMR}})
 	return c.Redirect(http.StatusSeeOther, safeNext(f.Next))
 }
 
-// handleAdminLogout ends the console session.
-func (s *Server) handleAdminLogout(c echo.Context) error {
+// HandleAdminLogout ends the console session.
+func (s *Handlers) HandleAdminLogout(c echo.Context) error {
 	if ck, err := c.Cookie(s.adminCookieName("latchkey_admin")); err == nil {
 		if err := s.db.EndAdminSession(c.Request().Context(), ck.Value); err != nil {
 			return err
@@ -226,16 +208,16 @@ func (s *Server) handleAdminLogout(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/admin/signed-out")
 }
 
-func (s *Server) handleAdminSignedOut(c echo.Context) error {
-	return s.render(c, http.StatusOK, "message", &messagePage{Title: "Signed out",
+func (s *Handlers) HandleAdminSignedOut(c echo.Context) error {
+	return s.render(c, http.StatusOK, "message", &web.MessagePage{Title: "Signed out",
 		Message: "You are signed out of the admin console.", Hint: "Open /admin to sign in again."})
 }
 
 const adminUserKey = "latchkey.admin"
 
-// requireAdmin lets a request through only with a live console session of
+// RequireAdmin lets a request through only with a live console session of
 // an enabled admin; others are sent to sign in.
-func (s *Server) requireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
+func (s *Handlers) RequireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		ctx := c.Request().Context()
 		ck, err := c.Cookie(s.adminCookieName("latchkey_admin"))
@@ -250,7 +232,7 @@ func (s *Server) requireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
 			if c.Request().Method == http.MethodGet {
 				return c.Redirect(http.StatusFound, "/admin/login?next="+url.QueryEscape(c.Request().URL.RequestURI()))
 			}
-			return &appError{Status: http.StatusUnauthorized, Message: "Your admin console session has ended.",
+			return &web.Error{Status: http.StatusUnauthorized, Message: "Your admin console session has ended.",
 				Hint: "Open /admin to sign in again; then repeat the change."}
 		}
 		u, err := s.db.UserByID(ctx, sess.UserID)
@@ -262,32 +244,8 @@ func (s *Server) requireAdmin(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// currentAdmin is the admin signed in to the console (set by requireAdmin).
+// currentAdmin is the admin signed in to the console (set by RequireAdmin).
 func currentAdmin(c echo.Context) *models.User {
 	u, _ := c.Get(adminUserKey).(*models.User)
 	return u
-}
-
-// formCSRF is the CSRF protection of the console and the account page:
-// Fetch Metadata first, else a double-submit token from the X-CSRF-Token
-// header (fetch) or the _csrf form field (classic forms). The console uses
-// its own cookie name: cookies do not isolate ports, and the public and
-// internal listeners often share a host name.
-func (s *Server) formCSRF(cookie string, secure bool) echo.MiddlewareFunc {
-	if secure {
-		cookie = "__Host-" + cookie
-	}
-	return middleware.CSRFWithConfig(middleware.CSRFConfig{
-		TokenLookup:    "header:X-CSRF-Token,form:_csrf",
-		CookieName:     cookie,
-		CookiePath:     "/",
-		CookieHTTPOnly: true,
-		CookieSecure:   secure,
-		CookieSameSite: http.SameSiteStrictMode,
-		CookieMaxAge:   int((12 * time.Hour).Seconds()),
-		ErrorHandler: func(err error, c echo.Context) error {
-			return &appError{Status: http.StatusForbidden, Err: err,
-				Message: "This request was refused: its CSRF protection is missing or invalid. Reload the page and try again."}
-		},
-	})
 }

@@ -1,4 +1,4 @@
-package idp
+package admin
 
 import (
 	"context"
@@ -11,8 +11,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/latchkey-idp/latchkey/idp/web"
 	"github.com/latchkey-idp/latchkey/models"
-	"github.com/latchkey-idp/latchkey/passkeys"
 )
 
 const usersPerPage = 25
@@ -26,7 +26,7 @@ type adminUsersPage struct {
 	PrevURL, NextURL string
 }
 
-func (s *Server) handleAdminUsers(c echo.Context) error {
+func (s *Handlers) HandleAdminUsers(c echo.Context) error {
 	q := strings.TrimSpace(c.QueryParam("q"))
 	page := max(atoiDefault(c.QueryParam("page"), 1), 1)
 	res, err := s.db.SearchUsers(c.Request().Context(), q, (page-1)*usersPerPage, usersPerPage)
@@ -54,45 +54,20 @@ type adminUserForm struct {
 	Claims       string
 	AllGroups    []models.GroupInfo
 	MemberOf     map[string]bool
-	Passkeys     []passkeyRow
+	Passkeys     []web.PasskeyRow
 	Sessions     []models.Session
-	Apps         []appRow // applications holding live tokens for the user
+	Apps         []web.AppRow // applications holding live tokens for the user
 	Self         bool
 	SetupLink    string
 	SetupLinkQR  template.URL
 	SetupExpires string
 }
 
-// passkeyRow is a passkey as shown to admins and on the account page.
-type passkeyRow struct {
-	models.Credential
-	Provider, Icon, Kind, Created, LastUsed, IDb64 string
-	// Policy status of the passkey (passkey_policy.go).
-	passkeyPolicy
-}
-
-func passkeyRows(cs []models.Credential) []passkeyRow {
-	out := make([]passkeyRow, len(cs))
-	for i, cr := range cs {
-		kind := "device-bound"
-		if cr.BackupEligible {
-			kind = "synced"
-		}
-		provider := passkeys.ProviderName(cr.AAGUID)
-		if provider == "" { // AAGUID not in the table (or all zeros)
-			provider = "Unknown provider"
-		}
-		out[i] = passkeyRow{Credential: cr, Provider: provider, Icon: passkeys.ProviderIcon(cr.AAGUID, false),
-			Kind: kind, Created: fmtTime(cr.CreatedAt), LastUsed: fmtTimePtr(cr.LastUsedAt), IDb64: b64url(cr.CredentialID)}
-	}
-	return out
-}
-
-func (s *Server) handleAdminUserNew(c echo.Context) error {
+func (s *Handlers) HandleAdminUserNew(c echo.Context) error {
 	return s.renderUserForm(c, http.StatusOK, &adminUserForm{adminBase: s.adminBase(c, "users"), New: true, User: &models.User{}, Claims: "{}"})
 }
 
-func (s *Server) renderUserForm(c echo.Context, status int, p *adminUserForm) error {
+func (s *Handlers) renderUserForm(c echo.Context, status int, p *adminUserForm) error {
 	ctx := c.Request().Context()
 	var err error
 	if p.AllGroups, err = s.db.ListGroups(ctx); err != nil {
@@ -107,7 +82,7 @@ func (s *Server) renderUserForm(c echo.Context, status int, p *adminUserForm) er
 		if err != nil {
 			return err
 		}
-		p.Passkeys = s.withPolicy(ctx, p.User.ID, passkeyRows(creds))
+		p.Passkeys = s.withPolicy(ctx, p.User.ID, web.PasskeyRows(creds))
 		if p.Sessions, err = s.db.SessionsByUser(ctx, p.User.ID); err != nil {
 			return err
 		}
@@ -116,7 +91,7 @@ func (s *Server) renderUserForm(c echo.Context, status int, p *adminUserForm) er
 			return err
 		}
 		for _, a := range apps {
-			p.Apps = append(p.Apps, appRow{ConnectedApp: a, LastUsedText: fmtTime(a.LastUsed)})
+			p.Apps = append(p.Apps, web.AppRow{ConnectedApp: a, LastUsedText: web.FormatTime(a.LastUsed)})
 		}
 		p.Self = p.Admin != nil && p.Admin.ID == p.User.ID
 	}
@@ -151,7 +126,7 @@ func userFromForm(c echo.Context, u *models.User) (claims string, groups []strin
 	return claims, groups, err
 }
 
-func (s *Server) handleAdminUserCreate(c echo.Context) error {
+func (s *Handlers) HandleAdminUserCreate(c echo.Context) error {
 	ctx := c.Request().Context()
 	u := &models.User{}
 	claims, groups, ferr := userFromForm(c, u)
@@ -177,8 +152,8 @@ func (s *Server) handleAdminUserCreate(c echo.Context) error {
 
 // showSetupLink issues a new one-time setup link and shows it once, with a
 // QR code for a phone.
-func (s *Server) showSetupLink(c echo.Context, u *models.User, status int) error {
-	link, err := IssueSetupLink(c.Request().Context(), s.db, s.cfg.Issuer, u.ID, s.cfg.SetupLinkTTL, currentAdmin(c).ID)
+func (s *Handlers) showSetupLink(c echo.Context, u *models.User, status int) error {
+	link, err := s.issueSetupLink(c.Request().Context(), u.ID, currentAdmin(c).ID)
 	if err != nil {
 		return err
 	}
@@ -187,15 +162,15 @@ func (s *Server) showSetupLink(c echo.Context, u *models.User, status int) error
 		return err
 	}
 	return s.render(c, status, "admin_link", &adminUserForm{adminBase: s.adminBase(c, "users", "admin.js"), User: u,
-		SetupLink: link, SetupLinkQR: qr, SetupExpires: humanUntil(s.cfg.SetupLinkTTL)})
+		SetupLink: link, SetupLinkQR: qr, SetupExpires: web.HumanUntil(s.cfg.SetupLinkTTL)})
 }
 
-func (s *Server) adminUser(c echo.Context) (*models.User, error) {
+func (s *Handlers) adminUser(c echo.Context) (*models.User, error) {
 	u, err := s.db.UserByID(c.Request().Context(), c.Param("id"))
-	return u, notFound("user", err)
+	return u, web.NotFound("user", err)
 }
 
-func (s *Server) handleAdminUser(c echo.Context) error {
+func (s *Handlers) HandleAdminUser(c echo.Context) error {
 	u, err := s.adminUser(c)
 	if err != nil {
 		return err
@@ -204,7 +179,7 @@ func (s *Server) handleAdminUser(c echo.Context) error {
 	return s.renderUserForm(c, http.StatusOK, &adminUserForm{adminBase: s.adminBase(c, "users"), User: u, Claims: string(claims)})
 }
 
-func (s *Server) handleAdminUserUpdate(c echo.Context) error {
+func (s *Handlers) HandleAdminUserUpdate(c echo.Context) error {
 	ctx := c.Request().Context()
 	u, err := s.adminUser(c)
 	if err != nil {
@@ -239,7 +214,7 @@ func (s *Server) handleAdminUserUpdate(c echo.Context) error {
 
 // userAction runs a state change on the user named in the path, audits it
 // and redirects back to the user page (or to done's page).
-func (s *Server) handleAdminUserAction(c echo.Context) error {
+func (s *Handlers) HandleAdminUserAction(c echo.Context) error {
 	ctx := c.Request().Context()
 	u, err := s.adminUser(c)
 	if err != nil {
@@ -247,7 +222,7 @@ func (s *Server) handleAdminUserAction(c echo.Context) error {
 	}
 	back := "/admin/users/" + u.ID
 	refuse := func(msg string) error {
-		return &appError{Status: http.StatusConflict, Message: msg, Hint: "Go back to the user's page."}
+		return &web.Error{Status: http.StatusConflict, Message: msg, Hint: "Go back to the user's page."}
 	}
 	switch action := c.Param("action"); action {
 	case "disable":
@@ -289,19 +264,19 @@ func (s *Server) handleAdminUserAction(c echo.Context) error {
 	return echo.ErrNotFound
 }
 
-func (s *Server) handleAdminPasskeyRevoke(c echo.Context) error {
+func (s *Handlers) HandleAdminPasskeyRevoke(c echo.Context) error {
 	u, err := s.adminUser(c)
 	if err != nil {
 		return err
 	}
 	if err := s.db.DeleteCredential(c.Request().Context(), u.ID, c.Param("cid")); err != nil {
-		return notFound("passkey", err)
+		return web.NotFound("passkey", err)
 	}
 	s.adminAudit(c, models.EventPasskeyRemoved, models.AuditEvent{UserID: u.ID, Detail: models.JSONMap{"credential": c.Param("cid")}})
 	return c.Redirect(http.StatusSeeOther, "/admin/users/"+u.ID+"?done=passkey-revoked")
 }
 
-func (s *Server) handleAdminSessionEnd(c echo.Context) error {
+func (s *Handlers) HandleAdminSessionEnd(c echo.Context) error {
 	ctx := c.Request().Context()
 	u, err := s.adminUser(c)
 	if err != nil {
@@ -309,7 +284,7 @@ func (s *Server) handleAdminSessionEnd(c echo.Context) error {
 	}
 	sess, err := s.db.SessionByID(ctx, c.Param("sid"))
 	if err != nil || sess.UserID != u.ID {
-		return notFound("session", models.ErrNotFound)
+		return web.NotFound("session", models.ErrNotFound)
 	}
 	if err := s.db.EndSession(ctx, sess.ID); err != nil {
 		return err
@@ -318,9 +293,9 @@ func (s *Server) handleAdminSessionEnd(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/admin/users/"+u.ID+"?done=session-ended")
 }
 
-// handleAdminAppRevoke revokes every token an application holds for the
+// HandleAdminAppRevoke revokes every token an application holds for the
 // user (the admin's "log the user out of this application").
-func (s *Server) handleAdminAppRevoke(c echo.Context) error {
+func (s *Handlers) HandleAdminAppRevoke(c echo.Context) error {
 	ctx := c.Request().Context()
 	u, err := s.adminUser(c)
 	if err != nil {
@@ -328,7 +303,7 @@ func (s *Server) handleAdminAppRevoke(c echo.Context) error {
 	}
 	cl, err := s.db.ClientByID(ctx, c.Param("cid"))
 	if err != nil {
-		return notFound("application", err)
+		return web.NotFound("application", err)
 	}
 	if err := s.db.RevokeClientTokensForUser(ctx, u.ID, cl.ID); err != nil {
 		return err
@@ -341,7 +316,7 @@ func (s *Server) handleAdminAppRevoke(c echo.Context) error {
 // creating missing ones. It works on group IDs: models.SetUserGroups finds
 // a group by an ID derived from its name, which a renamed group no longer
 // has (it fails with "not found").
-func (s *Server) setUserGroups(ctx context.Context, userID string, names []string) error {
+func (s *Handlers) setUserGroups(ctx context.Context, userID string, names []string) error {
 	all, err := s.db.ListGroups(ctx)
 	if err != nil {
 		return err

@@ -1,0 +1,201 @@
+package idp
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/latchkey-idp/latchkey/idp/web"
+)
+
+// listener names the echo server a route is served on.
+type listener int
+
+const (
+	public   listener = iota // issuer: OIDC, sign-in, setup, account
+	internal                 // admin console, /api/v1, health, metrics
+)
+
+// anyMethod registers a route for every method (echo's Any).
+const anyMethod = "*"
+
+// route is one row of the route table: where, what, and the middleware
+// in the order it runs (after the server-wide middleware of newEcho).
+type route struct {
+	on      listener
+	method  string
+	path    string
+	handler echo.HandlerFunc
+	mw      []echo.MiddlewareFunc
+}
+
+// mw is a route's middleware list.
+func mw(m ...echo.MiddlewareFunc) []echo.MiddlewareFunc { return m }
+
+// routeTable is the one route table of both listeners; mountRoutes
+// registers exactly these routes (routes_test.go checks it). Middleware is
+// attached per route: an echo Group with an empty prefix would also
+// capture every unmatched path.
+func (s *Server) routeTable() []route {
+	op := echo.WrapHandler(s.op.Handler())
+	csrf, adminCSRF := s.csrf, s.adminCSRF
+	noStore, jsonErrors, memo, opCSP := web.NoStore, web.JSONErrors, web.RequestMemo, web.OpEndpointCSP
+	loginLimit, setupLimit := s.rateLimit(RateLimitLogin), s.rateLimit(RateLimitSetup)
+	tokenLimit, apiLimit := s.rateLimit(RateLimitToken), s.rateLimit(RateLimitAdminAPI)
+	acc, adm := s.account, s.admin
+	const get, post, put, patch, del = http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete
+
+	t := []route{
+		// --- Public listener ---
+		// OpenID Connect endpoints served by zitadel op. No CSRF here: they
+		// are called cross-site by design and protected by the protocol.
+		{public, anyMethod, "/.well-known/openid-configuration", op, mw(s.opRateLimit("/.well-known/openid-configuration"), noStore, opCSP, memo)},
+		{public, anyMethod, "/keys", op, mw(s.opRateLimit("/keys"), noStore, opCSP, memo)},
+		{public, anyMethod, "/authorize/callback", op, mw(s.opRateLimit("/authorize/callback"), noStore, opCSP, memo)},
+		{public, anyMethod, "/oauth/token", op, mw(s.opRateLimit("/oauth/token"), noStore, opCSP, memo)},
+		{public, anyMethod, "/oauth/introspect", op, mw(s.opRateLimit("/oauth/introspect"), noStore, opCSP, memo)},
+		{public, anyMethod, "/userinfo", op, mw(s.opRateLimit("/userinfo"), noStore, opCSP, memo)},
+		{public, anyMethod, "/revoke", op, mw(s.opRateLimit("/revoke"), noStore, opCSP, memo)},
+		// /authorize answers with the sign-in page itself (authorize.go).
+		{public, anyMethod, "/authorize", s.handleAuthorize(csrf), mw(noStore, opCSP, memo)},
+		{public, anyMethod, "/end_session", s.handleEndSession, mw(noStore)},
+		{public, post, "/end_session/confirm", s.handleLogoutConfirm, mw(csrf, noStore)},
+		{public, get, "/consent", s.handleConsentPage, mw(csrf, noStore, memo)},
+		// A denial may answer with op's form_post page.
+		{public, post, "/consent", s.handleConsentDecision, mw(csrf, noStore, opCSP, memo)},
+		// Device authorization grant (RFC 8628): op's endpoint, then the
+		// user side. User-code look-ups share the sign-in rate limit.
+		{public, anyMethod, "/device_authorization", op, mw(tokenLimit, noStore, opCSP)},
+		{public, get, "/device", s.handleDevicePage, mw(loginLimit, csrf, noStore)},
+		{public, post, "/device", s.handleDeviceDecision, mw(loginLimit, csrf, noStore)},
+		{public, post, "/device/login/begin", s.handleSessionLoginBegin, mw(jsonErrors, loginLimit, csrf, noStore)},
+		{public, post, "/device/login/finish", s.handleDeviceLoginFinish, mw(jsonErrors, loginLimit, csrf, noStore)},
+
+		{public, get, "/", s.handleHome, nil},
+		{public, get, "/logged-out", s.handleLoggedOut, nil},
+		{public, get, "/static/*", web.HandleStatic, nil},
+		{public, get, "/favicon.ico", web.HandleFavicon, nil},
+		{public, get, "/.well-known/webauthn", s.handleWebAuthnWellKnown, nil},
+
+		// Sign-in and setup pages: CSRF and no caching (they carry
+		// challenges and setup tokens).
+		{public, get, "/login", s.handleLoginPage, mw(csrf, noStore, memo)},
+		{public, post, "/login/passkey/begin", s.handlePasskeyLoginBegin, mw(jsonErrors, loginLimit, csrf, noStore)},
+		{public, post, "/login/passkey/finish", s.handlePasskeyLoginFinish, mw(jsonErrors, loginLimit, csrf, noStore, memo)},
+		{public, get, "/setup/:token", acc.HandleSetupPage, mw(setupLimit, csrf, noStore)},
+		{public, post, "/setup/:token/begin", acc.HandleSetupBegin, mw(jsonErrors, setupLimit, csrf, noStore)},
+		{public, post, "/setup/:token/finish", acc.HandleSetupFinish, mw(jsonErrors, setupLimit, csrf, noStore)},
+
+		// The user's own account page.
+		{public, get, "/account", acc.HandleAccount, mw(csrf, noStore)},
+		{public, post, "/account/login/begin", s.handleSessionLoginBegin, mw(jsonErrors, loginLimit, csrf, noStore)},
+		{public, post, "/account/login/finish", acc.HandleAccountLoginFinish, mw(jsonErrors, loginLimit, csrf, noStore)},
+		{public, post, "/account/passkeys/begin", acc.RequireAccount(acc.HandleAccountPasskeyBegin), mw(jsonErrors, csrf, noStore)},
+		{public, post, "/account/passkeys/finish", acc.RequireAccount(acc.HandleAccountPasskeyFinish), mw(jsonErrors, csrf, noStore)},
+		{public, post, "/account/passkeys/:id/rename", acc.RequireAccount(acc.HandleAccountPasskeyRename), mw(csrf, noStore)},
+		{public, post, "/account/passkeys/:id/delete", acc.RequireAccount(acc.HandleAccountPasskeyDelete), mw(csrf, noStore)},
+		{public, post, "/account/sessions/:id/end", acc.RequireAccount(acc.HandleAccountSessionEnd), mw(csrf, noStore)},
+		{public, post, "/account/apps/:id/revoke", acc.RequireAccount(acc.HandleAccountAppRevoke), mw(csrf, noStore)},
+
+		// --- Internal listener ---
+		{internal, get, "/healthz", s.handleHealthz, nil},
+		{internal, get, "/readyz", s.handleReadyz, nil},
+		{internal, get, "/metrics", s.handleMetrics, nil},
+		// Static assets for the console pages.
+		{internal, get, "/static/*", web.HandleStatic, nil},
+		{internal, get, "/favicon.ico", web.HandleFavicon, nil},
+		{internal, get, "/", adm.HandleConsoleRedirect, nil},
+	}
+
+	// Console sign-in through the built-in OIDC client. The callback is a
+	// cross-site GET from the issuer; state, nonce and PKCE protect it.
+	// Console pages: CSRF checked first (POST), then the session.
+	view := mw(adminCSRF, noStore, adm.RequireAdmin)
+	t = append(t, []route{
+		{internal, get, "/admin/login", adm.HandleAdminLogin, mw(noStore)},
+		{internal, get, "/admin/callback", adm.HandleAdminCallback, mw(noStore)},
+		{internal, get, "/admin/signed-out", adm.HandleAdminSignedOut, nil},
+		{internal, post, "/admin/logout", adm.HandleAdminLogout, mw(adminCSRF, noStore)},
+		{internal, get, "/admin", adm.HandleAdminOverview, view},
+		{internal, get, "/admin/users", adm.HandleAdminUsers, view},
+		{internal, get, "/admin/users/new", adm.HandleAdminUserNew, view},
+		{internal, post, "/admin/users", adm.HandleAdminUserCreate, view},
+		{internal, get, "/admin/users/:id", adm.HandleAdminUser, view},
+		{internal, post, "/admin/users/:id", adm.HandleAdminUserUpdate, view},
+		{internal, post, "/admin/users/:id/:action", adm.HandleAdminUserAction, view},
+		{internal, post, "/admin/users/:id/passkeys/:cid/revoke", adm.HandleAdminPasskeyRevoke, view},
+		{internal, post, "/admin/users/:id/sessions/:sid/end", adm.HandleAdminSessionEnd, view},
+		{internal, post, "/admin/users/:id/apps/:cid/revoke", adm.HandleAdminAppRevoke, view},
+		{internal, get, "/admin/groups", adm.HandleAdminGroups, view},
+		{internal, post, "/admin/groups", adm.HandleAdminGroupCreate, view},
+		{internal, get, "/admin/groups/:id", adm.HandleAdminGroup, view},
+		{internal, post, "/admin/groups/:id", adm.HandleAdminGroupUpdate, view},
+		{internal, post, "/admin/groups/:id/delete", adm.HandleAdminGroupDelete, view},
+		{internal, post, "/admin/groups/:id/members", adm.HandleAdminGroupMemberAdd, view},
+		{internal, post, "/admin/groups/:id/members/:uid/remove", adm.HandleAdminGroupMemberRemove, view},
+		{internal, get, "/admin/clients", adm.HandleAdminClients, view},
+		{internal, get, "/admin/clients/new", adm.HandleAdminClientNew, view},
+		{internal, post, "/admin/clients", adm.HandleAdminClientCreate, view},
+		{internal, get, "/admin/clients/:id", adm.HandleAdminClient, view},
+		{internal, post, "/admin/clients/:id", adm.HandleAdminClientUpdate, view},
+		{internal, post, "/admin/clients/:id/secret", adm.HandleAdminClientSecret, view},
+		{internal, post, "/admin/clients/:id/delete", adm.HandleAdminClientDelete, view},
+		{internal, get, "/admin/keys", adm.HandleAdminKeys, view},
+		{internal, post, "/admin/keys/rotate", adm.HandleAdminKeysRotate, view},
+		{internal, get, "/admin/audit", adm.HandleAdminAudit, view},
+		{internal, get, "/admin/audit/export", adm.HandleAdminAuditExport, view},
+		{internal, get, "/admin/tokens", adm.HandleAdminTokens, view},
+		{internal, post, "/admin/tokens", adm.HandleAdminTokenCreate, view},
+		{internal, post, "/admin/tokens/:id/revoke", adm.HandleAdminTokenRevoke, view},
+	}...)
+
+	// Admin REST API (docs/openapi.yaml): bearer API tokens, JSON errors,
+	// no cookies, so no CSRF.
+	api := mw(jsonErrors, apiLimit, noStore, adm.RequireAPIToken)
+	t = append(t, []route{
+		{internal, get, "/api/v1/users", adm.HandleAPIUsers, api},
+		{internal, post, "/api/v1/users", adm.HandleAPIUserCreate, api},
+		{internal, get, "/api/v1/users/:id", adm.HandleAPIUser, api},
+		{internal, patch, "/api/v1/users/:id", adm.HandleAPIUserUpdate, api},
+		{internal, del, "/api/v1/users/:id", adm.HandleAPIUserDelete, api},
+		{internal, post, "/api/v1/users/:id/disable", adm.HandleAPIUserDisable, api},
+		{internal, post, "/api/v1/users/:id/enable", adm.HandleAPIUserDisable, api},
+		{internal, post, "/api/v1/users/:id/setup-link", adm.HandleAPIUserSetupLink, api},
+		{internal, get, "/api/v1/groups", adm.HandleAPIGroups, api},
+		{internal, post, "/api/v1/groups", adm.HandleAPIGroupCreate, api},
+		{internal, get, "/api/v1/groups/:id", adm.HandleAPIGroup, api},
+		{internal, patch, "/api/v1/groups/:id", adm.HandleAPIGroupUpdate, api},
+		{internal, del, "/api/v1/groups/:id", adm.HandleAPIGroupDelete, api},
+		{internal, put, "/api/v1/groups/:id/members/:uid", adm.HandleAPIGroupMember, api},
+		{internal, del, "/api/v1/groups/:id/members/:uid", adm.HandleAPIGroupMember, api},
+		{internal, get, "/api/v1/clients", adm.HandleAPIClients, api},
+		{internal, post, "/api/v1/clients", adm.HandleAPIClientCreate, api},
+		{internal, get, "/api/v1/clients/:id", adm.HandleAPIClient, api},
+		{internal, patch, "/api/v1/clients/:id", adm.HandleAPIClientUpdate, api},
+		{internal, del, "/api/v1/clients/:id", adm.HandleAPIClientDelete, api},
+		{internal, post, "/api/v1/clients/:id/secret", adm.HandleAPIClientSecret, api},
+		{internal, get, "/api/v1/keys", adm.HandleAPIKeys, api},
+		{internal, post, "/api/v1/keys/rotate", adm.HandleAPIKeysRotate, api},
+		{internal, get, "/api/v1/audit", adm.HandleAPIAudit, api},
+	}...)
+
+	if s.cfg.Pprof {
+		t = append(t, pprofRoutes()...) // metrics.go
+	}
+	return t
+}
+
+// mountRoutes registers the route table on the two echo servers.
+func (s *Server) mountRoutes() {
+	for _, r := range s.routeTable() {
+		e := s.public
+		if r.on == internal {
+			e = s.internal
+		}
+		if r.method == anyMethod {
+			e.Any(r.path, r.handler, r.mw...)
+		} else {
+			e.Add(r.method, r.path, r.handler, r.mw...)
+		}
+	}
+}

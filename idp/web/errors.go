@@ -1,0 +1,140 @@
+package web
+
+import (
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+	"github.com/latchkey-idp/latchkey/models"
+)
+
+// Error is an error with an HTTP status and a message that is safe to
+// show to the user. The cause is logged, never shown.
+type Error struct {
+	Status  int
+	Message string
+	Hint    string
+	Err     error
+}
+
+func (e *Error) Error() string {
+	if e.Err != nil {
+		return e.Message + ": " + e.Err.Error()
+	}
+	return e.Message
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// NewError is an Error without a hint.
+func NewError(status int, msg string, cause error) *Error {
+	return &Error{Status: status, Message: msg, Err: cause}
+}
+
+const jsonErrorsKey = "latchkey.json_errors"
+
+// JSONErrors marks a route whose errors are rendered as JSON.
+func JSONErrors(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		MarkJSONErrors(c)
+		return next(c)
+	}
+}
+
+// MarkJSONErrors makes the error handler answer this request with JSON.
+func MarkJSONErrors(c echo.Context) { c.Set(jsonErrorsKey, true) }
+
+// ErrorHandler is the single error renderer of both listeners: JSON for
+// routes marked with JSONErrors, an HTML page otherwise. 5xx causes are
+// logged once with the request ID.
+func ErrorHandler(pages *Pages, log *slog.Logger) echo.HTTPErrorHandler {
+	return func(err error, c echo.Context) { handleError(pages, log, err, c) }
+}
+
+func handleError(pages *Pages, log *slog.Logger, err error, c echo.Context) {
+	if c.Response().Committed {
+		return
+	}
+	status, msg, hint := http.StatusInternalServerError, "Something went wrong on our side. Please try again.", ""
+	var ae *Error
+	var he *echo.HTTPError
+	switch {
+	case errors.As(err, &ae):
+		status, msg, hint = ae.Status, ae.Message, ae.Hint
+	case errors.As(err, &he):
+		status = he.Code
+		switch status {
+		case http.StatusNotFound:
+			msg = "This page does not exist."
+		case http.StatusMethodNotAllowed:
+			msg = "This method is not allowed here."
+		case http.StatusRequestEntityTooLarge:
+			msg = "The request is too large."
+		case http.StatusForbidden:
+			msg = "This request was refused (missing or invalid CSRF protection). Reload the page and try again."
+		case http.StatusBadRequest:
+			msg = "The request is malformed."
+		default:
+			if status < 500 {
+				msg = http.StatusText(status)
+			}
+		}
+	}
+	rid := c.Response().Header().Get(echo.HeaderXRequestID)
+	if status >= 500 {
+		log.Error("request failed", "request_id", rid, "route", c.Path(), "err", err)
+	}
+	c.Response().Header().Set("Cache-Control", "no-store")
+	if isJSON, _ := c.Get(jsonErrorsKey).(bool); isJSON {
+		_ = c.JSON(status, map[string]string{"error": msg, "request_id": rid})
+		return
+	}
+	if c.Request().Method == http.MethodHead {
+		_ = c.NoContent(status)
+		return
+	}
+	_ = pages.Render(c, status, "message", &MessagePage{Title: http.StatusText(status), Message: msg, Hint: hint, IsError: true, RequestID: rid})
+}
+
+// DecodeJSON reads a small JSON body strictly: JSON content type, one
+// object, no trailing data.
+func DecodeJSON(c echo.Context, v any) error {
+	r := c.Request()
+	if ct := r.Header.Get("Content-Type"); ct != "application/json" && !strings.HasPrefix(ct, "application/json;") {
+		return NewError(http.StatusUnsupportedMediaType, "Send this request as application/json.", nil)
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(c.Response(), r.Body, 128<<10))
+	if err := dec.Decode(v); err != nil {
+		return NewError(http.StatusBadRequest, "The request body is not valid JSON.", err)
+	}
+	if dec.More() {
+		return NewError(http.StatusBadRequest, "The request body must hold a single JSON object.", nil)
+	}
+	return nil
+}
+
+// Truncate cuts s to at most n bytes.
+func Truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+// NotFound turns models.ErrNotFound into a 404 page naming what is gone;
+// other errors pass unchanged.
+func NotFound(what string, err error) error {
+	if errors.Is(err, models.ErrNotFound) {
+		return NewError(http.StatusNotFound, "This "+what+" does not exist (any more).", err)
+	}
+	return err
+}
+
+// CeremonyBegin answers a passkey ceremony's begin request.
+type CeremonyBegin struct {
+	CeremonyID string          `json:"ceremonyID"`
+	Options    json.RawMessage `json:"options"`
+}
