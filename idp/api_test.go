@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"github.com/latchkey-idp/latchkey/idp/admin"
 	"net/http"
 	"net/url"
 	"os"
@@ -14,6 +13,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/latchkey-idp/latchkey/idp/admin"
 
 	"github.com/latchkey-idp/latchkey/models"
 )

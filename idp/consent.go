@@ -70,13 +70,14 @@ func (s *Server) consentNeeded(ctx context.Context, ar *models.AuthRequest, user
 }
 
 // completeAuthRequest records the sign-in on ar and returns where the
-// browser goes next: the client's redirect URI with the code (issued with
-// the sign-in, oidc.Provider.CompleteWithCode), op's callback for
-// form_post, or the consent page. With prompt=none and consent missing it
-// ends the request with consent_required and returns "" (the response is
-// written). Inside models.InTx its writes commit with the caller's.
-// challenge is the request's own sign-in challenge the user answered (nil
-// for a ceremony or a live session): the request must still hold it.
+// browser goes next: op's callback, which issues the code and sends it to
+// the client (its storage records the session's new client for
+// back-channel logout, oidc Storage.SaveAuthCode), or the consent page.
+// With prompt=none and consent missing it ends the request with
+// consent_required and returns "" (the response is written). Inside
+// models.InTx its write commits with the caller's. challenge is the
+// request's own sign-in challenge the user answered (nil for a ceremony
+// or a live session): the request must still hold it.
 func (s *Server) completeAuthRequest(c echo.Context, ar *models.AuthRequest, sessionID, userID string, authTime time.Time, amr []string, acr string, challenge []byte) (string, error) {
 	ctx := c.Request().Context()
 	need, err := s.consentNeeded(ctx, ar, userID)
@@ -87,16 +88,14 @@ func (s *Server) completeAuthRequest(c echo.Context, ar *models.AuthRequest, ses
 		s.op.FailAuthRequest(c.Response(), c.Request(), ar.ID, oidc.ConsentRequired, "the user has not consented to this application")
 		return "", nil
 	}
-	var next string
-	err = s.db.InTx(ctx, func(ctx context.Context) error { // the code and the session's client commit together
-		next, err = s.op.CompleteWithCode(ctx, ar, models.Completion{UserID: userID, SessionID: sessionID, AuthTime: authTime, AMR: amr, ACR: acr,
-			Challenge: challenge, ConsentPending: need})
-		return err
-	})
-	if err != nil || !need {
-		return next, err
+	if err := s.db.CompleteAuthRequest(ctx, ar.ID, models.Completion{UserID: userID, SessionID: sessionID, AuthTime: authTime, AMR: amr, ACR: acr,
+		Challenge: challenge, ConsentPending: need}); err != nil {
+		return "", err
 	}
-	return "/consent?authRequestID=" + url.QueryEscape(ar.ID), nil
+	if need {
+		return "/consent?authRequestID=" + url.QueryEscape(ar.ID), nil
+	}
+	return s.op.CallbackURL(ctx, ar.ID), nil
 }
 
 type consentPage struct {

@@ -90,7 +90,7 @@ func TestDocumentFastPath(t *testing.T) {
 
 	// A rotation is in the next JWKS answer.
 	_, before := do(http.MethodGet, "/keys")
-	if err := app.srv.op.RotateKeys(ctx); err != nil {
+	if err := app.srv.op.RotateKeys(ctx, ""); err != nil {
 		t.Fatal(err)
 	}
 	_, after := do(http.MethodGet, "/keys")

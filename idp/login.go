@@ -64,23 +64,14 @@ func needsFreshSignIn(ar *models.AuthRequest, sess *models.Session, now time.Tim
 }
 
 // handleLoginPage serves GET /login?authRequestID=…, the sign-in page of
-// a pending auth request (op's login URL).
+// a pending auth request (op's login URL, where op's /authorize sends
+// the browser): it completes the request with the browser's session when
+// that session may be reused, and shows the sign-in page otherwise.
 func (s *Server) handleLoginPage(c echo.Context) error {
-	return s.loginPage(c, c.QueryParam("authRequestID"), nil)
-}
-
-// loginPage answers for the auth request authRequestID: it completes it
-// with the browser's session when that session may be reused, and shows
-// the sign-in page otherwise (also served by /authorize, authorize.go,
-// which passes the request it has just stored as created).
-func (s *Server) loginPage(c echo.Context, authRequestID string, created *models.AuthRequest) error {
 	ctx := c.Request().Context()
-	ar := created
-	if ar == nil {
-		var err error
-		if ar, err = s.pendingAuthRequest(c, authRequestID); err != nil {
-			return err
-		}
+	ar, err := s.pendingAuthRequest(c, c.QueryParam("authRequestID"))
+	if err != nil {
+		return err
 	}
 	sess, err := s.currentSession(c)
 	if err != nil {

@@ -6,51 +6,30 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/latchkey-idp/latchkey/models"
-	"github.com/latchkey-idp/latchkey/oidc"
 )
 
-// handleEndSession runs op's RP-initiated logout endpoint with the browser
-// session in the context, and clears the cookie once op's storage reports
-// that it ended the session.
+// handleEndSession serves RP-initiated logout: without a valid
+// id_token_hint the user confirms first (logout_confirm.go); otherwise op's
+// end_session endpoint ends the browser session of the request's cookie
+// and clears the cookie (oidc Config.SessionCookie).
 func (s *Server) handleEndSession(c echo.Context) error {
-	if !s.op.ValidIDTokenHint(c.Request().Context(), c.FormValue("id_token_hint")) {
+	ctx := c.Request().Context()
+	if !s.op.ValidIDTokenHint(ctx, c.FormValue("id_token_hint")) {
 		return s.confirmLogout(c) // logout_confirm.go
 	}
-	raw := ""
-	if ck, err := c.Cookie(s.sessionCookie()); err == nil {
-		raw = ck.Value
+	sess, err := s.currentSession(c)
+	if err != nil {
+		return err
 	}
-	ctx, res := oidc.WithBrowserSession(c.Request().Context(), raw)
-	w := &logoutWriter{ResponseWriter: c.Response().Writer, res: res, clear: s.clearSessionCookie}
-	s.op.Handler().ServeHTTP(w, c.Request().WithContext(ctx))
-	if res.Ended {
-		s.audit(c, &models.AuditEvent{Type: models.EventSignOut, Success: true, UserID: res.UserID,
-			Detail: models.JSONMap{"session": res.SessionID}})
+	s.op.Handler().ServeHTTP(c.Response(), c.Request())
+	if sess == nil {
+		return nil
+	}
+	if after, err := s.db.SessionByID(ctx, sess.ID); err == nil && after.EndedAt != nil {
+		s.audit(c, &models.AuditEvent{Type: models.EventSignOut, Success: true, UserID: sess.UserID,
+			Detail: models.JSONMap{"session": sess.ID}})
 	}
 	return nil
-}
-
-// logoutWriter adds the cookie-clearing header just before the status line.
-type logoutWriter struct {
-	http.ResponseWriter
-	res         *oidc.LogoutResult
-	clear       func(http.ResponseWriter)
-	wroteHeader bool
-}
-
-func (w *logoutWriter) WriteHeader(status int) {
-	if !w.wroteHeader && w.res.Ended {
-		w.clear(w.ResponseWriter)
-	}
-	w.wroteHeader = true
-	w.ResponseWriter.WriteHeader(status)
-}
-
-func (w *logoutWriter) Write(b []byte) (int, error) {
-	if !w.wroteHeader {
-		w.WriteHeader(http.StatusOK)
-	}
-	return w.ResponseWriter.Write(b)
 }
 
 func (s *Server) handleLoggedOut(c echo.Context) error {

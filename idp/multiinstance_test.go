@@ -220,7 +220,7 @@ func TestTwoInstancesOnePostgres(t *testing.T) {
 	authURL, f = r.authURL()
 	c.pin("/oauth/token", 'A')
 	c.pin("/keys", 'A')
-	if err := c.servers[0].Provider().RotateKeys(ctx); err != nil {
+	if err := c.servers[0].Provider().RotateKeys(ctx, ""); err != nil {
 		t.Fatal(err)
 	}
 	tok4, _ := r.exchange(b.signIn(authURL), f)

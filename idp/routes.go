@@ -51,13 +51,14 @@ func (s *Server) routeTable() []route {
 		// are called cross-site by design and protected by the protocol.
 		{public, anyMethod, "/.well-known/openid-configuration", op, mw(s.opRateLimit("/.well-known/openid-configuration"), noStore, opCSP, memo)},
 		{public, anyMethod, "/keys", op, mw(s.opRateLimit("/keys"), noStore, opCSP, memo)},
+		// /authorize sends the browser to /login, and /login after the
+		// sign-in to /authorize/callback, which sends it to the client.
+		{public, anyMethod, "/authorize", op, mw(s.opRateLimit("/authorize"), noStore, opCSP, memo)},
 		{public, anyMethod, "/authorize/callback", op, mw(s.opRateLimit("/authorize/callback"), noStore, opCSP, memo)},
 		{public, anyMethod, "/oauth/token", op, mw(s.opRateLimit("/oauth/token"), noStore, opCSP, memo)},
 		{public, anyMethod, "/oauth/introspect", op, mw(s.opRateLimit("/oauth/introspect"), noStore, opCSP, memo)},
 		{public, anyMethod, "/userinfo", op, mw(s.opRateLimit("/userinfo"), noStore, opCSP, memo)},
 		{public, anyMethod, "/revoke", op, mw(s.opRateLimit("/revoke"), noStore, opCSP, memo)},
-		// /authorize answers with the sign-in page itself (authorize.go).
-		{public, anyMethod, "/authorize", s.handleAuthorize(csrf), mw(noStore, opCSP, memo)},
 		{public, anyMethod, "/end_session", s.handleEndSession, mw(noStore)},
 		{public, post, "/end_session/confirm", s.handleLogoutConfirm, mw(csrf, noStore)},
 		{public, get, "/consent", s.handleConsentPage, mw(csrf, noStore, memo)},

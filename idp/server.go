@@ -81,7 +81,11 @@ func New(ctx context.Context, cfg Config, db *models.DB, sealer *models.Sealer) 
 	// anything is sealed with it.
 	var g errgroup.Group
 	g.Go(func() (err error) {
-		if s.op, err = oidc.New(ctx, cfg.OIDC, db, sealer); err != nil {
+		oc := cfg.OIDC
+		// end_session ends the session of this cookie and clears it.
+		oc.SessionCookie = &http.Cookie{Name: s.sessions.CookieName(), Path: "/", HttpOnly: true,
+			Secure: s.cfg.SecureCookies(), SameSite: http.SameSiteLaxMode}
+		if s.op, err = oidc.New(ctx, oc, db, sealer); err != nil {
 			return fmt.Errorf("oidc provider: %w", err)
 		}
 		return nil

@@ -1,14 +1,10 @@
 package oidc
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"io"
-	"net/http"
-	"net/url"
 	"strings"
 	"time"
 
@@ -21,24 +17,6 @@ import (
 // maxAssertionLifetime bounds exp-iat of a client assertion, which bounds
 // how long its jti must be remembered.
 const maxAssertionLifetime = 5 * time.Minute
-
-// assertionOf returns the client_assertion of a form-encoded token request
-// (the body has already been buffered by withTokenClient).
-func assertionOf(r *http.Request) string {
-	if r.Body == nil || !strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
-		return ""
-	}
-	body, err := io.ReadAll(r.Body)
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	if err != nil {
-		return ""
-	}
-	vals, err := url.ParseQuery(string(body))
-	if err != nil {
-		return ""
-	}
-	return vals.Get("client_assertion")
-}
 
 // useClientAssertion verifies a private_key_jwt assertion (signature with
 // the client's registered keys, aud, exp, iat) and spends its jti: OpenID

@@ -193,21 +193,12 @@ func (s *Storage) AuthRequestByCode(ctx context.Context, code string) (op.AuthRe
 	if err != nil {
 		return nil, err
 	}
-	if ts := tokenStateFrom(ctx); ts != nil {
-		ts.redeemed = m.ID
-	}
 	return &authRequest{m: m, user: loadedUser{u: u, groups: groups}}, nil
 }
 
 // DeleteAuthRequest removes a request that never got a code; requests with
-// a code are kept until they expire so a replayed code is recognised.
+// a code are kept until they expire so a replayed code is recognised. The
+// code exchange (server.go CodeExchange) does not call it.
 func (s *Storage) DeleteAuthRequest(ctx context.Context, id string) error {
-	// op deletes the request after a code exchange. That request has a
-	// code (it was found by it), which models.DeleteAuthRequest keeps for
-	// replay detection, so the DELETE would match nothing: skip it and
-	// spare SQLite's single writer a statement per sign-in.
-	if ts := tokenStateFrom(ctx); ts != nil && ts.redeemed == id {
-		return nil
-	}
 	return s.db.DeleteAuthRequest(ctx, id)
 }

@@ -132,12 +132,8 @@ func (c *clientAdapter) IDTokenUserinfoClaimsAssertion() bool { return false }
 
 func (c *clientAdapter) ClockSkew() time.Duration { return 0 }
 
-// loadClient returns the client, from the request context when the token
-// endpoint wrapper already loaded it. Unknown clients are invalid_client.
+// loadClient returns the client. Unknown clients are invalid_client.
 func (s *Storage) loadClient(ctx context.Context, id string) (*models.Client, error) {
-	if c := clientFromContext(ctx); c != nil && c.ID == id {
-		return c, nil
-	}
 	c, err := s.db.ClientByID(ctx, id)
 	if errors.Is(err, models.ErrNotFound) {
 		return nil, oidc.ErrInvalidClient().WithDescription("unknown client").WithParent(err)

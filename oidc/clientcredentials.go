@@ -4,103 +4,19 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
-	httphelper "github.com/zitadel/oidc/v3/pkg/http"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
-	"github.com/zitadel/oidc/v3/pkg/op"
 
 	"github.com/latchkey-idp/latchkey/models"
 )
 
-// The client credentials grant (RFC 6749 §4.4) is served here rather than
-// by op: op signs every JWT with typ "JWT", while RFC 9068 §2.1 requires
-// "at+jwt" so a resource server cannot mistake an ID token for an access
-// token. Errors still go through op.RequestError.
-
-// clientAssertionType is the only client_assertion_type (RFC 7523 §2.2).
-const clientAssertionType = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-
-// serveClientCredentials answers a token request with
-// grant_type=client_credentials. The client must be confidential; the
-// access token is a JWT (RFC 9068) whatever the client's access token
-// format, with no refresh token and no ID token.
-func (p *Provider) serveClientCredentials(w http.ResponseWriter, r *http.Request) {
-	ctx := op.ContextWithIssuer(r.Context(), p.cfg.Issuer)
-	r = r.WithContext(ctx)
-	c, err := p.authenticateClient(ctx, r)
-	if err != nil {
-		op.RequestError(w, r, err, nil)
-		return
-	}
-	resp, err := p.storage.clientCredentialsToken(ctx, c, r.Form.Get("scope"), r.Form["resource"])
-	if err != nil {
-		op.RequestError(w, r, err, nil)
-		return
-	}
-	httphelper.MarshalJSON(w, resp)
-}
-
-// authenticateClient checks a token request's client authentication:
-// client_secret_basic, client_secret_post or private_key_jwt, exactly one
-// of them (RFC 6749 §2.3). Public clients cannot authenticate.
-// Errors: invalid_client, invalid_request.
-func (p *Provider) authenticateClient(ctx context.Context, r *http.Request) (*models.Client, error) {
-	if err := r.ParseForm(); err != nil {
-		return nil, oidc.ErrInvalidRequest().WithDescription("cannot parse the form").WithParent(err)
-	}
-	basicID, basicSecret, hasBasic := r.BasicAuth()
-	assertion := r.PostForm.Get("client_assertion")
-	postSecret := r.PostForm.Get("client_secret")
-	methods := 0
-	for _, used := range []bool{hasBasic, assertion != "", postSecret != ""} {
-		if used {
-			methods++
-		}
-	}
-	if methods != 1 {
-		return nil, oidc.ErrInvalidClient().WithDescription("use exactly one client authentication method")
-	}
-	if assertion != "" {
-		if r.PostForm.Get("client_assertion_type") != clientAssertionType {
-			return nil, oidc.ErrInvalidClient().WithDescription("unsupported client_assertion_type")
-		}
-		oc, err := op.AuthorizePrivateJWTKey(ctx, assertion, p.op)
-		if err != nil {
-			return nil, oidc.ErrInvalidClient().WithDescription("invalid client assertion").WithParent(err)
-		}
-		ca, ok := oc.(*clientAdapter)
-		if !ok {
-			return nil, oidc.ErrInvalidClient()
-		}
-		if id := r.PostForm.Get("client_id"); id != "" && id != ca.m.ID {
-			return nil, oidc.ErrInvalidClient().WithDescription("client_id does not match the assertion")
-		}
-		return ca.m, nil
-	}
-	id, secret := r.PostForm.Get("client_id"), postSecret
-	if hasBasic {
-		var err1, err2 error
-		id, err1 = url.QueryUnescape(basicID)
-		secret, err2 = url.QueryUnescape(basicSecret)
-		if err1 != nil || err2 != nil {
-			return nil, oidc.ErrInvalidClient().WithDescription("invalid basic auth header")
-		}
-	}
-	c, err := p.storage.loadClient(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	if c.JWKS != "" || !c.CheckSecret(secret) {
-		return nil, oidc.ErrInvalidClient().WithDescription("invalid client credentials")
-	}
-	return c, nil
-}
+// The client credentials grant (RFC 6749 §4.4): server.go
+// ClientCredentialsExchange answers it for the client VerifyClient
+// authenticated, with an access token signed here as at+jwt (RFC 9068).
 
 // serviceScopes are never granted to a client acting for itself: they are
 // about a user.
@@ -114,11 +30,10 @@ var serviceScopes = map[string]bool{oidc.ScopeOpenID: false, oidc.ScopeOfflineAc
 // of which must be in the client's AccessTokenAudience (invalid_target
 // otherwise); none requested gives the first configured audience, or the
 // client itself.
-func (s *Storage) clientCredentialsToken(ctx context.Context, c *models.Client, scope string, resources []string) (*oidc.AccessTokenResponse, error) {
+func (s *Storage) clientCredentialsToken(ctx context.Context, c *models.Client, scopes []string, resources []string) (*oidc.AccessTokenResponse, error) {
 	if c.Public {
 		return nil, oidc.ErrUnauthorizedClient().WithDescription("public clients cannot use the client credentials grant")
 	}
-	scopes := strings.Fields(scope)
 	for _, sc := range scopes {
 		if _, user := serviceScopes[sc]; user || !c.AllowedScopes.Contains(sc) {
 			return nil, oidc.ErrInvalidScope().WithDescription("scope %q is not allowed for this client", sc)
@@ -196,7 +111,13 @@ func (s *Storage) signJWT(ctx context.Context, alg jose.SignatureAlgorithm, typ 
 // token (no user). ok is false when tokenID is not such a token.
 func (s *Storage) introspectServiceToken(ctx context.Context, resp *oidc.IntrospectionResponse, tokenID, subject, clientID string) (bool, error) {
 	at, err := s.db.ActiveAccessToken(ctx, tokenID)
-	if err != nil || at.UserID != nil {
+	if errors.Is(err, models.ErrNotFound) {
+		return false, nil // not live, or not one of ours: activeToken decides
+	}
+	if err != nil {
+		return true, err
+	}
+	if at.UserID != nil {
 		return false, nil
 	}
 	if at.Subject != subject || (at.ClientID != clientID && !at.Audience.Contains(clientID)) {
@@ -264,44 +185,3 @@ func ParseClientJWKS(raw string) error {
 // clientAssertionAlgs are the private_key_jwt assertion algorithms
 // accepted (discovery).
 var clientAssertionAlgs = []string{"RS256", "ES256", "PS256"}
-
-// serveOwnGrant serves the token grants Latchkey implements itself and
-// reports whether it did.
-func (p *Provider) serveOwnGrant(w http.ResponseWriter, r *http.Request) bool {
-	if r.Method != http.MethodPost || r.ParseForm() != nil {
-		return false
-	}
-	if r.PostForm.Get("grant_type") == string(oidc.GrantTypeClientCredentials) {
-		p.serveClientCredentials(w, r)
-		return true
-	}
-	if r.PostForm.Get("grant_type") == string(oidc.GrantTypeDeviceCode) {
-		if err := p.authenticateDeviceClient(r); err != nil {
-			op.RequestError(w, r, err, nil)
-			return true
-		}
-	}
-	return false
-}
-
-// authenticateDeviceClient authenticates a confidential client before op
-// handles a device request (RFC 8628 §3.1, §3.4): op checks client
-// authentication only after it has redeemed the approved grant, so a poll
-// without credentials would burn it, and op recognises only Basic and
-// assertions there — a client_secret_post secret is moved to Basic once
-// verified. Public clients pass unchanged.
-func (p *Provider) authenticateDeviceClient(r *http.Request) error {
-	c := clientFromContext(r.Context())
-	if c == nil || c.Public {
-		return nil
-	}
-	if _, err := p.authenticateClient(r.Context(), r); err != nil {
-		return err
-	}
-	if secret := r.PostForm.Get("client_secret"); secret != "" {
-		r.SetBasicAuth(url.QueryEscape(c.ID), url.QueryEscape(secret))
-		r.PostForm.Del("client_secret")
-		r.Form.Del("client_secret")
-	}
-	return nil
-}

@@ -2,6 +2,7 @@ package oidc
 
 import (
 	"fmt"
+	"net/http"
 	"net/url"
 	"strings"
 	"time"
@@ -33,6 +34,10 @@ type Config struct {
 	// each new auth request, so that the sign-in page needs no ceremony of
 	// its own (passkeys.Service.NewLoginChallenge, passkeys/bound.go).
 	NewLoginChallenge func() ([]byte, time.Time, error)
+	// SessionCookie, when set, is the browser session cookie (name and
+	// attributes; the value is ignored): end_session ends the session it
+	// carries and clears it (server.go EndSession).
+	SessionCookie *http.Cookie
 	// Now is the clock; defaults to time.Now.
 	Now func() time.Time
 }

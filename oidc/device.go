@@ -4,12 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
 
 	"github.com/latchkey-idp/latchkey/models"
@@ -62,31 +60,29 @@ func (s *Storage) StoreDeviceAuthorization(ctx context.Context, clientID, device
 	return nil
 }
 
-// deviceGrantKey carries the device grant being redeemed from
-// GetDeviceAuthorizatonState to the token creation in the same request.
-type deviceGrantKey struct{}
-
-type deviceGrantHolder struct{ d *models.DeviceAuthorization }
-
-func withDeviceGrantHolder(r *http.Request) *http.Request {
-	return r.WithContext(context.WithValue(r.Context(), deviceGrantKey{}, &deviceGrantHolder{}))
+// GetDeviceAuthorizatonState answers a poll (op.DeviceAuthorizationStorage;
+// Latchkey's token endpoint calls deviceState, server.go). op turns an
+// error wrapping context.DeadlineExceeded into slow_down and any other
+// error into access_denied; Expires is expressed in real time because op
+// compares it with time.Now.
+func (s *Storage) GetDeviceAuthorizatonState(ctx context.Context, clientID, deviceCode string) (*op.DeviceAuthorizationState, error) {
+	st, _, err := s.deviceState(ctx, clientID, deviceCode)
+	return st, err
 }
 
-// GetDeviceAuthorizatonState answers a poll. op turns an error wrapping
-// context.DeadlineExceeded into slow_down and any other error into
-// access_denied; Expires is expressed in real time because op compares it
-// with time.Now.
-func (s *Storage) GetDeviceAuthorizatonState(ctx context.Context, clientID, deviceCode string) (*op.DeviceAuthorizationState, error) {
+// deviceState is GetDeviceAuthorizatonState that also returns the grant
+// (nil when it has expired unapproved).
+func (s *Storage) deviceState(ctx context.Context, clientID, deviceCode string) (*op.DeviceAuthorizationState, *models.DeviceAuthorization, error) {
 	d, err := s.db.PollDeviceAuthorization(ctx, models.HashToken(deviceCode), clientID, s.cfg.DevicePollInterval)
 	if errors.Is(err, models.ErrSlowDown) {
-		return nil, fmt.Errorf("device polled too fast: %w", context.DeadlineExceeded)
+		return nil, nil, fmt.Errorf("device polled too fast: %w", context.DeadlineExceeded)
 	}
 	if errors.Is(err, models.ErrExpired) {
-		// Not done and expired: op answers expired_token (RFC 8628 §3.5).
-		return &op.DeviceAuthorizationState{ClientID: clientID, Expires: time.Now().Add(-time.Second)}, nil
+		// Not done and expired: expired_token (RFC 8628 §3.5).
+		return &op.DeviceAuthorizationState{ClientID: clientID, Expires: time.Now().Add(-time.Second)}, nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("device code: %w", err)
+		return nil, nil, fmt.Errorf("device code: %w", err)
 	}
 	st := &op.DeviceAuthorizationState{
 		ClientID: d.ClientID, Scopes: slices.Clone(d.Scopes),
@@ -98,25 +94,17 @@ func (s *Storage) GetDeviceAuthorizatonState(ctx context.Context, clientID, devi
 		if d.AuthTime != nil {
 			st.AuthTime = *d.AuthTime
 		}
-		if h, _ := ctx.Value(deviceGrantKey{}).(*deviceGrantHolder); h != nil {
-			h.d = d
-		}
 	}
-	return st, nil
+	return st, d, nil
 }
 
 // deviceGrant is the grantInfo of an approved device authorization.
-func deviceGrant(ctx context.Context, st *op.DeviceAuthorizationState) (*grantInfo, error) {
-	h, _ := ctx.Value(deviceGrantKey{}).(*deviceGrantHolder)
-	if h == nil || h.d == nil || deref(h.d.UserID) != st.Subject {
-		return nil, oidc.ErrInvalidGrant().WithDescription("device grant is not approved")
-	}
-	d := h.d
+func deviceGrant(d *models.DeviceAuthorization, st *op.DeviceAuthorizationState) *grantInfo {
 	return &grantInfo{
 		clientID: d.ClientID, userID: deref(d.UserID), sessionID: deref(d.SessionID),
 		scopes: st.GetScopes(), grantScopes: st.GetScopes(), audience: []string{d.ClientID},
 		amr: slices.Clone(d.AMR), acr: d.ACR, authTime: st.AuthTime,
-	}, nil
+	}
 }
 
 // NormalizeUserCode turns what a user typed into the stored form

@@ -4,6 +4,5 @@
 // rotation, maps users to claims, and builds the op.Provider.
 //
 // It imports models, zitadel/oidc and go-jose. zitadel types never leave
-// this package: idp talks to it through Provider, Config, FailKind,
-// WithBrowserSession and LogoutResult.
+// this package: idp talks to it through Provider, Config and FailKind.
 package oidc

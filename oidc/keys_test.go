@@ -26,11 +26,10 @@ func TestSigningKeyPerClient(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			ctx := e.ctx
+			k, err := e.s.SigningKey(e.ctx)
 			if tc.client != nil {
-				ctx = withClient(ctx, tc.client)
+				k, err = e.s.forClient(tc.client).SigningKey(e.ctx)
 			}
-			k, err := e.s.SigningKey(ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -89,7 +88,7 @@ func TestKeysStoredEncrypted(t *testing.T) {
 func TestRotateKeys(t *testing.T) {
 	e := newEnv(t)
 	before, _ := e.s.SigningKey(e.ctx)
-	if err := e.p.RotateKeys(e.ctx); err != nil {
+	if err := e.p.RotateKeys(e.ctx, ""); err != nil {
 		t.Fatal(err)
 	}
 	after, _ := e.s.SigningKey(e.ctx)
@@ -128,7 +127,7 @@ func TestKeySetPicksUpOtherInstanceKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := p2.RotateKeys(e.ctx); err != nil {
+	if err := p2.RotateKeys(e.ctx, ""); err != nil {
 		t.Fatal(err)
 	}
 	newKey, _ := p2.storage.SigningKey(e.ctx)

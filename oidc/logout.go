@@ -9,54 +9,41 @@ import (
 	"github.com/latchkey-idp/latchkey/models"
 )
 
-// LogoutResult tells idp what RP-initiated logout did to the browser
-// session named by WithBrowserSession, so it can clear the cookie and
-// audit. It is filled while op's end_session handler runs.
-type LogoutResult struct {
-	Ended     bool   // the browser session was ended
-	SessionID string // its ID (the sid)
-	UserID    string // its user
+// TerminateSessionFromRequest is op's hook for RP-initiated logout;
+// Latchkey's end_session endpoint (server.go EndSession) calls
+// terminateSession with the browser's session cookie instead.
+func (s *Storage) TerminateSessionFromRequest(ctx context.Context, req *op.EndSessionRequest) (string, error) {
+	redirect, _, err := s.terminateSession(ctx, req, "")
+	return redirect, err
 }
 
-type browserSession struct {
-	raw    string
-	result *LogoutResult
-}
-
-// WithBrowserSession puts the raw session cookie token in ctx for the
-// end_session endpoint. The returned result is filled when the request has
-// been handled.
-func WithBrowserSession(ctx context.Context, rawSessionToken string) (context.Context, *LogoutResult) {
-	res := &LogoutResult{}
-	return context.WithValue(ctx, ctxKeyBrowserSession, &browserSession{raw: rawSessionToken, result: res}), res
-}
-
-// TerminateSessionFromRequest implements RP-initiated logout (OpenID
-// Connect RP-Initiated Logout 1.0):
-//   - the browser session in the context is ended, but when an
-//     id_token_hint is given only if it names the same user;
+// terminateSession implements RP-initiated logout (OpenID Connect
+// RP-Initiated Logout 1.0) and reports whether it ended the browser
+// session whose raw cookie token is browserSession:
+//   - the browser session is ended, but when an id_token_hint is given
+//     only if it names the same user;
 //   - the session named by the hint's sid is ended if it belongs to the
 //     hint's subject (the hint is an ID token we signed).
 //
 // Ending a session revokes the tokens issued under it. The browser is sent
 // to the post_logout_redirect_uri op validated against the client, or to
 // Issuer+LoggedOutPath.
-func (s *Storage) TerminateSessionFromRequest(ctx context.Context, req *op.EndSessionRequest) (string, error) {
+func (s *Storage) terminateSession(ctx context.Context, req *op.EndSessionRequest, browserSession string) (redirect string, ended bool, err error) {
 	hintSub, hintSID := req.UserID, ""
 	if req.IDTokenHintClaims != nil {
 		hintSub, hintSID = req.IDTokenHintClaims.Subject, req.IDTokenHintClaims.SessionID
 	}
-	if bs, _ := ctx.Value(ctxKeyBrowserSession).(*browserSession); bs != nil && bs.raw != "" {
-		sess, err := s.db.ActiveSession(ctx, bs.raw)
+	if browserSession != "" {
+		sess, err := s.db.ActiveSession(ctx, browserSession)
 		switch {
 		case errors.Is(err, models.ErrNotFound):
 		case err != nil:
-			return "", err
+			return "", false, err
 		case hintSub == "" || sess.UserID == hintSub:
 			if err := s.endSession(ctx, sess, req.ClientID); err != nil {
-				return "", err
+				return "", false, err
 			}
-			*bs.result = LogoutResult{Ended: true, SessionID: sess.ID, UserID: sess.UserID}
+			ended = true
 			if sess.ID == hintSID {
 				hintSID = ""
 			}
@@ -67,17 +54,17 @@ func (s *Storage) TerminateSessionFromRequest(ctx context.Context, req *op.EndSe
 		switch {
 		case errors.Is(err, models.ErrNotFound):
 		case err != nil:
-			return "", err
+			return "", false, err
 		case sess.UserID == hintSub && sess.EndedAt == nil:
 			if err := s.endSession(ctx, sess, req.ClientID); err != nil {
-				return "", err
+				return "", false, err
 			}
 		}
 	}
 	if req.RedirectURI != "" {
-		return req.RedirectURI, nil
+		return req.RedirectURI, ended, nil
 	}
-	return s.cfg.Issuer + s.cfg.LoggedOutPath, nil
+	return s.cfg.Issuer + s.cfg.LoggedOutPath, ended, nil
 }
 
 func (s *Storage) endSession(ctx context.Context, sess *models.Session, clientID string) error {

@@ -1,15 +1,12 @@
 package oidc
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/rs/cors"
@@ -23,9 +20,6 @@ import (
 // authorization codes and opaque access tokens with it, so every instance
 // must share it.
 const cryptoKeyName = "op_crypto_key"
-
-// maxTokenBody bounds token endpoint request bodies; real ones are < 4 KiB.
-const maxTokenBody = 64 << 10
 
 // Provider is Latchkey's OpenID Provider: the op handler plus what idp
 // needs around it (the login callback URL, failing a request, key
@@ -77,7 +71,6 @@ func New(ctx context.Context, cfg Config, db *models.DB, sealer *models.Sealer) 
 		op.WithIDTokenHintKeySet(kr),
 		op.WithAccessTokenVerifierOpts(op.WithSupportedAccessTokenSigningAlgorithms(algs...)),
 		op.WithIDTokenHintVerifierOpts(op.WithSupportedIDTokenHintSigningAlgorithms(algs...)),
-		op.WithCORSOptions(&corsOptions),
 	}
 	if strings.HasPrefix(cfg.Issuer, "http://") {
 		opts = append(opts, op.WithAllowInsecure())
@@ -90,7 +83,10 @@ func New(ctx context.Context, cfg Config, db *models.DB, sealer *models.Sealer) 
 	if p.discovery, err = p.buildDiscovery(ctx); err != nil {
 		return nil, err
 	}
-	p.handler = p.newHandler()
+	srv := &server{LegacyServer: op.NewLegacyServer(o, o.Endpoints()), p: p}
+	p.handler = op.RegisterLegacyServer(srv, op.AuthorizeCallbackHandler(o),
+		op.WithServerCORSOptions(&corsOptions),
+		op.WithHTTPMiddleware(p.tokenEndpointHygiene, p.userinfoChallenge)) // adapters.go
 	return p, nil
 }
 
@@ -170,9 +166,10 @@ func (p *Provider) buildDiscovery(ctx context.Context) ([]byte, error) {
 
 // Handler serves the OIDC endpoints at op's default paths: discovery,
 // /keys, /authorize, /authorize/callback, /oauth/token, /userinfo,
-// /oauth/introspect, /revoke, /end_session (plus op's /healthz, /ready).
-// Discovery and JWKS are served from precomputed bytes. The handler is
-// built once; calling Handler is cheap.
+// /oauth/introspect, /revoke, /end_session, /device_authorization (plus
+// op's /healthz, /ready). It is op's handler for Latchkey's server
+// (server.go). Discovery and JWKS are served from precomputed bytes. The
+// handler is built once; calling Handler is cheap.
 func (p *Provider) Handler() http.Handler { return p.handler }
 
 // DocumentPaths are the paths of the precomputed documents: discovery and
@@ -195,166 +192,10 @@ func (p *Provider) Document(ctx context.Context, path string) (body []byte, cach
 	return nil, "", false
 }
 
-func (p *Provider) newHandler() http.Handler {
-	tokenPath := p.op.TokenEndpoint().Relative()
-	userinfoPath := p.op.UserinfoEndpoint().Relative()
-	noStore := map[string]bool{
-		tokenPath: true, userinfoPath: true,
-		p.op.IntrospectionEndpoint().Relative(): true, p.op.RevocationEndpoint().Relative(): true,
-		p.op.DeviceAuthorizationEndpoint().Relative(): true,
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		path := r.URL.Path
-		if r.Method == http.MethodGet || r.Method == http.MethodHead {
-			if body, cacheControl, ok := p.Document(r.Context(), path); ok {
-				serveJSON(w, body, cacheControl)
-				return
-			}
-		}
-		if noStore[path] {
-			// RFC 6749 §5.1: token responses must not be cached.
-			w.Header().Set("Cache-Control", "no-store")
-			w.Header().Set("Pragma", "no-cache")
-		}
-		switch path {
-		case tokenPath:
-			var ok bool
-			if r, ok = p.withTokenClient(w, r); !ok {
-				return
-			}
-			if r = withDeviceGrantHolder(r); p.serveOwnGrant(w, r) { // device.go, clientcredentials.go
-				return
-			}
-			ctx, ts := withTokenState(r.Context()) // attoken.go: one signature per JWT
-			tw := &tokenWriter{ResponseWriter: w}
-			p.op.ServeHTTP(tw, r.WithContext(ctx))
-			tw.flush(p, ts)
-			return
-		case userinfoPath:
-			w = &userinfoWriter{ResponseWriter: w}
-		case p.op.DeviceAuthorizationEndpoint().Relative():
-			var ok bool
-			if r, ok = p.withTokenClient(w, r); !ok {
-				return
-			}
-			if r.ParseForm() == nil {
-				if err := p.authenticateDeviceClient(r); err != nil {
-					op.RequestError(w, r, err, nil)
-					return
-				}
-			}
-		}
-		p.op.ServeHTTP(w, r)
-	})
-}
-
-func serveJSON(w http.ResponseWriter, body []byte, cacheControl string) {
-	h := w.Header()
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", cacheControl)
-	h.Set("Access-Control-Allow-Origin", "*")
-	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(body)
-}
-
-// withTokenClient finds the client of a token request (Basic auth user or
-// form client_id) and puts it in the context, so SigningKey uses the
-// client's ID token algorithm. The body is read (at most maxTokenBody) and
-// restored for op.
-func (p *Provider) withTokenClient(w http.ResponseWriter, r *http.Request) (*http.Request, bool) {
-	clientID := ""
-	if id, _, ok := r.BasicAuth(); ok {
-		clientID, _ = url.QueryUnescape(id)
-	}
-	if r.Body != nil && r.Body != http.NoBody {
-		body, err := io.ReadAll(io.LimitReader(r.Body, maxTokenBody+1))
-		_ = r.Body.Close()
-		if err != nil || len(body) > maxTokenBody {
-			op.RequestError(w, r, oidc.ErrInvalidRequest().WithDescription("request body too large or unreadable"), nil)
-			return r, false
-		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		if clientID == "" && strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
-			if vals, err := url.ParseQuery(string(body)); err == nil {
-				clientID = vals.Get("client_id")
-			}
-		}
-	}
-	if clientID == "" {
-		clientID = r.URL.Query().Get("client_id")
-	}
-	if a := assertionOf(r); a != "" {
-		id, err := p.useClientAssertion(r.Context(), a)
-		if err != nil {
-			op.RequestError(w, r, err, nil)
-			return r, false
-		}
-		if clientID == "" {
-			clientID = id
-		}
-	}
-	if clientID == "" {
-		return r, true
-	}
-	c, err := p.db.ClientByID(r.Context(), clientID)
-	if err != nil {
-		return r, true // op reports the unknown client
-	}
-	return r.WithContext(withClient(r.Context(), c)), true
-}
-
-// userinfoWriter turns op's 403 for an invalid access token into 401 with
-// WWW-Authenticate (RFC 6750 §3.1).
-type userinfoWriter struct{ http.ResponseWriter }
-
-func (u *userinfoWriter) WriteHeader(code int) {
-	if code == http.StatusForbidden || code == http.StatusUnauthorized {
-		u.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
-		code = http.StatusUnauthorized
-	}
-	u.ResponseWriter.WriteHeader(code)
-}
-
-func (u *userinfoWriter) Unwrap() http.ResponseWriter { return u.ResponseWriter }
-
 // CallbackURL is the absolute URL idp redirects to after a successful
 // sign-in for authRequestID (op's /authorize/callback).
 func (p *Provider) CallbackURL(ctx context.Context, authRequestID string) string {
 	return op.AuthCallbackURL(p.op)(op.ContextWithIssuer(ctx, p.cfg.Issuer), authRequestID)
-}
-
-// CompleteWithCode records the sign-in c on ar and issues its
-// authorization code in the same UPDATE, records the session's new client
-// (back-channel logout, backchannel.go), and returns where the browser
-// takes the code: the client's redirect URI with code and state (RFC 6749
-// §4.1.2), built by op exactly as its callback endpoint would build it.
-// The browser thus goes from the sign-in straight to the client instead of
-// through /authorize/callback: one round trip, two reads and a commit less
-// per sign-in. The writes go through ctx, so inside models.InTx they
-// commit with the caller's. response_mode=form_post needs a page that posts
-// the response (OAuth 2.0 Form Post Response Mode §2): for it, and while
-// consent is pending, only the sign-in is recorded and the callback URL is
-// returned, where op's endpoint decides.
-func (p *Provider) CompleteWithCode(ctx context.Context, ar *models.AuthRequest, c models.Completion) (string, error) {
-	if c.ConsentPending || oidc.ResponseType(ar.ResponseType) != oidc.ResponseTypeCode || oidc.ResponseMode(ar.ResponseMode) == oidc.ResponseModeFormPost {
-		if err := p.db.CompleteAuthRequest(ctx, ar.ID, c); err != nil {
-			return "", err
-		}
-		return p.CallbackURL(ctx, ar.ID), nil
-	}
-	code, err := op.BuildAuthRequestCode(&authRequest{m: ar}, p.op.Crypto())
-	if err != nil {
-		return "", err
-	}
-	c.CodeHash, c.CodeTTL = models.HashToken(code), p.cfg.CodeTTL
-	if err := p.db.CompleteAuthRequest(ctx, ar.ID, c); err != nil {
-		return "", err
-	}
-	if err := p.db.RecordSessionClient(ctx, c.SessionID, ar.ClientID); err != nil {
-		return "", err
-	}
-	return op.AuthResponseURL(ar.RedirectURI, oidc.ResponseType(ar.ResponseType), oidc.ResponseMode(ar.ResponseMode),
-		&op.CodeResponseType{Code: code, State: ar.State}, p.op.Encoder())
 }
 
 // FailKind is the OAuth error a failed sign-in ends with.
@@ -410,8 +251,9 @@ func (p *Provider) FailAuthRequest(w http.ResponseWriter, r *http.Request, authR
 
 // RotateKeys creates new RS256 and ES256 keys that sign from now on. The
 // previous keys retire now and stay in JWKS for the longest access or ID
-// token lifetime (server or any client setting), then expire.
-func (p *Provider) RotateKeys(ctx context.Context) error {
+// token lifetime (server or any client setting), then expire. actor names
+// who asked (an admin's user ID, "api:ID", "cli") for the audit event.
+func (p *Provider) RotateKeys(ctx context.Context, actor string) error {
 	lifetime, err := p.tokenLifetime(ctx)
 	if err != nil {
 		return err
@@ -420,20 +262,11 @@ func (p *Provider) RotateKeys(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("rotate signing keys: %w", err)
 	}
-	actor, _ := ctx.Value(actorKey{}).(string)
 	p.storage.audit(ctx, &models.AuditEvent{
 		Type: models.EventKeyRotated, Success: true, ActorID: actor,
 		Detail: models.JSONMap{"created": created, "retired": retired, "manual": true},
 	})
 	return nil
-}
-
-type actorKey struct{}
-
-// WithActor names who asks for an operation (an admin's user ID, "api:ID",
-// "cli") so the audit event the provider writes carries it.
-func WithActor(ctx context.Context, actor string) context.Context {
-	return context.WithValue(ctx, actorKey{}, actor)
 }
 
 // SigningAlgorithms lists the ID token signing algorithms clients may

@@ -107,7 +107,7 @@ func TestDiscoveryAndKeys(t *testing.T) {
 		kids = append(kids, k.(map[string]any)["kid"].(string))
 	}
 	for _, c := range []*models.Client{e.conf, e.pub} {
-		k, err := e.s.SigningKey(withClient(e.ctx, c))
+		k, err := e.s.forClient(c).SigningKey(e.ctx)
 		if err != nil || !slices.Contains(kids, k.ID()) {
 			t.Fatalf("JWKS %v lacks %s key", kids, c.IDTokenAlg)
 		}

@@ -50,11 +50,10 @@ func TestScheduledKeyRotation(t *testing.T) {
 	// sign returns a token signed as op would sign an ID token for c.
 	sign := func(c *models.Client) (string, string) {
 		t.Helper()
-		ctx := e.ctx
+		k, err := e.s.SigningKey(e.ctx)
 		if c != nil {
-			ctx = withClient(ctx, c)
+			k, err = e.s.forClient(c).SigningKey(e.ctx)
 		}
-		k, err := e.s.SigningKey(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}

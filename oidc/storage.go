@@ -33,40 +33,13 @@ func (s *Storage) now() time.Time { return s.cfg.Now().UTC() }
 // Health reports whether the database answers (op's /ready probe).
 func (s *Storage) Health(ctx context.Context) error { return s.db.Ping(ctx) }
 
-// ctxKey is the type of this package's context keys.
-type ctxKey int
-
-const (
-	ctxKeyClient ctxKey = iota
-	ctxKeyBrowserSession
-	ctxKeyTokenState // attoken.go
-)
-
-// withClient stores the client of the current token request, so the
-// signing algorithm it prefers is known to SigningKey (which only gets a
-// context) and GetClientByClientID need not load it again.
-func withClient(ctx context.Context, c *models.Client) context.Context {
-	return context.WithValue(ctx, ctxKeyClient, c)
-}
-
-func clientFromContext(ctx context.Context) *models.Client {
-	c, _ := ctx.Value(ctxKeyClient).(*models.Client)
-	return c
-}
-
-// SigningKey returns the active key with the algorithm preferred by the
-// client of the current request (RS256 by default).
+// SigningKey returns the active RS256 key. Latchkey's token endpoint signs
+// each client's ID tokens with the algorithm it chose (server.go
+// clientKeys); op signs nothing else.
 func (s *Storage) SigningKey(ctx context.Context) (op.SigningKey, error) {
-	var alg jose.SignatureAlgorithm
-	if c := clientFromContext(ctx); c != nil {
-		alg = jose.SignatureAlgorithm(c.IDTokenAlg)
-	}
-	k, err := s.keys.signingKey(ctx, alg)
+	k, err := s.keys.signingKey(ctx, "")
 	if err != nil {
 		return nil, err
-	}
-	if ts := tokenStateFrom(ctx); ts != nil {
-		return deferredKey{k, ts}, nil // attoken.go
 	}
 	return signingKeyAdapter{k}, nil
 }

@@ -28,46 +28,44 @@ type grantInfo struct {
 	rotateFrom    *models.RefreshToken
 }
 
-// grantFromRequest extracts the grant from the token requests op hands
-// over: an *authRequest (code exchange) or a *refreshTokenRequest.
+// grantFromAuthRequest is the grant of a redeemed authorization code.
+func grantFromAuthRequest(r *authRequest) *grantInfo {
+	return &grantInfo{
+		clientID: r.m.ClientID, userID: deref(r.m.UserID), sessionID: deref(r.m.SessionID),
+		authRequestID: r.m.ID, scopes: r.GetScopes(), grantScopes: r.GetScopes(),
+		audience: r.GetAudience(), amr: r.GetAMR(), acr: r.m.ACR, authTime: r.GetAuthTime(),
+	}
+}
+
+// grantFromRefreshToken is the grant of a usable refresh token, which the
+// tokens issued now rotate out.
+func grantFromRefreshToken(r *refreshTokenRequest) *grantInfo {
+	return &grantInfo{
+		clientID: r.m.ClientID, userID: r.m.UserID, sessionID: deref(r.m.SessionID),
+		authRequestID: deref(r.m.AuthRequestID), scopes: r.GetScopes(), grantScopes: slices.Clone(r.m.Scopes),
+		audience: r.GetAudience(), amr: r.GetAMR(), acr: r.m.ACR, authTime: r.m.AuthTime, rotateFrom: r.m,
+	}
+}
+
+// grantFromRequest extracts the grant from a token request op hands to
+// CreateAccessToken or CreateAccessAndRefreshTokens. Latchkey's own token
+// endpoint (server.go) does not go through them; the device grant does
+// not either, as its state lacks the session (deviceGrant).
 func grantFromRequest(req op.TokenRequest) (*grantInfo, error) {
 	switch r := req.(type) {
 	case *authRequest:
-		return &grantInfo{
-			clientID: r.m.ClientID, userID: deref(r.m.UserID), sessionID: deref(r.m.SessionID),
-			authRequestID: r.m.ID, scopes: r.GetScopes(), grantScopes: r.GetScopes(),
-			audience: r.GetAudience(), amr: r.GetAMR(), acr: r.m.ACR, authTime: r.GetAuthTime(),
-		}, nil
-	case *op.DeviceAuthorizationState:
-		return nil, oidc.ErrServerError().WithDescription("device grant needs its context") // see grantFromContext
+		return grantFromAuthRequest(r), nil
 	case *refreshTokenRequest:
-		return &grantInfo{
-			clientID: r.m.ClientID, userID: r.m.UserID, sessionID: deref(r.m.SessionID),
-			authRequestID: deref(r.m.AuthRequestID), scopes: r.GetScopes(), grantScopes: slices.Clone(r.m.Scopes),
-			audience: r.GetAudience(), amr: r.GetAMR(), acr: r.m.ACR, authTime: r.m.AuthTime, rotateFrom: r.m,
-		}, nil
+		return grantFromRefreshToken(r), nil
 	}
 	return nil, oidc.ErrUnsupportedGrantType().WithDescription("grant not supported")
 }
 
-// grantFromContext is grantFromRequest plus the device grant (device.go),
-// whose details travel in the request context.
-func grantFromContext(ctx context.Context, req op.TokenRequest) (*grantInfo, error) {
-	if st, ok := req.(*op.DeviceAuthorizationState); ok {
-		return deviceGrant(ctx, st)
-	}
-	return grantFromRequest(req)
-}
-
-// newAccessToken builds the access token record for a grant.
-func (s *Storage) newAccessToken(ctx context.Context, g *grantInfo) (*models.AccessToken, *clientAdapter, error) {
-	m, err := s.loadClient(ctx, g.clientID)
-	if err != nil {
-		return nil, nil, err
-	}
-	c := &clientAdapter{m: m, cfg: &s.cfg}
+// newAccessToken builds the access token record for a grant to c.
+func (s *Storage) newAccessToken(g *grantInfo, c *models.Client) *models.AccessToken {
+	ca := &clientAdapter{m: c, cfg: &s.cfg}
 	now := s.now()
-	at := &models.AccessToken{
+	return &models.AccessToken{
 		ID:            models.NewTimeOrderedID(),
 		ClientID:      g.clientID,
 		Subject:       g.userID,
@@ -77,45 +75,64 @@ func (s *Storage) newAccessToken(ctx context.Context, g *grantInfo) (*models.Acc
 		Scopes:        models.StringList(g.scopes),
 		Audience:      models.StringList(g.audience),
 		CreatedAt:     now,
-		ExpiresAt:     now.Add(c.accessTokenTTL()),
+		ExpiresAt:     now.Add(ca.accessTokenTTL()),
 	}
-	return at, c, nil
 }
 
-// CreateAccessToken records an access token for a code exchange without
-// offline_access. The returned ID is the JWT jti or is encrypted into the
-// opaque token by op.
+// CreateAccessToken records an access token for a grant without a refresh
+// token (op.Storage; server.go calls issueTokens).
 func (s *Storage) CreateAccessToken(ctx context.Context, req op.TokenRequest) (string, time.Time, error) {
-	g, err := grantFromContext(ctx, req)
+	g, err := grantFromRequest(req)
 	if err != nil {
 		return "", time.Time{}, err
 	}
-	at, _, err := s.newAccessToken(ctx, g)
+	c, err := s.loadClient(ctx, g.clientID)
 	if err != nil {
 		return "", time.Time{}, err
 	}
-	if err := s.db.IssueTokens(ctx, at, nil, ""); err != nil {
+	at, _, err := s.issueTokens(ctx, g, c, false, "")
+	if err != nil {
 		return "", time.Time{}, err
 	}
 	return at.ID, at.ExpiresAt, nil
 }
 
-// CreateAccessAndRefreshTokens issues an access token and an opaque refresh
-// token (only its hash is stored). For a refresh grant the presented token
-// is rotated out in the same transaction; if it was rotated concurrently
-// the grant fails with invalid_grant and nothing is issued.
+// CreateAccessAndRefreshTokens is issueTokens with a refresh token
+// (op.Storage; server.go calls issueTokens).
 func (s *Storage) CreateAccessAndRefreshTokens(ctx context.Context, req op.TokenRequest, currentRefreshToken string) (string, string, time.Time, error) {
-	g, err := grantFromContext(ctx, req)
+	g, err := grantFromRequest(req)
 	if err != nil {
 		return "", "", time.Time{}, err
+	}
+	c, err := s.loadClient(ctx, g.clientID)
+	if err != nil {
+		return "", "", time.Time{}, err
+	}
+	at, raw, err := s.issueTokens(ctx, g, c, true, currentRefreshToken)
+	if err != nil {
+		return "", "", time.Time{}, err
+	}
+	return at.ID, raw, at.ExpiresAt, nil
+}
+
+// issueTokens records the access token of grant g to client c and, when
+// refresh is set, an opaque refresh token (only its hash is stored), and
+// returns the access token record and the raw refresh token. For a
+// refresh grant the presented token (currentRefreshToken) is rotated out
+// in the same transaction; if it was rotated concurrently the grant fails
+// with invalid_grant and nothing is issued.
+func (s *Storage) issueTokens(ctx context.Context, g *grantInfo, c *models.Client, refresh bool, currentRefreshToken string) (*models.AccessToken, string, error) {
+	at := s.newAccessToken(g, c)
+	if !refresh {
+		if g.rotateFrom != nil {
+			return nil, "", oidc.ErrInvalidGrant().WithDescription("refresh token does not match the grant")
+		}
+		return at, "", s.db.IssueTokens(ctx, at, nil, "")
 	}
 	if (currentRefreshToken != "") != (g.rotateFrom != nil) {
-		return "", "", time.Time{}, oidc.ErrInvalidGrant().WithDescription("refresh token does not match the grant")
+		return nil, "", oidc.ErrInvalidGrant().WithDescription("refresh token does not match the grant")
 	}
-	at, c, err := s.newAccessToken(ctx, g)
-	if err != nil {
-		return "", "", time.Time{}, err
-	}
+	ca := &clientAdapter{m: c, cfg: &s.cfg}
 	raw := models.NewToken()
 	rt := &models.RefreshToken{
 		ID:            models.NewTimeOrderedID(),
@@ -130,7 +147,7 @@ func (s *Storage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Token
 		ACR:           g.acr,
 		AuthTime:      g.authTime,
 		CreatedAt:     at.CreatedAt,
-		ExpiresAt:     at.CreatedAt.Add(c.refreshTokenTTL()),
+		ExpiresAt:     at.CreatedAt.Add(ca.refreshTokenTTL()),
 	}
 	if rt.AMR == nil {
 		rt.AMR = models.StringList{}
@@ -144,11 +161,11 @@ func (s *Storage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Token
 	at.FamilyID = &rt.FamilyID
 	if err := s.db.IssueTokens(ctx, at, rt, rotateFrom); err != nil {
 		if errors.Is(err, models.ErrConflict) {
-			return "", "", time.Time{}, oidc.ErrInvalidGrant().WithDescription("refresh token already used").WithParent(err)
+			return nil, "", oidc.ErrInvalidGrant().WithDescription("refresh token already used").WithParent(err)
 		}
-		return "", "", time.Time{}, err
+		return nil, "", err
 	}
-	return at.ID, raw, at.ExpiresAt, nil
+	return at, raw, nil
 }
 
 // TokenRequestByRefreshToken loads the grant behind a refresh token.

@@ -32,7 +32,7 @@ func (k *keysRotateCmd) Run(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	if err := p.RotateKeys(oidc.WithActor(ctx, "cli")); err != nil {
+	if err := p.RotateKeys(ctx, "cli"); err != nil {
 		return err
 	}
 	if k.JSON {

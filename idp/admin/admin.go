@@ -24,7 +24,7 @@ import (
 
 // Provider is what the console needs of the OIDC provider.
 type Provider interface {
-	RotateKeys(ctx context.Context) error
+	RotateKeys(ctx context.Context, actor string) error
 	RedeemCode(ctx context.Context, r oidc.CodeRedemption) (*oidc.SignedIn, error)
 }
 

@@ -7,7 +7,6 @@ import (
 
 	"github.com/latchkey-idp/latchkey/idp/web"
 	"github.com/latchkey-idp/latchkey/models"
-	"github.com/latchkey-idp/latchkey/oidc"
 )
 
 type apiGroup struct {
@@ -253,7 +252,7 @@ func (s *Handlers) HandleAPIKeys(c echo.Context) error {
 }
 
 func (s *Handlers) HandleAPIKeysRotate(c echo.Context) error {
-	if err := s.op.RotateKeys(oidc.WithActor(c.Request().Context(), actorID(c))); err != nil {
+	if err := s.op.RotateKeys(c.Request().Context(), actorID(c)); err != nil {
 		return err
 	}
 	return s.HandleAPIKeys(c)

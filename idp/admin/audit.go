@@ -14,7 +14,6 @@ import (
 
 	"github.com/latchkey-idp/latchkey/idp/web"
 	"github.com/latchkey-idp/latchkey/models"
-	"github.com/latchkey-idp/latchkey/oidc"
 )
 
 type auditRow struct {
@@ -265,7 +264,7 @@ func (s *Handlers) HandleAdminKeys(c echo.Context) error {
 }
 
 func (s *Handlers) HandleAdminKeysRotate(c echo.Context) error {
-	if err := s.op.RotateKeys(oidc.WithActor(c.Request().Context(), actorID(c))); err != nil {
+	if err := s.op.RotateKeys(c.Request().Context(), actorID(c)); err != nil {
 		return err
 	}
 	return c.Redirect(http.StatusSeeOther, "/admin/keys?done=keys-rotated")

@@ -1,0 +1,265 @@
+package oidc
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"slices"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/latchkey-idp/latchkey/models"
+)
+
+// server is op's LegacyServer with the endpoint methods Latchkey answers
+// differently. Each override returns data (or an oidc.Error) and op
+// writes it; nothing here edits a response op has written.
+//
+//   - Discovery and Keys: the precomputed documents (provider.go).
+//   - VerifyClient: every token, device and revocation request's client
+//     authentication, including the single use of private_key_jwt
+//     assertions (assertion.go), which op does not check.
+//   - CodeExchange, RefreshToken, DeviceToken, ClientCredentialsExchange:
+//     the token response is built here (tokenResponse), so that a JWT
+//     access token is signed once with typ "at+jwt" (RFC 9068 §2.1) and
+//     the ID token once, its at_hash over that access token.
+//   - UserInfo: an unusable access token is 401, not op's 403 (RFC 6750
+//     §3.1; the WWW-Authenticate header is added by adapters.go).
+//   - EndSession: ends the browser session of the request's cookie too
+//     and clears the cookie (logout.go).
+type server struct {
+	*op.LegacyServer
+	p *Provider
+}
+
+var _ op.ExtendedLegacyServer = (*server)(nil)
+
+func (s *server) Discovery(context.Context, *op.Request[struct{}]) (*op.Response, error) {
+	return s.document(s.p.discovery, "public, max-age=3600"), nil
+}
+
+func (s *server) Keys(ctx context.Context, _ *op.Request[struct{}]) (*op.Response, error) {
+	return s.document(s.p.storage.keys.jwks(ctx), "public, max-age=300"), nil
+}
+
+func (s *server) document(body []byte, cacheControl string) *op.Response {
+	resp := op.NewResponse(json.RawMessage(body))
+	resp.Header.Set("Cache-Control", cacheControl)
+	return resp
+}
+
+// VerifyClient authenticates the client of a token endpoint, device
+// authorization or revocation request: client_secret_basic,
+// client_secret_post or private_key_jwt (op has refused a request that
+// uses more than one). Public clients pass with their client_id.
+// Errors: invalid_client.
+func (s *server) VerifyClient(ctx context.Context, r *op.Request[op.ClientCredentials]) (op.Client, error) {
+	cc := r.Data
+	st := s.p.storage
+	if cc.ClientAssertion != "" { // op checked client_assertion_type
+		id, err := s.p.useClientAssertion(ctx, cc.ClientAssertion)
+		if err != nil {
+			return nil, err
+		}
+		if cc.ClientID != "" && cc.ClientID != id {
+			return nil, oidc.ErrInvalidClient().WithDescription("client_id does not match the assertion")
+		}
+		c, err := st.loadClient(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		return &clientAdapter{m: c, cfg: &st.cfg}, nil
+	}
+	c, err := st.loadClient(ctx, cc.ClientID)
+	if err != nil {
+		return nil, err
+	}
+	if !c.Public && (c.JWKS != "" || !c.CheckSecret(cc.ClientSecret)) { // private_key_jwt clients have no usable secret
+		return nil, oidc.ErrInvalidClient().WithDescription("invalid client credentials")
+	}
+	return &clientAdapter{m: c, cfg: &st.cfg}, nil
+}
+
+// CodeExchange redeems an authorization code (RFC 6749 §4.1.3) with the
+// checks of op's LegacyServer.CodeExchange. The auth request is kept:
+// models keeps a redeemed request until it expires so that a replayed
+// code is recognised (AuthRequestByCode).
+func (s *server) CodeExchange(ctx context.Context, r *op.ClientRequest[oidc.AccessTokenRequest]) (*op.Response, error) {
+	ar, err := s.p.storage.AuthRequestByCode(ctx, r.Data.Code)
+	if err != nil {
+		return nil, err
+	}
+	if r.Client.AuthMethod() == oidc.AuthMethodNone || r.Data.CodeVerifier != "" {
+		if err := op.AuthorizeCodeChallenge(r.Data.CodeVerifier, ar.GetCodeChallenge()); err != nil {
+			return nil, err
+		}
+	}
+	if r.Client.GetID() != ar.GetClientID() {
+		return nil, oidc.ErrInvalidGrant()
+	}
+	if r.Data.RedirectURI != ar.GetRedirectURI() {
+		return nil, oidc.ErrInvalidGrant().WithDescription("redirect_uri does not correspond")
+	}
+	a := ar.(*authRequest)
+	refresh := slices.Contains(a.m.Scopes, oidc.ScopeOfflineAccess) && op.ValidateGrantType(r.Client, oidc.GrantTypeRefreshToken)
+	return s.tokenResponse(ctx, r.Client, a, grantFromAuthRequest(a), r.Data.Code, "", refresh, true)
+}
+
+// RefreshToken answers the refresh_token grant (RFC 6749 §6) with the
+// checks of op's LegacyServer.RefreshToken; the presented token is
+// rotated.
+func (s *server) RefreshToken(ctx context.Context, r *op.ClientRequest[oidc.RefreshTokenRequest]) (*op.Response, error) {
+	req, err := s.p.storage.TokenRequestByRefreshToken(ctx, r.Data.RefreshToken)
+	if err != nil {
+		return nil, err
+	}
+	if r.Client.GetID() != req.GetClientID() {
+		return nil, oidc.ErrInvalidGrant()
+	}
+	if err := op.ValidateRefreshTokenScopes(r.Data.Scopes, req); err != nil {
+		return nil, err
+	}
+	rt := req.(*refreshTokenRequest)
+	return s.tokenResponse(ctx, r.Client, rt, grantFromRefreshToken(rt), "", r.Data.RefreshToken, true, true)
+}
+
+// DeviceToken answers a device_code poll (RFC 8628 §3.4, §3.5) with the
+// error mapping of op's CheckDeviceAuthorizationState. The client was
+// authenticated before the grant is looked at, so a poll without a
+// confidential client's credentials cannot redeem it.
+func (s *server) DeviceToken(ctx context.Context, r *op.ClientRequest[oidc.DeviceAccessTokenRequest]) (*op.Response, error) {
+	st, d, err := s.p.storage.deviceState(ctx, r.Client.GetID(), r.Data.DeviceCode)
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return nil, oidc.ErrSlowDown().WithParent(err)
+	case err != nil:
+		return nil, oidc.ErrAccessDenied().WithParent(err)
+	case st.Denied:
+		return nil, oidc.ErrAccessDenied()
+	case !st.Done && time.Now().After(st.Expires): // op's clock, as in GetDeviceAuthorizatonState
+		return nil, oidc.ErrExpiredDeviceCode()
+	case !st.Done:
+		return nil, oidc.ErrAuthorizationPending()
+	}
+	refresh := slices.Contains(st.Scopes, oidc.ScopeOfflineAccess) && op.ValidateGrantType(r.Client, oidc.GrantTypeRefreshToken)
+	idToken := slices.Contains(st.Scopes, oidc.ScopeOpenID)
+	return s.tokenResponse(ctx, r.Client, st, deviceGrant(d, st), "", "", refresh, idToken)
+}
+
+// ClientCredentialsExchange answers the client_credentials grant (RFC 6749
+// §4.4) for the client VerifyClient authenticated.
+func (s *server) ClientCredentialsExchange(ctx context.Context, r *op.ClientRequest[oidc.ClientCredentialsRequest]) (*op.Response, error) {
+	c, ok := r.Client.(*clientAdapter)
+	if !ok {
+		return nil, oidc.ErrInvalidClient()
+	}
+	resp, err := s.p.storage.clientCredentialsToken(ctx, c.m, r.Data.Scope, r.Form["resource"])
+	if err != nil {
+		return nil, err
+	}
+	return op.NewResponse(resp), nil
+}
+
+// tokenResponse issues the tokens of a grant: the access token (and a
+// refresh token when refresh is set, rotating currentRefresh), signed as
+// at+jwt or encrypted by op as an opaque token, then the ID token when
+// idToken is set, through op.CreateIDToken with the client's algorithm.
+func (s *server) tokenResponse(ctx context.Context, client op.Client, req op.IDTokenRequest, g *grantInfo, code, currentRefresh string, refresh, idToken bool) (*op.Response, error) {
+	c, ok := client.(*clientAdapter)
+	if !ok {
+		return nil, oidc.ErrInvalidClient()
+	}
+	st := s.p.storage
+	at, newRefresh, err := st.issueTokens(ctx, g, c.m, refresh, currentRefresh)
+	if err != nil {
+		return nil, err
+	}
+	var access string
+	if c.AccessTokenType() == op.AccessTokenTypeJWT {
+		access, err = st.signAccessToken(ctx, c.m, at)
+	} else {
+		access, err = op.CreateBearerToken(at.ID, at.Subject, s.p.op.Crypto())
+	}
+	if err != nil {
+		return nil, err
+	}
+	resp := &oidc.AccessTokenResponse{
+		AccessToken: access, RefreshToken: newRefresh, TokenType: oidc.BearerToken,
+		ExpiresIn: uint64(max(at.ExpiresAt.Sub(st.now()), 0).Seconds()), Scope: req.GetScopes(),
+	}
+	if idToken {
+		if resp.IDToken, err = op.CreateIDToken(ctx, s.p.cfg.Issuer, req, c.IDTokenLifetime(), access, code, st.forClient(c.m), c); err != nil {
+			return nil, err
+		}
+	}
+	return op.NewResponse(resp), nil
+}
+
+// UserInfo is op's, except that an access token that is not (or no
+// longer) valid is 401 (RFC 6750 §3.1), not 403; a failure to check it is
+// a server error.
+func (s *server) UserInfo(ctx context.Context, r *op.Request[oidc.UserInfoRequest]) (*op.Response, error) {
+	resp, err := s.LegacyServer.UserInfo(ctx, r)
+	if err == nil {
+		return resp, nil
+	}
+	var oe *oidc.Error
+	if errors.As(err, &oe) {
+		return nil, op.NewStatusError(oe, http.StatusUnauthorized)
+	}
+	return nil, op.NewStatusError(oidc.ErrServerError().WithParent(err), http.StatusInternalServerError)
+}
+
+// EndSession is op's RP-initiated logout, which also ends the browser
+// session named by the request's session cookie (Config.SessionCookie)
+// and, when it did, clears the cookie on the redirect.
+func (s *server) EndSession(ctx context.Context, r *op.Request[oidc.EndSessionRequest]) (*op.Redirect, error) {
+	req, err := op.ValidateEndSessionRequest(ctx, r.Data, s.Provider())
+	if err != nil {
+		return nil, err
+	}
+	raw := ""
+	if ck := s.p.cfg.SessionCookie; ck != nil {
+		if v, err := (&http.Request{Header: r.Header}).Cookie(ck.Name); err == nil {
+			raw = v.Value
+		}
+	}
+	redirect, ended, err := s.p.storage.terminateSession(ctx, req, raw)
+	if err != nil {
+		return nil, err
+	}
+	red := op.NewRedirect(redirect)
+	if ended {
+		clear := *s.p.cfg.SessionCookie
+		clear.Value, clear.MaxAge = "", -1
+		red.Header.Add("Set-Cookie", clear.String())
+	}
+	return red, nil
+}
+
+// clientKeys is the Storage op.CreateIDToken signs a client's ID token
+// with: op asks SigningKey for the key without saying for which client,
+// so this one answers with the algorithm the client chose.
+type clientKeys struct {
+	*Storage
+	alg jose.SignatureAlgorithm
+}
+
+func (s *Storage) forClient(c *models.Client) clientKeys {
+	return clientKeys{Storage: s, alg: jose.SignatureAlgorithm(c.IDTokenAlg)}
+}
+
+// SigningKey returns the active key with the client's algorithm.
+func (k clientKeys) SigningKey(ctx context.Context) (op.SigningKey, error) {
+	key, err := k.keys.signingKey(ctx, k.alg)
+	if err != nil {
+		return nil, err
+	}
+	return signingKeyAdapter{key}, nil
+}
+
+var _ op.CanSetUserinfoFromRequest = clientKeys{}
