@@ -3,6 +3,7 @@ package idp
 import (
 	"context"
 	"encoding/json"
+	"github.com/latchkey-idp/latchkey/idp/signin"
 	"net/http"
 	"net/url"
 	"strings"
@@ -102,7 +103,7 @@ func TestConsent(t *testing.T) {
 	authURL, f = r.authURL()
 	cb := b.consent(b.toConsent(authURL), "allow")
 	r.exchange(cb, f)
-	if evs, _ := app.db.AuditEvents(ctx, models.AuditFilter{Type: EventConsentGranted}); len(evs) != 1 {
+	if evs, _ := app.db.AuditEvents(ctx, models.AuditFilter{Type: signin.EventConsentGranted}); len(evs) != 1 {
 		t.Errorf("consent audited %d times", len(evs))
 	}
 

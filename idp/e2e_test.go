@@ -205,7 +205,7 @@ func TestEndToEndPasskeyToTokens(t *testing.T) {
 		"access token": tok.AccessToken, "authorization code": cb.Query().Get("code"),
 	}
 	for _, ck := range b.client.Jar.Cookies(mustURL(t, app.issuer)) {
-		if ck.Name == app.srv.sessionCookie() && ck.Value != "" {
+		if ck.Name == app.srv.sessions.CookieName() && ck.Value != "" {
 			issued["session cookie"] = ck.Value
 		}
 	}

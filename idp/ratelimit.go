@@ -132,10 +132,10 @@ func (s *Server) rateLimit(group string) echo.MiddlewareFunc {
 			if count == int64(limit.Requests)+1 {
 				// Once per window and client: a flood must not flood the audit log.
 				s.cfg.Logger.Warn("rate limit exceeded", "group", group, "client_ip", c.RealIP(), "limit", limit.String())
-				s.audit(c, &models.AuditEvent{Type: models.EventRateLimited, Success: false,
+				s.auditor.Audit(c, &models.AuditEvent{Type: models.EventRateLimited, Success: false,
 					Detail: models.JSONMap{"group": group, "limit": limit.String()}})
 			}
-			return &appError{Status: http.StatusTooManyRequests,
+			return &web.Error{Status: http.StatusTooManyRequests,
 				Message: fmt.Sprintf("Too many requests. Wait %d seconds and try again.", wait)}
 		}
 	}

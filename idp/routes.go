@@ -42,7 +42,7 @@ func (s *Server) routeTable() []route {
 	noStore, jsonErrors, memo, opCSP := web.NoStore, web.JSONErrors, web.RequestMemo, web.OpEndpointCSP
 	loginLimit, setupLimit := s.rateLimit(RateLimitLogin), s.rateLimit(RateLimitSetup)
 	tokenLimit, apiLimit := s.rateLimit(RateLimitToken), s.rateLimit(RateLimitAdminAPI)
-	acc, adm := s.account, s.admin
+	sg, acc, adm := s.signin, s.account, s.admin
 	const get, post, put, patch, del = http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete
 
 	t := []route{
@@ -59,37 +59,37 @@ func (s *Server) routeTable() []route {
 		{public, anyMethod, "/oauth/introspect", op, mw(s.opRateLimit("/oauth/introspect"), noStore, opCSP, memo)},
 		{public, anyMethod, "/userinfo", op, mw(s.opRateLimit("/userinfo"), noStore, opCSP, memo)},
 		{public, anyMethod, "/revoke", op, mw(s.opRateLimit("/revoke"), noStore, opCSP, memo)},
-		{public, anyMethod, "/end_session", s.handleEndSession, mw(noStore)},
-		{public, post, "/end_session/confirm", s.handleLogoutConfirm, mw(csrf, noStore)},
-		{public, get, "/consent", s.handleConsentPage, mw(csrf, noStore, memo)},
+		{public, anyMethod, "/end_session", sg.HandleEndSession, mw(noStore)},
+		{public, post, "/end_session/confirm", sg.HandleLogoutConfirm, mw(csrf, noStore)},
+		{public, get, "/consent", sg.HandleConsentPage, mw(csrf, noStore, memo)},
 		// A denial may answer with op's form_post page.
-		{public, post, "/consent", s.handleConsentDecision, mw(csrf, noStore, opCSP, memo)},
+		{public, post, "/consent", sg.HandleConsentDecision, mw(csrf, noStore, opCSP, memo)},
 		// Device authorization grant (RFC 8628): op's endpoint, then the
 		// user side. User-code look-ups share the sign-in rate limit.
 		{public, anyMethod, "/device_authorization", op, mw(tokenLimit, noStore, opCSP)},
-		{public, get, "/device", s.handleDevicePage, mw(loginLimit, csrf, noStore)},
-		{public, post, "/device", s.handleDeviceDecision, mw(loginLimit, csrf, noStore)},
-		{public, post, "/device/login/begin", s.handleSessionLoginBegin, mw(jsonErrors, loginLimit, csrf, noStore)},
-		{public, post, "/device/login/finish", s.handleDeviceLoginFinish, mw(jsonErrors, loginLimit, csrf, noStore)},
+		{public, get, "/device", sg.HandleDevicePage, mw(loginLimit, csrf, noStore)},
+		{public, post, "/device", sg.HandleDeviceDecision, mw(loginLimit, csrf, noStore)},
+		{public, post, "/device/login/begin", sg.HandleSessionLoginBegin, mw(jsonErrors, loginLimit, csrf, noStore)},
+		{public, post, "/device/login/finish", sg.HandleDeviceLoginFinish, mw(jsonErrors, loginLimit, csrf, noStore)},
 
-		{public, get, "/", s.handleHome, nil},
-		{public, get, "/logged-out", s.handleLoggedOut, nil},
+		{public, get, "/", sg.HandleHome, nil},
+		{public, get, "/logged-out", sg.HandleLoggedOut, nil},
 		{public, get, "/static/*", web.HandleStatic, nil},
 		{public, get, "/favicon.ico", web.HandleFavicon, nil},
-		{public, get, "/.well-known/webauthn", s.handleWebAuthnWellKnown, nil},
+		{public, get, "/.well-known/webauthn", sg.HandleWebAuthnWellKnown, nil},
 
 		// Sign-in and setup pages: CSRF and no caching (they carry
 		// challenges and setup tokens).
-		{public, get, "/login", s.handleLoginPage, mw(csrf, noStore, memo)},
-		{public, post, "/login/passkey/begin", s.handlePasskeyLoginBegin, mw(jsonErrors, loginLimit, csrf, noStore)},
-		{public, post, "/login/passkey/finish", s.handlePasskeyLoginFinish, mw(jsonErrors, loginLimit, csrf, noStore, memo)},
+		{public, get, "/login", sg.HandleLoginPage, mw(csrf, noStore, memo)},
+		{public, post, "/login/passkey/begin", sg.HandlePasskeyLoginBegin, mw(jsonErrors, loginLimit, csrf, noStore)},
+		{public, post, "/login/passkey/finish", sg.HandlePasskeyLoginFinish, mw(jsonErrors, loginLimit, csrf, noStore, memo)},
 		{public, get, "/setup/:token", acc.HandleSetupPage, mw(setupLimit, csrf, noStore)},
 		{public, post, "/setup/:token/begin", acc.HandleSetupBegin, mw(jsonErrors, setupLimit, csrf, noStore)},
 		{public, post, "/setup/:token/finish", acc.HandleSetupFinish, mw(jsonErrors, setupLimit, csrf, noStore)},
 
 		// The user's own account page.
 		{public, get, "/account", acc.HandleAccount, mw(csrf, noStore)},
-		{public, post, "/account/login/begin", s.handleSessionLoginBegin, mw(jsonErrors, loginLimit, csrf, noStore)},
+		{public, post, "/account/login/begin", sg.HandleSessionLoginBegin, mw(jsonErrors, loginLimit, csrf, noStore)},
 		{public, post, "/account/login/finish", acc.HandleAccountLoginFinish, mw(jsonErrors, loginLimit, csrf, noStore)},
 		{public, post, "/account/passkeys/begin", acc.RequireAccount(acc.HandleAccountPasskeyBegin), mw(jsonErrors, csrf, noStore)},
 		{public, post, "/account/passkeys/finish", acc.RequireAccount(acc.HandleAccountPasskeyFinish), mw(jsonErrors, csrf, noStore)},

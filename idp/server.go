@@ -16,6 +16,7 @@ import (
 
 	"github.com/latchkey-idp/latchkey/idp/account"
 	"github.com/latchkey-idp/latchkey/idp/admin"
+	"github.com/latchkey-idp/latchkey/idp/signin"
 	"github.com/latchkey-idp/latchkey/idp/web"
 	"github.com/latchkey-idp/latchkey/models"
 	"github.com/latchkey-idp/latchkey/oidc"
@@ -36,6 +37,7 @@ type Server struct {
 	sessions      *web.Sessions
 	auditor       *web.Auditor
 	// The audiences (routes.go lists their routes).
+	signin  *signin.Handlers
 	account *account.Handlers
 	admin   *admin.Handlers
 	// csrf protects the UI routes of the public listener; the console has
@@ -114,10 +116,13 @@ func New(ctx context.Context, cfg Config, db *models.DB, sealer *models.Sealer) 
 // they meet.
 func (s *Server) wire() {
 	cfg := s.cfg
+	s.signin = signin.New(signin.Deps{DB: s.db, Pages: s.pages, Auditor: s.auditor, Sessions: s.sessions, CSRF: s.csrf,
+		Provider: s.op, Passkeys: s.passkeys,
+		Config: signin.Config{Issuer: cfg.Issuer, SessionTTL: cfg.SessionTTL, Now: cfg.Now, Logger: cfg.Logger}})
 	s.account = account.New(account.Deps{DB: s.db, Pages: s.pages, Auditor: s.auditor, Sessions: s.sessions,
 		Passkeys: s.passkeys,
-		SignIn: account.SignIn{SessionSignIn: s.sessionSignIn, PasskeyFailure: s.passkeyFailure,
-			RevokeConsent: s.revokeConsent},
+		SignIn: account.SignIn{SessionSignIn: s.signin.SessionSignIn, PasskeyFailure: s.signin.PasskeyFailure,
+			RevokeConsent: s.signin.RevokeConsent},
 		Config: account.Config{RPID: cfg.Passkeys.RPID, Now: cfg.Now, Logger: cfg.Logger}})
 	s.admin = admin.New(admin.Deps{DB: s.db, Pages: s.pages, Auditor: s.auditor, Provider: s.op, Passkeys: s.passkeys,
 		IssueSetupLink: func(ctx context.Context, userID, actor string) (string, error) {

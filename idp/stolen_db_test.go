@@ -47,7 +47,7 @@ func TestStolenDatabaseIsWorthless(t *testing.T) {
 		"second access token": tok2.AccessToken, "rotated refresh token": tok2.RefreshToken,
 	}
 	for _, ck := range b.client.Jar.Cookies(mustURL(t, app.issuer)) {
-		if ck.Name == app.srv.sessionCookie() {
+		if ck.Name == app.srv.sessions.CookieName() {
 			issued["session cookie"] = ck.Value
 		}
 	}

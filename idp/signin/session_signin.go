@@ -1,4 +1,4 @@
-package idp
+package signin
 
 import (
 	"encoding/json"
@@ -6,26 +6,27 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/latchkey-idp/latchkey/idp/web"
 	"github.com/latchkey-idp/latchkey/models"
 )
 
-// handleSessionLoginBegin starts a discoverable passkey ceremony that is
+// HandleSessionLoginBegin starts a discoverable passkey ceremony that is
 // not tied to an OIDC auth request (account page, device page).
-func (s *Server) handleSessionLoginBegin(c echo.Context) error {
+func (s *Handlers) HandleSessionLoginBegin(c echo.Context) error {
 	id, opts, err := s.passkeys.BeginLogin(c.Request().Context(), "")
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, ceremonyBegin{CeremonyID: id, Options: opts})
+	return c.JSON(http.StatusOK, web.CeremonyBegin{CeremonyID: id, Options: opts})
 }
 
-// sessionSignIn finishes such a ceremony: it verifies the assertion,
+// SessionSignIn finishes such a ceremony: it verifies the assertion,
 // starts or refreshes the browser session and audits the sign-in with via
 // naming the page.
-func (s *Server) sessionSignIn(c echo.Context, ceremonyID string, credential json.RawMessage, via string) error {
+func (s *Handlers) SessionSignIn(c echo.Context, ceremonyID string, credential json.RawMessage, via string) error {
 	res, err := s.passkeys.FinishLogin(c.Request().Context(), ceremonyID, "", credential)
 	if err != nil {
-		return s.passkeyFailure(c, "", err)
+		return s.PasskeyFailure(c, "", err)
 	}
 	sid, err := s.startSession(c, res, s.cfg.Now().UTC())
 	if err != nil {

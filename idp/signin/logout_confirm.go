@@ -1,13 +1,13 @@
-package idp
+package signin
 
 import (
 	"context"
 	"net/http"
 	"net/url"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/latchkey-idp/latchkey/idp/web"
 	"github.com/latchkey-idp/latchkey/models"
 )
 
@@ -16,21 +16,21 @@ import (
 // 1.0 §2 says the OP should then ask the user, so a cross-site link never
 // signs anyone out silently. The confirmation form is CSRF protected.
 
-// protocolPageNames are the pages of issue 5 (render.go parses them).
-var protocolPageNames = []string{"logout_confirm", "consent", "device", "device_approve"}
+// PageNames are the pages of this package.
+var PageNames = []string{"login", "home", "logout_confirm", "consent", "device", "device_approve"}
 
 type logoutConfirmPage struct {
-	base
+	web.Base
 	ClientID, ClientName, RedirectURI, State, Username string
 }
 
 // confirmLogout answers /end_session when no valid id_token_hint came: the
 // confirmation page when a session exists, else straight to the validated
 // post-logout redirect (there is nothing to end).
-func (s *Server) confirmLogout(c echo.Context) error {
+func (s *Handlers) confirmLogout(c echo.Context) error {
 	ctx := c.Request().Context()
 	clientID, uri, state := c.FormValue("client_id"), c.FormValue("post_logout_redirect_uri"), c.FormValue("state")
-	sess, err := s.currentSession(c)
+	sess, err := s.sessions.Current(c)
 	if err != nil {
 		return err
 	}
@@ -47,11 +47,11 @@ func (s *Server) confirmLogout(c echo.Context) error {
 	return s.csrf(func(c echo.Context) error { return s.render(c, http.StatusOK, "logout_confirm", p) })(c)
 }
 
-// handleLogoutConfirm ends the browser session after the user confirmed,
+// HandleLogoutConfirm ends the browser session after the user confirmed,
 // then redirects to the post-logout URI if it is registered for the client.
-func (s *Server) handleLogoutConfirm(c echo.Context) error {
+func (s *Handlers) HandleLogoutConfirm(c echo.Context) error {
 	ctx := c.Request().Context()
-	sess, err := s.currentSession(c)
+	sess, err := s.sessions.Current(c)
 	if err != nil {
 		return err
 	}
@@ -62,13 +62,13 @@ func (s *Server) handleLogoutConfirm(c echo.Context) error {
 		s.audit(c, &models.AuditEvent{Type: models.EventSignOut, Success: true, UserID: sess.UserID,
 			ClientID: c.FormValue("client_id"), Detail: models.JSONMap{"session": sess.ID, "via": "end_session_confirm"}})
 	}
-	s.clearSessionCookie(c.Response().Writer)
+	s.sessions.ClearCookie(c.Response().Writer)
 	return c.Redirect(http.StatusSeeOther, s.postLogoutTarget(ctx, c.FormValue("client_id"), c.FormValue("post_logout_redirect_uri"), c.FormValue("state")))
 }
 
 // postLogoutTarget is the registered post_logout_redirect_uri with state,
 // or the signed-out page.
-func (s *Server) postLogoutTarget(ctx context.Context, clientID, uri, state string) string {
+func (s *Handlers) postLogoutTarget(ctx context.Context, clientID, uri, state string) string {
 	target := s.op.PostLogoutRedirect(ctx, clientID, uri)
 	if target == "" {
 		return s.cfg.Issuer + "/logged-out"
@@ -84,33 +84,4 @@ func (s *Server) postLogoutTarget(ctx context.Context, clientID, uri, state stri
 		target = u.String()
 	}
 	return target
-}
-
-// backchannelEvery is how often each instance looks for logout tokens to
-// deliver.
-const backchannelEvery = 2 * time.Second
-
-// backchannelJobs delivers back-channel logout tokens until ctx ends, and
-// every few minutes purges device grants expired for an hour (their
-// low-entropy user codes must not pile up, RFC 8628 §5.1).
-func (s *Server) backchannelJobs(ctx context.Context) {
-	t := time.NewTicker(backchannelEvery)
-	defer t.Stop()
-	lastPurge := time.Time{}
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if _, err := s.op.DeliverBackchannelLogouts(ctx); err != nil && ctx.Err() == nil {
-				s.cfg.Logger.Error("deliver back-channel logouts", "err", err)
-			}
-			if now := s.cfg.Now(); now.Sub(lastPurge) > 5*time.Minute {
-				lastPurge = now
-				if _, err := s.db.DeleteExpiredDeviceAuthorizations(ctx, now.Add(-time.Hour)); err != nil && ctx.Err() == nil {
-					s.cfg.Logger.Error("purge device authorizations", "err", err)
-				}
-			}
-		}
-	}
 }

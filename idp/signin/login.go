@@ -1,4 +1,4 @@
-package idp
+package signin
 
 import (
 	"context"
@@ -11,13 +11,14 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/latchkey-idp/latchkey/idp/web"
 	"github.com/latchkey-idp/latchkey/models"
 	"github.com/latchkey-idp/latchkey/oidc"
 	"github.com/latchkey-idp/latchkey/passkeys"
 )
 
 type loginPage struct {
-	base
+	web.Base
 	AuthRequestID string
 	ClientName    string
 	// Begin is the JSON of the page's first ceremony, {"ceremonyID": "",
@@ -27,19 +28,19 @@ type loginPage struct {
 }
 
 // pendingAuthRequest loads an auth request that can still be signed in to.
-func (s *Server) pendingAuthRequest(c echo.Context, id string) (*models.AuthRequest, error) {
+func (s *Handlers) pendingAuthRequest(c echo.Context, id string) (*models.AuthRequest, error) {
 	if id == "" {
-		return nil, newError(http.StatusBadRequest, "This sign-in link is incomplete. Go back to the application and start again.", nil)
+		return nil, web.NewError(http.StatusBadRequest, "This sign-in link is incomplete. Go back to the application and start again.", nil)
 	}
 	ar, err := s.db.AuthRequestByID(c.Request().Context(), id)
 	switch {
 	case errors.Is(err, models.ErrNotFound), errors.Is(err, models.ErrExpired):
-		return nil, &appError{Status: http.StatusBadRequest, Message: "This sign-in request has expired or is unknown.",
+		return nil, &web.Error{Status: http.StatusBadRequest, Message: "This sign-in request has expired or is unknown.",
 			Hint: "Go back to the application and start signing in again.", Err: err}
 	case err != nil:
 		return nil, err
 	case ar.Done:
-		return nil, newError(http.StatusConflict, "This sign-in request was already completed. Go back to the application.", nil)
+		return nil, web.NewError(http.StatusConflict, "This sign-in request was already completed. Go back to the application.", nil)
 	}
 	return ar, nil
 }
@@ -63,17 +64,17 @@ func needsFreshSignIn(ar *models.AuthRequest, sess *models.Session, now time.Tim
 	return ar.MaxAge != nil && *ar.MaxAge == 0
 }
 
-// handleLoginPage serves GET /login?authRequestID=…, the sign-in page of
+// HandleLoginPage serves GET /login?authRequestID=…, the sign-in page of
 // a pending auth request (op's login URL, where op's /authorize sends
 // the browser): it completes the request with the browser's session when
 // that session may be reused, and shows the sign-in page otherwise.
-func (s *Server) handleLoginPage(c echo.Context) error {
+func (s *Handlers) HandleLoginPage(c echo.Context) error {
 	ctx := c.Request().Context()
 	ar, err := s.pendingAuthRequest(c, c.QueryParam("authRequestID"))
 	if err != nil {
 		return err
 	}
-	sess, err := s.currentSession(c)
+	sess, err := s.sessions.Current(c)
 	if err != nil {
 		return err
 	}
@@ -87,7 +88,7 @@ func (s *Server) handleLoginPage(c echo.Context) error {
 		}
 	}
 	if sess != nil && !needsFreshSignIn(ar, sess, s.cfg.Now()) && acrSatisfied(sess.ACR, ar.ACRValues) && !s.sessionPasskeyRefused(ctx, sess) {
-		if err := s.checkClientGroups(c, ar.ClientID, sess.UserID); err != nil { // admin_clients.go
+		if err := s.CheckClientGroups(c, ar.ClientID, sess.UserID); err != nil { // admin_clients.go
 			return err
 		}
 		next, err := s.completeAuthRequest(c, ar, sess.ID, sess.UserID, sess.AuthTime, sess.AMR, sess.ACR, nil) // consent.go
@@ -111,7 +112,7 @@ func (s *Server) handleLoginPage(c echo.Context) error {
 		return err
 	}
 	return s.render(c, http.StatusOK, "login", &loginPage{
-		base:          base{Scripts: []string{"webauthn.js", "login.js"}},
+		Base:          web.Base{Scripts: []string{"webauthn.js", "login.js"}},
 		AuthRequestID: ar.ID, ClientName: client.Name, Begin: begin,
 	})
 }
@@ -120,7 +121,7 @@ func (s *Server) handleLoginPage(c echo.Context) error {
 // with: the options for ar's own challenge. A request whose challenge was
 // used up or expired (the page reloaded after a refused attempt, or opened
 // late) gets a new one.
-func (s *Server) boundBegin(ctx context.Context, ar *models.AuthRequest) (string, error) {
+func (s *Handlers) boundBegin(ctx context.Context, ar *models.AuthRequest) (string, error) {
 	if ar.LoginChallenge == nil || ar.LoginChallengeExpiresAt == nil || !s.cfg.Now().Add(30*time.Second).Before(*ar.LoginChallengeExpiresAt) {
 		ch, exp, err := s.passkeys.NewLoginChallenge()
 		if err != nil {
@@ -135,7 +136,7 @@ func (s *Server) boundBegin(ctx context.Context, ar *models.AuthRequest) (string
 	if err != nil {
 		return "", err
 	}
-	b, err := json.Marshal(ceremonyBegin{Options: opts})
+	b, err := json.Marshal(web.CeremonyBegin{Options: opts})
 	return string(b), err
 }
 
@@ -147,7 +148,7 @@ func (s *Server) boundBegin(ctx context.Context, ar *models.AuthRequest) (string
 // shown (with prompt=none the client gets login_required). Other users are
 // not looked up, so the answer says nothing about which accounts exist, and
 // whoever's passkey is then presented is signed in.
-func (s *Server) loginHintMatches(c echo.Context, hint, userID string) (bool, error) {
+func (s *Handlers) loginHintMatches(c echo.Context, hint, userID string) (bool, error) {
 	hint = strings.TrimSpace(hint)
 	if hint == userID {
 		return true, nil
@@ -162,16 +163,11 @@ func (s *Server) loginHintMatches(c echo.Context, hint, userID string) (bool, er
 	return strings.EqualFold(hint, u.Username) || u.Email != "" && strings.EqualFold(hint, u.Email), nil
 }
 
-type ceremonyBegin struct {
-	CeremonyID string          `json:"ceremonyID"`
-	Options    json.RawMessage `json:"options"`
-}
-
-func (s *Server) handlePasskeyLoginBegin(c echo.Context) error {
+func (s *Handlers) HandlePasskeyLoginBegin(c echo.Context) error {
 	var req struct {
 		AuthRequestID string `json:"authRequestID"`
 	}
-	if err := decodeJSON(c, &req); err != nil {
+	if err := web.DecodeJSON(c, &req); err != nil {
 		return err
 	}
 	ar, err := s.pendingAuthRequest(c, req.AuthRequestID)
@@ -182,17 +178,17 @@ func (s *Server) handlePasskeyLoginBegin(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, ceremonyBegin{CeremonyID: id, Options: opts})
+	return c.JSON(http.StatusOK, web.CeremonyBegin{CeremonyID: id, Options: opts})
 }
 
-func (s *Server) handlePasskeyLoginFinish(c echo.Context) error {
+func (s *Handlers) HandlePasskeyLoginFinish(c echo.Context) error {
 	ctx := c.Request().Context()
 	var req struct {
 		AuthRequestID string          `json:"authRequestID"`
 		CeremonyID    string          `json:"ceremonyID"`
 		Credential    json.RawMessage `json:"credential"`
 	}
-	if err := decodeJSON(c, &req); err != nil {
+	if err := web.DecodeJSON(c, &req); err != nil {
 		return err
 	}
 	ar, err := s.pendingAuthRequest(c, req.AuthRequestID)
@@ -237,14 +233,14 @@ func (s *Server) handlePasskeyLoginFinish(c echo.Context) error {
 		res, err = s.passkeys.FinishLogin(finishCtx, req.CeremonyID, ar.ID, req.Credential)
 	}
 	if err != nil {
-		return s.passkeyFailure(c, ar.ClientID, err)
+		return s.PasskeyFailure(c, ar.ClientID, err)
 	}
 	if !acrSatisfied(res.ACR, ar.ACRValues) {
 		s.audit(c, &models.AuditEvent{Type: models.EventSignInFailed, UserID: res.User.ID, ClientID: ar.ClientID,
 			Detail: models.JSONMap{"reason": "acr_not_met", "acr": res.ACR, "acr_values": ar.ACRValues}})
-		return useUp(newError(http.StatusForbidden, "This application requires a passkey on a security key or device whose make and model your organisation has verified. This passkey does not qualify; use another one.", nil))
+		return useUp(web.NewError(http.StatusForbidden, "This application requires a passkey on a security key or device whose make and model your organisation has verified. This passkey does not qualify; use another one.", nil))
 	}
-	if err := s.checkClientGroups(c, ar.ClientID, res.User.ID); err != nil { // admin_clients.go
+	if err := s.CheckClientGroups(c, ar.ClientID, res.User.ID); err != nil { // admin_clients.go
 		return useUp(err)
 	}
 	// The credential's sign count, the session, the completed auth request
@@ -266,7 +262,7 @@ func (s *Server) handlePasskeyLoginFinish(c echo.Context) error {
 		}
 		next, err = s.completeAuthRequest(c, ar, sid, res.User.ID, authTime, res.AMR, res.ACR, challenge) // consent.go
 		if err != nil {
-			return newError(http.StatusConflict, "This sign-in request was already completed. Go back to the application.", err)
+			return web.NewError(http.StatusConflict, "This sign-in request was already completed. Go back to the application.", err)
 		}
 		if next == "" {
 			return nil // prompt=none refused; the response is written
@@ -294,9 +290,9 @@ func (s *Server) handlePasskeyLoginFinish(c echo.Context) error {
 // ID. The caller records the same authTime on the auth request, so the ID
 // token's auth_time is the session's (OIDC Core §2), now and when the
 // session is reused.
-func (s *Server) startSession(c echo.Context, res *passkeys.LoginResult, authTime time.Time) (string, error) {
+func (s *Handlers) startSession(c echo.Context, res *passkeys.LoginResult, authTime time.Time) (string, error) {
 	ctx := c.Request().Context()
-	old, err := s.currentSession(c)
+	old, err := s.sessions.Current(c)
 	if err != nil {
 		return "", err
 	}
@@ -311,17 +307,17 @@ func (s *Server) startSession(c echo.Context, res *passkeys.LoginResult, authTim
 	}
 	credID := res.Credential.ID
 	sess := &models.Session{UserID: res.User.ID, CredentialID: &credID, AuthTime: authTime, AMR: res.AMR, ACR: res.ACR,
-		UserAgent: truncate(c.Request().UserAgent(), 256), IP: c.RealIP()}
+		UserAgent: web.Truncate(c.Request().UserAgent(), 256), IP: c.RealIP()}
 	raw, err := s.db.CreateSession(ctx, sess, s.cfg.SessionTTL)
 	if err != nil {
 		return "", err
 	}
-	s.setSessionCookie(c, raw)
+	s.sessions.SetCookie(c, raw)
 	return sess.ID, nil
 }
 
-// passkeyFailure audits a refused ceremony and answers with a safe message.
-func (s *Server) passkeyFailure(c echo.Context, clientID string, err error) error {
+// PasskeyFailure audits a refused ceremony and answers with a safe message.
+func (s *Handlers) PasskeyFailure(c echo.Context, clientID string, err error) error {
 	var pe *passkeys.Error
 	if !errors.As(err, &pe) || errors.Is(err, passkeys.ErrInternal) {
 		return err // a 500, logged once by the error handler
@@ -343,31 +339,5 @@ func (s *Server) passkeyFailure(c echo.Context, clientID string, err error) erro
 	case errors.Is(err, passkeys.ErrPolicy):
 		status = http.StatusForbidden
 	}
-	return newError(status, pe.Message, err)
-}
-
-// decodeJSON reads a small JSON body strictly: JSON content type, one
-// object, no trailing data.
-func decodeJSON(c echo.Context, v any) error {
-	r := c.Request()
-	if ct := r.Header.Get("Content-Type"); ct != "application/json" && !hasPrefix(ct, "application/json;") {
-		return newError(http.StatusUnsupportedMediaType, "Send this request as application/json.", nil)
-	}
-	dec := json.NewDecoder(http.MaxBytesReader(c.Response(), r.Body, 128<<10))
-	if err := dec.Decode(v); err != nil {
-		return newError(http.StatusBadRequest, "The request body is not valid JSON.", err)
-	}
-	if dec.More() {
-		return newError(http.StatusBadRequest, "The request body must hold a single JSON object.", nil)
-	}
-	return nil
-}
-
-func hasPrefix(s, p string) bool { return len(s) >= len(p) && s[:len(p)] == p }
-
-func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
+	return web.NewError(status, pe.Message, err)
 }

@@ -1,16 +1,17 @@
-package idp
+package signin
 
 import (
 	"net/http"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/latchkey-idp/latchkey/idp/web"
 	"github.com/latchkey-idp/latchkey/models"
 )
 
-// checkClientGroups refuses a sign-in to an application restricted to some
+// CheckClientGroups refuses a sign-in to an application restricted to some
 // groups when the user is in none of them.
-func (s *Server) checkClientGroups(c echo.Context, clientID, userID string) error {
+func (s *Handlers) CheckClientGroups(c echo.Context, clientID, userID string) error {
 	ctx := c.Request().Context()
 	cl, err := s.db.ClientByID(ctx, clientID)
 	if err != nil || len(cl.AllowedGroups) == 0 {
@@ -27,6 +28,6 @@ func (s *Server) checkClientGroups(c echo.Context, clientID, userID string) erro
 	}
 	s.audit(c, &models.AuditEvent{Type: models.EventSignInFailed, Success: false, UserID: userID, ClientID: clientID,
 		Detail: models.JSONMap{"reason": "not in an allowed group"}})
-	return &appError{Status: http.StatusForbidden, Message: "Your account may not sign in to " + cl.Name + ".",
+	return &web.Error{Status: http.StatusForbidden, Message: "Your account may not sign in to " + cl.Name + ".",
 		Hint: "This application is limited to some groups. Ask your administrator for access."}
 }

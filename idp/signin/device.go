@@ -1,14 +1,14 @@
-package idp
+package signin
 
 import (
 	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/latchkey-idp/latchkey/idp/web"
 	"github.com/latchkey-idp/latchkey/models"
 	"github.com/latchkey-idp/latchkey/oidc"
 )
@@ -17,10 +17,8 @@ import (
 // user opens /device (verification_uri, or verification_uri_complete with
 // the code filled in), signs in with a passkey, checks the code matches the
 // one on the device and approves or denies the named application.
-// Approval needs a passkey ceremony at most deviceFreshAuth old, so a
+// Approval needs a passkey ceremony at most web.FreshSignIn old, so a
 // phished code cannot be approved by merely clicking in an old session.
-
-const deviceFreshAuth = 5 * time.Minute
 
 // Device audit events.
 const (
@@ -29,7 +27,7 @@ const (
 )
 
 type devicePage struct {
-	base
+	web.Base
 	UserCode, ClientName, Error string
 	Scopes                      []scopeInfo
 	NeedSignIn                  bool
@@ -38,7 +36,7 @@ type devicePage struct {
 // deviceGrant looks up the pending grant of a user code from a form or
 // query value. It returns a page-level error message for unknown, expired
 // or malformed codes.
-func (s *Server) deviceGrant(c echo.Context, raw string) (*models.DeviceAuthorization, string, error) {
+func (s *Handlers) deviceGrant(c echo.Context, raw string) (*models.DeviceAuthorization, string, error) {
 	code, ok := oidc.NormalizeUserCode(raw)
 	if !ok {
 		return nil, "That is not a valid code. It has 8 letters, like BCDF-GHJK.", nil
@@ -50,7 +48,7 @@ func (s *Server) deviceGrant(c echo.Context, raw string) (*models.DeviceAuthoriz
 	return d, "", err
 }
 
-func (s *Server) handleDevicePage(c echo.Context) error {
+func (s *Handlers) HandleDevicePage(c echo.Context) error {
 	ctx := c.Request().Context()
 	p := &devicePage{}
 	raw := c.QueryParam("user_code")
@@ -70,38 +68,38 @@ func (s *Server) handleDevicePage(c echo.Context) error {
 		return err
 	}
 	p.UserCode, p.ClientName, p.Scopes = d.UserCode, cl.Name, describeScopes(d.Scopes)
-	sess, err := s.currentSession(c)
+	sess, err := s.sessions.Current(c)
 	if err != nil {
 		return err
 	}
-	if sess == nil || s.cfg.Now().Sub(sess.AuthTime) > deviceFreshAuth {
+	if sess == nil || s.cfg.Now().Sub(sess.AuthTime) > web.FreshSignIn {
 		p.NeedSignIn = true
 		p.Scripts = []string{"webauthn.js", "login.js"}
 	}
 	return s.render(c, http.StatusOK, "device_approve", p)
 }
 
-// handleDeviceLoginFinish signs in (or re-authenticates the session) and
+// HandleDeviceLoginFinish signs in (or re-authenticates the session) and
 // returns to the approval screen. login.js sends the user code as
 // authRequestID.
-func (s *Server) handleDeviceLoginFinish(c echo.Context) error {
+func (s *Handlers) HandleDeviceLoginFinish(c echo.Context) error {
 	var req struct {
 		UserCode   string          `json:"authRequestID"`
 		CeremonyID string          `json:"ceremonyID"`
 		Credential json.RawMessage `json:"credential"`
 	}
-	if err := decodeJSON(c, &req); err != nil {
+	if err := web.DecodeJSON(c, &req); err != nil {
 		return err
 	}
-	if err := s.sessionSignIn(c, req.CeremonyID, req.Credential, "device"); err != nil {
+	if err := s.SessionSignIn(c, req.CeremonyID, req.Credential, "device"); err != nil {
 		return err
 	}
 	code, _ := oidc.NormalizeUserCode(req.UserCode)
 	return c.JSON(http.StatusOK, map[string]string{"redirect": oidc.DevicePath + "?user_code=" + url.QueryEscape(code)})
 }
 
-// handleDeviceDecision approves or denies the grant for the signed-in user.
-func (s *Server) handleDeviceDecision(c echo.Context) error {
+// HandleDeviceDecision approves or denies the grant for the signed-in user.
+func (s *Handlers) HandleDeviceDecision(c echo.Context) error {
 	ctx := c.Request().Context()
 	d, msg, err := s.deviceGrant(c, c.FormValue("user_code"))
 	if err != nil {
@@ -110,16 +108,16 @@ func (s *Server) handleDeviceDecision(c echo.Context) error {
 	if d == nil {
 		return s.render(c, http.StatusBadRequest, "device", &devicePage{Error: msg})
 	}
-	sess, err := s.currentSession(c)
+	sess, err := s.sessions.Current(c)
 	if err != nil {
 		return err
 	}
-	if sess == nil || s.cfg.Now().Sub(sess.AuthTime) > deviceFreshAuth {
+	if sess == nil || s.cfg.Now().Sub(sess.AuthTime) > web.FreshSignIn {
 		return c.Redirect(http.StatusSeeOther, oidc.DevicePath+"?user_code="+url.QueryEscape(d.UserCode))
 	}
 	approve := c.FormValue("decision") == "allow"
 	if approve {
-		if err := s.checkClientGroups(c, d.ClientID, sess.UserID); err != nil { // admin_clients.go
+		if err := s.CheckClientGroups(c, d.ClientID, sess.UserID); err != nil { // admin_clients.go
 			return err
 		}
 	}
@@ -140,5 +138,5 @@ func (s *Server) handleDeviceDecision(c echo.Context) error {
 		title, text = "Device connected", "You can return to your device; it is signed in now."
 	}
 	s.audit(c, ev)
-	return s.render(c, http.StatusOK, "message", &messagePage{Title: title, Message: text})
+	return s.render(c, http.StatusOK, "message", &web.MessagePage{Title: title, Message: text})
 }

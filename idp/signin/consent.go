@@ -1,4 +1,4 @@
-package idp
+package signin
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/latchkey-idp/latchkey/idp/web"
 	"github.com/latchkey-idp/latchkey/models"
 	"github.com/latchkey-idp/latchkey/oidc"
 )
@@ -54,7 +55,7 @@ func describeScopes(scopes []string) []scopeInfo {
 }
 
 // consentNeeded reports whether userID must consent before ar completes.
-func (s *Server) consentNeeded(ctx context.Context, ar *models.AuthRequest, userID string) (bool, error) {
+func (s *Handlers) consentNeeded(ctx context.Context, ar *models.AuthRequest, userID string) (bool, error) {
 	cl, err := s.db.ClientByID(ctx, ar.ClientID)
 	if err != nil {
 		return false, err
@@ -78,7 +79,7 @@ func (s *Server) consentNeeded(ctx context.Context, ar *models.AuthRequest, user
 // models.InTx its write commits with the caller's. challenge is the
 // request's own sign-in challenge the user answered (nil for a ceremony
 // or a live session): the request must still hold it.
-func (s *Server) completeAuthRequest(c echo.Context, ar *models.AuthRequest, sessionID, userID string, authTime time.Time, amr []string, acr string, challenge []byte) (string, error) {
+func (s *Handlers) completeAuthRequest(c echo.Context, ar *models.AuthRequest, sessionID, userID string, authTime time.Time, amr []string, acr string, challenge []byte) (string, error) {
 	ctx := c.Request().Context()
 	need, err := s.consentNeeded(ctx, ar, userID)
 	if err != nil {
@@ -99,33 +100,33 @@ func (s *Server) completeAuthRequest(c echo.Context, ar *models.AuthRequest, ses
 }
 
 type consentPage struct {
-	base
+	web.Base
 	AuthRequestID, ClientName string
 	Scopes                    []scopeInfo
 }
 
 // consentRequest loads an auth request waiting for consent by the browser
 // session that signed in to it.
-func (s *Server) consentRequest(c echo.Context, id string) (*models.AuthRequest, *models.Session, error) {
+func (s *Handlers) consentRequest(c echo.Context, id string) (*models.AuthRequest, *models.Session, error) {
 	ar, err := s.db.AuthRequestByID(c.Request().Context(), id)
 	if errors.Is(err, models.ErrNotFound) || errors.Is(err, models.ErrExpired) || (err == nil && (!ar.Done || !ar.ConsentPending)) {
-		return nil, nil, &appError{Status: http.StatusBadRequest, Message: "This consent request has expired or is unknown.",
+		return nil, nil, &web.Error{Status: http.StatusBadRequest, Message: "This consent request has expired or is unknown.",
 			Hint: "Go back to the application and start signing in again.", Err: err}
 	}
 	if err != nil {
 		return nil, nil, err
 	}
-	sess, err := s.currentSession(c)
+	sess, err := s.sessions.Current(c)
 	if err != nil {
 		return nil, nil, err
 	}
 	if sess == nil || ar.SessionID == nil || sess.ID != *ar.SessionID {
-		return nil, nil, newError(http.StatusForbidden, "This consent request belongs to another sign-in. Go back to the application and start again.", nil)
+		return nil, nil, web.NewError(http.StatusForbidden, "This consent request belongs to another sign-in. Go back to the application and start again.", nil)
 	}
 	return ar, sess, nil
 }
 
-func (s *Server) handleConsentPage(c echo.Context) error {
+func (s *Handlers) HandleConsentPage(c echo.Context) error {
 	ar, _, err := s.consentRequest(c, c.QueryParam("authRequestID"))
 	if err != nil {
 		return err
@@ -137,9 +138,9 @@ func (s *Server) handleConsentPage(c echo.Context) error {
 	return s.render(c, http.StatusOK, "consent", &consentPage{AuthRequestID: ar.ID, ClientName: cl.Name, Scopes: describeScopes(ar.Scopes)})
 }
 
-// handleConsentDecision records "allow" (remembered for the scopes asked)
+// HandleConsentDecision records "allow" (remembered for the scopes asked)
 // and continues to op's callback, or ends the request with access_denied.
-func (s *Server) handleConsentDecision(c echo.Context) error {
+func (s *Handlers) HandleConsentDecision(c echo.Context) error {
 	ctx := c.Request().Context()
 	ar, sess, err := s.consentRequest(c, c.FormValue("authRequestID"))
 	if err != nil {
@@ -169,9 +170,9 @@ const (
 	EventConsentRevoked = "consent_revoked"
 )
 
-// revokeConsent withdraws a user's consent to a client (no error when there
+// RevokeConsent withdraws a user's consent to a client (no error when there
 // was none) and audits it.
-func (s *Server) revokeConsent(c echo.Context, userID, clientID string) error {
+func (s *Handlers) RevokeConsent(c echo.Context, userID, clientID string) error {
 	err := s.db.RevokeConsent(c.Request().Context(), userID, clientID)
 	if errors.Is(err, models.ErrNotFound) {
 		return nil

@@ -1,23 +1,24 @@
-package idp
+package signin
 
 import (
 	"net/http"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/latchkey-idp/latchkey/idp/web"
 	"github.com/latchkey-idp/latchkey/models"
 )
 
-// handleEndSession serves RP-initiated logout: without a valid
+// HandleEndSession serves RP-initiated logout: without a valid
 // id_token_hint the user confirms first (logout_confirm.go); otherwise op's
 // end_session endpoint ends the browser session of the request's cookie
 // and clears the cookie (oidc Config.SessionCookie).
-func (s *Server) handleEndSession(c echo.Context) error {
+func (s *Handlers) HandleEndSession(c echo.Context) error {
 	ctx := c.Request().Context()
 	if !s.op.ValidIDTokenHint(ctx, c.FormValue("id_token_hint")) {
 		return s.confirmLogout(c) // logout_confirm.go
 	}
-	sess, err := s.currentSession(c)
+	sess, err := s.sessions.Current(c)
 	if err != nil {
 		return err
 	}
@@ -32,19 +33,19 @@ func (s *Server) handleEndSession(c echo.Context) error {
 	return nil
 }
 
-func (s *Server) handleLoggedOut(c echo.Context) error {
-	return s.message(c, http.StatusOK, "Signed out", "You are signed out of Latchkey.", "You can close this window.")
+func (s *Handlers) HandleLoggedOut(c echo.Context) error {
+	return s.pages.Message(c, http.StatusOK, "Signed out", "You are signed out of Latchkey.", "You can close this window.")
 }
 
 type homePage struct {
-	base
+	web.Base
 	SignedIn bool
 	Username string
 }
 
-func (s *Server) handleHome(c echo.Context) error {
+func (s *Handlers) HandleHome(c echo.Context) error {
 	p := &homePage{}
-	sess, err := s.currentSession(c)
+	sess, err := s.sessions.Current(c)
 	if err != nil {
 		return err
 	}
