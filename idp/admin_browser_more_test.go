@@ -586,7 +586,7 @@ func TestBrowserAccountPage(t *testing.T) {
 	t.Run("admin console refuses a non-admin", func(t *testing.T) {
 		c := c.in(t)
 		c.open(app.adminURL + "/admin")
-		c.signInOn(app.issuer, "/authorize", func(s pageState) bool { return strings.Contains(s.Text, "Not an administrator") })
+		c.signInOn(app.issuer, "/login", func(s pageState) bool { return strings.Contains(s.Text, "Not an administrator") })
 		c.doT("wait for the page", chromedp.WaitReady(chromedp.CSS("footer")))
 		if st := c.eval(`String(performance.getEntriesByType("navigation")[0].responseStatus)`); st != "403" {
 			c.fatalf("non-admin console page: status %s, want 403", st)

@@ -79,7 +79,7 @@ func (c *chrome) passkeySignInUntil(issuer string, done func(pageState) bool) {
 		if done(s) {
 			return
 		}
-		if u, ok := sameOrigin(s.Href, issuer); ok && u.Path == "/authorize" {
+		if u, ok := sameOrigin(s.Href, issuer); ok && u.Path == "/login" {
 			if strings.Contains(s.StatusKind, "error") {
 				c.fatalf("sign-in page reports an error: %q", s.Status)
 			}

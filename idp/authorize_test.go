@@ -11,17 +11,28 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// /authorize answers with the sign-in page of the request it stored, with
-// the page's headers; every other answer is op's, unchanged.
-func TestAuthorizeAnswersWithSignInPage(t *testing.T) {
+// /authorize stores the request and sends the browser to op's login URL,
+// the sign-in page of that request, which carries the page's headers;
+// every other answer is op's.
+func TestAuthorizeRedirectsToSignInPage(t *testing.T) {
 	app, b, user, r, client := enrolled(t)
 	ctx := context.Background()
 
 	authURL, f := r.authURL()
 	resp := b.get(authURL)
+	readBody(t, resp)
+	loc, err := resp.Location()
+	if err != nil || resp.StatusCode != http.StatusFound || loc.Path != "/login" || !strings.HasPrefix(loc.String(), app.issuer) {
+		t.Fatalf("authorize: %d (Location %v), want op's redirect to the sign-in page", resp.StatusCode, loc)
+	}
+	if got := resp.Header.Get("Cache-Control"); got != "no-store" {
+		t.Errorf("authorize: Cache-Control = %q", got)
+	}
+	arID := loc.Query().Get("authRequestID")
+	resp = b.get(loc.String())
 	body := readBody(t, resp)
-	if resp.StatusCode != http.StatusOK || resp.Header.Get("Location") != "" {
-		t.Fatalf("authorize: %d (Location %q), want the sign-in page", resp.StatusCode, resp.Header.Get("Location"))
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("login page: %d\n%s", resp.StatusCode, body)
 	}
 	for h, want := range map[string]string{
 		"Content-Security-Policy": web.ContentSecurityPolicy, // the page's policy, not form_post's
@@ -43,16 +54,12 @@ func TestAuthorizeAnswersWithSignInPage(t *testing.T) {
 		t.Error("the sign-in page set no CSRF cookie")
 	}
 	m := authRequestAttr.FindStringSubmatch(body)
-	if m == nil || !strings.Contains(body, "Sign in with a passkey") {
-		t.Fatalf("not the sign-in page:\n%s", body)
+	if m == nil || m[1] != arID || !strings.Contains(body, "Sign in with a passkey") {
+		t.Fatalf("not the sign-in page of %s:\n%s", arID, body)
 	}
 	ar, err := app.db.AuthRequestByID(ctx, m[1])
 	if err != nil || ar.Done || ar.ClientID != client.ID || ar.State != f.state || ar.LoginChallenge == nil {
 		t.Fatalf("page's request %q: %+v, %v", m[1], ar, err)
-	}
-	// op's login URL still serves the same request's page.
-	if page, _ := b.page("/login?authRequestID="+url.QueryEscape(ar.ID), http.StatusOK); !strings.Contains(page, `data-auth-request="`+ar.ID+`"`) {
-		t.Fatalf("/login for the request:\n%s", page)
 	}
 
 	t.Run("op's refusals are unchanged", func(t *testing.T) {
@@ -69,7 +76,7 @@ func TestAuthorizeAnswersWithSignInPage(t *testing.T) {
 
 	t.Run("prompt=none without a session goes back at once", func(t *testing.T) {
 		authURL, f := r.authURL(oauth2.SetAuthURLParam("prompt", "none"))
-		loc := b.expectRedirect(authURL)
+		loc := b.followToClient(b.expectRedirect(authURL))
 		if !strings.HasPrefix(loc.String(), "http://localhost:9999/callback?") || loc.Query().Get("error") != "login_required" || loc.Query().Get("state") != f.state {
 			t.Fatalf("prompt=none: %s, want login_required at the client", loc)
 		}
@@ -78,7 +85,7 @@ func TestAuthorizeAnswersWithSignInPage(t *testing.T) {
 	t.Run("a live session goes back at once with a code", func(t *testing.T) {
 		r.exchange(b.signIn(authURL), f)
 		authURL, f := r.authURL()
-		loc := b.expectRedirect(authURL)
+		loc := b.followToClient(b.expectRedirect(authURL)) // /login, op's callback, the client
 		if !strings.HasPrefix(loc.String(), "http://localhost:9999/callback?") || loc.Query().Get("code") == "" {
 			t.Fatalf("with a session: %s, want the client with a code", loc)
 		}

@@ -446,7 +446,7 @@ func testBrowserSignIn(t *testing.T, exe string, autofill bool) {
 			time.Sleep(50 * time.Millisecond)
 			continue
 		}
-		if u, ok := sameOrigin(s.Href, app.issuer); ok && u.Path == "/authorize" {
+		if u, ok := sameOrigin(s.Href, app.issuer); ok && u.Path == "/login" {
 			sawPage = true
 			if strings.Contains(s.StatusKind, "error") {
 				c.fatalf("sign-in page reports an error: %q", s.Status)
@@ -578,7 +578,7 @@ func TestBrowserSignInRefusedWithoutUV(t *testing.T) {
 			continue
 		}
 		u, ok := sameOrigin(s.Href, app.issuer)
-		if !ok || u.Path != "/authorize" {
+		if !ok || u.Path != "/login" {
 			c.fatalf("browser left the sign-in page for %s", s.Href)
 		}
 		if strings.Contains(s.StatusKind, "error") && s.Status != "" {
@@ -598,7 +598,7 @@ func TestBrowserSignInRefusedWithoutUV(t *testing.T) {
 	if err != nil {
 		c.fatalf("read page: %v", err)
 	}
-	if u, ok := sameOrigin(s.Href, app.issuer); !ok || u.Path != "/authorize" {
+	if u, ok := sameOrigin(s.Href, app.issuer); !ok || u.Path != "/login" {
 		c.fatalf("browser left the sign-in page for %s", s.Href)
 	}
 	mu.Lock()
@@ -660,7 +660,7 @@ func TestBrowserSignInRetry(t *testing.T) {
 	}
 	press()
 	s := waitFor("the refusal", func(s pageState) bool { return strings.Contains(s.StatusKind, "error") })
-	if u, ok := sameOrigin(s.Href, app.issuer); !ok || u.Path != "/authorize" {
+	if u, ok := sameOrigin(s.Href, app.issuer); !ok || u.Path != "/login" {
 		c.fatalf("refused sign-in left the page: %s", s.Href)
 	}
 	evs, _ := app.db.AuditEvents(ctx, models.AuditFilter{Type: models.EventSignInFailed, Limit: 1})

@@ -167,13 +167,13 @@ func TestResponseModeFormPost(t *testing.T) {
 	}
 }
 
-// The sign-in hands the browser the client's redirect URI with the code
-// (RFC 6749 §4.1.2) instead of a hop through /authorize/callback: after a
-// ceremony (the finish response) and with a live session (the login page's
-// redirect), in query and fragment mode alike. form_post goes through the
-// callback page (TestResponseModeFormPost).
-func TestSignInRedirectsStraightToClient(t *testing.T) {
-	_, b, _, r, _ := enrolled(t)
+// The sign-in continues at op's /authorize/callback, which issues the
+// code and hands the browser the client's redirect URI with it (RFC 6749
+// §4.1.2): after a ceremony (the finish response) and with a live session
+// (the login page's redirect), in query and fragment mode alike. form_post
+// gets the callback's page (TestResponseModeFormPost).
+func TestSignInContinuesAtCallback(t *testing.T) {
+	app, b, _, r, _ := enrolled(t)
 	for _, tc := range []struct{ name, mode string }{{"ceremony, query", ""}, {"live session, query", ""}, {"live session, fragment", "fragment"}} {
 		t.Run(tc.name, func(t *testing.T) {
 			var opts []oauth2.AuthCodeOption
@@ -181,9 +181,13 @@ func TestSignInRedirectsStraightToClient(t *testing.T) {
 				opts = append(opts, oauth2.SetAuthURLParam("response_mode", tc.mode))
 			}
 			authURL, f := r.authURL(opts...)
-			next := b.toConsent(authURL)
+			cb := b.toConsent(authURL)
+			if !strings.HasPrefix(cb.String(), app.issuer+"/authorize/callback?id=") {
+				t.Fatalf("sign-in leads to %s, want op's callback", cb)
+			}
+			next := b.expectRedirect(cb.String())
 			if !strings.HasPrefix(next.String(), "http://localhost:9999/callback") {
-				t.Fatalf("sign-in leads to %s, want the client's redirect URI", next)
+				t.Fatalf("callback leads to %s, want the client's redirect URI", next)
 			}
 			params := next.Query()
 			if tc.mode == "fragment" {

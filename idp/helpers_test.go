@@ -247,8 +247,9 @@ func (a *testApp) newClient(redirectURI string, mutate ...func(*models.Client)) 
 	return c, secret
 }
 
-// authorizeAnswer is what /authorize answered: the sign-in page itself
-// (authorize.go), or a redirect (a live session, an error, consent).
+// authorizeAnswer is what /authorize and the sign-in page op sends the
+// browser to answered: that page, or a redirect (a live session, an
+// error, consent).
 type authorizeAnswer struct {
 	body, arID, csrf string
 	redirect         *url.URL
@@ -256,11 +257,17 @@ type authorizeAnswer struct {
 
 var authRequestAttr = regexp.MustCompile(`data-auth-request="([^"]*)"`)
 
-// authorize opens an authorize URL.
+// authorize opens an authorize URL and, when op sends the browser to the
+// sign-in page (/login?authRequestID=…), that page.
 func (b *browser) authorize(authorizeURL string) authorizeAnswer {
 	b.t.Helper()
 	resp := b.get(authorizeURL)
 	body := readBody(b.t, resp)
+	if loc, err := resp.Location(); err == nil && resp.StatusCode == http.StatusFound &&
+		loc.Path == "/login" && loc.Query().Get("authRequestID") != "" && strings.HasPrefix(loc.String(), b.app.issuer) {
+		resp = b.get(loc.String())
+		body = readBody(b.t, resp)
+	}
 	switch resp.StatusCode {
 	case http.StatusFound, http.StatusSeeOther:
 		loc, err := resp.Location()

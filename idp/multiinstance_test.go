@@ -157,9 +157,10 @@ func TestTwoInstancesOnePostgres(t *testing.T) {
 	b := c.newBrowser()
 	b.register(setup)
 
-	// Sign-in starts on A (authorize, which answers with the sign-in page
-	// carrying the challenge stored with the auth request) and finishes on
-	// B; the code is redeemed on A, userinfo on B, the refresh on B.
+	// Sign-in starts on A (authorize, and the sign-in page it sends the
+	// browser to, carrying the challenge stored with the auth request) and
+	// finishes on B, where op's callback issues the code; the code is
+	// redeemed on A, userinfo on B, the refresh on B.
 	for _, p := range []string{"/authorize", "/login", "/login/passkey/begin"} {
 		c.pin(p, 'A')
 	}
@@ -181,7 +182,7 @@ func TestTwoInstancesOnePostgres(t *testing.T) {
 	if err != nil {
 		t.Fatalf("refresh on B of a token issued by A: %v", err)
 	}
-	for p, want := range map[string]string{"/authorize": "A", "/login": "", "/login/passkey/begin": "", "/login/passkey/finish": "B", "/oauth/token": "AB",
+	for p, want := range map[string]string{"/authorize": "A", "/login": "A", "/login/passkey/begin": "", "/login/passkey/finish": "B", "/authorize/callback": "B", "/oauth/token": "AB",
 		path + "/begin": "A", path + "/finish": "B", "/userinfo": "B"} {
 		if got := c.servedBy(p); got != want {
 			t.Errorf("%s served by %q, want %q", p, got, want)

@@ -361,7 +361,7 @@ func TestPageChallengeSingleUse(t *testing.T) {
 	if st := b.postJSON("/login/passkey/finish", csrf, map[string]any{"authRequestID": arID, "ceremonyID": "", "credential": json.RawMessage(good)}, &fin); st != http.StatusOK {
 		t.Fatalf("answer to the new challenge: %d %s", st, fin.Error)
 	}
-	if !strings.HasPrefix(fin.Redirect, "http://localhost:9999/callback?") {
+	if next, err := url.Parse(fin.Redirect); err != nil || !strings.HasPrefix(b.followToClient(next).String(), "http://localhost:9999/callback?") {
 		t.Fatalf("signed in to %s", fin.Redirect)
 	}
 	if st, _ := b.loginFinish(arID, csrf, "", good); st != http.StatusConflict {

@@ -31,6 +31,7 @@ type Provider struct {
 	op        *op.Provider
 	discovery []byte
 	keysPath  string
+	server    *server // server.go
 	handler   http.Handler
 }
 
@@ -83,8 +84,8 @@ func New(ctx context.Context, cfg Config, db *models.DB, sealer *models.Sealer) 
 	if p.discovery, err = p.buildDiscovery(ctx); err != nil {
 		return nil, err
 	}
-	srv := &server{LegacyServer: op.NewLegacyServer(o, o.Endpoints()), p: p}
-	p.handler = op.RegisterLegacyServer(srv, op.AuthorizeCallbackHandler(o),
+	p.server = &server{LegacyServer: op.NewLegacyServer(o, o.Endpoints()), p: p}
+	p.handler = op.RegisterLegacyServer(p.server, op.AuthorizeCallbackHandler(o),
 		op.WithServerCORSOptions(&corsOptions),
 		op.WithHTTPMiddleware(p.tokenEndpointHygiene, p.userinfoChallenge)) // adapters.go
 	return p, nil

@@ -2,14 +2,14 @@ package oidc
 
 import (
 	"context"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
-	"strings"
 
 	"github.com/zitadel/oidc/v3/pkg/client/rp"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
 )
 
 // CodeRedemption is an authorization code a client of this provider
@@ -28,36 +28,32 @@ type SignedIn struct {
 	AMR       []string
 }
 
-// RedeemCode redeems an authorization code at this provider's own token
-// endpoint, in process (the built-in admin console client needs no network
-// path to the public issuer URL), and verifies the ID token as a relying
-// party must (OIDC Core §3.1.3.7: issuer, audience, signature, expiry,
-// nonce). Errors describe why the code or token was refused.
+// RedeemCode redeems an authorization code with this provider's own token
+// endpoint methods, in process (the built-in admin console client needs no
+// network path to the public issuer URL): the client authentication and
+// code exchange of /oauth/token (server.go), without HTTP. The ID token is
+// verified as a relying party must (OIDC Core §3.1.3.7: issuer, audience,
+// signature, expiry, nonce). Errors describe why the code or token was
+// refused.
 func (p *Provider) RedeemCode(ctx context.Context, r CodeRedemption) (*SignedIn, error) {
-	form := url.Values{
-		"grant_type":    {"authorization_code"},
-		"code":          {r.Code},
-		"redirect_uri":  {r.RedirectURI},
-		"code_verifier": {r.CodeVerifier},
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.cfg.Issuer+p.op.TokenEndpoint().Relative(), strings.NewReader(form.Encode()))
+	ctx = op.ContextWithIssuer(ctx, p.cfg.Issuer)
+	form := url.Values{"grant_type": {string(oidc.GrantTypeCode)}}
+	client, err := p.server.VerifyClient(ctx, &op.Request[op.ClientCredentials]{Method: http.MethodPost, Form: form, PostForm: form,
+		Data: &op.ClientCredentials{ClientID: r.ClientID, ClientSecret: r.ClientSecret}})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("token endpoint refused the client: %w", err)
 	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(url.QueryEscape(r.ClientID), url.QueryEscape(r.ClientSecret))
-	w := &memoryResponse{header: http.Header{}, status: http.StatusOK}
-	p.handler.ServeHTTP(w, req)
-	var tok struct {
-		IDToken string `json:"id_token"`
-		Error   string `json:"error"`
-		Desc    string `json:"error_description"`
+	resp, err := p.server.CodeExchange(ctx, &op.ClientRequest[oidc.AccessTokenRequest]{
+		Request: &op.Request[oidc.AccessTokenRequest]{Method: http.MethodPost, Form: form, PostForm: form,
+			Data: &oidc.AccessTokenRequest{Code: r.Code, RedirectURI: r.RedirectURI, CodeVerifier: r.CodeVerifier}},
+		Client: client,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("token endpoint refused the code: %w", err)
 	}
-	if err := json.Unmarshal(w.body, &tok); err != nil {
-		return nil, fmt.Errorf("token response (status %d): %w", w.status, err)
-	}
-	if w.status != http.StatusOK || tok.IDToken == "" {
-		return nil, fmt.Errorf("token endpoint refused the code: %s %s", tok.Error, tok.Desc)
+	tok, ok := resp.Data.(*oidc.AccessTokenResponse)
+	if !ok || tok.IDToken == "" {
+		return nil, errors.New("token endpoint issued no ID token")
 	}
 	v := rp.NewIDTokenVerifier(p.cfg.Issuer, r.ClientID, p.storage.keys,
 		rp.WithNonce(func(context.Context) string { return r.Nonce }),
@@ -67,18 +63,4 @@ func (p *Provider) RedeemCode(ctx context.Context, r CodeRedemption) (*SignedIn,
 		return nil, fmt.Errorf("verify ID token: %w", err)
 	}
 	return &SignedIn{Subject: claims.Subject, SessionID: claims.SessionID, AMR: claims.AuthenticationMethodsReferences}, nil
-}
-
-// memoryResponse collects a response served in process.
-type memoryResponse struct {
-	header http.Header
-	status int
-	body   []byte
-}
-
-func (m *memoryResponse) Header() http.Header    { return m.header }
-func (m *memoryResponse) WriteHeader(status int) { m.status = status }
-func (m *memoryResponse) Write(b []byte) (int, error) {
-	m.body = append(m.body, b...)
-	return len(b), nil
 }

@@ -78,6 +78,9 @@ func (s *server) VerifyClient(ctx context.Context, r *op.Request[op.ClientCreden
 	if err != nil {
 		return nil, err
 	}
+	if c.Public && oidc.GrantType(r.Form.Get("grant_type")) == oidc.GrantTypeClientCredentials {
+		return nil, oidc.ErrInvalidClient().WithDescription("public clients cannot use the client credentials grant")
+	}
 	if !c.Public && (c.JWKS != "" || !c.CheckSecret(cc.ClientSecret)) { // private_key_jwt clients have no usable secret
 		return nil, oidc.ErrInvalidClient().WithDescription("invalid client credentials")
 	}

@@ -190,9 +190,17 @@ func (v *vu) flow() error {
 		"scope": {"openid profile email offline_access"}, "state": {models.NewToken()[:16]}, "nonce": {models.NewToken()[:16]},
 		"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"},
 	}
-	// /authorize answers with the sign-in page itself.
+	// /authorize sends the browser to the sign-in page.
 	authorizeURL := v.bc.issuer + "/authorize?" + q.Encode()
-	_, page, err := v.get("authorize", authorizeURL, http.StatusOK)
+	resp, _, err := v.get("authorize", authorizeURL, http.StatusFound)
+	if err != nil {
+		return err
+	}
+	loginURL := resp.Header.Get("Location")
+	if strings.HasPrefix(loginURL, "/") {
+		loginURL = v.bc.issuer + loginURL
+	}
+	_, page, err := v.get("login_page", loginURL, http.StatusOK)
 	if err != nil {
 		return err
 	}
