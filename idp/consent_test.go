@@ -3,11 +3,12 @@ package idp
 import (
 	"context"
 	"encoding/json"
-	"github.com/latchkey-idp/latchkey/idp/signin"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/latchkey-idp/latchkey/idp/signin"
 
 	"golang.org/x/oauth2"
 

@@ -11,11 +11,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"github.com/latchkey-idp/latchkey/idp/signin"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/latchkey-idp/latchkey/idp/signin"
 
 	"github.com/chromedp/chromedp"
 	"golang.org/x/oauth2"

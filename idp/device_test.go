@@ -3,13 +3,14 @@ package idp
 import (
 	"context"
 	"encoding/json"
-	"github.com/latchkey-idp/latchkey/idp/signin"
 	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/latchkey-idp/latchkey/idp/signin"
 
 	"golang.org/x/oauth2"
 

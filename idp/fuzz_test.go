@@ -9,12 +9,14 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/latchkey-idp/latchkey/internal/dbtest"
 )
 
 // fuzzServer is a Server on a fresh database, for fuzz targets.
 func fuzzServer(f *testing.F) *Server {
 	f.Helper()
-	db, sealer := openTestDB(f)
+	db, sealer := openTestDB(f, dbtest.DSN(f), nil)
 	cfg := Config{Issuer: "http://localhost:8080", Listen: "127.0.0.1:1", InternalListen: "127.0.0.1:2",
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), RateLimits: RateLimits{Disabled: true}}
 	s, err := New(context.Background(), cfg, db, sealer)

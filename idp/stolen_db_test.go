@@ -17,6 +17,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/latchkey-idp/latchkey/idp/admin"
+	"github.com/latchkey-idp/latchkey/internal/dbtest"
 	"github.com/latchkey-idp/latchkey/models"
 	"github.com/latchkey-idp/latchkey/oidc"
 )
@@ -187,7 +188,7 @@ func TestFindDERPrivateKeyFindsKeys(t *testing.T) {
 // or every later start with the right key would fail.
 func TestWrongMasterKeyWritesNothing(t *testing.T) {
 	ctx := context.Background()
-	db, right := openTestDB(t) // tls_test.go
+	db, right := openTestDB(t, dbtest.DSN(t), nil) // harness_test.go
 	wrong, _ := models.NewSealer(bytes.Repeat([]byte{8}, 32))
 	cfg := Config{Issuer: "http://localhost:9", Listen: "127.0.0.1:1", InternalListen: "127.0.0.1:2"}
 	cfg.Defaults()
