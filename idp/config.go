@@ -23,7 +23,7 @@ type Config struct {
 	// AdminURL is the base URL at which browsers reach the admin console on
 	// the internal listener (the built-in console client's redirect URI is
 	// AdminURL + "/admin/callback"). Default: http(s)://localhost:PORT of
-	// InternalListen (admin_auth.go).
+	// InternalListen (adminDefaults).
 	AdminURL string
 	TLSCert  string
 	TLSKey   string
@@ -78,7 +78,7 @@ func (c *Config) Defaults() {
 	c.OIDC.Now = c.Now
 	c.OIDC.Defaults()
 	c.hardeningDefaults()
-	c.adminDefaults() // admin_auth.go
+	c.adminDefaults()
 	if u, err := url.Parse(c.Issuer); err == nil {
 		if c.Passkeys.RPID == "" {
 			c.Passkeys.RPID = u.Hostname()
@@ -140,7 +140,7 @@ func (c *Config) Validate() []string {
 		add("setup link lifetime must be positive")
 	}
 	probs = append(probs, c.validateHardening()...)
-	probs = append(probs, c.validateAdmin()...) // admin_auth.go
+	probs = append(probs, c.validateAdmin()...)
 	probs = append(probs, c.OIDC.Validate()...)
 	probs = append(probs, c.Passkeys.Validate()...)
 	return probs

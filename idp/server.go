@@ -112,6 +112,9 @@ func New(ctx context.Context, cfg Config, db *models.DB, sealer *models.Sealer) 
 	return s, nil
 }
 
+// pageNames lists every page; a missing file fails start-up.
+var pageNames = append(append(append([]string{"message"}, signin.PageNames...), account.PageNames...), admin.PageNames...)
+
 // wire builds the audiences from the server's parts: the one place where
 // they meet.
 func (s *Server) wire() {
@@ -197,7 +200,7 @@ func (s *Server) Run(ctx context.Context, ready func(public, internal net.Addr))
 	}
 	go s.backgroundJobs(ctx)
 	go s.policyJobs(ctx)
-	go s.backchannelJobs(ctx) // logout_confirm.go
+	go s.backchannelJobs(ctx) // jobs.go
 	if ready != nil {
 		ready(pubLn.Addr(), inLn.Addr())
 	}

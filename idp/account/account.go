@@ -25,7 +25,7 @@ type accountPage struct {
 	Passkeys  []web.PasskeyRow
 	Sessions  []sessionRow
 	Apps      []web.AppRow
-	Consents  []models.ConsentInfo // consent.go (issue 5)
+	Consents  []models.ConsentInfo // consents the user gave (signin)
 	Notice    string
 	Error     string
 	RPID      string
@@ -127,7 +127,7 @@ func (s *Handlers) renderAccount(c echo.Context, status int, sess *models.Sessio
 	for _, a := range apps {
 		p.Apps = append(p.Apps, web.AppRow{ConnectedApp: a, LastUsedText: web.FormatTime(a.LastUsed)})
 	}
-	if p.Consents, err = s.db.ConsentsByUser(ctx, u.ID); err != nil { // consent.go
+	if p.Consents, err = s.db.ConsentsByUser(ctx, u.ID); err != nil {
 		return err
 	}
 	return s.render(c, status, "account", p)
@@ -324,7 +324,7 @@ func (s *Handlers) HandleAccountAppRevoke(c echo.Context, _ *models.Session, u *
 	if err := s.db.RevokeClientTokensForUser(ctx, u.ID, cl.ID); err != nil {
 		return err
 	}
-	if err := s.signIn.RevokeConsent(c, u.ID, cl.ID); err != nil { // consent.go: revoking access withdraws consent too
+	if err := s.signIn.RevokeConsent(c, u.ID, cl.ID); err != nil { // revoking access withdraws consent too
 		return err
 	}
 	s.audit(c, &models.AuditEvent{Type: models.EventAppTokensRevoked, Success: true, UserID: u.ID, ActorID: u.ID, ClientID: cl.ID})

@@ -171,7 +171,7 @@ type adminOverviewPage struct {
 	Chart      template.HTML
 	Total      int
 	RecentFail int
-	policyInfo // passkey_policy.go
+	policyInfo // admin.go
 }
 
 func (s *Handlers) HandleAdminOverview(c echo.Context) error {

@@ -117,7 +117,7 @@ func (s *Handlers) HandleDeviceDecision(c echo.Context) error {
 	}
 	approve := c.FormValue("decision") == "allow"
 	if approve {
-		if err := s.CheckClientGroups(c, d.ClientID, sess.UserID); err != nil { // admin_clients.go
+		if err := s.CheckClientGroups(c, d.ClientID, sess.UserID); err != nil { // client_groups.go
 			return err
 		}
 	}

@@ -88,7 +88,7 @@ func (s *Handlers) HandleLoginPage(c echo.Context) error {
 		}
 	}
 	if sess != nil && !needsFreshSignIn(ar, sess, s.cfg.Now()) && acrSatisfied(sess.ACR, ar.ACRValues) && !s.sessionPasskeyRefused(ctx, sess) {
-		if err := s.CheckClientGroups(c, ar.ClientID, sess.UserID); err != nil { // admin_clients.go
+		if err := s.CheckClientGroups(c, ar.ClientID, sess.UserID); err != nil { // client_groups.go
 			return err
 		}
 		next, err := s.completeAuthRequest(c, ar, sess.ID, sess.UserID, sess.AuthTime, sess.AMR, sess.ACR, nil) // consent.go
@@ -240,7 +240,7 @@ func (s *Handlers) HandlePasskeyLoginFinish(c echo.Context) error {
 			Detail: models.JSONMap{"reason": "acr_not_met", "acr": res.ACR, "acr_values": ar.ACRValues}})
 		return useUp(web.NewError(http.StatusForbidden, "This application requires a passkey on a security key or device whose make and model your organisation has verified. This passkey does not qualify; use another one.", nil))
 	}
-	if err := s.CheckClientGroups(c, ar.ClientID, res.User.ID); err != nil { // admin_clients.go
+	if err := s.CheckClientGroups(c, ar.ClientID, res.User.ID); err != nil { // client_groups.go
 		return useUp(err)
 	}
 	// The credential's sign count, the session, the completed auth request
