@@ -186,7 +186,7 @@ func (m *metrics) observeAudit(ev *models.AuditEvent) {
 	}
 }
 
-func (s *Server) handleMetrics(c echo.Context) error {
+func (s *Server) handleMetricsGet(c echo.Context) error {
 	s.metrics.handler.ServeHTTP(c.Response(), c.Request())
 	return nil
 }

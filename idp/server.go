@@ -264,11 +264,11 @@ func (s *Server) backgroundJobs(ctx context.Context) {
 	}
 }
 
-func (s *Server) handleHealthz(c echo.Context) error {
+func (s *Server) handleHealthGet(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 }
 
-func (s *Server) handleReadyz(c echo.Context) error {
+func (s *Server) handleReadinessGet(c echo.Context) error {
 	status, ok := s.readiness(c.Request().Context()) // metrics.go
 	if !ok {
 		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": status})

@@ -80,7 +80,7 @@ func (s *Handlers) RequireAccount(next func(echo.Context, *models.Session, *mode
 	}
 }
 
-func (s *Handlers) HandleAccount(c echo.Context) error {
+func (s *Handlers) HandleAccountShow(c echo.Context) error {
 	sess, u, err := s.accountSession(c)
 	if err != nil {
 		return err

@@ -42,7 +42,7 @@ func (s *Handlers) setupUser(c echo.Context) (*models.SetupToken, *models.User, 
 	return st, u, nil
 }
 
-func (s *Handlers) HandleSetupPage(c echo.Context) error {
+func (s *Handlers) HandleSetupShow(c echo.Context) error {
 	st, u, err := s.setupUser(c)
 	if err != nil {
 		return err

@@ -15,7 +15,7 @@ type apiGroup struct {
 	Members int64  `json:"members"`
 }
 
-func (s *Handlers) HandleAPIGroups(c echo.Context) error {
+func (s *Handlers) HandleAPIGroupsList(c echo.Context) error {
 	gs, err := s.db.ListGroups(c.Request().Context())
 	if err != nil {
 		return err
@@ -42,7 +42,7 @@ func (s *Handlers) HandleAPIGroupCreate(c echo.Context) error {
 	return c.JSON(http.StatusCreated, apiGroup{ID: g.ID, Name: g.Name})
 }
 
-func (s *Handlers) HandleAPIGroup(c echo.Context) error {
+func (s *Handlers) HandleAPIGroupGet(c echo.Context) error {
 	ctx := c.Request().Context()
 	g, err := s.db.GroupByID(ctx, c.Param("id"))
 	if err != nil {
@@ -70,7 +70,7 @@ func (s *Handlers) HandleAPIGroupUpdate(c echo.Context) error {
 		return apiError(err, "group")
 	}
 	s.adminAudit(c, models.EventGroupUpdated, models.AuditEvent{Detail: models.JSONMap{"group": c.Param("id"), "name": in.Name, "via": "api"}})
-	return s.HandleAPIGroup(c)
+	return s.HandleAPIGroupGet(c)
 }
 
 func (s *Handlers) HandleAPIGroupDelete(c echo.Context) error {
@@ -81,7 +81,7 @@ func (s *Handlers) HandleAPIGroupDelete(c echo.Context) error {
 	return c.NoContent(http.StatusNoContent)
 }
 
-func (s *Handlers) HandleAPIGroupMember(c echo.Context) error {
+func (s *Handlers) HandleAPIGroupMemberSet(c echo.Context) error {
 	ctx := c.Request().Context()
 	gid, uid := c.Param("id"), c.Param("uid")
 	var err error
@@ -143,7 +143,7 @@ func (in *APIClient) apply(cl *models.Client) {
 	}
 }
 
-func (s *Handlers) HandleAPIClients(c echo.Context) error {
+func (s *Handlers) HandleAPIClientsList(c echo.Context) error {
 	cs, err := s.db.ListClients(c.Request().Context())
 	if err != nil {
 		return err
@@ -183,7 +183,7 @@ func (s *Handlers) apiClientByID(c echo.Context) (*models.Client, error) {
 	return cl, nil
 }
 
-func (s *Handlers) HandleAPIClient(c echo.Context) error {
+func (s *Handlers) HandleAPIClientGet(c echo.Context) error {
 	cl, err := s.apiClientByID(c)
 	if err != nil {
 		return err
@@ -222,7 +222,7 @@ func (s *Handlers) HandleAPIClientDelete(c echo.Context) error {
 	return c.NoContent(http.StatusNoContent)
 }
 
-func (s *Handlers) HandleAPIClientSecret(c echo.Context) error {
+func (s *Handlers) HandleAPIClientSecretRotate(c echo.Context) error {
 	cl, err := s.apiClientByID(c)
 	if err != nil {
 		return err
@@ -238,7 +238,7 @@ func (s *Handlers) HandleAPIClientSecret(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"client_id": cl.ID, "client_secret": secret})
 }
 
-func (s *Handlers) HandleAPIKeys(c echo.Context) error {
+func (s *Handlers) HandleAPIKeysList(c echo.Context) error {
 	rows, err := s.keyRows(c)
 	if err != nil {
 		return err
@@ -255,12 +255,12 @@ func (s *Handlers) HandleAPIKeysRotate(c echo.Context) error {
 	if err := s.op.RotateKeys(c.Request().Context(), actorID(c)); err != nil {
 		return err
 	}
-	return s.HandleAPIKeys(c)
+	return s.HandleAPIKeysList(c)
 }
 
-// HandleAPIAudit returns filtered events as JSON lines (same filters as
+// HandleAPIAuditList returns filtered events as JSON lines (same filters as
 // the console: user, type, since, until, before).
-func (s *Handlers) HandleAPIAudit(c echo.Context) error {
+func (s *Handlers) HandleAPIAuditList(c echo.Context) error {
 	q, _, err := s.parseAuditFilter(c)
 	if err != nil {
 		return err

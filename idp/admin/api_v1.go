@@ -74,7 +74,7 @@ func toAPIUser(u *models.User) APIUser {
 		Disabled: u.Disabled, Admin: u.IsAdmin, Groups: g, CustomClaims: u.CustomClaims, CreatedAt: u.CreatedAt.UTC().Format("2006-01-02T15:04:05Z")}
 }
 
-func (s *Handlers) HandleAPIUsers(c echo.Context) error {
+func (s *Handlers) HandleAPIUsersList(c echo.Context) error {
 	limit := atoiDefault(c.QueryParam("limit"), 50)
 	res, err := s.db.SearchUsers(c.Request().Context(), c.QueryParam("q"), atoiDefault(c.QueryParam("offset"), 0), limit)
 	if err != nil {
@@ -152,7 +152,7 @@ func (s *Handlers) HandleAPIUserCreate(c echo.Context) error {
 	return c.JSON(http.StatusCreated, map[string]any{"user": toAPIUser(u), "setup_url": link})
 }
 
-func (s *Handlers) HandleAPIUser(c echo.Context) error {
+func (s *Handlers) HandleAPIUserGet(c echo.Context) error {
 	u, err := s.db.UserByID(c.Request().Context(), c.Param("id"))
 	if err != nil {
 		return apiError(err, "user")
@@ -181,7 +181,7 @@ func (s *Handlers) HandleAPIUserUpdate(c echo.Context) error {
 		}
 	}
 	s.adminAudit(c, models.EventUserUpdated, models.AuditEvent{UserID: u.ID, Detail: models.JSONMap{"via": "api"}})
-	return s.HandleAPIUser(c)
+	return s.HandleAPIUserGet(c)
 }
 
 func (s *Handlers) HandleAPIUserDelete(c echo.Context) error {
@@ -209,10 +209,10 @@ func (s *Handlers) HandleAPIUserDisable(c echo.Context) error {
 		typ = models.EventUserDisabled
 	}
 	s.adminAudit(c, typ, models.AuditEvent{UserID: id, Detail: models.JSONMap{"via": "api"}})
-	return s.HandleAPIUser(c)
+	return s.HandleAPIUserGet(c)
 }
 
-func (s *Handlers) HandleAPIUserSetupLink(c echo.Context) error {
+func (s *Handlers) HandleAPISetupLinkCreate(c echo.Context) error {
 	ctx := c.Request().Context()
 	u, err := s.db.UserByID(ctx, c.Param("id"))
 	if err != nil {

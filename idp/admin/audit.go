@@ -66,7 +66,7 @@ func (s *Handlers) parseAuditFilter(c echo.Context) (models.AuditQuery, auditFil
 	return q, f, nil
 }
 
-func (s *Handlers) HandleAdminAudit(c echo.Context) error {
+func (s *Handlers) HandleAuditList(c echo.Context) error {
 	ctx := c.Request().Context()
 	q, f, err := s.parseAuditFilter(c)
 	if err != nil {
@@ -124,9 +124,9 @@ func (s *Handlers) HandleAdminAudit(c echo.Context) error {
 	return s.render(c, http.StatusOK, "admin_audit", p)
 }
 
-// HandleAdminAuditExport streams the filtered events as JSON lines
+// HandleAuditExport streams the filtered events as JSON lines
 // (newest first), up to 100 000 events.
-func (s *Handlers) HandleAdminAuditExport(c echo.Context) error {
+func (s *Handlers) HandleAuditExport(c echo.Context) error {
 	q, _, err := s.parseAuditFilter(c)
 	if err != nil {
 		return err
@@ -174,7 +174,7 @@ type adminOverviewPage struct {
 	policyInfo // admin.go
 }
 
-func (s *Handlers) HandleAdminOverview(c echo.Context) error {
+func (s *Handlers) HandleOverviewShow(c echo.Context) error {
 	ctx := c.Request().Context()
 	counts, err := s.db.CountAll(ctx)
 	if err != nil {
@@ -255,7 +255,7 @@ func (s *Handlers) keyRows(c echo.Context) ([]keyRow, error) {
 	return out, nil
 }
 
-func (s *Handlers) HandleAdminKeys(c echo.Context) error {
+func (s *Handlers) HandleKeysList(c echo.Context) error {
 	rows, err := s.keyRows(c)
 	if err != nil {
 		return err
@@ -263,7 +263,7 @@ func (s *Handlers) HandleAdminKeys(c echo.Context) error {
 	return s.render(c, http.StatusOK, "admin_keys", &adminKeysPage{adminBase: s.adminBase(c, "keys"), Keys: rows})
 }
 
-func (s *Handlers) HandleAdminKeysRotate(c echo.Context) error {
+func (s *Handlers) HandleKeysRotate(c echo.Context) error {
 	if err := s.op.RotateKeys(c.Request().Context(), actorID(c)); err != nil {
 		return err
 	}

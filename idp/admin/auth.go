@@ -133,8 +133,8 @@ func (s *Handlers) HandleConsoleRedirect(c echo.Context) error {
 	return c.Redirect(http.StatusFound, "/admin")
 }
 
-// HandleAdminLogin starts the console sign-in at the issuer.
-func (s *Handlers) HandleAdminLogin(c echo.Context) error {
+// HandleSignInStart starts the console sign-in at the issuer.
+func (s *Handlers) HandleSignInStart(c echo.Context) error {
 	f := adminFlow{State: randomString(), Nonce: randomString(), Verifier: randomString(), Next: safeNext(c.QueryParam("next"))}
 	s.setAdminCookie(c, "latchkey_admin_flow", f.encode(), 600)
 	sum := sha256.Sum256([]byte(f.Verifier))
@@ -147,8 +147,8 @@ func (s *Handlers) HandleAdminLogin(c echo.Context) error {
 	return c.Redirect(http.StatusFound, s.cfg.Issuer+"/authorize?"+q.Encode())
 }
 
-// HandleAdminCallback finishes the console sign-in.
-func (s *Handlers) HandleAdminCallback(c echo.Context) error {
+// HandleSignInCallback finishes the console sign-in.
+func (s *Handlers) HandleSignInCallback(c echo.Context) error {
 	ctx := c.Request().Context()
 	ck, err := c.Cookie(s.adminCookieName("latchkey_admin_flow"))
 	if err != nil {
@@ -197,8 +197,8 @@ func (s *Handlers) HandleAdminCallback(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, safeNext(f.Next))
 }
 
-// HandleAdminLogout ends the console session.
-func (s *Handlers) HandleAdminLogout(c echo.Context) error {
+// HandleSignOut ends the console session.
+func (s *Handlers) HandleSignOut(c echo.Context) error {
 	if ck, err := c.Cookie(s.adminCookieName("latchkey_admin")); err == nil {
 		if err := s.db.EndAdminSession(c.Request().Context(), ck.Value); err != nil {
 			return err
@@ -208,7 +208,7 @@ func (s *Handlers) HandleAdminLogout(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/admin/signed-out")
 }
 
-func (s *Handlers) HandleAdminSignedOut(c echo.Context) error {
+func (s *Handlers) HandleSignedOutShow(c echo.Context) error {
 	return s.render(c, http.StatusOK, "message", &web.MessagePage{Title: "Signed out",
 		Message: "You are signed out of the admin console.", Hint: "Open /admin to sign in again."})
 }

@@ -31,7 +31,7 @@ type adminClientPage struct {
 
 var clientScopes = []string{"openid", "profile", "email", "groups", "offline_access"}
 
-func (s *Handlers) HandleAdminClients(c echo.Context) error {
+func (s *Handlers) HandleClientsList(c echo.Context) error {
 	cs, err := s.db.ListClients(c.Request().Context())
 	if err != nil {
 		return err
@@ -68,7 +68,7 @@ func clientSnippet(issuer string, cl *models.Client) string {
 		issuer, cl.ID, secret, redirect, scopes)
 }
 
-func (s *Handlers) HandleAdminClientNew(c echo.Context) error {
+func (s *Handlers) HandleClientNew(c echo.Context) error {
 	p, err := s.clientPage(c, &models.Client{IDTokenAlg: "RS256", AllowedScopes: models.StringList{"openid", "profile", "email"}}, true)
 	if err != nil {
 		return err
@@ -153,7 +153,7 @@ func validateClient(cl *models.Client) string {
 	return ""
 }
 
-func (s *Handlers) HandleAdminClientCreate(c echo.Context) error {
+func (s *Handlers) HandleClientCreate(c echo.Context) error {
 	cl := &models.Client{}
 	if msg := clientFromForm(c, cl, true); msg != "" {
 		return s.clientFormError(c, cl, true, msg)
@@ -199,7 +199,7 @@ func (s *Handlers) adminClient(c echo.Context) (*models.Client, error) {
 	return cl, nil
 }
 
-func (s *Handlers) HandleAdminClient(c echo.Context) error {
+func (s *Handlers) HandleClientShow(c echo.Context) error {
 	cl, err := s.adminClient(c)
 	if err != nil {
 		return err
@@ -211,7 +211,7 @@ func (s *Handlers) HandleAdminClient(c echo.Context) error {
 	return s.render(c, http.StatusOK, "admin_client", p)
 }
 
-func (s *Handlers) HandleAdminClientUpdate(c echo.Context) error {
+func (s *Handlers) HandleClientUpdate(c echo.Context) error {
 	cl, err := s.adminClient(c)
 	if err != nil {
 		return err
@@ -226,7 +226,7 @@ func (s *Handlers) HandleAdminClientUpdate(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/admin/clients/"+cl.ID+"?done=client-saved")
 }
 
-func (s *Handlers) HandleAdminClientSecret(c echo.Context) error {
+func (s *Handlers) HandleClientSecretRotate(c echo.Context) error {
 	cl, err := s.adminClient(c)
 	if err != nil {
 		return err
@@ -242,7 +242,7 @@ func (s *Handlers) HandleAdminClientSecret(c echo.Context) error {
 	return s.showClientSecret(c, cl, secret, http.StatusOK)
 }
 
-func (s *Handlers) HandleAdminClientDelete(c echo.Context) error {
+func (s *Handlers) HandleClientDelete(c echo.Context) error {
 	cl, err := s.adminClient(c)
 	if err != nil {
 		return err

@@ -18,7 +18,7 @@ type adminGroupsPage struct {
 	Members []models.User
 }
 
-func (s *Handlers) HandleAdminGroups(c echo.Context) error {
+func (s *Handlers) HandleGroupsList(c echo.Context) error {
 	return s.renderGroups(c, http.StatusOK, &adminGroupsPage{adminBase: s.adminBase(c, "groups")})
 }
 
@@ -30,7 +30,7 @@ func (s *Handlers) renderGroups(c echo.Context, status int, p *adminGroupsPage) 
 	return s.render(c, status, "admin_groups", p)
 }
 
-func (s *Handlers) HandleAdminGroupCreate(c echo.Context) error {
+func (s *Handlers) HandleGroupCreate(c echo.Context) error {
 	name := c.FormValue("name")
 	g, err := s.db.CreateGroup(c.Request().Context(), name)
 	if err != nil {
@@ -60,7 +60,7 @@ func (s *Handlers) adminGroup(c echo.Context) (*models.Group, error) {
 	return g, web.NotFound("group", err)
 }
 
-func (s *Handlers) HandleAdminGroup(c echo.Context) error {
+func (s *Handlers) HandleGroupShow(c echo.Context) error {
 	g, err := s.adminGroup(c)
 	if err != nil {
 		return err
@@ -68,7 +68,7 @@ func (s *Handlers) HandleAdminGroup(c echo.Context) error {
 	return s.renderGroup(c, http.StatusOK, g, "")
 }
 
-func (s *Handlers) HandleAdminGroupUpdate(c echo.Context) error {
+func (s *Handlers) HandleGroupUpdate(c echo.Context) error {
 	g, err := s.adminGroup(c)
 	if err != nil {
 		return err
@@ -84,7 +84,7 @@ func (s *Handlers) HandleAdminGroupUpdate(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/admin/groups/"+g.ID+"?done=group-saved")
 }
 
-func (s *Handlers) HandleAdminGroupDelete(c echo.Context) error {
+func (s *Handlers) HandleGroupDelete(c echo.Context) error {
 	g, err := s.adminGroup(c)
 	if err != nil {
 		return err
@@ -96,7 +96,7 @@ func (s *Handlers) HandleAdminGroupDelete(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/admin/groups?done=group-deleted")
 }
 
-func (s *Handlers) HandleAdminGroupMemberAdd(c echo.Context) error {
+func (s *Handlers) HandleGroupMemberAdd(c echo.Context) error {
 	ctx := c.Request().Context()
 	g, err := s.adminGroup(c)
 	if err != nil {
@@ -113,7 +113,7 @@ func (s *Handlers) HandleAdminGroupMemberAdd(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/admin/groups/"+g.ID+"?done=member-added")
 }
 
-func (s *Handlers) HandleAdminGroupMemberRemove(c echo.Context) error {
+func (s *Handlers) HandleGroupMemberRemove(c echo.Context) error {
 	g, err := s.adminGroup(c)
 	if err != nil {
 		return err

@@ -45,11 +45,11 @@ func (s *Handlers) renderTokens(c echo.Context, status int, p *adminTokensPage) 
 	return s.render(c, status, "admin_tokens", p)
 }
 
-func (s *Handlers) HandleAdminTokens(c echo.Context) error {
+func (s *Handlers) HandleTokensList(c echo.Context) error {
 	return s.renderTokens(c, http.StatusOK, &adminTokensPage{adminBase: s.adminBase(c, "tokens")})
 }
 
-func (s *Handlers) HandleAdminTokenCreate(c echo.Context) error {
+func (s *Handlers) HandleTokenCreate(c echo.Context) error {
 	name := strings.TrimSpace(c.FormValue("name"))
 	p := &adminTokensPage{adminBase: s.adminBase(c, "tokens", "admin.js"), Name: name}
 	var exp *time.Time
@@ -75,7 +75,7 @@ func (s *Handlers) HandleAdminTokenCreate(c echo.Context) error {
 	return s.renderTokens(c, http.StatusCreated, p)
 }
 
-func (s *Handlers) HandleAdminTokenRevoke(c echo.Context) error {
+func (s *Handlers) HandleTokenRevoke(c echo.Context) error {
 	if err := s.db.RevokeAPIToken(c.Request().Context(), c.Param("id")); err != nil {
 		return web.NotFound("API token", err)
 	}

@@ -26,7 +26,7 @@ type adminUsersPage struct {
 	PrevURL, NextURL string
 }
 
-func (s *Handlers) HandleAdminUsers(c echo.Context) error {
+func (s *Handlers) HandleUsersList(c echo.Context) error {
 	q := strings.TrimSpace(c.QueryParam("q"))
 	page := max(atoiDefault(c.QueryParam("page"), 1), 1)
 	res, err := s.db.SearchUsers(c.Request().Context(), q, (page-1)*usersPerPage, usersPerPage)
@@ -63,7 +63,7 @@ type adminUserForm struct {
 	SetupExpires string
 }
 
-func (s *Handlers) HandleAdminUserNew(c echo.Context) error {
+func (s *Handlers) HandleUserNew(c echo.Context) error {
 	return s.renderUserForm(c, http.StatusOK, &adminUserForm{adminBase: s.adminBase(c, "users"), New: true, User: &models.User{}, Claims: "{}"})
 }
 
@@ -126,7 +126,7 @@ func userFromForm(c echo.Context, u *models.User) (claims string, groups []strin
 	return claims, groups, err
 }
 
-func (s *Handlers) HandleAdminUserCreate(c echo.Context) error {
+func (s *Handlers) HandleUserCreate(c echo.Context) error {
 	ctx := c.Request().Context()
 	u := &models.User{}
 	claims, groups, ferr := userFromForm(c, u)
@@ -170,7 +170,7 @@ func (s *Handlers) adminUser(c echo.Context) (*models.User, error) {
 	return u, web.NotFound("user", err)
 }
 
-func (s *Handlers) HandleAdminUser(c echo.Context) error {
+func (s *Handlers) HandleUserShow(c echo.Context) error {
 	u, err := s.adminUser(c)
 	if err != nil {
 		return err
@@ -179,7 +179,7 @@ func (s *Handlers) HandleAdminUser(c echo.Context) error {
 	return s.renderUserForm(c, http.StatusOK, &adminUserForm{adminBase: s.adminBase(c, "users"), User: u, Claims: string(claims)})
 }
 
-func (s *Handlers) HandleAdminUserUpdate(c echo.Context) error {
+func (s *Handlers) HandleUserUpdate(c echo.Context) error {
 	ctx := c.Request().Context()
 	u, err := s.adminUser(c)
 	if err != nil {
@@ -214,7 +214,7 @@ func (s *Handlers) HandleAdminUserUpdate(c echo.Context) error {
 
 // userAction runs a state change on the user named in the path, audits it
 // and redirects back to the user page (or to done's page).
-func (s *Handlers) HandleAdminUserAction(c echo.Context) error {
+func (s *Handlers) HandleUserAction(c echo.Context) error {
 	ctx := c.Request().Context()
 	u, err := s.adminUser(c)
 	if err != nil {
@@ -264,7 +264,7 @@ func (s *Handlers) HandleAdminUserAction(c echo.Context) error {
 	return echo.ErrNotFound
 }
 
-func (s *Handlers) HandleAdminPasskeyRevoke(c echo.Context) error {
+func (s *Handlers) HandlePasskeyRevoke(c echo.Context) error {
 	u, err := s.adminUser(c)
 	if err != nil {
 		return err
@@ -276,7 +276,7 @@ func (s *Handlers) HandleAdminPasskeyRevoke(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/admin/users/"+u.ID+"?done=passkey-revoked")
 }
 
-func (s *Handlers) HandleAdminSessionEnd(c echo.Context) error {
+func (s *Handlers) HandleSessionEnd(c echo.Context) error {
 	ctx := c.Request().Context()
 	u, err := s.adminUser(c)
 	if err != nil {
@@ -293,9 +293,9 @@ func (s *Handlers) HandleAdminSessionEnd(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/admin/users/"+u.ID+"?done=session-ended")
 }
 
-// HandleAdminAppRevoke revokes every token an application holds for the
+// HandleAppRevoke revokes every token an application holds for the
 // user (the admin's "log the user out of this application").
-func (s *Handlers) HandleAdminAppRevoke(c echo.Context) error {
+func (s *Handlers) HandleAppRevoke(c echo.Context) error {
 	ctx := c.Request().Context()
 	u, err := s.adminUser(c)
 	if err != nil {

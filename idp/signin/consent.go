@@ -126,7 +126,7 @@ func (s *Handlers) consentRequest(c echo.Context, id string) (*models.AuthReques
 	return ar, sess, nil
 }
 
-func (s *Handlers) HandleConsentPage(c echo.Context) error {
+func (s *Handlers) HandleConsentShow(c echo.Context) error {
 	ar, _, err := s.consentRequest(c, c.QueryParam("authRequestID"))
 	if err != nil {
 		return err
@@ -138,9 +138,9 @@ func (s *Handlers) HandleConsentPage(c echo.Context) error {
 	return s.render(c, http.StatusOK, "consent", &consentPage{AuthRequestID: ar.ID, ClientName: cl.Name, Scopes: describeScopes(ar.Scopes)})
 }
 
-// HandleConsentDecision records "allow" (remembered for the scopes asked)
+// HandleConsentDecide records "allow" (remembered for the scopes asked)
 // and continues to op's callback, or ends the request with access_denied.
-func (s *Handlers) HandleConsentDecision(c echo.Context) error {
+func (s *Handlers) HandleConsentDecide(c echo.Context) error {
 	ctx := c.Request().Context()
 	ar, sess, err := s.consentRequest(c, c.FormValue("authRequestID"))
 	if err != nil {

@@ -48,7 +48,7 @@ func (s *Handlers) deviceGrant(c echo.Context, raw string) (*models.DeviceAuthor
 	return d, "", err
 }
 
-func (s *Handlers) HandleDevicePage(c echo.Context) error {
+func (s *Handlers) HandleDeviceShow(c echo.Context) error {
 	ctx := c.Request().Context()
 	p := &devicePage{}
 	raw := c.QueryParam("user_code")
@@ -98,8 +98,8 @@ func (s *Handlers) HandleDeviceLoginFinish(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"redirect": oidc.DevicePath + "?user_code=" + url.QueryEscape(code)})
 }
 
-// HandleDeviceDecision approves or denies the grant for the signed-in user.
-func (s *Handlers) HandleDeviceDecision(c echo.Context) error {
+// HandleDeviceDecide approves or denies the grant for the signed-in user.
+func (s *Handlers) HandleDeviceDecide(c echo.Context) error {
 	ctx := c.Request().Context()
 	d, msg, err := s.deviceGrant(c, c.FormValue("user_code"))
 	if err != nil {

@@ -64,11 +64,11 @@ func needsFreshSignIn(ar *models.AuthRequest, sess *models.Session, now time.Tim
 	return ar.MaxAge != nil && *ar.MaxAge == 0
 }
 
-// HandleLoginPage serves GET /login?authRequestID=…, the sign-in page of
+// HandleLoginShow serves GET /login?authRequestID=…, the sign-in page of
 // a pending auth request (op's login URL, where op's /authorize sends
 // the browser): it completes the request with the browser's session when
 // that session may be reused, and shows the sign-in page otherwise.
-func (s *Handlers) HandleLoginPage(c echo.Context) error {
+func (s *Handlers) HandleLoginShow(c echo.Context) error {
 	ctx := c.Request().Context()
 	ar, err := s.pendingAuthRequest(c, c.QueryParam("authRequestID"))
 	if err != nil {

@@ -9,11 +9,11 @@ import (
 	"github.com/latchkey-idp/latchkey/models"
 )
 
-// HandleEndSession serves RP-initiated logout: without a valid
+// HandleSessionEnd serves RP-initiated logout: without a valid
 // id_token_hint the user confirms first (logout_confirm.go); otherwise op's
 // end_session endpoint ends the browser session of the request's cookie
 // and clears the cookie (oidc Config.SessionCookie).
-func (s *Handlers) HandleEndSession(c echo.Context) error {
+func (s *Handlers) HandleSessionEnd(c echo.Context) error {
 	ctx := c.Request().Context()
 	if !s.op.ValidIDTokenHint(ctx, c.FormValue("id_token_hint")) {
 		return s.confirmLogout(c) // logout_confirm.go
@@ -33,7 +33,7 @@ func (s *Handlers) HandleEndSession(c echo.Context) error {
 	return nil
 }
 
-func (s *Handlers) HandleLoggedOut(c echo.Context) error {
+func (s *Handlers) HandleLoggedOutShow(c echo.Context) error {
 	return s.pages.Message(c, http.StatusOK, "Signed out", "You are signed out of Latchkey.", "You can close this window.")
 }
 
@@ -43,7 +43,7 @@ type homePage struct {
 	Username string
 }
 
-func (s *Handlers) HandleHome(c echo.Context) error {
+func (s *Handlers) HandleHomeShow(c echo.Context) error {
 	p := &homePage{}
 	sess, err := s.sessions.Current(c)
 	if err != nil {

@@ -10,12 +10,12 @@ import (
 	"github.com/latchkey-idp/latchkey/passkeys"
 )
 
-// HandleWebAuthnWellKnown serves the related origins document (WebAuthn L3
+// HandleRelatedOriginsGet serves the related origins document (WebAuthn L3
 // §5.11.1): browsers fetch https://RP-ID/.well-known/webauthn when a page
 // on another origin asks for a passkey of this RP ID. It is served only
 // when related origins are configured, and only helps when the issuer
 // host is the RP ID (otherwise the RP ID's own site must serve it).
-func (s *Handlers) HandleWebAuthnWellKnown(c echo.Context) error {
+func (s *Handlers) HandleRelatedOriginsGet(c echo.Context) error {
 	doc, err := s.passkeys.RelatedOriginsDocument()
 	if err != nil {
 		return err
