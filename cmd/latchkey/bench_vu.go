@@ -21,10 +21,11 @@ import (
 )
 
 // The steps of one complete flow, in order, as the bench reports them.
-// The sign-in page carries its passkey challenge (passkeys/bound.go), and
-// the sign-in's answer leads straight to the client with the code; callback
-// times the redirects that remain (none unless form_post).
-var flowSteps = []string{"authorize", "passkey_finish", "callback", "code_exchange", "userinfo", "refresh"}
+// /authorize sends the browser to the sign-in page (login_page), which
+// carries its passkey challenge (passkeys/bound.go); the sign-in's answer
+// leads to op's /authorize/callback, which issues the code and redirects
+// to the client (callback).
+var flowSteps = []string{"authorize", "login_page", "passkey_finish", "callback", "code_exchange", "userinfo", "refresh"}
 
 // benchClient is what every virtual user shares: the server, the
 // registered OIDC client and one connection pool.
