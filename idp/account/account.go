@@ -40,11 +40,6 @@ type sessionRow struct {
 	Started, LastSeen, Browser string
 }
 
-type appRow struct {
-	models.ConnectedApp
-	LastUsedText string
-}
-
 var accountNotices = map[string]string{
 	"passkey-added": "Your new passkey is ready.", "passkey-renamed": "The passkey was renamed.",
 	"passkey-deleted": "The passkey was deleted.", "session-ended": "The session was ended.",
@@ -80,6 +75,7 @@ func (s *Handlers) RequireAccount(next func(echo.Context, *models.Session, *mode
 	}
 }
 
+// HandleAccountShow serves GET /account.
 func (s *Handlers) HandleAccountShow(c echo.Context) error {
 	sess, u, err := s.accountSession(c)
 	if err != nil {
@@ -182,6 +178,7 @@ func browserName(ua string) string {
 	return web.Truncate(ua, 40)
 }
 
+// HandleAccountLoginFinish serves POST /account/login/finish.
 func (s *Handlers) HandleAccountLoginFinish(c echo.Context) error {
 	var req struct {
 		CeremonyID string          `json:"ceremonyID"`
@@ -207,6 +204,7 @@ func (s *Handlers) requireFreshSignIn(sess *models.Session) error {
 	return nil
 }
 
+// HandleAccountPasskeyBegin serves POST /account/passkeys/begin.
 func (s *Handlers) HandleAccountPasskeyBegin(c echo.Context, sess *models.Session, u *models.User) error {
 	if err := s.requireFreshSignIn(sess); err != nil {
 		return err
@@ -218,6 +216,7 @@ func (s *Handlers) HandleAccountPasskeyBegin(c echo.Context, sess *models.Sessio
 	return c.JSON(http.StatusOK, web.CeremonyBegin{CeremonyID: id, Options: opts})
 }
 
+// HandleAccountPasskeyFinish serves POST /account/passkeys/finish.
 func (s *Handlers) HandleAccountPasskeyFinish(c echo.Context, sess *models.Session, u *models.User) error {
 	if err := s.requireFreshSignIn(sess); err != nil {
 		return err
@@ -248,6 +247,7 @@ func (s *Handlers) HandleAccountPasskeyFinish(c echo.Context, sess *models.Sessi
 	return c.JSON(http.StatusOK, map[string]string{"redirect": "/account?done=passkey-added"})
 }
 
+// HandleAccountPasskeyRename serves POST /account/passkeys/:id/rename.
 func (s *Handlers) HandleAccountPasskeyRename(c echo.Context, sess *models.Session, u *models.User) error {
 	name := strings.TrimSpace(c.FormValue("name"))
 	if name == "" || len(name) > 64 {
@@ -261,6 +261,7 @@ func (s *Handlers) HandleAccountPasskeyRename(c echo.Context, sess *models.Sessi
 	return c.Redirect(http.StatusSeeOther, "/account?done=passkey-renamed")
 }
 
+// HandleAccountPasskeyDelete serves POST /account/passkeys/:id/delete.
 func (s *Handlers) HandleAccountPasskeyDelete(c echo.Context, sess *models.Session, u *models.User) error {
 	ctx := c.Request().Context()
 	creds, err := s.db.CredentialsByUser(ctx, u.ID)
@@ -290,6 +291,7 @@ func (s *Handlers) HandleAccountPasskeyDelete(c echo.Context, sess *models.Sessi
 	return c.Redirect(http.StatusSeeOther, "/account?done=passkey-deleted&removed="+b64url(victim.CredentialID))
 }
 
+// HandleAccountSessionEnd serves POST /account/sessions/:id/end.
 func (s *Handlers) HandleAccountSessionEnd(c echo.Context, sess *models.Session, u *models.User) error {
 	ctx := c.Request().Context()
 	if c.Param("id") == "all" {
@@ -315,6 +317,7 @@ func (s *Handlers) HandleAccountSessionEnd(c echo.Context, sess *models.Session,
 	return c.Redirect(http.StatusSeeOther, "/account?done=session-ended")
 }
 
+// HandleAccountAppRevoke serves POST /account/apps/:id/revoke.
 func (s *Handlers) HandleAccountAppRevoke(c echo.Context, _ *models.Session, u *models.User) error {
 	ctx := c.Request().Context()
 	cl, err := s.db.ClientByID(ctx, c.Param("id"))

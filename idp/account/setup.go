@@ -42,6 +42,7 @@ func (s *Handlers) setupUser(c echo.Context) (*models.SetupToken, *models.User, 
 	return st, u, nil
 }
 
+// HandleSetupShow serves GET /setup/:token.
 func (s *Handlers) HandleSetupShow(c echo.Context) error {
 	st, u, err := s.setupUser(c)
 	if err != nil {
@@ -58,6 +59,7 @@ func (s *Handlers) HandleSetupShow(c echo.Context) error {
 	})
 }
 
+// HandleSetupBegin serves POST /setup/:token/begin.
 func (s *Handlers) HandleSetupBegin(c echo.Context) error {
 	st, u, err := s.setupUser(c)
 	if err != nil {
@@ -70,6 +72,7 @@ func (s *Handlers) HandleSetupBegin(c echo.Context) error {
 	return c.JSON(http.StatusOK, web.CeremonyBegin{CeremonyID: id, Options: opts})
 }
 
+// HandleSetupFinish serves POST /setup/:token/finish.
 func (s *Handlers) HandleSetupFinish(c echo.Context) error {
 	var req struct {
 		CeremonyID string          `json:"ceremonyID"`

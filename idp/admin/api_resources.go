@@ -15,6 +15,7 @@ type apiGroup struct {
 	Members int64  `json:"members"`
 }
 
+// HandleAPIGroupsList serves GET /api/v1/groups.
 func (s *Handlers) HandleAPIGroupsList(c echo.Context) error {
 	gs, err := s.db.ListGroups(c.Request().Context())
 	if err != nil {
@@ -27,6 +28,7 @@ func (s *Handlers) HandleAPIGroupsList(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"groups": out})
 }
 
+// HandleAPIGroupCreate serves POST /api/v1/groups.
 func (s *Handlers) HandleAPIGroupCreate(c echo.Context) error {
 	var in struct {
 		Name string `json:"name"`
@@ -42,6 +44,7 @@ func (s *Handlers) HandleAPIGroupCreate(c echo.Context) error {
 	return c.JSON(http.StatusCreated, apiGroup{ID: g.ID, Name: g.Name})
 }
 
+// HandleAPIGroupGet serves GET /api/v1/groups/:id.
 func (s *Handlers) HandleAPIGroupGet(c echo.Context) error {
 	ctx := c.Request().Context()
 	g, err := s.db.GroupByID(ctx, c.Param("id"))
@@ -59,6 +62,7 @@ func (s *Handlers) HandleAPIGroupGet(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"id": g.ID, "name": g.Name, "members": members})
 }
 
+// HandleAPIGroupUpdate serves PATCH /api/v1/groups/:id.
 func (s *Handlers) HandleAPIGroupUpdate(c echo.Context) error {
 	var in struct {
 		Name string `json:"name"`
@@ -73,6 +77,7 @@ func (s *Handlers) HandleAPIGroupUpdate(c echo.Context) error {
 	return s.HandleAPIGroupGet(c)
 }
 
+// HandleAPIGroupDelete serves DELETE /api/v1/groups/:id.
 func (s *Handlers) HandleAPIGroupDelete(c echo.Context) error {
 	if err := s.db.DeleteGroup(c.Request().Context(), c.Param("id")); err != nil {
 		return apiError(err, "group")
@@ -81,6 +86,7 @@ func (s *Handlers) HandleAPIGroupDelete(c echo.Context) error {
 	return c.NoContent(http.StatusNoContent)
 }
 
+// HandleAPIGroupMemberSet serves PUT /api/v1/groups/:id/members/:uid, DELETE /api/v1/groups/:id/members/:uid.
 func (s *Handlers) HandleAPIGroupMemberSet(c echo.Context) error {
 	ctx := c.Request().Context()
 	gid, uid := c.Param("id"), c.Param("uid")
@@ -143,6 +149,7 @@ func (in *APIClient) apply(cl *models.Client) {
 	}
 }
 
+// HandleAPIClientsList serves GET /api/v1/clients.
 func (s *Handlers) HandleAPIClientsList(c echo.Context) error {
 	cs, err := s.db.ListClients(c.Request().Context())
 	if err != nil {
@@ -155,6 +162,7 @@ func (s *Handlers) HandleAPIClientsList(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"clients": out})
 }
 
+// HandleAPIClientCreate serves POST /api/v1/clients.
 func (s *Handlers) HandleAPIClientCreate(c echo.Context) error {
 	var in APIClient
 	if err := web.DecodeJSON(c, &in); err != nil {
@@ -183,6 +191,7 @@ func (s *Handlers) apiClientByID(c echo.Context) (*models.Client, error) {
 	return cl, nil
 }
 
+// HandleAPIClientGet serves GET /api/v1/clients/:id.
 func (s *Handlers) HandleAPIClientGet(c echo.Context) error {
 	cl, err := s.apiClientByID(c)
 	if err != nil {
@@ -191,6 +200,7 @@ func (s *Handlers) HandleAPIClientGet(c echo.Context) error {
 	return c.JSON(http.StatusOK, toAPIClient(cl))
 }
 
+// HandleAPIClientUpdate serves PATCH /api/v1/clients/:id.
 func (s *Handlers) HandleAPIClientUpdate(c echo.Context) error {
 	cl, err := s.apiClientByID(c)
 	if err != nil {
@@ -214,6 +224,7 @@ func (s *Handlers) HandleAPIClientUpdate(c echo.Context) error {
 	return c.JSON(http.StatusOK, toAPIClient(cl))
 }
 
+// HandleAPIClientDelete serves DELETE /api/v1/clients/:id.
 func (s *Handlers) HandleAPIClientDelete(c echo.Context) error {
 	if err := s.db.DeleteClient(c.Request().Context(), c.Param("id")); err != nil {
 		return apiError(err, "client")
@@ -222,6 +233,7 @@ func (s *Handlers) HandleAPIClientDelete(c echo.Context) error {
 	return c.NoContent(http.StatusNoContent)
 }
 
+// HandleAPIClientSecretRotate serves POST /api/v1/clients/:id/secret.
 func (s *Handlers) HandleAPIClientSecretRotate(c echo.Context) error {
 	cl, err := s.apiClientByID(c)
 	if err != nil {
@@ -238,6 +250,7 @@ func (s *Handlers) HandleAPIClientSecretRotate(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"client_id": cl.ID, "client_secret": secret})
 }
 
+// HandleAPIKeysList serves GET /api/v1/keys.
 func (s *Handlers) HandleAPIKeysList(c echo.Context) error {
 	rows, err := s.keyRows(c)
 	if err != nil {
@@ -251,6 +264,7 @@ func (s *Handlers) HandleAPIKeysList(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"keys": out})
 }
 
+// HandleAPIKeysRotate serves POST /api/v1/keys/rotate.
 func (s *Handlers) HandleAPIKeysRotate(c echo.Context) error {
 	if err := s.op.RotateKeys(c.Request().Context(), actorID(c)); err != nil {
 		return err

@@ -74,6 +74,7 @@ func toAPIUser(u *models.User) APIUser {
 		Disabled: u.Disabled, Admin: u.IsAdmin, Groups: g, CustomClaims: u.CustomClaims, CreatedAt: u.CreatedAt.UTC().Format("2006-01-02T15:04:05Z")}
 }
 
+// HandleAPIUsersList serves GET /api/v1/users.
 func (s *Handlers) HandleAPIUsersList(c echo.Context) error {
 	limit := atoiDefault(c.QueryParam("limit"), 50)
 	res, err := s.db.SearchUsers(c.Request().Context(), c.QueryParam("q"), atoiDefault(c.QueryParam("offset"), 0), limit)
@@ -119,6 +120,7 @@ func (in *apiUserInput) apply(u *models.User) {
 	}
 }
 
+// HandleAPIUserCreate serves POST /api/v1/users.
 func (s *Handlers) HandleAPIUserCreate(c echo.Context) error {
 	ctx := c.Request().Context()
 	var in apiUserInput
@@ -152,6 +154,7 @@ func (s *Handlers) HandleAPIUserCreate(c echo.Context) error {
 	return c.JSON(http.StatusCreated, map[string]any{"user": toAPIUser(u), "setup_url": link})
 }
 
+// HandleAPIUserGet serves GET /api/v1/users/:id.
 func (s *Handlers) HandleAPIUserGet(c echo.Context) error {
 	u, err := s.db.UserByID(c.Request().Context(), c.Param("id"))
 	if err != nil {
@@ -160,6 +163,7 @@ func (s *Handlers) HandleAPIUserGet(c echo.Context) error {
 	return c.JSON(http.StatusOK, toAPIUser(u))
 }
 
+// HandleAPIUserUpdate serves PATCH /api/v1/users/:id.
 func (s *Handlers) HandleAPIUserUpdate(c echo.Context) error {
 	ctx := c.Request().Context()
 	var in apiUserInput
@@ -184,6 +188,7 @@ func (s *Handlers) HandleAPIUserUpdate(c echo.Context) error {
 	return s.HandleAPIUserGet(c)
 }
 
+// HandleAPIUserDelete serves DELETE /api/v1/users/:id.
 func (s *Handlers) HandleAPIUserDelete(c echo.Context) error {
 	id := c.Param("id")
 	if err := s.db.DeleteUser(c.Request().Context(), id); err != nil {
@@ -193,6 +198,7 @@ func (s *Handlers) HandleAPIUserDelete(c echo.Context) error {
 	return c.NoContent(http.StatusNoContent)
 }
 
+// HandleAPIUserDisable serves POST /api/v1/users/:id/disable, POST /api/v1/users/:id/enable.
 func (s *Handlers) HandleAPIUserDisable(c echo.Context) error {
 	ctx := c.Request().Context()
 	id, disable := c.Param("id"), strings.HasSuffix(c.Path(), "/disable")
@@ -212,6 +218,7 @@ func (s *Handlers) HandleAPIUserDisable(c echo.Context) error {
 	return s.HandleAPIUserGet(c)
 }
 
+// HandleAPISetupLinkCreate serves POST /api/v1/users/:id/setup-link.
 func (s *Handlers) HandleAPISetupLinkCreate(c echo.Context) error {
 	ctx := c.Request().Context()
 	u, err := s.db.UserByID(ctx, c.Param("id"))

@@ -66,6 +66,7 @@ func (s *Handlers) parseAuditFilter(c echo.Context) (models.AuditQuery, auditFil
 	return q, f, nil
 }
 
+// HandleAuditList serves GET /admin/audit.
 func (s *Handlers) HandleAuditList(c echo.Context) error {
 	ctx := c.Request().Context()
 	q, f, err := s.parseAuditFilter(c)
@@ -174,6 +175,7 @@ type adminOverviewPage struct {
 	policyInfo // admin.go
 }
 
+// HandleOverviewShow serves GET /admin.
 func (s *Handlers) HandleOverviewShow(c echo.Context) error {
 	ctx := c.Request().Context()
 	counts, err := s.db.CountAll(ctx)
@@ -255,6 +257,7 @@ func (s *Handlers) keyRows(c echo.Context) ([]keyRow, error) {
 	return out, nil
 }
 
+// HandleKeysList serves GET /admin/keys.
 func (s *Handlers) HandleKeysList(c echo.Context) error {
 	rows, err := s.keyRows(c)
 	if err != nil {
@@ -263,6 +266,7 @@ func (s *Handlers) HandleKeysList(c echo.Context) error {
 	return s.render(c, http.StatusOK, "admin_keys", &adminKeysPage{adminBase: s.adminBase(c, "keys"), Keys: rows})
 }
 
+// HandleKeysRotate serves POST /admin/keys/rotate.
 func (s *Handlers) HandleKeysRotate(c echo.Context) error {
 	if err := s.op.RotateKeys(c.Request().Context(), actorID(c)); err != nil {
 		return err

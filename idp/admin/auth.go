@@ -208,6 +208,7 @@ func (s *Handlers) HandleSignOut(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/admin/signed-out")
 }
 
+// HandleSignedOutShow serves GET /admin/signed-out.
 func (s *Handlers) HandleSignedOutShow(c echo.Context) error {
 	return s.render(c, http.StatusOK, "message", &web.MessagePage{Title: "Signed out",
 		Message: "You are signed out of the admin console.", Hint: "Open /admin to sign in again."})

@@ -31,6 +31,7 @@ type adminClientPage struct {
 
 var clientScopes = []string{"openid", "profile", "email", "groups", "offline_access"}
 
+// HandleClientsList serves GET /admin/clients.
 func (s *Handlers) HandleClientsList(c echo.Context) error {
 	cs, err := s.db.ListClients(c.Request().Context())
 	if err != nil {
@@ -68,6 +69,7 @@ func clientSnippet(issuer string, cl *models.Client) string {
 		issuer, cl.ID, secret, redirect, scopes)
 }
 
+// HandleClientNew serves GET /admin/clients/new.
 func (s *Handlers) HandleClientNew(c echo.Context) error {
 	p, err := s.clientPage(c, &models.Client{IDTokenAlg: "RS256", AllowedScopes: models.StringList{"openid", "profile", "email"}}, true)
 	if err != nil {
@@ -153,6 +155,7 @@ func validateClient(cl *models.Client) string {
 	return ""
 }
 
+// HandleClientCreate serves POST /admin/clients.
 func (s *Handlers) HandleClientCreate(c echo.Context) error {
 	cl := &models.Client{}
 	if msg := clientFromForm(c, cl, true); msg != "" {
@@ -199,6 +202,7 @@ func (s *Handlers) adminClient(c echo.Context) (*models.Client, error) {
 	return cl, nil
 }
 
+// HandleClientShow serves GET /admin/clients/:id.
 func (s *Handlers) HandleClientShow(c echo.Context) error {
 	cl, err := s.adminClient(c)
 	if err != nil {
@@ -211,6 +215,7 @@ func (s *Handlers) HandleClientShow(c echo.Context) error {
 	return s.render(c, http.StatusOK, "admin_client", p)
 }
 
+// HandleClientUpdate serves POST /admin/clients/:id.
 func (s *Handlers) HandleClientUpdate(c echo.Context) error {
 	cl, err := s.adminClient(c)
 	if err != nil {
@@ -226,6 +231,7 @@ func (s *Handlers) HandleClientUpdate(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/admin/clients/"+cl.ID+"?done=client-saved")
 }
 
+// HandleClientSecretRotate serves POST /admin/clients/:id/secret.
 func (s *Handlers) HandleClientSecretRotate(c echo.Context) error {
 	cl, err := s.adminClient(c)
 	if err != nil {
@@ -242,6 +248,7 @@ func (s *Handlers) HandleClientSecretRotate(c echo.Context) error {
 	return s.showClientSecret(c, cl, secret, http.StatusOK)
 }
 
+// HandleClientDelete serves POST /admin/clients/:id/delete.
 func (s *Handlers) HandleClientDelete(c echo.Context) error {
 	cl, err := s.adminClient(c)
 	if err != nil {

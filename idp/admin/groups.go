@@ -18,6 +18,7 @@ type adminGroupsPage struct {
 	Members []models.User
 }
 
+// HandleGroupsList serves GET /admin/groups.
 func (s *Handlers) HandleGroupsList(c echo.Context) error {
 	return s.renderGroups(c, http.StatusOK, &adminGroupsPage{adminBase: s.adminBase(c, "groups")})
 }
@@ -30,6 +31,7 @@ func (s *Handlers) renderGroups(c echo.Context, status int, p *adminGroupsPage) 
 	return s.render(c, status, "admin_groups", p)
 }
 
+// HandleGroupCreate serves POST /admin/groups.
 func (s *Handlers) HandleGroupCreate(c echo.Context) error {
 	name := c.FormValue("name")
 	g, err := s.db.CreateGroup(c.Request().Context(), name)
@@ -60,6 +62,7 @@ func (s *Handlers) adminGroup(c echo.Context) (*models.Group, error) {
 	return g, web.NotFound("group", err)
 }
 
+// HandleGroupShow serves GET /admin/groups/:id.
 func (s *Handlers) HandleGroupShow(c echo.Context) error {
 	g, err := s.adminGroup(c)
 	if err != nil {
@@ -68,6 +71,7 @@ func (s *Handlers) HandleGroupShow(c echo.Context) error {
 	return s.renderGroup(c, http.StatusOK, g, "")
 }
 
+// HandleGroupUpdate serves POST /admin/groups/:id.
 func (s *Handlers) HandleGroupUpdate(c echo.Context) error {
 	g, err := s.adminGroup(c)
 	if err != nil {
@@ -84,6 +88,7 @@ func (s *Handlers) HandleGroupUpdate(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/admin/groups/"+g.ID+"?done=group-saved")
 }
 
+// HandleGroupDelete serves POST /admin/groups/:id/delete.
 func (s *Handlers) HandleGroupDelete(c echo.Context) error {
 	g, err := s.adminGroup(c)
 	if err != nil {
@@ -96,6 +101,7 @@ func (s *Handlers) HandleGroupDelete(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/admin/groups?done=group-deleted")
 }
 
+// HandleGroupMemberAdd serves POST /admin/groups/:id/members.
 func (s *Handlers) HandleGroupMemberAdd(c echo.Context) error {
 	ctx := c.Request().Context()
 	g, err := s.adminGroup(c)
@@ -113,6 +119,7 @@ func (s *Handlers) HandleGroupMemberAdd(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/admin/groups/"+g.ID+"?done=member-added")
 }
 
+// HandleGroupMemberRemove serves POST /admin/groups/:id/members/:uid/remove.
 func (s *Handlers) HandleGroupMemberRemove(c echo.Context) error {
 	g, err := s.adminGroup(c)
 	if err != nil {

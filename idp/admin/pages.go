@@ -1,7 +1,6 @@
 package admin
 
 import (
-	"encoding/base64"
 	"errors"
 	"slices"
 	"strconv"
@@ -113,8 +112,6 @@ type formError string
 func (e formError) Error() string { return string(e) }
 
 func itoa(n int) string { return strconv.Itoa(n) }
-
-func b64url(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
 
 // PageNames are the console's pages.
 var PageNames = []string{

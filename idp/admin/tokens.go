@@ -45,10 +45,12 @@ func (s *Handlers) renderTokens(c echo.Context, status int, p *adminTokensPage) 
 	return s.render(c, status, "admin_tokens", p)
 }
 
+// HandleTokensList serves GET /admin/tokens.
 func (s *Handlers) HandleTokensList(c echo.Context) error {
 	return s.renderTokens(c, http.StatusOK, &adminTokensPage{adminBase: s.adminBase(c, "tokens")})
 }
 
+// HandleTokenCreate serves POST /admin/tokens.
 func (s *Handlers) HandleTokenCreate(c echo.Context) error {
 	name := strings.TrimSpace(c.FormValue("name"))
 	p := &adminTokensPage{adminBase: s.adminBase(c, "tokens", "admin.js"), Name: name}
@@ -75,6 +77,7 @@ func (s *Handlers) HandleTokenCreate(c echo.Context) error {
 	return s.renderTokens(c, http.StatusCreated, p)
 }
 
+// HandleTokenRevoke serves POST /admin/tokens/:id/revoke.
 func (s *Handlers) HandleTokenRevoke(c echo.Context) error {
 	if err := s.db.RevokeAPIToken(c.Request().Context(), c.Param("id")); err != nil {
 		return web.NotFound("API token", err)

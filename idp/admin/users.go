@@ -26,6 +26,7 @@ type adminUsersPage struct {
 	PrevURL, NextURL string
 }
 
+// HandleUsersList serves GET /admin/users.
 func (s *Handlers) HandleUsersList(c echo.Context) error {
 	q := strings.TrimSpace(c.QueryParam("q"))
 	page := max(atoiDefault(c.QueryParam("page"), 1), 1)
@@ -63,6 +64,7 @@ type adminUserForm struct {
 	SetupExpires string
 }
 
+// HandleUserNew serves GET /admin/users/new.
 func (s *Handlers) HandleUserNew(c echo.Context) error {
 	return s.renderUserForm(c, http.StatusOK, &adminUserForm{adminBase: s.adminBase(c, "users"), New: true, User: &models.User{}, Claims: "{}"})
 }
@@ -126,6 +128,7 @@ func userFromForm(c echo.Context, u *models.User) (claims string, groups []strin
 	return claims, groups, err
 }
 
+// HandleUserCreate serves POST /admin/users.
 func (s *Handlers) HandleUserCreate(c echo.Context) error {
 	ctx := c.Request().Context()
 	u := &models.User{}
@@ -170,6 +173,7 @@ func (s *Handlers) adminUser(c echo.Context) (*models.User, error) {
 	return u, web.NotFound("user", err)
 }
 
+// HandleUserShow serves GET /admin/users/:id.
 func (s *Handlers) HandleUserShow(c echo.Context) error {
 	u, err := s.adminUser(c)
 	if err != nil {
@@ -179,6 +183,7 @@ func (s *Handlers) HandleUserShow(c echo.Context) error {
 	return s.renderUserForm(c, http.StatusOK, &adminUserForm{adminBase: s.adminBase(c, "users"), User: u, Claims: string(claims)})
 }
 
+// HandleUserUpdate serves POST /admin/users/:id.
 func (s *Handlers) HandleUserUpdate(c echo.Context) error {
 	ctx := c.Request().Context()
 	u, err := s.adminUser(c)
@@ -264,6 +269,7 @@ func (s *Handlers) HandleUserAction(c echo.Context) error {
 	return echo.ErrNotFound
 }
 
+// HandlePasskeyRevoke serves POST /admin/users/:id/passkeys/:cid/revoke.
 func (s *Handlers) HandlePasskeyRevoke(c echo.Context) error {
 	u, err := s.adminUser(c)
 	if err != nil {
@@ -276,6 +282,7 @@ func (s *Handlers) HandlePasskeyRevoke(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/admin/users/"+u.ID+"?done=passkey-revoked")
 }
 
+// HandleSessionEnd serves any method on /end_session, POST /admin/users/:id/sessions/:sid/end.
 func (s *Handlers) HandleSessionEnd(c echo.Context) error {
 	ctx := c.Request().Context()
 	u, err := s.adminUser(c)

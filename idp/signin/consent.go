@@ -126,6 +126,7 @@ func (s *Handlers) consentRequest(c echo.Context, id string) (*models.AuthReques
 	return ar, sess, nil
 }
 
+// HandleConsentShow serves GET /consent.
 func (s *Handlers) HandleConsentShow(c echo.Context) error {
 	ar, _, err := s.consentRequest(c, c.QueryParam("authRequestID"))
 	if err != nil {

@@ -48,6 +48,7 @@ func (s *Handlers) deviceGrant(c echo.Context, raw string) (*models.DeviceAuthor
 	return d, "", err
 }
 
+// HandleDeviceShow serves GET /device.
 func (s *Handlers) HandleDeviceShow(c echo.Context) error {
 	ctx := c.Request().Context()
 	p := &devicePage{}

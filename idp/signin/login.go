@@ -163,6 +163,7 @@ func (s *Handlers) loginHintMatches(c echo.Context, hint, userID string) (bool, 
 	return strings.EqualFold(hint, u.Username) || u.Email != "" && strings.EqualFold(hint, u.Email), nil
 }
 
+// HandlePasskeyLoginBegin serves POST /login/passkey/begin.
 func (s *Handlers) HandlePasskeyLoginBegin(c echo.Context) error {
 	var req struct {
 		AuthRequestID string `json:"authRequestID"`
@@ -181,6 +182,7 @@ func (s *Handlers) HandlePasskeyLoginBegin(c echo.Context) error {
 	return c.JSON(http.StatusOK, web.CeremonyBegin{CeremonyID: id, Options: opts})
 }
 
+// HandlePasskeyLoginFinish serves POST /login/passkey/finish.
 func (s *Handlers) HandlePasskeyLoginFinish(c echo.Context) error {
 	ctx := c.Request().Context()
 	var req struct {

@@ -33,6 +33,7 @@ func (s *Handlers) HandleSessionEnd(c echo.Context) error {
 	return nil
 }
 
+// HandleLoggedOutShow serves GET /logged-out.
 func (s *Handlers) HandleLoggedOutShow(c echo.Context) error {
 	return s.pages.Message(c, http.StatusOK, "Signed out", "You are signed out of Latchkey.", "You can close this window.")
 }
@@ -43,6 +44,7 @@ type homePage struct {
 	Username string
 }
 
+// HandleHomeShow serves GET /.
 func (s *Handlers) HandleHomeShow(c echo.Context) error {
 	p := &homePage{}
 	sess, err := s.sessions.Current(c)
