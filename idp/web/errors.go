@@ -1,11 +1,9 @@
 package web
 
 import (
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
-	"strings"
 
 	"github.com/labstack/echo/v4"
 	"github.com/latchkey-idp/latchkey/models"
@@ -99,23 +97,6 @@ func handleError(pages *Pages, log *slog.Logger, err error, c echo.Context) {
 	_ = pages.Render(c, status, "message", &MessagePage{Title: http.StatusText(status), Message: msg, Hint: hint, IsError: true, RequestID: rid})
 }
 
-// DecodeJSON reads a small JSON body strictly: JSON content type, one
-// object, no trailing data.
-func DecodeJSON(c echo.Context, v any) error {
-	r := c.Request()
-	if ct := r.Header.Get("Content-Type"); ct != "application/json" && !strings.HasPrefix(ct, "application/json;") {
-		return NewError(http.StatusUnsupportedMediaType, "Send this request as application/json.", nil)
-	}
-	dec := json.NewDecoder(http.MaxBytesReader(c.Response(), r.Body, 128<<10))
-	if err := dec.Decode(v); err != nil {
-		return NewError(http.StatusBadRequest, "The request body is not valid JSON.", err)
-	}
-	if dec.More() {
-		return NewError(http.StatusBadRequest, "The request body must hold a single JSON object.", nil)
-	}
-	return nil
-}
-
 // Truncate cuts s to at most n bytes.
 func Truncate(s string, n int) string {
 	if len(s) > n {
@@ -131,10 +112,4 @@ func NotFound(what string, err error) error {
 		return NewError(http.StatusNotFound, "This "+what+" does not exist (any more).", err)
 	}
 	return err
-}
-
-// CeremonyBegin answers a passkey ceremony's begin request.
-type CeremonyBegin struct {
-	CeremonyID string          `json:"ceremonyID"`
-	Options    json.RawMessage `json:"options"`
 }

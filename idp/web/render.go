@@ -52,7 +52,7 @@ func LoadPages(names []string, extra template.FuncMap) (*Pages, error) {
 		}
 		return "/static/" + name + "?v=" + v, nil
 	}}
-	for k, f := range funcs { // rows.go
+	for k, f := range funcs { // format.go
 		all[k] = f
 	}
 	for k, f := range extra {

@@ -5,43 +5,11 @@ import (
 	"encoding/base64"
 	"html/template"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/latchkey-idp/latchkey/models"
 	"github.com/latchkey-idp/latchkey/passkeys"
 )
-
-// funcs are the template helpers of every page.
-var funcs = template.FuncMap{
-	"time":  FormatTime,
-	"timep": FormatTimePtr,
-	"join":  strings.Join,
-	"has": func(list []string, v string) bool {
-		for _, x := range list {
-			if x == v {
-				return true
-			}
-		}
-		return false
-	},
-}
-
-// FormatTime shows a time in UTC to the minute, or "—" for none.
-func FormatTime(t time.Time) string {
-	if t.IsZero() {
-		return "—"
-	}
-	return t.UTC().Format("2006-01-02 15:04 UTC")
-}
-
-// FormatTimePtr is FormatTime, or "never" for nil.
-func FormatTimePtr(t *time.Time) string {
-	if t == nil {
-		return "never"
-	}
-	return FormatTime(*t)
-}
 
 // PasskeyRow is a passkey as shown to admins and on the account page.
 type PasskeyRow struct {
@@ -108,18 +76,6 @@ func WithPolicy(ctx context.Context, pk PolicyEvaluator, log *slog.Logger, userI
 type AppRow struct {
 	models.ConnectedApp
 	LastUsedText string
-}
-
-// HumanUntil says roughly how far away an expiry d from now is.
-func HumanUntil(d time.Duration) string {
-	switch {
-	case d < time.Minute:
-		return "in less than a minute"
-	case d < 2*time.Hour:
-		return "in " + d.Round(time.Minute).String()
-	default:
-		return "in about " + d.Round(time.Hour).String()
-	}
 }
 
 // FreshSignIn is how recent a session's passkey ceremony must be for
