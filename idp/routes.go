@@ -16,6 +16,13 @@ const (
 	internal                 // admin console, /api/v1, health, metrics
 )
 
+func (l listener) String() string {
+	if l == internal {
+		return "internal"
+	}
+	return "public"
+}
+
 // anyMethod registers a route for every method (echo's Any).
 const anyMethod = "*"
 
