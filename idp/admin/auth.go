@@ -183,9 +183,9 @@ func (s *Handlers) HandleSignInCallback(c echo.Context) error {
 		if err := s.db.RevokeClientTokensForUser(ctx, u.ID, ClientID); err != nil {
 			return err
 		}
-		return s.render(c, http.StatusForbidden, "message", &web.MessagePage{Title: "Not an administrator", IsError: true,
+		return &web.Error{Status: http.StatusForbidden, Title: "Not an administrator",
 			Message: "You signed in as " + u.Username + ", but this account does not have the admin role.",
-			Hint:    "Ask an administrator to give your account the admin role, or sign in with another account."})
+			Hint:    "Ask an administrator to give your account the admin role, or sign in with another account."}
 	}
 	raw, err := s.db.CreateAdminSession(ctx, u.ID, s.cfg.SessionTTL)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 // show to the user. The cause is logged, never shown.
 type Error struct {
 	Status  int
+	Title   string // the page's heading; default the status text
 	Message string
 	Hint    string
 	Err     error
@@ -57,11 +58,12 @@ func handleError(pages *Pages, log *slog.Logger, err error, c echo.Context) {
 		return
 	}
 	status, msg, hint := http.StatusInternalServerError, "Something went wrong on our side. Please try again.", ""
+	title := ""
 	var ae *Error
 	var he *echo.HTTPError
 	switch {
 	case errors.As(err, &ae):
-		status, msg, hint = ae.Status, ae.Message, ae.Hint
+		status, msg, hint, title = ae.Status, ae.Message, ae.Hint, ae.Title
 	case errors.As(err, &he):
 		status = he.Code
 		switch status {
@@ -94,7 +96,10 @@ func handleError(pages *Pages, log *slog.Logger, err error, c echo.Context) {
 		_ = c.NoContent(status)
 		return
 	}
-	_ = pages.Render(c, status, "message", &MessagePage{Title: http.StatusText(status), Message: msg, Hint: hint, IsError: true, RequestID: rid})
+	if title == "" {
+		title = http.StatusText(status)
+	}
+	_ = pages.Render(c, status, "message", &MessagePage{Title: title, Message: msg, Hint: hint, IsError: true, RequestID: rid})
 }
 
 // Truncate cuts s to at most n bytes.
