@@ -194,6 +194,12 @@ func TestEndToEndPasskeyToTokens(t *testing.T) {
 	if err != nil || sess.EndedAt == nil {
 		t.Fatalf("session not ended: %+v %v", sess, err)
 	}
+	// The browser's session cookie was cleared with the redirect.
+	for _, ck := range b.client.Jar.Cookies(mustURL(t, app.issuer)) {
+		if ck.Name == app.srv.sessions.CookieName() {
+			t.Fatalf("session cookie %s kept after end_session", ck.Name)
+		}
+	}
 	// Next authorize needs a passkey again.
 	authURL, _ = r.authURL()
 	b.signInPage(authURL) // after logout, authorize shows the sign-in page
