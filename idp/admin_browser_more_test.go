@@ -232,16 +232,11 @@ func (c *chrome) signInOn(issuer, path string, done func(pageState) bool) {
 // 127.0.0.1: another site), a page whose button posts a form to action.
 func attackerPage(t *testing.T, host, action string) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	ln, _ := listenLoopback(t)
+	serveOn(t, ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		fmt.Fprintf(w, `<!doctype html><title>Win a prize</title><form method="post" action="%s"><input type="hidden" name="_csrf" value="guess"><button id="go" type="submit">Claim</button></form>`, action)
-	})}
-	go func() { _ = srv.Serve(ln) }()
-	t.Cleanup(func() { _ = srv.Close() })
+	}))
 	return fmt.Sprintf("http://%s:%d/", host, ln.Addr().(*net.TCPAddr).Port)
 }
 
@@ -544,20 +539,16 @@ func TestBrowserAccountPage(t *testing.T) {
 	user, link := app.newUser("dana", false)
 
 	// An application with a real callback listener in this process.
-	cbLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	callbacks := make(chan string, 4)
-	cbSrv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	redirect := serveLoopback(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/callback" {
-			callbacks <- "http://" + r.Host + r.URL.String()
+			select { // never block: the server's Close waits for handlers
+			case callbacks <- "http://" + r.Host + r.URL.String():
+			default:
+			}
 		}
 		fmt.Fprint(w, "<!doctype html><title>Photos</title><p id=signed-in>Signed in to Photos</p>")
-	})}
-	go func() { _ = cbSrv.Serve(cbLn) }()
-	t.Cleanup(func() { _ = cbSrv.Close() })
-	redirect := fmt.Sprintf("http://localhost:%d/callback", cbLn.Addr().(*net.TCPAddr).Port)
+	})) + "/callback"
 	photos, photosSecret := app.newClient(redirect, func(c *models.Client) { c.Name = "Photos" })
 
 	c := newChrome(t, exe, true)

@@ -176,7 +176,7 @@ func TestBrowserAdminConsole(t *testing.T) {
 	admin.screenshot(shots, "03-setup-link")
 
 	// 3. Register the relying application in the console.
-	port := freeLoopbackPort(t)
+	port := freePort(t)
 	demo := fmt.Sprintf("http://localhost:%d", port)
 	admin.do("register an application",
 		chromedp.Navigate(app.adminURL+"/admin/clients/new"),

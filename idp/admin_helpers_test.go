@@ -1,10 +1,7 @@
 package idp
 
 import (
-	"fmt"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
@@ -20,17 +17,9 @@ type adminApp struct {
 
 func newAdminApp(t *testing.T, mutate ...func(*Config)) *adminApp {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	adminURL := fmt.Sprintf("http://localhost:%d", ln.Addr().(*net.TCPAddr).Port)
+	ln, adminURL := listenLoopback(t)
 	app := newTestApp(t, append([]func(*Config){func(c *Config) { c.AdminURL = adminURL }}, mutate...)...)
-	hs := httptest.NewUnstartedServer(app.srv.InternalHandler())
-	hs.Listener.Close()
-	hs.Listener = ln
-	hs.Start()
-	t.Cleanup(hs.Close)
+	serveOn(t, ln, app.srv.InternalHandler())
 	return &adminApp{testApp: app, adminURL: adminURL}
 }
 

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/latchkey-idp/latchkey/idp/admin"
 	"github.com/latchkey-idp/latchkey/models"
 )
 
@@ -53,7 +54,7 @@ var setupLinkRe = regexp.MustCompile(`id="setup-link" type="text" readonly value
 func TestAdminConsoleFlow(t *testing.T) {
 	app := newAdminApp(t)
 	ctx := context.Background()
-	admin, link := app.newUser("root", true)
+	root, link := app.newUser("root", true)
 	ab := app.newBrowser()
 	ab.register(link)
 
@@ -106,7 +107,7 @@ func TestAdminConsoleFlow(t *testing.T) {
 
 	// The audit log shows the creation with the admin as actor.
 	evs, _, err := app.db.QueryAudit(ctx, models.AuditQuery{Type: models.EventUserCreated})
-	if err != nil || len(evs) != 1 || evs[0].ActorID != admin.ID || evs[0].UserID != carol.ID {
+	if err != nil || len(evs) != 1 || evs[0].ActorID != root.ID || evs[0].UserID != carol.ID {
 		t.Fatalf("user_created events = %+v, %v", evs, err)
 	}
 	body, _ = ab.adminPage(app.adminURL+"/admin/audit?user=carol", http.StatusOK)
@@ -120,7 +121,7 @@ func TestAdminConsoleFlow(t *testing.T) {
 	body = readBody(t, resp)
 	lines := strings.Split(strings.TrimSpace(body), "\n")
 	var ev map[string]any
-	if resp.StatusCode != http.StatusOK || len(lines) != 1 || json.Unmarshal([]byte(lines[0]), &ev) != nil || ev["actor_id"] != admin.ID {
+	if resp.StatusCode != http.StatusOK || len(lines) != 1 || json.Unmarshal([]byte(lines[0]), &ev) != nil || ev["actor_id"] != root.ID {
 		t.Fatalf("export = %d %q", resp.StatusCode, body)
 	}
 
@@ -134,7 +135,7 @@ func TestAdminConsoleFlow(t *testing.T) {
 		t.Fatal("carol not disabled")
 	}
 	// The last admin cannot be disabled.
-	resp = ab.postForm(app.adminURL+"/admin/users/"+admin.ID+"/disable", csrf, url.Values{})
+	resp = ab.postForm(app.adminURL+"/admin/users/"+root.ID+"/disable", csrf, url.Values{})
 	if readBody(t, resp); resp.StatusCode != http.StatusConflict {
 		t.Fatalf("disabling the last admin = %d, want 409", resp.StatusCode)
 	}
@@ -180,13 +181,13 @@ func TestAdminCallbackRejectsForgedState(t *testing.T) {
 // adminWithConsole returns a console-signed-in browser.
 func adminWithConsole(t *testing.T, app *adminApp) (*browser, *models.User) {
 	t.Helper()
-	admin, link := app.newUser("root", true)
+	root, link := app.newUser("root", true)
 	b := app.newBrowser()
 	b.register(link)
 	if resp := app.consoleSignIn(b); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("console sign-in = %d %s", resp.StatusCode, readBody(t, resp))
 	}
-	return b, admin
+	return b, root
 }
 
 func TestAdminGroupsClientsKeys(t *testing.T) {
@@ -239,7 +240,7 @@ func TestAdminGroupsClientsKeys(t *testing.T) {
 		t.Fatalf("stored client = %+v", wiki)
 	}
 	// The built-in console client is listed but cannot be edited.
-	resp = b.get(app.adminURL + "/admin/clients/" + adminClientID)
+	resp = b.get(app.adminURL + "/admin/clients/" + admin.ClientID)
 	if readBody(t, resp); resp.StatusCode != http.StatusForbidden {
 		t.Errorf("built-in client page = %d, want 403", resp.StatusCode)
 	}

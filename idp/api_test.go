@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/latchkey-idp/latchkey/idp/admin"
+
 	"github.com/latchkey-idp/latchkey/models"
 )
 
@@ -52,7 +54,7 @@ var newTokenRe = regexp.MustCompile(`id="new-token" type="text" readonly value="
 func TestAdminAPI(t *testing.T) {
 	app := newAdminApp(t)
 	ctx := context.Background()
-	b, admin := adminWithConsole(t, app)
+	b, root := adminWithConsole(t, app)
 
 	// Without or with a wrong token: 401 JSON.
 	var e map[string]string
@@ -78,15 +80,15 @@ func TestAdminAPI(t *testing.T) {
 	}
 
 	var users struct {
-		Users []apiUser `json:"users"`
-		Total int64     `json:"total"`
+		Users []admin.APIUser `json:"users"`
+		Total int64           `json:"total"`
 	}
 	if st := apiCall(t, app, http.MethodGet, "/api/v1/users", token, nil, &users); st != http.StatusOK || users.Total != 1 {
 		t.Fatalf("list users: %d %+v", st, users)
 	}
 	var created struct {
-		User     apiUser `json:"user"`
-		SetupURL string  `json:"setup_url"`
+		User     admin.APIUser `json:"user"`
+		SetupURL string        `json:"setup_url"`
 	}
 	if st := apiCall(t, app, http.MethodPost, "/api/v1/users", token, map[string]any{"username": "erin", "email": "erin@example.com", "groups": []string{"staff"}}, &created); st != http.StatusCreated || !strings.HasPrefix(created.SetupURL, app.issuer+"/setup/") || !slices.Equal(created.User.Groups, []string{"staff"}) {
 		t.Fatalf("create user: %d %+v", st, created)
@@ -94,21 +96,21 @@ func TestAdminAPI(t *testing.T) {
 	if st := apiCall(t, app, http.MethodPost, "/api/v1/users", token, map[string]any{"username": "erin"}, &e); st != http.StatusConflict {
 		t.Fatalf("duplicate user: %d %v", st, e)
 	}
-	var u apiUser
+	var u admin.APIUser
 	if st := apiCall(t, app, http.MethodPatch, "/api/v1/users/"+created.User.ID, token, map[string]any{"display_name": "Erin E"}, &u); st != http.StatusOK || u.DisplayName != "Erin E" || u.Email != "erin@example.com" {
 		t.Fatalf("patch user: %d %+v", st, u)
 	}
-	if st := apiCall(t, app, http.MethodPost, "/api/v1/users/"+admin.ID+"/disable", token, nil, &e); st != http.StatusUnprocessableEntity {
+	if st := apiCall(t, app, http.MethodPost, "/api/v1/users/"+root.ID+"/disable", token, nil, &e); st != http.StatusUnprocessableEntity {
 		t.Fatalf("disable last admin: %d %v", st, e)
 	}
 	if st := apiCall(t, app, http.MethodPost, "/api/v1/users/"+created.User.ID+"/disable", token, nil, &u); st != http.StatusOK || !u.Disabled {
 		t.Fatalf("disable: %d %+v", st, u)
 	}
-	var cl apiClient
+	var cl admin.APIClient
 	if st := apiCall(t, app, http.MethodPost, "/api/v1/clients", token, map[string]any{"name": "API app", "redirect_uris": []string{"https://app.example.com/cb"}}, &cl); st != http.StatusCreated || cl.ClientSecret == "" {
 		t.Fatalf("create client: %d %+v", st, cl)
 	}
-	if st := apiCall(t, app, http.MethodPatch, "/api/v1/clients/"+adminClientID, token, map[string]any{"name": "x"}, &e); st != http.StatusForbidden {
+	if st := apiCall(t, app, http.MethodPatch, "/api/v1/clients/"+admin.ClientID, token, map[string]any{"name": "x"}, &e); st != http.StatusForbidden {
 		t.Fatalf("patch built-in client: %d", st)
 	}
 	if st := apiCall(t, app, http.MethodGet, "/api/v1/keys", token, nil, nil); st != http.StatusOK {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/latchkey-idp/latchkey/idp/web"
 	"golang.org/x/oauth2"
 )
 
@@ -34,7 +35,7 @@ func TestAuthorizeRedirectsToSignInPage(t *testing.T) {
 		t.Fatalf("login page: %d\n%s", resp.StatusCode, body)
 	}
 	for h, want := range map[string]string{
-		"Content-Security-Policy": contentSecurityPolicy, // the page's policy, not form_post's
+		"Content-Security-Policy": web.ContentSecurityPolicy, // the page's policy, not form_post's
 		"Cache-Control":           "no-store",
 		"X-Frame-Options":         "DENY",
 	} {
@@ -68,7 +69,7 @@ func TestAuthorizeRedirectsToSignInPage(t *testing.T) {
 		if resp.StatusCode != http.StatusBadRequest || authRequestAttr.MatchString(body) || resp.Header.Get("Location") != "" {
 			t.Fatalf("unregistered redirect URI: %d, Location %q\n%s", resp.StatusCode, resp.Header.Get("Location"), body)
 		}
-		if got := resp.Header.Get("Content-Security-Policy"); got != formPostPolicy {
+		if got := resp.Header.Get("Content-Security-Policy"); got != web.FormPostPolicy {
 			t.Errorf("op's answer has CSP %q, want op's endpoints' policy", got)
 		}
 	})

@@ -10,7 +10,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -82,20 +81,6 @@ func findChromium(t *testing.T) string {
 	return ""
 }
 
-// freeLoopbackPort returns a port that was free on 127.0.0.1 a moment ago.
-func freeLoopbackPort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	if err := ln.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return port
-}
-
 // moduleRoot is the directory holding go.mod.
 func moduleRoot(t *testing.T) string {
 	t.Helper()
@@ -121,7 +106,7 @@ func startDemoRP(t *testing.T, app *testApp) string {
 		t.Fatalf("go build ./cmd/demo-rp: %v\n%s", err, out)
 	}
 
-	port := freeLoopbackPort(t)
+	port := freePort(t)
 	base := fmt.Sprintf("http://localhost:%d", port)
 	client, secret := app.newClient(base+"/callback", func(c *models.Client) {
 		c.Name = "Latchkey demo app"
@@ -534,21 +519,14 @@ func TestBrowserSignInRefusedWithoutUV(t *testing.T) {
 		mu   sync.Mutex
 		hits []string
 	)
-	cbLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cbSrv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	redirect := serveLoopback(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/callback" {
 			mu.Lock()
 			hits = append(hits, r.URL.String())
 			mu.Unlock()
 		}
 		http.NotFound(w, r)
-	}), ReadHeaderTimeout: 5 * time.Second}
-	go func() { _ = cbSrv.Serve(cbLn) }()
-	t.Cleanup(func() { _ = cbSrv.Close() })
-	redirect := fmt.Sprintf("http://localhost:%d/callback", cbLn.Addr().(*net.TCPAddr).Port)
+	})) + "/callback"
 	client, secret := app.newClient(redirect)
 	authURL, _ := app.newRP(client.ID, secret, redirect).authURL()
 
@@ -566,7 +544,10 @@ func TestBrowserSignInRefusedWithoutUV(t *testing.T) {
 		chromedp.Navigate(authURL),
 		chromedp.WaitReady(chromedp.ID("passkey-signin")),
 	)
-	var s pageState
+	var (
+		s   pageState
+		err error
+	)
 	clicked := false
 	for {
 		if err := c.ctx.Err(); err != nil {

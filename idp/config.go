@@ -23,7 +23,7 @@ type Config struct {
 	// AdminURL is the base URL at which browsers reach the admin console on
 	// the internal listener (the built-in console client's redirect URI is
 	// AdminURL + "/admin/callback"). Default: http(s)://localhost:PORT of
-	// InternalListen (admin_auth.go).
+	// InternalListen (adminDefaults).
 	AdminURL string
 	TLSCert  string
 	TLSKey   string
@@ -78,7 +78,7 @@ func (c *Config) Defaults() {
 	c.OIDC.Now = c.Now
 	c.OIDC.Defaults()
 	c.hardeningDefaults()
-	c.adminDefaults() // admin_auth.go
+	c.adminDefaults()
 	if u, err := url.Parse(c.Issuer); err == nil {
 		if c.Passkeys.RPID == "" {
 			c.Passkeys.RPID = u.Hostname()
@@ -140,7 +140,7 @@ func (c *Config) Validate() []string {
 		add("setup link lifetime must be positive")
 	}
 	probs = append(probs, c.validateHardening()...)
-	probs = append(probs, c.validateAdmin()...) // admin_auth.go
+	probs = append(probs, c.validateAdmin()...)
 	probs = append(probs, c.OIDC.Validate()...)
 	probs = append(probs, c.Passkeys.Validate()...)
 	return probs
@@ -153,3 +153,29 @@ func hostWithin(host, rpID string) bool {
 
 // SecureCookies reports whether cookies get Secure and the __Host- prefix.
 func (c *Config) SecureCookies() bool { return strings.HasPrefix(c.Issuer, "https://") }
+
+func (c *Config) adminDefaults() {
+	if c.AdminURL == "" {
+		host, port, err := net.SplitHostPort(c.InternalListen)
+		if err != nil {
+			return // Validate reports the listen address
+		}
+		if host == "" || host == "127.0.0.1" || host == "::1" || host == "0.0.0.0" || host == "::" {
+			host = "localhost" // what a browser on this machine can reach
+		}
+		scheme := "http"
+		if c.TLSCert != "" {
+			scheme = "https"
+		}
+		c.AdminURL = scheme + "://" + net.JoinHostPort(host, port)
+	}
+	c.AdminURL = strings.TrimRight(c.AdminURL, "/")
+}
+
+func (c *Config) validateAdmin() []string {
+	u, err := url.Parse(c.AdminURL)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") || u.Path != "" || u.RawQuery != "" {
+		return []string{fmt.Sprintf("admin URL %q must be an absolute http or https URL without a path", c.AdminURL)}
+	}
+	return nil
+}

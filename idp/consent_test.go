@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/latchkey-idp/latchkey/idp/signin"
+
 	"golang.org/x/oauth2"
 
 	"github.com/latchkey-idp/latchkey/models"
@@ -102,7 +104,7 @@ func TestConsent(t *testing.T) {
 	authURL, f = r.authURL()
 	cb := b.consent(b.toConsent(authURL), "allow")
 	r.exchange(cb, f)
-	if evs, _ := app.db.AuditEvents(ctx, models.AuditFilter{Type: EventConsentGranted}); len(evs) != 1 {
+	if evs, _ := app.db.AuditEvents(ctx, models.AuditFilter{Type: signin.EventConsentGranted}); len(evs) != 1 {
 		t.Errorf("consent audited %d times", len(evs))
 	}
 

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/latchkey-idp/latchkey/idp/signin"
+
 	"github.com/chromedp/chromedp"
 	"golang.org/x/oauth2"
 
@@ -135,7 +137,7 @@ func TestBrowserDeviceFlow(t *testing.T) {
 		if info.Sub != user.ID || info.PreferredUsername != browserUsername || info.Email != user.Email {
 			t.Fatalf("userinfo = %+v, want sub %q, preferred_username %q, email %q", info, user.ID, browserUsername, user.Email)
 		}
-		if evs, _ := app.db.AuditEvents(context.Background(), models.AuditFilter{Type: EventDeviceApproved}); len(evs) != 1 {
+		if evs, _ := app.db.AuditEvents(context.Background(), models.AuditFilter{Type: signin.EventDeviceApproved}); len(evs) != 1 {
 			t.Errorf("approval audited %d times, want 1", len(evs))
 		}
 	})
@@ -158,7 +160,7 @@ func TestBrowserDeviceFlow(t *testing.T) {
 		if !errors.As(r.err, &re) || re.ErrorCode != "access_denied" {
 			t.Fatalf("client got token %+v, error %v; want access_denied", r.tok, r.err)
 		}
-		if evs, _ := app.db.AuditEvents(context.Background(), models.AuditFilter{Type: EventDeviceDenied}); len(evs) != 1 {
+		if evs, _ := app.db.AuditEvents(context.Background(), models.AuditFilter{Type: signin.EventDeviceDenied}); len(evs) != 1 {
 			t.Errorf("denial audited %d times, want 1", len(evs))
 		}
 	})

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/latchkey-idp/latchkey/idp/signin"
+
 	"golang.org/x/oauth2"
 
 	"github.com/latchkey-idp/latchkey/models"
@@ -131,7 +133,7 @@ func TestDeviceAuthorizationGrant(t *testing.T) {
 	if cl := app.verifyJWT(raw); cl["sub"] != user.ID || cl["aud"] != tv.ID && !audHas(cl["aud"], tv.ID) {
 		t.Fatalf("ID token claims = %v", cl)
 	}
-	if evs, _ := app.db.AuditEvents(ctx, models.AuditFilter{Type: EventDeviceApproved}); len(evs) != 1 {
+	if evs, _ := app.db.AuditEvents(ctx, models.AuditFilter{Type: signin.EventDeviceApproved}); len(evs) != 1 {
 		t.Errorf("approval audited %d times", len(evs))
 	}
 

@@ -1,19 +1,18 @@
-// Package idp is Latchkey's HTTP application: the public and internal echo
-// servers, browser sessions, the passkey sign-in and setup-link pages, the
-// end-session glue, security headers, request logging and audit writing.
-// It is the only package that imports echo, and nothing imports it.
+// Package idp is Latchkey's HTTP application: New and Config, the public
+// and internal echo servers, the wiring of the audience packages, the one
+// route table of both listeners (routes.go), rate limits, the background
+// jobs, metrics and health, and the fast path for the discovery and JWKS
+// documents. Nothing imports it but cmd.
 //
-// Sign-in flow (public listener):
+// One package per audience serves the pages and APIs:
 //
-//	/authorize (op)            → stores the auth request, redirects to the client's LoginURL
-//	GET  /login?authRequestID  → live session and no prompt=login/max_age: complete at once;
-//	                             prompt=none without one: login_required to the client;
-//	                             otherwise the sign-in page (button + conditional UI)
-//	POST /login/passkey/begin  → discoverable WebAuthn options, challenge stored server-side
-//	POST /login/passkey/finish → verify, start or refresh the browser session, complete the
-//	                             auth request, answer with the op callback URL
-//	/authorize/callback (op)   → issues the code to the client
+//	idp/web      rendering, error pages (the HTTPErrorHandler), session cookie, CSRF, headers, logging
+//	idp/signin   sign-in page and passkey ceremonies, consent, device approval, logout pages
+//	idp/account  setup links and the user's account page
+//	idp/admin    the admin console and /api/v1 (internal listener)
 //
-// Handlers parse, call models/passkeys/oidc, and render; they hold no
-// protocol logic of their own.
+// The audience packages import idp/web, oidc, passkeys and models, never
+// idp or each other: each declares what it needs in a Deps struct, filled
+// in by Server.wire. Handlers parse, call models/passkeys/oidc, and
+// render; they hold no protocol logic of their own.
 package idp

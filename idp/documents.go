@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/latchkey-idp/latchkey/idp/web"
 	"github.com/latchkey-idp/latchkey/models"
 )
 
@@ -44,13 +45,13 @@ func (s *Server) documentHandler(next http.Handler) http.Handler {
 	h := &documentHandler{s: s, next: next, docs: map[string]*documentRoute{}}
 	for _, path := range s.op.DocumentPaths() {
 		_, cacheControl, _ := s.op.Document(context.Background(), path)
-		d := &documentRoute{path: path, header: s.fixedHeaders(),
+		d := &documentRoute{path: path, header: web.FixedHeaders(s.cfg.SecureCookies()),
 			duration: map[string]prometheus.Observer{}, requests: map[string]prometheus.Counter{}}
-		d.header["Content-Security-Policy"] = one(documentPolicy)
-		d.header["Content-Type"] = one(echo.MIMEApplicationJSON)
-		d.header["Cache-Control"] = one(cacheControl)
+		d.header["Content-Security-Policy"] = web.One(documentPolicy)
+		d.header["Content-Type"] = web.One(echo.MIMEApplicationJSON)
+		d.header["Cache-Control"] = web.One(cacheControl)
 		// Browser-based relying parties fetch both cross-origin.
-		d.header["Access-Control-Allow-Origin"] = one("*")
+		d.header["Access-Control-Allow-Origin"] = web.One("*")
 		for _, m := range []string{http.MethodGet, http.MethodHead} {
 			d.duration[m] = s.metrics.duration.WithLabelValues(path, m)
 			d.requests[m] = s.metrics.requests.WithLabelValues(path, m, "200")
@@ -91,7 +92,7 @@ func (h *documentHandler) serve(w http.ResponseWriter, r *http.Request, d *docum
 	d.duration[r.Method].Observe(latency.Seconds())
 	d.requests[r.Method].Inc()
 	if ctx := r.Context(); h.s.cfg.Logger.Enabled(ctx, slog.LevelInfo) {
-		h.s.logRequest(ctx, middleware.RequestLoggerValues{RequestID: rid, Method: r.Method, RoutePath: d.path,
+		web.LogRequest(ctx, h.s.cfg.Logger, middleware.RequestLoggerValues{RequestID: rid, Method: r.Method, RoutePath: d.path,
 			Status: http.StatusOK, Latency: latency, RemoteIP: h.s.public.IPExtractor(r), ResponseSize: int64(n)})
 	}
 }

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/latchkey-idp/latchkey/idp/web"
 )
 
 // TestDocumentFastPath: discovery and JWKS, served ahead of echo's router
@@ -68,7 +70,7 @@ func TestDocumentFastPath(t *testing.T) {
 			t.Errorf("HEAD %s = %d, %d bytes, %v", tc.path, resp.StatusCode, len(body), resp.Header)
 		}
 		// Another method goes through echo to op (op's route CSP shows it).
-		if resp, _ := do(http.MethodPost, tc.path); resp.Header.Get("Content-Security-Policy") != formPostPolicy {
+		if resp, _ := do(http.MethodPost, tc.path); resp.Header.Get("Content-Security-Policy") != web.FormPostPolicy {
 			t.Errorf("POST %s did not reach op: %d %v", tc.path, resp.StatusCode, resp.Header)
 		}
 		// A CORS preflight still gets op's answer.

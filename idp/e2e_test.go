@@ -196,7 +196,7 @@ func TestEndToEndPasskeyToTokens(t *testing.T) {
 	}
 	// The browser's session cookie was cleared with the redirect.
 	for _, ck := range b.client.Jar.Cookies(mustURL(t, app.issuer)) {
-		if ck.Name == app.srv.sessionCookie() {
+		if ck.Name == app.srv.sessions.CookieName() {
 			t.Fatalf("session cookie %s kept after end_session", ck.Name)
 		}
 	}
@@ -211,7 +211,7 @@ func TestEndToEndPasskeyToTokens(t *testing.T) {
 		"access token": tok.AccessToken, "authorization code": cb.Query().Get("code"),
 	}
 	for _, ck := range b.client.Jar.Cookies(mustURL(t, app.issuer)) {
-		if ck.Name == app.srv.sessionCookie() && ck.Value != "" {
+		if ck.Name == app.srv.sessions.CookieName() && ck.Value != "" {
 			issued["session cookie"] = ck.Value
 		}
 	}

@@ -139,7 +139,7 @@ func TestCookiesOverHTTPS(t *testing.T) {
 		}
 		// The session cookie is written by the same helper on sign-in.
 		rec = httptest.NewRecorder()
-		app.srv.setSessionCookie(app.srv.public.NewContext(httptest.NewRequest(http.MethodGet, "/", nil), rec), "v")
+		app.srv.sessions.SetCookie(app.srv.public.NewContext(httptest.NewRequest(http.MethodGet, "/", nil), rec), "v")
 		ck := rec.Result().Cookies()[0]
 		if ck.Name != wantSession || ck.Secure != https || !ck.HttpOnly || ck.Path != "/" || ck.Domain != "" || ck.SameSite != http.SameSiteLaxMode {
 			t.Errorf("https=%v: session cookie %+v", https, ck)

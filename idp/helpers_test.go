@@ -3,12 +3,10 @@ package idp
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
-	"fmt"
 	"html"
 	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -56,43 +54,22 @@ type testApp struct {
 
 func newTestApp(t *testing.T, mutate ...func(*Config)) *testApp {
 	t.Helper()
-	ctx := context.Background()
 	clk := &clock{}
-	db, err := models.Open(ctx, models.Options{DSN: dbtest.DSN(t), Now: clk.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	issuer := fmt.Sprintf("http://localhost:%d", ln.Addr().(*net.TCPAddr).Port)
-	cfg := Config{Issuer: issuer, Listen: "127.0.0.1:0", InternalListen: "127.0.0.1:1", Now: clk.Now,
-		Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+	db, sealer := openTestDB(t, dbtest.DSN(t), clk.Now)
+	ln, issuer := listenLoopback(t)
+	cfg := testConfig(t, issuer, clk.Now)
 	for _, m := range mutate {
 		m(&cfg)
 	}
-	sealer, err := models.NewSealer(bytes.Repeat([]byte{7}, 32))
+	srv, err := New(context.Background(), cfg, db, sealer)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := New(ctx, cfg, db, sealer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewUnstartedServer(srv.PublicHandler())
-	hs.Listener.Close()
-	hs.Listener = ln
-	hs.Start()
-	t.Cleanup(hs.Close)
+	hs := serveOn(t, ln, srv.PublicHandler())
 	return &testApp{t: t, srv: srv, db: db, clock: clk, issuer: issuer, http: hs}
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Logf("%s", bytes.TrimRight(p, "\n"))
@@ -371,3 +348,5 @@ func (b *browser) expectRedirect(u string) *url.URL {
 	}
 	return loc
 }
+
+func b64url(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }

@@ -42,3 +42,64 @@ func (s *Server) runLeased(ctx context.Context, job string, ttl time.Duration, f
 	s.metrics.jobs.WithLabelValues(job, "ran").Inc()
 	return true
 }
+
+// policyReconcileEvery is how often passkeys are re-evaluated against the
+// passkey policy, so a group policy changed from the CLI or by another
+// instance flags the passkeys it no longer accepts (passkeys.ReconcilePolicy).
+const policyReconcileEvery = 5 * time.Minute
+
+// reconcilePolicy flags passkeys that no longer satisfy the policy and
+// clears flags of those that do again; failures are logged.
+func (s *Server) reconcilePolicy(ctx context.Context) {
+	flagged, cleared, err := s.passkeys.ReconcilePolicy(ctx)
+	switch {
+	case err != nil:
+		s.cfg.Logger.Error("passkey policy reconcile", "err", err)
+	case flagged > 0 || cleared > 0:
+		s.cfg.Logger.Info("passkey policy reconciled", "flagged", flagged, "cleared", cleared)
+	}
+}
+
+// policyJobs re-evaluates passkeys periodically until ctx ends.
+func (s *Server) policyJobs(ctx context.Context) {
+	t := time.NewTicker(policyReconcileEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			// Once per round across instances sharing the database.
+			s.runLeased(ctx, "passkey_policy", leaseFor(policyReconcileEvery), s.reconcilePolicy)
+		}
+	}
+}
+
+// backchannelEvery is how often each instance looks for logout tokens to
+// deliver.
+const backchannelEvery = 2 * time.Second
+
+// backchannelJobs delivers back-channel logout tokens until ctx ends, and
+// every few minutes purges device grants expired for an hour (their
+// low-entropy user codes must not pile up, RFC 8628 §5.1).
+func (s *Server) backchannelJobs(ctx context.Context) {
+	t := time.NewTicker(backchannelEvery)
+	defer t.Stop()
+	lastPurge := time.Time{}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := s.op.DeliverBackchannelLogouts(ctx); err != nil && ctx.Err() == nil {
+				s.cfg.Logger.Error("deliver back-channel logouts", "err", err)
+			}
+			if now := s.cfg.Now(); now.Sub(lastPurge) > 5*time.Minute {
+				lastPurge = now
+				if _, err := s.db.DeleteExpiredDeviceAuthorizations(ctx, now.Add(-time.Hour)); err != nil && ctx.Err() == nil {
+					s.cfg.Logger.Error("purge device authorizations", "err", err)
+				}
+			}
+		}
+	}
+}

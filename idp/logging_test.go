@@ -83,7 +83,7 @@ func TestLogsCarryNoSecrets(t *testing.T) {
 	}
 	sessionSeen := false
 	for name := range secrets {
-		sessionSeen = sessionSeen || strings.Contains(name, app.srv.sessionCookie())
+		sessionSeen = sessionSeen || strings.Contains(name, app.srv.sessions.CookieName())
 	}
 	if !sessionSeen {
 		// The session ended at logout and its cookie was cleared; capture

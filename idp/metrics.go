@@ -186,7 +186,7 @@ func (m *metrics) observeAudit(ev *models.AuditEvent) {
 	}
 }
 
-func (s *Server) handleMetrics(c echo.Context) error {
+func (s *Server) handleMetricsGet(c echo.Context) error {
 	s.metrics.handler.ServeHTTP(c.Response(), c.Request())
 	return nil
 }
@@ -205,19 +205,24 @@ func (s *Server) readiness(ctx context.Context) (string, bool) {
 	return "ready", true
 }
 
-// mountPprof serves Go's profiles on the internal listener (--pprof), for
+// pprofRoutes serve Go's profiles on the internal listener (--pprof), for
 // the CPU profiles in docs/performance.md. The command-line handler is
 // left out: the command line may hold a secret (--master-key).
-func mountPprof(in *echo.Echo) {
-	in.GET("/debug/pprof/", echo.WrapHandler(http.HandlerFunc(pprof.Index)))
-	in.GET("/debug/pprof/profile", echo.WrapHandler(http.HandlerFunc(pprof.Profile)))
-	in.GET("/debug/pprof/trace", echo.WrapHandler(http.HandlerFunc(pprof.Trace)))
-	in.GET("/debug/pprof/symbol", echo.WrapHandler(http.HandlerFunc(pprof.Symbol)))
-	in.GET("/debug/pprof/:name", func(c echo.Context) error {
-		if c.Param("name") == "cmdline" {
-			return echo.ErrNotFound
-		}
-		pprof.Handler(c.Param("name")).ServeHTTP(c.Response(), c.Request())
-		return nil
-	})
+func pprofRoutes() []route {
+	return []route{
+		{internal, http.MethodGet, "/debug/pprof/", echo.WrapHandler(http.HandlerFunc(pprof.Index)), nil},
+		{internal, http.MethodGet, "/debug/pprof/profile", echo.WrapHandler(http.HandlerFunc(pprof.Profile)), nil},
+		{internal, http.MethodGet, "/debug/pprof/trace", echo.WrapHandler(http.HandlerFunc(pprof.Trace)), nil},
+		{internal, http.MethodGet, "/debug/pprof/symbol", echo.WrapHandler(http.HandlerFunc(pprof.Symbol)), nil},
+		{internal, http.MethodGet, "/debug/pprof/:name", handlePprofProfileGet, nil},
+	}
+}
+
+// handlePprofProfileGet serves a named profile (heap, goroutine, …).
+func handlePprofProfileGet(c echo.Context) error {
+	if c.Param("name") == "cmdline" {
+		return echo.ErrNotFound
+	}
+	pprof.Handler(c.Param("name")).ServeHTTP(c.Response(), c.Request())
+	return nil
 }

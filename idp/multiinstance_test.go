@@ -6,8 +6,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -65,29 +63,19 @@ func newCluster(t *testing.T) *cluster {
 	if t.Failed() {
 		t.FailNow()
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	issuer := fmt.Sprintf("http://localhost:%d", ln.Addr().(*net.TCPAddr).Port)
+	ln, issuer := listenLoopback(t)
 	sealer, err := models.NewSealer(bytes.Repeat([]byte{7}, 32))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := range c.servers {
-		cfg := Config{Issuer: issuer, Listen: "127.0.0.1:0", InternalListen: "127.0.0.1:1", Now: clk.Now,
-			Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))}
-		srv, err := New(ctx, cfg, c.dbs[i], sealer)
+		srv, err := New(ctx, testConfig(t, issuer, clk.Now), c.dbs[i], sealer)
 		if err != nil {
 			t.Fatal(err)
 		}
 		c.servers[i] = srv
 	}
-	hs := httptest.NewUnstartedServer(http.HandlerFunc(c.balance))
-	hs.Listener.Close()
-	hs.Listener = ln
-	hs.Start()
-	t.Cleanup(hs.Close)
+	hs := serveOn(t, ln, http.HandlerFunc(c.balance))
 	c.testApp = &testApp{t: t, srv: c.servers[0], db: c.dbs[0], clock: clk, issuer: issuer, http: hs}
 	return c
 }

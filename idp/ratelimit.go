@@ -11,6 +11,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/latchkey-idp/latchkey/idp/web"
+
 	"github.com/latchkey-idp/latchkey/models"
 )
 
@@ -112,7 +114,7 @@ func (s *Server) rateLimit(group string) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			if json {
-				c.Set(jsonErrorsKey, true)
+				web.MarkJSONErrors(c)
 			}
 			count, reset, err := s.db.HitRateLimit(c.Request().Context(), group+"|"+c.RealIP(), limit.Window)
 			if err != nil {
@@ -130,10 +132,10 @@ func (s *Server) rateLimit(group string) echo.MiddlewareFunc {
 			if count == int64(limit.Requests)+1 {
 				// Once per window and client: a flood must not flood the audit log.
 				s.cfg.Logger.Warn("rate limit exceeded", "group", group, "client_ip", c.RealIP(), "limit", limit.String())
-				s.audit(c, &models.AuditEvent{Type: models.EventRateLimited, Success: false,
+				s.auditor.Audit(c, &models.AuditEvent{Type: models.EventRateLimited, Success: false,
 					Detail: models.JSONMap{"group": group, "limit": limit.String()}})
 			}
-			return &appError{Status: http.StatusTooManyRequests,
+			return &web.Error{Status: http.StatusTooManyRequests,
 				Message: fmt.Sprintf("Too many requests. Wait %d seconds and try again.", wait)}
 		}
 	}

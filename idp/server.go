@@ -14,6 +14,10 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/latchkey-idp/latchkey/idp/account"
+	"github.com/latchkey-idp/latchkey/idp/admin"
+	"github.com/latchkey-idp/latchkey/idp/signin"
+	"github.com/latchkey-idp/latchkey/idp/web"
 	"github.com/latchkey-idp/latchkey/models"
 	"github.com/latchkey-idp/latchkey/oidc"
 	"github.com/latchkey-idp/latchkey/passkeys"
@@ -29,7 +33,16 @@ type Server struct {
 	// publicHandler is public behind the document fast path (documents.go).
 	publicHandler http.Handler
 	internal      *echo.Echo
-	pages         *pages
+	pages         *web.Pages
+	sessions      *web.Sessions
+	auditor       *web.Auditor
+	// The audiences (routes.go lists their routes).
+	signin  *signin.Handlers
+	account *account.Handlers
+	admin   *admin.Handlers
+	// csrf protects the UI routes of the public listener; the console has
+	// its own cookie (adminCSRF). Both are web.CSRF.
+	csrf, adminCSRF echo.MiddlewareFunc
 	// clientCAs, when set, makes the internal listener require client
 	// certificates (mTLS).
 	clientCAs *x509.CertPool
@@ -37,9 +50,6 @@ type Server struct {
 	// background-job lease holder (jobs.go).
 	metrics    *metrics
 	instanceID string
-	// adminSecret is the built-in admin console client's secret
-	// (admin_auth.go).
-	adminSecret string
 }
 
 // New builds the server. The database must be migrated; sealer holds the
@@ -60,7 +70,11 @@ func New(ctx context.Context, cfg Config, db *models.DB, sealer *models.Sealer) 
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, db: db, passkeys: pk, clientCAs: cas, metrics: newMetrics(db), instanceID: newInstanceID()}
+	s := &Server{cfg: cfg, db: db, passkeys: pk, clientCAs: cas, metrics: newMetrics(db), instanceID: newInstanceID(),
+		sessions:  &web.Sessions{DB: db, TTL: cfg.SessionTTL, Secure: cfg.SecureCookies()},
+		auditor:   &web.Auditor{DB: db, Logger: cfg.Logger},
+		csrf:      web.CSRF("latchkey_csrf", cfg.SecureCookies()),
+		adminCSRF: web.CSRF("latchkey_admin_csrf", admin.Secure(cfg.AdminURL))}
 	// The provider (with its signing keys: on a first start, an RSA key
 	// still being generated) and the page templates do not depend on each
 	// other, so they are built at once: the slower, not their sum, is on
@@ -71,7 +85,7 @@ func New(ctx context.Context, cfg Config, db *models.DB, sealer *models.Sealer) 
 	g.Go(func() (err error) {
 		oc := cfg.OIDC
 		// end_session ends the session of this cookie and clears it.
-		oc.SessionCookie = &http.Cookie{Name: s.sessionCookie(), Path: "/", HttpOnly: true,
+		oc.SessionCookie = &http.Cookie{Name: s.sessions.CookieName(), Path: "/", HttpOnly: true,
 			Secure: s.cfg.SecureCookies(), SameSite: http.SameSiteLaxMode}
 		if s.op, err = oidc.New(ctx, oc, db, sealer); err != nil {
 			return fmt.Errorf("oidc provider: %w", err)
@@ -79,22 +93,46 @@ func New(ctx context.Context, cfg Config, db *models.DB, sealer *models.Sealer) 
 		return nil
 	})
 	g.Go(func() (err error) {
-		s.pages, err = loadPages()
+		s.pages, err = web.LoadPages(pageNames, nil)
 		return err
 	})
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	if err := s.ensureAdminClient(ctx, sealer); err != nil { // admin_auth.go
+	s.wire()
+	if err := s.admin.EnsureClient(ctx, sealer); err != nil {
 		return nil, err
 	}
 	s.public = s.newEcho()
 	s.internal = s.newEcho()
-	s.routes()
+	s.mountRoutes() // routes.go
 	s.publicHandler = s.documentHandler(s.public)
 	// A policy tightened since the last start flags passkeys at once.
 	s.reconcilePolicy(ctx)
 	return s, nil
+}
+
+// pageNames lists every page; a missing file fails start-up.
+var pageNames = append(append(append([]string{"message"}, signin.PageNames...), account.PageNames...), admin.PageNames...)
+
+// wire builds the audiences from the server's parts: the one place where
+// they meet.
+func (s *Server) wire() {
+	cfg := s.cfg
+	s.signin = signin.New(signin.Deps{DB: s.db, Pages: s.pages, Auditor: s.auditor, Sessions: s.sessions, CSRF: s.csrf,
+		Provider: s.op, Passkeys: s.passkeys,
+		Config: signin.Config{Issuer: cfg.Issuer, SessionTTL: cfg.SessionTTL, Now: cfg.Now, Logger: cfg.Logger}})
+	s.account = account.New(account.Deps{DB: s.db, Pages: s.pages, Auditor: s.auditor, Sessions: s.sessions,
+		Passkeys: s.passkeys,
+		SignIn: account.SignIn{SessionSignIn: s.signin.SessionSignIn, PasskeyFailure: s.signin.PasskeyFailure,
+			RevokeConsent: s.signin.RevokeConsent},
+		Config: account.Config{RPID: cfg.Passkeys.RPID, Now: cfg.Now, Logger: cfg.Logger}})
+	s.admin = admin.New(admin.Deps{DB: s.db, Pages: s.pages, Auditor: s.auditor, Provider: s.op, Passkeys: s.passkeys,
+		IssueSetupLink: func(ctx context.Context, userID, actor string) (string, error) {
+			return IssueSetupLink(ctx, s.db, cfg.Issuer, userID, cfg.SetupLinkTTL, actor)
+		},
+		Config: admin.Config{Issuer: cfg.Issuer, AdminURL: cfg.AdminURL, SessionTTL: cfg.SessionTTL,
+			SetupLinkTTL: cfg.SetupLinkTTL, Now: cfg.Now, Logger: cfg.Logger}})
 }
 
 // ConfigError lists every configuration problem.
@@ -114,69 +152,14 @@ func (s *Server) newEcho() *echo.Echo {
 	// The client IP is the socket peer unless trusted proxy ranges are
 	// configured, so X-Forwarded-For cannot spoof it (hardening.go).
 	e.IPExtractor = s.ipExtractor()
-	e.HTTPErrorHandler = s.handleError
+	e.HTTPErrorHandler = web.ErrorHandler(s.pages, s.cfg.Logger)
 	e.Use(s.metrics.observeRequests)
 	e.Use(middleware.RequestIDWithConfig(middleware.RequestIDConfig{Generator: models.NewUUID}))
-	e.Use(s.requestLogger())
+	e.Use(web.RequestLogger(s.cfg.Logger))
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableErrorHandler: false, DisablePrintStack: true}))
-	e.Use(s.securityHeaders)
+	e.Use(web.SecurityHeaders(s.cfg.SecureCookies()))
 	e.Use(middleware.BodyLimit("1M"))
 	return e
-}
-
-// routes is the single route table of both listeners.
-func (s *Server) routes() {
-	e := s.public
-	op := echo.WrapHandler(s.op.Handler())
-	csrf := s.csrf()
-	// OpenID Connect endpoints served by zitadel op. No CSRF here: they are
-	// called cross-site by design and protected by the protocol itself.
-	// /authorize sends the browser to /login, and /login after the
-	// sign-in to /authorize/callback, which sends it to the client.
-	for _, p := range []string{"/.well-known/openid-configuration", "/keys", "/authorize", "/authorize/callback",
-		"/oauth/token", "/oauth/introspect", "/userinfo", "/revoke"} {
-		e.Any(p, op, s.opRateLimit(p), noStore, opEndpointCSP, requestMemo)
-	}
-	e.Any("/end_session", s.handleEndSession, noStore)
-	e.POST("/end_session/confirm", s.handleLogoutConfirm, s.logoutCSRF(), noStore)                   // logout_confirm.go
-	e.GET("/consent", s.handleConsentPage, s.logoutCSRF(), noStore, requestMemo)                     // consent.go
-	e.POST("/consent", s.handleConsentDecision, s.logoutCSRF(), noStore, opEndpointCSP, requestMemo) // deny may answer with op's form_post page
-	// Device authorization grant (RFC 8628): op's endpoint, then the user
-	// side (device.go). User-code look-ups share the sign-in rate limit.
-	e.Any("/device_authorization", op, s.rateLimit(RateLimitToken), noStore, opEndpointCSP)
-	e.GET("/device", s.handleDevicePage, s.rateLimit(RateLimitLogin), s.logoutCSRF(), noStore)
-	e.POST("/device", s.handleDeviceDecision, s.rateLimit(RateLimitLogin), s.logoutCSRF(), noStore)
-	e.POST("/device/login/begin", s.handleSessionLoginBegin, jsonErrors, s.rateLimit(RateLimitLogin), s.logoutCSRF(), noStore)
-	e.POST("/device/login/finish", s.handleDeviceLoginFinish, jsonErrors, s.rateLimit(RateLimitLogin), s.logoutCSRF(), noStore)
-
-	e.GET("/", s.handleHome)
-	e.GET("/logged-out", s.handleLoggedOut)
-	e.GET("/static/*", s.handleStatic)
-	e.GET("/favicon.ico", s.handleFavicon)
-	e.GET("/.well-known/webauthn", s.handleWebAuthnWellKnown)
-
-	// UI routes: CSRF protection and no caching (they carry challenges and
-	// setup tokens). Middleware is attached per route: an echo Group with an
-	// empty prefix would also capture every unmatched path.
-	e.GET("/login", s.handleLoginPage, csrf, noStore, requestMemo)
-	loginLimit, setupLimit := s.rateLimit(RateLimitLogin), s.rateLimit(RateLimitSetup)
-	e.GET("/setup/:token", s.handleSetupPage, setupLimit, csrf, noStore)
-	e.POST("/login/passkey/begin", s.handlePasskeyLoginBegin, jsonErrors, loginLimit, csrf, noStore)
-	e.POST("/login/passkey/finish", s.handlePasskeyLoginFinish, jsonErrors, loginLimit, csrf, noStore, requestMemo)
-	e.POST("/setup/:token/begin", s.handleSetupBegin, jsonErrors, setupLimit, csrf, noStore)
-	e.POST("/setup/:token/finish", s.handleSetupFinish, jsonErrors, setupLimit, csrf, noStore)
-
-	in := s.internal
-	in.GET("/healthz", s.handleHealthz)
-	in.GET("/readyz", s.handleReadyz)
-	in.GET("/metrics", s.handleMetrics)
-	if s.cfg.Pprof {
-		mountPprof(in)
-	}
-
-	// --- Admin console, admin API and account page (issue 3) ---
-	s.adminRoutes(e, in)
-	// --- end issue 3 ---
 }
 
 // PublicHandler serves the public listener (for tests and embedding).
@@ -217,7 +200,7 @@ func (s *Server) Run(ctx context.Context, ready func(public, internal net.Addr))
 	}
 	go s.backgroundJobs(ctx)
 	go s.policyJobs(ctx)
-	go s.backchannelJobs(ctx) // logout_confirm.go
+	go s.backchannelJobs(ctx) // jobs.go
 	if ready != nil {
 		ready(pubLn.Addr(), inLn.Addr())
 	}
@@ -281,11 +264,11 @@ func (s *Server) backgroundJobs(ctx context.Context) {
 	}
 }
 
-func (s *Server) handleHealthz(c echo.Context) error {
+func (s *Server) handleHealthGet(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 }
 
-func (s *Server) handleReadyz(c echo.Context) error {
+func (s *Server) handleReadinessGet(c echo.Context) error {
 	status, ok := s.readiness(c.Request().Context()) // metrics.go
 	if !ok {
 		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": status})

@@ -16,6 +16,8 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/latchkey-idp/latchkey/idp/admin"
+	"github.com/latchkey-idp/latchkey/internal/dbtest"
 	"github.com/latchkey-idp/latchkey/models"
 	"github.com/latchkey-idp/latchkey/oidc"
 )
@@ -46,7 +48,7 @@ func TestStolenDatabaseIsWorthless(t *testing.T) {
 		"second access token": tok2.AccessToken, "rotated refresh token": tok2.RefreshToken,
 	}
 	for _, ck := range b.client.Jar.Cookies(mustURL(t, app.issuer)) {
-		if ck.Name == app.srv.sessionCookie() {
+		if ck.Name == app.srv.sessions.CookieName() {
 			issued["session cookie"] = ck.Value
 		}
 	}
@@ -186,7 +188,7 @@ func TestFindDERPrivateKeyFindsKeys(t *testing.T) {
 // or every later start with the right key would fail.
 func TestWrongMasterKeyWritesNothing(t *testing.T) {
 	ctx := context.Background()
-	db, right := openTestDB(t) // tls_test.go
+	db, right := openTestDB(t, dbtest.DSN(t), nil) // harness_test.go
 	wrong, _ := models.NewSealer(bytes.Repeat([]byte{8}, 32))
 	cfg := Config{Issuer: "http://localhost:9", Listen: "127.0.0.1:1", InternalListen: "127.0.0.1:2"}
 	cfg.Defaults()
@@ -197,10 +199,10 @@ func TestWrongMasterKeyWritesNothing(t *testing.T) {
 		t.Fatalf("started with the wrong master key: %v", err)
 	}
 	var secrets int64
-	if err := db.Gorm().Table("secrets").Where("name = ?", adminSecretName).Count(&secrets).Error; err != nil || secrets != 0 {
+	if err := db.Gorm().Table("secrets").Where("name = ?", admin.SecretName).Count(&secrets).Error; err != nil || secrets != 0 {
 		t.Fatalf("%d admin console secrets stored by the failed start (%v)", secrets, err)
 	}
-	if _, err := db.ClientByID(ctx, adminClientID); !errors.Is(err, models.ErrNotFound) {
+	if _, err := db.ClientByID(ctx, admin.ClientID); !errors.Is(err, models.ErrNotFound) {
 		t.Fatalf("admin console client stored by the failed start: %v", err)
 	}
 	if _, err := New(ctx, cfg, db, right); err != nil {

@@ -1,7 +1,6 @@
 package idp
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -22,7 +21,6 @@ import (
 	"time"
 
 	"github.com/latchkey-idp/latchkey/internal/dbtest"
-	"github.com/latchkey-idp/latchkey/models"
 	"github.com/latchkey-idp/latchkey/oidc"
 )
 
@@ -86,8 +84,8 @@ func writePEM(t *testing.T, c tls.Certificate) (certFile, keyFile string) {
 func runServer(t *testing.T, cfg Config) (*Server, string, string) {
 	t.Helper()
 	ctx := context.Background()
-	db, sealer := openTestDB(t)
-	cfg.Listen, cfg.InternalListen = freeLoopback(t), freeLoopback(t)
+	db, sealer := openTestDB(t, dbtest.DSN(t), nil)
+	cfg.Listen, cfg.InternalListen = freeAddr(t), freeAddr(t)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
@@ -115,32 +113,6 @@ func runServer(t *testing.T, cfg Config) (*Server, string, string) {
 		t.Fatal("server did not start")
 	}
 	return nil, "", ""
-}
-
-// openTestDB opens a migrated database and the test master key.
-func openTestDB(t testing.TB) (*models.DB, *models.Sealer) {
-	t.Helper()
-	ctx := context.Background()
-	db, err := models.Open(ctx, models.Options{DSN: dbtest.DSN(t)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	if err := db.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
-	sealer, _ := models.NewSealer(bytes.Repeat([]byte{7}, 32))
-	return db, sealer
-}
-
-func freeLoopback(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // tlsServer runs a server with an https issuer and a certificate from ca.
@@ -273,7 +245,7 @@ func TestConfigRefusesHTTPSWithoutTLS(t *testing.T) {
 	if !errors.As(err, &ce) {
 		t.Fatalf("New: %v, want a ConfigError", err)
 	}
-	db, sealer := openTestDB(t)
+	db, sealer := openTestDB(t, dbtest.DSN(t), nil)
 	_, err = New(context.Background(), Config{Issuer: "https://localhost:8443", Listen: "127.0.0.1:1", InternalListen: "127.0.0.1:2",
 		TLSCert: "/nonexistent/cert.pem", TLSKey: "/nonexistent/key.pem"}, db, sealer)
 	if err == nil || !strings.Contains(err.Error(), "TLS certificate") {

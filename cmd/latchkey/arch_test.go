@@ -7,7 +7,9 @@ import (
 )
 
 // TestDependencyRules guards the layering of ARCHITECTURE.md: third-party
-// types stay at their edge and nothing but cmd imports idp.
+// types stay at their edge, nothing but cmd imports idp, and the audience
+// packages of idp (signin, account, admin) import idp/web but never idp or
+// each other.
 func TestDependencyRules(t *testing.T) {
 	const mod = module
 	rules := map[string]struct {
@@ -20,6 +22,10 @@ func TestDependencyRules(t *testing.T) {
 		"templates":   {nil, nil},
 		"static":      {nil, nil},
 		"idp":         {[]string{"models", "oidc", "passkeys", "templates", "static"}, nil},
+		"idp/web":     {[]string{"models", "oidc", "passkeys", "templates", "static"}, nil},
+		"idp/signin":  {[]string{"idp/web", "models", "oidc", "passkeys", "templates", "static"}, nil},
+		"idp/account": {[]string{"idp/web", "models", "oidc", "passkeys", "templates", "static"}, nil},
+		"idp/admin":   {[]string{"idp/web", "models", "oidc", "passkeys", "templates", "static"}, nil},
 		"cmd/demo-rp": {nil, []string{"github.com/labstack/echo", "github.com/zitadel", "github.com/go-webauthn", "gorm.io"}},
 	}
 	for pkg, rule := range rules {

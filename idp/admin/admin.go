@@ -1,0 +1,102 @@
+// Package admin serves the administrators on the internal listener: the
+// console (HTML pages, signed in through Latchkey's own OIDC flow with the
+// built-in client, admin role required) and the REST API /api/v1 (bearer
+// API tokens, JSON errors). Routes and their middleware are listed in
+// idp/routes.go; this package provides the handlers and the two guards
+// (RequireAdmin, RequireAPIToken).
+//
+// It may import idp/web, oidc, passkeys, models, templates and static; it
+// never imports idp or another audience package (signin, account).
+package admin
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/latchkey-idp/latchkey/idp/web"
+	"github.com/latchkey-idp/latchkey/models"
+	"github.com/latchkey-idp/latchkey/oidc"
+	"github.com/latchkey-idp/latchkey/passkeys"
+)
+
+// Provider is what the console needs of the OIDC provider.
+type Provider interface {
+	RotateKeys(ctx context.Context, actor string) error
+	RedeemCode(ctx context.Context, r oidc.CodeRedemption) (*oidc.SignedIn, error)
+}
+
+// Passkeys is what the console needs of the passkey service.
+type Passkeys interface {
+	web.PolicyEvaluator
+	MetadataStatus(ctx context.Context) (*passkeys.MDSInfo, error)
+	GlobalPolicy() passkeys.Policy
+}
+
+// Config is the part of the server configuration the console reads.
+type Config struct {
+	Issuer       string // the public issuer, where the console signs in
+	AdminURL     string // the console's own base URL
+	SessionTTL   time.Duration
+	SetupLinkTTL time.Duration
+	Now          func() time.Time
+	Logger       *slog.Logger
+}
+
+// Deps are the console's dependencies, wired in idp.
+type Deps struct {
+	DB       *models.DB
+	Pages    *web.Pages
+	Auditor  *web.Auditor
+	Provider Provider
+	Passkeys Passkeys
+	// IssueSetupLink creates, audits and returns a one-time setup URL.
+	IssueSetupLink func(ctx context.Context, userID, actor string) (string, error)
+	Config         Config
+}
+
+// Handlers serves the console and the admin API.
+type Handlers struct {
+	db             *models.DB
+	pages          *web.Pages
+	auditor        *web.Auditor
+	op             Provider
+	passkeys       Passkeys
+	issueSetupLink func(ctx context.Context, userID, actor string) (string, error)
+	cfg            Config
+	// adminSecret is the built-in console client's secret (EnsureClient).
+	adminSecret string
+}
+
+// New returns the console's handlers; call EnsureClient before serving.
+func New(d Deps) *Handlers {
+	return &Handlers{db: d.DB, pages: d.Pages, auditor: d.Auditor, op: d.Provider, passkeys: d.Passkeys,
+		issueSetupLink: d.IssueSetupLink, cfg: d.Config}
+}
+
+func (s *Handlers) render(c echo.Context, status int, name string, data web.PageData) error {
+	return s.pages.Render(c, status, name, data)
+}
+
+func (s *Handlers) audit(c echo.Context, ev *models.AuditEvent) { s.auditor.Audit(c, ev) }
+
+func (s *Handlers) withPolicy(ctx context.Context, userID string, rows []web.PasskeyRow) []web.PasskeyRow {
+	return web.WithPolicy(ctx, s.passkeys, s.cfg.Logger, userID, rows)
+}
+
+// policyInfo is embedded in the admin overview page: the global policy
+// and the FIDO metadata in use (nil when none was imported).
+type policyInfo struct {
+	GlobalPolicy passkeys.PolicyLevel
+	Metadata     *passkeys.MDSInfo
+}
+
+func (s *Handlers) policyInfo(ctx context.Context) policyInfo {
+	md, err := s.passkeys.MetadataStatus(ctx)
+	if err != nil {
+		s.cfg.Logger.Error("metadata status", "err", err)
+	}
+	return policyInfo{GlobalPolicy: s.passkeys.GlobalPolicy().Level, Metadata: md}
+}

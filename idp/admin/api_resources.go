@@ -1,0 +1,283 @@
+package admin
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/latchkey-idp/latchkey/idp/web"
+	"github.com/latchkey-idp/latchkey/models"
+)
+
+type apiGroup struct {
+	ID      string `json:"id"`
+	Name    string `json:"name"`
+	Members int64  `json:"members"`
+}
+
+// HandleAPIGroupsList serves GET /api/v1/groups.
+func (s *Handlers) HandleAPIGroupsList(c echo.Context) error {
+	gs, err := s.db.ListGroups(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	out := make([]apiGroup, len(gs))
+	for i, g := range gs {
+		out[i] = apiGroup{ID: g.ID, Name: g.Name, Members: g.Members}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"groups": out})
+}
+
+// HandleAPIGroupCreate serves POST /api/v1/groups.
+func (s *Handlers) HandleAPIGroupCreate(c echo.Context) error {
+	var in struct {
+		Name string `json:"name"`
+	}
+	if err := web.DecodeJSON(c, &in); err != nil {
+		return err
+	}
+	g, err := s.db.CreateGroup(c.Request().Context(), in.Name)
+	if err != nil {
+		return apiError(err, "group")
+	}
+	s.adminAudit(c, models.EventGroupCreated, models.AuditEvent{Detail: models.JSONMap{"group": g.ID, "name": g.Name, "via": "api"}})
+	return c.JSON(http.StatusCreated, apiGroup{ID: g.ID, Name: g.Name})
+}
+
+// HandleAPIGroupGet serves GET /api/v1/groups/:id.
+func (s *Handlers) HandleAPIGroupGet(c echo.Context) error {
+	ctx := c.Request().Context()
+	g, err := s.db.GroupByID(ctx, c.Param("id"))
+	if err != nil {
+		return apiError(err, "group")
+	}
+	ms, err := s.db.GroupMembers(ctx, g.ID)
+	if err != nil {
+		return err
+	}
+	members := make([]map[string]string, len(ms))
+	for i, u := range ms {
+		members[i] = map[string]string{"id": u.ID, "username": u.Username}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"id": g.ID, "name": g.Name, "members": members})
+}
+
+// HandleAPIGroupUpdate serves PATCH /api/v1/groups/:id.
+func (s *Handlers) HandleAPIGroupUpdate(c echo.Context) error {
+	var in struct {
+		Name string `json:"name"`
+	}
+	if err := web.DecodeJSON(c, &in); err != nil {
+		return err
+	}
+	if err := s.db.RenameGroup(c.Request().Context(), c.Param("id"), in.Name); err != nil {
+		return apiError(err, "group")
+	}
+	s.adminAudit(c, models.EventGroupUpdated, models.AuditEvent{Detail: models.JSONMap{"group": c.Param("id"), "name": in.Name, "via": "api"}})
+	return s.HandleAPIGroupGet(c)
+}
+
+// HandleAPIGroupDelete serves DELETE /api/v1/groups/:id.
+func (s *Handlers) HandleAPIGroupDelete(c echo.Context) error {
+	if err := s.db.DeleteGroup(c.Request().Context(), c.Param("id")); err != nil {
+		return apiError(err, "group")
+	}
+	s.adminAudit(c, models.EventGroupDeleted, models.AuditEvent{Detail: models.JSONMap{"group": c.Param("id"), "via": "api"}})
+	return c.NoContent(http.StatusNoContent)
+}
+
+// HandleAPIGroupMemberSet serves PUT /api/v1/groups/:id/members/:uid, DELETE /api/v1/groups/:id/members/:uid.
+func (s *Handlers) HandleAPIGroupMemberSet(c echo.Context) error {
+	ctx := c.Request().Context()
+	gid, uid := c.Param("id"), c.Param("uid")
+	var err error
+	detail := models.JSONMap{"group": gid, "via": "api"}
+	if c.Request().Method == http.MethodPut {
+		err, detail["added"] = s.db.AddGroupMember(ctx, gid, uid), uid
+	} else {
+		err, detail["removed"] = s.db.RemoveGroupMember(ctx, gid, uid), uid
+	}
+	if err != nil {
+		return apiError(err, "group or user")
+	}
+	s.adminAudit(c, models.EventGroupUpdated, models.AuditEvent{UserID: uid, Detail: detail})
+	return c.NoContent(http.StatusNoContent)
+}
+
+// APIClient is an application in the admin API (docs/openapi.yaml).
+type APIClient struct {
+	ID                     string   `json:"id"`
+	Name                   string   `json:"name"`
+	Public                 bool     `json:"public"`
+	RedirectURIs           []string `json:"redirect_uris"`
+	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris"`
+	AllowedScopes          []string `json:"allowed_scopes"`
+	AllowedGroups          []string `json:"allowed_groups"`
+	IDTokenAlg             string   `json:"id_token_alg"`
+	AccessTokenFormat      string   `json:"access_token_format"`
+	AccessTokenTTL         int64    `json:"access_token_ttl"`
+	IDTokenTTL             int64    `json:"id_token_ttl"`
+	RefreshTokenTTL        int64    `json:"refresh_token_ttl"`
+	Builtin                bool     `json:"builtin"`
+	ClientSecret           string   `json:"client_secret,omitempty"`
+}
+
+func nonNil(l []string) []string {
+	if l == nil {
+		return []string{}
+	}
+	return l
+}
+
+func toAPIClient(cl *models.Client) APIClient {
+	return APIClient{ID: cl.ID, Name: cl.Name, Public: cl.Public, RedirectURIs: nonNil(cl.RedirectURIs),
+		PostLogoutRedirectURIs: nonNil(cl.PostLogoutRedirectURIs), AllowedScopes: nonNil(cl.AllowedScopes),
+		AllowedGroups: nonNil(cl.AllowedGroups), IDTokenAlg: cl.IDTokenAlg, AccessTokenFormat: cl.AccessTokenFormat,
+		AccessTokenTTL: cl.AccessTokenTTL, IDTokenTTL: cl.IDTokenTTL, RefreshTokenTTL: cl.RefreshTokenTTL, Builtin: cl.Builtin}
+}
+
+func (in *APIClient) apply(cl *models.Client) {
+	cl.Name, cl.RedirectURIs, cl.PostLogoutRedirectURIs = in.Name, in.RedirectURIs, in.PostLogoutRedirectURIs
+	cl.AllowedScopes, cl.AllowedGroups = in.AllowedScopes, in.AllowedGroups
+	cl.IDTokenAlg, cl.AccessTokenFormat = in.IDTokenAlg, in.AccessTokenFormat
+	cl.AccessTokenTTL, cl.IDTokenTTL, cl.RefreshTokenTTL = in.AccessTokenTTL, in.IDTokenTTL, in.RefreshTokenTTL
+	if cl.IDTokenAlg == "" {
+		cl.IDTokenAlg = "RS256"
+	}
+	if cl.AccessTokenFormat == "" {
+		cl.AccessTokenFormat = models.AccessTokenJWT
+	}
+}
+
+// HandleAPIClientsList serves GET /api/v1/clients.
+func (s *Handlers) HandleAPIClientsList(c echo.Context) error {
+	cs, err := s.db.ListClients(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	out := make([]APIClient, len(cs))
+	for i := range cs {
+		out[i] = toAPIClient(&cs[i])
+	}
+	return c.JSON(http.StatusOK, map[string]any{"clients": out})
+}
+
+// HandleAPIClientCreate serves POST /api/v1/clients.
+func (s *Handlers) HandleAPIClientCreate(c echo.Context) error {
+	var in APIClient
+	if err := web.DecodeJSON(c, &in); err != nil {
+		return err
+	}
+	cl := &models.Client{Public: in.Public}
+	in.apply(cl)
+	if msg := validateClient(cl); msg != "" {
+		return web.NewError(http.StatusUnprocessableEntity, msg, nil)
+	}
+	secret, err := s.db.CreateClient(c.Request().Context(), cl)
+	if err != nil {
+		return apiError(err, "client")
+	}
+	s.adminAudit(c, models.EventClientCreated, models.AuditEvent{ClientID: cl.ID, Detail: models.JSONMap{"name": cl.Name, "via": "api"}})
+	out := toAPIClient(cl)
+	out.ClientSecret = secret
+	return c.JSON(http.StatusCreated, out)
+}
+
+func (s *Handlers) apiClientByID(c echo.Context) (*models.Client, error) {
+	cl, err := s.db.ClientByID(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return nil, apiError(err, "client")
+	}
+	return cl, nil
+}
+
+// HandleAPIClientGet serves GET /api/v1/clients/:id.
+func (s *Handlers) HandleAPIClientGet(c echo.Context) error {
+	cl, err := s.apiClientByID(c)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, toAPIClient(cl))
+}
+
+// HandleAPIClientUpdate serves PATCH /api/v1/clients/:id.
+func (s *Handlers) HandleAPIClientUpdate(c echo.Context) error {
+	cl, err := s.apiClientByID(c)
+	if err != nil {
+		return err
+	}
+	if cl.Builtin {
+		return web.NewError(http.StatusForbidden, "built-in clients are managed by Latchkey", nil)
+	}
+	in := toAPIClient(cl)
+	if err := web.DecodeJSON(c, &in); err != nil {
+		return err
+	}
+	in.apply(cl)
+	if msg := validateClient(cl); msg != "" {
+		return web.NewError(http.StatusUnprocessableEntity, msg, nil)
+	}
+	if err := s.db.SaveClient(c.Request().Context(), cl); err != nil {
+		return apiError(err, "client")
+	}
+	s.adminAudit(c, models.EventClientUpdated, models.AuditEvent{ClientID: cl.ID, Detail: models.JSONMap{"via": "api"}})
+	return c.JSON(http.StatusOK, toAPIClient(cl))
+}
+
+// HandleAPIClientDelete serves DELETE /api/v1/clients/:id.
+func (s *Handlers) HandleAPIClientDelete(c echo.Context) error {
+	if err := s.db.DeleteClient(c.Request().Context(), c.Param("id")); err != nil {
+		return apiError(err, "client")
+	}
+	s.adminAudit(c, models.EventClientDeleted, models.AuditEvent{ClientID: c.Param("id"), Detail: models.JSONMap{"via": "api"}})
+	return c.NoContent(http.StatusNoContent)
+}
+
+// HandleAPIClientSecretRotate serves POST /api/v1/clients/:id/secret.
+func (s *Handlers) HandleAPIClientSecretRotate(c echo.Context) error {
+	cl, err := s.apiClientByID(c)
+	if err != nil {
+		return err
+	}
+	if cl.Builtin || cl.Public {
+		return web.NewError(http.StatusConflict, "only confidential, non-built-in clients have a secret to rotate", nil)
+	}
+	secret, err := s.db.RotateClientSecret(c.Request().Context(), cl.ID)
+	if err != nil {
+		return apiError(err, "client")
+	}
+	s.adminAudit(c, models.EventClientSecretRotate, models.AuditEvent{ClientID: cl.ID, Detail: models.JSONMap{"via": "api"}})
+	return c.JSON(http.StatusOK, map[string]string{"client_id": cl.ID, "client_secret": secret})
+}
+
+// HandleAPIKeysList serves GET /api/v1/keys.
+func (s *Handlers) HandleAPIKeysList(c echo.Context) error {
+	rows, err := s.keyRows(c)
+	if err != nil {
+		return err
+	}
+	out := make([]map[string]string, len(rows))
+	for i, r := range rows {
+		out[i] = map[string]string{"kid": r.ID, "algorithm": r.Algorithm, "created_at": r.Created, "activates_at": r.Activates,
+			"state": r.State, "published_until": r.Until}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"keys": out})
+}
+
+// HandleAPIKeysRotate serves POST /api/v1/keys/rotate.
+func (s *Handlers) HandleAPIKeysRotate(c echo.Context) error {
+	if err := s.op.RotateKeys(c.Request().Context(), actorID(c)); err != nil {
+		return err
+	}
+	return s.HandleAPIKeysList(c)
+}
+
+// HandleAPIAuditList returns filtered events as JSON lines (same filters as
+// the console: user, type, since, until, before).
+func (s *Handlers) HandleAPIAuditList(c echo.Context) error {
+	q, _, err := s.parseAuditFilter(c)
+	if err != nil {
+		return err
+	}
+	return s.writeAuditLines(c, q)
+}

@@ -1,0 +1,236 @@
+package admin
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/latchkey-idp/latchkey/idp/web"
+	"github.com/latchkey-idp/latchkey/models"
+)
+
+// The admin REST API (/api/v1 on the internal listener, docs/openapi.yaml)
+// offers the console's operations to scripts. It is authenticated by API
+// tokens (Authorization: Bearer lk_…), stored hashed, revocable and
+// optionally expiring; errors are JSON {"error": …, "request_id": …}.
+
+const apiTokenKey = "latchkey.api_token"
+
+// RequireAPIToken authenticates a Bearer API token (RFC 6750 §2.1).
+func (s *Handlers) RequireAPIToken(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		raw, ok := strings.CutPrefix(c.Request().Header.Get("Authorization"), "Bearer ")
+		if !ok || raw == "" {
+			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="latchkey-admin"`)
+			return web.NewError(http.StatusUnauthorized, "An API token is required (Authorization: Bearer …).", nil)
+		}
+		t, err := s.db.APITokenByRaw(c.Request().Context(), strings.TrimSpace(raw))
+		if errors.Is(err, models.ErrNotFound) {
+			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="latchkey-admin", error="invalid_token"`)
+			return web.NewError(http.StatusUnauthorized, "The API token is unknown, revoked or expired.", err)
+		} else if err != nil {
+			return err
+		}
+		c.Set(apiTokenKey, t)
+		return next(c)
+	}
+}
+
+// apiError maps models errors to API errors.
+func apiError(err error, what string) error {
+	switch {
+	case errors.Is(err, models.ErrNotFound):
+		return web.NewError(http.StatusNotFound, what+" not found", err)
+	case errors.Is(err, models.ErrConflict):
+		return web.NewError(http.StatusConflict, userMessage(err), err)
+	case errors.Is(err, models.ErrInvalid):
+		return web.NewError(http.StatusUnprocessableEntity, userMessage(err), err)
+	}
+	return err
+}
+
+// APIUser is a user in the admin API (docs/openapi.yaml).
+type APIUser struct {
+	ID            string         `json:"id"`
+	Username      string         `json:"username"`
+	Email         string         `json:"email"`
+	EmailVerified bool           `json:"email_verified"`
+	DisplayName   string         `json:"display_name"`
+	Disabled      bool           `json:"disabled"`
+	Admin         bool           `json:"admin"`
+	Groups        []string       `json:"groups"`
+	CustomClaims  models.JSONMap `json:"custom_claims"`
+	CreatedAt     string         `json:"created_at"`
+}
+
+func toAPIUser(u *models.User) APIUser {
+	g := u.GroupNames()
+	if g == nil {
+		g = []string{}
+	}
+	return APIUser{ID: u.ID, Username: u.Username, Email: u.Email, EmailVerified: u.EmailVerified, DisplayName: u.DisplayName,
+		Disabled: u.Disabled, Admin: u.IsAdmin, Groups: g, CustomClaims: u.CustomClaims, CreatedAt: u.CreatedAt.UTC().Format("2006-01-02T15:04:05Z")}
+}
+
+// HandleAPIUsersList serves GET /api/v1/users.
+func (s *Handlers) HandleAPIUsersList(c echo.Context) error {
+	limit := atoiDefault(c.QueryParam("limit"), 50)
+	res, err := s.db.SearchUsers(c.Request().Context(), c.QueryParam("q"), atoiDefault(c.QueryParam("offset"), 0), limit)
+	if err != nil {
+		return err
+	}
+	out := make([]APIUser, len(res.Users))
+	for i := range res.Users {
+		out[i] = toAPIUser(&res.Users[i])
+	}
+	return c.JSON(http.StatusOK, map[string]any{"users": out, "total": res.Total})
+}
+
+// apiUserInput is the body of user create and update; absent fields keep
+// their value on update.
+type apiUserInput struct {
+	Username      *string         `json:"username"`
+	Email         *string         `json:"email"`
+	EmailVerified *bool           `json:"email_verified"`
+	DisplayName   *string         `json:"display_name"`
+	Admin         *bool           `json:"admin"`
+	Groups        *[]string       `json:"groups"`
+	CustomClaims  *models.JSONMap `json:"custom_claims"`
+}
+
+func (in *apiUserInput) apply(u *models.User) {
+	set := func(dst *string, v *string) {
+		if v != nil {
+			*dst = *v
+		}
+	}
+	set(&u.Username, in.Username)
+	set(&u.Email, in.Email)
+	set(&u.DisplayName, in.DisplayName)
+	if in.EmailVerified != nil {
+		u.EmailVerified = *in.EmailVerified
+	}
+	if in.Admin != nil {
+		u.IsAdmin = *in.Admin
+	}
+	if in.CustomClaims != nil {
+		u.CustomClaims = *in.CustomClaims
+	}
+}
+
+// HandleAPIUserCreate serves POST /api/v1/users.
+func (s *Handlers) HandleAPIUserCreate(c echo.Context) error {
+	ctx := c.Request().Context()
+	var in apiUserInput
+	if err := web.DecodeJSON(c, &in); err != nil {
+		return err
+	}
+	u := &models.User{}
+	in.apply(u)
+	if u.CustomClaims != nil {
+		if err := models.CheckCustomClaims(u.CustomClaims); err != nil {
+			return apiError(err, "user")
+		}
+	}
+	if err := s.db.CreateUser(ctx, u); err != nil {
+		return apiError(err, "user")
+	}
+	if in.Groups != nil {
+		if err := s.setUserGroups(ctx, u.ID, *in.Groups); err != nil {
+			return apiError(err, "group")
+		}
+	}
+	s.adminAudit(c, models.EventUserCreated, models.AuditEvent{UserID: u.ID, Detail: models.JSONMap{"username": u.Username, "via": "api"}})
+	link, err := s.issueSetupLink(ctx, u.ID, actorID(c))
+	if err != nil {
+		return err
+	}
+	u, err = s.db.UserByID(ctx, u.ID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, map[string]any{"user": toAPIUser(u), "setup_url": link})
+}
+
+// HandleAPIUserGet serves GET /api/v1/users/:id.
+func (s *Handlers) HandleAPIUserGet(c echo.Context) error {
+	u, err := s.db.UserByID(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return apiError(err, "user")
+	}
+	return c.JSON(http.StatusOK, toAPIUser(u))
+}
+
+// HandleAPIUserUpdate serves PATCH /api/v1/users/:id.
+func (s *Handlers) HandleAPIUserUpdate(c echo.Context) error {
+	ctx := c.Request().Context()
+	var in apiUserInput
+	if err := web.DecodeJSON(c, &in); err != nil {
+		return err
+	}
+	u, err := s.db.UserByID(ctx, c.Param("id"))
+	if err != nil {
+		return apiError(err, "user")
+	}
+	in.apply(u)
+	if err := s.db.UpdateUser(ctx, u.ID, models.UserProfile{Username: u.Username, Email: u.Email, EmailVerified: u.EmailVerified,
+		DisplayName: u.DisplayName, IsAdmin: u.IsAdmin, CustomClaims: u.CustomClaims}); err != nil {
+		return apiError(err, "user")
+	}
+	if in.Groups != nil {
+		if err := s.setUserGroups(ctx, u.ID, *in.Groups); err != nil {
+			return apiError(err, "group")
+		}
+	}
+	s.adminAudit(c, models.EventUserUpdated, models.AuditEvent{UserID: u.ID, Detail: models.JSONMap{"via": "api"}})
+	return s.HandleAPIUserGet(c)
+}
+
+// HandleAPIUserDelete serves DELETE /api/v1/users/:id.
+func (s *Handlers) HandleAPIUserDelete(c echo.Context) error {
+	id := c.Param("id")
+	if err := s.db.DeleteUser(c.Request().Context(), id); err != nil {
+		return apiError(err, "user")
+	}
+	s.adminAudit(c, models.EventUserDeleted, models.AuditEvent{UserID: id, Detail: models.JSONMap{"via": "api"}})
+	return c.NoContent(http.StatusNoContent)
+}
+
+// HandleAPIUserDisable serves POST /api/v1/users/:id/disable, POST /api/v1/users/:id/enable.
+func (s *Handlers) HandleAPIUserDisable(c echo.Context) error {
+	ctx := c.Request().Context()
+	id, disable := c.Param("id"), strings.HasSuffix(c.Path(), "/disable")
+	if disable {
+		if err := s.db.CheckNotLastAdmin(ctx, id); err != nil {
+			return apiError(err, "user")
+		}
+	}
+	if err := s.db.SetUserDisabled(ctx, id, disable); err != nil {
+		return apiError(err, "user")
+	}
+	typ := models.EventUserEnabled
+	if disable {
+		typ = models.EventUserDisabled
+	}
+	s.adminAudit(c, typ, models.AuditEvent{UserID: id, Detail: models.JSONMap{"via": "api"}})
+	return s.HandleAPIUserGet(c)
+}
+
+// HandleAPISetupLinkCreate serves POST /api/v1/users/:id/setup-link.
+func (s *Handlers) HandleAPISetupLinkCreate(c echo.Context) error {
+	ctx := c.Request().Context()
+	u, err := s.db.UserByID(ctx, c.Param("id"))
+	if err != nil {
+		return apiError(err, "user")
+	}
+	if u.Disabled {
+		return web.NewError(http.StatusConflict, "the user is disabled", nil)
+	}
+	link, err := s.issueSetupLink(ctx, u.ID, actorID(c))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, map[string]string{"setup_url": link})
+}

@@ -1,0 +1,275 @@
+package admin
+
+import (
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/latchkey-idp/latchkey/idp/web"
+	"github.com/latchkey-idp/latchkey/models"
+)
+
+type auditRow struct {
+	models.AuditEvent
+	When, Detail, UserName, ActorName string
+	ClientName                        string // the application's name, if it still exists
+}
+
+type adminAuditPage struct {
+	adminBase
+	Filter           auditFilterForm
+	Types            []string
+	Events           []auditRow
+	NextURL, Export  string
+	FilterUserLookup string
+}
+
+type auditFilterForm struct{ User, Type, Since, Until string }
+
+// parseAuditFilter reads ?user=&type=&since=&until=&before= (dates as
+// YYYY-MM-DD, UTC; until is inclusive). user may be an ID or a username.
+func (s *Handlers) parseAuditFilter(c echo.Context) (models.AuditQuery, auditFilterForm, error) {
+	f := auditFilterForm{User: strings.TrimSpace(c.QueryParam("user")), Type: c.QueryParam("type"),
+		Since: c.QueryParam("since"), Until: c.QueryParam("until")}
+	q := models.AuditQuery{Type: f.Type, Limit: 50}
+	if f.User != "" {
+		if u, err := s.db.UserByUsername(c.Request().Context(), f.User); err == nil {
+			q.UserID = u.ID
+		} else {
+			q.UserID = f.User
+		}
+	}
+	for _, d := range []struct {
+		raw string
+		dst *time.Time
+		add int
+	}{{f.Since, &q.Since, 0}, {f.Until, &q.Until, 1}} {
+		if d.raw == "" {
+			continue
+		}
+		t, err := time.Parse("2006-01-02", d.raw)
+		if err != nil {
+			return q, f, web.NewError(http.StatusBadRequest, "Dates must be given as YYYY-MM-DD.", err)
+		}
+		*d.dst = t.AddDate(0, 0, d.add)
+	}
+	if b := c.QueryParam("before"); b != "" {
+		q.BeforeID, _ = strconv.ParseInt(b, 10, 64)
+	}
+	return q, f, nil
+}
+
+// HandleAuditList serves GET /admin/audit.
+func (s *Handlers) HandleAuditList(c echo.Context) error {
+	ctx := c.Request().Context()
+	q, f, err := s.parseAuditFilter(c)
+	if err != nil {
+		return err
+	}
+	evs, more, err := s.db.QueryAudit(ctx, q)
+	if err != nil {
+		return err
+	}
+	types, err := s.db.AuditTypes(ctx)
+	if err != nil {
+		return err
+	}
+	p := &adminAuditPage{adminBase: s.adminBase(c, "audit"), Filter: f, Types: types}
+	names := map[string]string{}
+	name := func(id string) string {
+		if id == "" || strings.HasPrefix(id, "api:") || id == "test" || id == "bootstrap" || id == "cli" {
+			return id
+		}
+		if n, ok := names[id]; ok {
+			return n
+		}
+		n := id
+		if u, err := s.db.UserByID(ctx, id); err == nil {
+			n = u.Username
+		}
+		names[id] = n
+		return n
+	}
+	clients := map[string]string{}
+	clientName := func(id string) string {
+		if id == "" {
+			return ""
+		}
+		n, ok := clients[id]
+		if !ok {
+			if cl, err := s.db.ClientByID(ctx, id); err == nil {
+				n = cl.Name
+			}
+			clients[id] = n
+		}
+		return n
+	}
+	for _, ev := range evs {
+		d, _ := json.Marshal(ev.Detail)
+		p.Events = append(p.Events, auditRow{AuditEvent: ev, When: web.FormatTime(ev.CreatedAt), Detail: string(d),
+			UserName: name(ev.UserID), ActorName: name(ev.ActorID), ClientName: clientName(ev.ClientID)})
+	}
+	v := url.Values{"user": {f.User}, "type": {f.Type}, "since": {f.Since}, "until": {f.Until}}
+	p.Export = "/admin/audit/export?" + v.Encode()
+	if more {
+		v.Set("before", strconv.FormatInt(evs[len(evs)-1].ID, 10))
+		p.NextURL = "/admin/audit?" + v.Encode()
+	}
+	return s.render(c, http.StatusOK, "admin_audit", p)
+}
+
+// HandleAuditExport streams the filtered events as JSON lines
+// (newest first), up to 100 000 events.
+func (s *Handlers) HandleAuditExport(c echo.Context) error {
+	q, _, err := s.parseAuditFilter(c)
+	if err != nil {
+		return err
+	}
+	return s.writeAuditLines(c, q)
+}
+
+func (s *Handlers) writeAuditLines(c echo.Context, q models.AuditQuery) error {
+	ctx := c.Request().Context()
+	h := c.Response().Header()
+	h.Set("Content-Type", "application/jsonl; charset=utf-8")
+	h.Set("Content-Disposition", `attachment; filename="latchkey-audit.jsonl"`)
+	c.Response().WriteHeader(http.StatusOK)
+	enc := json.NewEncoder(c.Response())
+	q.Limit = 1000
+	for n := 0; n < 100; n++ {
+		evs, more, err := s.db.QueryAudit(ctx, q)
+		if err != nil {
+			return err
+		}
+		for _, ev := range evs {
+			if err := enc.Encode(auditJSON(ev)); err != nil {
+				return nil // client went away
+			}
+		}
+		if !more {
+			break
+		}
+		q.BeforeID = evs[len(evs)-1].ID
+	}
+	return nil
+}
+
+func auditJSON(ev models.AuditEvent) map[string]any {
+	return map[string]any{"id": ev.ID, "time": ev.CreatedAt.UTC(), "type": ev.Type, "success": ev.Success,
+		"user_id": ev.UserID, "actor_id": ev.ActorID, "client_id": ev.ClientID, "ip": ev.IP, "detail": ev.Detail}
+}
+
+type adminOverviewPage struct {
+	adminBase
+	Counts     *models.Counts
+	Chart      template.HTML
+	Total      int
+	RecentFail int
+	policyInfo // admin.go
+}
+
+// HandleOverviewShow serves GET /admin.
+func (s *Handlers) HandleOverviewShow(c echo.Context) error {
+	ctx := c.Request().Context()
+	counts, err := s.db.CountAll(ctx)
+	if err != nil {
+		return err
+	}
+	days, err := s.db.SignInsPerDay(ctx, 30)
+	if err != nil {
+		return err
+	}
+	p := &adminOverviewPage{adminBase: s.adminBase(c, "overview"), Counts: counts, Chart: signInChart(days)}
+	for _, d := range days {
+		p.Total += d.Count
+	}
+	fails, _, err := s.db.QueryAudit(ctx, models.AuditQuery{Type: models.EventSignInFailed, Since: s.cfg.Now().Add(-24 * time.Hour), Limit: 1000})
+	if err != nil {
+		return err
+	}
+	p.RecentFail = len(fails)
+	p.policyInfo = s.policyInfo(ctx)
+	return s.render(c, http.StatusOK, "admin_overview", p)
+}
+
+// signInChart draws sign-ins per day as an inline SVG bar chart. Every
+// value in it is a number or a date formatted here, so it is safe HTML.
+func signInChart(days []models.DayCount) template.HTML {
+	const w, h, pad, bottom = 720, 200, 28, 24
+	top := 1
+	for _, d := range days {
+		top = max(top, d.Count)
+	}
+	bw := float64(w-pad) / float64(len(days))
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg class="chart" viewBox="0 0 %d %d" role="img" aria-labelledby="chart-title"><title id="chart-title">Successful sign-ins per day, last %d days</title>`, w, h+bottom, len(days))
+	fmt.Fprintf(&b, `<line class="axis" x1="%d" y1="%d" x2="%d" y2="%d"/>`, pad, h, w, h)
+	fmt.Fprintf(&b, `<text class="label" x="0" y="12">%d</text><text class="label" x="0" y="%d">0</text>`, top, h)
+	for i, d := range days {
+		bh := float64(d.Count) / float64(top) * float64(h-16)
+		x := float64(pad) + float64(i)*bw
+		fmt.Fprintf(&b, `<rect class="bar" x="%.1f" y="%.1f" width="%.1f" height="%.1f"><title>%s: %d</title></rect>`,
+			x+1, float64(h)-bh, bw-2, bh, d.Day.Format("2006-01-02"), d.Count)
+		if i%7 == 0 || i == len(days)-1 {
+			fmt.Fprintf(&b, `<text class="label" x="%.1f" y="%d">%s</text>`, x, h+16, d.Day.Format("Jan 2"))
+		}
+	}
+	b.WriteString(`</svg>`)
+	return template.HTML(b.String())
+}
+
+type keyRow struct {
+	ID, Algorithm, Created, Activates, State, Until string
+}
+
+type adminKeysPage struct {
+	adminBase
+	Keys []keyRow
+}
+
+func (s *Handlers) keyRows(c echo.Context) ([]keyRow, error) {
+	ks, err := s.db.PublishedSigningKeys(c.Request().Context())
+	if err != nil {
+		return nil, err
+	}
+	now := s.cfg.Now()
+	out := make([]keyRow, 0, len(ks))
+	for _, k := range ks {
+		r := keyRow{ID: k.ID, Algorithm: k.Algorithm, Created: web.FormatTime(k.CreatedAt), Activates: web.FormatTime(k.ActivatesAt)}
+		switch {
+		case now.Before(k.ActivatesAt):
+			r.State = "next (published, not signing yet)"
+		case k.RetiresAt == nil || now.Before(*k.RetiresAt):
+			r.State = "active (signing)"
+		default:
+			r.State = "retired (published for verification)"
+		}
+		r.Until = web.FormatTimePtr(k.ExpiresAt)
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// HandleKeysList serves GET /admin/keys.
+func (s *Handlers) HandleKeysList(c echo.Context) error {
+	rows, err := s.keyRows(c)
+	if err != nil {
+		return err
+	}
+	return s.render(c, http.StatusOK, "admin_keys", &adminKeysPage{adminBase: s.adminBase(c, "keys"), Keys: rows})
+}
+
+// HandleKeysRotate serves POST /admin/keys/rotate.
+func (s *Handlers) HandleKeysRotate(c echo.Context) error {
+	if err := s.op.RotateKeys(c.Request().Context(), actorID(c)); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, "/admin/keys?done=keys-rotated")
+}

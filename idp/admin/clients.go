@@ -1,0 +1,262 @@
+package admin
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/latchkey-idp/latchkey/idp/web"
+	"github.com/latchkey-idp/latchkey/models"
+	"github.com/latchkey-idp/latchkey/oidc"
+)
+
+type adminClientPage struct {
+	adminBase
+	Clients      []models.Client
+	Client       *models.Client
+	New          bool
+	Secret       string
+	Discovery    string
+	Snippet      string
+	Algs         []string
+	AllGroups    []models.GroupInfo
+	Scopes       []string
+	RedirectText string
+	LogoutText   string
+}
+
+var clientScopes = []string{"openid", "profile", "email", "groups", "offline_access"}
+
+// HandleClientsList serves GET /admin/clients.
+func (s *Handlers) HandleClientsList(c echo.Context) error {
+	cs, err := s.db.ListClients(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	return s.render(c, http.StatusOK, "admin_clients", &adminClientPage{adminBase: s.adminBase(c, "clients"), Clients: cs})
+}
+
+func (s *Handlers) clientPage(c echo.Context, cl *models.Client, isNew bool, scripts ...string) (*adminClientPage, error) {
+	groups, err := s.db.ListGroups(c.Request().Context())
+	if err != nil {
+		return nil, err
+	}
+	return &adminClientPage{adminBase: s.adminBase(c, "clients", scripts...), Client: cl, New: isNew, Algs: oidc.SigningAlgorithms(),
+		AllGroups: groups, Scopes: clientScopes, Discovery: s.cfg.Issuer + "/.well-known/openid-configuration",
+		RedirectText: strings.Join(cl.RedirectURIs, "\n"), LogoutText: strings.Join(cl.PostLogoutRedirectURIs, "\n"),
+		Snippet: clientSnippet(s.cfg.Issuer, cl)}, nil
+}
+
+// clientSnippet is a configuration block an application can paste.
+func clientSnippet(issuer string, cl *models.Client) string {
+	redirect := ""
+	if len(cl.RedirectURIs) > 0 {
+		redirect = cl.RedirectURIs[0]
+	}
+	secret := "<the secret shown when it was created or rotated>"
+	if cl.Public {
+		secret = "(none: public client, use PKCE)"
+	}
+	scopes := "openid profile email"
+	if len(cl.AllowedScopes) > 0 {
+		scopes = strings.Join(cl.AllowedScopes, " ")
+	}
+	return fmt.Sprintf("OIDC_ISSUER=%s\nOIDC_CLIENT_ID=%s\nOIDC_CLIENT_SECRET=%s\nOIDC_REDIRECT_URI=%s\nOIDC_SCOPES=%s\n",
+		issuer, cl.ID, secret, redirect, scopes)
+}
+
+// HandleClientNew serves GET /admin/clients/new.
+func (s *Handlers) HandleClientNew(c echo.Context) error {
+	p, err := s.clientPage(c, &models.Client{IDTokenAlg: "RS256", AllowedScopes: models.StringList{"openid", "profile", "email"}}, true)
+	if err != nil {
+		return err
+	}
+	return s.render(c, http.StatusOK, "admin_client", p)
+}
+
+// clientFromForm reads the application form into cl; it returns a message
+// for the form when a value is unusable.
+func clientFromForm(c echo.Context, cl *models.Client, isNew bool) string {
+	form, _ := c.FormParams()
+	cl.Name = strings.TrimSpace(c.FormValue("name"))
+	if isNew {
+		cl.Public = c.FormValue("type") == "public"
+	}
+	cl.RedirectURIs = splitList(c.FormValue("redirect_uris"))
+	cl.PostLogoutRedirectURIs = splitList(c.FormValue("post_logout_redirect_uris"))
+	cl.AllowedScopes = nil
+	for _, sc := range form["scopes"] {
+		if slices.Contains(clientScopes, sc) {
+			cl.AllowedScopes = append(cl.AllowedScopes, sc)
+		}
+	}
+	cl.AllowedGroups = models.StringList(form["groups"])
+	cl.IDTokenAlg = c.FormValue("id_token_alg")
+	cl.AccessTokenFormat = c.FormValue("access_token_format")
+	cl.SkipConsent = c.FormValue("skip_consent") == "on"                               // issue 5: first-party
+	cl.BackchannelLogoutURI = strings.TrimSpace(c.FormValue("backchannel_logout_uri")) // issue 5
+	if cl.AccessTokenFormat == "" {
+		cl.AccessTokenFormat = models.AccessTokenJWT
+	}
+	var bad string
+	for _, f := range []struct {
+		name string
+		dst  *int64
+	}{{"access_token_ttl", &cl.AccessTokenTTL}, {"id_token_ttl", &cl.IDTokenTTL}, {"refresh_token_ttl", &cl.RefreshTokenTTL}} {
+		v := strings.TrimSpace(c.FormValue(f.name))
+		n := atoiDefault(v, -1)
+		if v == "" {
+			n = 0
+		}
+		if n < 0 || n > 90*24*3600 {
+			bad = "Token lifetimes are whole seconds between 0 (server default) and 7776000 (90 days)."
+		}
+		*f.dst = int64(max(n, 0))
+	}
+	if bad != "" {
+		return bad
+	}
+	return validateClient(cl)
+}
+
+// validateClient checks the form: redirect URIs follow
+// models.CheckRedirectURI, the rule the CLI and the API share.
+func validateClient(cl *models.Client) string {
+	if cl.Name == "" {
+		return "The application needs a name."
+	}
+	if len(cl.RedirectURIs) == 0 {
+		return "Add at least one redirect URI."
+	}
+	for _, list := range [][]string{cl.RedirectURIs, cl.PostLogoutRedirectURIs} {
+		for _, r := range list {
+			if err := models.CheckRedirectURI(r); err != nil {
+				return fmt.Sprintf("%q is not a usable redirect URI: it must be absolute, without a fragment, and not a javascript:, data: or file: URI.", r)
+			}
+		}
+	}
+	if u := cl.BackchannelLogoutURI; u != "" {
+		// OIDC Back-Channel Logout 1.0 §2.2: an absolute http(s) URL, no fragment.
+		pu, err := url.Parse(u)
+		if err != nil || (pu.Scheme != "https" && pu.Scheme != "http") || pu.Host == "" || pu.Fragment != "" || strings.Contains(u, "#") {
+			return fmt.Sprintf("%q is not a usable back-channel logout URI: it must be an absolute http or https URL without a fragment.", u)
+		}
+	}
+	if !slices.Contains(oidc.SigningAlgorithms(), cl.IDTokenAlg) {
+		return "Choose an ID token algorithm."
+	}
+	if cl.AccessTokenFormat != models.AccessTokenJWT && cl.AccessTokenFormat != models.AccessTokenOpaque {
+		return "Choose an access token format."
+	}
+	return ""
+}
+
+// HandleClientCreate serves POST /admin/clients.
+func (s *Handlers) HandleClientCreate(c echo.Context) error {
+	cl := &models.Client{}
+	if msg := clientFromForm(c, cl, true); msg != "" {
+		return s.clientFormError(c, cl, true, msg)
+	}
+	secret, err := s.db.CreateClient(c.Request().Context(), cl)
+	if err != nil {
+		if msg := userMessage(err); msg != "" {
+			return s.clientFormError(c, cl, true, msg)
+		}
+		return err
+	}
+	s.adminAudit(c, models.EventClientCreated, models.AuditEvent{ClientID: cl.ID, Detail: models.JSONMap{"name": cl.Name, "public": cl.Public}})
+	return s.showClientSecret(c, cl, secret, http.StatusCreated)
+}
+
+func (s *Handlers) clientFormError(c echo.Context, cl *models.Client, isNew bool, msg string) error {
+	p, err := s.clientPage(c, cl, isNew)
+	if err != nil {
+		return err
+	}
+	p.Error = msg
+	return s.render(c, http.StatusBadRequest, "admin_client", p)
+}
+
+func (s *Handlers) showClientSecret(c echo.Context, cl *models.Client, secret string, status int) error {
+	p, err := s.clientPage(c, cl, false, "admin.js")
+	if err != nil {
+		return err
+	}
+	p.Secret = secret
+	p.Snippet = strings.Replace(p.Snippet, "<the secret shown when it was created or rotated>", secret, 1)
+	return s.render(c, status, "admin_client_secret", p)
+}
+
+func (s *Handlers) adminClient(c echo.Context) (*models.Client, error) {
+	cl, err := s.db.ClientByID(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return nil, web.NotFound("application", err)
+	}
+	if cl.Builtin {
+		return nil, &web.Error{Status: http.StatusForbidden, Message: "This built-in application is managed by Latchkey and cannot be changed."}
+	}
+	return cl, nil
+}
+
+// HandleClientShow serves GET /admin/clients/:id.
+func (s *Handlers) HandleClientShow(c echo.Context) error {
+	cl, err := s.adminClient(c)
+	if err != nil {
+		return err
+	}
+	p, err := s.clientPage(c, cl, false, "admin.js")
+	if err != nil {
+		return err
+	}
+	return s.render(c, http.StatusOK, "admin_client", p)
+}
+
+// HandleClientUpdate serves POST /admin/clients/:id.
+func (s *Handlers) HandleClientUpdate(c echo.Context) error {
+	cl, err := s.adminClient(c)
+	if err != nil {
+		return err
+	}
+	if msg := clientFromForm(c, cl, false); msg != "" {
+		return s.clientFormError(c, cl, false, msg)
+	}
+	if err := s.db.SaveClient(c.Request().Context(), cl); err != nil {
+		return err
+	}
+	s.adminAudit(c, models.EventClientUpdated, models.AuditEvent{ClientID: cl.ID, Detail: models.JSONMap{"name": cl.Name}})
+	return c.Redirect(http.StatusSeeOther, "/admin/clients/"+cl.ID+"?done=client-saved")
+}
+
+// HandleClientSecretRotate serves POST /admin/clients/:id/secret.
+func (s *Handlers) HandleClientSecretRotate(c echo.Context) error {
+	cl, err := s.adminClient(c)
+	if err != nil {
+		return err
+	}
+	if cl.Public {
+		return s.clientFormError(c, cl, false, "A public application has no secret to rotate.")
+	}
+	secret, err := s.db.RotateClientSecret(c.Request().Context(), cl.ID)
+	if err != nil {
+		return err
+	}
+	s.adminAudit(c, models.EventClientSecretRotate, models.AuditEvent{ClientID: cl.ID})
+	return s.showClientSecret(c, cl, secret, http.StatusOK)
+}
+
+// HandleClientDelete serves POST /admin/clients/:id/delete.
+func (s *Handlers) HandleClientDelete(c echo.Context) error {
+	cl, err := s.adminClient(c)
+	if err != nil {
+		return err
+	}
+	if err := s.db.DeleteClient(c.Request().Context(), cl.ID); err != nil {
+		return err
+	}
+	s.adminAudit(c, models.EventClientDeleted, models.AuditEvent{ClientID: cl.ID, Detail: models.JSONMap{"name": cl.Name}})
+	return c.Redirect(http.StatusSeeOther, "/admin/clients?done=client-deleted")
+}

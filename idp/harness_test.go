@@ -1,0 +1,102 @@
+package idp
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/latchkey-idp/latchkey/models"
+)
+
+// The one harness that starts servers for the tests of this package:
+// listenLoopback and serveOn (an in-process handler on a loopback port,
+// reachable as http://localhost:PORT), freeAddr (an address for a listener
+// someone else binds: Server.Run, a child process), openTestDB and
+// testConfig. newTestApp, newAdminApp, runServer, newCluster and the
+// callback pages of the browser tests are built on them.
+
+// listenLoopback binds 127.0.0.1:0 and returns the listener with its URL
+// as http://localhost:PORT (WebAuthn refuses IP addresses as RP IDs).
+func listenLoopback(t testing.TB) (net.Listener, string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln, fmt.Sprintf("http://localhost:%d", ln.Addr().(*net.TCPAddr).Port)
+}
+
+// serveOn serves h on ln until the test ends.
+func serveOn(t testing.TB, ln net.Listener, h http.Handler) *httptest.Server {
+	t.Helper()
+	hs := httptest.NewUnstartedServer(h)
+	hs.Listener.Close()
+	hs.Listener = ln
+	hs.Start()
+	t.Cleanup(hs.Close)
+	return hs
+}
+
+// serveLoopback serves h on a new loopback port and returns its
+// http://localhost:PORT URL.
+func serveLoopback(t testing.TB, h http.Handler) string {
+	t.Helper()
+	ln, u := listenLoopback(t)
+	serveOn(t, ln, h)
+	return u
+}
+
+// freeAddr returns a 127.0.0.1:PORT address that was free a moment ago,
+// for a listener this test does not bind itself.
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	ln, _ := listenLoopback(t)
+	addr := ln.Addr().String()
+	if err := ln.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return addr
+}
+
+// freePort is freeAddr's port.
+func freePort(t testing.TB) int {
+	t.Helper()
+	_, port, _ := net.SplitHostPort(freeAddr(t))
+	var n int
+	fmt.Sscan(port, &n)
+	return n
+}
+
+// openTestDB opens and migrates the database at dsn (dbtest.DSN or
+// dbtest.PostgresDSN) with the clock now (nil: real time), and returns it
+// with the test master key. It is closed when the test ends.
+func openTestDB(t testing.TB, dsn string, now func() time.Time) (*models.DB, *models.Sealer) {
+	t.Helper()
+	ctx := context.Background()
+	db, err := models.Open(ctx, models.Options{DSN: dsn, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	sealer, err := models.NewSealer(bytes.Repeat([]byte{7}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db, sealer
+}
+
+// testConfig is the configuration of a test server for issuer: warnings
+// and errors logged to the test, the clock now (nil: real time).
+func testConfig(t testing.TB, issuer string, now func() time.Time) Config {
+	return Config{Issuer: issuer, Listen: "127.0.0.1:0", InternalListen: "127.0.0.1:1", Now: now,
+		Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))}
+}

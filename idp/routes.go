@@ -1,0 +1,209 @@
+package idp
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/latchkey-idp/latchkey/idp/web"
+)
+
+// listener names the echo server a route is served on.
+type listener int
+
+const (
+	public   listener = iota // issuer: OIDC, sign-in, setup, account
+	internal                 // admin console, /api/v1, health, metrics
+)
+
+func (l listener) String() string {
+	if l == internal {
+		return "internal"
+	}
+	return "public"
+}
+
+// anyMethod registers a route for every method (echo's Any).
+const anyMethod = "*"
+
+// route is one row of the route table: where, what, and the middleware
+// in the order it runs (after the server-wide middleware of newEcho).
+type route struct {
+	on      listener
+	method  string
+	path    string
+	handler echo.HandlerFunc
+	mw      []echo.MiddlewareFunc
+}
+
+// mw is a route's middleware list.
+func mw(m ...echo.MiddlewareFunc) []echo.MiddlewareFunc { return m }
+
+// routeTable is the one route table of both listeners; mountRoutes
+// registers exactly these routes (routes_test.go checks it). Middleware is
+// attached per route: an echo Group with an empty prefix would also
+// capture every unmatched path.
+func (s *Server) routeTable() []route {
+	op := echo.WrapHandler(s.op.Handler())
+	csrf, adminCSRF := s.csrf, s.adminCSRF
+	noStore, jsonErrors, memo, opCSP := web.NoStore, web.JSONErrors, web.RequestMemo, web.OpEndpointCSP
+	loginLimit, setupLimit := s.rateLimit(RateLimitLogin), s.rateLimit(RateLimitSetup)
+	tokenLimit, apiLimit := s.rateLimit(RateLimitToken), s.rateLimit(RateLimitAdminAPI)
+	sg, acc, adm := s.signin, s.account, s.admin
+	const get, post, put, patch, del = http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete
+
+	t := []route{
+		// --- Public listener ---
+		// OpenID Connect endpoints served by zitadel op. No CSRF here: they
+		// are called cross-site by design and protected by the protocol.
+		{public, anyMethod, "/.well-known/openid-configuration", op, mw(s.opRateLimit("/.well-known/openid-configuration"), noStore, opCSP, memo)},
+		{public, anyMethod, "/keys", op, mw(s.opRateLimit("/keys"), noStore, opCSP, memo)},
+		// /authorize sends the browser to /login, and /login after the
+		// sign-in to /authorize/callback, which sends it to the client.
+		{public, anyMethod, "/authorize", op, mw(s.opRateLimit("/authorize"), noStore, opCSP, memo)},
+		{public, anyMethod, "/authorize/callback", op, mw(s.opRateLimit("/authorize/callback"), noStore, opCSP, memo)},
+		{public, anyMethod, "/oauth/token", op, mw(s.opRateLimit("/oauth/token"), noStore, opCSP, memo)},
+		{public, anyMethod, "/oauth/introspect", op, mw(s.opRateLimit("/oauth/introspect"), noStore, opCSP, memo)},
+		{public, anyMethod, "/userinfo", op, mw(s.opRateLimit("/userinfo"), noStore, opCSP, memo)},
+		{public, anyMethod, "/revoke", op, mw(s.opRateLimit("/revoke"), noStore, opCSP, memo)},
+		{public, anyMethod, "/end_session", sg.HandleSessionEnd, mw(noStore)},
+		{public, post, "/end_session/confirm", sg.HandleLogoutConfirm, mw(csrf, noStore)},
+		{public, get, "/consent", sg.HandleConsentShow, mw(csrf, noStore, memo)},
+		// A denial may answer with op's form_post page.
+		{public, post, "/consent", sg.HandleConsentDecide, mw(csrf, noStore, opCSP, memo)},
+		// Device authorization grant (RFC 8628): op's endpoint, then the
+		// user side. User-code look-ups share the sign-in rate limit.
+		{public, anyMethod, "/device_authorization", op, mw(tokenLimit, noStore, opCSP)},
+		{public, get, "/device", sg.HandleDeviceShow, mw(loginLimit, csrf, noStore)},
+		{public, post, "/device", sg.HandleDeviceDecide, mw(loginLimit, csrf, noStore)},
+		{public, post, "/device/login/begin", sg.HandleSessionLoginBegin, mw(jsonErrors, loginLimit, csrf, noStore)},
+		{public, post, "/device/login/finish", sg.HandleDeviceLoginFinish, mw(jsonErrors, loginLimit, csrf, noStore)},
+
+		{public, get, "/", sg.HandleHomeShow, nil},
+		{public, get, "/logged-out", sg.HandleLoggedOutShow, nil},
+		{public, get, "/static/*", web.HandleStatic, nil},
+		{public, get, "/favicon.ico", web.HandleFavicon, nil},
+		{public, get, "/.well-known/webauthn", sg.HandleRelatedOriginsGet, nil},
+
+		// Sign-in and setup pages: CSRF and no caching (they carry
+		// challenges and setup tokens).
+		{public, get, "/login", sg.HandleLoginShow, mw(csrf, noStore, memo)},
+		{public, post, "/login/passkey/begin", sg.HandlePasskeyLoginBegin, mw(jsonErrors, loginLimit, csrf, noStore)},
+		{public, post, "/login/passkey/finish", sg.HandlePasskeyLoginFinish, mw(jsonErrors, loginLimit, csrf, noStore, memo)},
+		{public, get, "/setup/:token", acc.HandleSetupShow, mw(setupLimit, csrf, noStore)},
+		{public, post, "/setup/:token/begin", acc.HandleSetupBegin, mw(jsonErrors, setupLimit, csrf, noStore)},
+		{public, post, "/setup/:token/finish", acc.HandleSetupFinish, mw(jsonErrors, setupLimit, csrf, noStore)},
+
+		// The user's own account page.
+		{public, get, "/account", acc.HandleAccountShow, mw(csrf, noStore)},
+		{public, post, "/account/login/begin", sg.HandleSessionLoginBegin, mw(jsonErrors, loginLimit, csrf, noStore)},
+		{public, post, "/account/login/finish", acc.HandleAccountLoginFinish, mw(jsonErrors, loginLimit, csrf, noStore)},
+		{public, post, "/account/passkeys/begin", acc.RequireAccount(acc.HandleAccountPasskeyBegin), mw(jsonErrors, csrf, noStore)},
+		{public, post, "/account/passkeys/finish", acc.RequireAccount(acc.HandleAccountPasskeyFinish), mw(jsonErrors, csrf, noStore)},
+		{public, post, "/account/passkeys/:id/rename", acc.RequireAccount(acc.HandleAccountPasskeyRename), mw(csrf, noStore)},
+		{public, post, "/account/passkeys/:id/delete", acc.RequireAccount(acc.HandleAccountPasskeyDelete), mw(csrf, noStore)},
+		{public, post, "/account/sessions/:id/end", acc.RequireAccount(acc.HandleAccountSessionEnd), mw(csrf, noStore)},
+		{public, post, "/account/apps/:id/revoke", acc.RequireAccount(acc.HandleAccountAppRevoke), mw(csrf, noStore)},
+
+		// --- Internal listener ---
+		{internal, get, "/healthz", s.handleHealthGet, nil},
+		{internal, get, "/readyz", s.handleReadinessGet, nil},
+		{internal, get, "/metrics", s.handleMetricsGet, nil},
+		// Static assets for the console pages.
+		{internal, get, "/static/*", web.HandleStatic, nil},
+		{internal, get, "/favicon.ico", web.HandleFavicon, nil},
+		{internal, get, "/", adm.HandleConsoleRedirect, nil},
+	}
+
+	// Console sign-in through the built-in OIDC client. The callback is a
+	// cross-site GET from the issuer; state, nonce and PKCE protect it.
+	// Console pages: CSRF checked first (POST), then the session.
+	view := mw(adminCSRF, noStore, adm.RequireAdmin)
+	t = append(t, []route{
+		{internal, get, "/admin/login", adm.HandleSignInStart, mw(noStore)},
+		{internal, get, "/admin/callback", adm.HandleSignInCallback, mw(noStore)},
+		{internal, get, "/admin/signed-out", adm.HandleSignedOutShow, nil},
+		{internal, post, "/admin/logout", adm.HandleSignOut, mw(adminCSRF, noStore)},
+		{internal, get, "/admin", adm.HandleOverviewShow, view},
+		{internal, get, "/admin/users", adm.HandleUsersList, view},
+		{internal, get, "/admin/users/new", adm.HandleUserNew, view},
+		{internal, post, "/admin/users", adm.HandleUserCreate, view},
+		{internal, get, "/admin/users/:id", adm.HandleUserShow, view},
+		{internal, post, "/admin/users/:id", adm.HandleUserUpdate, view},
+		{internal, post, "/admin/users/:id/:action", adm.HandleUserAction, view},
+		{internal, post, "/admin/users/:id/passkeys/:cid/revoke", adm.HandlePasskeyRevoke, view},
+		{internal, post, "/admin/users/:id/sessions/:sid/end", adm.HandleSessionEnd, view},
+		{internal, post, "/admin/users/:id/apps/:cid/revoke", adm.HandleAppRevoke, view},
+		{internal, get, "/admin/groups", adm.HandleGroupsList, view},
+		{internal, post, "/admin/groups", adm.HandleGroupCreate, view},
+		{internal, get, "/admin/groups/:id", adm.HandleGroupShow, view},
+		{internal, post, "/admin/groups/:id", adm.HandleGroupUpdate, view},
+		{internal, post, "/admin/groups/:id/delete", adm.HandleGroupDelete, view},
+		{internal, post, "/admin/groups/:id/members", adm.HandleGroupMemberAdd, view},
+		{internal, post, "/admin/groups/:id/members/:uid/remove", adm.HandleGroupMemberRemove, view},
+		{internal, get, "/admin/clients", adm.HandleClientsList, view},
+		{internal, get, "/admin/clients/new", adm.HandleClientNew, view},
+		{internal, post, "/admin/clients", adm.HandleClientCreate, view},
+		{internal, get, "/admin/clients/:id", adm.HandleClientShow, view},
+		{internal, post, "/admin/clients/:id", adm.HandleClientUpdate, view},
+		{internal, post, "/admin/clients/:id/secret", adm.HandleClientSecretRotate, view},
+		{internal, post, "/admin/clients/:id/delete", adm.HandleClientDelete, view},
+		{internal, get, "/admin/keys", adm.HandleKeysList, view},
+		{internal, post, "/admin/keys/rotate", adm.HandleKeysRotate, view},
+		{internal, get, "/admin/audit", adm.HandleAuditList, view},
+		{internal, get, "/admin/audit/export", adm.HandleAuditExport, view},
+		{internal, get, "/admin/tokens", adm.HandleTokensList, view},
+		{internal, post, "/admin/tokens", adm.HandleTokenCreate, view},
+		{internal, post, "/admin/tokens/:id/revoke", adm.HandleTokenRevoke, view},
+	}...)
+
+	// Admin REST API (docs/openapi.yaml): bearer API tokens, JSON errors,
+	// no cookies, so no CSRF.
+	api := mw(jsonErrors, apiLimit, noStore, adm.RequireAPIToken)
+	t = append(t, []route{
+		{internal, get, "/api/v1/users", adm.HandleAPIUsersList, api},
+		{internal, post, "/api/v1/users", adm.HandleAPIUserCreate, api},
+		{internal, get, "/api/v1/users/:id", adm.HandleAPIUserGet, api},
+		{internal, patch, "/api/v1/users/:id", adm.HandleAPIUserUpdate, api},
+		{internal, del, "/api/v1/users/:id", adm.HandleAPIUserDelete, api},
+		{internal, post, "/api/v1/users/:id/disable", adm.HandleAPIUserDisable, api},
+		{internal, post, "/api/v1/users/:id/enable", adm.HandleAPIUserDisable, api},
+		{internal, post, "/api/v1/users/:id/setup-link", adm.HandleAPISetupLinkCreate, api},
+		{internal, get, "/api/v1/groups", adm.HandleAPIGroupsList, api},
+		{internal, post, "/api/v1/groups", adm.HandleAPIGroupCreate, api},
+		{internal, get, "/api/v1/groups/:id", adm.HandleAPIGroupGet, api},
+		{internal, patch, "/api/v1/groups/:id", adm.HandleAPIGroupUpdate, api},
+		{internal, del, "/api/v1/groups/:id", adm.HandleAPIGroupDelete, api},
+		{internal, put, "/api/v1/groups/:id/members/:uid", adm.HandleAPIGroupMemberSet, api},
+		{internal, del, "/api/v1/groups/:id/members/:uid", adm.HandleAPIGroupMemberSet, api},
+		{internal, get, "/api/v1/clients", adm.HandleAPIClientsList, api},
+		{internal, post, "/api/v1/clients", adm.HandleAPIClientCreate, api},
+		{internal, get, "/api/v1/clients/:id", adm.HandleAPIClientGet, api},
+		{internal, patch, "/api/v1/clients/:id", adm.HandleAPIClientUpdate, api},
+		{internal, del, "/api/v1/clients/:id", adm.HandleAPIClientDelete, api},
+		{internal, post, "/api/v1/clients/:id/secret", adm.HandleAPIClientSecretRotate, api},
+		{internal, get, "/api/v1/keys", adm.HandleAPIKeysList, api},
+		{internal, post, "/api/v1/keys/rotate", adm.HandleAPIKeysRotate, api},
+		{internal, get, "/api/v1/audit", adm.HandleAPIAuditList, api},
+	}...)
+
+	if s.cfg.Pprof {
+		t = append(t, pprofRoutes()...) // metrics.go
+	}
+	return t
+}
+
+// mountRoutes registers the route table on the two echo servers.
+func (s *Server) mountRoutes() {
+	for _, r := range s.routeTable() {
+		e := s.public
+		if r.on == internal {
+			e = s.internal
+		}
+		if r.method == anyMethod {
+			e.Any(r.path, r.handler, r.mw...)
+		} else {
+			e.Add(r.method, r.path, r.handler, r.mw...)
+		}
+	}
+}

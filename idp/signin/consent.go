@@ -1,0 +1,186 @@
+package signin
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/latchkey-idp/latchkey/idp/web"
+	"github.com/latchkey-idp/latchkey/models"
+	"github.com/latchkey-idp/latchkey/oidc"
+)
+
+// Consent (OIDC Core §3.1.2.4): before an application gets a code for a
+// user, the user approves the scopes it asks for, unless the client is
+// first-party (Client.SkipConsent, and the built-in admin console) or the
+// user already granted those scopes (remembered per user and client,
+// revocable on the account page). prompt=consent always asks;
+// prompt=none fails with consent_required when consent is missing.
+//
+// The auth request is completed with the signed-in user but flagged
+// consent_pending, so op issues no code (its Done is false) until the
+// consent page clears the flag; the page is bound to the browser session
+// that signed in.
+
+// scopeInfo describes a scope on the consent page.
+type scopeInfo struct {
+	Name, Description string
+	Claims            []string
+}
+
+var scopeDescriptions = map[string]scopeInfo{
+	"openid":         {Description: "Know that it is you (a stable account identifier)", Claims: []string{"sub"}},
+	"profile":        {Description: "Your name and username", Claims: []string{"name", "preferred_username", "updated_at"}},
+	"email":          {Description: "Your email address", Claims: []string{"email", "email_verified"}},
+	"groups":         {Description: "The groups you belong to", Claims: []string{"groups"}},
+	"offline_access": {Description: "Keep access while you are not using it (refresh tokens)"},
+}
+
+func describeScopes(scopes []string) []scopeInfo {
+	out := make([]scopeInfo, 0, len(scopes))
+	for _, sc := range scopes {
+		d, ok := scopeDescriptions[sc]
+		if !ok {
+			d = scopeInfo{Description: "Access “" + sc + "”"}
+		}
+		d.Name = sc
+		out = append(out, d)
+	}
+	return out
+}
+
+// consentNeeded reports whether userID must consent before ar completes.
+func (s *Handlers) consentNeeded(ctx context.Context, ar *models.AuthRequest, userID string) (bool, error) {
+	cl, err := s.db.ClientByID(ctx, ar.ClientID)
+	if err != nil {
+		return false, err
+	}
+	if cl.SkipConsent || cl.Builtin {
+		return false, nil
+	}
+	if slices.Contains(ar.Prompt, "consent") {
+		return true, nil
+	}
+	covered, err := s.db.ConsentCovers(ctx, userID, cl.ID, ar.Scopes)
+	return !covered, err
+}
+
+// completeAuthRequest records the sign-in on ar and returns where the
+// browser goes next: op's callback, which issues the code and sends it to
+// the client (its storage records the session's new client for
+// back-channel logout, oidc Storage.SaveAuthCode), or the consent page.
+// With prompt=none and consent missing it ends the request with
+// consent_required and returns "" (the response is written). Inside
+// models.InTx its write commits with the caller's. challenge is the
+// request's own sign-in challenge the user answered (nil for a ceremony
+// or a live session): the request must still hold it.
+func (s *Handlers) completeAuthRequest(c echo.Context, ar *models.AuthRequest, sessionID, userID string, authTime time.Time, amr []string, acr string, challenge []byte) (string, error) {
+	ctx := c.Request().Context()
+	need, err := s.consentNeeded(ctx, ar, userID)
+	if err != nil {
+		return "", err
+	}
+	if need && slices.Contains(ar.Prompt, "none") {
+		s.op.FailAuthRequest(c.Response(), c.Request(), ar.ID, oidc.ConsentRequired, "the user has not consented to this application")
+		return "", nil
+	}
+	if err := s.db.CompleteAuthRequest(ctx, ar.ID, models.Completion{UserID: userID, SessionID: sessionID, AuthTime: authTime, AMR: amr, ACR: acr,
+		Challenge: challenge, ConsentPending: need}); err != nil {
+		return "", err
+	}
+	if need {
+		return "/consent?authRequestID=" + url.QueryEscape(ar.ID), nil
+	}
+	return s.op.CallbackURL(ctx, ar.ID), nil
+}
+
+type consentPage struct {
+	web.Base
+	AuthRequestID, ClientName string
+	Scopes                    []scopeInfo
+}
+
+// consentRequest loads an auth request waiting for consent by the browser
+// session that signed in to it.
+func (s *Handlers) consentRequest(c echo.Context, id string) (*models.AuthRequest, *models.Session, error) {
+	ar, err := s.db.AuthRequestByID(c.Request().Context(), id)
+	if errors.Is(err, models.ErrNotFound) || errors.Is(err, models.ErrExpired) || (err == nil && (!ar.Done || !ar.ConsentPending)) {
+		return nil, nil, &web.Error{Status: http.StatusBadRequest, Message: "This consent request has expired or is unknown.",
+			Hint: "Go back to the application and start signing in again.", Err: err}
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	sess, err := s.sessions.Current(c)
+	if err != nil {
+		return nil, nil, err
+	}
+	if sess == nil || ar.SessionID == nil || sess.ID != *ar.SessionID {
+		return nil, nil, web.NewError(http.StatusForbidden, "This consent request belongs to another sign-in. Go back to the application and start again.", nil)
+	}
+	return ar, sess, nil
+}
+
+// HandleConsentShow serves GET /consent.
+func (s *Handlers) HandleConsentShow(c echo.Context) error {
+	ar, _, err := s.consentRequest(c, c.QueryParam("authRequestID"))
+	if err != nil {
+		return err
+	}
+	cl, err := s.db.ClientByID(c.Request().Context(), ar.ClientID)
+	if err != nil {
+		return err
+	}
+	return s.render(c, http.StatusOK, "consent", &consentPage{AuthRequestID: ar.ID, ClientName: cl.Name, Scopes: describeScopes(ar.Scopes)})
+}
+
+// HandleConsentDecide records "allow" (remembered for the scopes asked)
+// and continues to op's callback, or ends the request with access_denied.
+func (s *Handlers) HandleConsentDecide(c echo.Context) error {
+	ctx := c.Request().Context()
+	ar, sess, err := s.consentRequest(c, c.FormValue("authRequestID"))
+	if err != nil {
+		return err
+	}
+	if c.FormValue("decision") != "allow" {
+		s.audit(c, &models.AuditEvent{Type: EventConsentDenied, Success: false, UserID: sess.UserID, ClientID: ar.ClientID,
+			Detail: models.JSONMap{"scopes": ar.Scopes}})
+		s.op.FailAuthRequest(c.Response(), c.Request(), ar.ID, oidc.AccessDenied, "the user denied access")
+		return nil
+	}
+	if err := s.db.GrantConsent(ctx, sess.UserID, ar.ClientID, ar.Scopes); err != nil {
+		return err
+	}
+	if err := s.db.SetConsentPending(ctx, ar.ID, false); err != nil {
+		return err
+	}
+	s.audit(c, &models.AuditEvent{Type: EventConsentGranted, Success: true, UserID: sess.UserID, ClientID: ar.ClientID,
+		Detail: models.JSONMap{"scopes": ar.Scopes}})
+	return c.Redirect(http.StatusSeeOther, s.op.CallbackURL(ctx, ar.ID))
+}
+
+// Consent audit events.
+const (
+	EventConsentGranted = "consent_granted"
+	EventConsentDenied  = "consent_denied"
+	EventConsentRevoked = "consent_revoked"
+)
+
+// RevokeConsent withdraws a user's consent to a client (no error when there
+// was none) and audits it.
+func (s *Handlers) RevokeConsent(c echo.Context, userID, clientID string) error {
+	err := s.db.RevokeConsent(c.Request().Context(), userID, clientID)
+	if errors.Is(err, models.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	s.audit(c, &models.AuditEvent{Type: EventConsentRevoked, Success: true, UserID: userID, ActorID: userID, ClientID: clientID})
+	return nil
+}

@@ -1,0 +1,143 @@
+package signin
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/latchkey-idp/latchkey/idp/web"
+	"github.com/latchkey-idp/latchkey/models"
+	"github.com/latchkey-idp/latchkey/oidc"
+)
+
+// The user side of the device authorization grant (RFC 8628 §3.3): the
+// user opens /device (verification_uri, or verification_uri_complete with
+// the code filled in), signs in with a passkey, checks the code matches the
+// one on the device and approves or denies the named application.
+// Approval needs a passkey ceremony at most web.FreshSignIn old, so a
+// phished code cannot be approved by merely clicking in an old session.
+
+// Device audit events.
+const (
+	EventDeviceApproved = "device_approved"
+	EventDeviceDenied   = "device_denied"
+)
+
+type devicePage struct {
+	web.Base
+	UserCode, ClientName, Error string
+	Scopes                      []scopeInfo
+	NeedSignIn                  bool
+}
+
+// deviceGrant looks up the pending grant of a user code from a form or
+// query value. It returns a page-level error message for unknown, expired
+// or malformed codes.
+func (s *Handlers) deviceGrant(c echo.Context, raw string) (*models.DeviceAuthorization, string, error) {
+	code, ok := oidc.NormalizeUserCode(raw)
+	if !ok {
+		return nil, "That is not a valid code. It has 8 letters, like BCDF-GHJK.", nil
+	}
+	d, err := s.db.DeviceAuthorizationByUserCode(c.Request().Context(), code)
+	if errors.Is(err, models.ErrNotFound) || errors.Is(err, models.ErrExpired) {
+		return nil, "This code is unknown or has expired. Start again on your device.", nil
+	}
+	return d, "", err
+}
+
+// HandleDeviceShow serves GET /device.
+func (s *Handlers) HandleDeviceShow(c echo.Context) error {
+	ctx := c.Request().Context()
+	p := &devicePage{}
+	raw := c.QueryParam("user_code")
+	if raw == "" {
+		return s.render(c, http.StatusOK, "device", p)
+	}
+	d, msg, err := s.deviceGrant(c, raw)
+	if err != nil {
+		return err
+	}
+	if d == nil {
+		p.Error = msg
+		return s.render(c, http.StatusBadRequest, "device", p)
+	}
+	cl, err := s.db.ClientByID(ctx, d.ClientID)
+	if err != nil {
+		return err
+	}
+	p.UserCode, p.ClientName, p.Scopes = d.UserCode, cl.Name, describeScopes(d.Scopes)
+	sess, err := s.sessions.Current(c)
+	if err != nil {
+		return err
+	}
+	if sess == nil || s.cfg.Now().Sub(sess.AuthTime) > web.FreshSignIn {
+		p.NeedSignIn = true
+		p.Scripts = []string{"webauthn.js", "login.js"}
+	}
+	return s.render(c, http.StatusOK, "device_approve", p)
+}
+
+// HandleDeviceLoginFinish signs in (or re-authenticates the session) and
+// returns to the approval screen. login.js sends the user code as
+// authRequestID.
+func (s *Handlers) HandleDeviceLoginFinish(c echo.Context) error {
+	var req struct {
+		UserCode   string          `json:"authRequestID"`
+		CeremonyID string          `json:"ceremonyID"`
+		Credential json.RawMessage `json:"credential"`
+	}
+	if err := web.DecodeJSON(c, &req); err != nil {
+		return err
+	}
+	if err := s.SessionSignIn(c, req.CeremonyID, req.Credential, "device"); err != nil {
+		return err
+	}
+	code, _ := oidc.NormalizeUserCode(req.UserCode)
+	return c.JSON(http.StatusOK, map[string]string{"redirect": oidc.DevicePath + "?user_code=" + url.QueryEscape(code)})
+}
+
+// HandleDeviceDecide approves or denies the grant for the signed-in user.
+func (s *Handlers) HandleDeviceDecide(c echo.Context) error {
+	ctx := c.Request().Context()
+	d, msg, err := s.deviceGrant(c, c.FormValue("user_code"))
+	if err != nil {
+		return err
+	}
+	if d == nil {
+		return s.render(c, http.StatusBadRequest, "device", &devicePage{Error: msg})
+	}
+	sess, err := s.sessions.Current(c)
+	if err != nil {
+		return err
+	}
+	if sess == nil || s.cfg.Now().Sub(sess.AuthTime) > web.FreshSignIn {
+		return c.Redirect(http.StatusSeeOther, oidc.DevicePath+"?user_code="+url.QueryEscape(d.UserCode))
+	}
+	approve := c.FormValue("decision") == "allow"
+	if approve {
+		if err := s.CheckClientGroups(c, d.ClientID, sess.UserID); err != nil { // client_groups.go
+			return err
+		}
+	}
+	if err := s.db.DecideDeviceAuthorization(ctx, d.ID, approve, sess.UserID, sess.ID, sess.AuthTime, sess.AMR, sess.ACR); err != nil {
+		if errors.Is(err, models.ErrNotFound) {
+			return s.render(c, http.StatusConflict, "device", &devicePage{Error: "This code was already used or has expired."})
+		}
+		return err
+	}
+	ev := &models.AuditEvent{Type: EventDeviceDenied, Success: false, UserID: sess.UserID, ClientID: d.ClientID,
+		Detail: models.JSONMap{"device_authorization": d.ID, "scopes": d.Scopes}}
+	title, text := "Access denied", "The device was not given access. You can close this window."
+	if approve {
+		if err := s.db.RecordSessionClient(ctx, sess.ID, d.ClientID); err != nil { // back-channel logout
+			return err
+		}
+		ev.Type, ev.Success = EventDeviceApproved, true
+		title, text = "Device connected", "You can return to your device; it is signed in now."
+	}
+	s.audit(c, ev)
+	return s.render(c, http.StatusOK, "message", &web.MessagePage{Title: title, Message: text})
+}

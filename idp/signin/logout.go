@@ -1,0 +1,60 @@
+package signin
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/latchkey-idp/latchkey/idp/web"
+	"github.com/latchkey-idp/latchkey/models"
+)
+
+// HandleSessionEnd serves RP-initiated logout: without a valid
+// id_token_hint the user confirms first (logout_confirm.go); otherwise op's
+// end_session endpoint ends the browser session of the request's cookie
+// and clears the cookie (oidc Config.SessionCookie).
+func (s *Handlers) HandleSessionEnd(c echo.Context) error {
+	ctx := c.Request().Context()
+	if !s.op.ValidIDTokenHint(ctx, c.FormValue("id_token_hint")) {
+		return s.confirmLogout(c) // logout_confirm.go
+	}
+	sess, err := s.sessions.Current(c)
+	if err != nil {
+		return err
+	}
+	s.op.Handler().ServeHTTP(c.Response(), c.Request())
+	if sess == nil {
+		return nil
+	}
+	if after, err := s.db.SessionByID(ctx, sess.ID); err == nil && after.EndedAt != nil {
+		s.audit(c, &models.AuditEvent{Type: models.EventSignOut, Success: true, UserID: sess.UserID,
+			Detail: models.JSONMap{"session": sess.ID}})
+	}
+	return nil
+}
+
+// HandleLoggedOutShow serves GET /logged-out.
+func (s *Handlers) HandleLoggedOutShow(c echo.Context) error {
+	return s.pages.Message(c, http.StatusOK, "Signed out", "You are signed out of Latchkey.", "You can close this window.")
+}
+
+type homePage struct {
+	web.Base
+	SignedIn bool
+	Username string
+}
+
+// HandleHomeShow serves GET /.
+func (s *Handlers) HandleHomeShow(c echo.Context) error {
+	p := &homePage{}
+	sess, err := s.sessions.Current(c)
+	if err != nil {
+		return err
+	}
+	if sess != nil {
+		if u, err := s.db.UserByID(c.Request().Context(), sess.UserID); err == nil {
+			p.SignedIn, p.Username = true, u.Username
+		}
+	}
+	return s.render(c, http.StatusOK, "home", p)
+}
