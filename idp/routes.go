@@ -46,7 +46,7 @@ func mw(m ...echo.MiddlewareFunc) []echo.MiddlewareFunc { return m }
 func (s *Server) routeTable() []route {
 	op := echo.WrapHandler(s.op.Handler())
 	csrf, adminCSRF := s.csrf, s.adminCSRF
-	noStore, jsonErrors, memo, opCSP := web.NoStore, web.JSONErrors, web.RequestMemo, web.OpEndpointCSP
+	noStore, jsonErrors, opCSP := web.NoStore, web.JSONErrors, web.OpEndpointCSP
 	loginLimit, setupLimit := s.rateLimit(RateLimitLogin), s.rateLimit(RateLimitSetup)
 	tokenLimit, apiLimit := s.rateLimit(RateLimitToken), s.rateLimit(RateLimitAdminAPI)
 	sg, acc, adm := s.signin, s.account, s.admin
@@ -56,21 +56,21 @@ func (s *Server) routeTable() []route {
 		// --- Public listener ---
 		// OpenID Connect endpoints served by zitadel op. No CSRF here: they
 		// are called cross-site by design and protected by the protocol.
-		{public, anyMethod, "/.well-known/openid-configuration", op, mw(s.opRateLimit("/.well-known/openid-configuration"), noStore, opCSP, memo)},
-		{public, anyMethod, "/keys", op, mw(s.opRateLimit("/keys"), noStore, opCSP, memo)},
+		{public, anyMethod, "/.well-known/openid-configuration", op, mw(s.opRateLimit("/.well-known/openid-configuration"), noStore, opCSP)},
+		{public, anyMethod, "/keys", op, mw(s.opRateLimit("/keys"), noStore, opCSP)},
 		// /authorize sends the browser to /login, and /login after the
 		// sign-in to /authorize/callback, which sends it to the client.
-		{public, anyMethod, "/authorize", op, mw(s.opRateLimit("/authorize"), noStore, opCSP, memo)},
-		{public, anyMethod, "/authorize/callback", op, mw(s.opRateLimit("/authorize/callback"), noStore, opCSP, memo)},
-		{public, anyMethod, "/oauth/token", op, mw(s.opRateLimit("/oauth/token"), noStore, opCSP, memo)},
-		{public, anyMethod, "/oauth/introspect", op, mw(s.opRateLimit("/oauth/introspect"), noStore, opCSP, memo)},
-		{public, anyMethod, "/userinfo", op, mw(s.opRateLimit("/userinfo"), noStore, opCSP, memo)},
-		{public, anyMethod, "/revoke", op, mw(s.opRateLimit("/revoke"), noStore, opCSP, memo)},
+		{public, anyMethod, "/authorize", op, mw(s.opRateLimit("/authorize"), noStore, opCSP)},
+		{public, anyMethod, "/authorize/callback", op, mw(s.opRateLimit("/authorize/callback"), noStore, opCSP)},
+		{public, anyMethod, "/oauth/token", op, mw(s.opRateLimit("/oauth/token"), noStore, opCSP)},
+		{public, anyMethod, "/oauth/introspect", op, mw(s.opRateLimit("/oauth/introspect"), noStore, opCSP)},
+		{public, anyMethod, "/userinfo", op, mw(s.opRateLimit("/userinfo"), noStore, opCSP)},
+		{public, anyMethod, "/revoke", op, mw(s.opRateLimit("/revoke"), noStore, opCSP)},
 		{public, anyMethod, "/end_session", sg.HandleSessionEnd, mw(noStore)},
 		{public, post, "/end_session/confirm", sg.HandleLogoutConfirm, mw(csrf, noStore)},
-		{public, get, "/consent", sg.HandleConsentShow, mw(csrf, noStore, memo)},
+		{public, get, "/consent", sg.HandleConsentShow, mw(csrf, noStore)},
 		// A denial may answer with op's form_post page.
-		{public, post, "/consent", sg.HandleConsentDecide, mw(csrf, noStore, opCSP, memo)},
+		{public, post, "/consent", sg.HandleConsentDecide, mw(csrf, noStore, opCSP)},
 		// Device authorization grant (RFC 8628): op's endpoint, then the
 		// user side. User-code look-ups share the sign-in rate limit.
 		{public, anyMethod, "/device_authorization", op, mw(tokenLimit, noStore, opCSP)},
@@ -87,9 +87,9 @@ func (s *Server) routeTable() []route {
 
 		// Sign-in and setup pages: CSRF and no caching (they carry
 		// challenges and setup tokens).
-		{public, get, "/login", sg.HandleLoginShow, mw(csrf, noStore, memo)},
+		{public, get, "/login", sg.HandleLoginShow, mw(csrf, noStore)},
 		{public, post, "/login/passkey/begin", sg.HandlePasskeyLoginBegin, mw(jsonErrors, loginLimit, csrf, noStore)},
-		{public, post, "/login/passkey/finish", sg.HandlePasskeyLoginFinish, mw(jsonErrors, loginLimit, csrf, noStore, memo)},
+		{public, post, "/login/passkey/finish", sg.HandlePasskeyLoginFinish, mw(jsonErrors, loginLimit, csrf, noStore)},
 		{public, get, "/setup/:token", acc.HandleSetupShow, mw(setupLimit, csrf, noStore)},
 		{public, post, "/setup/:token/begin", acc.HandleSetupBegin, mw(jsonErrors, setupLimit, csrf, noStore)},
 		{public, post, "/setup/:token/finish", acc.HandleSetupFinish, mw(jsonErrors, setupLimit, csrf, noStore)},

@@ -56,7 +56,6 @@ func (db *GrantStore) CreateAuthRequest(ctx context.Context, ar *AuthRequest) er
 	if _, err := db.rawExec(ctx, db.rawPool(ctx, true), insertAuthRequestSQL, authRequestArgs(ar)...); err != nil { // raw.go
 		return err
 	}
-	rememberCreatedAuthRequest(ctx, ar)
 	return nil
 }
 

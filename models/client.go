@@ -96,14 +96,10 @@ func (db *ClientStore) CreateClient(ctx context.Context, c *Client) (secret stri
 
 // ClientByID loads a client.
 func (db *ClientStore) ClientByID(ctx context.Context, id string) (*Client, error) {
-	if c := memoClient(ctx, id); c != nil { // memo.go: within one request only
-		return c, nil
-	}
 	var c Client
 	if err := scanClient(db.rawRow(ctx, db.rawPool(ctx, false), "SELECT "+clientColumns+" FROM clients WHERE id = ?", id), &c); err != nil { // raw.go
 		return nil, fmt.Errorf("load client %q: %w", id, db.rawErr(err))
 	}
-	rememberClient(ctx, &c)
 	return &c, nil
 }
 
@@ -115,7 +111,6 @@ func (db *ClientStore) ListClients(ctx context.Context) ([]Client, error) {
 
 // SaveClient updates every column of an existing client.
 func (db *ClientStore) SaveClient(ctx context.Context, c *Client) error {
-	defer forgetClients(ctx)
 	res := db.ctx(ctx).Model(&Client{}).Where("id = ?", c.ID).Select("*").Omit("id", "created_at").Updates(c)
 	if res.Error != nil {
 		return translate(res.Error)
@@ -129,7 +124,6 @@ func (db *ClientStore) SaveClient(ctx context.Context, c *Client) error {
 // RotateClientSecret replaces a confidential client's secret and returns the
 // new one.
 func (db *ClientStore) RotateClientSecret(ctx context.Context, id string) (string, error) {
-	defer forgetClients(ctx)
 	secret := NewToken()
 	res := db.ctx(ctx).Model(&Client{}).Where("id = ? AND public = ?", id, false).
 		Updates(map[string]any{"secret_hash": HashToken(secret), "updated_at": db.Now()})

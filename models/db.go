@@ -255,22 +255,10 @@ func (db *conn) IsPostgres() bool { return db.postgres }
 func (db *DB) Gorm() *gorm.DB { return db.gorm }
 
 func (db *conn) ctx(ctx context.Context) *gorm.DB {
-	if tx := db.txOf(ctx); tx != nil {
-		return tx.WithContext(ctx)
+	if db.tx != nil {
+		return db.tx.WithContext(ctx)
 	}
 	return db.gorm.WithContext(ctx)
-}
-
-// txOf returns the transaction a statement runs in: the conn's own (InTx),
-// or the one ctx carries (InTxContext), or nil.
-func (db *conn) txOf(ctx context.Context) *gorm.DB {
-	if db.tx != nil {
-		return db.tx
-	}
-	if tx, ok := ctx.Value(txKey{}).(*DB); ok {
-		return tx.tx
-	}
-	return nil
 }
 
 // InTx runs fn with tx, a DB whose every store call runs in one
@@ -290,20 +278,3 @@ func (db *DB) InTx(ctx context.Context, fn func(tx *DB) error) error {
 		return fn(newDB(&c))
 	})
 }
-
-// InTxContext is InTx for callers that still carry the transaction in
-// ctx (idp's sign-in and consent handlers, until the sign-in service
-// takes them over): fn's context routes every call made with it through
-// the transaction.
-//
-// Deprecated: use InTx and pass tx explicitly.
-func (db *DB) InTxContext(ctx context.Context, fn func(ctx context.Context) error) error {
-	if _, ok := ctx.Value(txKey{}).(*DB); ok || db.tx != nil {
-		return fn(ctx)
-	}
-	return db.InTx(ctx, func(tx *DB) error {
-		return fn(context.WithValue(ctx, txKey{}, tx))
-	})
-}
-
-type txKey struct{}

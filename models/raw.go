@@ -28,8 +28,8 @@ import (
 
 // rawPool returns where a hand-written statement runs.
 func (db *conn) rawPool(ctx context.Context, write bool) gorm.ConnPool {
-	if tx := db.txOf(ctx); tx != nil {
-		return tx.Statement.ConnPool
+	if db.tx != nil {
+		return db.tx.Statement.ConnPool
 	}
 	if db.writer != nil {
 		if write {
@@ -183,7 +183,7 @@ var (
 // yieldIfWriter yields after a write that used the SQLite writer outside a
 // transaction (rawRow writes: INSERT … RETURNING, UPDATE … RETURNING).
 func (db *conn) yieldIfWriter(ctx context.Context) {
-	if db.writer != nil && db.txOf(ctx) == nil {
+	if db.writer != nil && db.tx == nil {
 		runtime.Gosched()
 	}
 }

@@ -15,9 +15,9 @@ type conn struct {
 	gorm        *gorm.DB
 	now         func() time.Time
 	postgres    bool
-	pools       []*sql.DB                         // every connection pool: Postgres; or SQLite writer, readers
-	writer      *sql.DB                           // SQLite's writer pool; nil on Postgres
-	checkpoints *checkpointer                     // SQLite's WAL checkpoints (checkpoint.go); nil on Postgres
+	pools       []*sql.DB                          // every connection pool: Postgres; or SQLite writer, readers
+	writer      *sql.DB                            // SQLite's writer pool; nil on Postgres
+	checkpoints *checkpointer                      // SQLite's WAL checkpoints (checkpoint.go); nil on Postgres
 	onAudit     *atomic.Pointer[func(*AuditEvent)] // observe.go; shared with transactions
 	// tx, when set, is the transaction every statement of this conn runs
 	// in (InTx).

@@ -267,7 +267,6 @@ func (db *UserStore) RemoveGroupMember(ctx context.Context, groupID, userID stri
 // DeleteClient deletes a client and, by cascade, its tokens and pending
 // auth requests. Built-in clients cannot be deleted.
 func (db *ClientStore) DeleteClient(ctx context.Context, id string) error {
-	defer forgetClients(ctx)
 	res := db.ctx(ctx).Where("id = ? AND builtin = ?", id, false).Delete(&Client{})
 	if res.Error != nil {
 		return translate(res.Error)

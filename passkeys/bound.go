@@ -66,15 +66,16 @@ func (s *Service) boundSession(challenge []byte) (*protocol.CredentialAssertion,
 	return assertion, sd, nil
 }
 
-// FinishBoundLogin verifies an assertion (the JSON of
+// VerifyBoundLogin verifies an assertion (the JSON of
 // PublicKeyCredential.toJSON()) that answers a challenge bound to an auth
-// request, stored with its expiry. Like FinishLogin it refuses an
-// unparsable body first and writes back the credential on success; it
+// request, stored with its expiry. Like VerifyLogin it refuses an
+// unparsable body first and leaves the credential's write-back to the
+// caller (SaveLogin); it
 // does not use the challenge up: the caller completes the auth request with
 // it, or clears it when the answer is refused.
 // Errors: ErrBadRequest, ErrCeremonyNotFound (no challenge: already used or
-// refused), ErrCeremonyExpired, and FinishLogin's verification errors.
-func (s *Service) FinishBoundLogin(ctx context.Context, challenge []byte, expires *time.Time, body []byte) (*LoginResult, error) {
+// refused), ErrCeremonyExpired, and VerifyLogin's verification errors.
+func (s *Service) VerifyBoundLogin(ctx context.Context, challenge []byte, expires *time.Time, body []byte) (*LoginResult, error) {
 	if len(body) > MaxBodySize {
 		return nil, fail(ErrBadRequest, fmt.Errorf("body of %d bytes exceeds %d", len(body), MaxBodySize))
 	}

@@ -14,10 +14,12 @@
 //	BeginRegistration    -                                options JSON, ceremony row (user, setup token)
 //	FinishRegistration   PublicKeyCredential.toJSON()     consume ceremony, verify, store passkey + use setup token (1 tx)
 //	BeginLogin           -                                options JSON, ceremony row (auth request)
-//	FinishLogin          PublicKeyCredential.toJSON()     consume ceremony, userHandle → user, verify, clone check, write back
+//	VerifyLogin          PublicKeyCredential.toJSON()     consume ceremony, userHandle → user, verify, clone check
+//	SaveLogin            -                                write back sign count, flags, last use (caller's transaction)
+//	FinishLogin          PublicKeyCredential.toJSON()     VerifyLogin + SaveLogin
 //	NewLoginChallenge    -                                challenge stored with a new auth request (oidc)
 //	LoginOptions         -                                options JSON for it, carried by the sign-in page
-//	FinishBoundLogin     PublicKeyCredential.toJSON()     as FinishLogin; the caller uses the challenge up (bound.go)
+//	VerifyBoundLogin     PublicKeyCredential.toJSON()     as VerifyLogin; the caller uses the challenge up (bound.go)
 //
 // Every ceremony is single use (DELETE … RETURNING) and expires; sign-in
 // ceremonies are bound to their OIDC auth request. The sign-in page's

@@ -246,9 +246,9 @@ func TestZeroSignCountAuthenticators(t *testing.T) {
 	}
 }
 
-// With WithDeferredCredentialUpdate a sign-in leaves the credential as it
-// was until the caller's SaveLogin; without it the sign-in writes at once.
-func TestDeferredCredentialUpdate(t *testing.T) {
+// VerifyLogin leaves the credential as it was until the caller's
+// SaveLogin; FinishLogin writes at once.
+func TestVerifyThenSaveLogin(t *testing.T) {
 	e := newEnv(t)
 	u := e.newUser("dora")
 	auth := passkeytest.New(testRPID, testOrigin)
@@ -262,31 +262,30 @@ func TestDeferredCredentialUpdate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := e.svc.FinishLogin(WithDeferredCredentialUpdate(e.ctx), id, "", body)
+	res, err := e.svc.VerifyLogin(e.ctx, id, "", body)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got := e.storedCredential(cred.CredentialID); got.SignCount != 0 || got.LastUsedAt != nil {
-		t.Fatalf("deferred sign-in wrote the credential: count %d, last used %v", got.SignCount, got.LastUsedAt)
+		t.Fatalf("VerifyLogin wrote the credential: count %d, last used %v", got.SignCount, got.LastUsedAt)
 	}
 	if res.Credential.SignCount != auth.SignCount() {
 		t.Fatalf("result carries count %d, want %d", res.Credential.SignCount, auth.SignCount())
 	}
-	if err := e.svc.SaveLogin(e.ctx, res); err != nil {
+	if err := e.svc.SaveLogin(e.ctx, e.db, res); err != nil {
 		t.Fatal(err)
 	}
 	if got := e.storedCredential(cred.CredentialID); got.SignCount != auth.SignCount() || got.LastUsedAt == nil {
 		t.Fatalf("after SaveLogin: count %d, last used %v", got.SignCount, got.LastUsedAt)
 	}
 
-	res, err = e.login(auth, "") // not deferred: written by the sign-in
-	if err != nil {
+	if _, err := e.login(auth, ""); err != nil { // FinishLogin: written by the sign-in
 		t.Fatal(err)
 	}
 	if got := e.storedCredential(cred.CredentialID); got.SignCount != auth.SignCount() {
-		t.Fatalf("sign-in without deferral: stored count %d, want %d", got.SignCount, auth.SignCount())
+		t.Fatalf("FinishLogin: stored count %d, want %d", got.SignCount, auth.SignCount())
 	}
-	if err := e.svc.SaveLogin(e.ctx, res); err != nil || e.svc.SaveLogin(e.ctx, nil) != nil {
-		t.Fatalf("SaveLogin of a saved result: %v", err)
+	if err := e.svc.SaveLogin(e.ctx, e.db, nil); err != nil {
+		t.Fatalf("SaveLogin of no result: %v", err)
 	}
 }

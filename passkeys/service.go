@@ -39,34 +39,25 @@ type LoginResult struct {
 	// ACR is what the sign-in proved: "phrh" for a device-bound passkey
 	// with a verified attestation, otherwise "phr" (attestation.go).
 	ACR string
-
-	// unsaved: the credential's new sign count and flags are not written
-	// yet (WithDeferredCredentialUpdate); SaveLogin writes them.
-	unsaved bool
 }
 
-type deferKey struct{}
-
-// WithDeferredCredentialUpdate returns ctx for a sign-in whose caller
-// writes the credential's new sign count and flags itself, with SaveLogin
-// in its own transaction: the OIDC sign-in saves them in the commit that
-// starts the session and completes the auth request, instead of a commit
-// of their own. A caller that sets it must call SaveLogin on every
-// successful result, whatever it then decides: the counter is what clone
-// detection compares against (WebAuthn L3 §6.1.1).
-func WithDeferredCredentialUpdate(ctx context.Context) context.Context {
-	return context.WithValue(ctx, deferKey{}, true)
+// CredentialWriter writes back a credential after a sign-in: the
+// repository (*models.DB), or a transaction of it (models.DB.InTx).
+type CredentialWriter interface {
+	UpdateCredentialAfterLogin(ctx context.Context, c *models.Credential) error
 }
 
-// SaveLogin writes what a deferred sign-in reported for its credential
-// (see WithDeferredCredentialUpdate); it does nothing for a result that
-// was saved already.
-func (s *Service) SaveLogin(ctx context.Context, res *LoginResult) error {
-	if res == nil || !res.unsaved {
+// SaveLogin writes what a verified sign-in reported for its credential
+// (sign count, UP/UV/BE/BS flags, last use) through w. Whoever calls
+// VerifyLogin or VerifyBoundLogin must call it for every result, whatever
+// it then decides about the sign-in: the counter is what clone detection
+// compares against next time (WebAuthn L3 §6.1.1). A nil result is a no-op.
+func (s *Service) SaveLogin(ctx context.Context, w CredentialWriter, res *LoginResult) error {
+	if res == nil {
 		return nil
 	}
-	if err := s.db.UpdateCredentialAfterLogin(ctx, res.Credential); err != nil {
-		return fmt.Errorf("update credential: %w", err)
+	if err := w.UpdateCredentialAfterLogin(ctx, res.Credential); err != nil {
+		return fail(ErrInternal, fmt.Errorf("update credential: %w", err))
 	}
 	return nil
 }
@@ -291,12 +282,13 @@ func (s *Service) BeginLogin(ctx context.Context, authRequestID string) (string,
 	return id, options, nil
 }
 
-// FinishLogin verifies an assertion (the JSON of
+// VerifyLogin verifies an assertion (the JSON of
 // PublicKeyCredential.toJSON()) for the ceremony, which must be bound to
 // authRequestID. The user handle names the user; the credential must be
 // one of theirs. As in FinishRegistration, an unparsable body is refused
-// before the ceremony is touched. On success it writes back the sign
-// count, the flags and the last-used time. A refusal changes nothing but the consumed ceremony
+// before the ceremony is touched. On success the result carries the
+// credential with its new sign count and flags, not yet written: the
+// caller saves them with SaveLogin. A refusal changes nothing but the consumed ceremony
 // and, when the sign count did not increase, the credential's clone
 // warning, which blocks the passkey from then on.
 // Errors: ErrBadRequest, ErrCeremonyNotFound, ErrCeremonyExpired,
@@ -306,7 +298,7 @@ func (s *Service) BeginLogin(ctx context.Context, authRequestID string) (string,
 // its grace period signs in, and the first sign-in after a policy change
 // flags it), ErrInternal. LoginResult.User is
 // loaded without its groups.
-func (s *Service) FinishLogin(ctx context.Context, ceremonyID, authRequestID string, body []byte) (*LoginResult, error) {
+func (s *Service) VerifyLogin(ctx context.Context, ceremonyID, authRequestID string, body []byte) (*LoginResult, error) {
 	if len(body) > MaxBodySize {
 		return nil, fail(ErrBadRequest, fmt.Errorf("body of %d bytes exceeds %d", len(body), MaxBodySize))
 	}
@@ -322,6 +314,20 @@ func (s *Service) FinishLogin(ctx context.Context, ceremonyID, authRequestID str
 		return nil, fail(ErrCeremonyMismatch, fmt.Errorf("ceremony bound to auth request %q, not %q", got, authRequestID))
 	}
 	return s.finishLogin(ctx, sd, parsed)
+}
+
+// FinishLogin is VerifyLogin followed by SaveLogin on the repository: for
+// a caller whose sign-in ends with the passkey check (a re-authentication).
+// Errors: VerifyLogin's.
+func (s *Service) FinishLogin(ctx context.Context, ceremonyID, authRequestID string, body []byte) (*LoginResult, error) {
+	res, err := s.VerifyLogin(ctx, ceremonyID, authRequestID, body)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.SaveLogin(ctx, s.db, res); err != nil {
+		return nil, err
+	}
+	return res, nil
 }
 
 // finishLogin verifies a parsed assertion against the session data of
@@ -381,7 +387,7 @@ func (s *Service) lookupOwner(ctx context.Context, rawID, userHandle []byte) (*w
 }
 
 // completeLogin applies the checks that follow a valid signature and
-// writes the credential back.
+// sets the credential's new sign count and flags (SaveLogin writes them).
 func (s *Service) completeLogin(ctx context.Context, user *models.User, cred *models.Credential, wc *webauthn.Credential, counter uint32) (*LoginResult, error) {
 	// WebAuthn L3 §6.1.1 and §7.2 step 22: a counter that does not increase
 	// signals a possibly cloned authenticator. Latchkey refuses it and
@@ -407,18 +413,12 @@ func (s *Service) completeLogin(ctx context.Context, user *models.User, cred *mo
 	cred.UserVerified = wc.Flags.UserVerified
 	cred.BackupEligible = wc.Flags.BackupEligible
 	cred.BackupState = wc.Flags.BackupState
-	deferred, _ := ctx.Value(deferKey{}).(bool)
-	if !deferred {
-		if err := s.db.UpdateCredentialAfterLogin(ctx, cred); err != nil {
-			return nil, fail(ErrInternal, fmt.Errorf("update credential: %w", err))
-		}
-	}
 	amr := "swk"
 	if !cred.BackupEligible {
 		amr = "hwk"
 	}
 	acr := achievedACR(!cred.BackupEligible, cred.AttestationVerified)
-	return &LoginResult{User: user, Credential: cred, AMR: []string{amr, "user", "mfa"}, ACR: acr, unsaved: deferred}, nil
+	return &LoginResult{User: user, Credential: cred, AMR: []string{amr, "user", "mfa"}, ACR: acr}, nil
 }
 
 // classify turns an error from go-webauthn (or from lookupOwner, which it

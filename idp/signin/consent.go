@@ -1,12 +1,8 @@
 package signin
 
 import (
-	"context"
 	"errors"
 	"net/http"
-	"net/url"
-	"slices"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -52,51 +48,6 @@ func describeScopes(scopes []string) []scopeInfo {
 		out = append(out, d)
 	}
 	return out
-}
-
-// consentNeeded reports whether userID must consent before ar completes.
-func (s *Handlers) consentNeeded(ctx context.Context, ar *models.AuthRequest, userID string) (bool, error) {
-	cl, err := s.db.ClientByID(ctx, ar.ClientID)
-	if err != nil {
-		return false, err
-	}
-	if cl.SkipConsent || cl.Builtin {
-		return false, nil
-	}
-	if slices.Contains(ar.Prompt, "consent") {
-		return true, nil
-	}
-	covered, err := s.db.ConsentCovers(ctx, userID, cl.ID, ar.Scopes)
-	return !covered, err
-}
-
-// completeAuthRequest records the sign-in on ar and returns where the
-// browser goes next: op's callback, which issues the code and sends it to
-// the client (its storage records the session's new client for
-// back-channel logout, oidc Storage.SaveAuthCode), or the consent page.
-// With prompt=none and consent missing it ends the request with
-// consent_required and returns "" (the response is written). Inside
-// models.InTx its write commits with the caller's. challenge is the
-// request's own sign-in challenge the user answered (nil for a ceremony
-// or a live session): the request must still hold it.
-func (s *Handlers) completeAuthRequest(c echo.Context, ar *models.AuthRequest, sessionID, userID string, authTime time.Time, amr []string, acr string, challenge []byte) (string, error) {
-	ctx := c.Request().Context()
-	need, err := s.consentNeeded(ctx, ar, userID)
-	if err != nil {
-		return "", err
-	}
-	if need && slices.Contains(ar.Prompt, "none") {
-		s.op.FailAuthRequest(c.Response(), c.Request(), ar.ID, oidc.ConsentRequired, "the user has not consented to this application")
-		return "", nil
-	}
-	if err := s.db.CompleteAuthRequest(ctx, ar.ID, models.Completion{UserID: userID, SessionID: sessionID, AuthTime: authTime, AMR: amr, ACR: acr,
-		Challenge: challenge, ConsentPending: need}); err != nil {
-		return "", err
-	}
-	if need {
-		return "/consent?authRequestID=" + url.QueryEscape(ar.ID), nil
-	}
-	return s.op.CallbackURL(ctx, ar.ID), nil
 }
 
 type consentPage struct {

@@ -118,7 +118,7 @@ func (s *Handlers) HandleDeviceDecide(c echo.Context) error {
 	}
 	approve := c.FormValue("decision") == "allow"
 	if approve {
-		if err := s.CheckClientGroups(c, d.ClientID, sess.UserID); err != nil { // client_groups.go
+		if err := s.svc.CheckClientGroups(ctx, d.ClientID, sess.UserID, c.RealIP()); err != nil {
 			return err
 		}
 	}

@@ -14,7 +14,6 @@ import (
 	"github.com/latchkey-idp/latchkey/idp/web"
 	"github.com/latchkey-idp/latchkey/models"
 	"github.com/latchkey-idp/latchkey/oidc"
-	"github.com/latchkey-idp/latchkey/passkeys"
 )
 
 type loginPage struct {
@@ -88,15 +87,15 @@ func (s *Handlers) HandleLoginShow(c echo.Context) error {
 		}
 	}
 	if sess != nil && !needsFreshSignIn(ar, sess, s.cfg.Now()) && acrSatisfied(sess.ACR, ar.ACRValues) && !s.sessionPasskeyRefused(ctx, sess) {
-		if err := s.CheckClientGroups(c, ar.ClientID, sess.UserID); err != nil { // client_groups.go
+		out, err := s.svc.ContinueSession(ctx, ar, sess, c.RealIP())
+		if err != nil {
 			return err
 		}
-		next, err := s.completeAuthRequest(c, ar, sess.ID, sess.UserID, sess.AuthTime, sess.AMR, sess.ACR, nil) // consent.go
-		if err != nil || next == "" {
-			return err
+		if out.ConsentRequired {
+			return s.failConsentRequired(c, ar.ID)
 		}
-		_ = s.db.TouchSession(ctx, sess.ID)
-		return c.Redirect(http.StatusFound, next)
+		_ = s.db.TouchSession(ctx, sess.ID) // last-seen is informational
+		return c.Redirect(http.StatusFound, out.Next)
 	}
 	if slices.Contains(ar.Prompt, "none") {
 		// OIDC Core §3.1.2.6: no UI may be shown; tell the client.
@@ -182,9 +181,9 @@ func (s *Handlers) HandlePasskeyLoginBegin(c echo.Context) error {
 	return c.JSON(http.StatusOK, web.CeremonyBegin{CeremonyID: id, Options: opts})
 }
 
-// HandlePasskeyLoginFinish serves POST /login/passkey/finish.
+// HandlePasskeyLoginFinish serves POST /login/passkey/finish: parse, one
+// call of the sign-in service, render.
 func (s *Handlers) HandlePasskeyLoginFinish(c echo.Context) error {
-	ctx := c.Request().Context()
 	var req struct {
 		AuthRequestID string          `json:"authRequestID"`
 		CeremonyID    string          `json:"ceremonyID"`
@@ -197,149 +196,47 @@ func (s *Handlers) HandlePasskeyLoginFinish(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	// No ceremony ID: the answer is to the auth request's own challenge
-	// (passkeys/bound.go), which a refusal uses up; success uses it up
-	// when the request is completed with it below.
-	var (
-		res       *passkeys.LoginResult
-		challenge []byte
-	)
-	// The credential's new sign count is saved with the sign-in below, or
-	// on its own when the sign-in goes no further (saveAlone).
-	finishCtx := passkeys.WithDeferredCredentialUpdate(ctx)
-	saveAlone := func() error { return s.passkeys.SaveLogin(ctx, res) }
-	// useUp clears the page's challenge when its answer is refused, for
-	// whatever reason, so that it cannot be answered again; it saves the
-	// sign count of an answer that passed the passkey check.
-	useUp := func(refusal error) error {
-		if err := saveAlone(); err != nil {
-			refusal = errors.Join(refusal, err)
-		}
-		if challenge == nil {
-			return refusal
-		}
-		if err := s.db.ClearLoginChallenge(ctx, ar.ID, challenge); err != nil {
-			return errors.Join(refusal, err)
-		}
-		return refusal
-	}
-	if req.CeremonyID == "" {
-		challenge = ar.LoginChallenge
-		res, err = s.passkeys.FinishBoundLogin(finishCtx, ar.LoginChallenge, ar.LoginChallengeExpiresAt, req.Credential)
-		if err != nil && !errors.Is(err, passkeys.ErrBadRequest) { // an unparsable body leaves it alone
-			if err := useUp(nil); err != nil {
-				return err
-			}
-		}
-	} else {
-		res, err = s.passkeys.FinishLogin(finishCtx, req.CeremonyID, ar.ID, req.Credential)
-	}
+	b, err := s.browser(c)
 	if err != nil {
-		return s.PasskeyFailure(c, ar.ClientID, err)
-	}
-	if !acrSatisfied(res.ACR, ar.ACRValues) {
-		s.audit(c, &models.AuditEvent{Type: models.EventSignInFailed, UserID: res.User.ID, ClientID: ar.ClientID,
-			Detail: models.JSONMap{"reason": "acr_not_met", "acr": res.ACR, "acr_values": ar.ACRValues}})
-		return useUp(web.NewError(http.StatusForbidden, "This application requires a passkey on a security key or device whose make and model your organisation has verified. This passkey does not qualify; use another one.", nil))
-	}
-	if err := s.CheckClientGroups(c, ar.ClientID, res.User.ID); err != nil { // client_groups.go
-		return useUp(err)
-	}
-	// The credential's sign count, the session, the completed auth request
-	// and the audit event are written together: one commit (SQLite's
-	// single writer), and a sign-in that cannot complete leaves no session
-	// behind.
-	var next string
-	err = s.db.InTxContext(ctx, func(txCtx context.Context) error {
-		if err := s.passkeys.SaveLogin(txCtx, res); err != nil {
-			return err
-		}
-		req := c.Request()
-		c.SetRequest(req.WithContext(txCtx))
-		defer c.SetRequest(req)
-		authTime := s.cfg.Now().UTC()
-		sid, err := s.startSession(c, res, authTime)
-		if err != nil {
-			return err
-		}
-		next, err = s.completeAuthRequest(c, ar, sid, res.User.ID, authTime, res.AMR, res.ACR, challenge) // consent.go
-		if err != nil {
-			return web.NewError(http.StatusConflict, "This sign-in request was already completed. Go back to the application.", err)
-		}
-		if next == "" {
-			return nil // prompt=none refused; the response is written
-		}
-		s.audit(c, &models.AuditEvent{Type: models.EventSignIn, Success: true, UserID: res.User.ID, ClientID: ar.ClientID,
-			Detail: models.JSONMap{"credential": res.Credential.ID, "amr": res.AMR, "acr": res.ACR, "session": sid}})
-		return nil
-	})
-	if err != nil {
-		// Rolled back: the sign count is saved on its own.
-		if serr := saveAlone(); serr != nil {
-			return errors.Join(err, serr)
-		}
 		return err
 	}
-	if next == "" {
-		return nil
+	out, err := s.svc.FinishAuthRequest(c.Request().Context(), ar, PasskeyAnswer{CeremonyID: req.CeremonyID, Credential: req.Credential}, b)
+	if err != nil {
+		return PasskeyError(err)
 	}
-	return c.JSON(http.StatusOK, map[string]string{"redirect": next})
+	s.setSession(c, out)
+	if out.ConsentRequired {
+		return s.failConsentRequired(c, ar.ID)
+	}
+	return c.JSON(http.StatusOK, map[string]string{"redirect": out.Next})
 }
 
-// startSession refreshes the browser's session when the same user signs in
-// again (the sid stays stable for logout), otherwise ends the old one and
-// starts a new session, authenticated at authTime. It returns the session
-// ID. The caller records the same authTime on the auth request, so the ID
-// token's auth_time is the session's (OIDC Core §2), now and when the
-// session is reused.
-func (s *Handlers) startSession(c echo.Context, res *passkeys.LoginResult, authTime time.Time) (string, error) {
-	ctx := c.Request().Context()
-	old, err := s.sessions.Current(c)
+// browser describes the request's browser to the sign-in service.
+func (s *Handlers) browser(c echo.Context) (Browser, error) {
+	sess, err := s.sessions.Current(c)
 	if err != nil {
-		return "", err
+		return Browser{}, err
 	}
-	if old != nil && old.UserID == res.User.ID {
-		if err := s.db.ReauthenticateSession(ctx, old.ID, res.Credential.ID, res.AMR, res.ACR, authTime, s.cfg.SessionTTL); err == nil {
-			return old.ID, nil
-		}
-	} else if old != nil {
-		if err := s.db.EndSession(ctx, old.ID); err != nil {
-			return "", err
-		}
-	}
-	credID := res.Credential.ID
-	sess := &models.Session{UserID: res.User.ID, CredentialID: &credID, AuthTime: authTime, AMR: res.AMR, ACR: res.ACR,
-		UserAgent: web.Truncate(c.Request().UserAgent(), 256), IP: c.RealIP()}
-	raw, err := s.db.CreateSession(ctx, sess, s.cfg.SessionTTL)
-	if err != nil {
-		return "", err
-	}
-	s.sessions.SetCookie(c, raw)
-	return sess.ID, nil
+	return Browser{Session: sess, IP: c.RealIP(), UserAgent: c.Request().UserAgent()}, nil
 }
 
-// PasskeyFailure audits a refused ceremony and answers with a safe message.
+// setSession sets the cookie of a session the sign-in started.
+func (s *Handlers) setSession(c echo.Context, out *SignedIn) {
+	if out.SessionToken != "" {
+		s.sessions.SetCookie(c, out.SessionToken)
+	}
+}
+
+// failConsentRequired ends a prompt=none request the user has not
+// consented to (OIDC Core §3.1.2.6); op answers the client.
+func (s *Handlers) failConsentRequired(c echo.Context, authRequestID string) error {
+	s.op.FailAuthRequest(c.Response(), c.Request(), authRequestID, oidc.ConsentRequired, "the user has not consented to this application")
+	return nil
+}
+
+// PasskeyFailure audits a refused ceremony (the account page's passkey
+// registration and re-authentication) and answers with a safe message.
 func (s *Handlers) PasskeyFailure(c echo.Context, clientID string, err error) error {
-	var pe *passkeys.Error
-	if !errors.As(err, &pe) || errors.Is(err, passkeys.ErrInternal) {
-		return err // a 500, logged once by the error handler
-	}
-	ev := &models.AuditEvent{Type: models.EventSignInFailed, Success: false, ClientID: clientID,
-		Detail: models.JSONMap{"reason": passkeys.Reason(err)}}
-	if errors.Is(err, passkeys.ErrCloneDetected) {
-		ev.Type = models.EventCloneWarning
-	}
-	if errors.Is(err, passkeys.ErrPolicy) {
-		ev.Type = models.EventPasskeyPolicyRefused
-	}
-	s.audit(c, ev)
-	s.cfg.Logger.Info("passkey ceremony refused", "reason", passkeys.Reason(err), "err", err)
-	status := http.StatusUnauthorized
-	switch {
-	case errors.Is(err, passkeys.ErrBadRequest):
-		status = http.StatusBadRequest
-	case errors.Is(err, passkeys.ErrPolicy):
-		status = http.StatusForbidden
-	}
-	return web.NewError(status, pe.Message, err)
+	s.svc.auditRefusal(c.Request().Context(), clientID, err, c.RealIP())
+	return PasskeyError(err)
 }

@@ -7,7 +7,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/latchkey-idp/latchkey/idp/web"
-	"github.com/latchkey-idp/latchkey/models"
 )
 
 // HandleSessionLoginBegin starts a discoverable passkey ceremony that is
@@ -20,19 +19,18 @@ func (s *Handlers) HandleSessionLoginBegin(c echo.Context) error {
 	return c.JSON(http.StatusOK, web.CeremonyBegin{CeremonyID: id, Options: opts})
 }
 
-// SessionSignIn finishes such a ceremony: it verifies the assertion,
-// starts or refreshes the browser session and audits the sign-in with via
-// naming the page.
+// SessionSignIn finishes such a ceremony with one call of the sign-in
+// service (verify; sign count, session and audit event in one
+// transaction) and sets the session cookie. via names the page.
 func (s *Handlers) SessionSignIn(c echo.Context, ceremonyID string, credential json.RawMessage, via string) error {
-	res, err := s.passkeys.FinishLogin(c.Request().Context(), ceremonyID, "", credential)
-	if err != nil {
-		return s.PasskeyFailure(c, "", err)
-	}
-	sid, err := s.startSession(c, res, s.cfg.Now().UTC())
+	b, err := s.browser(c)
 	if err != nil {
 		return err
 	}
-	s.audit(c, &models.AuditEvent{Type: models.EventSignIn, Success: true, UserID: res.User.ID,
-		Detail: models.JSONMap{"credential": res.Credential.ID, "amr": res.AMR, "session": sid, "via": via}})
+	out, err := s.svc.FinishSession(c.Request().Context(), PasskeyAnswer{CeremonyID: ceremonyID, Credential: credential}, b, via)
+	if err != nil {
+		return PasskeyError(err)
+	}
+	s.setSession(c, out)
 	return nil
 }

@@ -48,9 +48,9 @@ type Passkeys interface {
 	NewLoginChallenge() ([]byte, time.Time, error)
 	LoginOptions(challenge []byte) ([]byte, error)
 	BeginLogin(ctx context.Context, authRequestID string) (string, []byte, error)
-	FinishLogin(ctx context.Context, ceremonyID, authRequestID string, body []byte) (*passkeys.LoginResult, error)
-	FinishBoundLogin(ctx context.Context, challenge []byte, expires *time.Time, body []byte) (*passkeys.LoginResult, error)
-	SaveLogin(ctx context.Context, res *passkeys.LoginResult) error
+	VerifyLogin(ctx context.Context, ceremonyID, authRequestID string, body []byte) (*passkeys.LoginResult, error)
+	VerifyBoundLogin(ctx context.Context, challenge []byte, expires *time.Time, body []byte) (*passkeys.LoginResult, error)
+	SaveLogin(ctx context.Context, w passkeys.CredentialWriter, res *passkeys.LoginResult) error
 	Evaluate(ctx context.Context, cred *models.Credential) (passkeys.PolicyStatus, error)
 	RelatedOriginsDocument() ([]byte, error)
 }
@@ -86,13 +86,15 @@ type Handlers struct {
 	csrf     echo.MiddlewareFunc
 	op       Provider
 	passkeys Passkeys
+	svc      *Service
 	cfg      Config
 }
 
 // New returns the sign-in pages' handlers.
 func New(d Deps) *Handlers {
 	return &Handlers{db: d.DB, pages: d.Pages, auditor: d.Auditor, sessions: d.Sessions, csrf: d.CSRF,
-		op: d.Provider, passkeys: d.Passkeys, cfg: d.Config}
+		op: d.Provider, passkeys: d.Passkeys, cfg: d.Config,
+		svc: NewService(d.DB, d.Passkeys, d.Provider.CallbackURL, d.Config)}
 }
 
 func (s *Handlers) render(c echo.Context, status int, name string, data web.PageData) error {

@@ -8,8 +8,6 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
-
-	"github.com/latchkey-idp/latchkey/models"
 )
 
 // ContentSecurityPolicy forbids inline script and style everywhere and
@@ -66,18 +64,6 @@ func SecurityHeaders(hsts bool) echo.MiddlewareFunc {
 			}
 			return next(c)
 		}
-	}
-}
-
-// RequestMemo lets the layers serving one sign-in or token request (op,
-// oidc, idp) share the client row they read (models.WithRequestMemo):
-// one load per request instead of two or three. Nothing outlives the
-// request, so client changes still apply to the next one.
-func RequestMemo(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		r := c.Request()
-		c.SetRequest(r.WithContext(models.WithRequestMemo(r.Context())))
-		return next(c)
 	}
 }
 
