@@ -45,10 +45,10 @@ func (db *AuditStore) Audit(ctx context.Context, ev *AuditEvent) error {
 		ev.CreatedAt = db.gorm.NowFunc()
 	}
 	// Hand-written (raw.go): every sign-in writes one.
-	row := db.rawRow(ctx, db.rawPool(ctx, true), "INSERT INTO audit_events (created_at, type, success, user_id, actor_id, client_id, ip, detail)"+
+	row := db.rawRow(ctx, db.rawPool(true), "INSERT INTO audit_events (created_at, type, success, user_id, actor_id, client_id, ip, detail)"+
 		" VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id", ev.CreatedAt, ev.Type, ev.Success, ev.UserID, ev.ActorID, ev.ClientID, ev.IP, ev.Detail)
 	err := db.rawErr(row.Scan(&ev.ID))
-	db.yieldIfWriter(ctx)
+	db.yieldIfWriter()
 	return err
 }
 

@@ -53,7 +53,7 @@ func (db *GrantStore) CreateAuthRequest(ctx context.Context, ar *AuthRequest) er
 	if ar.CreatedAt.IsZero() {
 		ar.CreatedAt = db.gorm.NowFunc()
 	}
-	if _, err := db.rawExec(ctx, db.rawPool(ctx, true), insertAuthRequestSQL, authRequestArgs(ar)...); err != nil { // raw.go
+	if _, err := db.rawExec(ctx, db.rawPool(true), insertAuthRequestSQL, authRequestArgs(ar)...); err != nil { // raw.go
 		return err
 	}
 	return nil
@@ -63,7 +63,7 @@ func (db *GrantStore) CreateAuthRequest(ctx context.Context, ar *AuthRequest) er
 // Errors: ErrNotFound, ErrExpired.
 func (db *GrantStore) AuthRequestByID(ctx context.Context, id string) (*AuthRequest, error) {
 	var ar AuthRequest
-	if err := scanAuthRequest(db.rawRow(ctx, db.rawPool(ctx, false), "SELECT "+authRequestColumns+" FROM auth_requests WHERE id = ?", id), &ar); err != nil { // raw.go
+	if err := scanAuthRequest(db.rawRow(ctx, db.rawPool(false), "SELECT "+authRequestColumns+" FROM auth_requests WHERE id = ?", id), &ar); err != nil { // raw.go
 		return nil, fmt.Errorf("auth request: %w", db.rawErr(err))
 	}
 	if !db.Now().Before(ar.ExpiresAt) {
@@ -114,7 +114,7 @@ func (db *GrantStore) CompleteAuthRequest(ctx context.Context, id string, c Comp
 		q += " AND login_challenge = ?"
 		args = append(args, c.Challenge)
 	}
-	n, err := db.rawAffected(ctx, db.rawPool(ctx, true), q, args...)
+	n, err := db.rawAffected(ctx, db.rawPool(true), q, args...)
 	if err != nil {
 		return err
 	}
@@ -187,9 +187,9 @@ var ErrCodeReused = errors.New("authorization code already used")
 func (db *GrantStore) RedeemAuthCode(ctx context.Context, codeHash []byte) (*AuthRequest, error) {
 	now := db.Now()
 	var ar AuthRequest
-	err := scanAuthRequest(db.rawRow(ctx, db.rawPool(ctx, true), "UPDATE auth_requests SET code_used_at = ? WHERE code_hash = ? AND code_used_at IS NULL RETURNING "+authRequestColumns,
+	err := scanAuthRequest(db.rawRow(ctx, db.rawPool(true), "UPDATE auth_requests SET code_used_at = ? WHERE code_hash = ? AND code_used_at IS NULL RETURNING "+authRequestColumns,
 		now, codeHash), &ar) // raw.go
-	db.yieldIfWriter(ctx)
+	db.yieldIfWriter()
 	if err = db.rawErr(err); err != nil && !errors.Is(err, ErrNotFound) {
 		return nil, err
 	}

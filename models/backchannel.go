@@ -37,7 +37,7 @@ func (db *SessionStore) RecordSessionClient(ctx context.Context, sessionID, clie
 	if sessionID == "" {
 		return nil
 	}
-	_, err := db.rawExec(ctx, db.rawPool(ctx, true), "INSERT INTO session_clients (session_id, client_id, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+	_, err := db.rawExec(ctx, db.rawPool(true), "INSERT INTO session_clients (session_id, client_id, created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
 		sessionID, clientID, db.Now()) // raw.go
 	return err
 }

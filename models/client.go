@@ -97,7 +97,7 @@ func (db *ClientStore) CreateClient(ctx context.Context, c *Client) (secret stri
 // ClientByID loads a client.
 func (db *ClientStore) ClientByID(ctx context.Context, id string) (*Client, error) {
 	var c Client
-	if err := scanClient(db.rawRow(ctx, db.rawPool(ctx, false), "SELECT "+clientColumns+" FROM clients WHERE id = ?", id), &c); err != nil { // raw.go
+	if err := scanClient(db.rawRow(ctx, db.rawPool(false), "SELECT "+clientColumns+" FROM clients WHERE id = ?", id), &c); err != nil { // raw.go
 		return nil, fmt.Errorf("load client %q: %w", id, db.rawErr(err))
 	}
 	return &c, nil

@@ -37,7 +37,7 @@ type Credential struct {
 
 // CredentialsByUser returns the user's passkeys, oldest first.
 func (db *CredentialStore) CredentialsByUser(ctx context.Context, userID string) ([]Credential, error) {
-	rows, err := db.rawPool(ctx, false).QueryContext(ctx, db.rebind("SELECT "+credentialColumns+" FROM credentials WHERE user_id = ? ORDER BY created_at, id"), userID) // raw.go
+	rows, err := db.rawPool(false).QueryContext(ctx, db.rebind("SELECT "+credentialColumns+" FROM credentials WHERE user_id = ? ORDER BY created_at, id"), userID) // raw.go
 	if err != nil {
 		return nil, db.rawErr(err)
 	}
@@ -67,7 +67,7 @@ func (db *CredentialStore) CredentialByCredentialID(ctx context.Context, credID 
 func (db *CredentialStore) UpdateCredentialAfterLogin(ctx context.Context, c *Credential) error {
 	now := db.Now()
 	c.LastUsedAt = &now
-	n, err := db.rawAffected(ctx, db.rawPool(ctx, true), "UPDATE credentials SET sign_count = ?, clone_warning = ?, user_present = ?, user_verified = ?,"+
+	n, err := db.rawAffected(ctx, db.rawPool(true), "UPDATE credentials SET sign_count = ?, clone_warning = ?, user_present = ?, user_verified = ?,"+
 		" backup_eligible = ?, backup_state = ?, last_used_at = ? WHERE id = ?",
 		c.SignCount, c.CloneWarning, c.UserPresent, c.UserVerified, c.BackupEligible, c.BackupState, now, c.ID) // raw.go
 	if err != nil {

@@ -113,7 +113,7 @@ func (db *PolicyStore) groupPolicies(ctx context.Context, userID string) ([]Grou
 		q += " JOIN user_groups ON user_groups.group_id = group_policies.group_id WHERE user_groups.user_id = ?"
 		args = append(args, userID)
 	}
-	rows, err := db.rawPool(ctx, false).QueryContext(ctx, db.rebind(q+" ORDER BY groups.name"), args...)
+	rows, err := db.rawPool(false).QueryContext(ctx, db.rebind(q+" ORDER BY groups.name"), args...)
 	if err != nil {
 		return nil, db.rawErr(err)
 	}
@@ -166,7 +166,7 @@ func (db *PolicyStore) StoreMetadataBlob(ctx context.Context, b *MetadataBlob) e
 // ErrNotFound when none was imported.
 func (db *PolicyStore) LatestMetadataSerial(ctx context.Context) (int64, error) {
 	var serial int64
-	err := db.rawRow(ctx, db.rawPool(ctx, false), "SELECT serial FROM mds_blobs ORDER BY serial DESC LIMIT 1").Scan(&serial) // raw.go
+	err := db.rawRow(ctx, db.rawPool(false), "SELECT serial FROM mds_blobs ORDER BY serial DESC LIMIT 1").Scan(&serial) // raw.go
 	if err := db.rawErr(err); err != nil {
 		return 0, fmt.Errorf("metadata blob: %w", err)
 	}

@@ -27,7 +27,7 @@ import (
 // CreatedAt). Queries are written with ? and rebound to $n on Postgres.
 
 // rawPool returns where a hand-written statement runs.
-func (db *conn) rawPool(ctx context.Context, write bool) gorm.ConnPool {
+func (db *conn) rawPool(write bool) gorm.ConnPool {
 	if db.tx != nil {
 		return db.tx.Statement.ConnPool
 	}
@@ -182,7 +182,7 @@ var (
 
 // yieldIfWriter yields after a write that used the SQLite writer outside a
 // transaction (rawRow writes: INSERT … RETURNING, UPDATE … RETURNING).
-func (db *conn) yieldIfWriter(ctx context.Context) {
+func (db *conn) yieldIfWriter() {
 	if db.writer != nil && db.tx == nil {
 		runtime.Gosched()
 	}

@@ -35,7 +35,7 @@ func (db *SessionStore) CreateSession(ctx context.Context, s *Session, ttl time.
 	}
 	s.TokenHash = HashToken(raw)
 	s.CreatedAt, s.LastSeenAt, s.ExpiresAt = now, now, now.Add(ttl)
-	if _, err := db.rawExec(ctx, db.rawPool(ctx, true), insertSessionSQL, sessionArgs(s)...); err != nil { // raw.go
+	if _, err := db.rawExec(ctx, db.rawPool(true), insertSessionSQL, sessionArgs(s)...); err != nil { // raw.go
 		return "", fmt.Errorf("create session: %w", err)
 	}
 	return raw, nil

@@ -89,7 +89,7 @@ func (db *GrantStore) IssueTokens(ctx context.Context, at *AccessToken, rt *Refr
 // RefreshTokenByRaw loads a refresh token in any state by its raw value.
 func (db *GrantStore) RefreshTokenByRaw(ctx context.Context, raw string) (*RefreshToken, error) {
 	var rt RefreshToken
-	if err := scanRefreshToken(db.rawRow(ctx, db.rawPool(ctx, false), "SELECT "+refreshTokenColumns+" FROM refresh_tokens WHERE token_hash = ?", HashToken(raw)), &rt); err != nil { // raw.go
+	if err := scanRefreshToken(db.rawRow(ctx, db.rawPool(false), "SELECT "+refreshTokenColumns+" FROM refresh_tokens WHERE token_hash = ?", HashToken(raw)), &rt); err != nil { // raw.go
 		return nil, fmt.Errorf("refresh token: %w", db.rawErr(err))
 	}
 	return &rt, nil
@@ -164,7 +164,7 @@ func (db *GrantStore) RevokeByAuthRequest(ctx context.Context, authRequestID str
 // AccessTokenByID loads an access token record in any state.
 func (db *GrantStore) AccessTokenByID(ctx context.Context, id string) (*AccessToken, error) {
 	var at AccessToken
-	if err := scanAccessToken(db.rawRow(ctx, db.rawPool(ctx, false), "SELECT "+accessTokenColumns+" FROM access_tokens WHERE id = ?", id), &at); err != nil { // raw.go
+	if err := scanAccessToken(db.rawRow(ctx, db.rawPool(false), "SELECT "+accessTokenColumns+" FROM access_tokens WHERE id = ?", id), &at); err != nil { // raw.go
 		return nil, fmt.Errorf("access token: %w", db.rawErr(err))
 	}
 	return &at, nil

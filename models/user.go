@@ -128,9 +128,9 @@ func (db *UserStore) LiveUser(ctx context.Context, userID, sessionID string, wit
 		var u User
 		var err error
 		if sessionID == "" {
-			err = scanUser(db.rawRow(ctx, db.rawPool(ctx, false), "SELECT "+userColumns+" FROM users WHERE id = ? AND disabled = ?", userID, false), &u)
+			err = scanUser(db.rawRow(ctx, db.rawPool(false), "SELECT "+userColumns+" FROM users WHERE id = ? AND disabled = ?", userID, false), &u)
 		} else {
-			err = scanUser(db.rawRow(ctx, db.rawPool(ctx, false), "SELECT "+userColumns+" FROM users WHERE id = ? AND disabled = ?"+
+			err = scanUser(db.rawRow(ctx, db.rawPool(false), "SELECT "+userColumns+" FROM users WHERE id = ? AND disabled = ?"+
 				" AND EXISTS (SELECT 1 FROM sessions WHERE sessions.id = ? AND sessions.ended_at IS NULL)", userID, false, sessionID), &u)
 		}
 		if err != nil {
@@ -166,7 +166,7 @@ func (db *UserStore) UserByUsername(ctx context.Context, username string) (*User
 // UserByWebAuthnID loads the user owning a WebAuthn user handle.
 func (db *UserStore) UserByWebAuthnID(ctx context.Context, handle []byte) (*User, error) {
 	var u User
-	if err := scanUser(db.rawRow(ctx, db.rawPool(ctx, false), "SELECT "+userColumns+" FROM users WHERE webauthn_id = ?", handle), &u); err != nil { // raw.go
+	if err := scanUser(db.rawRow(ctx, db.rawPool(false), "SELECT "+userColumns+" FROM users WHERE webauthn_id = ?", handle), &u); err != nil { // raw.go
 		return nil, fmt.Errorf("load user by handle: %w", db.rawErr(err))
 	}
 	return &u, nil
