@@ -85,29 +85,19 @@ type Completion struct {
 	Challenge []byte
 	// ConsentPending holds the code back until the user consents.
 	ConsentPending bool
-	// CodeHash, when set, issues the authorization code with the sign-in
-	// (one UPDATE instead of two); it expires after CodeTTL.
-	CodeHash []byte
-	CodeTTL  time.Duration
 }
 
 // CompleteAuthRequest records the signed-in user on a pending request,
-// uses up its sign-in challenge and, with c.CodeHash, issues its code.
+// and uses up its sign-in challenge; op's callback then issues the code
+// (IssueAuthCode).
 // Errors: ErrNotFound, ErrExpired, ErrConflict (already completed, or the
 // challenge is no longer the request's).
 func (db *GrantStore) CompleteAuthRequest(ctx context.Context, id string, c Completion) error {
 	now := db.Now()
-	// Hand-written (raw.go): four fixed forms.
+	// Hand-written (raw.go): two fixed forms.
 	q := "UPDATE auth_requests SET user_id = ?, session_id = ?, auth_time = ?, amr = ?, acr = ?, done = ?, consent_pending = ?," +
 		" login_challenge = NULL, login_challenge_expires_at = NULL"
 	args := []any{c.UserID, c.SessionID, c.AuthTime.UTC(), StringList(c.AMR), c.ACR, true, c.ConsentPending}
-	if c.CodeHash != nil {
-		if c.ConsentPending {
-			return fmt.Errorf("%w: no code before consent", ErrInvalid)
-		}
-		q += ", code_hash = ?, code_expires_at = ?"
-		args = append(args, c.CodeHash, now.Add(c.CodeTTL))
-	}
 	q += " WHERE id = ? AND done = ? AND expires_at > ?"
 	args = append(args, id, false, now)
 	if c.Challenge != nil {

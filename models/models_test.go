@@ -312,20 +312,20 @@ func TestLoginChallengeSingleUse(t *testing.T) {
 	if err := db.CompleteAuthRequest(ctx, ar.ID, Completion{UserID: u.ID, SessionID: "sid", AuthTime: clock.Now(), Challenge: second}); !errors.Is(err, ErrConflict) {
 		t.Fatalf("completion with a refused challenge: %v, want ErrConflict", err)
 	}
-	if err := db.CompleteAuthRequest(ctx, ar.ID, Completion{UserID: u.ID, SessionID: "sid", AuthTime: clock.Now(), ConsentPending: true, CodeHash: HashToken("x")}); !errors.Is(err, ErrInvalid) {
-		t.Fatalf("a code while consent is pending: %v, want ErrInvalid", err)
-	}
 	third := []byte("challenge-three-0123456789abcdef")
 	if err := db.SetLoginChallenge(ctx, ar.ID, third, exp); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.CompleteAuthRequest(ctx, ar.ID, Completion{UserID: u.ID, SessionID: "sid", AuthTime: clock.Now(), AMR: []string{"hwk"}, Challenge: third, CodeHash: HashToken("code-3"), CodeTTL: time.Minute}); err != nil {
+	if err := db.CompleteAuthRequest(ctx, ar.ID, Completion{UserID: u.ID, SessionID: "sid", AuthTime: clock.Now(), AMR: []string{"hwk"}, Challenge: third}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.IssueAuthCode(ctx, ar.ID, HashToken("code-3"), time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	if got := stored(); !got.Done || got.LoginChallenge != nil || got.LoginChallengeExpiresAt != nil {
 		t.Fatalf("completed request keeps its challenge: %+v", got)
 	}
-	// The code issued with the completion is redeemable once.
+	// The code issued after the completion is redeemable once.
 	if got, err := db.RedeemAuthCode(ctx, HashToken("code-3")); err != nil || got.ID != ar.ID || got.SessionID == nil || *got.SessionID != "sid" {
 		t.Fatalf("redeem the code issued with the sign-in: %+v %v", got, err)
 	}

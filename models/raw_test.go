@@ -230,7 +230,10 @@ func TestRawMatchesGORM(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := db.CompleteAuthRequest(ctx, pend.ID, Completion{UserID: u.ID, SessionID: sess.ID, AuthTime: now, AMR: []string{"hwk"}, ACR: "phr",
-		Challenge: []byte("ch"), CodeHash: HashToken("the-code"), CodeTTL: time.Minute}); err != nil {
+		Challenge: []byte("ch")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.IssueAuthCode(ctx, pend.ID, HashToken("the-code"), time.Minute); err != nil {
 		t.Fatal(err)
 	}
 	var gpend AuthRequest
