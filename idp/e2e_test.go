@@ -43,6 +43,14 @@ func (a *testApp) newRP(clientID, secret, redirectURI string, scopes ...string) 
 		verifier: p.Verifier(&gooidc.Config{ClientID: clientID, SupportedSigningAlgs: []string{"RS256", "ES256"}})}
 }
 
+// in returns r bound to a subtest, so its failures are reported by (and
+// stop) that subtest rather than its parent.
+func (r *rp) in(t *testing.T) *rp {
+	nr := *r
+	nr.t = t
+	return &nr
+}
+
 // flow is one authorization request as the RP sees it.
 type flow struct {
 	state, nonce, verifier string

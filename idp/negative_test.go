@@ -249,7 +249,7 @@ func TestAuthorizeRefusals(t *testing.T) {
 
 	t.Run("prompt=login forces a ceremony", func(t *testing.T) {
 		authURL, _ := r.authURL(oauth2.SetAuthURLParam("prompt", "login"))
-		b.signInPage(authURL)
+		b.in(t).signInPage(authURL)
 	})
 
 	t.Run("max_age exceeded forces a ceremony", func(t *testing.T) {
