@@ -404,7 +404,7 @@ func TestBrowserAdminConsolePages(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			resp.Body.Close()
+			readBody(t, resp)
 			return resp.StatusCode
 		}
 		if st := api(); st != http.StatusOK {

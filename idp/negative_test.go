@@ -158,7 +158,11 @@ func TestSignInRefusals(t *testing.T) {
 		if err := app.db.SetUserDisabled(ctx, user.ID, true); err != nil {
 			t.Fatal(err)
 		}
-		defer app.db.SetUserDisabled(ctx, user.ID, false)
+		t.Cleanup(func() {
+			if err := app.db.SetUserDisabled(ctx, user.ID, false); err != nil {
+				t.Errorf("enable the user again: %v", err)
+			}
+		})
 		a, _ := b.auth.Get(begin.Options)
 		if st, msg := b.loginFinish(arID, csrf, begin.CeremonyID, a); st == http.StatusOK || msg == "" {
 			t.Fatalf("disabled user signed in: %d %q", st, msg)
