@@ -233,7 +233,7 @@ func (c *chrome) signInOn(issuer, path string, done func(pageState) bool) {
 func attackerPage(t *testing.T, host, action string) string {
 	t.Helper()
 	ln, _ := listenLoopback(t)
-	serveOn(t, ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	serveOn(t, ln, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		fmt.Fprintf(w, `<!doctype html><title>Win a prize</title><form method="post" action="%s"><input type="hidden" name="_csrf" value="guess"><button id="go" type="submit">Claim</button></form>`, action)
 	}))
@@ -404,7 +404,7 @@ func TestBrowserAdminConsolePages(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			resp.Body.Close()
+			readBody(t, resp)
 			return resp.StatusCode
 		}
 		if st := api(); st != http.StatusOK {

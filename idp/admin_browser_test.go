@@ -30,7 +30,7 @@ func artifactDir(t *testing.T) string {
 		dir = t.TempDir()
 	}
 	dir = filepath.Join(dir, "screenshots")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
 		t.Fatal(err)
 	}
 	return dir
@@ -116,15 +116,15 @@ func startDemoRPFor(t *testing.T, issuer, base string, port int, clientID, secre
 	go func() { exited <- cmd.Wait() }()
 	t.Cleanup(func() {
 		cancel()
-		<-exited
+		err := <-exited // killed by cancel: an error here is expected
 		if t.Failed() {
-			t.Logf("demo-rp output:\n%s", logs.String())
+			t.Logf("demo-rp (%v) output:\n%s", err, logs.String())
 		}
 	})
 	hc := &http.Client{Timeout: time.Second}
 	for deadline := time.Now().Add(15 * time.Second); ; {
 		if resp, err := hc.Get(base + "/"); err == nil {
-			resp.Body.Close()
+			_ = resp.Body.Close() // polling: only the status is checked
 			if resp.StatusCode == http.StatusOK {
 				return
 			}

@@ -130,7 +130,7 @@ func TestHugeHeadersRefused(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		resp.Body.Close()
+		readBody(t, resp)
 		if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
 			t.Fatalf("%s: status %d, want 431", addr, resp.StatusCode)
 		}

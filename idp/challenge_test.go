@@ -90,7 +90,7 @@ func TestChallengeRefusalsAreAudited(t *testing.T) {
 			a, _ := b.auth.Get(other.Options)
 			return b.loginFinish(arID, csrf, begin.CeremonyID, a)
 		}, "challenge_mismatch"},
-		{"ceremony of another sign-in request", func(arID, csrf string, begin beginResp) (int, string) {
+		{"ceremony of another sign-in request", func(_, csrf string, begin beginResp) (int, string) {
 			arID2, _, _ := fresh()
 			a, _ := b.auth.Get(begin.Options)
 			return b.loginFinish(arID2, csrf, begin.CeremonyID, a)

@@ -80,11 +80,20 @@ func TestConsent(t *testing.T) {
 		}
 	}
 
+	// Jumping to the op's callback before answering the consent page must
+	// end this very request (the client's redirect URI, with f's state) in
+	// an error response, not a code.
 	t.Run("no code before consent", func(t *testing.T) {
 		arID := next.Query().Get("authRequestID")
-		cb := b.followToClient(mustURL(t, app.srv.Provider().CallbackURL(ctx, arID)))
+		cb := b.in(t).followToClient(mustURL(t, app.srv.Provider().CallbackURL(ctx, arID)))
 		if cb.Query().Get("code") != "" {
 			t.Fatalf("op issued a code without consent: %s", cb)
+		}
+		if !strings.HasPrefix(cb.String(), redirect) || cb.Query().Get("state") != f.state {
+			t.Fatalf("callback %s is not the client's answer to this request (state %q)", cb, f.state)
+		}
+		if cb.Query().Get("error") == "" {
+			t.Fatalf("callback without consent carries neither a code nor an error: %s", cb)
 		}
 	})
 
@@ -109,6 +118,7 @@ func TestConsent(t *testing.T) {
 	}
 
 	t.Run("remembered", func(t *testing.T) {
+		r, b := r.in(t), b.in(t)
 		authURL, f := r.authURL()
 		r.exchange(b.signIn(authURL), f)
 	})

@@ -219,7 +219,11 @@ func TestDeviceAuthorizationGrant(t *testing.T) {
 		if err := app.db.SetUserDisabled(ctx, user.ID, true); err != nil {
 			t.Fatal(err)
 		}
-		defer app.db.SetUserDisabled(ctx, user.ID, false)
+		t.Cleanup(func() {
+			if err := app.db.SetUserDisabled(ctx, user.ID, false); err != nil {
+				t.Errorf("enable the user again: %v", err)
+			}
+		})
 		if e := app.pollOnce(tv.ID, da.DeviceCode); e != "access_denied" {
 			t.Fatalf("approved by a since-disabled user, polled: %q", e)
 		}

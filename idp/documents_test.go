@@ -23,7 +23,8 @@ func TestDocumentFastPath(t *testing.T) {
 		c.Logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	})
 	ctx := context.Background()
-	do := func(method, path string, hdr ...string) (*http.Response, string) {
+	// do answers the status, headers and body (read and closed).
+	do := func(method, path string, hdr ...string) (int, http.Header, string) {
 		t.Helper()
 		req, _ := http.NewRequest(method, app.issuer+path, nil)
 		for i := 0; i+1 < len(hdr); i += 2 {
@@ -33,9 +34,12 @@ func TestDocumentFastPath(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		return resp, string(body)
+		defer func() { _ = resp.Body.Close() }()
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp.StatusCode, resp.Header, string(body)
 	}
 	for _, tc := range []struct{ path, cache string }{
 		{"/.well-known/openid-configuration", "public, max-age=3600"},
@@ -45,10 +49,9 @@ func TestDocumentFastPath(t *testing.T) {
 		if !ok {
 			t.Fatalf("%s is not a document", tc.path)
 		}
-		resp, body := do(http.MethodGet, tc.path)
-		h := resp.Header
-		if resp.StatusCode != http.StatusOK || body != string(want) || !json.Valid([]byte(body)) {
-			t.Fatalf("GET %s = %d %q", tc.path, resp.StatusCode, body)
+		status, h, body := do(http.MethodGet, tc.path)
+		if status != http.StatusOK || body != string(want) || !json.Valid([]byte(body)) {
+			t.Fatalf("GET %s = %d %q", tc.path, status, body)
 		}
 		for name, v := range map[string]string{"Content-Type": "application/json", "Cache-Control": tc.cache,
 			"Access-Control-Allow-Origin": "*", "Content-Security-Policy": documentPolicy,
@@ -62,38 +65,38 @@ func TestDocumentFastPath(t *testing.T) {
 			t.Errorf("GET %s: Pragma %q, X-Request-Id %q", tc.path, h.Get("Pragma"), h.Get("X-Request-Id"))
 		}
 		// The caller's request ID is kept, as on every other route.
-		if resp, _ := do(http.MethodGet, tc.path, "X-Request-Id", "trace-42"); resp.Header.Get("X-Request-Id") != "trace-42" {
-			t.Errorf("GET %s: request ID %q", tc.path, resp.Header.Get("X-Request-Id"))
+		if _, h, _ := do(http.MethodGet, tc.path, "X-Request-Id", "trace-42"); h.Get("X-Request-Id") != "trace-42" {
+			t.Errorf("GET %s: request ID %q", tc.path, h.Get("X-Request-Id"))
 		}
-		if resp, body := do(http.MethodHead, tc.path); resp.StatusCode != http.StatusOK || body != "" ||
-			resp.Header.Get("Cache-Control") != tc.cache {
-			t.Errorf("HEAD %s = %d, %d bytes, %v", tc.path, resp.StatusCode, len(body), resp.Header)
+		if status, h, body := do(http.MethodHead, tc.path); status != http.StatusOK || body != "" ||
+			h.Get("Cache-Control") != tc.cache {
+			t.Errorf("HEAD %s = %d, %d bytes, %v", tc.path, status, len(body), h)
 		}
 		// Another method goes through echo to op (op's route CSP shows it).
-		if resp, _ := do(http.MethodPost, tc.path); resp.Header.Get("Content-Security-Policy") != web.FormPostPolicy {
-			t.Errorf("POST %s did not reach op: %d %v", tc.path, resp.StatusCode, resp.Header)
+		if status, h, _ := do(http.MethodPost, tc.path); h.Get("Content-Security-Policy") != web.FormPostPolicy {
+			t.Errorf("POST %s did not reach op: %d %v", tc.path, status, h)
 		}
 		// A CORS preflight still gets op's answer.
-		if resp, _ := do(http.MethodOptions, tc.path, "Origin", "https://rp.example", "Access-Control-Request-Method", "GET"); resp.StatusCode >= 300 ||
-			resp.Header.Get("Access-Control-Allow-Origin") == "" {
-			t.Errorf("preflight %s = %d %v", tc.path, resp.StatusCode, resp.Header)
+		if status, h, _ := do(http.MethodOptions, tc.path, "Origin", "https://rp.example", "Access-Control-Request-Method", "GET"); status >= 300 ||
+			h.Get("Access-Control-Allow-Origin") == "" {
+			t.Errorf("preflight %s = %d %v", tc.path, status, h)
 		}
 		// A path that only looks like the document is not served as it,
 		// nor an escaped spelling of it (echo routes on the raw path).
 		escaped := strings.Replace(tc.path, "e", "%65", 1)
 		for _, p := range []string{tc.path + "/", escaped} {
-			if resp, _ := do(http.MethodGet, p); resp.StatusCode != http.StatusNotFound {
-				t.Errorf("GET %s = %d, want 404", p, resp.StatusCode)
+			if status, _, _ := do(http.MethodGet, p); status != http.StatusNotFound {
+				t.Errorf("GET %s = %d, want 404", p, status)
 			}
 		}
 	}
 
 	// A rotation is in the next JWKS answer.
-	_, before := do(http.MethodGet, "/keys")
+	_, _, before := do(http.MethodGet, "/keys")
 	if err := app.srv.op.RotateKeys(ctx, ""); err != nil {
 		t.Fatal(err)
 	}
-	_, after := do(http.MethodGet, "/keys")
+	_, _, after := do(http.MethodGet, "/keys")
 	var set struct{ Keys []json.RawMessage }
 	if err := json.Unmarshal([]byte(after), &set); err != nil || after == before || strings.Count(after, `"kid"`) <= strings.Count(before, `"kid"`) {
 		t.Fatalf("JWKS after rotation: %v\nbefore %s\nafter  %s", err, before, after)

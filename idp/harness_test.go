@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"testing"
 	"time"
 
@@ -36,7 +37,9 @@ func listenLoopback(t testing.TB) (net.Listener, string) {
 func serveOn(t testing.TB, ln net.Listener, h http.Handler) *httptest.Server {
 	t.Helper()
 	hs := httptest.NewUnstartedServer(h)
-	hs.Listener.Close()
+	if err := hs.Listener.Close(); err != nil { // the listener ln replaces
+		t.Fatal(err)
+	}
 	hs.Listener = ln
 	hs.Start()
 	t.Cleanup(hs.Close)
@@ -67,9 +70,14 @@ func freeAddr(t testing.TB) string {
 // freePort is freeAddr's port.
 func freePort(t testing.TB) int {
 	t.Helper()
-	_, port, _ := net.SplitHostPort(freeAddr(t))
-	var n int
-	fmt.Sscan(port, &n)
+	_, port, err := net.SplitHostPort(freeAddr(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil {
+		t.Fatal(err)
+	}
 	return n
 }
 
@@ -83,7 +91,11 @@ func openTestDB(t testing.TB, dsn string, now func() time.Time) (*models.DB, *mo
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { db.Close() })
+	t.Cleanup(func() {
+		if err := db.Close(); err != nil {
+			t.Errorf("close the database: %v", err)
+		}
+	})
 	if err := db.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}

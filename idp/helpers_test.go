@@ -93,6 +93,23 @@ func (a *testApp) newBrowser() *browser {
 	}}
 }
 
+// in returns b bound to a subtest (same cookie jar and passkey), so its
+// failures stop and are reported by that subtest: FailNow must run on the
+// goroutine of the test it belongs to.
+func (b *browser) in(t *testing.T) *browser {
+	nb := *b
+	nb.t = t
+	return &nb
+}
+
+// in returns a bound to a subtest (same server, database and clock), so
+// the helpers' failures are reported by that subtest.
+func (a *testApp) in(t *testing.T) *testApp {
+	na := *a
+	na.t = t
+	return &na
+}
+
 func (b *browser) get(u string) *http.Response {
 	b.t.Helper()
 	resp, err := b.client.Get(b.abs(u))
@@ -148,8 +165,10 @@ func (b *browser) postJSON(u, csrf string, in any, out any) int {
 
 func readBody(t *testing.T, resp *http.Response) string {
 	t.Helper()
-	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
+	if cerr := resp.Body.Close(); err == nil {
+		err = cerr
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,22 +257,23 @@ var authRequestAttr = regexp.MustCompile(`data-auth-request="([^"]*)"`)
 func (b *browser) authorize(authorizeURL string) authorizeAnswer {
 	b.t.Helper()
 	resp := b.get(authorizeURL)
-	body := readBody(b.t, resp)
-	if loc, err := resp.Location(); err == nil && resp.StatusCode == http.StatusFound &&
+	body, status := readBody(b.t, resp), resp.StatusCode
+	loc, locErr := resp.Location()
+	if locErr == nil && status == http.StatusFound &&
 		loc.Path == "/login" && loc.Query().Get("authRequestID") != "" && strings.HasPrefix(loc.String(), b.app.issuer) {
-		resp = b.get(loc.String())
-		body = readBody(b.t, resp)
+		page := b.get(loc.String())
+		body, status = readBody(b.t, page), page.StatusCode
+		loc, locErr = page.Location()
 	}
-	switch resp.StatusCode {
+	switch status {
 	case http.StatusFound, http.StatusSeeOther:
-		loc, err := resp.Location()
-		if err != nil {
-			b.t.Fatal(err)
+		if locErr != nil {
+			b.t.Fatal(locErr)
 		}
 		return authorizeAnswer{redirect: loc}
 	case http.StatusOK:
 	default:
-		b.t.Fatalf("GET %s: status %d\n%s", authorizeURL, resp.StatusCode, body)
+		b.t.Fatalf("GET %s: status %d\n%s", authorizeURL, status, body)
 	}
 	a := authorizeAnswer{body: body}
 	if m := authRequestAttr.FindStringSubmatch(body); m != nil {

@@ -2,6 +2,7 @@ package idp
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/pprof"
@@ -14,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/latchkey-idp/latchkey/idp/web"
 	"github.com/latchkey-idp/latchkey/models"
 )
 
@@ -107,8 +109,14 @@ func (m *metrics) observeRequests(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		status := c.Response().Status
 		if err != nil && !c.Response().Committed {
+			// As web.ErrorHandler reads it, wrapped or not.
 			status = http.StatusInternalServerError
-			if he, ok := err.(*echo.HTTPError); ok {
+			var ae *web.Error
+			var he *echo.HTTPError
+			switch {
+			case errors.As(err, &ae):
+				status = ae.Status
+			case errors.As(err, &he):
 				status = he.Code
 			}
 		}

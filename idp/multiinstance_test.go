@@ -49,7 +49,11 @@ func newCluster(t *testing.T) *cluster {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { db.Close() })
+		t.Cleanup(func() {
+			if err := db.Close(); err != nil {
+				t.Errorf("close the database: %v", err)
+			}
+		})
 		c.dbs[i] = db
 		wg.Add(1)
 		go func() {

@@ -158,7 +158,11 @@ func TestSignInRefusals(t *testing.T) {
 		if err := app.db.SetUserDisabled(ctx, user.ID, true); err != nil {
 			t.Fatal(err)
 		}
-		defer app.db.SetUserDisabled(ctx, user.ID, false)
+		t.Cleanup(func() {
+			if err := app.db.SetUserDisabled(ctx, user.ID, false); err != nil {
+				t.Errorf("enable the user again: %v", err)
+			}
+		})
 		a, _ := b.auth.Get(begin.Options)
 		if st, msg := b.loginFinish(arID, csrf, begin.CeremonyID, a); st == http.StatusOK || msg == "" {
 			t.Fatalf("disabled user signed in: %d %q", st, msg)
@@ -249,7 +253,7 @@ func TestAuthorizeRefusals(t *testing.T) {
 
 	t.Run("prompt=login forces a ceremony", func(t *testing.T) {
 		authURL, _ := r.authURL(oauth2.SetAuthURLParam("prompt", "login"))
-		b.signInPage(authURL)
+		b.in(t).signInPage(authURL)
 	})
 
 	t.Run("max_age exceeded forces a ceremony", func(t *testing.T) {

@@ -232,8 +232,10 @@ func TestPolicyTighteningFlagsThenRefusesAfterGrace(t *testing.T) {
 
 func TestPolicyWebAuthnWellKnown(t *testing.T) {
 	app := newTestApp(t)
-	if resp := app.newBrowser().get("/.well-known/webauthn"); resp.StatusCode != http.StatusNotFound {
-		t.Errorf("without related origins: %d", resp.StatusCode)
+	absent := app.newBrowser().get("/.well-known/webauthn")
+	readBody(t, absent)
+	if absent.StatusCode != http.StatusNotFound {
+		t.Errorf("without related origins: %d", absent.StatusCode)
 	}
 	app = newTestApp(t, func(c *Config) {
 		c.Passkeys.RelatedOrigins = []string{"https://example.org", "https://login.example.net/"}

@@ -118,8 +118,9 @@ func TestInstantRevocation(t *testing.T) {
 	})
 
 	t.Run("revoking the refresh token", func(t *testing.T) {
+		app, r := app.in(t), r.in(t)
 		_, b := enroll("gus")
-		g := r.signInGrant(b)
+		g := r.signInGrant(b.in(t))
 		app.revoke(client.ID, secret, g.tok.RefreshToken)
 		app.assertGrant(r, client.ID, secret, g, false, "refresh token revoked")
 		app.assertGrant(r, client.ID, secret, bystander, true, "other user")
@@ -144,7 +145,7 @@ func TestInstantRevocation(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	readBody(t, resp)
 	if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("WWW-Authenticate") == "" {
 		t.Fatalf("userinfo with a bad token: %d %q", resp.StatusCode, resp.Header.Get("WWW-Authenticate"))
 	}

@@ -85,7 +85,7 @@ func New(ctx context.Context, cfg Config, db *models.DB, sealer *models.Sealer) 
 	g.Go(func() (err error) {
 		oc := cfg.OIDC
 		// end_session ends the session of this cookie and clears it.
-		oc.SessionCookie = &http.Cookie{Name: s.sessions.CookieName(), Path: "/", HttpOnly: true,
+		oc.SessionCookie = &http.Cookie{Name: s.sessions.CookieName(), Path: "/", HttpOnly: true, //nolint:gosec // G124: HttpOnly and SameSite are set; Secure follows the issuer's scheme (SecureCookies), true whenever the issuer is https
 			Secure: s.cfg.SecureCookies(), SameSite: http.SameSiteLaxMode}
 		if s.op, err = oidc.New(ctx, oc, db, sealer); err != nil {
 			return fmt.Errorf("oidc provider: %w", err)
@@ -180,8 +180,7 @@ func (s *Server) Run(ctx context.Context, ready func(public, internal net.Addr))
 	}
 	inLn, err := s.listen(s.cfg.InternalListen)
 	if err != nil {
-		pubLn.Close()
-		return err
+		return errors.Join(err, pubLn.Close())
 	}
 	servers := []*http.Server{s.httpServer(s.publicHandler), s.internalServer()}
 	errc := make(chan error, 2)

@@ -16,7 +16,7 @@ import (
 // tokens (Authorization: Bearer lk_…), stored hashed, revocable and
 // optionally expiring; errors are JSON {"error": …, "request_id": …}.
 
-const apiTokenKey = "latchkey.api_token"
+const apiTokenKey = "latchkey.api_token" //nolint:gosec // G101: the echo context key under which the authenticated token's record is kept, not a token
 
 // RequireAPIToken authenticates a Bearer API token (RFC 6750 §2.1).
 func (s *Handlers) RequireAPIToken(next echo.HandlerFunc) echo.HandlerFunc {

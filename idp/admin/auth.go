@@ -124,7 +124,7 @@ func safeNext(next string) string {
 }
 
 func (s *Handlers) setAdminCookie(c echo.Context, name, value string, maxAge int) {
-	c.SetCookie(&http.Cookie{Name: s.adminCookieName(name), Value: value, Path: "/", MaxAge: maxAge,
+	c.SetCookie(&http.Cookie{Name: s.adminCookieName(name), Value: value, Path: "/", MaxAge: maxAge, //nolint:gosec // G124: HttpOnly and SameSite are set; Secure follows the console URL's scheme (adminSecure), true whenever the console is served over https
 		HttpOnly: true, Secure: s.adminSecure(), SameSite: http.SameSiteLaxMode})
 }
 

@@ -59,7 +59,7 @@ func clientSnippet(issuer string, cl *models.Client) string {
 	}
 	secret := "<the secret shown when it was created or rotated>"
 	if cl.Public {
-		secret = "(none: public client, use PKCE)"
+		secret = "(none: public client, use PKCE)" //nolint:gosec // G101: placeholder text of the configuration snippet for a public client, which has no secret
 	}
 	scopes := "openid profile email"
 	if len(cl.AllowedScopes) > 0 {

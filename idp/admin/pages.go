@@ -33,7 +33,7 @@ func (s *Handlers) adminBase(c echo.Context, section string, scripts ...string) 
 
 // notices are the messages shown after a redirect (?done=key); a fixed map
 // so nothing from the URL is ever echoed.
-var notices = map[string]string{
+var notices = map[string]string{ //nolint:gosec // G101: fixed notice texts keyed by ?done= (e.g. "tokens for this user were revoked"), no credential
 	"user-saved": "The user was saved.", "user-disabled": "The user was disabled; their sessions and tokens were ended.",
 	"user-enabled": "The user was enabled.", "user-deleted": "The user was deleted.",
 	"passkey-revoked": "The passkey was revoked.", "session-ended": "The session was ended.",

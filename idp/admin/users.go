@@ -217,7 +217,7 @@ func (s *Handlers) HandleUserUpdate(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/admin/users/"+u.ID+"?done=user-saved")
 }
 
-// userAction runs a state change on the user named in the path, audits it
+// HandleUserAction runs a state change on the user named in the path, audits it
 // and redirects back to the user page (or to done's page).
 func (s *Handlers) HandleUserAction(c echo.Context) error {
 	ctx := c.Request().Context()

@@ -121,7 +121,7 @@ func CSRF(cookie string, secure bool) echo.MiddlewareFunc {
 	if secure {
 		cookie = "__Host-" + cookie
 	}
-	return middleware.CSRFWithConfig(middleware.CSRFConfig{
+	return middleware.CSRFWithConfig(middleware.CSRFConfig{ //nolint:gosec // G101: TokenLookup and CookieName name where the CSRF token travels (header, form field, cookie), they hold no credential
 		TokenLookup:    "header:X-CSRF-Token,form:_csrf",
 		CookieName:     cookie,
 		CookiePath:     "/",
@@ -129,7 +129,7 @@ func CSRF(cookie string, secure bool) echo.MiddlewareFunc {
 		CookieSecure:   secure,
 		CookieSameSite: http.SameSiteStrictMode,
 		CookieMaxAge:   int((12 * time.Hour).Seconds()),
-		ErrorHandler: func(err error, c echo.Context) error {
+		ErrorHandler: func(err error, _ echo.Context) error {
 			return &Error{Status: http.StatusForbidden, Err: err,
 				Message: "This request was refused: its CSRF protection is missing or invalid. Reload the page and try again."}
 		},

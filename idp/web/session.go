@@ -32,7 +32,13 @@ func (s *Sessions) CookieName() string {
 // Current returns the live session named by the cookie, or nil.
 func (s *Sessions) Current(c echo.Context) (*models.Session, error) {
 	ck, err := c.Cookie(s.CookieName())
-	if err != nil || ck.Value == "" {
+	if errors.Is(err, http.ErrNoCookie) {
+		return nil, nil // no cookie, no session
+	}
+	if err != nil {
+		return nil, err
+	}
+	if ck.Value == "" {
 		return nil, nil
 	}
 	sess, err := s.DB.ActiveSession(c.Request().Context(), ck.Value)
@@ -44,7 +50,7 @@ func (s *Sessions) Current(c echo.Context) (*models.Session, error) {
 
 // SetCookie hands the browser the raw session ID.
 func (s *Sessions) SetCookie(c echo.Context, raw string) {
-	c.SetCookie(&http.Cookie{
+	c.SetCookie(&http.Cookie{ //nolint:gosec // G124: HttpOnly and SameSite are set; Secure follows the issuer's scheme (s.Secure, from Config.SecureCookies), true whenever the issuer is https
 		Name: s.CookieName(), Value: raw, Path: "/",
 		MaxAge: int(s.TTL.Seconds()), HttpOnly: true,
 		Secure: s.Secure, SameSite: http.SameSiteLaxMode,
@@ -53,7 +59,7 @@ func (s *Sessions) SetCookie(c echo.Context, raw string) {
 
 // ClearCookie removes the session cookie.
 func (s *Sessions) ClearCookie(w http.ResponseWriter) {
-	http.SetCookie(w, &http.Cookie{
+	http.SetCookie(w, &http.Cookie{ //nolint:gosec // G124: HttpOnly and SameSite are set; Secure follows the issuer's scheme (s.Secure, from Config.SecureCookies), true whenever the issuer is https
 		Name: s.CookieName(), Value: "", Path: "/", MaxAge: -1, HttpOnly: true,
 		Secure: s.Secure, SameSite: http.SameSiteLaxMode,
 	})
