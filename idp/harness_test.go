@@ -3,7 +3,6 @@ package idp
 import (
 	"bytes"
 	"context"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -11,6 +10,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/latchkey-idp/latchkey/internal/loopback"
 
 	"github.com/latchkey-idp/latchkey/models"
 )
@@ -26,11 +27,11 @@ import (
 // as http://localhost:PORT (WebAuthn refuses IP addresses as RP IDs).
 func listenLoopback(t testing.TB) (net.Listener, string) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, u, err := loopback.Listen()
 	if err != nil {
 		t.Fatal(err)
 	}
-	return ln, fmt.Sprintf("http://localhost:%d", ln.Addr().(*net.TCPAddr).Port)
+	return ln, u
 }
 
 // serveOn serves h on ln until the test ends.
@@ -59,12 +60,11 @@ func serveLoopback(t testing.TB, h http.Handler) string {
 // for a listener this test does not bind itself.
 func freeAddr(t testing.TB) string {
 	t.Helper()
-	ln, _ := listenLoopback(t)
-	addr := ln.Addr().String()
-	if err := ln.Close(); err != nil {
+	addrs, err := loopback.FreeAddrs(1)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return addr
+	return addrs[0]
 }
 
 // freePort is freeAddr's port.

@@ -22,6 +22,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/latchkey-idp/latchkey/internal/loopback"
+
 	"github.com/jackc/pgx/v5"
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx", for the bench schemas
 )
@@ -222,7 +224,7 @@ func (rep *startReport) print(e *env) {
 // waits for /readyz to answer 200, stops the server and returns the time
 // from exec to ready and the server's own "startup" figure.
 func timeStart(ctx context.Context, bin, dir, dsn string, timeout time.Duration) (ready, server time.Duration, err error) {
-	ports, err := freeLoopbackPorts(2)
+	ports, err := loopback.FreeAddrs(2)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -311,21 +313,6 @@ func lastLines(s string, n int) string {
 // timed server gets its configuration from the flags alone.
 func benchChildEnv() []string {
 	return slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "LATCHKEY_") })
-}
-
-// freeLoopbackPorts returns n distinct free loopback addresses: all are
-// held open until every one is known, so they cannot repeat.
-func freeLoopbackPorts(n int) ([]string, error) {
-	addrs := make([]string, n)
-	for i := range addrs {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("no free loopback port: %w", err)
-		}
-		defer func() { _ = ln.Close() }() // held until every port is known
-		addrs[i] = ln.Addr().String()
-	}
-	return addrs, nil
 }
 
 // benchSchemas hands out one new Postgres schema per fresh start (a DSN

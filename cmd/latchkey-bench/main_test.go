@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/latchkey-idp/latchkey/internal/loopback"
 )
 
 // binDir holds the binaries the tests build, once per test process.
@@ -130,7 +132,7 @@ func cliRun(t *testing.T, dir string, args ...string) (int, string, string) {
 
 func freeAddr(tb testing.TB) string {
 	tb.Helper()
-	addrs, err := freeLoopbackPorts(1) // bench_start.go
+	addrs, err := loopback.FreeAddrs(1)
 	if err != nil {
 		tb.Fatal(err)
 	}

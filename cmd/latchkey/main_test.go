@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/latchkey-idp/latchkey/internal/loopback"
 )
 
 // cliRun runs the CLI in-process against dir and returns exit code, stdout
@@ -183,12 +185,11 @@ func TestCLIWhileServing(t *testing.T) {
 
 func freeAddr(tb testing.TB) string {
 	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addrs, err := loopback.FreeAddrs(1)
 	if err != nil {
-		tb.Fatal("no free loopback port:", err)
+		tb.Fatal(err)
 	}
-	defer func() { _ = ln.Close() }() // only its port is wanted
-	return ln.Addr().String()
+	return addrs[0]
 }
 
 func portOf(addr string) string {
