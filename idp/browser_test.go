@@ -20,6 +20,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/latchkey-idp/latchkey/internal/testserver"
+
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/webauthn"
 	"github.com/chromedp/chromedp"
@@ -34,26 +36,7 @@ const (
 
 // syncBuffer collects output written from other goroutines (a child
 // process, the browser) so it can be logged once the test knows it failed.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) Printf(format string, args ...any) {
-	fmt.Fprintf(b, format+"\n", args...)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type syncBuffer = testserver.SyncBuffer
 
 // findChromium returns the browser to drive. Skipping is only allowed on a
 // developer machine without Chromium; CI must always run these tests.

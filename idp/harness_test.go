@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/latchkey-idp/latchkey/internal/testserver"
+
 	"github.com/latchkey-idp/latchkey/internal/loopback"
 
 	"github.com/latchkey-idp/latchkey/models"
@@ -60,11 +62,7 @@ func serveLoopback(t testing.TB, h http.Handler) string {
 // for a listener this test does not bind itself.
 func freeAddr(t testing.TB) string {
 	t.Helper()
-	addrs, err := loopback.FreeAddrs(1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return addrs[0]
+	return testserver.FreeAddr(t)
 }
 
 // freePort is freeAddr's port.

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/latchkey-idp/latchkey/internal/loopback"
+	"github.com/latchkey-idp/latchkey/internal/testserver"
 )
 
 // binDir holds the binaries the tests build, once per test process.
@@ -99,26 +97,10 @@ func benchServer(tb testing.TB, database string) (flags []string, internal strin
 			tb.Errorf("serve did not stop within 15 s: %s", logs.String())
 		}
 	})
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		resp, err := http.Get("http://" + internal + "/readyz")
-		if err == nil {
-			_ = resp.Body.Close() // only the status is checked
-			if resp.StatusCode == http.StatusOK {
-				return flags, internal, cmd.Process.Pid
-			}
-		}
-		select {
-		case err := <-exited:
-			exited <- err // for the cleanup
-			tb.Fatalf("serve exited before it was ready (%v): %s", err, logs.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			tb.Fatalf("server never became ready: %s", logs.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	ready := make(chan error, 1)
+	go func() { err := <-exited; ready <- err; exited <- err }() // the cleanup reaps it too
+	testserver.WaitReady(tb, "http://"+internal+"/readyz", ready, logs.String)
+	return flags, internal, cmd.Process.Pid
 }
 
 // cliRun runs latchkey-bench in-process against dir and returns exit code,
@@ -130,37 +112,13 @@ func cliRun(t *testing.T, dir string, args ...string) (int, string, string) {
 	return code, out.String(), errOut.String()
 }
 
-func freeAddr(tb testing.TB) string {
-	tb.Helper()
-	addrs, err := loopback.FreeAddrs(1)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return addrs[0]
-}
+// The harness of servers these tests start (internal/testserver).
+var (
+	freeAddr = testserver.FreeAddr
+	portOf   = testserver.Port
+)
 
-func portOf(addr string) string {
-	_, p, _ := net.SplitHostPort(addr)
-	return p
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writers and readers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = testserver.SyncBuffer
 
 func TestCLIUsage(t *testing.T) {
 	for _, tc := range []struct {

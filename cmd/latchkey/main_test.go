@@ -4,16 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
-	"github.com/latchkey-idp/latchkey/internal/loopback"
+	"github.com/latchkey-idp/latchkey/internal/testserver"
 )
 
 // cliRun runs the CLI in-process against dir and returns exit code, stdout
@@ -183,49 +180,15 @@ func TestCLIWhileServing(t *testing.T) {
 	}
 }
 
-func freeAddr(tb testing.TB) string {
-	tb.Helper()
-	addrs, err := loopback.FreeAddrs(1)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return addrs[0]
-}
+// The harness of servers these tests start (internal/testserver).
+var (
+	freeAddr = testserver.FreeAddr
+	portOf   = testserver.Port
+)
 
-func portOf(addr string) string {
-	_, p, _ := net.SplitHostPort(addr)
-	return p
-}
+type syncBuffer = testserver.SyncBuffer
 
 func waitReady(t *testing.T, url string) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for time.Now().Before(deadline) {
-		if resp, err := http.Get(url); err == nil {
-			_ = resp.Body.Close() // only the status is checked
-			if resp.StatusCode == http.StatusOK {
-				return
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("%s never became ready", url)
-}
-
-// syncBuffer is a bytes.Buffer safe for the server goroutine and the test.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	testserver.WaitReady(t, url, nil, nil)
 }
