@@ -16,6 +16,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/latchkey-idp/latchkey/internal/command"
+
 	"github.com/latchkey-idp/latchkey/idp"
 	"github.com/latchkey-idp/latchkey/models"
 )
@@ -64,7 +66,7 @@ func benchSetup(ctx context.Context, e *env, o *benchOptions) (_ *benchClient, _
 	if err != nil {
 		return nil, nil, err
 	}
-	defer closeDB(db, &err)
+	defer command.CloseDB(db, &err)
 	issuer := strings.TrimRight(e.cli.Issuer, "/")
 	run := models.NewToken()[:8]
 	bc := &benchClient{issuer: issuer, redirectURI: "http://127.0.0.1:9/bench-callback",

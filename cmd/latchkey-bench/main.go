@@ -19,6 +19,7 @@ import (
 
 	"github.com/alecthomas/kong"
 
+	"github.com/latchkey-idp/latchkey/internal/command"
 	"github.com/latchkey-idp/latchkey/models"
 )
 
@@ -82,7 +83,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if kctx == nil || strings.HasPrefix(kctx.Command(), "--") {
 		return 0
 	}
-	e := &env{cli: &c, out: stdout, errOut: stderr, log: newLogger(c.LogLevel, c.LogFormat, stderr)}
+	e := &env{cli: &c, out: stdout, errOut: stderr, log: command.NewLogger(c.LogLevel, c.LogFormat, stderr)}
 	slog.SetDefault(e.log)
 	kctx.BindTo(ctx, (*context.Context)(nil))
 	if err := kctx.Run(e); err != nil {
@@ -92,28 +93,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func newLogger(level, format string, w io.Writer) *slog.Logger {
-	var lv slog.Level
-	_ = lv.UnmarshalText([]byte(level))
-	opts := &slog.HandlerOptions{Level: lv}
-	if format == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
-	}
-	return slog.New(slog.NewJSONHandler(w, opts))
-}
-
 // openDB opens and migrates the database of the server under test, as
 // `latchkey` does.
 func (e *env) openDB(ctx context.Context) (*models.DB, error) {
-	db, err := models.Open(ctx, models.Options{DSN: e.cli.Database, DataDir: e.cli.DataDir})
-	if err != nil {
-		return nil, err
-	}
-	if err := db.Migrate(ctx); err != nil {
-		_ = db.Close() // reporting the migration error
-		return nil, err
-	}
-	return db, nil
+	return command.OpenDB(ctx, e.cli.Database, e.cli.DataDir, nil)
 }
 
 // printJSON writes v as one JSON object.
@@ -121,12 +104,4 @@ func (e *env) printJSON(v any) error {
 	enc := json.NewEncoder(e.out)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
-}
-
-// closeDB closes db when a command ends; a failed close becomes the
-// command's error unless it already fails (defer closeDB(db, &err)).
-func closeDB(db *models.DB, err *error) {
-	if cerr := db.Close(); cerr != nil && *err == nil {
-		*err = fmt.Errorf("close database: %w", cerr)
-	}
 }

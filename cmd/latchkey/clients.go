@@ -8,6 +8,8 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/latchkey-idp/latchkey/internal/command"
+
 	"github.com/latchkey-idp/latchkey/models"
 	"github.com/latchkey-idp/latchkey/oidc"
 )
@@ -72,7 +74,7 @@ func (a *clientsAddCmd) Run(ctx context.Context, e *env) (err error) {
 	if err != nil {
 		return err
 	}
-	defer closeDB(db, &err)
+	defer command.CloseDB(db, &err)
 	c := &models.Client{Name: a.Name, Public: a.Public, RedirectURIs: a.RedirectURI, PostLogoutRedirectURIs: a.PostLogoutRedirectURI,
 		AllowedScopes: a.Scope, IDTokenAlg: a.IDTokenAlg, AccessTokenFormat: a.AccessTokenFormat,
 		SkipConsent: a.FirstParty, BackchannelLogoutURI: a.BackchannelLogoutURI, AccessTokenAudience: a.Audience, JWKS: jwks}
@@ -110,7 +112,7 @@ func (l *clientsListCmd) Run(ctx context.Context, e *env) (err error) {
 	if err != nil {
 		return err
 	}
-	defer closeDB(db, &err)
+	defer command.CloseDB(db, &err)
 	cs, err := db.ListClients(ctx)
 	if err != nil {
 		return err

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/latchkey-idp/latchkey/internal/command"
+
 	"github.com/alecthomas/kong"
 )
 
@@ -62,7 +64,7 @@ func parseForTest(t *testing.T, args ...string) (*cli, *env) {
 	if _, err := parser.Parse(append(args, "--data-dir", t.TempDir())); err != nil {
 		t.Fatal(err)
 	}
-	return &c, &env{cli: &c, log: newLogger("error", "text", io.Discard)}
+	return &c, &env{cli: &c, log: command.NewLogger("error", "text", io.Discard)}
 }
 
 // TestServeHelpDoesNotServe: `serve --help` prints the flags (including

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/latchkey-idp/latchkey/internal/command"
+
 	"github.com/latchkey-idp/latchkey/idp"
 	"github.com/latchkey-idp/latchkey/oidc"
 )
@@ -25,7 +27,7 @@ func (k *keysRotateCmd) Run(ctx context.Context, e *env) (err error) {
 	if err != nil {
 		return err
 	}
-	defer closeDB(db, &err)
+	defer command.CloseDB(db, &err)
 	cfg := idp.Config{Issuer: e.cli.Issuer}
 	cfg.Defaults()
 	p, err := oidc.New(ctx, cfg.OIDC, db, sealer)

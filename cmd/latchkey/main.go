@@ -20,6 +20,7 @@ import (
 
 	"github.com/alecthomas/kong"
 
+	"github.com/latchkey-idp/latchkey/internal/command"
 	"github.com/latchkey-idp/latchkey/models"
 )
 
@@ -110,7 +111,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if exited || kctx == nil || strings.HasPrefix(kctx.Command(), "--") {
 		return 0
 	}
-	e := &env{cli: &c, out: stdout, errOut: stderr, log: newLogger(c.LogLevel, c.LogFormat, stderr)}
+	e := &env{cli: &c, out: stdout, errOut: stderr, log: command.NewLogger(c.LogLevel, c.LogFormat, stderr)}
 	slog.SetDefault(e.log)
 	kctx.BindTo(ctx, (*context.Context)(nil))
 	if err := kctx.Run(e); err != nil {
@@ -120,46 +121,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-func newLogger(level, format string, w io.Writer) *slog.Logger {
-	var lv slog.Level
-	_ = lv.UnmarshalText([]byte(level))
-	opts := &slog.HandlerOptions{Level: lv}
-	if format == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
-	}
-	return slog.New(slog.NewJSONHandler(w, opts))
-}
-
 // openDB opens and migrates the configured database.
 func (e *env) openDB(ctx context.Context) (*models.DB, error) {
-	return e.openDBWith(ctx, nil)
+	return command.OpenDB(ctx, e.cli.Database, e.cli.DataDir, nil)
 }
 
 // openDBWith is openDB that calls onFresh before migrating a database
 // that has never been migrated.
 func (e *env) openDBWith(ctx context.Context, onFresh func(*models.DB)) (*models.DB, error) {
-	db, err := models.Open(ctx, models.Options{DSN: e.cli.Database, DataDir: e.cli.DataDir})
-	if err != nil {
-		return nil, err
-	}
-	if onFresh != nil {
-		if fresh, err := db.Fresh(ctx); err == nil && fresh {
-			onFresh(db)
-		}
-	}
-	if err := db.Migrate(ctx); err != nil {
-		_ = db.Close() // reporting the migration error
-		return nil, err
-	}
-	return db, nil
-}
-
-// closeDB closes db when a command ends; a failed close becomes the
-// command's error unless it already fails (defer closeDB(db, &err)).
-func closeDB(db *models.DB, err *error) {
-	if cerr := db.Close(); cerr != nil && *err == nil {
-		*err = fmt.Errorf("close database: %w", cerr)
-	}
+	return command.OpenDB(ctx, e.cli.Database, e.cli.DataDir, onFresh)
 }
 
 // sealer loads (or on first use creates) the master key.
@@ -199,7 +169,7 @@ func (m *migrateCmd) Run(ctx context.Context, e *env) (err error) {
 	if err != nil {
 		return err
 	}
-	defer closeDB(db, &err)
+	defer command.CloseDB(db, &err)
 	if m.JSON {
 		return e.printJSON(map[string]any{"migrated": true})
 	}

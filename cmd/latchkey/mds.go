@@ -6,6 +6,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/latchkey-idp/latchkey/internal/command"
+
 	"github.com/latchkey-idp/latchkey/models"
 	"github.com/latchkey-idp/latchkey/passkeys"
 )
@@ -38,7 +40,7 @@ func (m *mdsImportCmd) Run(ctx context.Context, e *env) (err error) {
 	if err != nil {
 		return err
 	}
-	defer closeDB(db, &err)
+	defer command.CloseDB(db, &err)
 	info, err := passkeys.ImportMDS(ctx, db, blob, root)
 	if err != nil {
 		return err
@@ -65,7 +67,7 @@ func (m *mdsStatusCmd) Run(ctx context.Context, e *env) (err error) {
 	if err != nil {
 		return err
 	}
-	defer closeDB(db, &err)
+	defer command.CloseDB(db, &err)
 	info, err := passkeys.MDSStatus(ctx, db)
 	if err != nil {
 		return err

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/latchkey-idp/latchkey/internal/command"
+
 	"github.com/latchkey-idp/latchkey/idp"
 	"github.com/latchkey-idp/latchkey/models"
 	"github.com/latchkey-idp/latchkey/passkeys"
@@ -51,7 +53,7 @@ func (g *policyGroupCmd) Run(ctx context.Context, e *env) (err error) {
 	if err != nil {
 		return err
 	}
-	defer closeDB(db, &err)
+	defer command.CloseDB(db, &err)
 	if g.Clear {
 		if err := db.DeleteGroupPolicy(ctx, g.Group); err != nil {
 			return err
@@ -99,7 +101,7 @@ func (l *policyListCmd) Run(ctx context.Context, e *env) (err error) {
 	if err != nil {
 		return err
 	}
-	defer closeDB(db, &err)
+	defer command.CloseDB(db, &err)
 	gps, err := db.GroupPolicies(ctx)
 	if err != nil {
 		return err

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/latchkey-idp/latchkey/internal/command"
+
 	"github.com/latchkey-idp/latchkey/idp"
 	"github.com/latchkey-idp/latchkey/models"
 	"github.com/latchkey-idp/latchkey/oidc"
@@ -73,7 +75,7 @@ func (s *serveCmd) Run(ctx context.Context, e *env) (err error) {
 	if err != nil {
 		return err
 	}
-	defer closeDB(db, &err)
+	defer command.CloseDB(db, &err)
 	srv, err := idp.New(ctx, cfg, db, sealer)
 	if err != nil {
 		return err

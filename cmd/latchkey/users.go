@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"text/tabwriter"
 
+	"github.com/latchkey-idp/latchkey/internal/command"
+
 	"github.com/latchkey-idp/latchkey/idp"
 	"github.com/latchkey-idp/latchkey/models"
 )
@@ -29,7 +31,7 @@ func (a *usersAddCmd) Run(ctx context.Context, e *env) (err error) {
 	if err != nil {
 		return err
 	}
-	defer closeDB(db, &err)
+	defer command.CloseDB(db, &err)
 	u := &models.User{Username: a.Username, Email: a.Email, DisplayName: a.Name, IsAdmin: a.Admin}
 	if err := db.CreateUser(ctx, u); err != nil {
 		return err
@@ -63,7 +65,7 @@ func (s *usersSetupLinkCmd) Run(ctx context.Context, e *env) (err error) {
 	if err != nil {
 		return err
 	}
-	defer closeDB(db, &err)
+	defer command.CloseDB(db, &err)
 	u, err := db.UserByUsername(ctx, s.Username)
 	if err != nil {
 		return fmt.Errorf("no user %q: %w", s.Username, err)
@@ -88,7 +90,7 @@ func (l *usersListCmd) Run(ctx context.Context, e *env) (err error) {
 	if err != nil {
 		return err
 	}
-	defer closeDB(db, &err)
+	defer command.CloseDB(db, &err)
 	users, err := db.ListUsers(ctx)
 	if err != nil {
 		return err
