@@ -18,7 +18,7 @@ import (
 // bytes (a rotation shows at once), their metrics and their log line;
 // other methods still reach op.
 func TestDocumentFastPath(t *testing.T) {
-	var logs lockedBuffer
+	var logs syncBuffer
 	app := newTestApp(t, func(c *Config) {
 		c.Logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	})

@@ -24,7 +24,7 @@ func TestConcurrentSignInsRefreshesRevocations(t *testing.T) {
 		t.Skip("load test")
 	}
 	const users, flows = 20, 3
-	var logs lockedBuffer
+	var logs syncBuffer
 	app := newTestApp(t, func(c *Config) {
 		c.RateLimits.Disabled = true // one loopback IP plays 20 users
 		c.Logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))

@@ -2,13 +2,11 @@ package idp
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,29 +15,11 @@ import (
 	"github.com/latchkey-idp/latchkey/models"
 )
 
-// lockedBuffer collects log output from the server goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestLogsCarryNoSecrets runs a full flow with debug logging as JSON and
 // checks that every request is logged with its metadata and that no
 // token, code, secret or cookie handed out appears in the log.
 func TestLogsCarryNoSecrets(t *testing.T) {
-	var buf lockedBuffer
+	var buf syncBuffer
 	logger := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	// zitadel op logs through slog.Default.
 	prev := slog.Default()
