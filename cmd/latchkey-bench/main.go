@@ -9,12 +9,10 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 
 	"github.com/alecthomas/kong"
@@ -57,40 +55,10 @@ func main() {
 // run is main without signals and exit, so tests can call it.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var c cli
-	exited := false
-	parser, err := kong.New(&c,
-		kong.Name("latchkey-bench"),
-		kong.Description("Load test and start-up timing for Latchkey servers, over loopback HTTP."),
-		kong.Configuration(kong.JSON),
-		kong.UsageOnError(),
-		kong.Writers(stdout, stderr),
-		kong.Exit(func(int) { exited = true }),
-	)
-	if err != nil {
-		fmt.Fprintln(stderr, "latchkey-bench:", err)
-		return 2
-	}
-	kctx, err := parser.Parse(args)
-	if exited {
-		// --help printed the usage; kong then goes on and may complain
-		// that no command was given.
-		return 0
-	}
-	if err != nil {
-		fmt.Fprintln(stderr, "latchkey-bench:", err)
-		return 2
-	}
-	if kctx == nil || strings.HasPrefix(kctx.Command(), "--") {
-		return 0
-	}
-	e := &env{cli: &c, out: stdout, errOut: stderr, log: command.NewLogger(c.LogLevel, c.LogFormat, stderr)}
-	slog.SetDefault(e.log)
-	kctx.BindTo(ctx, (*context.Context)(nil))
-	if err := kctx.Run(e); err != nil {
-		fmt.Fprintln(stderr, "latchkey-bench:", err)
-		return 1
-	}
-	return 0
+	return command.Run(ctx, args, stdout, stderr, "latchkey-bench", "Load test and start-up timing for Latchkey servers, over loopback HTTP.", &c, func() (any, *slog.Logger) {
+		e := &env{cli: &c, out: stdout, errOut: stderr, log: command.NewLogger(c.LogLevel, c.LogFormat, stderr)}
+		return e, e.log
+	})
 }
 
 // openDB opens and migrates the database of the server under test, as

@@ -14,7 +14,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"strings"
 	"syscall"
 	"time"
 
@@ -88,37 +87,10 @@ func tuneGC() {
 // run is main without signals and exit, so tests can start and stop it.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var c cli
-	exited := false
-	parser, err := kong.New(&c,
-		kong.Name("latchkey"),
-		kong.Description("Latchkey: a passkey-only OpenID Connect provider."),
-		kong.Configuration(kong.JSON),
-		kong.UsageOnError(),
-		kong.Writers(stdout, stderr),
-		// --help and --version print and "exit": remember it, so that
-		// `latchkey serve --help` does not go on to start a server.
-		kong.Exit(func(int) { exited = true }),
-	)
-	if err != nil {
-		fmt.Fprintln(stderr, "latchkey:", err)
-		return 2
-	}
-	kctx, err := parser.Parse(args)
-	if err != nil {
-		fmt.Fprintln(stderr, "latchkey:", err)
-		return 2
-	}
-	if exited || kctx == nil || strings.HasPrefix(kctx.Command(), "--") {
-		return 0
-	}
-	e := &env{cli: &c, out: stdout, errOut: stderr, log: command.NewLogger(c.LogLevel, c.LogFormat, stderr)}
-	slog.SetDefault(e.log)
-	kctx.BindTo(ctx, (*context.Context)(nil))
-	if err := kctx.Run(e); err != nil {
-		fmt.Fprintln(stderr, "latchkey:", err)
-		return 1
-	}
-	return 0
+	return command.Run(ctx, args, stdout, stderr, "latchkey", "Latchkey: a passkey-only OpenID Connect provider.", &c, func() (any, *slog.Logger) {
+		e := &env{cli: &c, out: stdout, errOut: stderr, log: command.NewLogger(c.LogLevel, c.LogFormat, stderr)}
+		return e, e.log
+	})
 }
 
 // openDB opens and migrates the configured database.
