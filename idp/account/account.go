@@ -89,7 +89,7 @@ func (s *Handlers) HandleAccountShow(c echo.Context) error {
 		if p.Removed != "" {
 			p.Notice = "The passkey was deleted. You had signed in with it, so you were signed out."
 		}
-		return s.render(c, http.StatusOK, "account_signin", p)
+		return s.Render(c, http.StatusOK, "account_signin", p)
 	}
 	return s.renderAccount(c, http.StatusOK, sess, u, "")
 }
@@ -126,7 +126,7 @@ func (s *Handlers) renderAccount(c echo.Context, status int, sess *models.Sessio
 	if p.Consents, err = s.db.ConsentsByUser(ctx, u.ID); err != nil {
 		return err
 	}
-	return s.render(c, status, "account", p)
+	return s.Render(c, status, "account", p)
 }
 
 // accountSigninPage is the account page's passkey sign-in: the fields of
@@ -242,7 +242,7 @@ func (s *Handlers) HandleAccountPasskeyFinish(c echo.Context, sess *models.Sessi
 		// signed in as someone else meanwhile).
 		return web.NewError(http.StatusConflict, "This passkey ceremony belongs to another account.", nil)
 	}
-	s.audit(c, &models.AuditEvent{Type: models.EventPasskeyAdded, Success: true, UserID: u.ID, ActorID: u.ID,
+	s.Audit(c, &models.AuditEvent{Type: models.EventPasskeyAdded, Success: true, UserID: u.ID, ActorID: u.ID,
 		Detail: models.JSONMap{"credential": cred.ID, "name": cred.Name, "via": "account"}})
 	return c.JSON(http.StatusOK, map[string]string{"redirect": "/account?done=passkey-added"})
 }
@@ -256,7 +256,7 @@ func (s *Handlers) HandleAccountPasskeyRename(c echo.Context, sess *models.Sessi
 	if err := s.db.RenameCredential(c.Request().Context(), u.ID, c.Param("id"), name); err != nil {
 		return web.NotFound("passkey", err)
 	}
-	s.audit(c, &models.AuditEvent{Type: models.EventPasskeyRenamed, Success: true, UserID: u.ID, ActorID: u.ID,
+	s.Audit(c, &models.AuditEvent{Type: models.EventPasskeyRenamed, Success: true, UserID: u.ID, ActorID: u.ID,
 		Detail: models.JSONMap{"credential": c.Param("id"), "name": name}})
 	return c.Redirect(http.StatusSeeOther, "/account?done=passkey-renamed")
 }
@@ -284,7 +284,7 @@ func (s *Handlers) HandleAccountPasskeyDelete(c echo.Context, sess *models.Sessi
 	if err := s.db.DeleteCredential(ctx, u.ID, victim.ID); err != nil {
 		return web.NotFound("passkey", err)
 	}
-	s.audit(c, &models.AuditEvent{Type: models.EventPasskeyRemoved, Success: true, UserID: u.ID, ActorID: u.ID,
+	s.Audit(c, &models.AuditEvent{Type: models.EventPasskeyRemoved, Success: true, UserID: u.ID, ActorID: u.ID,
 		Detail: models.JSONMap{"credential": victim.ID, "via": "account"}})
 	// Deleting the passkey this session signed in with ends the session
 	// (models.DeleteCredential); the page then offers sign-in again.
@@ -298,7 +298,7 @@ func (s *Handlers) HandleAccountSessionEnd(c echo.Context, sess *models.Session,
 		if err := s.db.EndUserSessions(ctx, u.ID); err != nil {
 			return err
 		}
-		s.audit(c, &models.AuditEvent{Type: models.EventSignOut, Success: true, UserID: u.ID, ActorID: u.ID, Detail: models.JSONMap{"session": "all"}})
+		s.Audit(c, &models.AuditEvent{Type: models.EventSignOut, Success: true, UserID: u.ID, ActorID: u.ID, Detail: models.JSONMap{"session": "all"}})
 		s.sessions.ClearCookie(c.Response())
 		return c.Redirect(http.StatusSeeOther, "/account")
 	}
@@ -309,7 +309,7 @@ func (s *Handlers) HandleAccountSessionEnd(c echo.Context, sess *models.Session,
 	if err := s.db.EndSession(ctx, target.ID); err != nil {
 		return err
 	}
-	s.audit(c, &models.AuditEvent{Type: models.EventSessionEnded, Success: true, UserID: u.ID, ActorID: u.ID, Detail: models.JSONMap{"session": target.ID}})
+	s.Audit(c, &models.AuditEvent{Type: models.EventSessionEnded, Success: true, UserID: u.ID, ActorID: u.ID, Detail: models.JSONMap{"session": target.ID}})
 	if target.ID == sess.ID {
 		s.sessions.ClearCookie(c.Response())
 		return c.Redirect(http.StatusSeeOther, "/account")
@@ -330,6 +330,6 @@ func (s *Handlers) HandleAccountAppRevoke(c echo.Context, _ *models.Session, u *
 	if err := s.signIn.RevokeConsent(c, u.ID, cl.ID); err != nil { // revoking access withdraws consent too
 		return err
 	}
-	s.audit(c, &models.AuditEvent{Type: models.EventAppTokensRevoked, Success: true, UserID: u.ID, ActorID: u.ID, ClientID: cl.ID})
+	s.Audit(c, &models.AuditEvent{Type: models.EventAppTokensRevoked, Success: true, UserID: u.ID, ActorID: u.ID, ClientID: cl.ID})
 	return c.Redirect(http.StatusSeeOther, "/account?done=app-revoked")
 }

@@ -66,9 +66,8 @@ type Deps struct {
 
 // Handlers serves the setup link and the account page.
 type Handlers struct {
-	db       *models.DB
-	pages    *web.Pages
-	auditor  *web.Auditor
+	db *models.DB
+	web.Kit
 	sessions *web.Sessions
 	passkeys Passkeys
 	signIn   SignIn
@@ -77,15 +76,9 @@ type Handlers struct {
 
 // New returns the account pages' handlers.
 func New(d Deps) *Handlers {
-	return &Handlers{db: d.DB, pages: d.Pages, auditor: d.Auditor, sessions: d.Sessions, passkeys: d.Passkeys,
+	return &Handlers{db: d.DB, Kit: web.Kit{Pages: d.Pages, Auditor: d.Auditor}, sessions: d.Sessions, passkeys: d.Passkeys,
 		signIn: d.SignIn, cfg: d.Config}
 }
-
-func (s *Handlers) render(c echo.Context, status int, name string, data web.PageData) error {
-	return s.pages.Render(c, status, name, data)
-}
-
-func (s *Handlers) audit(c echo.Context, ev *models.AuditEvent) { s.auditor.Audit(c, ev) }
 
 func (s *Handlers) withPolicy(ctx context.Context, userID string, rows []web.PasskeyRow) []web.PasskeyRow {
 	return web.WithPolicy(ctx, s.passkeys, s.cfg.Logger, userID, rows)

@@ -52,7 +52,7 @@ func (s *Handlers) HandleSetupShow(c echo.Context) error {
 	if name == "" {
 		name = u.Username
 	}
-	return s.render(c, http.StatusOK, "setup", &setupPage{
+	return s.Render(c, http.StatusOK, "setup", &setupPage{
 		Base:  web.Base{Scripts: []string{"webauthn.js", "setup.js"}},
 		Token: c.Param("token"), Username: u.Username, DisplayName: name,
 		Expires: web.HumanUntil(st.ExpiresAt.Sub(s.cfg.Now())),
@@ -94,9 +94,9 @@ func (s *Handlers) HandleSetupFinish(c echo.Context) error {
 	if err != nil {
 		return s.signIn.PasskeyFailure(c, "", err)
 	}
-	s.audit(c, &models.AuditEvent{Type: models.EventPasskeyAdded, Success: true, UserID: u.ID,
+	s.Audit(c, &models.AuditEvent{Type: models.EventPasskeyAdded, Success: true, UserID: u.ID,
 		Detail: models.JSONMap{"credential": cred.ID, "name": cred.Name, "via": "setup_link"}})
-	s.audit(c, &models.AuditEvent{Type: models.EventSetupLinkUsed, Success: true, UserID: u.ID,
+	s.Audit(c, &models.AuditEvent{Type: models.EventSetupLinkUsed, Success: true, UserID: u.ID,
 		Detail: models.JSONMap{"setup_link": st.ID}})
 	return c.JSON(http.StatusOK, map[string]string{"status": "created", "name": cred.Name})
 }

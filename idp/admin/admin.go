@@ -14,8 +14,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/labstack/echo/v4"
-
 	"github.com/latchkey-idp/latchkey/idp/web"
 	"github.com/latchkey-idp/latchkey/models"
 	"github.com/latchkey-idp/latchkey/oidc"
@@ -59,9 +57,8 @@ type Deps struct {
 
 // Handlers serves the console and the admin API.
 type Handlers struct {
-	db             *models.DB
-	pages          *web.Pages
-	auditor        *web.Auditor
+	db *models.DB
+	web.Kit
 	op             Provider
 	passkeys       Passkeys
 	issueSetupLink func(ctx context.Context, userID, actor string) (string, error)
@@ -72,15 +69,9 @@ type Handlers struct {
 
 // New returns the console's handlers; call EnsureClient before serving.
 func New(d Deps) *Handlers {
-	return &Handlers{db: d.DB, pages: d.Pages, auditor: d.Auditor, op: d.Provider, passkeys: d.Passkeys,
+	return &Handlers{db: d.DB, Kit: web.Kit{Pages: d.Pages, Auditor: d.Auditor}, op: d.Provider, passkeys: d.Passkeys,
 		issueSetupLink: d.IssueSetupLink, cfg: d.Config}
 }
-
-func (s *Handlers) render(c echo.Context, status int, name string, data web.PageData) error {
-	return s.pages.Render(c, status, name, data)
-}
-
-func (s *Handlers) audit(c echo.Context, ev *models.AuditEvent) { s.auditor.Audit(c, ev) }
 
 func (s *Handlers) withPolicy(ctx context.Context, userID string, rows []web.PasskeyRow) []web.PasskeyRow {
 	return web.WithPolicy(ctx, s.passkeys, s.cfg.Logger, userID, rows)

@@ -122,7 +122,7 @@ func (s *Handlers) HandleAuditList(c echo.Context) error {
 		v.Set("before", strconv.FormatInt(evs[len(evs)-1].ID, 10))
 		p.NextURL = "/admin/audit?" + v.Encode()
 	}
-	return s.render(c, http.StatusOK, "admin_audit", p)
+	return s.Render(c, http.StatusOK, "admin_audit", p)
 }
 
 // HandleAuditExport streams the filtered events as JSON lines
@@ -203,7 +203,7 @@ func (s *Handlers) HandleOverviewShow(c echo.Context) error {
 	}
 	p.RecentFail = len(fails)
 	p.policyInfo = s.policyInfo(ctx)
-	return s.render(c, http.StatusOK, "admin_overview", p)
+	return s.Render(c, http.StatusOK, "admin_overview", p)
 }
 
 // signInChart draws sign-ins per day as an inline SVG bar chart. Every
@@ -270,7 +270,7 @@ func (s *Handlers) HandleKeysList(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.render(c, http.StatusOK, "admin_keys", &adminKeysPage{adminBase: s.adminBase(c, "keys"), Keys: rows})
+	return s.Render(c, http.StatusOK, "admin_keys", &adminKeysPage{adminBase: s.adminBase(c, "keys"), Keys: rows})
 }
 
 // HandleKeysRotate serves POST /admin/keys/rotate.

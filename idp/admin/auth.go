@@ -176,7 +176,7 @@ func (s *Handlers) HandleSignInCallback(c echo.Context) error {
 		return err
 	}
 	if !u.IsAdmin || u.Disabled {
-		s.audit(c, &models.AuditEvent{Type: models.EventAdminSignInDenied, Success: false, UserID: u.ID, ClientID: ClientID,
+		s.Audit(c, &models.AuditEvent{Type: models.EventAdminSignInDenied, Success: false, UserID: u.ID, ClientID: ClientID,
 			Detail: models.JSONMap{"reason": "not an admin"}})
 		// The code was redeemed to learn who signed in; the console keeps
 		// no tokens for someone it refuses.
@@ -192,7 +192,7 @@ func (s *Handlers) HandleSignInCallback(c echo.Context) error {
 		return err
 	}
 	s.setAdminCookie(c, "latchkey_admin", raw, int(s.cfg.SessionTTL.Seconds()))
-	s.audit(c, &models.AuditEvent{Type: models.EventAdminSignIn, Success: true, UserID: u.ID, ActorID: u.ID, ClientID: ClientID,
+	s.Audit(c, &models.AuditEvent{Type: models.EventAdminSignIn, Success: true, UserID: u.ID, ActorID: u.ID, ClientID: ClientID,
 		Detail: models.JSONMap{"session": who.SessionID, "amr": who.AMR}})
 	return c.Redirect(http.StatusSeeOther, safeNext(f.Next))
 }
@@ -210,7 +210,7 @@ func (s *Handlers) HandleSignOut(c echo.Context) error {
 
 // HandleSignedOutShow serves GET /admin/signed-out.
 func (s *Handlers) HandleSignedOutShow(c echo.Context) error {
-	return s.render(c, http.StatusOK, "message", &web.MessagePage{Title: "Signed out",
+	return s.Render(c, http.StatusOK, "message", &web.MessagePage{Title: "Signed out",
 		Message: "You are signed out of the admin console.", Hint: "Open /admin to sign in again."})
 }
 

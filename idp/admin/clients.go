@@ -37,7 +37,7 @@ func (s *Handlers) HandleClientsList(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.render(c, http.StatusOK, "admin_clients", &adminClientPage{adminBase: s.adminBase(c, "clients"), Clients: cs})
+	return s.Render(c, http.StatusOK, "admin_clients", &adminClientPage{adminBase: s.adminBase(c, "clients"), Clients: cs})
 }
 
 func (s *Handlers) clientPage(c echo.Context, cl *models.Client, isNew bool, scripts ...string) (*adminClientPage, error) {
@@ -75,7 +75,7 @@ func (s *Handlers) HandleClientNew(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.render(c, http.StatusOK, "admin_client", p)
+	return s.Render(c, http.StatusOK, "admin_client", p)
 }
 
 // clientFromForm reads the application form into cl; it returns a message
@@ -178,7 +178,7 @@ func (s *Handlers) clientFormError(c echo.Context, cl *models.Client, isNew bool
 		return err
 	}
 	p.Error = msg
-	return s.render(c, http.StatusBadRequest, "admin_client", p)
+	return s.Render(c, http.StatusBadRequest, "admin_client", p)
 }
 
 func (s *Handlers) showClientSecret(c echo.Context, cl *models.Client, secret string, status int) error {
@@ -188,7 +188,7 @@ func (s *Handlers) showClientSecret(c echo.Context, cl *models.Client, secret st
 	}
 	p.Secret = secret
 	p.Snippet = strings.Replace(p.Snippet, "<the secret shown when it was created or rotated>", secret, 1)
-	return s.render(c, status, "admin_client_secret", p)
+	return s.Render(c, status, "admin_client_secret", p)
 }
 
 func (s *Handlers) adminClient(c echo.Context) (*models.Client, error) {
@@ -212,7 +212,7 @@ func (s *Handlers) HandleClientShow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.render(c, http.StatusOK, "admin_client", p)
+	return s.Render(c, http.StatusOK, "admin_client", p)
 }
 
 // HandleClientUpdate serves POST /admin/clients/:id.

@@ -28,7 +28,7 @@ func (s *Handlers) renderGroups(c echo.Context, status int, p *adminGroupsPage) 
 	if p.Groups, err = s.db.ListGroups(c.Request().Context()); err != nil {
 		return err
 	}
-	return s.render(c, status, "admin_groups", p)
+	return s.Render(c, status, "admin_groups", p)
 }
 
 // HandleGroupCreate serves POST /admin/groups.
@@ -54,7 +54,7 @@ func (s *Handlers) renderGroup(c echo.Context, status int, g *models.Group, errM
 	}
 	p := &adminGroupsPage{adminBase: s.adminBase(c, "groups"), Group: g, Members: members, Name: g.Name}
 	p.Error = errMsg
-	return s.render(c, status, "admin_group", p)
+	return s.Render(c, status, "admin_group", p)
 }
 
 func (s *Handlers) adminGroup(c echo.Context) (*models.Group, error) {

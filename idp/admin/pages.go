@@ -54,7 +54,7 @@ func (s *Handlers) adminAudit(c echo.Context, typ string, ev models.AuditEvent) 
 	} else if t, ok := c.Get(apiTokenKey).(*models.APIToken); ok {
 		ev.ActorID = "api:" + t.ID
 	}
-	s.audit(c, &ev)
+	s.Audit(c, &ev)
 }
 
 // actorID names who makes a change: the console admin or the API token.

@@ -42,7 +42,7 @@ func (s *Handlers) renderTokens(c echo.Context, status int, p *adminTokensPage) 
 		}
 		p.Tokens = append(p.Tokens, r)
 	}
-	return s.render(c, status, "admin_tokens", p)
+	return s.Render(c, status, "admin_tokens", p)
 }
 
 // HandleTokensList serves GET /admin/tokens.

@@ -45,7 +45,7 @@ func (s *Handlers) HandleUsersList(c echo.Context) error {
 	if page < p.Pages {
 		p.NextURL = link(page + 1)
 	}
-	return s.render(c, http.StatusOK, "admin_users", p)
+	return s.Render(c, http.StatusOK, "admin_users", p)
 }
 
 type adminUserForm struct {
@@ -101,7 +101,7 @@ func (s *Handlers) renderUserForm(c echo.Context, status int, p *adminUserForm) 
 	if p.New {
 		name = "admin_user_new"
 	}
-	return s.render(c, status, name, p)
+	return s.Render(c, status, name, p)
 }
 
 // userFromForm reads the user form fields into u and returns the custom
@@ -164,7 +164,7 @@ func (s *Handlers) showSetupLink(c echo.Context, u *models.User, status int) err
 	if err != nil {
 		return err
 	}
-	return s.render(c, status, "admin_link", &adminUserForm{adminBase: s.adminBase(c, "users", "admin.js"), User: u,
+	return s.Render(c, status, "admin_link", &adminUserForm{adminBase: s.adminBase(c, "users", "admin.js"), User: u,
 		SetupLink: link, SetupLinkQR: qr, SetupExpires: web.HumanUntil(s.cfg.SetupLinkTTL)})
 }
 

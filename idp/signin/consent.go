@@ -87,7 +87,7 @@ func (s *Handlers) HandleConsentShow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.render(c, http.StatusOK, "consent", &consentPage{AuthRequestID: ar.ID, ClientName: cl.Name, Scopes: describeScopes(ar.Scopes)})
+	return s.Render(c, http.StatusOK, "consent", &consentPage{AuthRequestID: ar.ID, ClientName: cl.Name, Scopes: describeScopes(ar.Scopes)})
 }
 
 // HandleConsentDecide records "allow" (remembered for the scopes asked)
@@ -99,7 +99,7 @@ func (s *Handlers) HandleConsentDecide(c echo.Context) error {
 		return err
 	}
 	if c.FormValue("decision") != "allow" {
-		s.audit(c, &models.AuditEvent{Type: EventConsentDenied, Success: false, UserID: sess.UserID, ClientID: ar.ClientID,
+		s.Audit(c, &models.AuditEvent{Type: EventConsentDenied, Success: false, UserID: sess.UserID, ClientID: ar.ClientID,
 			Detail: models.JSONMap{"scopes": ar.Scopes}})
 		s.op.FailAuthRequest(c.Response(), c.Request(), ar.ID, oidc.AccessDenied, "the user denied access")
 		return nil
@@ -110,7 +110,7 @@ func (s *Handlers) HandleConsentDecide(c echo.Context) error {
 	if err := s.db.SetConsentPending(ctx, ar.ID, false); err != nil {
 		return err
 	}
-	s.audit(c, &models.AuditEvent{Type: EventConsentGranted, Success: true, UserID: sess.UserID, ClientID: ar.ClientID,
+	s.Audit(c, &models.AuditEvent{Type: EventConsentGranted, Success: true, UserID: sess.UserID, ClientID: ar.ClientID,
 		Detail: models.JSONMap{"scopes": ar.Scopes}})
 	return c.Redirect(http.StatusSeeOther, s.op.CallbackURL(ctx, ar.ID))
 }
@@ -132,6 +132,6 @@ func (s *Handlers) RevokeConsent(c echo.Context, userID, clientID string) error 
 	if err != nil {
 		return err
 	}
-	s.audit(c, &models.AuditEvent{Type: EventConsentRevoked, Success: true, UserID: userID, ActorID: userID, ClientID: clientID})
+	s.Audit(c, &models.AuditEvent{Type: EventConsentRevoked, Success: true, UserID: userID, ActorID: userID, ClientID: clientID})
 	return nil
 }

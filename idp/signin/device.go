@@ -54,7 +54,7 @@ func (s *Handlers) HandleDeviceShow(c echo.Context) error {
 	p := &devicePage{}
 	raw := c.QueryParam("user_code")
 	if raw == "" {
-		return s.render(c, http.StatusOK, "device", p)
+		return s.Render(c, http.StatusOK, "device", p)
 	}
 	d, msg, err := s.deviceGrant(c, raw)
 	if err != nil {
@@ -62,7 +62,7 @@ func (s *Handlers) HandleDeviceShow(c echo.Context) error {
 	}
 	if d == nil {
 		p.Error = msg
-		return s.render(c, http.StatusBadRequest, "device", p)
+		return s.Render(c, http.StatusBadRequest, "device", p)
 	}
 	cl, err := s.db.ClientByID(ctx, d.ClientID)
 	if err != nil {
@@ -77,7 +77,7 @@ func (s *Handlers) HandleDeviceShow(c echo.Context) error {
 		p.NeedSignIn = true
 		p.Scripts = []string{"webauthn.js", "login.js"}
 	}
-	return s.render(c, http.StatusOK, "device_approve", p)
+	return s.Render(c, http.StatusOK, "device_approve", p)
 }
 
 // HandleDeviceLoginFinish signs in (or re-authenticates the session) and
@@ -107,7 +107,7 @@ func (s *Handlers) HandleDeviceDecide(c echo.Context) error {
 		return err
 	}
 	if d == nil {
-		return s.render(c, http.StatusBadRequest, "device", &devicePage{Error: msg})
+		return s.Render(c, http.StatusBadRequest, "device", &devicePage{Error: msg})
 	}
 	sess, err := s.sessions.Current(c)
 	if err != nil {
@@ -124,7 +124,7 @@ func (s *Handlers) HandleDeviceDecide(c echo.Context) error {
 	}
 	if err := s.db.DecideDeviceAuthorization(ctx, d.ID, approve, sess.UserID, sess.ID, sess.AuthTime, sess.AMR, sess.ACR); err != nil {
 		if errors.Is(err, models.ErrNotFound) {
-			return s.render(c, http.StatusConflict, "device", &devicePage{Error: "This code was already used or has expired."})
+			return s.Render(c, http.StatusConflict, "device", &devicePage{Error: "This code was already used or has expired."})
 		}
 		return err
 	}
@@ -138,6 +138,6 @@ func (s *Handlers) HandleDeviceDecide(c echo.Context) error {
 		ev.Type, ev.Success = EventDeviceApproved, true
 		title, text = "Device connected", "You can return to your device; it is signed in now."
 	}
-	s.audit(c, ev)
-	return s.render(c, http.StatusOK, "message", &web.MessagePage{Title: title, Message: text})
+	s.Audit(c, ev)
+	return s.Render(c, http.StatusOK, "message", &web.MessagePage{Title: title, Message: text})
 }

@@ -110,7 +110,7 @@ func (s *Handlers) HandleLoginShow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.render(c, http.StatusOK, "login", &loginPage{
+	return s.Render(c, http.StatusOK, "login", &loginPage{
 		Base:          web.Base{Scripts: []string{"webauthn.js", "login.js"}},
 		AuthRequestID: ar.ID, ClientName: client.Name, Begin: begin,
 	})

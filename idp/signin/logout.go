@@ -27,7 +27,7 @@ func (s *Handlers) HandleSessionEnd(c echo.Context) error {
 		return nil
 	}
 	if after, err := s.db.SessionByID(ctx, sess.ID); err == nil && after.EndedAt != nil {
-		s.audit(c, &models.AuditEvent{Type: models.EventSignOut, Success: true, UserID: sess.UserID,
+		s.Audit(c, &models.AuditEvent{Type: models.EventSignOut, Success: true, UserID: sess.UserID,
 			Detail: models.JSONMap{"session": sess.ID}})
 	}
 	return nil
@@ -35,7 +35,7 @@ func (s *Handlers) HandleSessionEnd(c echo.Context) error {
 
 // HandleLoggedOutShow serves GET /logged-out.
 func (s *Handlers) HandleLoggedOutShow(c echo.Context) error {
-	return s.pages.Message(c, http.StatusOK, "Signed out", "You are signed out of Latchkey.", "You can close this window.")
+	return s.Pages.Message(c, http.StatusOK, "Signed out", "You are signed out of Latchkey.", "You can close this window.")
 }
 
 type homePage struct {
@@ -56,5 +56,5 @@ func (s *Handlers) HandleHomeShow(c echo.Context) error {
 			p.SignedIn, p.Username = true, u.Username
 		}
 	}
-	return s.render(c, http.StatusOK, "home", p)
+	return s.Render(c, http.StatusOK, "home", p)
 }

@@ -44,7 +44,7 @@ func (s *Handlers) confirmLogout(c echo.Context) error {
 	if u, err := s.db.UserByID(ctx, sess.UserID); err == nil {
 		p.Username = u.Username
 	}
-	return s.csrf(func(c echo.Context) error { return s.render(c, http.StatusOK, "logout_confirm", p) })(c)
+	return s.csrf(func(c echo.Context) error { return s.Render(c, http.StatusOK, "logout_confirm", p) })(c)
 }
 
 // HandleLogoutConfirm ends the browser session after the user confirmed,
@@ -59,7 +59,7 @@ func (s *Handlers) HandleLogoutConfirm(c echo.Context) error {
 		if err := s.db.EndSession(ctx, sess.ID); err != nil {
 			return err
 		}
-		s.audit(c, &models.AuditEvent{Type: models.EventSignOut, Success: true, UserID: sess.UserID,
+		s.Audit(c, &models.AuditEvent{Type: models.EventSignOut, Success: true, UserID: sess.UserID,
 			ClientID: c.FormValue("client_id"), Detail: models.JSONMap{"session": sess.ID, "via": "end_session_confirm"}})
 	}
 	s.sessions.ClearCookie(c.Response().Writer)

@@ -79,9 +79,8 @@ type Deps struct {
 
 // Handlers serves the sign-in, consent, device and logout pages.
 type Handlers struct {
-	db       *models.DB
-	pages    *web.Pages
-	auditor  *web.Auditor
+	db *models.DB
+	web.Kit
 	sessions *web.Sessions
 	csrf     echo.MiddlewareFunc
 	op       Provider
@@ -92,13 +91,7 @@ type Handlers struct {
 
 // New returns the sign-in pages' handlers.
 func New(d Deps) *Handlers {
-	return &Handlers{db: d.DB, pages: d.Pages, auditor: d.Auditor, sessions: d.Sessions, csrf: d.CSRF,
+	return &Handlers{db: d.DB, Kit: web.Kit{Pages: d.Pages, Auditor: d.Auditor}, sessions: d.Sessions, csrf: d.CSRF,
 		op: d.Provider, passkeys: d.Passkeys, cfg: d.Config,
 		svc: NewService(d.DB, d.Passkeys, d.Provider.CallbackURL, d.Config)}
 }
-
-func (s *Handlers) render(c echo.Context, status int, name string, data web.PageData) error {
-	return s.pages.Render(c, status, name, data)
-}
-
-func (s *Handlers) audit(c echo.Context, ev *models.AuditEvent) { s.auditor.Audit(c, ev) }
