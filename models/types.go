@@ -57,21 +57,10 @@ func (l StringList) Value() (driver.Value, error) {
 
 // Scan implements sql.Scanner.
 func (l *StringList) Scan(src any) error {
-	var b []byte
-	switch v := src.(type) {
-	case nil:
+	b, err := textColumn("StringList", src)
+	if err != nil || len(b) == 0 {
 		*l = nil
-		return nil
-	case string:
-		b = []byte(v)
-	case []byte:
-		b = v
-	default:
-		return fmt.Errorf("StringList: cannot scan %T", src)
-	}
-	if len(b) == 0 {
-		*l = nil
-		return nil
+		return err
 	}
 	if list, ok := parsePlainList(b); ok {
 		*l = list
@@ -140,21 +129,25 @@ func (m JSONMap) Value() (driver.Value, error) {
 
 // Scan implements sql.Scanner.
 func (m *JSONMap) Scan(src any) error {
-	var b []byte
-	switch v := src.(type) {
-	case nil:
+	b, err := textColumn("JSONMap", src)
+	if err != nil || len(b) == 0 {
 		*m = nil
-		return nil
-	case string:
-		b = []byte(v)
-	case []byte:
-		b = v
-	default:
-		return fmt.Errorf("JSONMap: cannot scan %T", src)
-	}
-	if len(b) == 0 {
-		*m = nil
-		return nil
+		return err
 	}
 	return json.Unmarshal(b, (*map[string]any)(m))
+}
+
+// textColumn returns the bytes of a TEXT column's value as the driver
+// hands it over (string on Postgres, []byte or string on SQLite); NULL is
+// empty.
+func textColumn(typ string, src any) ([]byte, error) {
+	switch v := src.(type) {
+	case nil:
+		return nil, nil
+	case string:
+		return []byte(v), nil
+	case []byte:
+		return v, nil
+	}
+	return nil, fmt.Errorf("%s: cannot scan %T", typ, src)
 }
