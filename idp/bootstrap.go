@@ -16,28 +16,12 @@ const BootstrapAdminUsername = "admin"
 // BootstrapAdmin makes sure an admin can get in on a fresh install. While no
 // admin account has a passkey, it creates the "admin" account if needed and
 // returns a new one-time setup URL (earlier links stop working). Once an
-// admin has a passkey it returns "".
+// admin has a passkey it returns "". It reads the admins only, so start-up
+// does not grow with the number of users.
 func BootstrapAdmin(ctx context.Context, db *models.DB, issuer string, cfg Config) (string, error) {
-	users, err := db.ListUsers(ctx)
-	if err != nil {
+	ready, admin, err := db.AdminSignInState(ctx, BootstrapAdminUsername)
+	if err != nil || ready {
 		return "", err
-	}
-	var admin *models.User
-	for i := range users {
-		u := &users[i]
-		if !u.IsAdmin || u.Disabled {
-			continue
-		}
-		creds, err := db.CredentialsByUser(ctx, u.ID)
-		if err != nil {
-			return "", err
-		}
-		if len(creds) > 0 {
-			return "", nil
-		}
-		if admin == nil || u.Username == BootstrapAdminUsername {
-			admin = u
-		}
 	}
 	if admin == nil {
 		admin = &models.User{Username: BootstrapAdminUsername, DisplayName: "Administrator", IsAdmin: true}

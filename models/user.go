@@ -264,3 +264,35 @@ func (u *User) GroupNames() []string {
 	}
 	return out
 }
+
+// AdminSignInState tells start-up whether an admin can sign in: ready is
+// true when an enabled admin has a passkey; otherwise candidate is the
+// enabled admin a first setup link should go to (the one named
+// "admin" first, else the first by username), or nil when there is none.
+// It reads the admins only (idx_users_admins), never the whole users
+// table.
+func (db *UserStore) AdminSignInState(ctx context.Context, preferred string) (ready bool, candidate *User, err error) {
+	// The predicates are literal, not bound: SQLite uses a partial index
+	// only when the query's WHERE implies the index's (is_admin).
+	var ids []string
+	err = db.ctx(ctx).Raw(adminWithPasskeySQL).Scan(&ids).Error
+	if err != nil {
+		return false, nil, translate(err)
+	}
+	if len(ids) > 0 {
+		return true, nil, nil
+	}
+	var us []User
+	err = db.ctx(ctx).Raw(adminCandidateSQL, preferred).Scan(&us).Error
+	if err != nil || len(us) == 0 {
+		return false, nil, translate(err)
+	}
+	return false, &us[0], nil
+}
+
+const (
+	adminWithPasskeySQL = "SELECT id FROM users WHERE is_admin AND NOT disabled" +
+		" AND EXISTS (SELECT 1 FROM credentials c WHERE c.user_id = users.id) LIMIT 1"
+	adminCandidateSQL = "SELECT * FROM users WHERE is_admin AND NOT disabled" +
+		" ORDER BY CASE WHEN username = ? THEN 0 ELSE 1 END, username LIMIT 1"
+)
