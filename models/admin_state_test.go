@@ -3,6 +3,7 @@ package models
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -95,6 +96,65 @@ func TestAdminSignInState(t *testing.T) {
 		t.Logf("plan of %q: %s", q, all)
 		if !strings.Contains(all, "users USING INDEX idx_users_admins") {
 			t.Errorf("query %q plan %q: want the admins' partial index, no scan of users", q, all)
+		}
+	}
+}
+
+// ListUsersPage pages by username with a cursor, filters by a prefix of
+// username, email or name, counts each user's passkeys and refuses a
+// limit out of range.
+func TestListUsersPage(t *testing.T) {
+	db, clock := newTestDB(t)
+	ctx := context.Background()
+	insertUsers(t, db, 2500)
+	named := &User{Username: "zz-carol", Email: "Carol.Smith@example.org", DisplayName: "Carol"}
+	if err := db.CreateUser(ctx, named); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.gorm.Create(&Credential{ID: NewUUID(), UserID: named.ID, CredentialID: []byte("carol-1"), PublicKey: []byte{1}, CreatedAt: clock.Now()}).Error; err != nil {
+		t.Fatal(err)
+	}
+	if err := db.gorm.Create(&Credential{ID: NewUUID(), UserID: named.ID, CredentialID: []byte("carol-2"), PublicKey: []byte{1}, CreatedAt: clock.Now()}).Error; err != nil {
+		t.Fatal(err)
+	}
+
+	seen, after, pages := 0, "", 0
+	for {
+		page, err := db.ListUsersPage(ctx, after, "", MaxListLimit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, u := range page {
+			if u.Username <= after || i > 0 && u.Username <= page[i-1].Username {
+				t.Fatalf("page %d out of order at %q (after %q)", pages, u.Username, after)
+			}
+		}
+		seen += len(page)
+		pages++
+		if len(page) < MaxListLimit {
+			break
+		}
+		after = page[len(page)-1].Username
+	}
+	if seen != 2501 || pages != 3 {
+		t.Fatalf("paged through %d users in %d pages, want 2501 in 3", seen, pages)
+	}
+
+	for _, prefix := range []string{"ZZ-C", "carol.smith@", "carol"} {
+		page, err := db.ListUsersPage(ctx, "", prefix, 10)
+		if err != nil || len(page) != 1 || page[0].ID != named.ID || page[0].Passkeys != 2 {
+			t.Fatalf("search %q: %+v, %v; want carol with 2 passkeys", prefix, page, err)
+		}
+	}
+	if page, err := db.ListUsersPage(ctx, "", "user-00001", 50); err != nil || len(page) != 10 {
+		t.Fatalf("prefix user-00001: %d users, %v; want 10", len(page), err)
+	}
+	if page, err := db.ListUsersPage(ctx, "", "%", 50); err != nil || len(page) != 0 {
+		t.Fatalf("a LIKE wildcard is literal: %d users, %v", len(page), err)
+	}
+	for _, limit := range []int{0, -1, MaxListLimit + 1} {
+		if _, err := db.ListUsersPage(ctx, "", "", limit); !errors.Is(err, ErrInvalid) {
+			t.Fatalf("limit %d: %v, want ErrInvalid", limit, err)
 		}
 	}
 }

@@ -172,13 +172,6 @@ func (db *UserStore) UserByWebAuthnID(ctx context.Context, handle []byte) (*User
 	return &u, nil
 }
 
-// ListUsers returns users ordered by username.
-func (db *UserStore) ListUsers(ctx context.Context) ([]User, error) {
-	var us []User
-	err := db.ctx(ctx).Preload("Groups").Order("username").Find(&us).Error
-	return us, translate(err)
-}
-
 // CountAdmins returns the number of enabled admin users.
 func (db *UserStore) CountAdmins(ctx context.Context) (int64, error) {
 	var n int64

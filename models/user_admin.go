@@ -357,3 +357,62 @@ func (db *DB) CountAll(ctx context.Context) (*Counts, error) {
 	}
 	return &c, nil
 }
+
+// UserListing is one row of a paged user list.
+type UserListing struct {
+	User
+	Passkeys int
+}
+
+// MaxListLimit bounds a page of ListUsersPage.
+const MaxListLimit = 1000
+
+// ListUsersPage returns up to limit users (1 to MaxListLimit) ordered by
+// username, after the cursor after (a username; "" for the first page),
+// whose username, email or display name starts with prefix (case
+// insensitively; "" for all), with their groups and passkey counts. It
+// pages by key (username > after, on the username index), so a page costs
+// the same on the millionth user as on the first, and it reads the groups
+// and passkeys of that page only.
+// Errors: ErrInvalid for a limit out of range.
+func (db *UserStore) ListUsersPage(ctx context.Context, after, prefix string, limit int) ([]UserListing, error) {
+	if limit < 1 || limit > MaxListLimit {
+		return nil, fmt.Errorf("%w: limit must be 1 to %d", ErrInvalid, MaxListLimit)
+	}
+	q := db.ctx(ctx).Preload("Groups").Order("username").Limit(limit)
+	if after != "" {
+		q = q.Where("username > ?", after)
+	}
+	if prefix = strings.ToLower(strings.TrimSpace(prefix)); prefix != "" {
+		like := escapeLike(prefix) + "%"
+		q = q.Where("LOWER(username) LIKE ? ESCAPE '\\' OR LOWER(email) LIKE ? ESCAPE '\\' OR LOWER(display_name) LIKE ? ESCAPE '\\'", like, like, like)
+	}
+	var us []User
+	if err := q.Find(&us).Error; err != nil {
+		return nil, translate(err)
+	}
+	out := make([]UserListing, len(us))
+	if len(us) == 0 {
+		return out, nil
+	}
+	ids := make([]string, len(us))
+	for i := range us {
+		ids[i] = us[i].ID
+		out[i].User = us[i]
+	}
+	var counts []struct {
+		UserID string
+		N      int
+	}
+	if err := db.ctx(ctx).Model(&Credential{}).Select("user_id, COUNT(*) AS n").Where("user_id IN ?", ids).Group("user_id").Scan(&counts).Error; err != nil {
+		return nil, translate(err)
+	}
+	byUser := make(map[string]int, len(counts))
+	for _, c := range counts {
+		byUser[c.UserID] = c.N
+	}
+	for i := range out {
+		out[i].Passkeys = byUser[out[i].ID]
+	}
+	return out, nil
+}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"text/tabwriter"
 
@@ -82,16 +83,22 @@ func (s *usersSetupLinkCmd) Run(ctx context.Context, e *env) (err error) {
 }
 
 type usersListCmd struct {
-	JSON bool `name:"json" help:"Print one JSON object."`
+	Limit  int    `name:"limit" default:"100" help:"Users per page (1 to 1000)."`
+	After  string `name:"after" help:"Start after this username (the cursor printed at the end of a full page)."`
+	Search string `name:"search" help:"Only users whose username, email or name starts with this (case-insensitive)."`
+	JSON   bool   `name:"json" help:"Print one JSON object per user, one per line (JSON Lines)."`
 }
 
 func (l *usersListCmd) Run(ctx context.Context, e *env) (err error) {
+	if l.Limit < 1 || l.Limit > models.MaxListLimit {
+		return fmt.Errorf("--limit must be 1 to %d", models.MaxListLimit)
+	}
 	db, err := e.openDB(ctx)
 	if err != nil {
 		return err
 	}
 	defer command.CloseDB(db, &err)
-	users, err := db.ListUsers(ctx)
+	users, err := db.ListUsersPage(ctx, l.After, l.Search, l.Limit)
 	if err != nil {
 		return err
 	}
@@ -104,21 +111,27 @@ func (l *usersListCmd) Run(ctx context.Context, e *env) (err error) {
 		Groups   []string `json:"groups"`
 		Passkeys int      `json:"passkeys"`
 	}
-	rows := make([]row, 0, len(users))
-	for _, u := range users {
-		creds, err := db.CredentialsByUser(ctx, u.ID)
-		if err != nil {
+	if l.JSON {
+		enc := json.NewEncoder(e.out)
+		for _, u := range users {
+			if err := enc.Encode(row{u.ID, u.Username, u.Email, u.IsAdmin, u.Disabled, u.GroupNames(), u.Passkeys}); err != nil {
+				return err
+			}
+		}
+	} else {
+		tw := tabwriter.NewWriter(e.out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "USERNAME\tEMAIL\tADMIN\tDISABLED\tPASSKEYS\tID")
+		for _, u := range users {
+			fmt.Fprintf(tw, "%s\t%s\t%v\t%v\t%d\t%s\n", u.Username, u.Email, u.IsAdmin, u.Disabled, u.Passkeys, u.ID)
+		}
+		if err := tw.Flush(); err != nil {
 			return err
 		}
-		rows = append(rows, row{u.ID, u.Username, u.Email, u.IsAdmin, u.Disabled, u.GroupNames(), len(creds)})
 	}
-	if l.JSON {
-		return e.printJSON(map[string]any{"users": rows})
+	if len(users) == l.Limit {
+		// A full page: there may be more. The cursor goes to stderr, so
+		// stdout stays one row per user.
+		fmt.Fprintf(e.errOut, "next page: --after %s\n", users[len(users)-1].Username)
 	}
-	tw := tabwriter.NewWriter(e.out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "USERNAME\tEMAIL\tADMIN\tDISABLED\tPASSKEYS\tID")
-	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%v\t%v\t%d\t%s\n", r.Username, r.Email, r.Admin, r.Disabled, r.Passkeys, r.ID)
-	}
-	return tw.Flush()
+	return nil
 }
