@@ -24,6 +24,8 @@ require (
 
 require gorm.io/plugin/dbresolver v1.6.2
 
+require github.com/kylelemons/godebug v1.1.0 // indirect
+
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/bmatcuk/doublestar/v4 v4.10.4 // indirect

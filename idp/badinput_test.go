@@ -16,7 +16,7 @@ import (
 func rowCounts(t *testing.T, app *testApp) map[string]int64 {
 	t.Helper()
 	out := map[string]int64{}
-	for _, table := range []string{"users", "credentials", "sessions", "auth_requests", "ceremonies", "access_tokens", "refresh_tokens", "setup_tokens", "clients", "signing_keys"} {
+	for _, table := range []string{"users", "credentials", "sessions", "auth_requests", "ceremonies", "grants", "revoked_access_tokens", "setup_tokens", "clients", "signing_keys"} {
 		var n int64
 		if err := app.db.Gorm().Table(table).Count(&n).Error; err != nil {
 			t.Fatalf("count %s: %v", table, err)

@@ -121,17 +121,6 @@ func (s *Server) internalServer() *http.Server {
 // not stop the others.
 func (s *Server) maintain(ctx context.Context) {
 	log := s.cfg.Logger
-	if err := s.db.Cleanup(ctx); err != nil {
-		log.Error("cleanup", "err", err)
-	}
-	if err := s.db.DeleteStaleRateLimits(ctx); err != nil {
-		log.Error("rate limit cleanup", "err", err)
-	}
-	if n, err := s.db.DeleteAuditEventsBefore(ctx, s.cfg.Now().Add(-s.cfg.AuditRetention)); err != nil {
-		log.Error("audit retention", "err", err)
-	} else if n > 0 {
-		log.Info("audit retention: deleted old events", "count", n, "retention", s.cfg.AuditRetention.String())
-	}
 	if err := s.op.MaintainKeys(ctx); err != nil {
 		log.Error("signing key rotation", "err", err)
 	}

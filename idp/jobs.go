@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"time"
+
+	"github.com/latchkey-idp/latchkey/models"
 )
 
 // newInstanceID names this server as a lease holder: host, pid and a
@@ -79,13 +81,10 @@ func (s *Server) policyJobs(ctx context.Context) {
 // deliver.
 const backchannelEvery = 2 * time.Second
 
-// backchannelJobs delivers back-channel logout tokens until ctx ends, and
-// every few minutes purges device grants expired for an hour (their
-// low-entropy user codes must not pile up, RFC 8628 §5.1).
+// backchannelJobs delivers back-channel logout tokens until ctx ends.
 func (s *Server) backchannelJobs(ctx context.Context) {
 	t := time.NewTicker(backchannelEvery)
 	defer t.Stop()
-	lastPurge := time.Time{}
 	for {
 		select {
 		case <-ctx.Done():
@@ -94,12 +93,41 @@ func (s *Server) backchannelJobs(ctx context.Context) {
 			if _, err := s.op.DeliverBackchannelLogouts(ctx); err != nil && ctx.Err() == nil {
 				s.cfg.Logger.Error("deliver back-channel logouts", "err", err)
 			}
-			if now := s.cfg.Now(); now.Sub(lastPurge) > 5*time.Minute {
-				lastPurge = now
-				if _, err := s.db.DeleteExpiredDeviceAuthorizations(ctx, now.Add(-time.Hour)); err != nil && ctx.Err() == nil {
-					s.cfg.Logger.Error("purge device authorizations", "err", err)
-				}
-			}
+		}
+	}
+}
+
+// purgeEvery is how often expired, used and revoked rows are deleted
+// (models.Purge), once per round across instances.
+const purgeEvery = time.Minute
+
+// purge runs models.Purge once and counts what it deleted; failures are
+// logged (the next round retries).
+func (s *Server) purge(ctx context.Context) {
+	counts, err := s.db.Purge(ctx, models.PurgeOptions{AuditBefore: s.cfg.Now().Add(-s.cfg.AuditRetention)})
+	total := int64(0)
+	for table, n := range counts {
+		s.metrics.purged.WithLabelValues(table).Add(float64(n))
+		total += n
+	}
+	switch {
+	case err != nil && ctx.Err() == nil:
+		s.cfg.Logger.Error("purge", "err", err, "deleted", total)
+	case total > 0:
+		s.cfg.Logger.Debug("purge", "deleted", total)
+	}
+}
+
+// purgeJobs purges until ctx ends: once at start, then every purgeEvery.
+func (s *Server) purgeJobs(ctx context.Context) {
+	t := time.NewTicker(purgeEvery)
+	defer t.Stop()
+	for {
+		s.runLeased(ctx, models.PurgeLease, leaseFor(purgeEvery), s.purge)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/latchkey-idp/latchkey/models"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // TestLogsCarryNoSecrets runs a full flow with debug logging as JSON and
@@ -124,8 +125,8 @@ func TestLogsCarryNoSecrets(t *testing.T) {
 	_ = models.EventSignIn
 }
 
-// TestAuditRetention: the maintenance job deletes audit events older than
-// the retention setting and keeps the others.
+// TestAuditRetention: the purge job deletes audit events older than the
+// retention setting, keeps the others, and counts what it deleted.
 func TestAuditRetention(t *testing.T) {
 	app := newTestApp(t, func(c *Config) { c.AuditRetention = 30 * 24 * time.Hour })
 	ctx := context.Background()
@@ -136,9 +137,13 @@ func TestAuditRetention(t *testing.T) {
 	if err := app.db.Audit(ctx, &models.AuditEvent{Type: models.EventSignIn, Success: true, Detail: models.JSONMap{"n": "new"}}); err != nil {
 		t.Fatal(err)
 	}
-	app.srv.maintain(ctx)
+	before := testutil.ToFloat64(app.srv.metrics.purged.WithLabelValues("audit_events"))
+	app.srv.purge(ctx)
 	evs, _ := app.db.AuditEvents(ctx, models.AuditFilter{Type: models.EventSignIn})
 	if len(evs) != 1 || evs[0].Detail["n"] != "new" {
 		t.Fatalf("after retention: %+v", evs)
+	}
+	if n := testutil.ToFloat64(app.srv.metrics.purged.WithLabelValues("audit_events")) - before; n != 1 {
+		t.Fatalf("latchkey_purged_rows_total{table=\"audit_events\"} grew by %v, want 1", n)
 	}
 }

@@ -34,6 +34,7 @@ type metrics struct {
 	reuse    *prometheus.CounterVec
 	audit    *prometheus.CounterVec
 	jobs     *prometheus.CounterVec
+	purged   *prometheus.CounterVec
 }
 
 // latencyBuckets span a JWKS hit from memory (~50 µs) to a slow
@@ -72,11 +73,18 @@ func newMetrics(db *models.DB) *metrics {
 			Name: "latchkey_background_job_runs_total",
 			Help: `Background job rounds by result: "ran" (this instance held the lease), "skipped" (another instance did) or "error".`,
 		}, []string{"job", "result"}),
+		purged: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "latchkey_purged_rows_total",
+			Help: "Rows the purge job deleted (expired, used or revoked), by table.",
+		}, []string{"table"}),
+	}
+	for _, t := range models.PurgeTables() {
+		m.purged.WithLabelValues(t)
 	}
 	m.reuse.WithLabelValues("refresh_token")
 	m.reuse.WithLabelValues("authorization_code")
 	m.signIns.WithLabelValues("success")
-	m.reg.MustRegister(m.requests, m.duration, m.signIns, m.tokens, m.reuse, m.audit, m.jobs,
+	m.reg.MustRegister(m.requests, m.duration, m.signIns, m.tokens, m.reuse, m.audit, m.jobs, m.purged,
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)

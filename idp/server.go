@@ -200,6 +200,7 @@ func (s *Server) Run(ctx context.Context, ready func(public, internal net.Addr))
 	go s.backgroundJobs(ctx)
 	go s.policyJobs(ctx)
 	go s.backchannelJobs(ctx) // jobs.go
+	go s.purgeJobs(ctx)
 	if ready != nil {
 		ready(pubLn.Addr(), inLn.Addr())
 	}
@@ -246,7 +247,7 @@ func (s *Server) httpServer(h http.Handler) *http.Server {
 }
 
 // backgroundJobs runs the maintenance jobs (hardening.go) periodically:
-// expired rows, audit retention, rate-limit counters, key rotation.
+// key rotation. The purge of expired rows runs on its own (jobs.go).
 func (s *Server) backgroundJobs(ctx context.Context) {
 	t := time.NewTicker(maintenanceEvery)
 	defer t.Stop()

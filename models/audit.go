@@ -78,28 +78,3 @@ func (db *AuditStore) AuditEvents(ctx context.Context, f AuditFilter) ([]AuditEv
 	var evs []AuditEvent
 	return evs, translate(q.Limit(f.Limit).Find(&evs).Error)
 }
-
-// Cleanup deletes expired ceremonies, auth requests, and long-expired
-// tokens and sessions.
-func (db *DB) Cleanup(ctx context.Context) error {
-	now := db.Now()
-	old := now.Add(-24 * time.Hour)
-	for _, q := range []struct {
-		model any
-		where string
-		arg   time.Time
-	}{
-		{&Ceremony{}, "expires_at <= ?", now},
-		{&AuthRequest{}, "expires_at <= ?", now},
-		{&AccessToken{}, "expires_at <= ?", old},
-		{&RefreshToken{}, "expires_at <= ?", old},
-		{&Session{}, "expires_at <= ?", old},
-		{&SetupToken{}, "expires_at <= ?", old},
-		{&ClientAssertion{}, "expires_at <= ?", now},
-	} {
-		if err := db.ctx(ctx).Where(q.where, q.arg).Delete(q.model).Error; err != nil {
-			return translate(err)
-		}
-	}
-	return nil
-}

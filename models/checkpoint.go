@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"log/slog"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -42,17 +44,24 @@ var registerWriterDriver sync.Once
 func writerDriverName() string {
 	registerWriterDriver.Do(func() {
 		sql.Register(writerDriver, &sqlite3.SQLiteDriver{ConnectHook: func(c *sqlite3.SQLiteConn) error {
-			_, err := c.Exec("PRAGMA wal_autocheckpoint=0", nil)
+			_, err := c.Exec("PRAGMA wal_autocheckpoint=0; PRAGMA journal_size_limit="+strconv.Itoa(walSizeLimit), nil)
 			return err
 		}})
 	})
 	return writerDriver
 }
 
-// Checkpointer timing: a PASSIVE checkpoint every checkpointEvery; a WAL
-// past checkpointForce pages (the PASSIVE checkpoints could not keep up,
-// e.g. a long read held old pages) gets a RESTART checkpoint, which waits
-// for the writer.
+// Checkpointer timing: a PASSIVE checkpoint every checkpointEvery. A
+// PASSIVE checkpoint never resets the WAL: SQLite starts writing the WAL
+// from its beginning again only when a writer finds every frame copied
+// and no reader using one, which under constant load never happens, so
+// the WAL grew by every commit (68 MB in 20 s of refresh grants, 207 MB
+// after a load run, issue 18). So when the WAL passes checkpointForce
+// pages, or has stopped growing with every frame copied (the load ended),
+// a TRUNCATE checkpoint waits for the readers, copies what is left,
+// blocking writers meanwhile (milliseconds: PASSIVE copied nearly all of
+// it), and truncates the file to zero bytes. The writer's
+// journal_size_limit also trims a WAL it resets to walSizeLimit.
 //
 // The interval trades the power-loss window against write volume. With
 // synchronous=NORMAL a commit reaches the disk when the next checkpoint
@@ -61,7 +70,7 @@ func writerDriverName() string {
 // about checkpointEvery plus the checkpoint's own time. SQLite syncs the
 // WAL only when a checkpoint can copy at least one frame, so a read
 // transaction that pins an old snapshot keeps that window open until it
-// ends (the application's reads take milliseconds) or the RESTART. Each
+// ends (the application's reads take milliseconds) or the TRUNCATE. Each
 // checkpoint copies every page written since the previous one once, so a
 // longer interval copies a page that several commits changed (the last
 // leaf of a table or of a time-ordered index) once instead of once per
@@ -72,7 +81,9 @@ func writerDriverName() string {
 // 1,000 pages) leaves the window open for minutes at low load.
 const (
 	checkpointEvery = 200 * time.Millisecond
-	checkpointForce = 16000
+	checkpointForce = 4096    // pages: 16 MB with 4 KB pages
+	walSizeLimit    = 4 << 20 // bytes
+	checkpointWait  = 50 * time.Millisecond
 )
 
 type checkpointer struct {
@@ -83,7 +94,11 @@ type checkpointer struct {
 }
 
 func startCheckpointer(path string) (*checkpointer, error) {
-	conn, err := sql.Open("sqlite3", sqliteDSN(path, false))
+	// A TRUNCATE checkpoint holds the write lock while it waits for the
+	// readers: it waits at most checkpointWait, then gives up until the
+	// next round, so that a writer never waits longer than that.
+	dsn := strings.Replace(sqliteDSN(path, false), "_busy_timeout=10000", "_busy_timeout="+strconv.Itoa(int(checkpointWait/time.Millisecond)), 1)
+	conn, err := sql.Open("sqlite3", dsn)
 	if err != nil {
 		return nil, err
 	}
@@ -96,15 +111,27 @@ func startCheckpointer(path string) (*checkpointer, error) {
 
 func (c *checkpointer) run(ctx context.Context) {
 	defer close(c.done)
+	var idle int64 // WAL pages at the last PASSIVE that copied them all
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-time.After(checkpointEvery):
 		}
-		log, err := c.checkpoint(ctx, "PASSIVE")
-		if err == nil && log > checkpointForce {
-			_, err = c.checkpoint(ctx, "RESTART")
+		log, copied, err := c.checkpoint(ctx, "PASSIVE")
+		switch {
+		case err != nil:
+		case log > checkpointForce:
+			_, _, err = c.checkpoint(ctx, "TRUNCATE")
+			idle = 0
+		case log > 0 && copied == log && log == idle:
+			// Two rounds without a commit: give the space back.
+			_, _, err = c.checkpoint(ctx, "TRUNCATE")
+			idle = 0
+		case copied == log:
+			idle = log
+		default:
+			idle = 0
 		}
 		if err != nil && ctx.Err() == nil {
 			slog.Warn("WAL checkpoint failed", "error", err)
@@ -113,16 +140,16 @@ func (c *checkpointer) run(ctx context.Context) {
 }
 
 // checkpoint runs one checkpoint of mode and returns the WAL's size in
-// pages.
-func (c *checkpointer) checkpoint(ctx context.Context, mode string) (log int64, err error) {
-	var busy, copied int64
+// pages and how many of them are copied into the database file.
+func (c *checkpointer) checkpoint(ctx context.Context, mode string) (log, copied int64, err error) {
+	var busy int64
 	if err := c.conn.QueryRowContext(ctx, "PRAGMA wal_checkpoint("+mode+")").Scan(&busy, &log, &copied); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	if log > 0 && copied > 0 {
 		c.ran.Add(1)
 	}
-	return log, nil
+	return log, copied, nil
 }
 
 func (c *checkpointer) close() error {

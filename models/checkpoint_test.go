@@ -4,6 +4,8 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -53,5 +55,73 @@ func TestBackgroundCheckpoint(t *testing.T) {
 	evs, err := db.AuditEvents(ctx, AuditFilter{Type: "test", Limit: 1000})
 	if err != nil || len(evs) < events {
 		t.Fatalf("after reopening: %d events (%v), want %d", len(evs), err, events)
+	}
+}
+
+// TestWALStaysSmall: under constant writes with readers always active the
+// WAL stays far below 64 MB (the TRUNCATE checkpoints past
+// checkpointForce pages), and when the writes stop it goes back to a few
+// MB without any new commit. About 128 MB of WAL frames are written: with
+// PASSIVE checkpoints alone the WAL would hold them all.
+func TestWALStaysSmall(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	db, err := Open(ctx, Options{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeDB(t, db)
+	if err := db.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	wal := filepath.Join(dir, "latchkey.db-wal")
+	size := func() int64 {
+		fi, err := os.Stat(wal)
+		if err != nil {
+			return 0
+		}
+		return fi.Size()
+	}
+	var peak atomic.Int64
+	sampled := make(chan struct{})
+	go func() { // sample the WAL's size
+		defer close(sampled)
+		for ctx.Err() == nil {
+			if s := size(); s > peak.Load() {
+				peak.Store(s)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+	for range 2 { // readers that never stop
+		go func() {
+			for ctx.Err() == nil {
+				_, _ = db.AuditEvents(ctx, AuditFilter{Limit: 5})
+			}
+		}()
+	}
+	detail := JSONMap{"pad": strings.Repeat("x", 3000)}
+	written := int64(0)
+	for i := 0; written < 128<<20; i++ {
+		if err := db.Audit(ctx, &AuditEvent{Type: "load", Detail: detail}); err != nil {
+			t.Fatal(err)
+		}
+		written += 2 * 4096 // at least a table page and an index page per commit
+	}
+	loaded := size()
+	deadline := time.Now().Add(10 * time.Second)
+	for size() > walSizeLimit && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	idle := size()
+	cancel()
+	<-sampled
+	t.Logf("WAL: peak %.1f MB under load, %.1f MB when the writes stopped, %.1f MB idle", float64(peak.Load())/(1<<20), float64(loaded)/(1<<20), float64(idle)/(1<<20))
+	if peak.Load() >= 64<<20 {
+		t.Errorf("WAL reached %d bytes under load, want < 64 MB", peak.Load())
+	}
+	if idle > walSizeLimit {
+		t.Errorf("WAL is %d bytes 10 s after the writes stopped, want <= %d", idle, walSizeLimit)
 	}
 }

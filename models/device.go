@@ -146,10 +146,3 @@ func (db *GrantStore) PollDeviceAuthorization(ctx context.Context, deviceCodeHas
 	}
 	return &d, nil
 }
-
-// DeleteExpiredDeviceAuthorizations purges grants expired for a while, so
-// low-entropy user codes do not pile up.
-func (db *GrantStore) DeleteExpiredDeviceAuthorizations(ctx context.Context, before time.Time) (int64, error) {
-	res := db.ctx(ctx).Where("expires_at < ?", before).Delete(&DeviceAuthorization{})
-	return res.RowsAffected, translate(res.Error)
-}

@@ -139,60 +139,76 @@ func TestAuthCodeSingleUseRevokesTokens(t *testing.T) {
 		t.Fatalf("redeem: %+v %v", got, err)
 	}
 	arID := ar.ID
-	at := &AccessToken{ID: "at1", ClientID: cl.ID, Subject: u.ID, UserID: &u.ID, AuthRequestID: &arID, CreatedAt: clock.Now(), ExpiresAt: clock.Now().Add(time.Hour)}
-	if err := db.IssueTokens(ctx, at, nil, ""); err != nil {
+	g := &Grant{ID: "g1", ClientID: cl.ID, UserID: u.ID, AuthRequestID: &arID, AuthTime: clock.Now(), ExpiresAt: clock.Now().Add(time.Hour)}
+	if err := db.CreateGrant(ctx, g); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.ActiveAccessToken(ctx, "at1"); err != nil {
+	if _, _, err := db.LiveGrant(ctx, "g1", HashToken("at"), nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := db.RedeemAuthCode(ctx, code); !errors.Is(err, ErrCodeReused) {
 		t.Fatalf("replay: %v", err)
 	}
-	if _, err := db.ActiveAccessToken(ctx, "at1"); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("token after code replay: %v", err)
+	if _, _, err := db.LiveGrant(ctx, "g1", HashToken("at"), nil); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("grant after code replay: %v", err)
 	}
 }
 
-func TestRefreshRotation(t *testing.T) {
+func TestGrantRotation(t *testing.T) {
 	db, clock := newTestDB(t)
 	ctx := context.Background()
 	u := &User{Username: "dave"}
 	_ = db.CreateUser(ctx, u)
 	cl := &Client{Name: "app", RedirectURIs: StringList{"https://app/cb"}}
 	_, _ = db.CreateClient(ctx, cl)
-	rt1 := &RefreshToken{ID: "r1", TokenHash: HashToken("one"), FamilyID: "f", ClientID: cl.ID, UserID: u.ID, AuthTime: clock.Now(), CreatedAt: clock.Now(), ExpiresAt: clock.Now().Add(time.Hour)}
-	at1 := &AccessToken{ID: "a1", ClientID: cl.ID, Subject: u.ID, UserID: &u.ID, FamilyID: &rt1.FamilyID, CreatedAt: clock.Now(), ExpiresAt: clock.Now().Add(time.Hour)}
-	if err := db.IssueTokens(ctx, at1, rt1, ""); err != nil {
+	g := &Grant{ID: "f", ClientID: cl.ID, UserID: u.ID, Scopes: StringList{"openid", "groups"}, AuthTime: clock.Now(), Generation: 1,
+		ExpiresAt: clock.Now().Add(time.Hour)}
+	if err := db.CreateGrant(ctx, g); err != nil {
 		t.Fatal(err)
 	}
-	rt2 := *rt1
-	rt2.ID, rt2.TokenHash = "r2", HashToken("two")
-	at2 := *at1
-	at2.ID = "a2"
-	if err := db.IssueTokens(ctx, &at2, &rt2, "r1"); err != nil {
+	if err := db.RotateGrant(ctx, "f", 1, clock.Now().Add(2*time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	rt3 := rt2
-	rt3.ID, rt3.TokenHash = "r3", HashToken("three")
-	at3 := at2
-	at3.ID = "a3"
-	if err := db.IssueTokens(ctx, &at3, &rt3, "r1"); !errors.Is(err, ErrConflict) {
-		t.Fatalf("rotating twice: %v", err)
+	if err := db.RotateGrant(ctx, "f", 1, clock.Now().Add(2*time.Hour)); !errors.Is(err, ErrConflict) {
+		t.Fatalf("rotating generation 1 twice: %v", err)
 	}
-	old, _ := db.RefreshTokenByRaw(ctx, "one")
-	if ok, _ := db.RefreshTokenUsable(ctx, old); ok {
-		t.Fatal("rotated token usable")
+	got, user, err := db.LiveGrant(ctx, "f", nil, func(g *Grant) bool { return g.Scopes.Contains("groups") })
+	if err != nil || got.Generation != 2 || !got.ExpiresAt.Equal(clock.Now().Add(2*time.Hour)) || user.ID != u.ID || user.Groups == nil {
+		t.Fatalf("after rotation: %+v %+v %v", got, user, err)
 	}
-	if err := db.RevokeFamily(ctx, "f"); err != nil {
+	// An access token revoked on its own leaves the grant to the others.
+	if err := db.RevokeAccessToken(ctx, HashToken("a1"), clock.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	cur, _ := db.RefreshTokenByRaw(ctx, "two")
-	if ok, _ := db.RefreshTokenUsable(ctx, cur); ok {
-		t.Fatal("family member usable after revocation")
+	if err := db.RevokeAccessToken(ctx, HashToken("a1"), clock.Now().Add(time.Hour)); err != nil {
+		t.Fatalf("revoking twice: %v", err)
 	}
-	if _, err := db.ActiveAccessToken(ctx, "a2"); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("access token after family revocation: %v", err)
+	if _, _, err := db.LiveGrant(ctx, "f", HashToken("a1"), nil); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("revoked access token: %v", err)
+	}
+	if _, _, err := db.LiveGrant(ctx, "f", HashToken("a2"), nil); err != nil {
+		t.Fatalf("other access token: %v", err)
+	}
+	if err := db.RevokeGrant(ctx, "f"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := db.LiveGrant(ctx, "f", nil, nil); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("grant after revocation: %v", err)
+	}
+	if err := db.RotateGrant(ctx, "f", 2, clock.Now().Add(time.Hour)); !errors.Is(err, ErrConflict) {
+		t.Fatalf("rotating a revoked grant: %v", err)
+	}
+	// An expired grant is not live and cannot rotate.
+	g2 := &Grant{ID: "old", ClientID: cl.ID, UserID: u.ID, AuthTime: clock.Now(), Generation: 1, ExpiresAt: clock.Now().Add(time.Minute)}
+	if err := db.CreateGrant(ctx, g2); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Minute)
+	if _, _, err := db.LiveGrant(ctx, "old", nil, nil); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("expired grant: %v", err)
+	}
+	if err := db.RotateGrant(ctx, "old", 1, clock.Now().Add(time.Hour)); !errors.Is(err, ErrConflict) {
+		t.Fatalf("rotating an expired grant: %v", err)
 	}
 }
 
@@ -208,8 +224,12 @@ func TestDisableUserRevokesEverything(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	at := &AccessToken{ID: "a", ClientID: cl.ID, Subject: u.ID, UserID: &u.ID, SessionID: &s.ID, CreatedAt: clock.Now(), ExpiresAt: clock.Now().Add(time.Hour)}
-	_ = db.IssueTokens(ctx, at, nil, "")
+	if err := db.CreateGrant(ctx, &Grant{ID: "a", ClientID: cl.ID, UserID: u.ID, SessionID: &s.ID, AuthTime: clock.Now(), ExpiresAt: clock.Now().Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := db.LiveGrant(ctx, "a", nil, nil); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := db.ActiveSession(ctx, raw); err != nil {
 		t.Fatal(err)
 	}
@@ -219,8 +239,8 @@ func TestDisableUserRevokesEverything(t *testing.T) {
 	if _, err := db.ActiveSession(ctx, raw); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("session of disabled user: %v", err)
 	}
-	if _, err := db.ActiveAccessToken(ctx, "a"); !errors.Is(err, ErrNotFound) {
-		t.Fatalf("token of disabled user: %v", err)
+	if _, err := db.GrantByID(ctx, "a"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("grant of disabled user: %v", err)
 	}
 }
 

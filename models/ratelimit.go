@@ -41,15 +41,3 @@ RETURNING count`, bucket, end).Scan(&count).Error
 	}
 	return count, time.Unix(end, 0).UTC(), nil
 }
-
-// DeleteStaleRateLimits removes counters whose window has ended.
-func (db *DB) DeleteStaleRateLimits(ctx context.Context) error {
-	return translate(db.ctx(ctx).Where("window_end < ?", db.Now().Unix()).Delete(&RateLimitBucket{}).Error)
-}
-
-// DeleteAuditEventsBefore removes audit events older than t (the retention
-// setting) and returns how many were deleted.
-func (db *AuditStore) DeleteAuditEventsBefore(ctx context.Context, t time.Time) (int64, error) {
-	res := db.ctx(ctx).Where("created_at < ?", t.UTC()).Delete(&AuditEvent{})
-	return res.RowsAffected, translate(res.Error)
-}

@@ -53,9 +53,9 @@ func TestHitRateLimit(t *testing.T) {
 		t.Fatalf("concurrent hits: count %d, want %d", n, workers*hits+1)
 	}
 
-	// Stale counters are removed by the clean-up.
+	// Stale counters are removed by the purge.
 	clock.Advance(2 * time.Hour)
-	if err := db.DeleteStaleRateLimits(ctx); err != nil {
+	if _, err := db.Purge(ctx, PurgeOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	var left int64
@@ -65,14 +65,19 @@ func TestHitRateLimit(t *testing.T) {
 	}
 }
 
-func TestDeleteAuditEventsBefore(t *testing.T) {
+func TestPurgeAuditRetention(t *testing.T) {
 	db, clock := newTestDB(t)
 	ctx := context.Background()
 	_ = db.Audit(ctx, &AuditEvent{Type: EventSignIn})
 	clock.Advance(48 * time.Hour)
 	_ = db.Audit(ctx, &AuditEvent{Type: EventSignIn})
-	n, err := db.DeleteAuditEventsBefore(ctx, clock.Now().Add(-24*time.Hour))
-	if err != nil || n != 1 {
-		t.Fatalf("deleted %d, %v", n, err)
+	n, err := db.Purge(ctx, PurgeOptions{AuditBefore: clock.Now().Add(-24 * time.Hour)})
+	if err != nil || n["audit_events"] != 1 {
+		t.Fatalf("deleted %d, %v", n["audit_events"], err)
+	}
+	// Without a retention the purge keeps every event.
+	clock.Advance(48 * time.Hour)
+	if n, err := db.Purge(ctx, PurgeOptions{}); err != nil || n["audit_events"] != 0 {
+		t.Fatalf("deleted %d without a retention, %v", n["audit_events"], err)
 	}
 }

@@ -138,34 +138,16 @@ func scanUser(row *sql.Row, u *User) error {
 		&u.CreatedAt, &u.UpdatedAt)
 }
 
-const accessTokenColumns = "id, client_id, subject, user_id, session_id, auth_request_id, family_id, scopes, audience, created_at, expires_at, revoked_at" //nolint:gosec // G101: a column list, not a credential
-
-func accessTokenArgs(t *AccessToken) []any {
-	return []any{t.ID, t.ClientID, t.Subject, t.UserID, t.SessionID, t.AuthRequestID, t.FamilyID, t.Scopes, t.Audience, t.CreatedAt, t.ExpiresAt, t.RevokedAt}
-}
-
-func scanAccessToken(row *sql.Row, t *AccessToken) error {
-	return row.Scan(&t.ID, &t.ClientID, &t.Subject, &t.UserID, &t.SessionID, &t.AuthRequestID, &t.FamilyID, &t.Scopes, &t.Audience,
-		&t.CreatedAt, &t.ExpiresAt, &t.RevokedAt)
-}
-
-const refreshTokenColumns = "id, token_hash, family_id, client_id, user_id, session_id, auth_request_id, scopes, audience, amr, acr, " +
-	"auth_time, created_at, expires_at, rotated_at, revoked_at"
-
-func refreshTokenArgs(t *RefreshToken) []any {
-	return []any{t.ID, t.TokenHash, t.FamilyID, t.ClientID, t.UserID, t.SessionID, t.AuthRequestID, t.Scopes, t.Audience, t.AMR, t.ACR,
-		t.AuthTime, t.CreatedAt, t.ExpiresAt, t.RotatedAt, t.RevokedAt}
-}
-
-func scanRefreshToken(row *sql.Row, t *RefreshToken) error {
-	return row.Scan(&t.ID, &t.TokenHash, &t.FamilyID, &t.ClientID, &t.UserID, &t.SessionID, &t.AuthRequestID, &t.Scopes, &t.Audience, &t.AMR, &t.ACR,
-		&t.AuthTime, &t.CreatedAt, &t.ExpiresAt, &t.RotatedAt, &t.RevokedAt)
-}
-
 const sessionColumns = "id, token_hash, user_id, credential_id, auth_time, amr, acr, user_agent, ip, created_at, last_seen_at, expires_at, ended_at"
 
 func sessionArgs(s *Session) []any {
 	return []any{s.ID, s.TokenHash, s.UserID, s.CredentialID, s.AuthTime, s.AMR, s.ACR, s.UserAgent, s.IP, s.CreatedAt, s.LastSeenAt, s.ExpiresAt, s.EndedAt}
+}
+
+// prefixColumns qualifies each column of a list like userColumns with an
+// alias: prefixColumns("a, b", "u.") is "u.a, u.b".
+func prefixColumns(list, alias string) string {
+	return alias + strings.ReplaceAll(list, ", ", ", "+alias)
 }
 
 // placeholders returns "?, ?, …" for n values.
@@ -174,10 +156,8 @@ func placeholders(n int) string {
 }
 
 var (
-	insertAuthRequestSQL  = "INSERT INTO auth_requests (" + authRequestColumns + ") VALUES (" + placeholders(29) + ")"
-	insertAccessTokenSQL  = "INSERT INTO access_tokens (" + accessTokenColumns + ") VALUES (" + placeholders(12) + ")"
-	insertRefreshTokenSQL = "INSERT INTO refresh_tokens (" + refreshTokenColumns + ") VALUES (" + placeholders(16) + ")"
-	insertSessionSQL      = "INSERT INTO sessions (" + sessionColumns + ") VALUES (" + placeholders(13) + ")"
+	insertAuthRequestSQL = "INSERT INTO auth_requests (" + authRequestColumns + ") VALUES (" + placeholders(29) + ")"
+	insertSessionSQL     = "INSERT INTO sessions (" + sessionColumns + ") VALUES (" + placeholders(13) + ")"
 )
 
 // yieldIfWriter yields after a write that used the SQLite writer outside a

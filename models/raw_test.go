@@ -102,52 +102,39 @@ func TestRawMatchesGORM(t *testing.T) {
 	}
 	compare("auth request read", *rar, gotRaw)
 
-	fam := NewTimeOrderedID()
-	tok := AccessToken{ID: NewTimeOrderedID(), ClientID: cl.ID, Subject: u.ID, UserID: &u.ID, SessionID: &sess.ID, AuthRequestID: &raw.ID,
-		FamilyID: &fam, Scopes: StringList{"openid", "email"}, Audience: StringList{cl.ID, "https://api"}, ExpiresAt: *at(10), RevokedAt: at(5)}
-	rt := RefreshToken{ID: fam, TokenHash: HashToken("rt-raw"), FamilyID: fam, ClientID: cl.ID, UserID: u.ID, SessionID: &sess.ID,
-		AuthRequestID: &raw.ID, Scopes: StringList{"openid", "offline_access"}, Audience: StringList{cl.ID}, AMR: StringList{"hwk"}, ACR: "phr",
-		AuthTime: now, ExpiresAt: *at(60), RevokedAt: at(6)}
-	if err := db.IssueTokens(ctx, &tok, &rt, ""); err != nil {
+	gr := Grant{ID: NewTimeOrderedID(), ClientID: cl.ID, UserID: u.ID, SessionID: &sess.ID, AuthRequestID: &raw.ID,
+		Scopes: StringList{"openid", "offline_access"}, Audience: StringList{cl.ID, "https://api"}, AMR: StringList{"hwk"}, ACR: "phr",
+		AuthTime: now, Generation: 3, LegacyHash: HashToken("legacy"), CreatedAt: now, UpdatedAt: *at(5), ExpiresAt: *at(60)}
+	if err := db.CreateGrant(ctx, &gr); err != nil {
 		t.Fatal(err)
 	}
-	tokTwin, rtTwin := tok, rt
-	tokTwin.ID, rtTwin.ID, rtTwin.TokenHash = NewTimeOrderedID(), NewTimeOrderedID(), HashToken("rt-gorm")
-	if err := db.gorm.Create(&tokTwin).Error; err != nil {
+	grTwin := gr
+	grTwin.ID, grTwin.LegacyHash = NewTimeOrderedID(), HashToken("legacy-twin")
+	if err := db.gorm.Create(&grTwin).Error; err != nil {
 		t.Fatal(err)
 	}
-	if err := db.gorm.Create(&rtTwin).Error; err != nil {
+	var ggr, ggrTwin Grant
+	if err := db.gorm.First(&ggr, "id = ?", gr.ID).Error; err != nil {
 		t.Fatal(err)
 	}
-	var gat, gatTwin AccessToken
-	if err := db.gorm.First(&gat, "id = ?", tok.ID).Error; err != nil {
+	if err := db.gorm.First(&ggrTwin, "id = ?", grTwin.ID).Error; err != nil {
 		t.Fatal(err)
 	}
-	if err := db.gorm.First(&gatTwin, "id = ?", tokTwin.ID).Error; err != nil {
-		t.Fatal(err)
-	}
-	gatTwin.ID = gat.ID
-	compare("access token written", gat, gatTwin)
-	rat, err := db.AccessTokenByID(ctx, tok.ID)
+	ggrTwin.ID, ggrTwin.LegacyHash = ggr.ID, ggr.LegacyHash
+	compare("grant written", ggr, ggrTwin)
+	rgr, err := db.GrantByID(ctx, gr.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	compare("access token read", *rat, gat)
-
-	var grt, grtTwin RefreshToken
-	if err := db.gorm.First(&grt, "id = ?", rt.ID).Error; err != nil {
-		t.Fatal(err)
-	}
-	if err := db.gorm.First(&grtTwin, "id = ?", rtTwin.ID).Error; err != nil {
-		t.Fatal(err)
-	}
-	grtTwin.ID, grtTwin.TokenHash = grt.ID, grt.TokenHash
-	compare("refresh token written", grt, grtTwin)
-	rrt, err := db.RefreshTokenByRaw(ctx, "rt-raw")
+	compare("grant read", *rgr, ggr)
+	lgr, lu, err := db.LiveLegacyGrant(ctx, HashToken("legacy"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	compare("refresh token read", *rrt, grt)
+	compare("live grant read", *lgr, ggr)
+	if lu.ID != u.ID {
+		t.Fatalf("live grant's user %q", lu.ID)
+	}
 
 	var gs Session
 	if err := db.gorm.First(&gs, "id = ?", sess.ID).Error; err != nil {
@@ -316,8 +303,8 @@ func TestRawMatchesGORM(t *testing.T) {
 	if err := db.CreateAuthRequest(ctx, &dup); !isConflict(err) {
 		t.Errorf("duplicate auth request: %v, want ErrConflict", err)
 	}
-	if err := db.IssueTokens(ctx, &tok, nil, ""); !isConflict(err) {
-		t.Errorf("duplicate access token: %v, want ErrConflict", err)
+	if err := db.CreateGrant(ctx, &gr); !isConflict(err) {
+		t.Errorf("duplicate grant: %v, want ErrConflict", err)
 	}
 }
 

@@ -87,10 +87,7 @@ func (db *conn) endSessionTx(tx *gorm.DB, id string) error {
 			return err
 		}
 	}
-	if err := tx.Model(&RefreshToken{}).Where("session_id = ? AND revoked_at IS NULL", id).Update("revoked_at", now).Error; err != nil {
-		return translate(err)
-	}
-	return translate(tx.Model(&AccessToken{}).Where("session_id = ? AND revoked_at IS NULL", id).Update("revoked_at", now).Error)
+	return translate(revokeGrantsTx(tx, "session_id = ?", id)) // grant.go
 }
 
 // EndUserSessions ends every session of a user (and their tokens).

@@ -210,10 +210,7 @@ func (db *conn) revokeUserTx(tx *gorm.DB, userID string) error {
 	if err := db.queueBackchannelTx(tx, live); err != nil { // backchannel.go
 		return err
 	}
-	if err := tx.Model(&RefreshToken{}).Where("user_id = ? AND revoked_at IS NULL", userID).Update("revoked_at", now).Error; err != nil {
-		return err
-	}
-	return tx.Model(&AccessToken{}).Where("user_id = ? AND revoked_at IS NULL", userID).Update("revoked_at", now).Error
+	return revokeGrantsTx(tx, "user_id = ?", userID) // grant.go
 }
 
 // SetUserGroups replaces the user's group memberships by group names,

@@ -284,37 +284,29 @@ type ConnectedApp struct {
 	LastUsed time.Time
 }
 
-// ConnectedApps lists the clients that hold an unrevoked, unexpired
-// refresh or access token for the user, most recent first.
+// ConnectedApps lists the clients that hold a live grant for the user,
+// most recently used first.
 func (db *UserStore) ConnectedApps(ctx context.Context, userID string) ([]ConnectedApp, error) {
-	now := db.Now()
-	type row struct {
+	var rows []struct {
 		ClientID  string
-		CreatedAt time.Time
+		Name      string
+		UpdatedAt time.Time
 	}
-	var rows []row
-	for _, m := range []any{&RefreshToken{}, &AccessToken{}} {
-		var rs []row
-		err := db.ctx(ctx).Model(m).Select("client_id, created_at").
-			Where("user_id = ? AND revoked_at IS NULL AND expires_at > ?", userID, now).Scan(&rs).Error
-		if err != nil {
-			return nil, translate(err)
-		}
-		rows = append(rows, rs...)
-	}
-	latest := map[string]time.Time{}
-	for _, r := range rows {
-		if r.CreatedAt.After(latest[r.ClientID]) {
-			latest[r.ClientID] = r.CreatedAt
-		}
+	err := db.ctx(ctx).Raw("SELECT g.client_id, c.name, g.updated_at FROM grants g JOIN clients c ON c.id = g.client_id"+
+		" WHERE g.user_id = ? AND g.expires_at > ?", userID, db.Now()).Scan(&rows).Error
+	if err != nil {
+		return nil, translate(err)
 	}
 	var out []ConnectedApp
-	for id, t := range latest {
-		c, err := (&ClientStore{db.conn}).ClientByID(ctx, id)
-		if err != nil {
-			continue
+	seen := map[string]int{}
+	for _, r := range rows {
+		i, ok := seen[r.ClientID]
+		if !ok {
+			seen[r.ClientID] = len(out)
+			out = append(out, ConnectedApp{ClientID: r.ClientID, Name: r.Name, LastUsed: r.UpdatedAt})
+		} else if r.UpdatedAt.After(out[i].LastUsed) {
+			out[i].LastUsed = r.UpdatedAt
 		}
-		out = append(out, ConnectedApp{ClientID: id, Name: c.Name, LastUsed: t})
 	}
 	sortApps(out)
 	return out, nil

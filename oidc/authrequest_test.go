@@ -1,7 +1,6 @@
 package oidc
 
 import (
-	"errors"
 	"testing"
 	"time"
 
@@ -130,7 +129,7 @@ func TestAuthCodeReuseRevokesTokens(t *testing.T) {
 	}
 	_, err = e.s.AuthRequestByCode(e.ctx, code)
 	wantOAuthError(t, err, "invalid_grant")
-	if _, err := e.db.ActiveAccessToken(e.ctx, atID); !errors.Is(err, models.ErrNotFound) {
+	if _, err := e.active(atID); err == nil {
 		t.Fatalf("access token still active after code reuse: %v", err)
 	}
 	_, err = e.s.TokenRequestByRefreshToken(e.ctx, rt)

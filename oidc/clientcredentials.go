@@ -53,25 +53,19 @@ func (s *Storage) clientCredentialsToken(ctx context.Context, c *models.Client, 
 	}
 	ca := &clientAdapter{m: c, cfg: &s.cfg}
 	now := s.now()
-	at := &models.AccessToken{
-		ID: models.NewUUID(), ClientID: c.ID, Subject: c.ID,
-		Scopes: models.StringList(scopes), Audience: models.StringList(aud),
-		CreatedAt: now, ExpiresAt: now.Add(ca.accessTokenTTL()),
+	if scopes == nil {
+		scopes = []string{}
 	}
-	if at.Scopes == nil {
-		at.Scopes = models.StringList{}
-	}
-	if err := s.db.IssueTokens(ctx, at, nil, ""); err != nil {
-		return nil, err
-	}
+	at := &issuedAccess{clientID: c.ID, subject: c.ID, scopes: scopes, audience: aud, issued: now, expires: now.Add(ca.accessTokenTTL())}
+	at.id = s.tokens.encode(accessTokenID{random: models.NewToken()[:22], issued: now, expires: at.expires, scopes: scopes, audience: aud})
 	raw, err := s.signAccessToken(ctx, c, at)
 	if err != nil {
 		return nil, err
 	}
 	s.audit(ctx, &models.AuditEvent{Type: EventClientCredentials, Success: true, ClientID: c.ID,
-		Detail: models.JSONMap{"scopes": scopes, "audience": aud, "jti": at.ID}})
+		Detail: models.JSONMap{"scopes": scopes, "audience": aud, "jti": at.id}})
 	return &oidc.AccessTokenResponse{AccessToken: raw, TokenType: oidc.BearerToken,
-		ExpiresIn: uint64(at.ExpiresAt.Sub(now) / time.Second), Scope: scopes}, nil //nolint:gosec // the token was just issued: ExpiresAt is in the future
+		ExpiresIn: uint64(at.expires.Sub(now) / time.Second), Scope: scopes}, nil //nolint:gosec // the token was just issued: it expires in the future
 }
 
 // EventClientCredentials is the audit event of a client credentials grant.
@@ -79,13 +73,13 @@ const EventClientCredentials = "client_credentials_token"
 
 // signAccessToken signs an RFC 9068 access token for at with the client's
 // preferred algorithm.
-func (s *Storage) signAccessToken(ctx context.Context, c *models.Client, at *models.AccessToken) (string, error) {
+func (s *Storage) signAccessToken(ctx context.Context, c *models.Client, at *issuedAccess) (string, error) {
 	claims := map[string]any{
-		"iss": s.cfg.Issuer, "sub": at.Subject, "aud": []string(at.Audience), "client_id": at.ClientID,
-		"iat": at.CreatedAt.Unix(), "exp": at.ExpiresAt.Unix(), "jti": at.ID,
+		"iss": s.cfg.Issuer, "sub": at.subject, "aud": at.audience, "client_id": at.clientID,
+		"iat": at.issued.Unix(), "exp": at.expires.Unix(), "jti": at.id,
 	}
-	if len(at.Scopes) > 0 {
-		claims["scope"] = strings.Join(at.Scopes, " ")
+	if len(at.scopes) > 0 {
+		claims["scope"] = strings.Join(at.scopes, " ")
 	}
 	return s.signJWT(ctx, jose.SignatureAlgorithm(c.IDTokenAlg), "at+jwt", claims)
 }
@@ -110,28 +104,29 @@ func (s *Storage) signJWT(ctx context.Context, alg jose.SignatureAlgorithm, typ 
 // introspectServiceToken answers introspection for a client credentials
 // token (no user). ok is false when tokenID is not such a token.
 func (s *Storage) introspectServiceToken(ctx context.Context, resp *oidc.IntrospectionResponse, tokenID, subject, clientID string) (bool, error) {
-	at, err := s.db.ActiveAccessToken(ctx, tokenID)
-	if errors.Is(err, models.ErrNotFound) {
-		return false, nil // not live, or not one of ours: activeToken decides
+	t, ok := s.tokens.decodeOK(tokenID)
+	if !ok || t.grant != "" {
+		return false, nil // not ours, or a user's: activeToken decides
 	}
+	if !s.now().Before(t.expires) || (subject != clientID && !slices.Contains(t.audience, clientID)) {
+		return true, errInvalidToken()
+	}
+	revoked, err := s.db.AccessTokenRevoked(ctx, idHash(tokenID))
 	if err != nil {
 		return true, err
 	}
-	if at.UserID != nil {
-		return false, nil
-	}
-	if at.Subject != subject || (at.ClientID != clientID && !at.Audience.Contains(clientID)) {
+	if revoked {
 		return true, errInvalidToken()
 	}
 	resp.Active = true
-	resp.Scope = oidc.SpaceDelimitedArray(at.Scopes)
-	resp.ClientID = at.ClientID
+	resp.Scope = oidc.SpaceDelimitedArray(t.scopes)
+	resp.ClientID = subject
 	resp.TokenType = oidc.BearerToken
-	resp.Subject = at.Subject
-	resp.Expiration = oidc.FromTime(at.ExpiresAt)
-	resp.IssuedAt = oidc.FromTime(at.CreatedAt)
-	resp.Audience = oidc.Audience(at.Audience)
-	resp.JWTID = at.ID
+	resp.Subject = subject
+	resp.Expiration = oidc.FromTime(t.expires)
+	resp.IssuedAt = oidc.FromTime(t.issued)
+	resp.Audience = oidc.Audience(t.audience)
+	resp.JWTID = tokenID
 	resp.Issuer = s.cfg.Issuer
 	return true, nil
 }

@@ -74,12 +74,13 @@ func (a *authRequest) LogValue() slog.Value {
 	)
 }
 
-// refreshTokenRequest adapts a usable models.RefreshToken to
+// refreshTokenRequest adapts the grant of a usable refresh token to
 // op.RefreshTokenRequest.
 type refreshTokenRequest struct {
-	m      *models.RefreshToken
-	scopes []string   // the scopes asked for in this grant (a subset)
-	user   loadedUser // set by TokenRequestByRefreshToken
+	m          *models.Grant
+	generation int64      // of the refresh token presented
+	scopes     []string   // the scopes asked for in this grant (a subset)
+	user       loadedUser // set by TokenRequestByRefreshToken
 }
 
 var _ op.RefreshTokenRequest = (*refreshTokenRequest)(nil)

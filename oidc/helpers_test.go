@@ -161,3 +161,10 @@ func wantOAuthError(t *testing.T, err error, want string) {
 		t.Fatalf("error type = %s, want %s (%v)", oe.ErrorType, want, err)
 	}
 }
+
+// active reports whether the access token with this ID is live for the
+// environment's user, as userinfo and introspection see it.
+func (e *env) active(tokenID string) (*liveAccess, error) {
+	at, _, err := e.s.activeToken(e.ctx, tokenID, e.user.ID)
+	return at, err
+}

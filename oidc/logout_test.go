@@ -72,7 +72,7 @@ func TestTerminateSessionBySID(t *testing.T) {
 	if s.EndedAt == nil {
 		t.Fatal("sid session not ended")
 	}
-	if _, err := e.db.ActiveAccessToken(e.ctx, atID); err == nil {
+	if _, err := e.active(atID); err == nil {
 		t.Fatal("token of ended session still active")
 	}
 	evs, _ := e.db.AuditEvents(e.ctx, models.AuditFilter{Type: models.EventSignOut})

@@ -185,14 +185,14 @@ func (s *server) tokenResponse(ctx context.Context, client op.Client, req op.IDT
 	if c.AccessTokenType() == op.AccessTokenTypeJWT {
 		access, err = st.signAccessToken(ctx, c.m, at)
 	} else {
-		access, err = op.CreateBearerToken(at.ID, at.Subject, s.p.op.Crypto())
+		access, err = op.CreateBearerToken(at.id, at.subject, s.p.op.Crypto())
 	}
 	if err != nil {
 		return nil, err
 	}
 	resp := &oidc.AccessTokenResponse{
 		AccessToken: access, RefreshToken: newRefresh, TokenType: oidc.BearerToken,
-		ExpiresIn: uint64(max(at.ExpiresAt.Sub(st.now()), 0).Seconds()), Scope: req.GetScopes(),
+		ExpiresIn: uint64(max(at.expires.Sub(st.now()), 0).Seconds()), Scope: req.GetScopes(),
 	}
 	if idToken {
 		if resp.IDToken, err = op.CreateIDToken(ctx, s.p.cfg.Issuer, req, c.IDTokenLifetime(), access, code, st.forClient(c.m), c); err != nil {

@@ -25,7 +25,10 @@ type grantInfo struct {
 	amr           []string
 	acr           string
 	authTime      time.Time
-	rotateFrom    *models.RefreshToken
+	// rotateFrom is the grant of the refresh token presented, at
+	// generation fromGeneration.
+	rotateFrom     *models.Grant
+	fromGeneration int64
 }
 
 // grantFromAuthRequest is the grant of a redeemed authorization code.
@@ -43,7 +46,7 @@ func grantFromRefreshToken(r *refreshTokenRequest) *grantInfo {
 	return &grantInfo{
 		clientID: r.m.ClientID, userID: r.m.UserID, sessionID: deref(r.m.SessionID),
 		authRequestID: deref(r.m.AuthRequestID), scopes: r.GetScopes(), grantScopes: slices.Clone(r.m.Scopes),
-		audience: r.GetAudience(), amr: r.GetAMR(), acr: r.m.ACR, authTime: r.m.AuthTime, rotateFrom: r.m,
+		audience: r.GetAudience(), amr: r.GetAMR(), acr: r.m.ACR, authTime: r.m.AuthTime, rotateFrom: r.m, fromGeneration: r.generation,
 	}
 }
 
@@ -61,26 +64,17 @@ func grantFromRequest(req op.TokenRequest) (*grantInfo, error) {
 	return nil, oidc.ErrUnsupportedGrantType().WithDescription("grant not supported")
 }
 
-// newAccessToken builds the access token record for a grant to c.
-func (s *Storage) newAccessToken(g *grantInfo, c *models.Client) *models.AccessToken {
-	ca := &clientAdapter{m: c, cfg: &s.cfg}
-	now := s.now()
-	return &models.AccessToken{
-		ID:            models.NewTimeOrderedID(),
-		ClientID:      g.clientID,
-		Subject:       g.userID,
-		UserID:        ptr(g.userID),
-		SessionID:     ptr(g.sessionID),
-		AuthRequestID: ptr(g.authRequestID),
-		Scopes:        models.StringList(g.scopes),
-		Audience:      models.StringList(g.audience),
-		CreatedAt:     now,
-		ExpiresAt:     now.Add(ca.accessTokenTTL()),
-	}
+// issuedAccess is an access token issued now: what its JWT says, or what
+// op encrypts into an opaque token (its ID and subject).
+type issuedAccess struct {
+	id, clientID, subject string
+	scopes, audience      []string
+	issued, expires       time.Time
 }
 
-// CreateAccessToken records an access token for a grant without a refresh
-// token (op.Storage; server.go calls issueTokens).
+// CreateAccessToken issues an access token for a grant without a refresh
+// token (op.Storage; Latchkey's token endpoint, server.go, calls
+// issueTokens itself).
 func (s *Storage) CreateAccessToken(ctx context.Context, req op.TokenRequest) (string, time.Time, error) {
 	g, err := grantFromRequest(req)
 	if err != nil {
@@ -94,11 +88,11 @@ func (s *Storage) CreateAccessToken(ctx context.Context, req op.TokenRequest) (s
 	if err != nil {
 		return "", time.Time{}, err
 	}
-	return at.ID, at.ExpiresAt, nil
+	return at.id, at.expires, nil
 }
 
 // CreateAccessAndRefreshTokens is issueTokens with a refresh token
-// (op.Storage; server.go calls issueTokens).
+// (op.Storage, like CreateAccessToken).
 func (s *Storage) CreateAccessAndRefreshTokens(ctx context.Context, req op.TokenRequest, currentRefreshToken string) (string, string, time.Time, error) {
 	g, err := grantFromRequest(req)
 	if err != nil {
@@ -112,99 +106,116 @@ func (s *Storage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Token
 	if err != nil {
 		return "", "", time.Time{}, err
 	}
-	return at.ID, raw, at.ExpiresAt, nil
+	return at.id, raw, at.expires, nil
 }
 
-// issueTokens records the access token of grant g to client c and, when
-// refresh is set, an opaque refresh token (only its hash is stored), and
-// returns the access token record and the raw refresh token. For a
-// refresh grant the presented token (currentRefreshToken) is rotated out
-// in the same transaction; if it was rotated concurrently the grant fails
-// with invalid_grant and nothing is issued.
-func (s *Storage) issueTokens(ctx context.Context, g *grantInfo, c *models.Client, refresh bool, currentRefreshToken string) (*models.AccessToken, string, error) {
-	at := s.newAccessToken(g, c)
-	if !refresh {
-		if g.rotateFrom != nil {
-			return nil, "", oidc.ErrInvalidGrant().WithDescription("refresh token does not match the grant")
-		}
-		return at, "", s.db.IssueTokens(ctx, at, nil, "")
-	}
-	if (currentRefreshToken != "") != (g.rotateFrom != nil) {
+// issueTokens issues the access token of grant g to client c and, when
+// refresh is set, a refresh token, and returns the access token and the
+// raw refresh token. A new grant (a code or device grant) is stored; a
+// refresh grant moves the stored grant to the next generation, so the
+// presented token (currentRefreshToken) is rotated out; if another
+// request rotated it first the grant fails with invalid_grant and nothing
+// is issued.
+func (s *Storage) issueTokens(ctx context.Context, g *grantInfo, c *models.Client, refresh bool, currentRefreshToken string) (*issuedAccess, string, error) {
+	if (currentRefreshToken != "") != (g.rotateFrom != nil) || (g.rotateFrom != nil && !refresh) {
 		return nil, "", oidc.ErrInvalidGrant().WithDescription("refresh token does not match the grant")
 	}
 	ca := &clientAdapter{m: c, cfg: &s.cfg}
-	raw := models.NewToken()
-	rt := &models.RefreshToken{
-		ID:            models.NewTimeOrderedID(),
-		TokenHash:     models.HashToken(raw),
-		ClientID:      g.clientID,
-		UserID:        g.userID,
-		SessionID:     ptr(g.sessionID),
-		AuthRequestID: ptr(g.authRequestID),
-		Scopes:        models.StringList(g.grantScopes),
-		Audience:      models.StringList(g.audience),
-		AMR:           models.StringList(g.amr),
-		ACR:           g.acr,
-		AuthTime:      g.authTime,
-		CreatedAt:     at.CreatedAt,
-		ExpiresAt:     at.CreatedAt.Add(ca.refreshTokenTTL()),
+	now := s.now()
+	at := &issuedAccess{clientID: g.clientID, subject: g.userID, scopes: g.scopes, audience: g.audience,
+		issued: now, expires: now.Add(ca.accessTokenTTL())}
+	expires := at.expires
+	if rt := now.Add(ca.refreshTokenTTL()); refresh && rt.After(expires) {
+		expires = rt
 	}
-	if rt.AMR == nil {
-		rt.AMR = models.StringList{}
-	}
-	rotateFrom := ""
+	var grantID string
+	var gen int64
 	if g.rotateFrom != nil {
-		rt.FamilyID, rotateFrom = g.rotateFrom.FamilyID, g.rotateFrom.ID
-	} else {
-		rt.FamilyID = rt.ID // the first token of a family names it
-	}
-	at.FamilyID = &rt.FamilyID
-	if err := s.db.IssueTokens(ctx, at, rt, rotateFrom); err != nil {
-		if errors.Is(err, models.ErrConflict) {
-			return nil, "", oidc.ErrInvalidGrant().WithDescription("refresh token already used").WithParent(err)
+		grantID, gen = g.rotateFrom.ID, g.fromGeneration+1
+		if err := s.db.RotateGrant(ctx, grantID, g.fromGeneration, expires); err != nil {
+			if errors.Is(err, models.ErrConflict) {
+				return nil, "", oidc.ErrInvalidGrant().WithDescription("refresh token already used").WithParent(err)
+			}
+			return nil, "", err
 		}
-		return nil, "", err
+	} else {
+		grantID = models.NewTimeOrderedID()
+		if refresh {
+			gen = 1
+		}
+		err := s.db.CreateGrant(ctx, &models.Grant{
+			ID: grantID, ClientID: g.clientID, UserID: g.userID, SessionID: ptr(g.sessionID), AuthRequestID: ptr(g.authRequestID),
+			Scopes: models.StringList(g.grantScopes), Audience: models.StringList(g.audience), AMR: models.StringList(g.amr),
+			ACR: g.acr, AuthTime: g.authTime, Generation: gen, CreatedAt: now, UpdatedAt: now, ExpiresAt: expires,
+		})
+		if err != nil {
+			return nil, "", err
+		}
+	}
+	id := accessTokenID{grant: grantID, generation: gen, issued: at.issued, expires: at.expires}
+	if !slices.Equal(g.scopes, g.grantScopes) {
+		id.scopes = g.scopes
+	}
+	at.id = s.tokens.encode(id)
+	raw := ""
+	if refresh {
+		raw = s.tokens.refreshToken(grantID, gen)
 	}
 	return at, raw, nil
 }
 
 // TokenRequestByRefreshToken loads the grant behind a refresh token.
 //
-// Presenting a token that was already rotated out is treated as theft: the
-// whole family is revoked and the event audited (RFC 9700 §4.14.2). A token
-// that was merely revoked (logout, admin action, an earlier reuse) is just
-// refused. Errors: invalid_grant for unknown, reused, revoked and expired
-// tokens and for disabled users or ended sessions.
+// Presenting an authentic token of an earlier generation of a live grant
+// is treated as theft: the grant is revoked and the event audited (RFC
+// 9700 §4.14.2). Errors: invalid_grant for unknown, forged, replayed,
+// revoked and expired tokens and for disabled users or ended sessions.
 func (s *Storage) TokenRequestByRefreshToken(ctx context.Context, raw string) (op.RefreshTokenRequest, error) {
-	rt, err := s.db.RefreshTokenByRaw(ctx, raw)
-	if err != nil {
-		return nil, grantError(err, "refresh token")
+	withGroups := func(g *models.Grant) bool { return slices.Contains(g.Scopes, scopeGroups) }
+	var g *models.Grant
+	var u *models.User
+	grantID, gen, err := s.tokens.parseRefreshToken(raw)
+	if err == nil {
+		g, u, err = s.db.LiveGrant(ctx, grantID, nil, withGroups)
+	} else {
+		g, u, err = s.db.LiveLegacyGrant(ctx, models.HashToken(raw), withGroups) // issued before grants (migration 00010)
 	}
-	if rt.RotatedAt != nil {
-		if err := s.db.RevokeFamily(ctx, rt.FamilyID); err != nil {
-			return nil, fmt.Errorf("revoke refresh token family: %w", err)
-		}
-		s.audit(ctx, &models.AuditEvent{
-			Type: models.EventRefreshReuse, Success: false, UserID: rt.UserID, ClientID: rt.ClientID,
-			Detail: models.JSONMap{"family_id": rt.FamilyID},
-		})
-		return nil, oidc.ErrInvalidGrant().WithDescription("refresh token is no longer valid")
-	}
-	// Not rotated (above), not revoked, not expired, the user enabled and
-	// the session live: models.RefreshTokenUsable, with the user's liveness
-	// check also loading the user for the ID token.
-	if rt.RevokedAt != nil || !s.db.Now().Before(rt.ExpiresAt) {
-		return nil, oidc.ErrInvalidGrant().WithDescription("refresh token is expired or its session has ended")
-	}
-	groups := slices.Contains(rt.Scopes, scopeGroups)
-	u, err := s.db.LiveUser(ctx, rt.UserID, deref(rt.SessionID), groups)
 	if errors.Is(err, models.ErrNotFound) {
-		return nil, oidc.ErrInvalidGrant().WithDescription("refresh token is expired or its session has ended")
+		return nil, oidc.ErrInvalidGrant().WithDescription("refresh token is invalid, expired or revoked, or its session has ended").WithParent(err)
 	}
 	if err != nil {
 		return nil, err
 	}
-	return &refreshTokenRequest{m: rt, scopes: slices.Clone(rt.Scopes), user: loadedUser{u: u, groups: groups}}, nil
+	if gen < g.Generation {
+		if err := s.db.RevokeGrant(ctx, g.ID); err != nil {
+			return nil, fmt.Errorf("revoke grant: %w", err)
+		}
+		s.audit(ctx, &models.AuditEvent{
+			Type: models.EventRefreshReuse, Success: false, UserID: g.UserID, ClientID: g.ClientID,
+			Detail: models.JSONMap{"family_id": g.ID, "generation": gen, "current": g.Generation},
+		})
+		return nil, oidc.ErrInvalidGrant().WithDescription("refresh token is no longer valid")
+	}
+	if gen > g.Generation {
+		return nil, oidc.ErrInvalidGrant().WithDescription("refresh token is invalid")
+	}
+	return &refreshTokenRequest{m: g, generation: gen, scopes: slices.Clone(g.Scopes), user: loadedUser{u: u, groups: withGroups(g)}}, nil
+}
+
+// grantOfRefreshToken finds the grant a refresh token names, in any
+// state; errNotOurs when it names none.
+func (s *Storage) grantOfRefreshToken(ctx context.Context, raw string) (*models.Grant, error) {
+	var g *models.Grant
+	grantID, _, err := s.tokens.parseRefreshToken(raw)
+	if err == nil {
+		g, err = s.db.GrantByID(ctx, grantID)
+	} else {
+		g, err = s.db.GrantByLegacyHash(ctx, models.HashToken(raw))
+	}
+	if errors.Is(err, models.ErrNotFound) {
+		return nil, errNotOurs
+	}
+	return g, err
 }
 
 // TerminateSession is op's fallback logout; op calls
@@ -219,44 +230,53 @@ func (s *Storage) TerminateSession(ctx context.Context, userID, clientID string)
 // again. Errors: op.ErrInvalidRefreshToken for anything that is not one of
 // our refresh tokens (op then tries it as an access token).
 func (s *Storage) GetRefreshTokenInfo(ctx context.Context, _ string, token string) (string, string, error) {
-	rt, err := s.db.RefreshTokenByRaw(ctx, token)
-	if errors.Is(err, models.ErrNotFound) {
+	g, err := s.grantOfRefreshToken(ctx, token)
+	if errors.Is(err, errNotOurs) {
 		return "", "", op.ErrInvalidRefreshToken
 	}
 	if err != nil {
 		return "", "", err
 	}
-	return rt.UserID, token, nil
+	return g.UserID, token, nil
 }
 
-// RevokeToken revokes a refresh token (and with it its whole family and
-// the access tokens issued from it) or one access token (RFC 7009). The
+// RevokeToken revokes a refresh token (and with it its grant and every
+// access token issued from it) or one access token (RFC 7009 §2.1). The
 // token must have been issued to clientID (unauthorized_client otherwise).
 // Unknown tokens are not an error (RFC 7009 §2.2).
-func (s *Storage) RevokeToken(ctx context.Context, tokenOrTokenID, _ string, clientID string) *oidc.Error {
-	rt, err := s.db.RefreshTokenByRaw(ctx, tokenOrTokenID)
+func (s *Storage) RevokeToken(ctx context.Context, tokenOrTokenID, subject string, clientID string) *oidc.Error {
+	g, err := s.grantOfRefreshToken(ctx, tokenOrTokenID)
 	switch {
 	case err == nil:
-		if rt.ClientID != clientID {
+		if g.ClientID != clientID {
 			return oidc.ErrUnauthorizedClient().WithDescription("token was not issued to this client")
 		}
-		if err := s.db.RevokeFamily(ctx, rt.FamilyID); err != nil {
+		if err := s.db.RevokeGrant(ctx, g.ID); err != nil {
 			return oidc.ErrServerError().WithParent(err)
 		}
 		return nil
-	case !errors.Is(err, models.ErrNotFound):
+	case !errors.Is(err, errNotOurs):
 		return oidc.ErrServerError().WithParent(err)
 	}
-	at, err := s.db.AccessTokenByID(ctx, tokenOrTokenID)
-	switch {
-	case errors.Is(err, models.ErrNotFound):
-		return nil
-	case err != nil:
-		return oidc.ErrServerError().WithParent(err)
-	case at.ClientID != clientID:
+	t, ok := s.tokens.decodeOK(tokenOrTokenID)
+	if !ok || !s.now().Before(t.expires) {
+		return nil // not ours, or expired already
+	}
+	owner := subject // a client credentials token's subject is its client
+	if t.grant != "" {
+		g, err := s.db.GrantByID(ctx, t.grant)
+		switch {
+		case errors.Is(err, models.ErrNotFound):
+			return nil // revoked or expired with its grant
+		case err != nil:
+			return oidc.ErrServerError().WithParent(err)
+		}
+		owner = g.ClientID
+	}
+	if owner != clientID {
 		return oidc.ErrUnauthorizedClient().WithDescription("token was not issued to this client")
 	}
-	if err := s.db.RevokeAccessToken(ctx, at.ID, clientID); err != nil {
+	if err := s.db.RevokeAccessToken(ctx, idHash(tokenOrTokenID), t.expires); err != nil {
 		return oidc.ErrServerError().WithParent(err)
 	}
 	return nil

@@ -83,14 +83,25 @@ func (s *Storage) SetUserinfoFromRequest(ctx context.Context, info *oidc.UserInf
 	return nil
 }
 
+// liveAccess is a live access token issued from a user's grant.
+type liveAccess struct {
+	grant  *models.Grant
+	id     accessTokenID
+	scopes []string // the token's
+}
+
 // activeToken returns the access token if it is live and belongs to
 // subject; otherwise an error (userinfo answers 401, introspection
-// active=false).
-func (s *Storage) activeToken(ctx context.Context, tokenID, subject string) (*models.AccessToken, *models.User, error) {
-	// Every request checks the token, the user and the session (instant
-	// revocation), and loads the user, in two statements (three with groups).
-	at, u, err := s.db.ActiveAccessTokenUser(ctx, tokenID, func(at *models.AccessToken) bool {
-		return at.Scopes.Contains(scopeGroups)
+// active=false). Every request checks the token's expiry and MAC and, in
+// one statement, its grant (not revoked), the user (enabled) and the
+// session (not ended), and loads the user (instant revocation).
+func (s *Storage) activeToken(ctx context.Context, tokenID, subject string) (*liveAccess, *models.User, error) {
+	t, err := s.tokens.decode(tokenID)
+	if err != nil || t.grant == "" || !s.now().Before(t.expires) {
+		return nil, nil, errInvalidToken()
+	}
+	g, u, err := s.db.LiveGrant(ctx, t.grant, idHash(tokenID), func(g *models.Grant) bool {
+		return slices.Contains(scopesOf(t.scopes, g.Scopes), scopeGroups)
 	})
 	if errors.Is(err, models.ErrNotFound) {
 		return nil, nil, errInvalidToken().WithParent(err)
@@ -98,10 +109,19 @@ func (s *Storage) activeToken(ctx context.Context, tokenID, subject string) (*mo
 	if err != nil {
 		return nil, nil, err
 	}
-	if at.Subject != subject || at.UserID == nil {
+	if g.UserID != subject {
 		return nil, nil, errInvalidToken()
 	}
-	return at, u, nil
+	return &liveAccess{grant: g, id: t, scopes: scopesOf(t.scopes, g.Scopes)}, u, nil
+}
+
+// scopesOf returns the token's scopes, or the grant's when it has none of
+// its own.
+func scopesOf(token []string, grant models.StringList) []string {
+	if token != nil {
+		return token
+	}
+	return grant
 }
 
 // errInvalidToken is the error for a revoked, expired or foreign token.
@@ -117,7 +137,7 @@ func (s *Storage) SetUserinfoFromToken(ctx context.Context, info *oidc.UserInfo,
 	if err != nil {
 		return err
 	}
-	setUserinfo(info, u, at.Scopes)
+	setUserinfo(info, u, at.scopes)
 	return nil
 }
 
@@ -132,23 +152,24 @@ func (s *Storage) SetIntrospectionFromToken(ctx context.Context, resp *oidc.Intr
 	if err != nil {
 		return err
 	}
-	if at.ClientID != clientID && !at.Audience.Contains(clientID) {
+	g := at.grant
+	if g.ClientID != clientID && !g.Audience.Contains(clientID) {
 		return errInvalidToken()
 	}
 	info := new(oidc.UserInfo)
-	setUserinfo(info, u, at.Scopes)
-	if at.SessionID != nil {
-		info.AppendClaims("sid", *at.SessionID)
+	setUserinfo(info, u, at.scopes)
+	if g.SessionID != nil {
+		info.AppendClaims("sid", *g.SessionID)
 	}
 	resp.SetUserInfo(info)
-	resp.Scope = oidc.SpaceDelimitedArray(at.Scopes)
-	resp.ClientID = at.ClientID
+	resp.Scope = oidc.SpaceDelimitedArray(at.scopes)
+	resp.ClientID = g.ClientID
 	resp.TokenType = oidc.BearerToken
-	resp.Subject = at.Subject
-	resp.Expiration = oidc.FromTime(at.ExpiresAt)
-	resp.IssuedAt = oidc.FromTime(at.CreatedAt)
-	resp.Audience = oidc.Audience(at.Audience)
-	resp.JWTID = at.ID
+	resp.Subject = g.UserID
+	resp.Expiration = oidc.FromTime(at.id.expires)
+	resp.IssuedAt = oidc.FromTime(at.id.issued)
+	resp.Audience = oidc.Audience(g.Audience)
+	resp.JWTID = tokenID
 	resp.Issuer = s.cfg.Issuer
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
@@ -84,8 +85,16 @@ func TestSetUserinfoFromToken(t *testing.T) {
 	if err := e.s.SetUserinfoFromToken(e.ctx, new(oidc.UserInfo), id, "someone-else", ""); err == nil {
 		t.Fatal("token accepted for another subject")
 	}
-	if err := e.db.RevokeAccessToken(e.ctx, id, ""); err != nil {
-		t.Fatal(err)
+	// A forged or altered token ID is refused before any lookup.
+	f := strings.Split(id, ".")
+	later := slices.Clone(f)
+	later[4] += "0" // a longer life
+	for _, bad := range []string{"", "garbage", id + "x", "c" + id[1:], strings.Join(later, "."), strings.Join(f[:len(f)-1], ".")} {
+		err = e.s.SetUserinfoFromToken(e.ctx, new(oidc.UserInfo), bad, e.user.ID, "")
+		wantOAuthError(t, err, "invalid_token")
+	}
+	if oe := e.s.RevokeToken(e.ctx, id, e.user.ID, e.conf.ID); oe != nil {
+		t.Fatal(oe)
 	}
 	err = e.s.SetUserinfoFromToken(e.ctx, new(oidc.UserInfo), id, e.user.ID, "")
 	wantOAuthError(t, err, "invalid_token")

@@ -45,6 +45,7 @@ type cli struct {
 	Version versionCmd `cmd:"" help:"Print the version."`
 	MDS     mdsCmd     `cmd:"" name:"mds" help:"Import FIDO authenticator metadata (MDS3) offline."`
 	Policy  policyCmd  `cmd:"" help:"Manage group passkey policies."`
+	Purge   purgeCmd   `cmd:"" help:"Delete expired, used and revoked rows and old audit events now (the server does it every minute)."`
 }
 
 // env carries what every command needs.

@@ -1,0 +1,235 @@
+package models
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// Grant is what one sign-in (an authorization code, a device grant)
+// granted a client: the refresh-token family and the access tokens issued
+// from it, in one row for its whole life. A rotation updates the row; a
+// revocation deletes it; the purge deletes it when it expires. No token
+// is stored: tokens name the grant and carry a MAC (oidc/tokenid.go).
+type Grant struct {
+	ID            string `gorm:"primaryKey"`
+	ClientID      string
+	UserID        string
+	SessionID     *string
+	AuthRequestID *string
+	Scopes        StringList // the scopes granted; a refresh keeps them (RFC 6749 §6)
+	Audience      StringList
+	AMR           StringList `gorm:"column:amr"`
+	ACR           string     `gorm:"column:acr"`
+	AuthTime      time.Time
+	// Generation numbers the current refresh token: 1 for the first, +1
+	// on each rotation; 0 when the grant has no refresh token.
+	Generation int64
+	// LegacyHash is the SHA-256 of a refresh token issued before grants
+	// existed (migration 00010), until its first rotation.
+	LegacyHash []byte
+	CreatedAt  time.Time
+	UpdatedAt  time.Time // the last rotation
+	ExpiresAt  time.Time // of the refresh token, else of the access token
+}
+
+const grantColumnList = "id, client_id, user_id, session_id, auth_request_id, scopes, audience, amr, acr, " +
+	"auth_time, generation, legacy_hash, created_at, updated_at, expires_at"
+
+// grantColumns are the grant's columns of alias g.
+var grantColumns = prefixColumns(grantColumnList, "g.")
+
+func grantArgs(g *Grant) []any {
+	return []any{g.ID, g.ClientID, g.UserID, g.SessionID, g.AuthRequestID, g.Scopes, g.Audience, g.AMR, g.ACR,
+		g.AuthTime, g.Generation, g.LegacyHash, g.CreatedAt, g.UpdatedAt, g.ExpiresAt}
+}
+
+func (g *Grant) scanDest() []any {
+	return []any{&g.ID, &g.ClientID, &g.UserID, &g.SessionID, &g.AuthRequestID, &g.Scopes, &g.Audience, &g.AMR, &g.ACR,
+		&g.AuthTime, &g.Generation, &g.LegacyHash, &g.CreatedAt, &g.UpdatedAt, &g.ExpiresAt}
+}
+
+var insertGrantSQL = "INSERT INTO grants (" + grantColumnList + ") VALUES (" + placeholders(15) + ")"
+
+// CreateGrant stores a new grant. CreatedAt and UpdatedAt default to now.
+func (db *GrantStore) CreateGrant(ctx context.Context, g *Grant) error {
+	if g.CreatedAt.IsZero() {
+		g.CreatedAt = db.gorm.NowFunc()
+	}
+	if g.UpdatedAt.IsZero() {
+		g.UpdatedAt = g.CreatedAt
+	}
+	if g.AMR == nil {
+		g.AMR = StringList{}
+	}
+	if g.Scopes == nil {
+		g.Scopes = StringList{}
+	}
+	if g.Audience == nil {
+		g.Audience = StringList{}
+	}
+	_, err := db.rawExec(ctx, db.rawPool(true), insertGrantSQL, grantArgs(g)...)
+	db.yieldIfWriter()
+	return translate(err)
+}
+
+// RotateGrant moves a grant from refresh-token generation from to from+1
+// and extends it to expires, in one statement: of two requests presenting
+// the same token only one moves it. ErrConflict when the grant is not at
+// generation from (any more), is gone or has expired.
+func (db *GrantStore) RotateGrant(ctx context.Context, id string, from int64, expires time.Time) error {
+	now := db.Now()
+	n, err := db.rawAffected(ctx, db.rawPool(true),
+		"UPDATE grants SET generation = generation + 1, legacy_hash = NULL, updated_at = ?, expires_at = ? WHERE id = ? AND generation = ? AND expires_at > ?",
+		db.gorm.NowFunc(), expires, id, from, now)
+	db.yieldIfWriter()
+	if err != nil {
+		return translate(err)
+	}
+	if n == 0 {
+		return fmt.Errorf("grant %q is no longer at refresh token %d: %w", id, from, ErrConflict)
+	}
+	return nil
+}
+
+// LiveGrant loads a grant that has not expired, whose user is enabled and
+// whose session (if any) has not ended, with its user, in one statement
+// (two when withGroups asks for the user's groups). With tokenIDHash set
+// (an access token's), the grant counts as gone when that token was
+// revoked on its own. ErrNotFound otherwise: the grant was revoked
+// (deleted), purged, expired or its subject is no longer live.
+//
+// A refresh token of an earlier generation finds its grant here too, so
+// that the caller can detect the replay.
+func (db *GrantStore) LiveGrant(ctx context.Context, id string, tokenIDHash []byte, withGroups func(*Grant) bool) (*Grant, *User, error) {
+	return db.liveGrant(ctx, "g.id = ?", id, tokenIDHash, withGroups)
+}
+
+// LiveLegacyGrant is LiveGrant for a refresh token of the format before
+// grants (migration 00010), found by its hash.
+func (db *GrantStore) LiveLegacyGrant(ctx context.Context, tokenHash []byte, withGroups func(*Grant) bool) (*Grant, *User, error) {
+	return db.liveGrant(ctx, "g.legacy_hash = ?", tokenHash, nil, withGroups)
+}
+
+func (db *GrantStore) liveGrant(ctx context.Context, where string, key any, tokenIDHash []byte, withGroups func(*Grant) bool) (*Grant, *User, error) {
+	var g Grant
+	var u User
+	q := "SELECT " + grantColumns + ", " + prefixColumns(userColumns, "u.") + " FROM grants g JOIN users u ON u.id = g.user_id" +
+		" WHERE " + where + " AND g.expires_at > ? AND u.disabled = ?" +
+		" AND (g.session_id IS NULL OR EXISTS (SELECT 1 FROM sessions s WHERE s.id = g.session_id AND s.ended_at IS NULL))"
+	args := []any{key, db.Now(), false}
+	if tokenIDHash != nil {
+		q += " AND NOT EXISTS (SELECT 1 FROM revoked_access_tokens r WHERE r.id_hash = ?)"
+		args = append(args, tokenIDHash)
+	}
+	row := db.rawRow(ctx, db.rawPool(false), q, args...)
+	dest := append(g.scanDest(), &u.ID, &u.WebAuthnID, &u.Username, &u.Email, &u.EmailVerified, &u.DisplayName, &u.Disabled, &u.IsAdmin,
+		&u.CustomClaims, &u.CreatedAt, &u.UpdatedAt)
+	if err := row.Scan(dest...); err != nil {
+		return nil, nil, fmt.Errorf("live grant: %w", db.rawErr(err))
+	}
+	if withGroups != nil && withGroups(&g) {
+		u.Groups = []Group{}
+		err := db.ctx(ctx).Raw("SELECT groups.* FROM groups JOIN user_groups ug ON ug.group_id = groups.id WHERE ug.user_id = ?", u.ID).Scan(&u.Groups).Error
+		if err != nil {
+			return nil, nil, fmt.Errorf("groups of user %q: %w", u.ID, translate(err))
+		}
+	}
+	return &g, &u, nil
+}
+
+// GrantByID loads a grant in any state (tests and revocation).
+func (db *GrantStore) GrantByID(ctx context.Context, id string) (*Grant, error) {
+	var g Grant
+	err := db.rawRow(ctx, db.rawPool(false), "SELECT "+grantColumns+" FROM grants g WHERE g.id = ?", id).Scan(g.scanDest()...)
+	if err != nil {
+		return nil, fmt.Errorf("grant: %w", db.rawErr(err))
+	}
+	return &g, nil
+}
+
+// GrantByLegacyHash loads a pre-migration grant by its refresh token hash.
+func (db *GrantStore) GrantByLegacyHash(ctx context.Context, tokenHash []byte) (*Grant, error) {
+	var g Grant
+	err := db.rawRow(ctx, db.rawPool(false), "SELECT "+grantColumns+" FROM grants g WHERE g.legacy_hash = ?", tokenHash).Scan(g.scanDest()...)
+	if err != nil {
+		return nil, fmt.Errorf("grant: %w", db.rawErr(err))
+	}
+	return &g, nil
+}
+
+// RevokeGrant revokes a grant, its refresh token and every access token
+// issued from it, by deleting it (refresh-token reuse, RFC 9700
+// §4.14.2; RFC 7009 revocation). A grant already gone is not an error.
+func (db *GrantStore) RevokeGrant(ctx context.Context, id string) error {
+	_, err := db.rawExec(ctx, db.rawPool(true), "DELETE FROM grants WHERE id = ?", id)
+	db.yieldIfWriter()
+	return translate(err)
+}
+
+// RevokeByAuthRequest revokes the grants issued from one authorization
+// code (code replay, RFC 6749 §4.1.2).
+func (db *GrantStore) RevokeByAuthRequest(ctx context.Context, authRequestID string) error {
+	return translate(db.ctx(ctx).Exec("DELETE FROM grants WHERE auth_request_id = ?", authRequestID).Error)
+}
+
+// RevokeClientTokensForUser revokes every grant a client holds for a user
+// (used by "log out of this application" and consent withdrawal).
+func (db *GrantStore) RevokeClientTokensForUser(ctx context.Context, userID, clientID string) error {
+	return translate(db.ctx(ctx).Exec("DELETE FROM grants WHERE user_id = ? AND client_id = ?", userID, clientID).Error)
+}
+
+// RevokeAccessToken revokes one access token, by the SHA-256 of its ID,
+// until it expires (RFC 7009 §2.1). Revoking it twice is not an error.
+func (db *GrantStore) RevokeAccessToken(ctx context.Context, idHash []byte, expires time.Time) error {
+	q := "INSERT INTO revoked_access_tokens (id_hash, expires_at) VALUES (?, ?) ON CONFLICT (id_hash) DO NOTHING"
+	_, err := db.rawExec(ctx, db.rawPool(true), q, idHash, expires) // GORM would expand the []byte into 32 values
+	db.yieldIfWriter()
+	return translate(err)
+}
+
+// AccessTokenRevoked reports whether an access token that belongs to no
+// grant (client credentials) was revoked.
+func (db *GrantStore) AccessTokenRevoked(ctx context.Context, idHash []byte) (bool, error) {
+	var one int
+	err := db.rawRow(ctx, db.rawPool(false), "SELECT 1 FROM revoked_access_tokens WHERE id_hash = ?", idHash).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	return err == nil, translate(err)
+}
+
+// revokeGrantsTx deletes the grants of a session or of a user (where is
+// "session_id = ?" or "user_id = ?").
+func revokeGrantsTx(tx *gorm.DB, where string, arg string) error {
+	return tx.Exec("DELETE FROM grants WHERE "+where, arg).Error
+}
+
+// subjectLive reports whether the user is enabled and the session not
+// ended, in one query.
+func (db *GrantStore) subjectLive(ctx context.Context, userID, sessionID *string) (bool, error) {
+	var parts []string
+	var args []any
+	if userID != nil && *userID != "" {
+		parts = append(parts, "(SELECT COUNT(*) FROM users WHERE id = ? AND disabled = ?)")
+		args = append(args, *userID, false)
+	}
+	if sessionID != nil && *sessionID != "" {
+		parts = append(parts, "(SELECT COUNT(*) FROM sessions WHERE id = ? AND ended_at IS NULL)")
+		args = append(args, *sessionID)
+	}
+	if len(parts) == 0 {
+		return true, nil
+	}
+	var live bool
+	q := "SELECT " + strings.Join(parts, " * ") + " > 0"
+	if err := db.ctx(ctx).Raw(q, args...).Row().Scan(&live); err != nil {
+		return false, translate(err)
+	}
+	return live, nil
+}
