@@ -1,0 +1,542 @@
+package models
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"strconv"
+	"strings"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// ConflictMode says what an import does with a line whose username exists.
+type ConflictMode string
+
+// The conflict modes of an import.
+const (
+	ConflictFail   ConflictMode = "fail"   // stop at the line (the default)
+	ConflictSkip   ConflictMode = "skip"   // leave the existing user as it is
+	ConflictUpdate ConflictMode = "update" // overwrite the fields the line gives
+)
+
+// ImportField marks the optional fields a line gives; an update touches
+// only those.
+type ImportField uint8
+
+// The optional fields of an import line.
+const (
+	ImportEmail ImportField = 1 << iota
+	ImportEmailVerified
+	ImportName
+	ImportGroups
+	ImportDisabled
+)
+
+// MaxImportBatch bounds the lines of one Import call (one transaction).
+const MaxImportBatch = 10000
+
+// ImportUser is one line of an import file.
+type ImportUser struct {
+	Line          int // where it is in the file, for errors
+	Username      string
+	Email         string
+	EmailVerified bool
+	Name          string
+	Groups        []string
+	Disabled      bool
+	Fields        ImportField // which optional fields the line gave
+}
+
+// ImportCounts counts what an import did (or, dry, would do).
+type ImportCounts struct {
+	Created, Updated, Skipped int
+}
+
+// Lines is the number of lines counted.
+func (c ImportCounts) Lines() int { return c.Created + c.Updated + c.Skipped }
+
+func (c *ImportCounts) add(o ImportCounts) {
+	c.Created += o.Created
+	c.Updated += o.Updated
+	c.Skipped += o.Skipped
+}
+
+// LineError is a line an import refuses. Err wraps ErrInvalid (a bad
+// value, a username twice in the file, the last admin disabled) or
+// ErrConflict (an existing username, mode fail).
+type LineError struct {
+	Line int
+	Err  error
+}
+
+func (e *LineError) Error() string {
+	msg := e.Err.Error()
+	for _, sentinel := range []error{ErrInvalid, ErrConflict} {
+		msg = strings.TrimPrefix(msg, sentinel.Error()+": ")
+	}
+	return fmt.Sprintf("line %d: %s", e.Line, msg)
+}
+
+func (e *LineError) Unwrap() error { return e.Err }
+
+// Importer imports users in batches, one transaction per batch: a batch
+// is committed whole or not at all, and the batches before a refused one
+// stay committed. Imported users get no passkey (a setup link gives them
+// one). It is not safe for concurrent use.
+//
+// A username twice in the file is an error, unless the earlier line was
+// skipped (nothing was written for it). Within a batch both lines are
+// named. Across batches a real import recognises the earlier line's row by
+// its updated_at, which is the import's start time, so it keeps no
+// per-user state and its memory stays constant; a dry run, which writes
+// nothing, keeps a 64-bit hash and the line of every username it would
+// write instead (about 20 bytes a line).
+type Importer struct {
+	db     *UserStore
+	mode   ConflictMode
+	dryRun bool
+	stamp  time.Time // created_at and updated_at of the rows this import writes
+	seed   maphash.Seed
+	seen   map[uint64]int // dry run: username hash → line
+	total  ImportCounts
+}
+
+// NewImporter returns an importer. Errors: ErrInvalid for an unknown mode.
+func (db *UserStore) NewImporter(mode ConflictMode, dryRun bool) (*Importer, error) {
+	switch mode {
+	case ConflictFail, ConflictSkip, ConflictUpdate:
+	default:
+		return nil, fmt.Errorf("%w: on-conflict must be fail, skip or update, not %q", ErrInvalid, mode)
+	}
+	im := &Importer{db: db, mode: mode, dryRun: dryRun, seed: maphash.MakeSeed(),
+		// Postgres keeps microseconds; the stamp must read back equal.
+		stamp: db.Now().Truncate(time.Microsecond)}
+	if dryRun {
+		im.seen = map[uint64]int{}
+	}
+	return im, nil
+}
+
+// Total returns the counts of the batches imported so far.
+func (im *Importer) Total() ImportCounts { return im.total }
+
+// existingUser is what a batch reads of a user whose username it holds.
+type existingUser struct {
+	id        string
+	disabled  bool
+	isAdmin   bool
+	updatedAt time.Time
+}
+
+// Import validates batch (at most MaxImportBatch lines, in file order) as
+// CreateUser does, then, unless the import is dry, writes it in one
+// transaction: new users, updates (mode update), groups created on
+// demand and memberships. It returns the batch's counts, or a *LineError
+// for the first refused line and then nothing of the batch is written.
+func (im *Importer) Import(ctx context.Context, batch []ImportUser) (ImportCounts, error) {
+	if len(batch) > MaxImportBatch {
+		return ImportCounts{}, fmt.Errorf("%w: a batch holds at most %d lines", ErrInvalid, MaxImportBatch)
+	}
+	bad := im.validate(batch)
+	valid := batch
+	if bad != nil {
+		valid = batch[:badIndex(batch, bad.Line)]
+	}
+	var counts ImportCounts
+	run := func(c *conn) error {
+		existing, err := c.existingUsers(ctx, valid)
+		if err != nil {
+			return err
+		}
+		if err := im.checkConflicts(valid, existing); err != nil {
+			return err
+		}
+		if bad != nil {
+			return bad
+		}
+		if im.dryRun {
+			counts = im.dryCount(valid, existing)
+			return nil
+		}
+		counts, err = im.write(ctx, c, valid, existing)
+		return err
+	}
+	var err error
+	if im.dryRun {
+		err = run(im.db.conn)
+	} else {
+		err = im.db.transaction(ctx, func(tx *gorm.DB) error {
+			c := *im.db.conn
+			c.tx = tx
+			return run(&c)
+		})
+	}
+	if err != nil {
+		return ImportCounts{}, err
+	}
+	im.total.add(counts)
+	return counts, nil
+}
+
+func badIndex(batch []ImportUser, line int) int {
+	for i := range batch {
+		if batch[i].Line == line {
+			return i
+		}
+	}
+	return len(batch)
+}
+
+func (im *Importer) hash(username string) uint64 { return maphash.String(im.seed, username) }
+
+// validate normalises every line in place, as CreateUser, NormalizeEmail
+// and NormalizeGroupName do, and returns the first bad line's error: a
+// bad value or a username given twice.
+func (im *Importer) validate(batch []ImportUser) *LineError {
+	lines := make(map[string]int, len(batch))
+	for i := range batch {
+		u := &batch[i]
+		if err := normalizeImport(u); err != nil {
+			return &LineError{u.Line, err}
+		}
+		first, dup := lines[u.Username]
+		if !dup && im.dryRun {
+			first, dup = im.seen[im.hash(u.Username)]
+		}
+		if dup {
+			return &LineError{u.Line, fmt.Errorf("%w: username %q is also on line %d", ErrInvalid, u.Username, first)}
+		}
+		lines[u.Username] = u.Line
+	}
+	return nil
+}
+
+func normalizeImport(u *ImportUser) error {
+	if strings.TrimSpace(u.Username) == "" {
+		return fmt.Errorf("%w: username is missing", ErrInvalid)
+	}
+	var err error
+	if u.Username, err = NormalizeUsername(u.Username); err != nil {
+		return err
+	}
+	if u.Email, err = NormalizeEmail(u.Email); err != nil {
+		return err
+	}
+	u.Name = strings.TrimSpace(u.Name)
+	groups := u.Groups[:0:0]
+	for _, g := range u.Groups {
+		if g, err = NormalizeGroupName(g); err != nil {
+			return err
+		}
+		dup := false
+		for _, h := range groups {
+			dup = dup || h == g
+		}
+		if !dup {
+			groups = append(groups, g)
+		}
+	}
+	u.Groups = groups
+	return nil
+}
+
+// checkConflicts refuses the first line whose username exists, in mode
+// fail, and in every mode a line whose user this import wrote already
+// (the username was on a line of an earlier batch).
+func (im *Importer) checkConflicts(batch []ImportUser, existing map[string]existingUser) error {
+	for i := range batch {
+		u := &batch[i]
+		e, ok := existing[u.Username]
+		switch {
+		case !ok:
+		case !im.dryRun && e.updatedAt.Equal(im.stamp):
+			return &LineError{u.Line, fmt.Errorf("%w: username %q is also on an earlier line", ErrInvalid, u.Username)}
+		case im.mode == ConflictFail:
+			return &LineError{u.Line, fmt.Errorf("%w: username %q exists", ErrConflict, u.Username)}
+		}
+	}
+	return nil
+}
+
+// dryCount counts what write would do and remembers the lines it would
+// write, as write's rows would carry the stamp.
+func (im *Importer) dryCount(batch []ImportUser, existing map[string]existingUser) (c ImportCounts) {
+	for i := range batch {
+		switch _, ok := existing[batch[i].Username]; {
+		case !ok:
+			c.Created++
+		case im.mode == ConflictUpdate:
+			c.Updated++
+		default:
+			c.Skipped++
+			continue
+		}
+		im.seen[im.hash(batch[i].Username)] = batch[i].Line
+	}
+	return c
+}
+
+// importChunk is the most rows of one multi-row INSERT: 500, well within
+// SQLite's 32,766 bound variables and Postgres' 65,535.
+const importChunk = 500
+
+// existingUsers reads the users of the batch's usernames.
+func (c *conn) existingUsers(ctx context.Context, batch []ImportUser) (map[string]existingUser, error) {
+	out := map[string]existingUser{}
+	for start := 0; start < len(batch); start += importChunk {
+		part := batch[start:min(start+importChunk, len(batch))]
+		args := make([]any, len(part))
+		for i := range part {
+			args[i] = part[i].Username
+		}
+		q := "SELECT id, username, disabled, is_admin, updated_at FROM users WHERE username IN (" + c.inList(len(part)) + ")"
+		rows, err := c.rawPool(false).QueryContext(ctx, q, args...)
+		if err != nil {
+			return nil, c.rawErr(err)
+		}
+		for rows.Next() {
+			var e existingUser
+			var name string
+			if err := rows.Scan(&e.id, &name, &e.disabled, &e.isAdmin, &e.updatedAt); err != nil {
+				_ = rows.Close() // reporting the scan error
+				return nil, c.rawErr(err)
+			}
+			out[name] = e
+		}
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			return nil, c.rawErr(err)
+		}
+	}
+	return out, nil
+}
+
+// inList returns n bound parameters for an IN list: "?, ?, ?", or "$1,
+// $2, $3" on Postgres. Import statements are built per call, not through
+// rebind's cache, whose keys would be every row count an import used.
+func (c *conn) inList(n int) string {
+	return c.rebindFrom(placeholders(n), 0)
+}
+
+// valueRows returns the bound parameters of rows rows of cols values:
+// "(?, ?), (?, ?)", or numbered from $1 on Postgres.
+func (c *conn) valueRows(rows, cols int) string {
+	row := "(" + placeholders(cols) + ")"
+	return c.rebindFrom(strings.TrimSuffix(strings.Repeat(row+", ", rows), ", "), 0)
+}
+
+// exec runs one statement of an import in its transaction.
+func (c *conn) exec(ctx context.Context, q string, args ...any) error {
+	_, err := c.rawPool(true).ExecContext(ctx, q, args...)
+	return c.rawErr(err)
+}
+
+// insertRows runs INSERT INTO head VALUES … ON CONFLICT DO NOTHING (when
+// ignore) for n rows of cols values, args(i) giving row i's, in chunks.
+func (c *conn) insertRows(ctx context.Context, head string, cols, n int, ignore bool, args func(i int) []any) error {
+	for start := 0; start < n; start += importChunk {
+		end := min(start+importChunk, n)
+		vals := make([]any, 0, (end-start)*cols)
+		for i := start; i < end; i++ {
+			vals = append(vals, args(i)...)
+		}
+		q := "INSERT INTO " + head + " VALUES " + c.valueRows(end-start, cols)
+		if ignore {
+			q += " ON CONFLICT DO NOTHING"
+		}
+		if err := c.exec(ctx, q, vals...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// write inserts the new users and, in mode update, updates the existing
+// ones, then sets the memberships of the lines that give groups.
+func (im *Importer) write(ctx context.Context, c *conn, batch []ImportUser, existing map[string]existingUser) (ImportCounts, error) {
+	var counts ImportCounts
+	var created []*ImportUser
+	ids := make(map[string]string, len(batch)) // username → ID, of the users whose groups the batch sets
+	for i := range batch {
+		u := &batch[i]
+		e, ok := existing[u.Username]
+		switch {
+		case !ok:
+			created = append(created, u)
+			ids[u.Username] = NewUUID()
+			counts.Created++
+		case im.mode == ConflictUpdate:
+			if err := im.update(ctx, c, u, e); err != nil {
+				return ImportCounts{}, err
+			}
+			if u.Fields&ImportGroups != 0 {
+				ids[u.Username] = e.id
+			}
+			counts.Updated++
+		default:
+			counts.Skipped++
+		}
+	}
+	err := c.insertRows(ctx, "users (id, webauthn_id, username, email, email_verified, display_name, disabled, is_admin, custom_claims, created_at, updated_at)",
+		11, len(created), false, func(i int) []any {
+			u := created[i]
+			return []any{ids[u.Username], newUserHandle(), u.Username, u.Email, u.EmailVerified, u.Name, u.Disabled, false, "{}", im.stamp, im.stamp}
+		})
+	if err != nil {
+		return ImportCounts{}, fmt.Errorf("insert users: %w", err)
+	}
+	if err := im.setGroups(ctx, c, batch, ids); err != nil {
+		return ImportCounts{}, err
+	}
+	return counts, nil
+}
+
+// update overwrites the fields u gives of an existing user. Disabling
+// ends the user's sessions and tokens as SetUserDisabled does, and is
+// refused for the last enabled admin.
+func (im *Importer) update(ctx context.Context, c *conn, u *ImportUser, e existingUser) error {
+	set := []string{"updated_at"}
+	args := []any{im.stamp}
+	for _, f := range []struct {
+		field  ImportField
+		column string
+		value  any
+	}{
+		{ImportEmail, "email", u.Email}, {ImportEmailVerified, "email_verified", u.EmailVerified},
+		{ImportName, "display_name", u.Name}, {ImportDisabled, "disabled", u.Disabled},
+	} {
+		if u.Fields&f.field != 0 {
+			set = append(set, f.column)
+			args = append(args, f.value)
+		}
+	}
+	q := "UPDATE users SET " + strings.Join(set, " = ?, ") + " = ? WHERE id = ?"
+	disabling := u.Fields&ImportDisabled != 0 && u.Disabled && !e.disabled
+	if disabling && e.isAdmin {
+		if err := lastAdminCheck(c.tx.WithContext(ctx), e.id); err != nil {
+			return &LineError{u.Line, err}
+		}
+	}
+	args = append(args, e.id)
+	if err := c.exec(ctx, c.rebindFrom(q, 0), args...); err != nil {
+		return fmt.Errorf("update user %q: %w", u.Username, err)
+	}
+	if disabling {
+		if err := c.revokeUserTx(c.tx, e.id); err != nil {
+			return fmt.Errorf("disable user %q: %w", u.Username, translate(err))
+		}
+	}
+	return nil
+}
+
+// rebindFrom turns the ? placeholders of q into $after+1, … on Postgres.
+func (c *conn) rebindFrom(q string, after int) string {
+	if !c.postgres {
+		return q
+	}
+	var b strings.Builder
+	b.Grow(len(q) + len(q)/2)
+	for i := 0; i < len(q); i++ {
+		if q[i] == '?' {
+			after++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(after))
+			continue
+		}
+		b.WriteByte(q[i])
+	}
+	return b.String()
+}
+
+// setGroups creates the groups the batch names that do not exist (by
+// name, with the ID SetUserGroups would give them) and sets the
+// memberships of the users in ids: added for new users, replaced for
+// updated ones.
+func (im *Importer) setGroups(ctx context.Context, c *conn, batch []ImportUser, ids map[string]string) error {
+	var names []string
+	seen := map[string]bool{}
+	var replaced []any
+	for i := range batch {
+		u := &batch[i]
+		id, ok := ids[u.Username]
+		if !ok {
+			continue
+		}
+		if u.Fields&ImportGroups != 0 && im.mode == ConflictUpdate {
+			replaced = append(replaced, id)
+		}
+		for _, g := range u.Groups {
+			if !seen[g] {
+				seen[g] = true
+				names = append(names, g)
+			}
+		}
+	}
+	for start := 0; start < len(replaced); start += importChunk {
+		part := replaced[start:min(start+importChunk, len(replaced))]
+		if err := c.exec(ctx, "DELETE FROM user_groups WHERE user_id IN ("+c.inList(len(part))+")", part...); err != nil {
+			return fmt.Errorf("replace groups: %w", err)
+		}
+	}
+	if len(names) == 0 {
+		return nil
+	}
+	err := c.insertRows(ctx, "groups (id, name, created_at)", 3, len(names), true, func(i int) []any {
+		return []any{groupID(names[i]), names[i], im.stamp}
+	})
+	if err != nil {
+		return fmt.Errorf("create groups: %w", err)
+	}
+	groupIDs, err := c.groupIDs(ctx, names)
+	if err != nil {
+		return err
+	}
+	type member struct{ user, group string }
+	var members []member
+	for i := range batch {
+		u := &batch[i]
+		if id, ok := ids[u.Username]; ok {
+			for _, g := range u.Groups {
+				members = append(members, member{id, groupIDs[g]})
+			}
+		}
+	}
+	err = c.insertRows(ctx, "user_groups (user_id, group_id)", 2, len(members), true, func(i int) []any {
+		return []any{members[i].user, members[i].group}
+	})
+	if err != nil {
+		return fmt.Errorf("add group members: %w", err)
+	}
+	return nil
+}
+
+// groupIDs maps group names to IDs. A renamed group keeps the ID derived
+// from its old name, so the IDs are read, not derived.
+func (c *conn) groupIDs(ctx context.Context, names []string) (map[string]string, error) {
+	out := make(map[string]string, len(names))
+	for start := 0; start < len(names); start += importChunk {
+		part := names[start:min(start+importChunk, len(names))]
+		args := make([]any, len(part))
+		for i := range part {
+			args[i] = part[i]
+		}
+		rows, err := c.rawPool(true).QueryContext(ctx, "SELECT id, name FROM groups WHERE name IN ("+c.inList(len(part))+")", args...)
+		if err != nil {
+			return nil, c.rawErr(err)
+		}
+		for rows.Next() {
+			var id, name string
+			if err := rows.Scan(&id, &name); err != nil {
+				_ = rows.Close() // reporting the scan error
+				return nil, c.rawErr(err)
+			}
+			out[name] = id
+		}
+		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+			return nil, c.rawErr(err)
+		}
+	}
+	return out, nil
+}
