@@ -105,19 +105,39 @@ type Importer struct {
 }
 
 // NewImporter returns an importer. Errors: ErrInvalid for an unknown mode.
-func (db *UserStore) NewImporter(mode ConflictMode, dryRun bool) (*Importer, error) {
+func (db *UserStore) NewImporter(ctx context.Context, mode ConflictMode, dryRun bool) (*Importer, error) {
 	switch mode {
 	case ConflictFail, ConflictSkip, ConflictUpdate:
 	default:
 		return nil, fmt.Errorf("%w: on-conflict must be fail, skip or update, not %q", ErrInvalid, mode)
 	}
-	im := &Importer{db: db, mode: mode, dryRun: dryRun, seed: maphash.MakeSeed(),
-		// Postgres keeps microseconds; the stamp must read back equal.
-		stamp: db.Now().Truncate(time.Microsecond)}
+	im := &Importer{db: db, mode: mode, dryRun: dryRun, seed: maphash.MakeSeed()}
 	if dryRun {
 		im.seen = map[uint64]int{}
+		return im, nil
 	}
-	return im, nil
+	var err error
+	im.stamp, err = db.unusedStamp(ctx)
+	return im, err
+}
+
+// unusedStamp returns the clock's time, to the microsecond Postgres
+// keeps, made later by a microsecond at a time until no user row carries
+// it (a stopped test clock, a user created in the same microsecond). One
+// scan of the users table per import.
+func (db *UserStore) unusedStamp(ctx context.Context) (time.Time, error) {
+	stamp := db.Now().Truncate(time.Microsecond)
+	for {
+		var n int
+		err := db.rawRow(ctx, db.rawPool(false), "SELECT COUNT(*) FROM (SELECT 1 FROM users WHERE updated_at = ? LIMIT 1) t", stamp).Scan(&n)
+		if err != nil {
+			return time.Time{}, fmt.Errorf("import: %w", db.rawErr(err))
+		}
+		if n == 0 {
+			return stamp, nil
+		}
+		stamp = stamp.Add(time.Microsecond)
+	}
 }
 
 // Total returns the counts of the batches imported so far.

@@ -42,7 +42,7 @@ func (c *usersImportCmd) Run(ctx context.Context, e *env) (err error) {
 		return err
 	}
 	defer command.CloseDB(db, &err)
-	im, err := db.NewImporter(models.ConflictMode(c.OnConflict), c.DryRun)
+	im, err := db.NewImporter(ctx, models.ConflictMode(c.OnConflict), c.DryRun)
 	if err != nil {
 		return err
 	}
