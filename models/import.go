@@ -102,7 +102,16 @@ type Importer struct {
 	seed   maphash.Seed
 	seen   map[uint64]int // dry run: username hash → line
 	total  ImportCounts
+	// cacheSet: the SQLite writer's page cache is importCacheKiB.
+	cacheSet bool
 }
+
+// importCacheKiB is the SQLite writer connection's page cache during an
+// import. The user IDs and WebAuthn user handles are random, so each
+// batch inserts into random pages of their indexes; with SQLite's default
+// 2 MiB cache most of those pages were read back from the file for every
+// batch (one pread each).
+const importCacheKiB = 64 << 10
 
 // NewImporter returns an importer. Errors: ErrInvalid for an unknown mode.
 func (db *UserStore) NewImporter(ctx context.Context, mode ConflictMode, dryRun bool) (*Importer, error) {
@@ -167,6 +176,12 @@ func (im *Importer) Import(ctx context.Context, batch []ImportUser) (ImportCount
 	}
 	var counts ImportCounts
 	run := func(c *conn) error {
+		if !c.postgres && !im.dryRun && !im.cacheSet {
+			if err := c.exec(ctx, fmt.Sprintf("PRAGMA cache_size = -%d", importCacheKiB)); err != nil {
+				return err
+			}
+			im.cacheSet = true
+		}
 		existing, err := c.existingUsers(ctx, valid)
 		if err != nil {
 			return err
