@@ -17,6 +17,7 @@ const (
 	EventSetupLinkIssued = "setup_link_issued"
 	EventSetupLinkUsed   = "setup_link_used"
 	EventUserCreated     = "user_created"
+	EventUsersImported   = "users_imported"
 	EventClientCreated   = "client_created"
 	EventSignOut         = "sign_out"
 	EventKeyRotated      = "key_rotated"

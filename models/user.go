@@ -79,6 +79,16 @@ func NormalizeUsername(s string) (string, error) {
 	return s, nil
 }
 
+// NormalizeEmail trims an email address and checks its shape: empty (no
+// address), or at most 254 characters with an '@'.
+func NormalizeEmail(s string) (string, error) {
+	s = strings.TrimSpace(s)
+	if s != "" && (!strings.Contains(s, "@") || len(s) > 254) {
+		return "", fmt.Errorf("%w: email %q is not an address", ErrInvalid, s)
+	}
+	return s, nil
+}
+
 // CreateUser inserts u, filling ID and WebAuthnID. The username is
 // normalised; a taken username returns ErrConflict.
 func (db *UserStore) CreateUser(ctx context.Context, u *User) error {
@@ -87,9 +97,8 @@ func (db *UserStore) CreateUser(ctx context.Context, u *User) error {
 		return err
 	}
 	u.Username = name
-	u.Email = strings.TrimSpace(u.Email)
-	if u.Email != "" && (!strings.Contains(u.Email, "@") || len(u.Email) > 254) {
-		return fmt.Errorf("%w: email %q is not an address", ErrInvalid, u.Email)
+	if u.Email, err = NormalizeEmail(u.Email); err != nil {
+		return err
 	}
 	if u.ID == "" {
 		u.ID = NewUUID()

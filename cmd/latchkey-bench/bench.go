@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/latchkey-idp/latchkey/internal/command"
+	"github.com/latchkey-idp/latchkey/internal/flowclient"
 
 	"github.com/latchkey-idp/latchkey/idp"
 	"github.com/latchkey-idp/latchkey/models"
@@ -61,7 +62,7 @@ func (b *benchEndpointCmd) Run(ctx context.Context, e *env) error {
 }
 
 // benchSetup creates the client and users and registers their passkeys.
-func benchSetup(ctx context.Context, e *env, o *benchOptions) (_ *benchClient, _ []*vu, err error) {
+func benchSetup(ctx context.Context, e *env, o *benchOptions) (_ *flowclient.App, _ []*flowclient.User, err error) {
 	db, err := e.openDB(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -69,17 +70,17 @@ func benchSetup(ctx context.Context, e *env, o *benchOptions) (_ *benchClient, _
 	defer command.CloseDB(db, &err)
 	issuer := strings.TrimRight(e.cli.Issuer, "/")
 	run := models.NewToken()[:8]
-	bc := &benchClient{issuer: issuer, redirectURI: "http://127.0.0.1:9/bench-callback",
-		transport: &http.Transport{MaxIdleConns: 4 * o.Concurrency, MaxIdleConnsPerHost: 4 * o.Concurrency, IdleConnTimeout: time.Minute}}
+	bc := &flowclient.App{Issuer: issuer, RedirectURI: "http://127.0.0.1:9/bench-callback",
+		Transport: &http.Transport{MaxIdleConns: 4 * o.Concurrency, MaxIdleConnsPerHost: 4 * o.Concurrency, IdleConnTimeout: time.Minute}}
 	// A first-party client: the flow measured is sign-in and tokens, not
 	// the consent page a third-party app shows once per user.
-	c := &models.Client{Name: "latchkey-bench " + run, RedirectURIs: models.StringList{bc.redirectURI},
+	c := &models.Client{Name: "latchkey-bench " + run, RedirectURIs: models.StringList{bc.RedirectURI},
 		IDTokenAlg: o.IDTokenAlg, AccessTokenFormat: o.AccessTokenFormat, SkipConsent: true}
-	if bc.clientSecret, err = db.CreateClient(ctx, c); err != nil {
+	if bc.ClientSecret, err = db.CreateClient(ctx, c); err != nil {
 		return nil, nil, err
 	}
-	bc.clientID = c.ID
-	users := make([]*vu, o.Users)
+	bc.ClientID = c.ID
+	users := make([]*flowclient.User, o.Users)
 	links := make([]string, o.Users)
 	for i := range users {
 		u := &models.User{Username: fmt.Sprintf("bench-%s-%d", run, i), Email: fmt.Sprintf("bench-%s-%d@example.com", run, i), DisplayName: "Bench"}
@@ -89,9 +90,9 @@ func benchSetup(ctx context.Context, e *env, o *benchOptions) (_ *benchClient, _
 		if links[i], err = idp.IssueSetupLink(ctx, db, issuer, u.ID, time.Hour, "bench"); err != nil {
 			return nil, nil, err
 		}
-		users[i] = newVU(bc, nil)
+		users[i] = flowclient.NewUser(bc, nil)
 	}
-	err = parallel(ctx, len(users), min(o.Concurrency, 8), func(i int) error { return users[i].register(links[i]) })
+	err = parallel(ctx, len(users), min(o.Concurrency, 8), func(i int) error { return users[i].Register(links[i]) })
 	if err != nil {
 		return nil, nil, fmt.Errorf("register passkeys (is the server running at %s with --no-rate-limits?): %w", issuer, err)
 	}
@@ -148,9 +149,9 @@ func (r *recorder) step(step string, d time.Duration, err error) {
 }
 
 func errKind(err error) string {
-	var se *errStatus
+	var se *flowclient.StatusError
 	if errors.As(err, &se) {
-		return fmt.Sprintf("HTTP %d", se.code)
+		return fmt.Sprintf("HTTP %d", se.Code)
 	}
 	msg := err.Error()
 	if len(msg) > 60 {
@@ -174,11 +175,11 @@ func runBench(ctx context.Context, e *env, o *benchOptions, mode string) error {
 	}
 	var measuring atomic.Bool
 	recs := make([]*recorder, o.Concurrency)
-	vus := make([]*vu, o.Concurrency)
+	vus := make([]*flowclient.User, o.Concurrency)
 	for i := range vus {
 		recs[i] = &recorder{measuring: &measuring, lat: map[string][]time.Duration{}, errs: map[string]int{}}
 		vus[i] = users[i]
-		vus[i].steps = recs[i].step
+		vus[i].Steps = recs[i].step
 	}
 	op, err := benchOp(mode)
 	if err != nil {
@@ -187,7 +188,7 @@ func runBench(ctx context.Context, e *env, o *benchOptions, mode string) error {
 	if mode != "flow" && mode != "discovery" && mode != "jwks" {
 		// Each virtual user needs its own tokens first.
 		fmt.Fprintf(e.errOut, "bench: signing in %d virtual users …\n", len(vus))
-		if err := parallel(ctx, len(vus), min(o.Concurrency, 8), func(i int) error { return vus[i].flow() }); err != nil {
+		if err := parallel(ctx, len(vus), min(o.Concurrency, 8), func(i int) error { return vus[i].Flow() }); err != nil {
 			return err
 		}
 	}
@@ -276,20 +277,20 @@ func cpuSeconds(r syscall.Rusage) float64 {
 }
 
 // benchOp returns what one iteration of a virtual user does.
-func benchOp(mode string) (func(*vu) error, error) {
+func benchOp(mode string) (func(*flowclient.User) error, error) {
 	switch mode {
 	case "flow":
-		return (*vu).flow, nil
+		return (*flowclient.User).Flow, nil
 	case "refresh":
-		return (*vu).refresh, nil
+		return (*flowclient.User).Refresh, nil
 	case "userinfo":
-		return (*vu).userinfo, nil
+		return (*flowclient.User).Userinfo, nil
 	case "introspect":
-		return (*vu).introspect, nil
+		return (*flowclient.User).Introspect, nil
 	case "discovery", "jwks":
 		path := map[string]string{"discovery": "/.well-known/openid-configuration", "jwks": "/keys"}[mode]
-		return func(v *vu) error {
-			_, err := v.get(mode, v.bc.issuer+path, http.StatusOK)
+		return func(v *flowclient.User) error {
+			_, err := v.Get(mode, v.App.Issuer+path, http.StatusOK)
 			return err
 		}, nil
 	}
@@ -343,7 +344,7 @@ func summarize(mode string, o *benchOptions, recs []*recorder, elapsed time.Dura
 		}
 	}
 	res.PerSecond = float64(res.Operations-res.Errors) / elapsed.Seconds()
-	order := flowSteps
+	order := flowclient.FlowSteps
 	if mode != "flow" {
 		order = []string{mode}
 	}

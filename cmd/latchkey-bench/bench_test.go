@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/latchkey-idp/latchkey/internal/dbtest"
+	"github.com/latchkey-idp/latchkey/internal/flowclient"
 )
 
 // TestBenchCommand runs flow and endpoint modes against a real `latchkey
@@ -43,7 +44,7 @@ func TestBenchCommand(t *testing.T) {
 				}
 				want := 1
 				if mode[0] == "flow" {
-					want = len(flowSteps)
+					want = len(flowclient.FlowSteps)
 				}
 				if len(res.Steps) != want {
 					t.Errorf("%v: steps %+v, want %d", mode, res.Steps, want)

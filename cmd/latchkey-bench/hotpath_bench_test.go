@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/latchkey-idp/latchkey/internal/dbtest"
+	"github.com/latchkey-idp/latchkey/internal/flowclient"
 )
 
 // Benchmarks of the hot paths over loopback HTTP against a `latchkey serve`
@@ -43,7 +44,7 @@ func benchBackends(b *testing.B, fn func(b *testing.B, flags []string)) {
 
 // benchVUs sets up users and signed-in virtual users through the same code
 // as `latchkey-bench`.
-func benchVUs(b *testing.B, flags []string, n int, alg string) []*vu {
+func benchVUs(b *testing.B, flags []string, n int, alg string) []*flowclient.User {
 	b.Helper()
 	var c cli
 	for i := 0; i+1 < len(flags); i += 2 {
@@ -63,7 +64,7 @@ func benchVUs(b *testing.B, flags []string, n int, alg string) []*vu {
 		b.Fatal(err)
 	}
 	for _, v := range users {
-		if err := v.flow(); err != nil {
+		if err := v.Flow(); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -76,10 +77,10 @@ func BenchmarkFlow(b *testing.B) {
 			benchBackends(b, func(b *testing.B, flags []string) {
 				v := benchVUs(b, flags, 1, alg)[0]
 				steps := map[string]time.Duration{}
-				v.steps = func(step string, d time.Duration, _ error) { steps[step] += d }
+				v.Steps = func(step string, d time.Duration, _ error) { steps[step] += d }
 				b.ResetTimer()
 				for i := 0; i < b.N; i++ {
-					if err := v.flow(); err != nil {
+					if err := v.Flow(); err != nil {
 						b.Fatal(err)
 					}
 				}
@@ -107,7 +108,7 @@ func benchEndpoint(b *testing.B, mode, alg string) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		next := make(chan *vu, vus)
+		next := make(chan *flowclient.User, vus)
 		for _, v := range users {
 			next <- v
 		}

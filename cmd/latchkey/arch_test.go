@@ -58,10 +58,11 @@ func TestDependencyRules(t *testing.T) {
 }
 
 // TestServerBinaryCarriesNoTestCode: the production binary links no test
-// helper (passkeys/passkeytest, internal/dbtest, any package named *test),
-// no load tool (cmd/latchkey-bench), no package testing or httptest, and no
-// browser automation or virtual authenticator. The load tool is its own
-// binary; this test also checks that the rule would catch it.
+// helper (passkeys/passkeytest, internal/dbtest, internal/flowclient, any
+// package named *test), no load tool (cmd/latchkey-bench), no package
+// testing or httptest, and no browser automation or virtual authenticator.
+// The load tool is its own binary; this test also checks that the rule
+// would catch it.
 func TestServerBinaryCarriesNoTestCode(t *testing.T) {
 	deps := func(pkg string) []string {
 		out, err := exec.Command("go", "list", "-deps", pkg).CombinedOutput()
@@ -103,7 +104,7 @@ func notForProduction(dep string) string {
 		if strings.HasPrefix(name, "cmd/") && name != "cmd/latchkey" {
 			return "another command"
 		}
-		if strings.HasPrefix(name, "internal/dbtest") {
+		if strings.HasPrefix(name, "internal/dbtest") || name == "internal/flowclient" {
 			return "test helper"
 		}
 	}

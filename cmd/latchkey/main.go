@@ -53,6 +53,7 @@ type env struct {
 	cli    *cli
 	out    io.Writer
 	errOut io.Writer
+	in     io.Reader // standard input (users import -)
 	log    *slog.Logger
 }
 
@@ -89,7 +90,7 @@ func tuneGC() {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var c cli
 	return command.Run(ctx, args, stdout, stderr, "latchkey", "Latchkey: a passkey-only OpenID Connect provider.", &c, func() (any, *slog.Logger) {
-		e := &env{cli: &c, out: stdout, errOut: stderr, log: command.NewLogger(c.LogLevel, c.LogFormat, stderr)}
+		e := &env{cli: &c, out: stdout, errOut: stderr, in: os.Stdin, log: command.NewLogger(c.LogLevel, c.LogFormat, stderr)}
 		return e, e.log
 	})
 }

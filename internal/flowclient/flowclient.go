@@ -1,4 +1,15 @@
-package main
+// Package flowclient is a scripted browser holding a software passkey
+// (passkeys/passkeytest) that drives a running Latchkey over HTTP only, as
+// a person would: it opens a one-time setup link and registers the passkey,
+// then signs in to an OIDC client (authorize → sign-in page → passkey →
+// callback → code exchange → userinfo → refresh). The load tool
+// (cmd/latchkey-bench) runs many of them; tests use one to prove a user can
+// sign in. The server binary links none of it
+// (TestServerBinaryCarriesNoTestCode).
+//
+// It imports models (random tokens for state, nonce and PKCE) and
+// passkeytest.
+package flowclient
 
 import (
 	"bytes"
@@ -20,38 +31,44 @@ import (
 	"github.com/latchkey-idp/latchkey/passkeys/passkeytest"
 )
 
-// The steps of one complete flow, in order, as the bench reports them.
-// /authorize sends the browser to the sign-in page (login_page), which
-// carries its passkey challenge (passkeys/bound.go); the sign-in's answer
-// leads to op's /authorize/callback, which issues the code and redirects
-// to the client (callback).
-var flowSteps = []string{"authorize", "login_page", "passkey_finish", "callback", "code_exchange", "userinfo", "refresh"}
+// FlowSteps are the steps of one complete flow, in order, as User.Steps
+// records them. /authorize sends the browser to the sign-in page
+// (login_page), which carries its passkey challenge (passkeys/bound.go);
+// the sign-in's answer leads to op's /authorize/callback, which issues the
+// code and redirects to the client (callback).
+var FlowSteps = []string{"authorize", "login_page", "passkey_finish", "callback", "code_exchange", "userinfo", "refresh"}
 
-// benchClient is what every virtual user shares: the server, the
-// registered OIDC client and one connection pool.
-type benchClient struct {
-	issuer       string
-	clientID     string
-	clientSecret string
-	redirectURI  string
-	transport    *http.Transport
+// App is what every User shares: the server, the registered OIDC client
+// and one connection pool.
+type App struct {
+	Issuer       string // the server's issuer URL, without a trailing slash
+	ClientID     string
+	ClientSecret string
+	RedirectURI  string // registered for the client; never contacted
+	Transport    *http.Transport
 }
 
-// vu is one virtual user: a software passkey and a browser.
-type vu struct {
-	bc    *benchClient
-	auth  *passkeytest.Authenticator
-	http  *http.Client
-	steps func(step string, d time.Duration, err error) // records one step
+// User is one person: a software passkey and a browser (a cookie jar that
+// follows no redirect by itself).
+type User struct {
+	App   *App
+	Steps func(step string, d time.Duration, err error) // records each step when set
 
-	// the latest tokens, for the endpoint mode
-	accessToken  string
-	refreshToken string
+	// The latest tokens of Flow and Refresh.
+	AccessToken  string
+	RefreshToken string
+	// Claims is the latest /userinfo answer.
+	Claims json.RawMessage
+
+	auth *passkeytest.Authenticator
+	http *http.Client
 }
 
-func newVU(bc *benchClient, rec func(string, time.Duration, error)) *vu {
-	v := &vu{bc: bc, auth: passkeytest.New(hostOf(bc.issuer), bc.issuer), steps: rec}
-	v.newBrowser()
+// NewUser returns a user of app with a new authenticator for the issuer's
+// host and a fresh browser; rec, when not nil, records each step.
+func NewUser(app *App, rec func(string, time.Duration, error)) *User {
+	v := &User{App: app, auth: passkeytest.New(hostOf(app.Issuer), app.Issuer), Steps: rec}
+	v.NewBrowser()
 	return v
 }
 
@@ -60,38 +77,38 @@ func hostOf(issuer string) string {
 	return u.Hostname()
 }
 
-// newBrowser forgets cookies (a fresh browser: the next sign-in needs a
+// NewBrowser forgets cookies (a fresh browser: the next sign-in needs a
 // ceremony) but keeps the shared connection pool.
-func (v *vu) newBrowser() {
+func (v *User) NewBrowser() {
 	jar, _ := cookiejar.New(nil)
-	v.http = &http.Client{Jar: jar, Transport: v.bc.transport, Timeout: 30 * time.Second,
+	v.http = &http.Client{Jar: jar, Transport: v.App.Transport, Timeout: 30 * time.Second,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 }
 
-// errStatus is an unexpected HTTP status; the bench counts errors by it.
-type errStatus struct {
-	step string
-	code int
-	body string
+// StatusError is an unexpected HTTP status (the bench counts errors by it).
+type StatusError struct {
+	Step string
+	Code int
+	Body string // the first 200 bytes
 }
 
-func (e *errStatus) Error() string {
-	return fmt.Sprintf("%s: HTTP %d: %s", e.step, e.code, strings.TrimSpace(e.body))
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("%s: HTTP %d: %s", e.Step, e.Code, strings.TrimSpace(e.Body))
 }
 
 // do runs one timed step: it sends req, reads the whole body and checks
 // the status.
-func (v *vu) do(step string, req *http.Request, want int) ([]byte, error) {
+func (v *User) do(step string, req *http.Request, want int) ([]byte, error) {
 	start := time.Now()
 	_, body, err := v.send(step, req, want)
-	if v.steps != nil {
-		v.steps(step, time.Since(start), err)
+	if v.Steps != nil {
+		v.Steps(step, time.Since(start), err)
 	}
 	return body, err
 }
 
 // send is do without recording; it returns the response's header.
-func (v *vu) send(step string, req *http.Request, want int) (http.Header, []byte, error) {
+func (v *User) send(step string, req *http.Request, want int) (http.Header, []byte, error) {
 	resp, err := v.http.Do(req)
 	if err != nil {
 		return nil, nil, err
@@ -105,12 +122,13 @@ func (v *vu) send(step string, req *http.Request, want int) (http.Header, []byte
 		if len(b) > 200 {
 			b = b[:200]
 		}
-		err = &errStatus{step: step, code: resp.StatusCode, body: string(b)}
+		err = &StatusError{Step: step, Code: resp.StatusCode, Body: string(b)}
 	}
 	return resp.Header, body, err
 }
 
-func (v *vu) get(step, u string, want int) ([]byte, error) {
+// Get runs one step: a GET of u that must answer want; it returns the body.
+func (v *User) Get(step, u string, want int) ([]byte, error) {
 	req, err := http.NewRequest(http.MethodGet, u, nil)
 	if err != nil {
 		return nil, err
@@ -120,20 +138,20 @@ func (v *vu) get(step, u string, want int) ([]byte, error) {
 
 // redirect runs one timed GET step that must answer 302 and returns the
 // response's header.
-func (v *vu) redirect(step, u string) (http.Header, error) {
+func (v *User) redirect(step, u string) (http.Header, error) {
 	req, err := http.NewRequest(http.MethodGet, u, nil)
 	if err != nil {
 		return nil, err
 	}
 	start := time.Now()
 	header, _, err := v.send(step, req, http.StatusFound)
-	if v.steps != nil {
-		v.steps(step, time.Since(start), err)
+	if v.Steps != nil {
+		v.Steps(step, time.Since(start), err)
 	}
 	return header, err
 }
 
-func (v *vu) postJSON(step, u, csrf string, in any) ([]byte, error) {
+func (v *User) postJSON(step, u, csrf string, in any) ([]byte, error) {
 	b, _ := json.Marshal(in)
 	req, _ := http.NewRequest(http.MethodPost, u, bytes.NewReader(b))
 	req.Header.Set("Content-Type", "application/json")
@@ -143,10 +161,10 @@ func (v *vu) postJSON(step, u, csrf string, in any) ([]byte, error) {
 }
 
 // postForm posts to an OAuth endpoint with the client's credentials.
-func (v *vu) postForm(step, path string, form url.Values) ([]byte, error) {
-	req, _ := http.NewRequest(http.MethodPost, v.bc.issuer+path, strings.NewReader(form.Encode()))
+func (v *User) postForm(step, path string, form url.Values) ([]byte, error) {
+	req, _ := http.NewRequest(http.MethodPost, v.App.Issuer+path, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(url.QueryEscape(v.bc.clientID), url.QueryEscape(v.bc.clientSecret))
+	req.SetBasicAuth(url.QueryEscape(v.App.ClientID), url.QueryEscape(v.App.ClientSecret))
 	body, err := v.do(step, req, http.StatusOK)
 	return body, err
 }
@@ -162,9 +180,9 @@ type ceremonyBegin struct {
 	Options    json.RawMessage `json:"options"`
 }
 
-// register opens a one-time setup link and creates the passkey.
-func (v *vu) register(setupURL string) error {
-	page, err := v.get("setup_page", setupURL, http.StatusOK)
+// Register opens a one-time setup link and creates the passkey.
+func (v *User) Register(setupURL string) error {
+	page, err := v.Get("setup_page", setupURL, http.StatusOK)
 	if err != nil {
 		return err
 	}
@@ -196,29 +214,29 @@ type tokenResponse struct {
 	IDToken      string `json:"id_token"`
 }
 
-// flow runs one complete sign-in in a fresh browser: authorize →
+// Flow runs one complete sign-in in a fresh browser: authorize →
 // discoverable passkey sign-in → callback → code exchange → userinfo →
 // refresh. Every step is timed and checked.
-func (v *vu) flow() error {
-	v.newBrowser()
+func (v *User) Flow() error {
+	v.NewBrowser()
 	verifier := models.NewToken()
 	sum := sha256.Sum256([]byte(verifier))
 	q := url.Values{
-		"client_id": {v.bc.clientID}, "redirect_uri": {v.bc.redirectURI}, "response_type": {"code"},
+		"client_id": {v.App.ClientID}, "redirect_uri": {v.App.RedirectURI}, "response_type": {"code"},
 		"scope": {"openid profile email offline_access"}, "state": {models.NewToken()[:16]}, "nonce": {models.NewToken()[:16]},
 		"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"},
 	}
 	// /authorize sends the browser to the sign-in page.
-	authorizeURL := v.bc.issuer + "/authorize?" + q.Encode()
+	authorizeURL := v.App.Issuer + "/authorize?" + q.Encode()
 	header, err := v.redirect("authorize", authorizeURL)
 	if err != nil {
 		return err
 	}
 	loginURL := header.Get("Location")
 	if strings.HasPrefix(loginURL, "/") {
-		loginURL = v.bc.issuer + loginURL
+		loginURL = v.App.Issuer + loginURL
 	}
-	page, err := v.get("login_page", loginURL, http.StatusOK)
+	page, err := v.Get("login_page", loginURL, http.StatusOK)
 	if err != nil {
 		return err
 	}
@@ -239,7 +257,7 @@ func (v *vu) flow() error {
 	if err != nil {
 		return err
 	}
-	raw, err := v.postJSON("passkey_finish", v.bc.issuer+"/login/passkey/finish", csrf,
+	raw, err := v.postJSON("passkey_finish", v.App.Issuer+"/login/passkey/finish", csrf,
 		map[string]any{"authRequestID": arID, "ceremonyID": begin.CeremonyID, "credential": json.RawMessage(assertion)})
 	if err != nil {
 		return err
@@ -253,7 +271,7 @@ func (v *vu) flow() error {
 		return err
 	}
 	raw, err = v.postForm("code_exchange", "/oauth/token", url.Values{"grant_type": {"authorization_code"}, "code": {code},
-		"redirect_uri": {v.bc.redirectURI}, "code_verifier": {verifier}})
+		"redirect_uri": {v.App.RedirectURI}, "code_verifier": {verifier}})
 	if err != nil {
 		return err
 	}
@@ -264,27 +282,27 @@ func (v *vu) flow() error {
 	if tok.AccessToken == "" || tok.RefreshToken == "" || tok.IDToken == "" {
 		return errors.New("code exchange: incomplete token response")
 	}
-	v.accessToken, v.refreshToken = tok.AccessToken, tok.RefreshToken
-	if err := v.userinfo(); err != nil {
+	v.AccessToken, v.RefreshToken = tok.AccessToken, tok.RefreshToken
+	if err := v.Userinfo(); err != nil {
 		return err
 	}
-	return v.refresh()
+	return v.Refresh()
 }
 
 // callback follows the op callback redirects to the client's redirect URI
 // and returns the code; the redirects count as one step.
-func (v *vu) callback(u string) (string, error) {
+func (v *User) callback(u string) (string, error) {
 	start := time.Now()
 	code, err := v.followToClient(u)
-	if v.steps != nil {
-		v.steps("callback", time.Since(start), err)
+	if v.Steps != nil {
+		v.Steps("callback", time.Since(start), err)
 	}
 	return code, err
 }
 
-func (v *vu) followToClient(u string) (string, error) {
+func (v *User) followToClient(u string) (string, error) {
 	for i := 0; i < 5; i++ {
-		if strings.HasPrefix(u, v.bc.redirectURI) {
+		if strings.HasPrefix(u, v.App.RedirectURI) {
 			nu, err := url.Parse(u)
 			if err != nil || nu.Query().Get("code") == "" {
 				return "", fmt.Errorf("callback: no code in %s", u)
@@ -300,22 +318,25 @@ func (v *vu) followToClient(u string) (string, error) {
 			return "", err
 		}
 		if u = header.Get("Location"); strings.HasPrefix(u, "/") {
-			u = v.bc.issuer + u
+			u = v.App.Issuer + u
 		}
 	}
 	return "", errors.New("callback: too many redirects")
 }
 
-func (v *vu) userinfo() error {
-	req, _ := http.NewRequest(http.MethodGet, v.bc.issuer+"/userinfo", nil)
-	req.Header.Set("Authorization", "Bearer "+v.accessToken)
-	_, err := v.do("userinfo", req, http.StatusOK)
+// Userinfo calls /userinfo with the access token and keeps the answer
+// in Claims (the raw JSON object).
+func (v *User) Userinfo() error {
+	req, _ := http.NewRequest(http.MethodGet, v.App.Issuer+"/userinfo", nil)
+	req.Header.Set("Authorization", "Bearer "+v.AccessToken)
+	body, err := v.do("userinfo", req, http.StatusOK)
+	v.Claims = body
 	return err
 }
 
-// refresh redeems and keeps the rotated refresh token.
-func (v *vu) refresh() error {
-	raw, err := v.postForm("refresh", "/oauth/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {v.refreshToken}})
+// Refresh redeems and keeps the rotated refresh token.
+func (v *User) Refresh() error {
+	raw, err := v.postForm("refresh", "/oauth/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {v.RefreshToken}})
 	if err != nil {
 		return err
 	}
@@ -326,11 +347,12 @@ func (v *vu) refresh() error {
 	if tok.RefreshToken == "" {
 		return errors.New("refresh: no refresh token in response")
 	}
-	v.accessToken, v.refreshToken = tok.AccessToken, tok.RefreshToken
+	v.AccessToken, v.RefreshToken = tok.AccessToken, tok.RefreshToken
 	return nil
 }
 
-func (v *vu) introspect() error {
-	_, err := v.postForm("introspect", "/oauth/introspect", url.Values{"token": {v.accessToken}})
+// Introspect introspects the access token as the client.
+func (v *User) Introspect() error {
+	_, err := v.postForm("introspect", "/oauth/introspect", url.Values{"token": {v.AccessToken}})
 	return err
 }
