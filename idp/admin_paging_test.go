@@ -274,3 +274,110 @@ func TestAdminConsoleUsersPaging(t *testing.T) {
 		t.Fatalf("past the end: %s", body)
 	}
 }
+
+// walkConsole follows a console list's Next links from u and returns, per
+// page, the first submatch of every match of row; it checks that a page
+// has a Previous link exactly when it is not the first, and that Previous
+// from the last page shows the page before it again.
+func walkConsole(t *testing.T, app *adminApp, b *browser, u string, row *regexp.Regexp) [][]string {
+	t.Helper()
+	var pages [][]string
+	var prevOfLast string
+	for u != "" {
+		body, _ := b.adminPage(u, http.StatusOK)
+		var items []string
+		for _, m := range row.FindAllStringSubmatch(body, -1) {
+			items = append(items, m[1])
+		}
+		prev, next := "", ""
+		for _, m := range pagerRe.FindAllStringSubmatch(body, -1) {
+			if m[2] == "prev" {
+				prev = html.UnescapeString(m[1])
+			} else {
+				next = html.UnescapeString(m[1])
+			}
+		}
+		if (len(pages) == 0) != (prev == "") {
+			t.Fatalf("%s: page %d, previous link %q", u, len(pages), prev)
+		}
+		pages = append(pages, items)
+		prevOfLast, u = prev, ""
+		if next != "" {
+			u = app.adminURL + next
+		}
+	}
+	if len(pages) > 1 {
+		body, _ := b.adminPage(app.adminURL+prevOfLast, http.StatusOK)
+		var items []string
+		for _, m := range row.FindAllStringSubmatch(body, -1) {
+			items = append(items, m[1])
+		}
+		if !slices.Equal(items, pages[len(pages)-2]) {
+			t.Fatalf("previous of the last page: %v, want %v", items, pages[len(pages)-2])
+		}
+	}
+	return pages
+}
+
+// The console's groups, a group's members, applications and the audit log
+// page by cursor in 50-row pages, forward and back.
+func TestAdminConsoleListsPaging(t *testing.T) {
+	app := newAdminApp(t)
+	ctx := context.Background()
+	b, _ := adminWithConsole(t, app)
+	addPagingUsers(t, app, 60)
+	var staff *models.Group
+	for i := range 55 {
+		g, err := app.db.CreateGroup(ctx, fmt.Sprintf("team-%02d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		staff = g
+	}
+	us, err := app.db.ListUsersPage(ctx, "", "pg-", 100)
+	if err != nil || len(us) != 60 {
+		t.Fatalf("users: %d %v", len(us), err)
+	}
+	for _, u := range us {
+		if err := app.db.AddGroupMember(ctx, staff.ID, u.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 52 {
+		if _, err := app.db.CreateClient(ctx, &models.Client{Name: fmt.Sprintf("App %02d", i%30), RedirectURIs: models.StringList{"https://app.example/cb"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 110 {
+		if err := app.db.Audit(ctx, &models.AuditEvent{Type: "paging_test", Success: true, Detail: models.JSONMap{"n": i}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	count := func(pages [][]string) (n int, all []string) {
+		for _, p := range pages {
+			n += len(p)
+			all = append(all, p...)
+		}
+		return n, all
+	}
+
+	groups := walkConsole(t, app, b, app.adminURL+"/admin/groups", regexp.MustCompile(`<a href="/admin/groups/[^"]+">([^<]+)</a>`))
+	if n, all := count(groups); n != 55 || len(groups) != 2 || !slices.IsSorted(all) {
+		t.Fatalf("groups: %d over %d pages", n, len(groups))
+	}
+	members := walkConsole(t, app, b, app.adminURL+"/admin/groups/"+staff.ID, regexp.MustCompile(`<li><a href="/admin/users/[^"]+">([^<]+)</a>`))
+	if n, all := count(members); n != 60 || len(members) != 2 || !slices.IsSorted(all) {
+		t.Fatalf("members: %d over %d pages", n, len(members))
+	}
+	clients := walkConsole(t, app, b, app.adminURL+"/admin/clients", regexp.MustCompile(`<td><code>([^<]+)</code></td>`))
+	all, _ := app.db.ListClients(ctx)
+	if n, ids := count(clients); n != len(all) || len(clients) != 2 || len(slices.Compact(slices.Sorted(slices.Values(ids)))) != n {
+		t.Fatalf("clients: %d of %d over %d pages", n, len(all), len(clients))
+	}
+	b.page(app.adminURL+"/admin/clients?after=nope", http.StatusBadRequest) // an unknown client cursor
+	// The audit log of one type: 110 events, newest first.
+	events := walkConsole(t, app, b, app.adminURL+"/admin/audit?type=paging_test", regexp.MustCompile(`<code class="detail">\{&#34;n&#34;:(\d+)\}</code>`))
+	if n, ns := count(events); n != 110 || len(events) != 3 || ns[0] != "109" || ns[109] != "0" {
+		t.Fatalf("audit: %d events over %d pages: %v", n, len(events), ns)
+	}
+}

@@ -208,14 +208,6 @@ func (db *UserStore) DeleteGroup(ctx context.Context, id string) error {
 	return nil
 }
 
-// GroupMembers lists a group's users by username.
-func (db *UserStore) GroupMembers(ctx context.Context, groupID string) ([]User, error) {
-	var us []User
-	err := db.ctx(ctx).Joins("JOIN user_groups ON user_groups.user_id = users.id").
-		Where("user_groups.group_id = ?", groupID).Order("users.username").Find(&us).Error
-	return us, translate(err)
-}
-
 // AddGroupMember adds a user to a group (no-op if already a member).
 func (db *UserStore) AddGroupMember(ctx context.Context, groupID, userID string) error {
 	if _, err := db.GroupByID(ctx, groupID); err != nil {
