@@ -2,6 +2,7 @@ package models
 
 import (
 	"context"
+	"slices"
 	"time"
 )
 
@@ -33,17 +34,25 @@ type AuditQuery struct {
 	Type     string
 	Since    time.Time
 	Until    time.Time
-	BeforeID int64 // keyset pagination: only events with a smaller ID
+	BeforeID int64 // keyset pagination: only events with a smaller ID (older)
+	AfterID  int64 // or only events with a greater ID (newer); BeforeID wins
 	Limit    int   // 1..1000, default 50
 }
 
 // QueryAudit lists matching events, newest first. It fetches one more than
-// Limit so the caller knows whether another page exists.
+// Limit so the caller knows whether another page exists: older than the
+// page, or, with AfterID, newer. It pages by key on the ID (each index of
+// audit_events holds it), so no page counts or skips rows; the user and
+// type filters read their indexes (migration 00011).
 func (db *AuditStore) QueryAudit(ctx context.Context, f AuditQuery) (events []AuditEvent, more bool, err error) {
 	if f.Limit <= 0 || f.Limit > 1000 {
 		f.Limit = 50
 	}
+	newer := f.BeforeID <= 0 && f.AfterID > 0
 	q := db.ctx(ctx).Order("id DESC")
+	if newer {
+		q = db.ctx(ctx).Order("id")
+	}
 	if f.UserID != "" {
 		q = q.Where("user_id = ? OR actor_id = ?", f.UserID, f.UserID)
 	}
@@ -56,22 +65,36 @@ func (db *AuditStore) QueryAudit(ctx context.Context, f AuditQuery) (events []Au
 	if !f.Until.IsZero() {
 		q = q.Where("created_at < ?", f.Until.UTC())
 	}
-	if f.BeforeID > 0 {
+	switch {
+	case f.BeforeID > 0:
 		q = q.Where("id < ?", f.BeforeID)
+	case newer:
+		q = q.Where("id > ?", f.AfterID)
 	}
 	if err := q.Limit(f.Limit + 1).Find(&events).Error; err != nil {
 		return nil, false, translate(err)
 	}
-	if len(events) > f.Limit {
-		return events[:f.Limit], true, nil
+	if more = len(events) > f.Limit; more {
+		events = events[:f.Limit]
 	}
-	return events, false, nil
+	if newer {
+		slices.Reverse(events)
+	}
+	return events, more, nil
 }
+
+// auditTypesSQL lists the distinct types by leaps on the type index, one
+// look-up per type, instead of reading every event's type.
+const auditTypesSQL = `WITH RECURSIVE t(type) AS (
+  SELECT MIN(type) FROM audit_events
+  UNION ALL
+  SELECT (SELECT MIN(type) FROM audit_events WHERE type > t.type) FROM t WHERE t.type IS NOT NULL
+) SELECT type FROM t WHERE type IS NOT NULL`
 
 // AuditTypes returns the distinct event types present, sorted.
 func (db *AuditStore) AuditTypes(ctx context.Context) ([]string, error) {
-	var ts []string
-	err := db.ctx(ctx).Model(&AuditEvent{}).Distinct().Order("type").Pluck("type", &ts).Error
+	ts := []string{}
+	err := db.ctx(ctx).Raw(auditTypesSQL).Scan(&ts).Error
 	return ts, translate(err)
 }
 

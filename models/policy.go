@@ -129,11 +129,18 @@ func (db *PolicyStore) groupPolicies(ctx context.Context, userID string) ([]Grou
 	return out, db.rawErr(rows.Err())
 }
 
-// AllCredentials returns every passkey, ordered by user then age (for
-// re-evaluating them against the policy).
-func (db *PolicyStore) AllCredentials(ctx context.Context) ([]Credential, error) {
+// CredentialsPage returns up to limit passkeys (1 to MaxListLimit) whose
+// ID is greater than afterID ("" for the first page), by ID: re-evaluating
+// every passkey against the policy reads them one page at a time on the
+// primary key, so its memory does not grow with their number. A page
+// shorter than limit is the last. Errors: ErrInvalid for a limit out of
+// range.
+func (db *PolicyStore) CredentialsPage(ctx context.Context, afterID string, limit int) ([]Credential, error) {
+	if limit < 1 || limit > MaxListLimit {
+		return nil, fmt.Errorf("%w: limit must be 1 to %d", ErrInvalid, MaxListLimit)
+	}
 	var cs []Credential
-	err := db.ctx(ctx).Order("user_id, created_at, id").Find(&cs).Error
+	err := db.ctx(ctx).Where("id > ?", afterID).Order("id").Limit(limit).Find(&cs).Error
 	return cs, translate(err)
 }
 

@@ -10,38 +10,6 @@ import (
 	"gorm.io/gorm"
 )
 
-// UserPage is one page of a user search.
-type UserPage struct {
-	Users []User
-	Total int64
-}
-
-// SearchUsers lists users whose username, email or display name contains
-// query (case-insensitive), ordered by username, offset/limit paginated.
-func (db *UserStore) SearchUsers(ctx context.Context, query string, offset, limit int) (*UserPage, error) {
-	if limit <= 0 || limit > 200 {
-		limit = 50
-	}
-	if offset < 0 {
-		offset = 0
-	}
-	q := db.ctx(ctx).Model(&User{})
-	if query = strings.ToLower(strings.TrimSpace(query)); query != "" {
-		like := "%" + escapeLike(query) + "%"
-		q = q.Where("LOWER(username) LIKE ? ESCAPE '\\' OR LOWER(email) LIKE ? ESCAPE '\\' OR LOWER(display_name) LIKE ? ESCAPE '\\'", like, like, like)
-	}
-	var p UserPage
-	if err := q.Count(&p.Total).Error; err != nil {
-		return nil, translate(err)
-	}
-	err := q.Preload("Groups").Order("username").Offset(offset).Limit(limit).Find(&p.Users).Error
-	return &p, translate(err)
-}
-
-func escapeLike(s string) string {
-	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s)
-}
-
 // UserProfile holds the fields an admin can edit.
 type UserProfile struct {
 	Username      string
@@ -240,14 +208,6 @@ func (db *UserStore) DeleteGroup(ctx context.Context, id string) error {
 	return nil
 }
 
-// GroupMembers lists a group's users by username.
-func (db *UserStore) GroupMembers(ctx context.Context, groupID string) ([]User, error) {
-	var us []User
-	err := db.ctx(ctx).Joins("JOIN user_groups ON user_groups.user_id = users.id").
-		Where("user_groups.group_id = ?", groupID).Order("users.username").Find(&us).Error
-	return us, translate(err)
-}
-
 // AddGroupMember adds a user to a group (no-op if already a member).
 func (db *UserStore) AddGroupMember(ctx context.Context, groupID, userID string) error {
 	if _, err := db.GroupByID(ctx, groupID); err != nil {
@@ -362,49 +322,10 @@ const MaxListLimit = 1000
 // ListUsersPage returns up to limit users (1 to MaxListLimit) ordered by
 // username, after the cursor after (a username; "" for the first page),
 // whose username, email or display name starts with prefix (case
-// insensitively; "" for all), with their groups and passkey counts. It
-// pages by key (username > after, on the username index), so a page costs
-// the same on the millionth user as on the first, and it reads the groups
-// and passkeys of that page only.
+// insensitively; "" for all), with their groups and passkey counts: a
+// full page means another may follow. See SearchUsers.
 // Errors: ErrInvalid for a limit out of range.
 func (db *UserStore) ListUsersPage(ctx context.Context, after, prefix string, limit int) ([]UserListing, error) {
-	if limit < 1 || limit > MaxListLimit {
-		return nil, fmt.Errorf("%w: limit must be 1 to %d", ErrInvalid, MaxListLimit)
-	}
-	q := db.ctx(ctx).Preload("Groups").Order("username").Limit(limit)
-	if after != "" {
-		q = q.Where("username > ?", after)
-	}
-	if prefix = strings.ToLower(strings.TrimSpace(prefix)); prefix != "" {
-		like := escapeLike(prefix) + "%"
-		q = q.Where("LOWER(username) LIKE ? ESCAPE '\\' OR LOWER(email) LIKE ? ESCAPE '\\' OR LOWER(display_name) LIKE ? ESCAPE '\\'", like, like, like)
-	}
-	var us []User
-	if err := q.Find(&us).Error; err != nil {
-		return nil, translate(err)
-	}
-	out := make([]UserListing, len(us))
-	if len(us) == 0 {
-		return out, nil
-	}
-	ids := make([]string, len(us))
-	for i := range us {
-		ids[i] = us[i].ID
-		out[i].User = us[i]
-	}
-	var counts []struct {
-		UserID string
-		N      int
-	}
-	if err := db.ctx(ctx).Model(&Credential{}).Select("user_id, COUNT(*) AS n").Where("user_id IN ?", ids).Group("user_id").Scan(&counts).Error; err != nil {
-		return nil, translate(err)
-	}
-	byUser := make(map[string]int, len(counts))
-	for _, c := range counts {
-		byUser[c.UserID] = c.N
-	}
-	for i := range out {
-		out[i].Passkeys = byUser[out[i].ID]
-	}
-	return out, nil
+	us, _, err := db.SearchUsers(ctx, UserSearch{PageQuery: PageQuery{After: after, Limit: limit}, Prefix: prefix})
+	return us, err
 }

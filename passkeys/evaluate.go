@@ -125,14 +125,36 @@ func (s *Service) grace() time.Duration {
 // the policy may have changed: at start, after a group policy changed.
 // It returns how many passkeys it flagged and cleared. Errors: ErrInternal.
 func (s *Service) ReconcilePolicy(ctx context.Context) (flagged, cleared int, err error) {
-	creds, err := s.db.AllCredentials(ctx)
-	if err != nil {
-		return 0, 0, fail(ErrInternal, fmt.Errorf("load credentials: %w", err))
-	}
+	return s.reconcileAll(ctx, reconcilePage)
+}
+
+// reconcilePage is how many passkeys ReconcilePolicy reads at a time; its
+// memory is a page of passkeys and their owners' policies.
+const reconcilePage = 500
+
+// reconcileAll is ReconcilePolicy reading pages of size passkeys.
+func (s *Service) reconcileAll(ctx context.Context, size int) (flagged, cleared int, err error) {
 	md, err := s.metadata(ctx)
 	if err != nil {
 		return 0, 0, fail(ErrInternal, fmt.Errorf("load metadata: %w", err))
 	}
+	after := ""
+	for {
+		creds, err := s.db.CredentialsPage(ctx, after, size)
+		if err != nil {
+			return flagged, cleared, fail(ErrInternal, fmt.Errorf("load credentials: %w", err))
+		}
+		f, c, err := s.reconcile(ctx, md, creds)
+		flagged, cleared = flagged+f, cleared+c
+		if err != nil || len(creds) < size {
+			return flagged, cleared, err
+		}
+		after = creds[len(creds)-1].ID
+	}
+}
+
+// reconcile evaluates one page of passkeys (see ReconcilePolicy).
+func (s *Service) reconcile(ctx context.Context, md *loadedMDS, creds []models.Credential) (flagged, cleared int, err error) {
 	policies := map[string]Policy{}
 	for i := range creds {
 		c := &creds[i]

@@ -425,3 +425,41 @@ func TestImportMDS(t *testing.T) {
 		t.Errorf("loaded metadata serial %v revoked %v err %v", md.serial, md.revoked(aaguidGood[:]), err)
 	}
 }
+
+// ReconcilePolicy reads the passkeys a page at a time: with pages of two,
+// eight passkeys of four users span four full pages and an empty one, and
+// every synced one under the group's policy is flagged once, whichever
+// page it is on; with pages of one, every flag is cleared once.
+func TestReconcilePolicySpansPages(t *testing.T) {
+	e := newEnv(t)
+	var synced int
+	for i, name := range []string{"erin", "frank", "grace"} {
+		u := e.newUser(name)
+		if err := e.db.SetUserGroups(e.ctx, u.ID, []string{"engineering"}); err != nil {
+			t.Fatal(err)
+		}
+		for j := range 2 + i%2 {
+			flags := boundNone
+			if j%2 == 0 {
+				flags, synced = syncedNone, synced+1
+			}
+			e.register(u, e.authenticator(nil, flags))
+		}
+	}
+	e.register(e.newUser("outsider"), e.authenticator(nil, syncedNone)) // any policy: never flagged
+	if err := e.db.SetGroupPolicy(e.ctx, "engineering", &models.GroupPolicy{Level: string(PolicyDeviceBound)}); err != nil {
+		t.Fatal(err)
+	}
+	if f, c, err := e.svc.reconcileAll(e.ctx, 2); err != nil || f != synced || c != 0 || synced != 4 {
+		t.Fatalf("reconcile in pages of 2: flagged %d cleared %d err %v, want %d flagged", f, c, err, synced)
+	}
+	if f, c, err := e.svc.reconcileAll(e.ctx, 2); err != nil || f != 0 || c != 0 {
+		t.Fatalf("second reconcile: flagged %d cleared %d err %v", f, c, err)
+	}
+	if err := e.db.DeleteGroupPolicy(e.ctx, "engineering"); err != nil {
+		t.Fatal(err)
+	}
+	if f, c, err := e.svc.reconcileAll(e.ctx, 1); err != nil || f != 0 || c != synced {
+		t.Fatalf("reconcile in pages of 1: flagged %d cleared %d err %v, want %d cleared", f, c, err, synced)
+	}
+}

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"errors"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -15,17 +16,22 @@ type apiGroup struct {
 	Members int64  `json:"members"`
 }
 
-// HandleAPIGroupsList serves GET /api/v1/groups.
+// HandleAPIGroupsList serves GET /api/v1/groups: a page of groups by name
+// (?limit=, ?after= a group name, the "next" of the previous page).
 func (s *Handlers) HandleAPIGroupsList(c echo.Context) error {
-	gs, err := s.db.ListGroups(c.Request().Context())
+	page, err := apiPage(c)
 	if err != nil {
 		return err
+	}
+	gs, more, err := s.db.ListGroupsPage(c.Request().Context(), page)
+	if err != nil {
+		return apiError(err, "groups")
 	}
 	out := make([]apiGroup, len(gs))
 	for i, g := range gs {
 		out[i] = apiGroup{ID: g.ID, Name: g.Name, Members: g.Members}
 	}
-	return c.JSON(http.StatusOK, map[string]any{"groups": out})
+	return c.JSON(http.StatusOK, apiList{"groups": out, "next": apiNext(more, func() string { return gs[len(gs)-1].Name })})
 }
 
 // HandleAPIGroupCreate serves POST /api/v1/groups.
@@ -44,22 +50,31 @@ func (s *Handlers) HandleAPIGroupCreate(c echo.Context) error {
 	return c.JSON(http.StatusCreated, apiGroup{ID: g.ID, Name: g.Name})
 }
 
-// HandleAPIGroupGet serves GET /api/v1/groups/:id.
+// HandleAPIGroupGet serves GET /api/v1/groups/:id with a page of its
+// members by username (?limit=, ?after= a username; "members_next").
 func (s *Handlers) HandleAPIGroupGet(c echo.Context) error {
 	ctx := c.Request().Context()
+	page, err := apiPage(c)
+	if err != nil {
+		return err
+	}
 	g, err := s.db.GroupByID(ctx, c.Param("id"))
 	if err != nil {
 		return apiError(err, "group")
 	}
-	ms, err := s.db.GroupMembers(ctx, g.ID)
+	ms, more, err := s.db.GroupMembersPage(ctx, g.ID, page)
 	if err != nil {
-		return err
+		return apiError(err, "members")
 	}
 	members := make([]map[string]string, len(ms))
 	for i, u := range ms {
 		members[i] = map[string]string{"id": u.ID, "username": u.Username}
 	}
-	return c.JSON(http.StatusOK, map[string]any{"id": g.ID, "name": g.Name, "members": members})
+	out := map[string]any{"id": g.ID, "name": g.Name, "members": members}
+	if more {
+		out["members_next"] = ms[len(ms)-1].Username
+	}
+	return c.JSON(http.StatusOK, out)
 }
 
 // HandleAPIGroupUpdate serves PATCH /api/v1/groups/:id.
@@ -149,17 +164,25 @@ func (in *APIClient) apply(cl *models.Client) {
 	}
 }
 
-// HandleAPIClientsList serves GET /api/v1/clients.
+// HandleAPIClientsList serves GET /api/v1/clients: a page of clients by
+// name, then ID (?limit=, ?after= a client ID, the "next" of the previous
+// page; an unknown one is a 400).
 func (s *Handlers) HandleAPIClientsList(c echo.Context) error {
-	cs, err := s.db.ListClients(c.Request().Context())
+	page, err := apiPage(c)
 	if err != nil {
+		return err
+	}
+	cs, more, err := s.db.ListClientsPage(c.Request().Context(), page)
+	if errors.Is(err, models.ErrInvalid) {
+		return web.NewError(http.StatusBadRequest, userMessage(err), err)
+	} else if err != nil {
 		return err
 	}
 	out := make([]APIClient, len(cs))
 	for i := range cs {
 		out[i] = toAPIClient(&cs[i])
 	}
-	return c.JSON(http.StatusOK, map[string]any{"clients": out})
+	return c.JSON(http.StatusOK, apiList{"clients": out, "next": apiNext(more, func() string { return cs[len(cs)-1].ID })})
 }
 
 // HandleAPIClientCreate serves POST /api/v1/clients.

@@ -1,7 +1,9 @@
 package admin
 
 import (
+	"encoding/json"
 	"errors"
+	"maps"
 	"net/http"
 	"strings"
 
@@ -74,18 +76,37 @@ func toAPIUser(u *models.User) APIUser {
 		Disabled: u.Disabled, Admin: u.IsAdmin, Groups: g, CustomClaims: u.CustomClaims, CreatedAt: u.CreatedAt.UTC().Format("2006-01-02T15:04:05Z")}
 }
 
-// HandleAPIUsersList serves GET /api/v1/users.
+// HandleAPIUsersList serves GET /api/v1/users: a page of users by
+// username (?limit=, ?after= a username, the "next" of the previous page),
+// searched by a prefix of username, email or name (?q=).
 func (s *Handlers) HandleAPIUsersList(c echo.Context) error {
-	limit := atoiDefault(c.QueryParam("limit"), 50)
-	res, err := s.db.SearchUsers(c.Request().Context(), c.QueryParam("q"), atoiDefault(c.QueryParam("offset"), 0), limit)
+	page, err := apiPage(c)
 	if err != nil {
 		return err
 	}
-	out := make([]APIUser, len(res.Users))
-	for i := range res.Users {
-		out[i] = toAPIUser(&res.Users[i])
+	us, more, err := s.db.SearchUsers(c.Request().Context(), models.UserSearch{PageQuery: page, Prefix: c.QueryParam("q")})
+	if err != nil {
+		return apiError(err, "users")
 	}
-	return c.JSON(http.StatusOK, map[string]any{"users": out, "total": res.Total})
+	out := make([]APIUser, len(us))
+	for i := range us {
+		out[i] = toAPIUser(&us[i].User)
+	}
+	return c.JSON(http.StatusOK, apiList{"users": out, "next": apiNext(more, func() string { return us[len(us)-1].Username })})
+}
+
+// apiList is the answer of a list: its items under their name, and "next",
+// the cursor of the following page, present only when one follows.
+type apiList map[string]any
+
+// MarshalJSON leaves out an empty "next".
+func (l apiList) MarshalJSON() ([]byte, error) {
+	m := map[string]any(l)
+	if n, _ := m["next"].(string); n == "" {
+		m = maps.Clone(m)
+		delete(m, "next")
+	}
+	return json.Marshal(m)
 }
 
 // apiUserInput is the body of user create and update; absent fields keep

@@ -28,12 +28,13 @@ type adminAuditPage struct {
 	Types            []string
 	Events           []auditRow
 	NextURL, Export  string
+	NewerURL         string
 	FilterUserLookup string
 }
 
 type auditFilterForm struct{ User, Type, Since, Until string }
 
-// parseAuditFilter reads ?user=&type=&since=&until=&before= (dates as
+// parseAuditFilter reads ?user=&type=&since=&until=&before=&after= (dates as
 // YYYY-MM-DD, UTC; until is inclusive). user may be an ID or a username.
 func (s *Handlers) parseAuditFilter(c echo.Context) (models.AuditQuery, auditFilterForm, error) {
 	f := auditFilterForm{User: strings.TrimSpace(c.QueryParam("user")), Type: c.QueryParam("type"),
@@ -62,6 +63,9 @@ func (s *Handlers) parseAuditFilter(c echo.Context) (models.AuditQuery, auditFil
 	}
 	if b := c.QueryParam("before"); b != "" {
 		q.BeforeID, _ = strconv.ParseInt(b, 10, 64)
+	}
+	if a := c.QueryParam("after"); a != "" {
+		q.AfterID, _ = strconv.ParseInt(a, 10, 64)
 	}
 	return q, f, nil
 }
@@ -118,11 +122,35 @@ func (s *Handlers) HandleAuditList(c echo.Context) error {
 	}
 	v := url.Values{"user": {f.User}, "type": {f.Type}, "since": {f.Since}, "until": {f.Until}}
 	p.Export = "/admin/audit/export?" + v.Encode()
-	if more {
-		v.Set("before", strconv.FormatInt(evs[len(evs)-1].ID, 10))
-		p.NextURL = "/admin/audit?" + v.Encode()
-	}
+	p.NewerURL, p.NextURL = auditLinks(v, q, evs, more)
 	return s.Render(c, http.StatusOK, "admin_audit", p)
+}
+
+// auditLinks returns the links to the newer and the older page of events
+// (read with q; more: events lie beyond them in the direction read), both
+// keyed by an event ID, keeping the filter v.
+func auditLinks(v url.Values, q models.AuditQuery, evs []models.AuditEvent, more bool) (newer, older string) {
+	if len(evs) == 0 {
+		return "", ""
+	}
+	link := func(k string, id int64) string {
+		w := url.Values{}
+		for name, vals := range v {
+			if vals[0] != "" {
+				w[name] = vals
+			}
+		}
+		w.Set(k, strconv.FormatInt(id, 10))
+		return "/admin/audit?" + w.Encode()
+	}
+	readNewer := q.BeforeID <= 0 && q.AfterID > 0
+	if (readNewer && more) || q.BeforeID > 0 {
+		newer = link("after", evs[0].ID)
+	}
+	if (!readNewer && more) || readNewer {
+		older = link("before", evs[len(evs)-1].ID)
+	}
+	return newer, older
 }
 
 // HandleAuditExport streams the filtered events as JSON lines

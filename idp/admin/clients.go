@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -27,17 +28,26 @@ type adminClientPage struct {
 	Scopes       []string
 	RedirectText string
 	LogoutText   string
+	pager
 }
 
 var clientScopes = []string{"openid", "profile", "email", "groups", "offline_access"}
 
-// HandleClientsList serves GET /admin/clients.
+// HandleClientsList serves GET /admin/clients: a page of applications by
+// name, paged by cursor (?after=, ?before=: a client ID).
 func (s *Handlers) HandleClientsList(c echo.Context) error {
-	cs, err := s.db.ListClients(c.Request().Context())
-	if err != nil {
+	page := consolePage(c)
+	cs, more, err := s.db.ListClientsPage(c.Request().Context(), page)
+	if errors.Is(err, models.ErrInvalid) {
+		return web.NewError(http.StatusBadRequest, userMessage(err), err)
+	} else if err != nil {
 		return err
 	}
-	return s.Render(c, http.StatusOK, "admin_clients", &adminClientPage{adminBase: s.adminBase(c, "clients"), Clients: cs})
+	p := &adminClientPage{adminBase: s.adminBase(c, "clients"), Clients: cs}
+	if len(cs) > 0 {
+		p.pager = links("/admin/clients", nil, page, more, cs[0].ID, cs[len(cs)-1].ID)
+	}
+	return s.Render(c, http.StatusOK, "admin_clients", p)
 }
 
 func (s *Handlers) clientPage(c echo.Context, cl *models.Client, isNew bool, scripts ...string) (*adminClientPage, error) {

@@ -16,17 +16,24 @@ type adminGroupsPage struct {
 	Name    string
 	Group   *models.Group
 	Members []models.User
+	pager   // of the groups, or of the group's members
 }
 
-// HandleGroupsList serves GET /admin/groups.
+// HandleGroupsList serves GET /admin/groups: a page of groups by name,
+// paged by cursor (?after=, ?before=).
 func (s *Handlers) HandleGroupsList(c echo.Context) error {
 	return s.renderGroups(c, http.StatusOK, &adminGroupsPage{adminBase: s.adminBase(c, "groups")})
 }
 
 func (s *Handlers) renderGroups(c echo.Context, status int, p *adminGroupsPage) error {
-	var err error
-	if p.Groups, err = s.db.ListGroups(c.Request().Context()); err != nil {
+	page := consolePage(c)
+	gs, more, err := s.db.ListGroupsPage(c.Request().Context(), page)
+	if err != nil {
 		return err
+	}
+	p.Groups = gs
+	if len(gs) > 0 {
+		p.pager = links("/admin/groups", nil, page, more, gs[0].Name, gs[len(gs)-1].Name)
 	}
 	return s.Render(c, status, "admin_groups", p)
 }
@@ -47,12 +54,18 @@ func (s *Handlers) HandleGroupCreate(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/admin/groups/"+g.ID+"?done=group-created")
 }
 
+// renderGroup shows a group with a page of its members by username,
+// paged by cursor (?after=, ?before=).
 func (s *Handlers) renderGroup(c echo.Context, status int, g *models.Group, errMsg string) error {
-	members, err := s.db.GroupMembers(c.Request().Context(), g.ID)
+	page := consolePage(c)
+	members, more, err := s.db.GroupMembersPage(c.Request().Context(), g.ID, page)
 	if err != nil {
 		return err
 	}
 	p := &adminGroupsPage{adminBase: s.adminBase(c, "groups"), Group: g, Members: members, Name: g.Name}
+	if len(members) > 0 {
+		p.pager = links("/admin/groups/"+g.ID, nil, page, more, members[0].Username, members[len(members)-1].Username)
+	}
 	p.Error = errMsg
 	return s.Render(c, status, "admin_group", p)
 }

@@ -111,8 +111,6 @@ type formError string
 
 func (e formError) Error() string { return string(e) }
 
-func itoa(n int) string { return strconv.Itoa(n) }
-
 // PageNames are the console's pages.
 var PageNames = []string{
 	"admin_overview", "admin_users", "admin_user_new", "admin_user", "admin_link", "admin_groups", "admin_group",

@@ -15,35 +15,27 @@ import (
 	"github.com/latchkey-idp/latchkey/models"
 )
 
-const usersPerPage = 25
-
 type adminUsersPage struct {
 	adminBase
-	Query            string
-	Users            []models.User
-	Total            int64
-	Page, Pages      int
-	PrevURL, NextURL string
+	Query string
+	Users []models.UserListing
+	Paged bool // read after or before a cursor, not the first page
+	pager
 }
 
-// HandleUsersList serves GET /admin/users.
+// HandleUsersList serves GET /admin/users: a page of users by username,
+// searched on the server by a prefix of username, email or name
+// (?q=), paged by cursor (?after=, ?before=).
 func (s *Handlers) HandleUsersList(c echo.Context) error {
 	q := strings.TrimSpace(c.QueryParam("q"))
-	page := max(atoiDefault(c.QueryParam("page"), 1), 1)
-	res, err := s.db.SearchUsers(c.Request().Context(), q, (page-1)*usersPerPage, usersPerPage)
+	page := consolePage(c)
+	us, more, err := s.db.SearchUsers(c.Request().Context(), models.UserSearch{PageQuery: page, Prefix: q})
 	if err != nil {
 		return err
 	}
-	p := &adminUsersPage{adminBase: s.adminBase(c, "users"), Query: q, Users: res.Users, Total: res.Total, Page: page,
-		Pages: max(int((res.Total+usersPerPage-1)/usersPerPage), 1)}
-	link := func(n int) string {
-		return "/admin/users?" + url.Values{"q": {q}, "page": {itoa(n)}}.Encode()
-	}
-	if page > 1 {
-		p.PrevURL = link(page - 1)
-	}
-	if page < p.Pages {
-		p.NextURL = link(page + 1)
+	p := &adminUsersPage{adminBase: s.adminBase(c, "users"), Query: q, Users: us, Paged: page.After != "" || page.Before != ""}
+	if len(us) > 0 {
+		p.pager = links("/admin/users", url.Values{"q": {q}}, page, more, us[0].Username, us[len(us)-1].Username)
 	}
 	return s.Render(c, http.StatusOK, "admin_users", p)
 }
