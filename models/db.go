@@ -80,7 +80,7 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 			return nil, err
 		}
 		sqlDB.SetMaxOpenConns(20)
-		sqlDB.SetMaxIdleConns(8)
+		sqlDB.SetMaxIdleConns(20) // as many as open: a closed connection loses its prepared statements (pgx caches them per connection)
 		sqlDB.SetConnMaxIdleTime(5 * time.Minute)
 		if err := warmConnections(ctx, sqlDB, 2); err != nil {
 			_ = sqlDB.Close()

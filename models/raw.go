@@ -45,6 +45,9 @@ var rebound sync.Map // query → Postgres form
 // rebind turns ? placeholders into $1, $2 … on Postgres. The queries of
 // this file hold no ? other than placeholders.
 func (db *conn) rebind(q string) string {
+	if db.trace != nil {
+		db.trace(q)
+	}
 	if !db.postgres {
 		return q
 	}

@@ -22,6 +22,8 @@ type conn struct {
 	// tx, when set, is the transaction every statement of this conn runs
 	// in (InTx).
 	tx *gorm.DB
+	// trace, when set (tests), sees every hand-written statement (raw.go).
+	trace func(q string)
 }
 
 // The repository is split by aggregate: each store owns the tables of one

@@ -54,11 +54,15 @@ DROP TABLE refresh_tokens;
 CREATE INDEX setup_tokens_expires ON setup_tokens (expires_at);
 CREATE INDEX sessions_expires ON sessions (expires_at);
 CREATE INDEX sessions_ended ON sessions (ended_at) WHERE ended_at IS NOT NULL;
+CREATE INDEX admin_sessions_expires ON admin_sessions (expires_at);
+CREATE INDEX admin_sessions_ended ON admin_sessions (ended_at) WHERE ended_at IS NOT NULL;
 CREATE INDEX backchannel_logouts_done ON backchannel_logouts (created_at) WHERE delivered_at IS NOT NULL OR failed_at IS NOT NULL;
 -- +goose StatementEnd
 
 -- +goose Down
 DROP INDEX backchannel_logouts_done;
+DROP INDEX admin_sessions_ended;
+DROP INDEX admin_sessions_expires;
 DROP INDEX sessions_ended;
 DROP INDEX sessions_expires;
 DROP INDEX setup_tokens_expires;
