@@ -3,6 +3,7 @@ package models
 import (
 	"context"
 	"crypto/subtle"
+	"database/sql"
 	"fmt"
 	"net/url"
 	"strings"
@@ -101,6 +102,17 @@ func (db *ClientStore) ClientByID(ctx context.Context, id string) (*Client, erro
 		return nil, fmt.Errorf("load client %q: %w", id, db.rawErr(err))
 	}
 	return &c, nil
+}
+
+// LongestClientTokenTTL is the longest access or ID token lifetime any
+// client sets for itself (0 when none sets one).
+func (db *ClientStore) LongestClientTokenTTL(ctx context.Context) (time.Duration, error) {
+	var secs sql.NullInt64
+	err := db.ctx(ctx).Raw("SELECT MAX(CASE WHEN access_token_ttl > id_token_ttl THEN access_token_ttl ELSE id_token_ttl END) FROM clients").Row().Scan(&secs)
+	if err != nil {
+		return 0, translate(err)
+	}
+	return time.Duration(secs.Int64) * time.Second, nil
 }
 
 // ListClients returns all clients ordered by name.

@@ -2,6 +2,7 @@ package models
 
 import (
 	"context"
+	"fmt"
 	"regexp"
 	"slices"
 	"strings"
@@ -133,4 +134,87 @@ func TestHotQueriesUseIndexes(t *testing.T) {
 		t.Fatalf("only %d statements recorded: %q", checked, rec.stmts)
 	}
 	t.Logf("%d distinct statements, none scans a table", checked)
+}
+
+// TestSignInsPerDay counts successful sign-ins per UTC day from the
+// (type, success, created_at) index, and the console's overview totals
+// read no whole table except the plain totals.
+func TestSignInsPerDay(t *testing.T) {
+	db, clock := newTestDB(t)
+	ctx := context.Background()
+	day := clock.Now().Truncate(24 * time.Hour)
+	for _, ev := range []AuditEvent{
+		{Type: EventSignIn, Success: true, CreatedAt: day.Add(time.Hour)},
+		{Type: EventSignIn, Success: true, CreatedAt: day.Add(2 * time.Hour)},
+		{Type: EventSignIn, Success: false, CreatedAt: day.Add(time.Hour)},
+		{Type: EventSignInFailed, Success: false, CreatedAt: day.Add(time.Hour)},
+		{Type: EventSignIn, Success: true, CreatedAt: day.Add(-time.Minute)},         // yesterday
+		{Type: EventSignIn, Success: true, CreatedAt: day.AddDate(0, 0, -3)},         // the first day shown
+		{Type: EventSignIn, Success: true, CreatedAt: day.AddDate(0, 0, -3).Add(-1)}, // before it
+	} {
+		if err := db.Audit(ctx, &ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	days, err := db.SignInsPerDay(ctx, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []int
+	for _, d := range days {
+		got = append(got, d.Count)
+	}
+	if len(days) != 4 || !days[3].Day.Equal(day) || fmt.Sprint(got) != "[1 0 1 2]" {
+		t.Fatalf("sign-ins per day %v (%+v)", got, days)
+	}
+	if db.IsPostgres() {
+		return
+	}
+	plan := queryPlan(t, db, "SELECT count(*) FROM audit_events WHERE type = ? AND success = ? AND created_at >= ? AND created_at < ?", "a", true, day, day)
+	if !strings.Contains(plan, "COVERING INDEX audit_events_type_day") {
+		t.Errorf("sign-ins of a day: %s", plan)
+	}
+	for q, index := range map[string]string{"disabled": "users_disabled", "is_admin AND NOT disabled": "idx_users_admins"} {
+		if plan := queryPlan(t, db, "SELECT count(*) FROM users WHERE "+q); !strings.Contains(plan, index) {
+			t.Errorf("users where %s: %s", q, plan)
+		}
+	}
+}
+
+func TestCountAll(t *testing.T) {
+	db, _ := newTestDB(t)
+	ctx := context.Background()
+	for _, u := range []*User{{Username: "a", IsAdmin: true}, {Username: "b", IsAdmin: true}, {Username: "c"}} {
+		if err := db.CreateUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, _ := db.UserByUsername(ctx, "b")
+	if err := db.SetUserDisabled(ctx, b.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	c, err := db.CountAll(ctx)
+	if err != nil || c.Users != 3 || c.DisabledUsers != 1 || c.Admins != 1 {
+		t.Fatalf("counts %+v %v", c, err)
+	}
+}
+
+func TestLongestClientTokenTTL(t *testing.T) {
+	db, _ := newTestDB(t)
+	ctx := context.Background()
+	if d, err := db.LongestClientTokenTTL(ctx); err != nil || d != 0 {
+		t.Fatalf("no clients: %v %v", d, err)
+	}
+	for _, c := range []*Client{
+		{Name: "a", RedirectURIs: StringList{"https://a/cb"}, AccessTokenTTL: 600, IDTokenTTL: 3600},
+		{Name: "b", RedirectURIs: StringList{"https://b/cb"}, AccessTokenTTL: 7200},
+		{Name: "c", RedirectURIs: StringList{"https://c/cb"}},
+	} {
+		if _, err := db.CreateClient(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d, err := db.LongestClientTokenTTL(ctx); err != nil || d != 2*time.Hour {
+		t.Fatalf("longest: %v %v, want 2h", d, err)
+	}
 }

@@ -296,8 +296,10 @@ func (db *DB) CountAll(ctx context.Context) (*Counts, error) {
 		args  []any
 	}{
 		{&c.Users, &User{}, "1 = 1", nil},
-		{&c.DisabledUsers, &User{}, "disabled = ?", []any{true}},
-		{&c.Admins, &User{}, "is_admin = ? AND disabled = ?", []any{true, false}},
+		// Literal conditions, so that SQLite can use the partial indexes
+		// (users_disabled, idx_users_admins): a bound parameter cannot.
+		{&c.DisabledUsers, &User{}, "disabled", nil},
+		{&c.Admins, &User{}, "is_admin AND NOT disabled", nil},
 		{&c.Groups, &Group{}, "1 = 1", nil},
 		{&c.Clients, &Client{}, "builtin = ?", []any{false}},
 		{&c.Passkeys, &Credential{}, "1 = 1", nil},

@@ -54,16 +54,11 @@ func (p *Provider) MaintainKeys(ctx context.Context) error {
 // tokenLifetime is the longest a token signed now can stay valid: the
 // server's access and ID token lifetimes or any client's own.
 func (p *Provider) tokenLifetime(ctx context.Context) (time.Duration, error) {
-	lifetime := p.cfg.maxTokenLifetime()
-	clients, err := p.db.ListClients(ctx)
+	longest, err := p.db.LongestClientTokenTTL(ctx) // one aggregate, not every client
 	if err != nil {
 		return 0, err
 	}
-	for _, c := range clients {
-		cl := &clientAdapter{m: &c, cfg: &p.cfg}
-		lifetime = max(lifetime, cl.IDTokenLifetime(), cl.accessTokenTTL())
-	}
-	return lifetime, nil
+	return max(p.cfg.maxTokenLifetime(), longest), nil
 }
 
 func (kr *keyring) maintain(ctx context.Context, rotation, keepPublished time.Duration) (created, retired []string, err error) {

@@ -12,6 +12,7 @@ package admin
 import (
 	"context"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/latchkey-idp/latchkey/idp/web"
@@ -65,6 +66,8 @@ type Handlers struct {
 	cfg            Config
 	// adminSecret is the built-in console client's secret (EnsureClient).
 	adminSecret string
+	// overviewCache holds the overview's totals (audit.go).
+	overviewCache atomic.Pointer[overviewFigures]
 }
 
 // New returns the console's handlers; call EnsureClient before serving.

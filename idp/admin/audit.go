@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"html/template"
@@ -210,26 +211,54 @@ type adminOverviewPage struct {
 	policyInfo // admin.go
 }
 
+// overviewFresh is how long the overview's totals are reused: counting a
+// million users or a month of sign-ins takes a moment, so one admin
+// reloading the page does not count them again.
+const overviewFresh = time.Minute
+
+// overviewFigures are the overview's totals, computed at most once per
+// overviewFresh (one entry: the cache does not grow).
+type overviewFigures struct {
+	at         time.Time
+	counts     *models.Counts
+	days       []models.DayCount
+	recentFail int
+}
+
+// overview returns the overview's totals, from the cache when fresh.
+func (s *Handlers) overview(ctx context.Context) (*overviewFigures, error) {
+	now := s.cfg.Now()
+	if f := s.overviewCache.Load(); f != nil && now.Sub(f.at) < overviewFresh && !now.Before(f.at) {
+		return f, nil
+	}
+	f := &overviewFigures{at: now}
+	var err error
+	if f.counts, err = s.db.CountAll(ctx); err != nil {
+		return nil, err
+	}
+	if f.days, err = s.db.SignInsPerDay(ctx, 30); err != nil {
+		return nil, err
+	}
+	fails, _, err := s.db.QueryAudit(ctx, models.AuditQuery{Type: models.EventSignInFailed, Since: now.Add(-24 * time.Hour), Limit: 1000})
+	if err != nil {
+		return nil, err
+	}
+	f.recentFail = len(fails)
+	s.overviewCache.Store(f)
+	return f, nil
+}
+
 // HandleOverviewShow serves GET /admin.
 func (s *Handlers) HandleOverviewShow(c echo.Context) error {
 	ctx := c.Request().Context()
-	counts, err := s.db.CountAll(ctx)
+	f, err := s.overview(ctx)
 	if err != nil {
 		return err
 	}
-	days, err := s.db.SignInsPerDay(ctx, 30)
-	if err != nil {
-		return err
-	}
-	p := &adminOverviewPage{adminBase: s.adminBase(c, "overview"), Counts: counts, Chart: signInChart(days)}
-	for _, d := range days {
+	p := &adminOverviewPage{adminBase: s.adminBase(c, "overview"), Counts: f.counts, Chart: signInChart(f.days), RecentFail: f.recentFail}
+	for _, d := range f.days {
 		p.Total += d.Count
 	}
-	fails, _, err := s.db.QueryAudit(ctx, models.AuditQuery{Type: models.EventSignInFailed, Since: s.cfg.Now().Add(-24 * time.Hour), Limit: 1000})
-	if err != nil {
-		return err
-	}
-	p.RecentFail = len(fails)
 	p.policyInfo = s.policyInfo(ctx)
 	return s.Render(c, http.StatusOK, "admin_overview", p)
 }
