@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"log/slog"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -80,10 +79,11 @@ func writerDriverName() string {
 // second in alternating runs. SQLite's own default (a checkpoint every
 // 1,000 pages) leaves the window open for minutes at low load.
 const (
-	checkpointEvery = 200 * time.Millisecond
-	checkpointForce = 4096    // pages: 16 MB with 4 KB pages
-	walSizeLimit    = 4 << 20 // bytes
-	checkpointWait  = 50 * time.Millisecond
+	checkpointEvery    = 200 * time.Millisecond
+	checkpointForce    = 4096    // pages: 16 MB with 4 KB pages
+	walSizeLimit       = 4 << 20 // bytes
+	checkpointWait     = 50 * time.Millisecond
+	checkpointWaitLong = time.Second
 )
 
 type checkpointer struct {
@@ -94,11 +94,7 @@ type checkpointer struct {
 }
 
 func startCheckpointer(path string) (*checkpointer, error) {
-	// A TRUNCATE checkpoint holds the write lock while it waits for the
-	// readers: it waits at most checkpointWait, then gives up until the
-	// next round, so that a writer never waits longer than that.
-	dsn := strings.Replace(sqliteDSN(path, false), "_busy_timeout=10000", "_busy_timeout="+strconv.Itoa(int(checkpointWait/time.Millisecond)), 1)
-	conn, err := sql.Open("sqlite3", dsn)
+	conn, err := sql.Open("sqlite3", sqliteDSN(path, false))
 	if err != nil {
 		return nil, err
 	}
@@ -122,11 +118,20 @@ func (c *checkpointer) run(ctx context.Context) {
 		switch {
 		case err != nil:
 		case log > checkpointForce:
-			_, _, err = c.checkpoint(ctx, "TRUNCATE")
+			// A TRUNCATE checkpoint holds the write lock while it waits
+			// for the readers: it waits at most checkpointWait, then gives
+			// up until the next round, so that a writer never waits longer
+			// than that; when rounds keep failing (readers starved of CPU)
+			// and the WAL passes twice the mark, it waits longer.
+			wait := checkpointWait
+			if log > 2*checkpointForce {
+				wait = checkpointWaitLong
+			}
+			_, _, err = c.truncate(ctx, wait)
 			idle = 0
 		case log > 0 && copied == log && log == idle:
 			// Two rounds without a commit: give the space back.
-			_, _, err = c.checkpoint(ctx, "TRUNCATE")
+			_, _, err = c.truncate(ctx, checkpointWait)
 			idle = 0
 		case copied == log:
 			idle = log
@@ -137,6 +142,27 @@ func (c *checkpointer) run(ctx context.Context) {
 			slog.Warn("WAL checkpoint failed", "error", err)
 		}
 	}
+}
+
+// truncate runs a TRUNCATE checkpoint that waits at most wait for the
+// readers, on one connection (busy_timeout is per connection).
+func (c *checkpointer) truncate(ctx context.Context, wait time.Duration) (log, copied int64, err error) {
+	conn, err := c.conn.Conn(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer func() { _ = conn.Close() }() // back to the pool of one
+	if _, err := conn.ExecContext(ctx, "PRAGMA busy_timeout = "+strconv.Itoa(int(wait/time.Millisecond))); err != nil {
+		return 0, 0, err
+	}
+	var busy int64
+	if err := conn.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &log, &copied); err != nil {
+		return 0, 0, err
+	}
+	if log > 0 && copied > 0 {
+		c.ran.Add(1)
+	}
+	return log, copied, nil
 }
 
 // checkpoint runs one checkpoint of mode and returns the WAL's size in
