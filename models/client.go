@@ -115,6 +115,11 @@ func (db *ClientStore) LongestClientTokenTTL(ctx context.Context) (time.Duration
 	return time.Duration(secs.Int64) * time.Second, nil
 }
 
+// ClientsVersion changes whenever a client is changed or deleted through
+// this DB (SaveClient, RotateClientSecret, DeleteClient): a cache of
+// clients in this process drops what it holds when it moves.
+func (db *ClientStore) ClientsVersion() int64 { return db.clientsChanged.Load() }
+
 // ListClients returns all clients ordered by name.
 func (db *ClientStore) ListClients(ctx context.Context) ([]Client, error) {
 	var cs []Client
@@ -130,6 +135,7 @@ func (db *ClientStore) SaveClient(ctx context.Context, c *Client) error {
 	if res.RowsAffected == 0 {
 		return fmt.Errorf("client %q: %w", c.ID, ErrNotFound)
 	}
+	db.clientsChanged.Add(1)
 	return nil
 }
 
@@ -145,6 +151,7 @@ func (db *ClientStore) RotateClientSecret(ctx context.Context, id string) (strin
 	if res.RowsAffected == 0 {
 		return "", fmt.Errorf("confidential client %q: %w", id, ErrNotFound)
 	}
+	db.clientsChanged.Add(1)
 	return secret, nil
 }
 

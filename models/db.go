@@ -142,7 +142,7 @@ func finishOpen(ctx context.Context, g *gorm.DB, now func() time.Time, isPG bool
 			return nil, fmt.Errorf("connect to database: %w", err)
 		}
 	}
-	return newDB(&conn{gorm: g, now: now, postgres: isPG, pools: pools, onAudit: new(atomic.Pointer[func(*AuditEvent)])}), nil
+	return newDB(&conn{gorm: g, now: now, postgres: isPG, pools: pools, onAudit: new(atomic.Pointer[func(*AuditEvent)]), clientsChanged: new(atomic.Int64)}), nil
 }
 
 // Migrate applies the embedded versioned migrations for the current

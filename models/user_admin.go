@@ -234,6 +234,7 @@ func (db *ClientStore) DeleteClient(ctx context.Context, id string) error {
 	if res.RowsAffected == 0 {
 		return fmt.Errorf("client %q: %w", id, ErrNotFound)
 	}
+	db.clientsChanged.Add(1)
 	return nil
 }
 

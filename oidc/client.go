@@ -134,11 +134,19 @@ func (c *clientAdapter) ClockSkew() time.Duration { return 0 }
 
 // loadClient returns the client. Unknown clients are invalid_client.
 func (s *Storage) loadClient(ctx context.Context, id string) (*models.Client, error) {
+	version := s.db.ClientsVersion()
+	if c, ok := s.clients.get(id, version); ok { // clientcache.go
+		return c, nil
+	}
 	c, err := s.db.ClientByID(ctx, id)
 	if errors.Is(err, models.ErrNotFound) {
 		return nil, oidc.ErrInvalidClient().WithDescription("unknown client").WithParent(err)
 	}
-	return c, err
+	if err != nil {
+		return nil, err
+	}
+	s.clients.put(c, version)
+	return c, nil
 }
 
 // GetClientByClientID loads a client. Errors: invalid_client if unknown.

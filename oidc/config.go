@@ -21,6 +21,9 @@ type Config struct {
 	AccessTokenTTL  time.Duration // default 10m
 	IDTokenTTL      time.Duration // default 1h
 	RefreshTokenTTL time.Duration // default 720h
+	// ClientCacheSize is how many clients are kept in memory for a second
+	// (clientcache.go); 0: DefaultClientCacheSize; negative: none.
+	ClientCacheSize int
 	CodeTTL         time.Duration // default 60s; at most 60s
 	AuthRequestTTL  time.Duration // default 10m
 	// Device authorization grant (device.go): code lifetime (default
@@ -57,6 +60,9 @@ func (c *Config) Defaults() {
 	setDefault(&c.AccessTokenTTL, 10*time.Minute)
 	setDefault(&c.IDTokenTTL, time.Hour)
 	setDefault(&c.RefreshTokenTTL, 720*time.Hour)
+	if c.ClientCacheSize == 0 {
+		c.ClientCacheSize = DefaultClientCacheSize
+	}
 	setDefault(&c.CodeTTL, maxCodeTTL)
 	setDefault(&c.AuthRequestTTL, 10*time.Minute)
 	setDefault(&c.DeviceCodeTTL, 10*time.Minute)
@@ -115,6 +121,9 @@ func (c Config) Validate() []string {
 		if d.v <= 0 {
 			probs = append(probs, fmt.Sprintf("%s must be positive, got %s", d.name, d.v))
 		}
+	}
+	if c.ClientCacheSize > 1_000_000 {
+		probs = append(probs, fmt.Sprintf("client cache size must be at most 1000000, got %d", c.ClientCacheSize))
 	}
 	if c.CodeTTL > maxCodeTTL {
 		probs = append(probs, fmt.Sprintf("code TTL must be at most %s, got %s", maxCodeTTL, c.CodeTTL))

@@ -54,7 +54,7 @@ func New(ctx context.Context, cfg Config, db *models.DB, sealer *models.Sealer) 
 	if err := kr.ensure(ctx); err != nil {
 		return nil, err
 	}
-	st := &Storage{db: db, cfg: cfg, keys: kr, tokens: newTokenKeys(cryptoKey)}
+	st := &Storage{db: db, cfg: cfg, keys: kr, tokens: newTokenKeys(cryptoKey), clients: newClientCache(cfg.ClientCacheSize)}
 	algs := SigningAlgorithms()
 	opCfg := &op.Config{
 		CryptoKey:                cryptoKey,

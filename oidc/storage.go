@@ -17,10 +17,11 @@ import (
 // values for client-visible failures (a plain error becomes server_error).
 // It is created by New and safe for concurrent use.
 type Storage struct {
-	db     *models.DB
-	cfg    Config
-	keys   *keyring
-	tokens tokenKeys // tokenid.go
+	db      *models.DB
+	cfg     Config
+	keys    *keyring
+	tokens  tokenKeys    // tokenid.go
+	clients *clientCache // clientcache.go; nil: none
 }
 
 var (

@@ -89,3 +89,25 @@ func TestServeHelpDoesNotServe(t *testing.T) {
 	}
 	_ = code
 }
+
+// TestClientCacheFlag: --client-cache-size sets the cache, 0 turns it
+// off, a negative size is refused.
+func TestClientCacheFlag(t *testing.T) {
+	for _, tc := range []struct {
+		arg  string
+		want int
+		bad  bool
+	}{{"1024", 1024, false}, {"5", 5, false}, {"0", -1, false}, {"-3", 0, true}} {
+		c, e := parseForTest(t, "serve", "--client-cache-size="+tc.arg)
+		cfg, probs := c.Serve.buildConfig(e)
+		if tc.bad {
+			if !strings.Contains(strings.Join(probs, "; "), "--client-cache-size must be 0 (none) or positive") {
+				t.Errorf("%s: problems %v", tc.arg, probs)
+			}
+			continue
+		}
+		if len(probs) > 0 || cfg.OIDC.ClientCacheSize != tc.want {
+			t.Errorf("%s: size %d (%v), want %d", tc.arg, cfg.OIDC.ClientCacheSize, probs, tc.want)
+		}
+	}
+}

@@ -27,8 +27,18 @@ type serveCmd struct {
 	IDTokenTTL      time.Duration `name:"id-token-ttl" help:"ID token lifetime." default:"1h" env:"LATCHKEY_ID_TOKEN_TTL"`
 	RefreshTokenTTL time.Duration `name:"refresh-token-ttl" help:"Refresh token lifetime." default:"720h" env:"LATCHKEY_REFRESH_TOKEN_TTL"`
 	SessionTTL      time.Duration `name:"session-ttl" help:"Browser session lifetime." default:"12h" env:"LATCHKEY_SESSION_TTL"`
+	ClientCache     int           `name:"client-cache-size" help:"Clients kept in memory for one second (0: none)." default:"1024" env:"LATCHKEY_CLIENT_CACHE_SIZE"`
 	hardeningFlags
 	policyFlags
+}
+
+// clientCacheSize maps the flag (0: none) to oidc.Config's (0: the
+// default, negative: none); buildConfig refuses a negative flag.
+func clientCacheSize(flag int) int {
+	if flag == 0 {
+		return -1
+	}
+	return flag
 }
 
 // config builds idp.Config from the global and serve flags.
@@ -36,7 +46,8 @@ func (s *serveCmd) config(e *env) idp.Config {
 	return idp.Config{
 		Issuer: e.cli.Issuer, Listen: s.Listen, InternalListen: s.InternalListen, AdminURL: s.AdminURL,
 		TLSCert: s.TLSCert, TLSKey: s.TLSKey, SessionTTL: s.SessionTTL, SetupLinkTTL: e.cli.SetupLinkTTL,
-		OIDC:     oidc.Config{AccessTokenTTL: s.AccessTokenTTL, IDTokenTTL: s.IDTokenTTL, RefreshTokenTTL: s.RefreshTokenTTL},
+		OIDC: oidc.Config{AccessTokenTTL: s.AccessTokenTTL, IDTokenTTL: s.IDTokenTTL, RefreshTokenTTL: s.RefreshTokenTTL,
+			ClientCacheSize: clientCacheSize(s.ClientCache)},
 		Passkeys: passkeys.Config{RPID: s.RPID, RPOrigins: s.RPOrigins},
 		Logger:   e.log,
 	}
@@ -47,6 +58,9 @@ func (s *serveCmd) config(e *env) idp.Config {
 func (s *serveCmd) buildConfig(e *env) (idp.Config, []string) {
 	cfg := s.config(e)
 	probs := s.hardeningFlags.apply(&cfg)
+	if s.ClientCache < 0 {
+		probs = append(probs, fmt.Sprintf("--client-cache-size must be 0 (none) or positive, got %d", s.ClientCache))
+	}
 	s.policyFlags.apply(&cfg)
 	cfg.Defaults()
 	return cfg, append(probs, cfg.Validate()...)
