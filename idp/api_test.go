@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"os"
@@ -119,6 +120,44 @@ func TestAdminAPI(t *testing.T) {
 	evs, _, _ := app.db.QueryAudit(ctx, models.AuditQuery{Type: models.EventUserDisabled})
 	if len(evs) != 1 || evs[0].ActorID != "api:"+ts[0].ID {
 		t.Fatalf("API change audited as %+v", evs)
+	}
+
+	// The audit log as JSON lines: limit cuts it, before continues it, and
+	// a malformed cursor or limit is a 400 in the API's JSON shape.
+	auditLines := func(query string) (int, []map[string]any) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, app.adminURL+"/api/v1/audit"+query, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var evs []map[string]any
+		for _, line := range strings.Split(strings.TrimSpace(readBody(t, resp)), "\n") {
+			var ev map[string]any
+			if err := json.Unmarshal([]byte(line), &ev); err != nil {
+				t.Fatalf("audit %s: %d, line not JSON: %q", query, resp.StatusCode, line)
+			}
+			evs = append(evs, ev)
+		}
+		return resp.StatusCode, evs
+	}
+	st, all := auditLines("")
+	if st != http.StatusOK || len(all) < 3 {
+		t.Fatalf("audit: %d %d events", st, len(all))
+	}
+	st, two := auditLines("?limit=2")
+	if st != http.StatusOK || len(two) != 2 || two[0]["id"] != all[0]["id"] || two[1]["id"] != all[1]["id"] {
+		t.Fatalf("audit limit=2: %d %v", st, two)
+	}
+	st, next := auditLines(fmt.Sprintf("?limit=1&before=%v", two[1]["id"]))
+	if st != http.StatusOK || len(next) != 1 || next[0]["id"] != all[2]["id"] {
+		t.Fatalf("audit before: %d %v", st, next)
+	}
+	for _, q := range []string{"?limit=0", "?limit=100001", "?limit=ten", "?before=x", "?before=-4", "?after=1e3", "?since=5/12/2026"} {
+		if st, evs := auditLines(q); st != http.StatusBadRequest || len(evs) != 1 || evs[0]["error"] == nil {
+			t.Fatalf("audit %s: %d %v", q, st, evs)
+		}
 	}
 
 	// Revoked: refused at once.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"slices"
 	"time"
+
+	"gorm.io/gorm"
 )
 
 // Audit event types of admin changes; every one carries ActorID (the
@@ -54,16 +56,52 @@ func (db *AuditStore) QueryAudit(ctx context.Context, f AuditQuery) (events []Au
 		q = db.ctx(ctx).Order("id")
 	}
 	if f.UserID != "" {
-		q = q.Where("user_id = ? OR actor_id = ?", f.UserID, f.UserID)
+		// As subject or as actor: the union of two walks of their
+		// indexes in page order, each cut to the page, so the merge
+		// sorts two pages instead of every event of the user.
+		dir := "DESC"
+		if newer {
+			dir = "ASC"
+		}
+		branch := func(col string) *gorm.DB {
+			b := db.ctx(ctx).Model(&AuditEvent{}).Select("id").Where(col+" = ?", f.UserID).Order("id " + dir).Limit(f.Limit + 1)
+			switch {
+			case f.BeforeID > 0:
+				b = b.Where("id < ?", f.BeforeID)
+			case newer:
+				b = b.Where("id > ?", f.AfterID)
+			}
+			return b
+		}
+		q = q.Where("id IN (SELECT id FROM (?) AS s UNION SELECT id FROM (?) AS a)", branch("user_id"), branch("actor_id"))
 	}
 	if f.Type != "" {
 		q = q.Where("type = ?", f.Type)
 	}
-	if !f.Since.IsZero() {
-		q = q.Where("created_at >= ?", f.Since.UTC())
-	}
-	if !f.Until.IsZero() {
-		q = q.Where("created_at < ?", f.Until.UTC())
+	if !f.Since.IsZero() || !f.Until.IsZero() {
+		lo, hi, none, err := db.auditIDRange(ctx, f.Since, f.Until)
+		if err != nil || none {
+			return nil, false, err
+		}
+		// The time bounds stay exact; hidden from SQLite's planner (+),
+		// so it walks the ID range in page order instead of sorting the
+		// whole time range for every page.
+		created := "created_at"
+		if !db.postgres {
+			created = "+created_at"
+		}
+		if lo > 0 {
+			q = q.Where("id >= ?", lo)
+		}
+		if hi > 0 {
+			q = q.Where("id < ?", hi)
+		}
+		if !f.Since.IsZero() {
+			q = q.Where(created+" >= ?", f.Since.UTC())
+		}
+		if !f.Until.IsZero() {
+			q = q.Where(created+" < ?", f.Until.UTC())
+		}
 	}
 	switch {
 	case f.BeforeID > 0:
@@ -81,6 +119,51 @@ func (db *AuditStore) QueryAudit(ctx context.Context, f AuditQuery) (events []Au
 		slices.Reverse(events)
 	}
 	return events, more, nil
+}
+
+// auditClockSkew is how far apart the clocks of instances writing the
+// audit log may be: IDs follow the order of inserts, times the writer's
+// clock, so a time bound becomes an ID bound this much wider.
+const auditClockSkew = time.Minute
+
+// auditIDRange turns a time range into a range of event IDs [lo, hi) that
+// holds every event in it (0: unbounded), reading only the events within
+// auditClockSkew of each bound on the created_at index; none is true when
+// no event can match. IDs follow the order of inserts: an event inserted
+// after the window around a bound carries a later time than the bound
+// (its writer's clock is at most the skew behind), one inserted before it
+// an earlier time.
+func (db *AuditStore) auditIDRange(ctx context.Context, since, until time.Time) (lo, hi int64, none bool, err error) {
+	// edge returns agg(id) of the events within the skew of t, or, when
+	// there are none, the ID of the first event after t (0: none).
+	edge := func(agg string, t time.Time) (int64, error) {
+		var id *int64
+		err := db.ctx(ctx).Model(&AuditEvent{}).Select(agg+"(id)").
+			Where("created_at >= ? AND created_at < ?", t.Add(-auditClockSkew).UTC(), t.Add(auditClockSkew).UTC()).Scan(&id).Error
+		if err != nil {
+			return 0, translate(err)
+		}
+		if id != nil {
+			return *id, nil
+		}
+		var ids []int64
+		err = db.ctx(ctx).Model(&AuditEvent{}).Where("created_at >= ?", t.UTC()).Order("created_at").Limit(1).Pluck("id", &ids).Error
+		if err != nil || len(ids) == 0 {
+			return 0, translate(err)
+		}
+		return ids[0], nil
+	}
+	if !since.IsZero() {
+		if lo, err = edge("MIN", since); err != nil || lo == 0 {
+			return 0, 0, err == nil, err
+		}
+	}
+	if !until.IsZero() {
+		if hi, err = edge("MAX", until); hi > 0 {
+			hi++ // the last event of the window is still in range
+		}
+	}
+	return lo, hi, false, err
 }
 
 // auditTypesSQL lists the distinct types by leaps on the type index, one

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -104,17 +105,27 @@ func (a *clientsAddCmd) Run(ctx context.Context, e *env) (err error) {
 }
 
 type clientsListCmd struct {
-	JSON bool `name:"json" help:"Print one JSON object."`
+	Limit int    `name:"limit" default:"100" help:"Applications per page (1 to 1000), by name."`
+	After string `name:"after" help:"Start after this client_id (the cursor printed at the end of a full page)."`
+	JSON  bool   `name:"json" help:"Print one JSON object per application, one per line (JSON Lines)."`
 }
 
+// Run prints one page of applications by name, as users list does: a page
+// by key on the name index (models.ListClientsPage), never the whole table.
 func (l *clientsListCmd) Run(ctx context.Context, e *env) (err error) {
+	if l.Limit < 1 || l.Limit > models.MaxListLimit {
+		return fmt.Errorf("--limit must be 1 to %d", models.MaxListLimit)
+	}
 	db, err := e.openDB(ctx)
 	if err != nil {
 		return err
 	}
 	defer command.CloseDB(db, &err)
-	cs, err := db.ListClients(ctx)
+	cs, more, err := db.ListClientsPage(ctx, models.PageQuery{After: l.After, Limit: l.Limit})
 	if err != nil {
+		if errors.Is(err, models.ErrInvalid) {
+			return fmt.Errorf("--after: %s", strings.TrimPrefix(err.Error(), models.ErrInvalid.Error()+": "))
+		}
 		return err
 	}
 	type row struct {
@@ -123,17 +134,26 @@ func (l *clientsListCmd) Run(ctx context.Context, e *env) (err error) {
 		Public       bool     `json:"public"`
 		RedirectURIs []string `json:"redirect_uris"`
 	}
-	rows := make([]row, 0, len(cs))
-	for _, c := range cs {
-		rows = append(rows, row{c.ID, c.Name, c.Public, c.RedirectURIs})
-	}
 	if l.JSON {
-		return e.printJSON(map[string]any{"clients": rows})
+		enc := json.NewEncoder(e.out)
+		for _, c := range cs {
+			if err := enc.Encode(row{c.ID, c.Name, c.Public, c.RedirectURIs}); err != nil {
+				return err
+			}
+		}
+	} else {
+		tw := tabwriter.NewWriter(e.out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "NAME\tCLIENT_ID\tPUBLIC\tREDIRECT_URIS")
+		for _, c := range cs {
+			fmt.Fprintf(tw, "%s\t%s\t%v\t%s\n", c.Name, c.ID, c.Public, strings.Join(c.RedirectURIs, " "))
+		}
+		if err := tw.Flush(); err != nil {
+			return err
+		}
 	}
-	tw := tabwriter.NewWriter(e.out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tCLIENT_ID\tPUBLIC\tREDIRECT_URIS")
-	for _, r := range rows {
-		fmt.Fprintf(tw, "%s\t%s\t%v\t%s\n", r.Name, r.ID, r.Public, strings.Join(r.RedirectURIs, " "))
+	if more {
+		// The cursor goes to stderr, so stdout stays one row per application.
+		fmt.Fprintf(e.errOut, "next page: --after %s\n", cs[len(cs)-1].ID)
 	}
-	return tw.Flush()
+	return nil
 }

@@ -2,7 +2,9 @@ package admin
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
+	"strconv"
 
 	"github.com/labstack/echo/v4"
 
@@ -296,11 +298,18 @@ func (s *Handlers) HandleAPIKeysRotate(c echo.Context) error {
 }
 
 // HandleAPIAuditList returns filtered events as JSON lines (same filters as
-// the console: user, type, since, until, before).
+// the console: user, type, since, until, before, after), at most limit
+// (default and most: 100,000).
 func (s *Handlers) HandleAPIAuditList(c echo.Context) error {
 	q, _, err := s.parseAuditFilter(c)
 	if err != nil {
 		return err
 	}
-	return s.writeAuditLines(c, q)
+	limit := maxAuditExport
+	if raw := c.QueryParam("limit"); raw != "" {
+		if limit, err = strconv.Atoi(raw); err != nil || limit < 1 || limit > maxAuditExport {
+			return web.NewError(http.StatusBadRequest, fmt.Sprintf("limit must be 1 to %d", maxAuditExport), err)
+		}
+	}
+	return s.writeAuditLines(c, q, limit)
 }

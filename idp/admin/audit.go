@@ -62,11 +62,19 @@ func (s *Handlers) parseAuditFilter(c echo.Context) (models.AuditQuery, auditFil
 		}
 		*d.dst = t.AddDate(0, 0, d.add)
 	}
-	if b := c.QueryParam("before"); b != "" {
-		q.BeforeID, _ = strconv.ParseInt(b, 10, 64)
-	}
-	if a := c.QueryParam("after"); a != "" {
-		q.AfterID, _ = strconv.ParseInt(a, 10, 64)
+	for _, p := range []struct {
+		name string
+		dst  *int64
+	}{{"before", &q.BeforeID}, {"after", &q.AfterID}} {
+		raw := c.QueryParam(p.name)
+		if raw == "" {
+			continue
+		}
+		id, err := strconv.ParseInt(raw, 10, 64)
+		if err != nil || id < 1 {
+			return q, f, web.NewError(http.StatusBadRequest, "The "+p.name+" cursor must be an event ID (a positive whole number).", err)
+		}
+		*p.dst = id
 	}
 	return q, f, nil
 }
@@ -161,18 +169,24 @@ func (s *Handlers) HandleAuditExport(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.writeAuditLines(c, q)
+	return s.writeAuditLines(c, q, maxAuditExport)
 }
 
-func (s *Handlers) writeAuditLines(c echo.Context, q models.AuditQuery) error {
+// maxAuditExport is the most events one export or API answer holds; the
+// next one continues with before= the last ID received.
+const maxAuditExport = 100_000
+
+// writeAuditLines streams up to limit matching events as JSON lines, newest
+// first, reading them a page of 1000 at a time (memory stays one page).
+func (s *Handlers) writeAuditLines(c echo.Context, q models.AuditQuery, limit int) error {
 	ctx := c.Request().Context()
 	h := c.Response().Header()
 	h.Set("Content-Type", "application/jsonl; charset=utf-8")
 	h.Set("Content-Disposition", `attachment; filename="latchkey-audit.jsonl"`)
 	c.Response().WriteHeader(http.StatusOK)
 	enc := json.NewEncoder(c.Response())
-	q.Limit = 1000
-	for n := 0; n < 100; n++ {
+	for left := limit; left > 0; {
+		q.Limit = min(1000, left)
 		evs, more, err := s.db.QueryAudit(ctx, q)
 		if err != nil {
 			// The 200 is sent, so the error handler drops what is returned
@@ -189,7 +203,7 @@ func (s *Handlers) writeAuditLines(c echo.Context, q models.AuditQuery) error {
 				return nil //nolint:nilerr // a write to a committed response failed (client gone): nothing to report to it, and not a server error
 			}
 		}
-		if !more {
+		if left -= len(evs); !more {
 			break
 		}
 		q.BeforeID = evs[len(evs)-1].ID
