@@ -20,6 +20,7 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/latchkey-idp/latchkey/internal/command"
+	"github.com/latchkey-idp/latchkey/internal/outbound"
 	"github.com/latchkey-idp/latchkey/models"
 )
 
@@ -34,8 +35,11 @@ type cli struct {
 	MasterKey    string          `help:"Base64 32-byte master key (prefer --master-key-file). Default: DIR/master.key, created on first start." env:"LATCHKEY_MASTER_KEY" placeholder:"KEY"`
 	MasterKeyFil string          `name:"master-key-file" help:"File holding the base64 master key." env:"LATCHKEY_MASTER_KEY_FILE" placeholder:"FILE"`
 	SetupLinkTTL time.Duration   `name:"setup-link-ttl" help:"Lifetime of one-time setup links." default:"24h" env:"LATCHKEY_SETUP_LINK_TTL"`
-	LogLevel     string          `help:"debug, info, warn or error." default:"info" enum:"debug,info,warn,error" env:"LATCHKEY_LOG_LEVEL"`
-	LogFormat    string          `help:"json or text." default:"json" enum:"json,text" env:"LATCHKEY_LOG_FORMAT"`
+	// OutboundAllow is global so that `clients add` checks a URL as serve
+	// will deliver to it; `serve --outbound-allow` works too.
+	OutboundAllow []string `name:"outbound-allow" help:"Private range (CIDR) that outbound requests such as back-channel logout may reach (repeatable); loopback and link-local never can." env:"LATCHKEY_OUTBOUND_ALLOW" sep:"," placeholder:"CIDR"`
+	LogLevel      string   `help:"debug, info, warn or error." default:"info" enum:"debug,info,warn,error" env:"LATCHKEY_LOG_LEVEL"`
+	LogFormat     string   `help:"json or text." default:"json" enum:"json,text" env:"LATCHKEY_LOG_FORMAT"`
 
 	Serve   serveCmd   `cmd:"" help:"Run the server."`
 	Users   usersCmd   `cmd:"" help:"Manage users."`
@@ -125,6 +129,16 @@ func (e *env) sealer() (*models.Sealer, error) {
 			"file", e.cli.DataDir+"/"+models.MasterKeyFile)
 	}
 	return models.NewSealer(key)
+}
+
+// outboundPolicy is where back-channel logout may post: the issuer and
+// --outbound-allow decide (internal/outbound).
+func (e *env) outboundPolicy() (outbound.Policy, error) {
+	allow, err := outbound.ParseAllow(e.cli.OutboundAllow)
+	if err != nil {
+		return outbound.Policy{}, err
+	}
+	return outbound.NewPolicy(e.cli.Issuer, allow), nil
 }
 
 // printJSON writes v as one JSON object.

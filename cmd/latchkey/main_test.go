@@ -192,3 +192,43 @@ func waitReady(t *testing.T, url string) {
 	t.Helper()
 	testserver.WaitReady(t, url, nil, nil)
 }
+
+// TestCLIClientsAddChecksBackchannelURI: `clients add` refuses a
+// back-channel logout URI the server would not deliver to, naming the flag;
+// --outbound-allow (flag or LATCHKEY_OUTBOUND_ALLOW) opens a private range
+// and refuses anything else.
+func TestCLIClientsAddChecksBackchannelURI(t *testing.T) {
+	dir := t.TempDir()
+	add := func(args ...string) (int, string) {
+		code, _, errOut := cliRun(t, dir, append([]string{"--issuer", "https://id.example.com", "clients", "add", "--name", "RP",
+			"--redirect-uri", "https://rp.example.com/cb"}, args...)...)
+		return code, errOut
+	}
+	for uri, why := range map[string]string{
+		"http://169.254.169.254/":           "https",
+		"https://169.254.169.254/":          "link-local",
+		"https://[::1]:8081/":               "loopback",
+		"https://127.0.0.1:8081/api/v1/":    "loopback",
+		"https://0.0.0.0/":                  "unspecified",
+		"gopher://rp.example.com/_x":        "gopher",
+		"https://user:pw@rp.example.com/bc": "user name",
+		"https://10.0.0.7/bc":               "--outbound-allow",
+	} {
+		if code, errOut := add("--backchannel-logout-uri", uri); code == 0 || !strings.Contains(errOut, "--backchannel-logout-uri") || !strings.Contains(errOut, why) {
+			t.Errorf("%s: exit %d, %q; want a refusal naming the flag and %q", uri, code, errOut, why)
+		}
+	}
+	if code, errOut := add("--backchannel-logout-uri", "https://rp.example.com/bc"); code != 0 {
+		t.Fatalf("public receiver refused: %s", errOut)
+	}
+	if code, errOut := add("--backchannel-logout-uri", "https://10.0.0.7/bc", "--outbound-allow", "10.0.0.0/24"); code != 0 {
+		t.Fatalf("allowed private range refused: %s", errOut)
+	}
+	t.Setenv("LATCHKEY_OUTBOUND_ALLOW", "192.168.0.0/16,10.9.0.0/16")
+	if code, errOut := add("--backchannel-logout-uri", "https://192.168.3.3/bc"); code != 0 {
+		t.Fatalf("range allowed by the environment refused: %s", errOut)
+	}
+	if code, errOut := add("--backchannel-logout-uri", "https://rp.example.com/bc", "--outbound-allow", "127.0.0.0/8"); code == 0 || !strings.Contains(errOut, "--outbound-allow 127.0.0.0/8") {
+		t.Fatalf("loopback allowed: %d %s", code, errOut)
+	}
+}

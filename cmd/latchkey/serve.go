@@ -62,6 +62,11 @@ func (s *serveCmd) buildConfig(e *env) (idp.Config, []string) {
 		probs = append(probs, fmt.Sprintf("--client-cache-size must be 0 (none) or positive, got %d", s.ClientCache))
 	}
 	s.policyFlags.apply(&cfg)
+	if pol, err := e.outboundPolicy(); err != nil {
+		probs = append(probs, err.Error())
+	} else {
+		cfg.OIDC.Outbound.Allow = pol.Allow
+	}
 	cfg.Defaults()
 	return cfg, append(probs, cfg.Validate()...)
 }
