@@ -57,8 +57,13 @@ type env struct {
 	cli    *cli
 	out    io.Writer
 	errOut io.Writer
-	in     io.Reader // standard input (users import -)
-	log    *slog.Logger
+	// term is the operator's terminal, where a secret meant for a person
+	// (the first admin's setup link) may be shown; nil when there is none.
+	// The structured log goes to errOut, which is often collected (docker
+	// logs, journald), so such secrets never go there.
+	term io.Writer
+	in   io.Reader // standard input (users import -)
+	log  *slog.Logger
 }
 
 func main() {
@@ -92,11 +97,36 @@ func tuneGC() {
 
 // run is main without signals and exit, so tests can start and stop it.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	term, closeTerm := terminal(stderr)
+	defer closeTerm()
+	return runTerm(ctx, args, stdout, stderr, term)
+}
+
+// runTerm is run with the terminal given (tests; nil: none).
+func runTerm(ctx context.Context, args []string, stdout, stderr, term io.Writer) int {
 	var c cli
 	return command.Run(ctx, args, stdout, stderr, "latchkey", "Latchkey: a passkey-only OpenID Connect provider.", &c, func() (any, *slog.Logger) {
-		e := &env{cli: &c, out: stdout, errOut: stderr, in: os.Stdin, log: command.NewLogger(c.LogLevel, c.LogFormat, stderr)}
+		e := &env{cli: &c, out: stdout, errOut: stderr, term: term, in: os.Stdin, log: command.NewLogger(c.LogLevel, c.LogFormat, stderr)}
 		return e, e.log
 	})
+}
+
+// terminal returns the operator's terminal: stderr when it is one, else
+// the process's controlling terminal (/dev/tty: `serve 2>>file` in a
+// shell), else nil (a service manager, a container without a TTY).
+func terminal(stderr io.Writer) (io.Writer, func()) {
+	if f, ok := stderr.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			return f, func() {}
+		}
+	} else {
+		return nil, func() {} // a writer of the caller's (tests)
+	}
+	tty, err := os.OpenFile("/dev/tty", os.O_WRONLY, 0)
+	if err != nil {
+		return nil, func() {}
+	}
+	return tty, func() { _ = tty.Close() }
 }
 
 // openDB opens and migrates the configured database.
