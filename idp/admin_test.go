@@ -225,6 +225,18 @@ func TestAdminGroupsClientsKeys(t *testing.T) {
 	if body := readBody(t, resp); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "back-channel logout URI") {
 		t.Fatalf("bad back-channel logout URI = %d", resp.StatusCode)
 	}
+	// The outbound policy (internal/outbound): even on this loopback
+	// issuer, where plain http to localhost is allowed for development,
+	// the metadata service, other schemes and credentials are refused.
+	for uri, why := range map[string]string{"https://169.254.169.254/latest/meta-data/": "link-local",
+		"gopher://localhost:70/_x": "gopher", "http://169.254.169.254/": "https", "http://u:p@localhost:9/bc": "user name",
+		"https://10.1.2.3/bc": "--outbound-allow"} {
+		resp = b.postForm(app.adminURL+"/admin/clients", csrf, url.Values{"name": {"Bad"}, "redirect_uris": {"https://ok.example/cb"},
+			"backchannel_logout_uri": {uri}, "id_token_alg": {"RS256"}})
+		if body := readBody(t, resp); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "back-channel logout URI") || !strings.Contains(body, why) {
+			t.Errorf("back-channel logout URI %s = %d, want 400 saying %q", uri, resp.StatusCode, why)
+		}
+	}
 	resp = b.postForm(app.adminURL+"/admin/clients", csrf, url.Values{"name": {"Bad"}, "redirect_uris": {"not a url"}, "id_token_alg": {"RS256"}})
 	if body := readBody(t, resp); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "not a usable redirect URI") {
 		t.Fatalf("bad redirect URI = %d", resp.StatusCode)

@@ -19,16 +19,23 @@ func TestBootstrapAdmin(t *testing.T) {
 	cfg := testConfig(t, "http://localhost:1", time.Now)
 	cfg.Defaults()
 
-	link, err := BootstrapAdmin(ctx, db, cfg.Issuer, cfg)
-	if err != nil || !strings.HasPrefix(link, "http://localhost:1/setup/") {
+	if l, err := BootstrapAdmin(ctx, db, cfg.Issuer, cfg, false); err != nil || l == nil || l.URL != "" || l.Username != BootstrapAdminUsername {
+		t.Fatalf("first start without a terminal: %+v, %v; want the account and no link", l, err)
+	}
+	l, err := BootstrapAdmin(ctx, db, cfg.Issuer, cfg, true)
+	link := ""
+	if l != nil {
+		link = l.URL
+	}
+	if err != nil || !strings.HasPrefix(link, "http://localhost:1/setup/") || l.ExpiresAt.IsZero() {
 		t.Fatalf("first start: %q, %v; want a setup link", link, err)
 	}
 	admin, err := db.UserByUsername(ctx, BootstrapAdminUsername)
 	if err != nil || !admin.IsAdmin {
 		t.Fatalf("the first admin: %+v, %v", admin, err)
 	}
-	again, err := BootstrapAdmin(ctx, db, cfg.Issuer, cfg)
-	if err != nil || again == "" || again == link {
+	again, err := BootstrapAdmin(ctx, db, cfg.Issuer, cfg, true)
+	if err != nil || again == nil || again.URL == "" || again.URL == link {
 		t.Fatalf("restart without a passkey: %q, %v; want a new link", again, err)
 	}
 	if _, err := db.SetupTokenByRaw(ctx, strings.TrimPrefix(link, cfg.Issuer+"/setup/")); err == nil {
@@ -38,7 +45,7 @@ func TestBootstrapAdmin(t *testing.T) {
 	if err := db.AddCredentialWithSetupToken(ctx, cred, ""); err != nil {
 		t.Fatal(err)
 	}
-	if link, err := BootstrapAdmin(ctx, db, cfg.Issuer, cfg); err != nil || link != "" {
+	if link, err := BootstrapAdmin(ctx, db, cfg.Issuer, cfg, true); err != nil || link != nil {
 		t.Fatalf("an admin has a passkey: %q, %v; want no link", link, err)
 	}
 
@@ -46,7 +53,7 @@ func TestBootstrapAdmin(t *testing.T) {
 	if err := db2.CreateUser(ctx, &models.User{Username: BootstrapAdminUsername}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := BootstrapAdmin(ctx, db2, cfg.Issuer, cfg); err == nil || !strings.Contains(err.Error(), "users add --admin") {
+	if _, err := BootstrapAdmin(ctx, db2, cfg.Issuer, cfg, true); err == nil || !strings.Contains(err.Error(), "users add --admin") {
 		t.Fatalf("a non-admin named admin: %v; want the error that says what to do", err)
 	}
 }

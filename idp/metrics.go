@@ -88,6 +88,10 @@ func newMetrics(db *models.DB) *metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	m.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "latchkey_database_write_errors_total",
+		Help: "Statements that failed because the database could not store data (disk full, read-only file system or database, I/O error).",
+	}, func() float64 { return float64(db.WriteErrors()) }))
 	for name, pool := range db.Pools() {
 		m.reg.MustRegister(collectors.NewDBStatsCollector(pool, name))
 	}
@@ -207,13 +211,19 @@ func (s *Server) handleMetricsGet(c echo.Context) error {
 	return nil
 }
 
-// readiness is what /readyz checks: the database answers (within 2 s) and
-// the signing keys are loaded. Both are needed to serve a token.
+// readiness is what /readyz checks: the database answers (within 2 s),
+// stores data (no write failed in the last models.WriteFailureHold and a
+// probe write commits), and the signing keys are loaded. All are needed to
+// complete a sign-in; readiness comes back by itself once writes work.
 func (s *Server) readiness(ctx context.Context) (string, bool) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	if err := s.db.Ping(ctx); err != nil {
 		return "database unreachable", false
+	}
+	if err := s.db.CheckWritable(ctx); err != nil {
+		s.cfg.Logger.Warn("not ready: the database does not store data", "error", err)
+		return "database refuses writes", false
 	}
 	if err := s.op.KeysReady(); err != nil {
 		return "signing keys not loaded", false

@@ -132,7 +132,7 @@ func (s *Server) wire() {
 			return IssueSetupLink(ctx, s.db, cfg.Issuer, userID, cfg.SetupLinkTTL, actor)
 		},
 		Config: admin.Config{Issuer: cfg.Issuer, AdminURL: cfg.AdminURL, SessionTTL: cfg.SessionTTL,
-			SetupLinkTTL: cfg.SetupLinkTTL, Now: cfg.Now, Logger: cfg.Logger}})
+			SetupLinkTTL: cfg.SetupLinkTTL, Now: cfg.Now, Logger: cfg.Logger, Outbound: cfg.OIDC.Outbound}})
 }
 
 // ConfigError lists every configuration problem.

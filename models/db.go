@@ -100,7 +100,15 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 // Measured with 16 goroutines writing: 4,700–6,500 → 7,900–9,000 writes/s;
 // under the flow load the writer pool's wait time was the bottleneck.
 func (db *conn) transaction(ctx context.Context, fn func(tx *gorm.DB) error) error {
-	err := db.ctx(ctx).Transaction(fn)
+	fnFailed := false
+	err := db.ctx(ctx).Transaction(func(tx *gorm.DB) error {
+		err := fn(tx)
+		fnFailed = err != nil
+		return err
+	})
+	if err != nil && !fnFailed {
+		db.observeWrite(err) // COMMIT failed: in WAL mode that is where a full disk shows
+	}
 	if db.writer != nil {
 		runtime.Gosched()
 	}
@@ -142,7 +150,15 @@ func finishOpen(ctx context.Context, g *gorm.DB, now func() time.Time, isPG bool
 			return nil, fmt.Errorf("connect to database: %w", err)
 		}
 	}
-	return newDB(&conn{gorm: g, now: now, postgres: isPG, pools: pools, onAudit: new(atomic.Pointer[func(*AuditEvent)]), clientsChanged: new(atomic.Int64)}), nil
+	c := &conn{gorm: g, now: now, postgres: isPG, pools: pools, onAudit: new(atomic.Pointer[func(*AuditEvent)]), clientsChanged: new(atomic.Int64),
+		health: new(writeHealth)}
+	if err := registerWriteObserver(g, c); err != nil {
+		for _, p := range pools {
+			_ = p.Close()
+		}
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	return newDB(c), nil
 }
 
 // Migrate applies the embedded versioned migrations for the current

@@ -78,6 +78,7 @@ func (db *conn) rawErr(err error) error {
 	if errors.Is(err, sql.ErrNoRows) {
 		return ErrNotFound
 	}
+	db.observeWrite(err) // health.go
 	if tr, ok := db.gorm.Dialector.(gorm.ErrorTranslator); ok {
 		err = tr.Translate(err)
 	}

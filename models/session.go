@@ -101,19 +101,27 @@ func (db *SessionStore) TouchSession(ctx context.Context, id string) error {
 }
 
 // ReauthenticateSession records a fresh sign-in on an existing session of
-// the same user (prompt=login, max_age): the sid stays, the auth time, AMR
-// and passkey are replaced and the expiry is extended.
-func (db *SessionStore) ReauthenticateSession(ctx context.Context, id, credentialID string, amr []string, acr string, authTime time.Time, ttl time.Duration) error {
+// the same user (prompt=login, max_age, a step-up of acr) and returns the
+// session's new raw cookie token: the old token stops working at once.
+// Renewing the token at every authentication is what defeats session
+// fixation (OWASP Session Management Cheat Sheet, "Renew the Session ID
+// After Any Privilege Level Change"): whoever knew or planted the old
+// cookie does not inherit the new sign-in. The sid (ID) stays, because the
+// applications the session signed in to hold it for back-channel logout;
+// it is no credential. The auth time, AMR, ACR and passkey are replaced
+// and the expiry is extended. Errors: ErrNotFound when the session ended.
+func (db *SessionStore) ReauthenticateSession(ctx context.Context, id, credentialID string, amr []string, acr string, authTime time.Time, ttl time.Duration) (string, error) {
 	now := db.Now()
+	raw := NewToken()
 	res := db.ctx(ctx).Model(&Session{}).Where("id = ? AND ended_at IS NULL", id).Updates(map[string]any{
-		"auth_time": authTime.UTC(), "amr": StringList(amr), "acr": acr, "credential_id": credentialID,
+		"token_hash": HashToken(raw), "auth_time": authTime.UTC(), "amr": StringList(amr), "acr": acr, "credential_id": credentialID,
 		"last_seen_at": now, "expires_at": now.Add(ttl),
 	})
 	if res.Error != nil {
-		return translate(res.Error)
+		return "", translate(res.Error)
 	}
 	if res.RowsAffected == 0 {
-		return fmt.Errorf("session %q: %w", id, ErrNotFound)
+		return "", fmt.Errorf("session %q: %w", id, ErrNotFound)
 	}
-	return nil
+	return raw, nil
 }

@@ -22,6 +22,8 @@ type conn struct {
 	// clientsChanged counts changes to clients through this DB (client.go
 	// ClientsVersion); shared with transactions.
 	clientsChanged *atomic.Int64
+	// health counts write failures (health.go); shared with transactions.
+	health *writeHealth
 	// tx, when set, is the transaction every statement of this conn runs
 	// in (InTx).
 	tx *gorm.DB

@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -37,12 +37,14 @@ var backchannelRetries = []time.Duration{10 * time.Second, time.Minute, 5 * time
 // short lifetime; receivers reject replays by jti within it).
 const logoutTokenTTL = 2 * time.Minute
 
-// backchannelClient sends logout tokens: short timeout, no redirects
-// (a receiver answers 200 or an error, §2.8).
-var backchannelClient = &http.Client{
-	Timeout:       5 * time.Second,
-	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-}
+// DeliveryFailed is the only reason an admin sees for a failed delivery
+// (audit event, outbox row). The console and API are open to admins of
+// every role, and a registered URL is a probe: "connection refused",
+// "timeout", "refused by policy" (a name that resolves to a private
+// address) or the receiver's status would tell them which hosts and ports
+// answer from where the server stands. The cause is logged at debug level
+// on the server only.
+const DeliveryFailed = "delivery failed"
 
 // DeliverBackchannelLogouts sends the logout tokens that are due and
 // returns how many were delivered. It is safe to run on several instances
@@ -63,67 +65,69 @@ func (p *Provider) DeliverBackchannelLogouts(ctx context.Context) (int, error) {
 
 func (p *Provider) deliverOne(ctx context.Context, bl *models.BackchannelLogout) bool {
 	s := p.storage
-	status, sendErr := 0, error(nil)
+	// The attempt is recorded at its start, so that the audit event's time
+	// does not tell a timeout (seconds) from a refused connection.
+	started := s.now()
 	c, err := s.db.ClientByID(ctx, bl.ClientID)
+	sendErr := err
 	switch {
 	case err != nil:
-		sendErr = err
 	case c.BackchannelLogoutURI == "":
 		sendErr = errors.New("the client no longer has a back-channel logout URI")
 	default:
-		status, sendErr = s.sendLogoutToken(ctx, c, bl)
+		sendErr = s.sendLogoutToken(ctx, c, bl)
 	}
 	var retryAt time.Time
 	errMsg := ""
 	if sendErr != nil {
-		errMsg = sendErr.Error()
+		errMsg = DeliveryFailed
+		slog.DebugContext(ctx, "back-channel logout not delivered", "id", bl.ID, "client_id", bl.ClientID,
+			"attempt", bl.Attempts, "error", sendErr)
 		if n := int(bl.Attempts); n <= len(backchannelRetries) && c != nil && c.BackchannelLogoutURI != "" {
-			retryAt = s.now().Add(backchannelRetries[n-1])
+			retryAt = started.Add(backchannelRetries[n-1])
 		}
 	}
 	if err := s.db.FinishBackchannelLogout(ctx, bl.ID, errMsg, retryAt); err != nil {
 		logError(ctx, "record back-channel logout", err, "id", bl.ID)
 	}
-	detail := models.JSONMap{"session_id": bl.SessionID, "attempt": bl.Attempts, "status": status}
+	detail := models.JSONMap{"session_id": bl.SessionID, "attempt": bl.Attempts}
 	if sendErr != nil {
 		detail["error"] = errMsg
 		detail["will_retry"] = !retryAt.IsZero()
 	}
-	s.audit(ctx, &models.AuditEvent{Type: EventBackchannelLogout, Success: sendErr == nil, UserID: bl.Subject,
+	s.audit(ctx, &models.AuditEvent{CreatedAt: started, Type: EventBackchannelLogout, Success: sendErr == nil, UserID: bl.Subject,
 		ClientID: bl.ClientID, Detail: detail})
 	return sendErr == nil
 }
 
 // sendLogoutToken POSTs a logout token (§2.4: iss, aud, iat, exp, jti,
 // sid, sub, events; never a nonce; typ "logout+jwt" per §2.4 and RFC 8725
-// §3.11) and returns the receiver's status.
-func (s *Storage) sendLogoutToken(ctx context.Context, c *models.Client, bl *models.BackchannelLogout) (int, error) {
+// §3.11) through the outbound client, which checks the URL and the
+// address it dials (internal/outbound). Any answer but 2xx is a failure
+// (§2.8); redirects are not followed.
+func (s *Storage) sendLogoutToken(ctx context.Context, c *models.Client, bl *models.BackchannelLogout) error {
 	now := s.now()
 	claims := oidc.NewLogoutTokenClaims(s.cfg.Issuer, bl.Subject, oidc.Audience{c.ID}, now.Add(logoutTokenTTL),
 		models.NewUUID(), bl.SessionID, 0)
 	claims.IssuedAt = oidc.FromTime(now)
 	raw, err := s.signJWT(ctx, jose.SignatureAlgorithm(c.IDTokenAlg), "logout+jwt", claims)
 	if err != nil {
-		return 0, fmt.Errorf("sign logout token: %w", err)
+		return fmt.Errorf("sign logout token: %w", err)
 	}
-	rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(rctx, http.MethodPost, c.BackchannelLogoutURI,
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.BackchannelLogoutURI,
 		strings.NewReader(url.Values{"logout_token": {raw}}.Encode()))
 	if err != nil {
-		return 0, err
+		return err
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := backchannelClient.Do(req)
+	resp, err := s.outbound.Do(req)
 	if err != nil {
-		return 0, err
+		return err
 	}
-	defer func() { _ = resp.Body.Close() }()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return resp.StatusCode, fmt.Errorf("receiver answered %d", resp.StatusCode)
+		return fmt.Errorf("receiver answered %d", resp.StatusCode)
 	}
-	return resp.StatusCode, nil
+	return nil
 }
 
 // ValidIDTokenHint reports whether raw is an ID token this provider

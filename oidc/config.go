@@ -1,6 +1,8 @@
 package oidc
 
 import (
+	"github.com/latchkey-idp/latchkey/internal/outbound"
+
 	"fmt"
 	"net/http"
 	"net/url"
@@ -41,6 +43,10 @@ type Config struct {
 	// attributes; the value is ignored): end_session ends the session it
 	// carries and clears it (server.go EndSession).
 	SessionCookie *http.Cookie
+	// Outbound is where requests to URLs that admins register (back-channel
+	// logout) may go; Defaults sets DevLoopback from the issuer, the caller
+	// sets Allow (--outbound-allow).
+	Outbound outbound.Policy
 	// Now is the clock; defaults to time.Now.
 	Now func() time.Time
 }
@@ -72,6 +78,7 @@ func (c *Config) Defaults() {
 		c.Now = time.Now
 	}
 	c.Issuer = strings.TrimSuffix(c.Issuer, "/")
+	c.Outbound = outbound.NewPolicy(c.Issuer, c.Outbound.Allow)
 }
 
 func setDefault(d *time.Duration, v time.Duration) {

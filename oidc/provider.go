@@ -1,6 +1,8 @@
 package oidc
 
 import (
+	"github.com/latchkey-idp/latchkey/internal/outbound"
+
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -54,7 +56,8 @@ func New(ctx context.Context, cfg Config, db *models.DB, sealer *models.Sealer) 
 	if err := kr.ensure(ctx); err != nil {
 		return nil, err
 	}
-	st := &Storage{db: db, cfg: cfg, keys: kr, tokens: newTokenKeys(cryptoKey), clients: newClientCache(cfg.ClientCacheSize)}
+	st := &Storage{db: db, cfg: cfg, keys: kr, tokens: newTokenKeys(cryptoKey), clients: newClientCache(cfg.ClientCacheSize),
+		outbound: outbound.NewClient(cfg.Outbound, outbound.Options{})}
 	algs := SigningAlgorithms()
 	opCfg := &op.Config{
 		CryptoKey:                cryptoKey,

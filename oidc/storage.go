@@ -1,6 +1,8 @@
 package oidc
 
 import (
+	"github.com/latchkey-idp/latchkey/internal/outbound"
+
 	"context"
 	"errors"
 	"fmt"
@@ -22,6 +24,8 @@ type Storage struct {
 	keys    *keyring
 	tokens  tokenKeys    // tokenid.go
 	clients *clientCache // clientcache.go; nil: none
+	// outbound sends back-channel logout tokens (backchannel.go).
+	outbound *outbound.Client
 }
 
 var (

@@ -16,17 +16,18 @@ func TestDependencyRules(t *testing.T) {
 		allowed   []string // project packages it may import
 		forbidden []string // third-party prefixes it must not import
 	}{
-		"models":      {nil, []string{"github.com/labstack/echo", "github.com/zitadel", "github.com/go-webauthn"}},
-		"passkeys":    {[]string{"models"}, []string{"github.com/labstack/echo", "github.com/zitadel"}},
-		"oidc":        {[]string{"models"}, []string{"github.com/labstack/echo", "github.com/go-webauthn"}},
-		"templates":   {nil, nil},
-		"static":      {nil, nil},
-		"idp":         {[]string{"models", "oidc", "passkeys", "templates", "static"}, nil},
-		"idp/web":     {[]string{"models", "oidc", "passkeys", "templates", "static"}, nil},
-		"idp/signin":  {[]string{"idp/web", "models", "oidc", "passkeys", "templates", "static"}, nil},
-		"idp/account": {[]string{"idp/web", "models", "oidc", "passkeys", "templates", "static"}, nil},
-		"idp/admin":   {[]string{"idp/web", "models", "oidc", "passkeys", "templates", "static"}, nil},
-		"cmd/demo-rp": {nil, []string{"github.com/labstack/echo", "github.com/zitadel", "github.com/go-webauthn", "gorm.io"}},
+		"models":            {nil, []string{"github.com/labstack/echo", "github.com/zitadel", "github.com/go-webauthn"}},
+		"passkeys":          {[]string{"models"}, []string{"github.com/labstack/echo", "github.com/zitadel"}},
+		"oidc":              {[]string{"models", "internal/outbound"}, []string{"github.com/labstack/echo", "github.com/go-webauthn"}},
+		"templates":         {nil, nil},
+		"static":            {nil, nil},
+		"idp":               {[]string{"models", "oidc", "passkeys", "templates", "static", "internal/outbound"}, nil},
+		"idp/web":           {[]string{"models", "oidc", "passkeys", "templates", "static", "internal/outbound"}, nil},
+		"idp/signin":        {[]string{"idp/web", "models", "oidc", "passkeys", "templates", "static", "internal/outbound"}, nil},
+		"idp/account":       {[]string{"idp/web", "models", "oidc", "passkeys", "templates", "static", "internal/outbound"}, nil},
+		"idp/admin":         {[]string{"idp/web", "models", "oidc", "passkeys", "templates", "static", "internal/outbound"}, nil},
+		"internal/outbound": {nil, []string{"github.com/", "gorm.io", "golang.org/"}},
+		"cmd/demo-rp":       {nil, []string{"github.com/labstack/echo", "github.com/zitadel", "github.com/go-webauthn", "gorm.io"}},
 	}
 	for pkg, rule := range rules {
 		out, err := exec.Command("go", "list", "-deps", mod+pkg).CombinedOutput()

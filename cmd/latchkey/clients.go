@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/latchkey-idp/latchkey/internal/command"
+	"github.com/latchkey-idp/latchkey/internal/outbound"
 
 	"github.com/latchkey-idp/latchkey/models"
 	"github.com/latchkey-idp/latchkey/oidc"
@@ -45,6 +46,19 @@ func checkRedirectURI(raw string) error {
 	return nil
 }
 
+// checkBackchannelURI applies the outbound policy the server will apply
+// when it delivers (internal/outbound), and names the flag.
+func checkBackchannelURI(e *env, raw string) error {
+	pol, err := e.outboundPolicy()
+	if err != nil {
+		return err
+	}
+	if err := pol.CheckURL(raw); err != nil {
+		return fmt.Errorf("--backchannel-logout-uri %q is refused: %s", raw, strings.TrimPrefix(err.Error(), outbound.ErrRefused.Error()+": "))
+	}
+	return nil
+}
+
 func (a *clientsAddCmd) Run(ctx context.Context, e *env) (err error) {
 	var probs []string
 	for _, u := range append(append([]string{}, a.RedirectURI...), a.PostLogoutRedirectURI...) {
@@ -53,8 +67,8 @@ func (a *clientsAddCmd) Run(ctx context.Context, e *env) (err error) {
 		}
 	}
 	if a.BackchannelLogoutURI != "" {
-		if err := checkRedirectURI(a.BackchannelLogoutURI); err != nil {
-			probs = append(probs, "back-channel logout URI: "+err.Error())
+		if err := checkBackchannelURI(e, a.BackchannelLogoutURI); err != nil {
+			probs = append(probs, err.Error())
 		}
 	}
 	jwks := ""

@@ -20,6 +20,7 @@ import (
 	"github.com/alecthomas/kong"
 
 	"github.com/latchkey-idp/latchkey/internal/command"
+	"github.com/latchkey-idp/latchkey/internal/outbound"
 	"github.com/latchkey-idp/latchkey/models"
 )
 
@@ -34,8 +35,11 @@ type cli struct {
 	MasterKey    string          `help:"Base64 32-byte master key (prefer --master-key-file). Default: DIR/master.key, created on first start." env:"LATCHKEY_MASTER_KEY" placeholder:"KEY"`
 	MasterKeyFil string          `name:"master-key-file" help:"File holding the base64 master key." env:"LATCHKEY_MASTER_KEY_FILE" placeholder:"FILE"`
 	SetupLinkTTL time.Duration   `name:"setup-link-ttl" help:"Lifetime of one-time setup links." default:"24h" env:"LATCHKEY_SETUP_LINK_TTL"`
-	LogLevel     string          `help:"debug, info, warn or error." default:"info" enum:"debug,info,warn,error" env:"LATCHKEY_LOG_LEVEL"`
-	LogFormat    string          `help:"json or text." default:"json" enum:"json,text" env:"LATCHKEY_LOG_FORMAT"`
+	// OutboundAllow is global so that `clients add` checks a URL as serve
+	// will deliver to it; `serve --outbound-allow` works too.
+	OutboundAllow []string `name:"outbound-allow" help:"Private range (CIDR) that outbound requests such as back-channel logout may reach (repeatable); loopback and link-local never can." env:"LATCHKEY_OUTBOUND_ALLOW" sep:"," placeholder:"CIDR"`
+	LogLevel      string   `help:"debug, info, warn or error." default:"info" enum:"debug,info,warn,error" env:"LATCHKEY_LOG_LEVEL"`
+	LogFormat     string   `help:"json or text." default:"json" enum:"json,text" env:"LATCHKEY_LOG_FORMAT"`
 
 	Serve   serveCmd   `cmd:"" help:"Run the server."`
 	Users   usersCmd   `cmd:"" help:"Manage users."`
@@ -53,8 +57,13 @@ type env struct {
 	cli    *cli
 	out    io.Writer
 	errOut io.Writer
-	in     io.Reader // standard input (users import -)
-	log    *slog.Logger
+	// term is the operator's terminal, where a secret meant for a person
+	// (the first admin's setup link) may be shown; nil when there is none.
+	// The structured log goes to errOut, which is often collected (docker
+	// logs, journald), so such secrets never go there.
+	term io.Writer
+	in   io.Reader // standard input (users import -)
+	log  *slog.Logger
 }
 
 func main() {
@@ -88,11 +97,36 @@ func tuneGC() {
 
 // run is main without signals and exit, so tests can start and stop it.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	term, closeTerm := terminal(stderr)
+	defer closeTerm()
+	return runTerm(ctx, args, stdout, stderr, term)
+}
+
+// runTerm is run with the terminal given (tests; nil: none).
+func runTerm(ctx context.Context, args []string, stdout, stderr, term io.Writer) int {
 	var c cli
 	return command.Run(ctx, args, stdout, stderr, "latchkey", "Latchkey: a passkey-only OpenID Connect provider.", &c, func() (any, *slog.Logger) {
-		e := &env{cli: &c, out: stdout, errOut: stderr, in: os.Stdin, log: command.NewLogger(c.LogLevel, c.LogFormat, stderr)}
+		e := &env{cli: &c, out: stdout, errOut: stderr, term: term, in: os.Stdin, log: command.NewLogger(c.LogLevel, c.LogFormat, stderr)}
 		return e, e.log
 	})
+}
+
+// terminal returns the operator's terminal: stderr when it is one, else
+// the process's controlling terminal (/dev/tty: `serve 2>>file` in a
+// shell), else nil (a service manager, a container without a TTY).
+func terminal(stderr io.Writer) (io.Writer, func()) {
+	if f, ok := stderr.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+			return f, func() {}
+		}
+	} else {
+		return nil, func() {} // a writer of the caller's (tests)
+	}
+	tty, err := os.OpenFile("/dev/tty", os.O_WRONLY, 0)
+	if err != nil {
+		return nil, func() {}
+	}
+	return tty, func() { _ = tty.Close() }
 }
 
 // openDB opens and migrates the configured database.
@@ -125,6 +159,16 @@ func (e *env) sealer() (*models.Sealer, error) {
 			"file", e.cli.DataDir+"/"+models.MasterKeyFile)
 	}
 	return models.NewSealer(key)
+}
+
+// outboundPolicy is where back-channel logout may post: the issuer and
+// --outbound-allow decide (internal/outbound).
+func (e *env) outboundPolicy() (outbound.Policy, error) {
+	allow, err := outbound.ParseAllow(e.cli.OutboundAllow)
+	if err != nil {
+		return outbound.Policy{}, err
+	}
+	return outbound.NewPolicy(e.cli.Issuer, allow), nil
 }
 
 // printJSON writes v as one JSON object.

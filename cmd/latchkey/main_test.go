@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -39,6 +40,11 @@ func TestCLIUsersAndClients(t *testing.T) {
 	}
 	if u.Username != "alice" || !u.Admin || !strings.HasPrefix(u.SetupURL, "http://localhost:8080/setup/") {
 		t.Fatalf("users add = %+v", u)
+	}
+	// The link is the command's output; the log (stderr) only says it was
+	// issued, for whom and until when.
+	if strings.Contains(errOut, "/setup/") || !strings.Contains(errOut, "setup link issued") || !strings.Contains(errOut, "user=alice") || !strings.Contains(errOut, "expires_at=") {
+		t.Errorf("users add log:\n%s", errOut)
 	}
 
 	if code, _, errOut := cliRun(t, dir, "users", "add", "--username", "alice"); code == 0 || !strings.Contains(errOut, "taken") {
@@ -142,11 +148,11 @@ func TestCLIWhileServing(t *testing.T) {
 	dir := t.TempDir()
 	pub, internal := freeAddr(t), freeAddr(t)
 	ctx, cancel := context.WithCancel(context.Background())
-	var out, errOut syncBuffer
+	var out, errOut, term syncBuffer
 	done := make(chan int)
 	go func() {
-		done <- run(ctx, []string{"serve", "--data-dir", dir, "--issuer", "http://localhost:" + portOf(pub),
-			"--listen", pub, "--internal-listen", internal, "--log-format", "text"}, &out, &errOut)
+		done <- runTerm(ctx, []string{"serve", "--data-dir", dir, "--issuer", "http://localhost:" + portOf(pub),
+			"--listen", pub, "--internal-listen", internal, "--log-format", "text"}, &out, &errOut, &term)
 	}()
 	defer func() {
 		cancel()
@@ -155,8 +161,20 @@ func TestCLIWhileServing(t *testing.T) {
 		}
 	}()
 	waitReady(t, "http://"+internal+"/readyz")
-	if !strings.Contains(errOut.String(), "/setup/") {
-		t.Errorf("no first-admin setup link printed:\n%s", errOut.String())
+	// The first admin's link is on the terminal only; the structured log
+	// (stderr) says that it was issued, for whom and until when.
+	first := regexp.MustCompile(`http://localhost:\d+/setup/([A-Za-z0-9_-]+)`).FindStringSubmatch(term.String())
+	if first == nil {
+		t.Fatalf("no first-admin setup link on the terminal:\n%s", term.String())
+	}
+	if log := errOut.String(); strings.Contains(log, "/setup/") || strings.Contains(log, first[1]) {
+		t.Errorf("the structured log carries the setup link:\n%s", log)
+	}
+	if log := errOut.String(); !strings.Contains(log, "setup link issued") || !strings.Contains(log, "user=admin") || !strings.Contains(log, "expires_at=") {
+		t.Errorf("the log does not record the issued link, for whom and its expiry:\n%s", log)
+	}
+	if out.String() != "" && strings.Contains(out.String(), first[1]) {
+		t.Errorf("the link went to stdout")
 	}
 	code, o, e := cliRun(t, dir, "users", "add", "--username", "dora", "--json")
 	if code != 0 || !strings.Contains(o, "setup_url") {
@@ -191,4 +209,71 @@ type syncBuffer = testserver.SyncBuffer
 func waitReady(t *testing.T, url string) {
 	t.Helper()
 	testserver.WaitReady(t, url, nil, nil)
+}
+
+// TestCLIClientsAddChecksBackchannelURI: `clients add` refuses a
+// back-channel logout URI the server would not deliver to, naming the flag;
+// --outbound-allow (flag or LATCHKEY_OUTBOUND_ALLOW) opens a private range
+// and refuses anything else.
+func TestCLIClientsAddChecksBackchannelURI(t *testing.T) {
+	dir := t.TempDir()
+	add := func(args ...string) (int, string) {
+		code, _, errOut := cliRun(t, dir, append([]string{"--issuer", "https://id.example.com", "clients", "add", "--name", "RP",
+			"--redirect-uri", "https://rp.example.com/cb"}, args...)...)
+		return code, errOut
+	}
+	for uri, why := range map[string]string{
+		"http://169.254.169.254/":           "https",
+		"https://169.254.169.254/":          "link-local",
+		"https://[::1]:8081/":               "loopback",
+		"https://127.0.0.1:8081/api/v1/":    "loopback",
+		"https://0.0.0.0/":                  "unspecified",
+		"gopher://rp.example.com/_x":        "gopher",
+		"https://user:pw@rp.example.com/bc": "user name",
+		"https://10.0.0.7/bc":               "--outbound-allow",
+	} {
+		if code, errOut := add("--backchannel-logout-uri", uri); code == 0 || !strings.Contains(errOut, "--backchannel-logout-uri") || !strings.Contains(errOut, why) {
+			t.Errorf("%s: exit %d, %q; want a refusal naming the flag and %q", uri, code, errOut, why)
+		}
+	}
+	if code, errOut := add("--backchannel-logout-uri", "https://rp.example.com/bc"); code != 0 {
+		t.Fatalf("public receiver refused: %s", errOut)
+	}
+	if code, errOut := add("--backchannel-logout-uri", "https://10.0.0.7/bc", "--outbound-allow", "10.0.0.0/24"); code != 0 {
+		t.Fatalf("allowed private range refused: %s", errOut)
+	}
+	t.Setenv("LATCHKEY_OUTBOUND_ALLOW", "192.168.0.0/16,10.9.0.0/16")
+	if code, errOut := add("--backchannel-logout-uri", "https://192.168.3.3/bc"); code != 0 {
+		t.Fatalf("range allowed by the environment refused: %s", errOut)
+	}
+	if code, errOut := add("--backchannel-logout-uri", "https://rp.example.com/bc", "--outbound-allow", "127.0.0.0/8"); code == 0 || !strings.Contains(errOut, "--outbound-allow 127.0.0.0/8") {
+		t.Fatalf("loopback allowed: %d %s", code, errOut)
+	}
+}
+
+// TestServeWithoutTerminalLogsNoLink: with no terminal (a service manager,
+// a container without a TTY) serve issues no first-admin link, so none
+// can reach the collected log, and the log says how to get one.
+func TestServeWithoutTerminalLogsNoLink(t *testing.T) {
+	dir := t.TempDir()
+	pub, internal := freeAddr(t), freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	var out, errOut syncBuffer
+	done := make(chan int)
+	go func() {
+		done <- runTerm(ctx, []string{"serve", "--data-dir", dir, "--issuer", "http://localhost:" + portOf(pub),
+			"--listen", pub, "--internal-listen", internal}, &out, &errOut, nil)
+	}()
+	waitReady(t, "http://"+internal+"/readyz")
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("serve exited %d: %s", code, errOut.String())
+	}
+	log := errOut.String() + out.String()
+	if strings.Contains(log, "/setup/") {
+		t.Fatalf("a setup link reached the output:\n%s", log)
+	}
+	if !strings.Contains(log, "latchkey users setup-link admin") {
+		t.Fatalf("the log does not say how to get the first admin's link:\n%s", log)
+	}
 }

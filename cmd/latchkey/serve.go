@@ -62,6 +62,11 @@ func (s *serveCmd) buildConfig(e *env) (idp.Config, []string) {
 		probs = append(probs, fmt.Sprintf("--client-cache-size must be 0 (none) or positive, got %d", s.ClientCache))
 	}
 	s.policyFlags.apply(&cfg)
+	if pol, err := e.outboundPolicy(); err != nil {
+		probs = append(probs, err.Error())
+	} else {
+		cfg.OIDC.Outbound.Allow = pol.Allow
+	}
 	cfg.Defaults()
 	return cfg, append(probs, cfg.Validate()...)
 }
@@ -94,18 +99,32 @@ func (s *serveCmd) Run(ctx context.Context, e *env) (err error) {
 	if err != nil {
 		return err
 	}
-	link, err := idp.BootstrapAdmin(ctx, db, cfg.Issuer, cfg)
+	link, err := idp.BootstrapAdmin(ctx, db, cfg.Issuer, cfg, e.term != nil)
 	if err != nil {
 		return err
 	}
 	return srv.Run(ctx, func(pub, internal net.Addr) {
 		e.log.Info("latchkey ready", "issuer", cfg.Issuer, "public", pub.String(), "internal", internal.String(),
 			"startup", time.Since(start).Round(time.Millisecond).String())
-		if link != "" {
-			// Printed on purpose, outside the structured log: this is the
-			// only way in on a fresh install. It works once and expires.
-			fmt.Fprintf(e.errOut, "\n%s\n  No admin has a passkey yet. Open this one-time link to create the first admin's passkey\n  (valid %s, works once; a restart issues a new one):\n\n  %s\n%s\n\n",
-				strings.Repeat("=", 78), cfg.SetupLinkTTL, link, strings.Repeat("=", 78))
-		}
+		e.showBootstrapLink(link, cfg.SetupLinkTTL)
 	})
+}
+
+// showBootstrapLink shows the first admin's one-time setup link on the
+// terminal and logs only that it was issued, for whom and until when: the
+// link is a credential, and logs are collected, shipped and kept. Without
+// a terminal no link is issued and the log says how to get one.
+func (e *env) showBootstrapLink(link *idp.SetupLink, ttl time.Duration) {
+	switch {
+	case link == nil:
+	case link.URL == "" || e.term == nil:
+		e.log.Warn("no admin has a passkey yet and there is no terminal to show a setup link on; run `latchkey users setup-link "+
+			link.Username+"` (docker: `docker compose exec latchkey latchkey users setup-link "+link.Username+"`) to print one",
+			"user", link.Username, "user_id", link.UserID)
+	default:
+		fmt.Fprintf(e.term, "\n%s\n  No admin has a passkey yet. Open this one-time link to create the first admin's passkey\n  (valid %s, works once; a restart issues a new one):\n\n  %s\n%s\n\n",
+			strings.Repeat("=", 78), ttl, link.URL, strings.Repeat("=", 78))
+		e.log.Info("one-time setup link issued and shown on the terminal", "user", link.Username, "user_id", link.UserID,
+			"expires_at", link.ExpiresAt.UTC().Format(time.RFC3339))
+	}
 }

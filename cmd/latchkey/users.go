@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"text/tabwriter"
+	"time"
 
 	"github.com/latchkey-idp/latchkey/internal/command"
 
@@ -45,10 +46,12 @@ func (a *usersAddCmd) Run(ctx context.Context, e *env) (err error) {
 	}
 	_ = db.Audit(ctx, &models.AuditEvent{Type: models.EventUserCreated, Success: true, UserID: u.ID, ActorID: "cli",
 		Detail: models.JSONMap{"username": u.Username, "admin": u.IsAdmin}})
-	link, err := idp.IssueSetupLink(ctx, db, e.cli.Issuer, u.ID, e.cli.SetupLinkTTL, "cli")
+	issued, err := idp.IssueSetupLinkFor(ctx, db, e.cli.Issuer, u, e.cli.SetupLinkTTL, "cli")
 	if err != nil {
 		return err
 	}
+	link := issued.URL // printed on stdout for the operator; the log gets only the facts
+	e.log.Info("one-time setup link issued", "user", u.Username, "user_id", u.ID, "expires_at", issued.ExpiresAt.UTC().Format(time.RFC3339))
 	if a.JSON {
 		return e.printJSON(map[string]any{"id": u.ID, "username": u.Username, "email": u.Email, "admin": u.IsAdmin,
 			"setup_url": link, "setup_url_expires_in": e.cli.SetupLinkTTL.String()})
@@ -72,10 +75,12 @@ func (s *usersSetupLinkCmd) Run(ctx context.Context, e *env) (err error) {
 	if err != nil {
 		return fmt.Errorf("no user %q: %w", s.Username, err)
 	}
-	link, err := idp.IssueSetupLink(ctx, db, e.cli.Issuer, u.ID, e.cli.SetupLinkTTL, "cli")
+	issued, err := idp.IssueSetupLinkFor(ctx, db, e.cli.Issuer, u, e.cli.SetupLinkTTL, "cli")
 	if err != nil {
 		return err
 	}
+	link := issued.URL // printed on stdout for the operator; the log gets only the facts
+	e.log.Info("one-time setup link issued", "user", u.Username, "user_id", u.ID, "expires_at", issued.ExpiresAt.UTC().Format(time.RFC3339))
 	if s.JSON {
 		return e.printJSON(map[string]any{"id": u.ID, "username": u.Username, "setup_url": link, "setup_url_expires_in": e.cli.SetupLinkTTL.String()})
 	}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/latchkey-idp/latchkey/idp/web"
+	"github.com/latchkey-idp/latchkey/internal/outbound"
 	"github.com/latchkey-idp/latchkey/models"
 	"github.com/latchkey-idp/latchkey/oidc"
 	"github.com/latchkey-idp/latchkey/passkeys"
@@ -42,6 +43,8 @@ type Config struct {
 	SetupLinkTTL time.Duration
 	Now          func() time.Time
 	Logger       *slog.Logger
+	// Outbound checks back-channel logout URIs as delivery will.
+	Outbound outbound.Policy
 }
 
 // Deps are the console's dependencies, wired in idp.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -135,6 +136,7 @@ type APIClient struct {
 	AccessTokenTTL         int64    `json:"access_token_ttl"`
 	IDTokenTTL             int64    `json:"id_token_ttl"`
 	RefreshTokenTTL        int64    `json:"refresh_token_ttl"`
+	BackchannelLogoutURI   string   `json:"backchannel_logout_uri"`
 	Builtin                bool     `json:"builtin"`
 	ClientSecret           string   `json:"client_secret,omitempty"`
 }
@@ -150,7 +152,7 @@ func toAPIClient(cl *models.Client) APIClient {
 	return APIClient{ID: cl.ID, Name: cl.Name, Public: cl.Public, RedirectURIs: nonNil(cl.RedirectURIs),
 		PostLogoutRedirectURIs: nonNil(cl.PostLogoutRedirectURIs), AllowedScopes: nonNil(cl.AllowedScopes),
 		AllowedGroups: nonNil(cl.AllowedGroups), IDTokenAlg: cl.IDTokenAlg, AccessTokenFormat: cl.AccessTokenFormat,
-		AccessTokenTTL: cl.AccessTokenTTL, IDTokenTTL: cl.IDTokenTTL, RefreshTokenTTL: cl.RefreshTokenTTL, Builtin: cl.Builtin}
+		AccessTokenTTL: cl.AccessTokenTTL, IDTokenTTL: cl.IDTokenTTL, RefreshTokenTTL: cl.RefreshTokenTTL, BackchannelLogoutURI: cl.BackchannelLogoutURI, Builtin: cl.Builtin}
 }
 
 func (in *APIClient) apply(cl *models.Client) {
@@ -158,6 +160,7 @@ func (in *APIClient) apply(cl *models.Client) {
 	cl.AllowedScopes, cl.AllowedGroups = in.AllowedScopes, in.AllowedGroups
 	cl.IDTokenAlg, cl.AccessTokenFormat = in.IDTokenAlg, in.AccessTokenFormat
 	cl.AccessTokenTTL, cl.IDTokenTTL, cl.RefreshTokenTTL = in.AccessTokenTTL, in.IDTokenTTL, in.RefreshTokenTTL
+	cl.BackchannelLogoutURI = strings.TrimSpace(in.BackchannelLogoutURI)
 	if cl.IDTokenAlg == "" {
 		cl.IDTokenAlg = "RS256"
 	}
@@ -195,7 +198,7 @@ func (s *Handlers) HandleAPIClientCreate(c echo.Context) error {
 	}
 	cl := &models.Client{Public: in.Public}
 	in.apply(cl)
-	if msg := validateClient(cl); msg != "" {
+	if msg := validateClient(cl, s.cfg.Outbound, "backchannel_logout_uri"); msg != "" {
 		return web.NewError(http.StatusUnprocessableEntity, msg, nil)
 	}
 	secret, err := s.db.CreateClient(c.Request().Context(), cl)
@@ -239,7 +242,7 @@ func (s *Handlers) HandleAPIClientUpdate(c echo.Context) error {
 		return err
 	}
 	in.apply(cl)
-	if msg := validateClient(cl); msg != "" {
+	if msg := validateClient(cl, s.cfg.Outbound, "backchannel_logout_uri"); msg != "" {
 		return web.NewError(http.StatusUnprocessableEntity, msg, nil)
 	}
 	if err := s.db.SaveClient(c.Request().Context(), cl); err != nil {

@@ -4,13 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
 	"slices"
 	"strings"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/latchkey-idp/latchkey/idp/web"
+	"github.com/latchkey-idp/latchkey/internal/outbound"
 	"github.com/latchkey-idp/latchkey/models"
 	"github.com/latchkey-idp/latchkey/oidc"
 )
@@ -90,7 +90,7 @@ func (s *Handlers) HandleClientNew(c echo.Context) error {
 
 // clientFromForm reads the application form into cl; it returns a message
 // for the form when a value is unusable.
-func clientFromForm(c echo.Context, cl *models.Client, isNew bool) string {
+func (s *Handlers) clientFromForm(c echo.Context, cl *models.Client, isNew bool) string {
 	form, _ := c.FormParams()
 	cl.Name = strings.TrimSpace(c.FormValue("name"))
 	if isNew {
@@ -130,12 +130,15 @@ func clientFromForm(c echo.Context, cl *models.Client, isNew bool) string {
 	if bad != "" {
 		return bad
 	}
-	return validateClient(cl)
+	return validateClient(cl, s.cfg.Outbound, "The back-channel logout URI")
 }
 
 // validateClient checks the form: redirect URIs follow
-// models.CheckRedirectURI, the rule the CLI and the API share.
-func validateClient(cl *models.Client) string {
+// models.CheckRedirectURI, the rule the CLI and the API share, and the
+// back-channel logout URI the outbound policy (internal/outbound) that
+// delivery applies again when it dials. bcField names that field in the
+// message ("The back-channel logout URI" on the form, the JSON name in the API).
+func validateClient(cl *models.Client, pol outbound.Policy, bcField string) string {
 	if cl.Name == "" {
 		return "The application needs a name."
 	}
@@ -150,10 +153,10 @@ func validateClient(cl *models.Client) string {
 		}
 	}
 	if u := cl.BackchannelLogoutURI; u != "" {
-		// OIDC Back-Channel Logout 1.0 §2.2: an absolute http(s) URL, no fragment.
-		pu, err := url.Parse(u)
-		if err != nil || (pu.Scheme != "https" && pu.Scheme != "http") || pu.Host == "" || pu.Fragment != "" || strings.Contains(u, "#") {
-			return fmt.Sprintf("%q is not a usable back-channel logout URI: it must be an absolute http or https URL without a fragment.", u)
+		// OIDC Back-Channel Logout 1.0 §2.2: an absolute URL without a
+		// fragment; our policy adds https and a public (or allowed) host.
+		if err := pol.CheckURL(u); err != nil {
+			return fmt.Sprintf("%s %q is refused: %s.", bcField, u, strings.TrimPrefix(err.Error(), outbound.ErrRefused.Error()+": "))
 		}
 	}
 	if !slices.Contains(oidc.SigningAlgorithms(), cl.IDTokenAlg) {
@@ -168,7 +171,7 @@ func validateClient(cl *models.Client) string {
 // HandleClientCreate serves POST /admin/clients.
 func (s *Handlers) HandleClientCreate(c echo.Context) error {
 	cl := &models.Client{}
-	if msg := clientFromForm(c, cl, true); msg != "" {
+	if msg := s.clientFromForm(c, cl, true); msg != "" {
 		return s.clientFormError(c, cl, true, msg)
 	}
 	secret, err := s.db.CreateClient(c.Request().Context(), cl)
@@ -231,7 +234,7 @@ func (s *Handlers) HandleClientUpdate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if msg := clientFromForm(c, cl, false); msg != "" {
+	if msg := s.clientFromForm(c, cl, false); msg != "" {
 		return s.clientFormError(c, cl, false, msg)
 	}
 	if err := s.db.SaveClient(c.Request().Context(), cl); err != nil {

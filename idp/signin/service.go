@@ -56,8 +56,8 @@ type PasskeyAnswer struct {
 type SignedIn struct {
 	UserID    string
 	SessionID string
-	// SessionToken, when set, is the raw token of a new session: the
-	// handler sets it as the session cookie.
+	// SessionToken, when set, is the session's new raw cookie token (every
+	// passkey sign-in issues one): the handler sets it as the cookie.
 	SessionToken string
 	// Next is where the browser continues: op's callback or the consent
 	// page. Empty when ConsentRequired.
@@ -203,14 +203,18 @@ func (s *Service) refuse(ctx context.Context, ar *models.AuthRequest, challenge 
 }
 
 // startSession refreshes the browser's session when the same user signs in
-// again (the sid stays stable for logout), otherwise ends the old one and
+// again (a new cookie token; the sid stays stable for logout), otherwise
+// ends the old one and
 // starts a new session, authenticated at authTime. The caller records the
 // same authTime on the auth request, so the ID token's auth_time is the
 // session's (OIDC Core §2), now and when the session is reused.
 func (s *Service) startSession(ctx context.Context, tx *models.DB, res *passkeys.LoginResult, authTime time.Time, b Browser, out *SignedIn) error {
 	if old := b.Session; old != nil && old.UserID == res.User.ID {
-		if err := tx.ReauthenticateSession(ctx, old.ID, res.Credential.ID, res.AMR, res.ACR, authTime, s.sessionTTL); err == nil {
-			out.SessionID = old.ID
+		raw, err := tx.ReauthenticateSession(ctx, old.ID, res.Credential.ID, res.AMR, res.ACR, authTime, s.sessionTTL)
+		if err == nil {
+			// A new cookie token at every sign-in (session fixation);
+			// the sid stays for the applications' back-channel logout.
+			out.SessionID, out.SessionToken = old.ID, raw
 			return nil
 		} else if !errors.Is(err, models.ErrNotFound) {
 			return err
