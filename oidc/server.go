@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"slices"
 	"time"
 
@@ -46,6 +47,19 @@ func (s *server) Keys(ctx context.Context, _ *op.Request[struct{}]) (*op.Respons
 	return s.document(s.p.storage.keys.jwks(ctx), "public, max-age=300"), nil
 }
 
+// endpointURL is the absolute URL of the endpoint a request was sent to:
+// the issuer's origin and the request's path.
+func (p *Provider) endpointURL(u *url.URL) string {
+	if u == nil {
+		return ""
+	}
+	iss, err := url.Parse(p.cfg.Issuer)
+	if err != nil {
+		return ""
+	}
+	return (&url.URL{Scheme: iss.Scheme, Host: iss.Host, Path: u.Path}).String()
+}
+
 func (s *server) document(body []byte, cacheControl string) *op.Response {
 	resp := op.NewResponse(json.RawMessage(body))
 	resp.Header.Set("Cache-Control", cacheControl)
@@ -61,7 +75,7 @@ func (s *server) VerifyClient(ctx context.Context, r *op.Request[op.ClientCreden
 	cc := r.Data
 	st := s.p.storage
 	if cc.ClientAssertion != "" { // op checked client_assertion_type
-		id, err := s.p.useClientAssertion(ctx, cc.ClientAssertion)
+		id, err := s.p.useClientAssertion(ctx, cc.ClientAssertion, s.p.endpointURL(r.URL))
 		if err != nil {
 			return nil, err
 		}
