@@ -153,8 +153,12 @@ func (s *server) DeviceToken(ctx context.Context, r *op.ClientRequest[oidc.Devic
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
 		return nil, oidc.ErrSlowDown().WithParent(err)
-	case err != nil:
+	case errors.Is(err, models.ErrNotFound), errors.Is(err, models.ErrConflict):
 		return nil, oidc.ErrAccessDenied().WithParent(err)
+	case err != nil:
+		// A storage failure is ours, not a denial (RFC 6749 §5.2 has no
+		// code for it; server_error as op answers a plain error).
+		return nil, op.NewStatusError(oidc.ErrServerError().WithParent(err), http.StatusInternalServerError)
 	case st.Denied:
 		return nil, oidc.ErrAccessDenied()
 	case !st.Done && time.Now().After(st.Expires): // op's clock, as in GetDeviceAuthorizatonState
