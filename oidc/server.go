@@ -130,17 +130,16 @@ func (s *server) CodeExchange(ctx context.Context, r *op.ClientRequest[oidc.Acce
 // checks of op's LegacyServer.RefreshToken; the presented token is
 // rotated.
 func (s *server) RefreshToken(ctx context.Context, r *op.ClientRequest[oidc.RefreshTokenRequest]) (*op.Response, error) {
-	req, err := s.p.storage.TokenRequestByRefreshToken(ctx, r.Data.RefreshToken)
+	rt, err := s.p.storage.refreshRequest(ctx, r.Data.RefreshToken, r.Client.GetID())
 	if err != nil {
 		return nil, err
 	}
-	if r.Client.GetID() != req.GetClientID() {
+	if r.Client.GetID() != rt.GetClientID() {
 		return nil, oidc.ErrInvalidGrant()
 	}
-	if err := op.ValidateRefreshTokenScopes(r.Data.Scopes, req); err != nil {
+	if err := op.ValidateRefreshTokenScopes(r.Data.Scopes, rt); err != nil {
 		return nil, err
 	}
-	rt := req.(*refreshTokenRequest)
 	return s.tokenResponse(ctx, r.Client, rt, grantFromRefreshToken(rt), "", r.Data.RefreshToken, true, true)
 }
 
