@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/oauth2"
 )
@@ -67,6 +68,7 @@ func TestMetricsAfterFlow(t *testing.T) {
 	if _, err := r.oauth.TokenSource(r.ctx, &oauth2.Token{RefreshToken: tok.RefreshToken}).Token(); err != nil {
 		t.Fatal(err)
 	}
+	app.clock.Advance(6 * time.Second) // past the refresh reuse grace
 	if _, err := r.oauth.TokenSource(r.ctx, &oauth2.Token{RefreshToken: tok.RefreshToken}).Token(); !isOAuthError(err, "invalid_grant") {
 		t.Fatalf("reused refresh token: %v", err)
 	}

@@ -60,7 +60,7 @@ func (s *Server) routeTable() []route {
 		{public, anyMethod, "/keys", op, mw(s.opRateLimit("/keys"), noStore, opCSP)},
 		// /authorize sends the browser to /login, and /login after the
 		// sign-in to /authorize/callback, which sends it to the client.
-		{public, anyMethod, "/authorize", op, mw(s.opRateLimit("/authorize"), noStore, opCSP)},
+		{public, anyMethod, "/authorize", op, mw(s.opRateLimit("/authorize"), noStore, opCSP, s.authorizeStorageGuard)},
 		{public, anyMethod, "/authorize/callback", op, mw(s.opRateLimit("/authorize/callback"), noStore, opCSP)},
 		{public, anyMethod, "/oauth/token", op, mw(s.opRateLimit("/oauth/token"), noStore, opCSP)},
 		{public, anyMethod, "/oauth/introspect", op, mw(s.opRateLimit("/oauth/introspect"), noStore, opCSP)},
@@ -191,6 +191,20 @@ func (s *Server) routeTable() []route {
 		t = append(t, pprofRoutes()...) // metrics.go
 	}
 	return t
+}
+
+// authorizeStorageGuard answers /authorize with the error page (503 while
+// the database is unreachable, web.ErrorHandler) when the request's client
+// cannot be loaded for a storage failure: a browser gets a page in our
+// style, not op's answer that names the client. An unknown client passes
+// on to op.
+func (s *Server) authorizeStorageGuard(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if err := s.op.ClientStorageError(c.Request().Context(), c.FormValue("client_id")); err != nil {
+			return err
+		}
+		return next(c)
+	}
 }
 
 // mountRoutes registers the route table on the two echo servers.

@@ -105,6 +105,8 @@ func New(ctx context.Context, cfg Config, db *models.DB, sealer *models.Sealer) 
 	}
 	s.public = s.newEcho()
 	s.internal = s.newEcho()
+	// Every /api/v1 error is JSON in one shape, unrouted ones included.
+	s.internal.Pre(web.JSONErrorsUnder("/api/"))
 	s.mountRoutes() // routes.go
 	s.publicHandler = s.documentHandler(s.public)
 	// A policy tightened since the last start flags passkeys at once.

@@ -13,6 +13,7 @@ const (
 	EventPasskeyRemoved  = "passkey_removed"
 	EventCloneWarning    = "clone_warning"
 	EventRefreshReuse    = "refresh_token_reuse"
+	EventRefreshRetry    = "refresh_token_retry" // a reuse within the grace (oidc RefreshReuseGrace)
 	EventCodeReuse       = "code_reuse"
 	EventSetupLinkIssued = "setup_link_issued"
 	EventSetupLinkUsed   = "setup_link_used"

@@ -30,6 +30,10 @@ type Grant struct {
 	// Generation numbers the current refresh token: 1 for the first, +1
 	// on each rotation; 0 when the grant has no refresh token.
 	Generation int64
+	// Retried is set when the last rotation answered a retry within the
+	// refresh reuse grace (RotateGrantRetry); such a rotation is not
+	// retried again.
+	Retried bool
 	// LegacyHash is the SHA-256 of a refresh token issued before grants
 	// existed (migration 00010), until its first rotation.
 	LegacyHash []byte
@@ -39,22 +43,22 @@ type Grant struct {
 }
 
 const grantColumnList = "id, client_id, user_id, session_id, auth_request_id, scopes, audience, amr, acr, " +
-	"auth_time, generation, legacy_hash, created_at, updated_at, expires_at"
+	"auth_time, generation, retried, legacy_hash, created_at, updated_at, expires_at"
 
 // grantColumns are the grant's columns of alias g.
 var grantColumns = prefixColumns(grantColumnList, "g.")
 
 func grantArgs(g *Grant) []any {
 	return []any{g.ID, g.ClientID, g.UserID, g.SessionID, g.AuthRequestID, g.Scopes, g.Audience, g.AMR, g.ACR,
-		g.AuthTime, g.Generation, g.LegacyHash, g.CreatedAt, g.UpdatedAt, g.ExpiresAt}
+		g.AuthTime, g.Generation, g.Retried, g.LegacyHash, g.CreatedAt, g.UpdatedAt, g.ExpiresAt}
 }
 
 func (g *Grant) scanDest() []any {
 	return []any{&g.ID, &g.ClientID, &g.UserID, &g.SessionID, &g.AuthRequestID, &g.Scopes, &g.Audience, &g.AMR, &g.ACR,
-		&g.AuthTime, &g.Generation, &g.LegacyHash, &g.CreatedAt, &g.UpdatedAt, &g.ExpiresAt}
+		&g.AuthTime, &g.Generation, &g.Retried, &g.LegacyHash, &g.CreatedAt, &g.UpdatedAt, &g.ExpiresAt}
 }
 
-var insertGrantSQL = "INSERT INTO grants (" + grantColumnList + ") VALUES (" + placeholders(15) + ")"
+var insertGrantSQL = "INSERT INTO grants (" + grantColumnList + ") VALUES (" + placeholders(16) + ")"
 
 // CreateGrant stores a new grant. CreatedAt and UpdatedAt default to now.
 func (db *GrantStore) CreateGrant(ctx context.Context, g *Grant) error {
@@ -83,10 +87,28 @@ func (db *GrantStore) CreateGrant(ctx context.Context, g *Grant) error {
 // the same token only one moves it. ErrConflict when the grant is not at
 // generation from (any more), is gone or has expired.
 func (db *GrantStore) RotateGrant(ctx context.Context, id string, from int64, expires time.Time) error {
+	return db.rotateGrant(ctx, id, from, expires, false)
+}
+
+// RotateGrantRetry is RotateGrant for the retry of a refresh whose
+// response was lost (oidc RefreshReuseGrace): it also marks the grant
+// Retried, and fails with ErrConflict when its last rotation was such a
+// retry already.
+func (db *GrantStore) RotateGrantRetry(ctx context.Context, id string, from int64, expires time.Time) error {
+	return db.rotateGrant(ctx, id, from, expires, true)
+}
+
+func (db *GrantStore) rotateGrant(ctx context.Context, id string, from int64, expires time.Time, retry bool) error {
 	now := db.Now()
-	n, err := db.rawAffected(ctx, db.rawPool(true),
-		"UPDATE grants SET generation = generation + 1, legacy_hash = NULL, updated_at = ?, expires_at = ? WHERE id = ? AND generation = ? AND expires_at > ?",
-		db.gorm.NowFunc(), expires, id, from, now)
+	q := "UPDATE grants SET generation = generation + 1, retried = ?, legacy_hash = NULL, updated_at = ?, expires_at = ? WHERE id = ? AND generation = ? AND expires_at > ?"
+	if retry {
+		q += " AND retried = ?"
+	}
+	args := []any{retry, db.gorm.NowFunc(), expires, id, from, now}
+	if retry {
+		args = append(args, false)
+	}
+	n, err := db.rawAffected(ctx, db.rawPool(true), q, args...)
 	db.yieldIfWriter()
 	if err != nil {
 		return translate(err)

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,23 +22,34 @@ const maxAssertionLifetime = 5 * time.Minute
 // useClientAssertion verifies a private_key_jwt assertion (signature with
 // the client's registered keys, aud, exp, iat) and spends its jti: OpenID
 // Connect Core §9 requires the jti and allows an assertion to be used only
-// once, which op does not check. It returns the client ID. Errors:
-// invalid_client.
-func (p *Provider) useClientAssertion(ctx context.Context, assertion string) (string, error) {
-	ctx = op.ContextWithIssuer(ctx, p.cfg.Issuer) // the audience to expect
-	req, err := op.VerifyJWTAssertion(ctx, assertion, p.op.JWTProfileVerifier(ctx))
-	if err != nil {
-		return "", oidc.ErrInvalidClient().WithDescription("invalid client assertion").WithParent(err)
-	}
+// once, which op does not check. The audience may be the issuer or
+// endpoint, the URL of the endpoint the assertion was sent to (RFC 7523
+// §3: "the token endpoint URL of the authorization server"; OIDC Core §9:
+// "the URL of the Token Endpoint"), which most client libraries send. It
+// returns the client ID. Errors: invalid_client.
+func (p *Provider) useClientAssertion(ctx context.Context, assertion, endpoint string) (string, error) {
 	var claims struct {
-		JTI string `json:"jti"`
-		IAT int64  `json:"iat"`
-		EXP int64  `json:"exp"`
+		JTI string        `json:"jti"`
+		IAT int64         `json:"iat"`
+		EXP int64         `json:"exp"`
+		AUD oidc.Audience `json:"aud"`
 	}
 	parts := strings.Split(assertion, ".")
+	if len(parts) != 3 {
+		return "", oidc.ErrInvalidClient().WithDescription("invalid client assertion")
+	}
 	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
 	if err != nil || json.Unmarshal(payload, &claims) != nil {
 		return "", oidc.ErrInvalidClient().WithDescription("invalid client assertion")
+	}
+	audience := p.cfg.Issuer
+	if endpoint != "" && !slices.Contains(claims.AUD, audience) && slices.Contains(claims.AUD, endpoint) {
+		audience = endpoint
+	}
+	ctx = op.ContextWithIssuer(ctx, audience) // the audience op's verifier expects
+	req, err := op.VerifyJWTAssertion(ctx, assertion, p.op.JWTProfileVerifier(ctx))
+	if err != nil {
+		return "", oidc.ErrInvalidClient().WithDescription("invalid client assertion").WithParent(err)
 	}
 	if claims.JTI == "" {
 		return "", oidc.ErrInvalidClient().WithDescription("the client assertion needs a jti (OpenID Connect Core §9)")

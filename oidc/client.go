@@ -211,3 +211,20 @@ func loopbackURL(raw string) (*url.URL, bool) {
 	ip := net.ParseIP(host)
 	return u, ip != nil && ip.IsLoopback()
 }
+
+// ClientStorageError returns the error of loading the client clientID when
+// it is a storage failure, and nil when the client loads or is unknown
+// (op answers that). The authorization endpoint asks it first, so that a
+// database outage shows the browser an error page rather than op's
+// "unable to retrieve client by id", which reads as the client's fault.
+func (p *Provider) ClientStorageError(ctx context.Context, clientID string) error {
+	if clientID == "" {
+		return nil
+	}
+	_, err := p.storage.loadClient(ctx, clientID)
+	var oe *oidc.Error
+	if err == nil || errors.As(err, &oe) {
+		return nil
+	}
+	return err
+}

@@ -26,8 +26,13 @@ type Config struct {
 	// ClientCacheSize is how many clients are kept in memory for a second
 	// (clientcache.go); 0: DefaultClientCacheSize; negative: none.
 	ClientCacheSize int
-	CodeTTL         time.Duration // default 60s; at most 60s
-	AuthRequestTTL  time.Duration // default 10m
+	// RefreshReuseGrace is how long after a rotation a retry with the
+	// refresh token just rotated out gets a new token pair instead of
+	// revoking the family (token.go); 0: DefaultRefreshReuseGrace;
+	// negative: none.
+	RefreshReuseGrace time.Duration
+	CodeTTL           time.Duration // default 60s; at most 60s
+	AuthRequestTTL    time.Duration // default 10m
 	// Device authorization grant (device.go): code lifetime (default
 	// 10m) and minimum polling interval (default 5s).
 	DeviceCodeTTL      time.Duration
@@ -51,6 +56,11 @@ type Config struct {
 	Now func() time.Time
 }
 
+// DefaultRefreshReuseGrace is the default RefreshReuseGrace: long enough
+// for a client to retry a refresh whose response it lost (a timeout, a
+// restarted server), short enough that a stolen token is still caught.
+const DefaultRefreshReuseGrace = 5 * time.Second
+
 // maxCodeTTL bounds authorization code lifetime (RFC 6749 §4.1.2
 // recommends at most 10 minutes; we are stricter).
 const maxCodeTTL = 60 * time.Second
@@ -68,6 +78,9 @@ func (c *Config) Defaults() {
 	setDefault(&c.RefreshTokenTTL, 720*time.Hour)
 	if c.ClientCacheSize == 0 {
 		c.ClientCacheSize = DefaultClientCacheSize
+	}
+	if c.RefreshReuseGrace == 0 {
+		c.RefreshReuseGrace = DefaultRefreshReuseGrace
 	}
 	setDefault(&c.CodeTTL, maxCodeTTL)
 	setDefault(&c.AuthRequestTTL, 10*time.Minute)

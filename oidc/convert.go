@@ -78,7 +78,8 @@ func (a *authRequest) LogValue() slog.Value {
 // op.RefreshTokenRequest.
 type refreshTokenRequest struct {
 	m          *models.Grant
-	generation int64      // of the refresh token presented
+	generation int64      // of the refresh token presented (the current one for a retry)
+	retry      bool       // a retry within the refresh reuse grace
 	scopes     []string   // the scopes asked for in this grant (a subset)
 	user       loadedUser // set by TokenRequestByRefreshToken
 }

@@ -73,7 +73,7 @@ func (s *Storage) GetDeviceAuthorizatonState(ctx context.Context, clientID, devi
 // deviceState is GetDeviceAuthorizatonState that also returns the grant
 // (nil when it has expired unapproved).
 func (s *Storage) deviceState(ctx context.Context, clientID, deviceCode string) (*op.DeviceAuthorizationState, *models.DeviceAuthorization, error) {
-	d, err := s.db.PollDeviceAuthorization(ctx, models.HashToken(deviceCode), clientID, s.cfg.DevicePollInterval)
+	d, err := s.db.PollDeviceAuthorization(ctx, models.HashToken(deviceCode), clientID, pollFloor(s.cfg.DevicePollInterval))
 	if errors.Is(err, models.ErrSlowDown) {
 		return nil, nil, fmt.Errorf("device polled too fast: %w", context.DeadlineExceeded)
 	}
@@ -126,4 +126,17 @@ func NormalizeUserCode(in string) (string, bool) {
 		return "", false
 	}
 	return code[:4] + "-" + code[4:], true
+}
+
+// pollJitter is how much earlier than the announced interval a poll may
+// come without slow_down: a client that sleeps the interval between polls
+// measures a little less on the server (timers, request latency). RFC 8628
+// §3.5 asks for slow_down when a client polls too fast; a poll at the
+// interval is not too fast.
+const pollJitter = time.Second
+
+// pollFloor is the shortest gap between two polls that is not answered
+// slow_down: the interval less pollJitter, and at least half the interval.
+func pollFloor(interval time.Duration) time.Duration {
+	return max(interval-pollJitter, interval/2)
 }

@@ -250,6 +250,17 @@ func (p *Provider) FailAuthRequest(w http.ResponseWriter, r *http.Request, authR
 	if err := p.db.DeleteAuthRequest(r.Context(), authRequestID); err != nil {
 		logError(r.Context(), "delete failed auth request", err, "auth_request_id", authRequestID)
 	}
+	if a, ok := ar.(*authRequest); ok && a.GetResponseMode() == oidc.ResponseModeFormPost && a.GetRedirectURI() != "" {
+		// OAuth 2.0 Form Post Response Mode §2: every authorization
+		// response, errors included, is POSTed to the redirect URI (op's
+		// AuthRequestError would send it as a GET query). The caller sets
+		// the CSP that lets the form_post page submit itself.
+		e.State = a.GetState()
+		if err := p.writeFormPostError(w, a.GetRedirectURI(), e); err != nil { // formpost.go
+			logError(r.Context(), "form_post error response", err, "auth_request_id", authRequestID)
+		}
+		return
+	}
 	op.AuthRequestError(w, r, ar, e, p.op)
 }
 

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/latchkey-idp/latchkey/models"
 )
@@ -246,7 +247,9 @@ func TestCodeFlowOverHTTP(t *testing.T) {
 			if h, _ := jwtParts(t, tok2["id_token"].(string)); h["alg"] != tc.alg {
 				t.Fatalf("refreshed id token alg %v", h["alg"])
 			}
-			// replaying the old refresh token kills the family, including the new access token
+			// replaying the old refresh token after the reuse grace kills
+			// the family, including the new access token
+			e.clock.Advance(6 * time.Second)
 			tokenRequest(t, srv, tc.client, tc.secret, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}, http.StatusBadRequest)
 			if st, _ := userinfoStatus(t, srv, tok2["access_token"].(string)); st != http.StatusUnauthorized {
 				t.Fatalf("userinfo after family revocation: %d", st)

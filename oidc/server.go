@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"net/url"
 	"slices"
 	"time"
 
@@ -46,6 +47,19 @@ func (s *server) Keys(ctx context.Context, _ *op.Request[struct{}]) (*op.Respons
 	return s.document(s.p.storage.keys.jwks(ctx), "public, max-age=300"), nil
 }
 
+// endpointURL is the absolute URL of the endpoint a request was sent to:
+// the issuer's origin and the request's path.
+func (p *Provider) endpointURL(u *url.URL) string {
+	if u == nil {
+		return ""
+	}
+	iss, err := url.Parse(p.cfg.Issuer)
+	if err != nil {
+		return ""
+	}
+	return (&url.URL{Scheme: iss.Scheme, Host: iss.Host, Path: u.Path}).String()
+}
+
 func (s *server) document(body []byte, cacheControl string) *op.Response {
 	resp := op.NewResponse(json.RawMessage(body))
 	resp.Header.Set("Cache-Control", cacheControl)
@@ -61,7 +75,7 @@ func (s *server) VerifyClient(ctx context.Context, r *op.Request[op.ClientCreden
 	cc := r.Data
 	st := s.p.storage
 	if cc.ClientAssertion != "" { // op checked client_assertion_type
-		id, err := s.p.useClientAssertion(ctx, cc.ClientAssertion)
+		id, err := s.p.useClientAssertion(ctx, cc.ClientAssertion, s.p.endpointURL(r.URL))
 		if err != nil {
 			return nil, err
 		}
@@ -116,17 +130,16 @@ func (s *server) CodeExchange(ctx context.Context, r *op.ClientRequest[oidc.Acce
 // checks of op's LegacyServer.RefreshToken; the presented token is
 // rotated.
 func (s *server) RefreshToken(ctx context.Context, r *op.ClientRequest[oidc.RefreshTokenRequest]) (*op.Response, error) {
-	req, err := s.p.storage.TokenRequestByRefreshToken(ctx, r.Data.RefreshToken)
+	rt, err := s.p.storage.refreshRequest(ctx, r.Data.RefreshToken, r.Client.GetID())
 	if err != nil {
 		return nil, err
 	}
-	if r.Client.GetID() != req.GetClientID() {
+	if r.Client.GetID() != rt.GetClientID() {
 		return nil, oidc.ErrInvalidGrant()
 	}
-	if err := op.ValidateRefreshTokenScopes(r.Data.Scopes, req); err != nil {
+	if err := op.ValidateRefreshTokenScopes(r.Data.Scopes, rt); err != nil {
 		return nil, err
 	}
-	rt := req.(*refreshTokenRequest)
 	return s.tokenResponse(ctx, r.Client, rt, grantFromRefreshToken(rt), "", r.Data.RefreshToken, true, true)
 }
 
@@ -139,8 +152,12 @@ func (s *server) DeviceToken(ctx context.Context, r *op.ClientRequest[oidc.Devic
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
 		return nil, oidc.ErrSlowDown().WithParent(err)
-	case err != nil:
+	case errors.Is(err, models.ErrNotFound), errors.Is(err, models.ErrConflict):
 		return nil, oidc.ErrAccessDenied().WithParent(err)
+	case err != nil:
+		// A storage failure is ours, not a denial (RFC 6749 §5.2 has no
+		// code for it; server_error as op answers a plain error).
+		return nil, op.NewStatusError(oidc.ErrServerError().WithParent(err), http.StatusInternalServerError)
 	case st.Denied:
 		return nil, oidc.ErrAccessDenied()
 	case !st.Done && time.Now().After(st.Expires): // op's clock, as in GetDeviceAuthorizatonState

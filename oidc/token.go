@@ -29,6 +29,9 @@ type grantInfo struct {
 	// generation fromGeneration.
 	rotateFrom     *models.Grant
 	fromGeneration int64
+	// retry marks the rotation that answers a retry within the refresh
+	// reuse grace (refreshRequest).
+	retry bool
 }
 
 // grantFromAuthRequest is the grant of a redeemed authorization code.
@@ -46,7 +49,7 @@ func grantFromRefreshToken(r *refreshTokenRequest) *grantInfo {
 	return &grantInfo{
 		clientID: r.m.ClientID, userID: r.m.UserID, sessionID: deref(r.m.SessionID),
 		authRequestID: deref(r.m.AuthRequestID), scopes: r.GetScopes(), grantScopes: slices.Clone(r.m.Scopes),
-		audience: r.GetAudience(), amr: r.GetAMR(), acr: r.m.ACR, authTime: r.m.AuthTime, rotateFrom: r.m, fromGeneration: r.generation,
+		audience: r.GetAudience(), amr: r.GetAMR(), acr: r.m.ACR, authTime: r.m.AuthTime, rotateFrom: r.m, fromGeneration: r.generation, retry: r.retry,
 	}
 }
 
@@ -132,7 +135,11 @@ func (s *Storage) issueTokens(ctx context.Context, g *grantInfo, c *models.Clien
 	var gen int64
 	if g.rotateFrom != nil {
 		grantID, gen = g.rotateFrom.ID, g.fromGeneration+1
-		if err := s.db.RotateGrant(ctx, grantID, g.fromGeneration, expires); err != nil {
+		rotate := s.db.RotateGrant
+		if g.retry {
+			rotate = s.db.RotateGrantRetry
+		}
+		if err := rotate(ctx, grantID, g.fromGeneration, expires); err != nil {
 			if errors.Is(err, models.ErrConflict) {
 				return nil, "", oidc.ErrInvalidGrant().WithDescription("refresh token already used").WithParent(err)
 			}
@@ -164,13 +171,31 @@ func (s *Storage) issueTokens(ctx context.Context, g *grantInfo, c *models.Clien
 	return at, raw, nil
 }
 
-// TokenRequestByRefreshToken loads the grant behind a refresh token.
+// TokenRequestByRefreshToken loads the grant behind a refresh token
+// (refreshRequest without a client, so without the reuse grace).
+func (s *Storage) TokenRequestByRefreshToken(ctx context.Context, raw string) (op.RefreshTokenRequest, error) {
+	r, err := s.refreshRequest(ctx, raw, "")
+	if err != nil {
+		return nil, err // not a typed nil in the interface
+	}
+	return r, nil
+}
+
+// refreshRequest loads the grant behind a refresh token presented by
+// clientID.
 //
 // Presenting an authentic token of an earlier generation of a live grant
 // is treated as theft: the grant is revoked and the event audited (RFC
-// 9700 §4.14.2). Errors: invalid_grant for unknown, forged, replayed,
-// revoked and expired tokens and for disabled users or ended sessions.
-func (s *Storage) TokenRequestByRefreshToken(ctx context.Context, raw string) (op.RefreshTokenRequest, error) {
+// 9700 §4.14.2). One exception, the retry of a refresh whose response was
+// lost: the token rotated out last (generation current-1), presented by
+// the grant's own client within RefreshReuseGrace of that rotation, while
+// its successor is unused (the grant still at that successor's
+// generation), rotates the grant again and gets a new token pair; the lost
+// successor is then invalid. The retry is audited (EventRefreshRetry). The
+// state is the grant row (generation, updated_at), so it holds across
+// instances. Errors: invalid_grant for unknown, forged, replayed, revoked
+// and expired tokens and for disabled users or ended sessions.
+func (s *Storage) refreshRequest(ctx context.Context, raw, clientID string) (*refreshTokenRequest, error) {
 	withGroups := func(g *models.Grant) bool { return slices.Contains(g.Scopes, scopeGroups) }
 	var g *models.Grant
 	var u *models.User
@@ -187,19 +212,36 @@ func (s *Storage) TokenRequestByRefreshToken(ctx context.Context, raw string) (o
 		return nil, err
 	}
 	if gen < g.Generation {
+		detail := models.JSONMap{"family_id": g.ID, "generation": gen, "current": g.Generation}
+		if s.retryWithinGrace(g, gen, clientID) {
+			detail["grace"] = s.cfg.RefreshReuseGrace.String()
+			s.audit(ctx, &models.AuditEvent{Type: models.EventRefreshRetry, Success: true, UserID: g.UserID, ClientID: g.ClientID, Detail: detail})
+			// Rotates from the current generation: a concurrent use of
+			// the successor makes one of the two fail (RotateGrant).
+			return &refreshTokenRequest{m: g, generation: g.Generation, retry: true, scopes: slices.Clone(g.Scopes), user: loadedUser{u: u, groups: withGroups(g)}}, nil
+		}
 		if err := s.db.RevokeGrant(ctx, g.ID); err != nil {
 			return nil, fmt.Errorf("revoke grant: %w", err)
 		}
-		s.audit(ctx, &models.AuditEvent{
-			Type: models.EventRefreshReuse, Success: false, UserID: g.UserID, ClientID: g.ClientID,
-			Detail: models.JSONMap{"family_id": g.ID, "generation": gen, "current": g.Generation},
-		})
+		s.audit(ctx, &models.AuditEvent{Type: models.EventRefreshReuse, Success: false, UserID: g.UserID, ClientID: g.ClientID, Detail: detail})
 		return nil, oidc.ErrInvalidGrant().WithDescription("refresh token is no longer valid")
 	}
 	if gen > g.Generation {
 		return nil, oidc.ErrInvalidGrant().WithDescription("refresh token is invalid")
 	}
 	return &refreshTokenRequest{m: g, generation: gen, scopes: slices.Clone(g.Scopes), user: loadedUser{u: u, groups: withGroups(g)}}, nil
+}
+
+// retryWithinGrace reports whether a refresh token of generation gen,
+// presented by clientID, is the retry of a refresh whose response was
+// lost: the token rotated out last, by the grant's client, at most
+// RefreshReuseGrace after that rotation (updated_at; no successor has
+// been used since, or the generation would have moved on), and that
+// rotation was not itself a retry (Retried).
+func (s *Storage) retryWithinGrace(g *models.Grant, gen int64, clientID string) bool {
+	grace := s.cfg.RefreshReuseGrace
+	return grace > 0 && clientID != "" && clientID == g.ClientID && gen == g.Generation-1 && !g.Retried &&
+		!s.now().After(g.UpdatedAt.Add(grace))
 }
 
 // grantOfRefreshToken finds the grant a refresh token names, in any

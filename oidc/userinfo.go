@@ -41,6 +41,10 @@ func setUserinfo(info *oidc.UserInfo, u *models.User, scopes []string) {
 	if slices.Contains(scopes, oidc.ScopeEmail) && u.Email != "" {
 		info.Email = u.Email
 		info.EmailVerified = oidc.Bool(u.EmailVerified)
+		// op's UserInfoEmail drops email_verified when false (omitempty);
+		// clients read a missing claim as unknown, so it always comes with
+		// email as a boolean (OIDC Core §5.1). The claim map fills in false.
+		info.AppendClaims("email_verified", u.EmailVerified)
 	}
 	if slices.Contains(scopes, scopeGroups) {
 		info.AppendClaims(scopeGroups, u.GroupNames())

@@ -111,3 +111,26 @@ func TestClientCacheFlag(t *testing.T) {
 		}
 	}
 }
+
+// TestRefreshReuseGraceFlag: --refresh-reuse-grace sets the grace (default
+// 5s), 0 turns it off, a negative or over-long one is refused.
+func TestRefreshReuseGraceFlag(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want time.Duration
+		bad  bool
+	}{{nil, 5 * time.Second, false}, {[]string{"--refresh-reuse-grace=2s"}, 2 * time.Second, false},
+		{[]string{"--refresh-reuse-grace=0"}, -1, false}, {[]string{"--refresh-reuse-grace=-1s"}, 0, true}, {[]string{"--refresh-reuse-grace=2m"}, 0, true}} {
+		c, e := parseForTest(t, append([]string{"serve"}, tc.args...)...)
+		cfg, probs := c.Serve.buildConfig(e)
+		if tc.bad {
+			if !strings.Contains(strings.Join(probs, "; "), "--refresh-reuse-grace must be from 0") {
+				t.Errorf("%v: problems %v", tc.args, probs)
+			}
+			continue
+		}
+		if len(probs) > 0 || cfg.OIDC.RefreshReuseGrace != tc.want {
+			t.Errorf("%v: grace %s (%v), want %s", tc.args, cfg.OIDC.RefreshReuseGrace, probs, tc.want)
+		}
+	}
+}

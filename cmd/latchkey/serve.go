@@ -28,6 +28,7 @@ type serveCmd struct {
 	RefreshTokenTTL time.Duration `name:"refresh-token-ttl" help:"Refresh token lifetime." default:"720h" env:"LATCHKEY_REFRESH_TOKEN_TTL"`
 	SessionTTL      time.Duration `name:"session-ttl" help:"Browser session lifetime." default:"12h" env:"LATCHKEY_SESSION_TTL"`
 	ClientCache     int           `name:"client-cache-size" help:"Clients kept in memory for one second (0: none)." default:"1024" env:"LATCHKEY_CLIENT_CACHE_SIZE"`
+	RefreshGrace    time.Duration `name:"refresh-reuse-grace" help:"How long after a refresh its client may retry with the same refresh token (a lost response) and get a new pair instead of the family being revoked (0: never)." default:"5s" env:"LATCHKEY_REFRESH_REUSE_GRACE"`
 	hardeningFlags
 	policyFlags
 }
@@ -41,13 +42,22 @@ func clientCacheSize(flag int) int {
 	return flag
 }
 
+// refreshReuseGrace maps the flag (0: none) to oidc.Config's (0: the
+// default, negative: none); buildConfig refuses a negative flag.
+func refreshReuseGrace(flag time.Duration) time.Duration {
+	if flag == 0 {
+		return -1
+	}
+	return flag
+}
+
 // config builds idp.Config from the global and serve flags.
 func (s *serveCmd) config(e *env) idp.Config {
 	return idp.Config{
 		Issuer: e.cli.Issuer, Listen: s.Listen, InternalListen: s.InternalListen, AdminURL: s.AdminURL,
 		TLSCert: s.TLSCert, TLSKey: s.TLSKey, SessionTTL: s.SessionTTL, SetupLinkTTL: e.cli.SetupLinkTTL,
 		OIDC: oidc.Config{AccessTokenTTL: s.AccessTokenTTL, IDTokenTTL: s.IDTokenTTL, RefreshTokenTTL: s.RefreshTokenTTL,
-			ClientCacheSize: clientCacheSize(s.ClientCache)},
+			ClientCacheSize: clientCacheSize(s.ClientCache), RefreshReuseGrace: refreshReuseGrace(s.RefreshGrace)},
 		Passkeys: passkeys.Config{RPID: s.RPID, RPOrigins: s.RPOrigins},
 		Logger:   e.log,
 	}
@@ -60,6 +70,9 @@ func (s *serveCmd) buildConfig(e *env) (idp.Config, []string) {
 	probs := s.hardeningFlags.apply(&cfg)
 	if s.ClientCache < 0 {
 		probs = append(probs, fmt.Sprintf("--client-cache-size must be 0 (none) or positive, got %d", s.ClientCache))
+	}
+	if s.RefreshGrace < 0 || s.RefreshGrace > time.Minute {
+		probs = append(probs, fmt.Sprintf("--refresh-reuse-grace must be from 0 (none) to 1m, got %s", s.RefreshGrace))
 	}
 	s.policyFlags.apply(&cfg)
 	if pol, err := e.outboundPolicy(); err != nil {

@@ -23,8 +23,10 @@ const apiTokenKey = "latchkey.api_token" //nolint:gosec // G101: the echo contex
 // RequireAPIToken authenticates a Bearer API token (RFC 6750 §2.1).
 func (s *Handlers) RequireAPIToken(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		raw, ok := strings.CutPrefix(c.Request().Header.Get("Authorization"), "Bearer ")
-		if !ok || raw == "" {
+		// The auth scheme is case-insensitive (RFC 9110 §11.1): "bearer"
+		// and "BEARER" name the Bearer scheme too.
+		scheme, raw, ok := strings.Cut(strings.TrimSpace(c.Request().Header.Get("Authorization")), " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(raw) == "" {
 			c.Response().Header().Set("WWW-Authenticate", `Bearer realm="latchkey-admin"`)
 			return web.NewError(http.StatusUnauthorized, "An API token is required (Authorization: Bearer …).", nil)
 		}

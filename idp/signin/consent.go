@@ -101,8 +101,7 @@ func (s *Handlers) HandleConsentDecide(c echo.Context) error {
 	if c.FormValue("decision") != "allow" {
 		s.Audit(c, &models.AuditEvent{Type: EventConsentDenied, Success: false, UserID: sess.UserID, ClientID: ar.ClientID,
 			Detail: models.JSONMap{"scopes": ar.Scopes}})
-		s.op.FailAuthRequest(c.Response(), c.Request(), ar.ID, oidc.AccessDenied, "the user denied access")
-		return nil
+		return s.failAuthRequest(c, ar.ID, oidc.AccessDenied, "the user denied access")
 	}
 	if err := s.db.GrantConsent(ctx, sess.UserID, ar.ClientID, ar.Scopes); err != nil {
 		return err

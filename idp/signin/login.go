@@ -99,8 +99,7 @@ func (s *Handlers) HandleLoginShow(c echo.Context) error {
 	}
 	if slices.Contains(ar.Prompt, "none") {
 		// OIDC Core §3.1.2.6: no UI may be shown; tell the client.
-		s.op.FailAuthRequest(c.Response(), c.Request(), ar.ID, oidc.LoginRequired, "the user is not signed in")
-		return nil
+		return s.failAuthRequest(c, ar.ID, oidc.LoginRequired, "the user is not signed in")
 	}
 	client, err := s.db.ClientByID(ctx, ar.ClientID)
 	if err != nil {
@@ -230,7 +229,16 @@ func (s *Handlers) setSession(c echo.Context, out *SignedIn) {
 // failConsentRequired ends a prompt=none request the user has not
 // consented to (OIDC Core §3.1.2.6); op answers the client.
 func (s *Handlers) failConsentRequired(c echo.Context, authRequestID string) error {
-	s.op.FailAuthRequest(c.Response(), c.Request(), authRequestID, oidc.ConsentRequired, "the user has not consented to this application")
+	return s.failAuthRequest(c, authRequestID, oidc.ConsentRequired, "the user has not consented to this application")
+}
+
+// failAuthRequest ends an auth request with an OAuth error; op's
+// Provider.FailAuthRequest answers the client. With response_mode=form_post
+// that answer is op's self-submitting form (OAuth 2.0 Form Post Response
+// Mode §2), so the response gets the CSP that lets it submit.
+func (s *Handlers) failAuthRequest(c echo.Context, authRequestID string, kind oidc.FailKind, description string) error {
+	c.Response().Header().Set("Content-Security-Policy", web.FormPostPolicy)
+	s.op.FailAuthRequest(c.Response(), c.Request(), authRequestID, kind, description)
 	return nil
 }
 

@@ -44,6 +44,18 @@ func (s *Handlers) confirmLogout(c echo.Context) error {
 	if u, err := s.db.UserByID(ctx, sess.UserID); err == nil {
 		p.Username = u.Username
 	}
+	// RP-Initiated Logout 1.0 §2 allows POST to the end-session endpoint,
+	// and an RP's form posts it cross-site. Showing the confirmation
+	// changes nothing, so the CSRF middleware runs as for a GET: it only
+	// issues the token the page's form carries; the confirmation POST is
+	// the one it checks. Without the Fetch Metadata header it issues the
+	// double-submit token and cookie, which work in every browser.
+	if r := c.Request(); r.Method != http.MethodGet {
+		safe := r.Clone(ctx)
+		safe.Method = http.MethodGet
+		safe.Header.Del("Sec-Fetch-Site")
+		c.SetRequest(safe)
+	}
 	return s.csrf(func(c echo.Context) error { return s.Render(c, http.StatusOK, "logout_confirm", p) })(c)
 }
 

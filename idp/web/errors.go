@@ -33,6 +33,10 @@ func NewError(status int, msg string, cause error) *Error {
 	return &Error{Status: status, Message: msg, Err: cause}
 }
 
+// RetryAfter is the Retry-After (seconds) of a 503 answered while the
+// database is unreachable.
+const RetryAfter = "5"
+
 const jsonErrorsKey = "latchkey.json_errors"
 
 // JSONErrors marks a route whose errors are rendered as JSON.
@@ -82,6 +86,13 @@ func handleError(pages *Pages, log *slog.Logger, err error, c echo.Context) {
 				msg = http.StatusText(status)
 			}
 		}
+	}
+	if ae == nil && he == nil && models.Unavailable(err) {
+		// The database is unreachable: a temporary failure on our side,
+		// not the user's or the client's (RFC 9110 §15.6.4, §10.2.3).
+		status, title = http.StatusServiceUnavailable, "Temporarily unavailable"
+		msg, hint = "Latchkey cannot reach its database right now.", "Try again in a few seconds."
+		c.Response().Header().Set("Retry-After", RetryAfter)
 	}
 	rid := c.Response().Header().Get(echo.HeaderXRequestID)
 	if status >= 500 {

@@ -30,3 +30,18 @@ type CeremonyBegin struct {
 	CeremonyID string          `json:"ceremonyID"`
 	Options    json.RawMessage `json:"options"`
 }
+
+// JSONErrorsUnder marks every request whose path starts with prefix for
+// JSON errors, before routing: an unknown path (404), a wrong method (405)
+// or a body over the limit (413) under an API prefix gets the API's JSON
+// error shape too, not an HTML page. Register it with echo's Pre.
+func JSONErrorsUnder(prefix string) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if strings.HasPrefix(c.Request().URL.Path, prefix) {
+				MarkJSONErrors(c)
+			}
+			return next(c)
+		}
+	}
+}

@@ -1,0 +1,122 @@
+package idp
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/latchkey-idp/latchkey/models"
+)
+
+// A storage failure is never reported as the client's fault: with the
+// database gone under a signed-in user, every grant answers 500
+// server_error or 503 temporarily_unavailable (with Retry-After), never
+// invalid_grant or invalid_client, and the pages answer an error page in
+// our style (issue 19). The database is "stopped" by closing its pools,
+// which fails every later query as an outage does.
+func TestStorageOutageIsNotTheClientsFault(t *testing.T) {
+	app := newTestApp(t, func(c *Config) { c.OIDC.DevicePollInterval = time.Second })
+	ctx := context.Background()
+	_, setup := app.newUser("olga", false)
+	const redirect = "http://localhost:9999/callback"
+	client, secret := app.newClient(redirect)
+	svc, svcSecret := app.newClient(redirect, func(c *models.Client) { c.AllowedScopes = models.StringList{"api:read"} })
+	tv, _ := app.newClient(redirect, func(c *models.Client) { c.Public = true })
+	b := app.newBrowser()
+	b.register(setup)
+	r := app.newRP(client.ID, secret, redirect)
+
+	// Tokens with a refresh token, and a code not yet redeemed.
+	authURL, f := r.authURL()
+	tok, _ := r.exchange(b.signIn(authURL), f)
+	authURL, f2 := r.authURL()
+	code := b.signIn(authURL).Query().Get("code")
+	// An approved device code not yet redeemed.
+	dev := oauth2.Config{ClientID: tv.ID, Scopes: []string{"openid"},
+		Endpoint: oauth2.Endpoint{DeviceAuthURL: app.issuer + "/device_authorization", TokenURL: app.issuer + "/oauth/token", AuthStyle: oauth2.AuthStyleInParams}}
+	da, err := dev.DeviceAuth(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.deviceDecide(da.VerificationURIComplete, "allow")
+	authURL, _ = r.authURL()
+	// A client no request has loaded yet (not in the client cache).
+	fresh, freshSecret := app.newClient(redirect)
+	freshURL, _ := app.newRP(fresh.ID, freshSecret, redirect).authURL()
+	app.clock.Advance(2 * time.Second) // past the client cache and the poll interval
+
+	for _, p := range app.db.Pools() {
+		if err := p.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	grantErr := func(t *testing.T, err error) {
+		t.Helper()
+		var re *oauth2.RetrieveError
+		if !errors.As(err, &re) {
+			t.Fatalf("error %v, want an OAuth error answer", err)
+		}
+		st := re.Response.StatusCode
+		ok := (st == http.StatusInternalServerError && re.ErrorCode == "server_error") ||
+			(st == http.StatusServiceUnavailable && re.ErrorCode == "temporarily_unavailable" && re.Response.Header.Get("Retry-After") != "")
+		if !ok {
+			t.Fatalf("answer %d %q (Retry-After %q), want 500 server_error or 503 temporarily_unavailable with Retry-After",
+				st, re.ErrorCode, re.Response.Header.Get("Retry-After"))
+		}
+	}
+	t.Run("authorization_code", func(t *testing.T) {
+		_, err := r.oauth.Exchange(r.ctx, code, oauth2.VerifierOption(f2.verifier))
+		grantErr(t, err)
+	})
+	t.Run("refresh_token", func(t *testing.T) {
+		_, err := r.oauth.TokenSource(r.ctx, &oauth2.Token{RefreshToken: tok.RefreshToken}).Token()
+		grantErr(t, err)
+	})
+	t.Run("device_code", func(t *testing.T) {
+		_, err := dev.Exchange(ctx, "", oauth2.SetAuthURLParam("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+			oauth2.SetAuthURLParam("device_code", da.DeviceCode))
+		grantErr(t, err)
+	})
+	t.Run("client_credentials", func(t *testing.T) {
+		cc := clientcredentials.Config{ClientID: svc.ID, ClientSecret: svcSecret, TokenURL: app.issuer + "/oauth/token", Scopes: []string{"api:read"}}
+		_, err := cc.Token(ctx)
+		grantErr(t, err)
+	})
+	t.Run("userinfo", func(t *testing.T) {
+		_, err := r.provider.UserInfo(r.ctx, oauth2.StaticTokenSource(tok))
+		if err == nil || !strings.HasPrefix(err.Error(), "50") {
+			t.Fatalf("userinfo: %v, want a 5xx answer", err)
+		}
+	})
+	// A client already in the client cache: op gets as far as storing the
+	// request and sends the client server_error (RFC 6749 §4.1.2.1), which
+	// does not blame it.
+	t.Run("authorize, cached client", func(t *testing.T) {
+		resp := b.in(t).get(authURL)
+		readBody(t, resp)
+		loc, err := resp.Location()
+		if resp.StatusCode != http.StatusFound || err != nil || !strings.HasPrefix(loc.String(), redirect) ||
+			(loc.Query().Get("error") != "server_error" && loc.Query().Get("error") != "temporarily_unavailable") {
+			t.Fatalf("GET /authorize: %d %v, want the client told server_error", resp.StatusCode, loc)
+		}
+	})
+	for _, page := range []string{freshURL, "/login?authRequestID=" + url.QueryEscape(models.NewUUID())} {
+		t.Run("page "+strings.SplitN(strings.TrimPrefix(page, app.issuer), "?", 2)[0]+" "+page[len(page)-6:], func(t *testing.T) {
+			resp := b.in(t).get(page)
+			body := readBody(t, resp)
+			if resp.StatusCode != http.StatusServiceUnavailable || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") ||
+				!strings.Contains(body, `<html lang="en">`) || resp.Header.Get("Retry-After") == "" {
+				t.Fatalf("GET %s: %d %s Retry-After %q, want our 503 error page\n%s", page, resp.StatusCode, resp.Header.Get("Content-Type"),
+					resp.Header.Get("Retry-After"), body)
+			}
+		})
+	}
+}
