@@ -73,7 +73,9 @@ func BackupSQLite(ctx context.Context, dbPath, out string) error {
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("backup: %w", err)
 	}
-	conn, err := sql.Open("sqlite3", sqliteDSN(dbPath, true))
+	// Not query_only: SQLite counts VACUUM INTO as a write although it
+	// only reads this database.
+	conn, err := sql.Open("sqlite3", sqliteDSN(dbPath, false))
 	if err != nil {
 		return fmt.Errorf("open database: %w", err)
 	}
