@@ -75,7 +75,9 @@ func TestBrowserSignInAfterBackupRestore(t *testing.T) {
 			return
 		}
 		http.NotFound(w, r)
-	})) + "/callback"
+	}))
+	base := redirect
+	redirect += "/callback"
 	user, setupURL := appA.newUser(browserUsername, false)
 	client, secret := appA.newClient(redirect)
 
@@ -126,7 +128,7 @@ func TestBrowserSignInAfterBackupRestore(t *testing.T) {
 		}
 		mu.Lock()
 		if len(hits) > 0 {
-			cb, _ = url.Parse(redirect[:strings.Index(redirect, "/callback")] + hits[0])
+			cb, _ = url.Parse(base + hits[0])
 		}
 		mu.Unlock()
 		time.Sleep(50 * time.Millisecond)

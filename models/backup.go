@@ -18,8 +18,8 @@ import (
 // fingerprint, never the key — so a copied backup is as worthless as a
 // copied data directory.
 
-// ErrPostgresBackup: backup and restore handle SQLite; a Postgres
-// database is backed up with pg_dump and restored with pg_restore.
+// ErrPostgresBackup is returned for a Postgres DSN: backup and restore
+// handle SQLite; a Postgres database is backed up with pg_dump and restored with pg_restore.
 var ErrPostgresBackup = errors.New("the database is Postgres: back it up with pg_dump -Fc and restore with pg_restore (README, Backups)")
 
 // IsPostgresDSN reports whether dsn names a Postgres database.

@@ -158,14 +158,14 @@ func WriteMasterKeyFile(path string, key []byte) (err error) {
 		return fmt.Errorf("master key must be 32 bytes, got %d", len(key))
 	}
 	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := os.MkdirAll(dir, 0o700); err != nil { //nolint:gosec // G703: the operator's configured key file
 		return fmt.Errorf("create master key directory: %w", err)
 	}
 	tmp, err := os.CreateTemp(dir, ".master.key.tmp-*") // mode 0600
 	if err != nil {
 		return fmt.Errorf("write master key: %w", err)
 	}
-	defer func() { _ = os.Remove(tmp.Name()) }() // the link, if made, keeps the file
+	defer func() { _ = os.Remove(tmp.Name()) }() //nolint:gosec // G703: our temporary file; the link, if made, keeps the key
 	_, err = tmp.WriteString(EncodeMasterKey(key))
 	if err == nil {
 		err = tmp.Sync()

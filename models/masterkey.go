@@ -25,7 +25,7 @@ type Setting struct {
 // fingerprint of the master key.
 const SettingMasterKeyFingerprint = "master_key_fingerprint"
 
-// MasterKeyMismatchError: the master key offered is not the one that
+// MasterKeyMismatchError reports that the master key offered is not the one that
 // sealed the database's signing keys and secrets. Expected is the stored
 // fingerprint ("" for a database sealed before fingerprints were stored),
 // Got the offered key's.
@@ -111,7 +111,7 @@ func (db *KeyStore) opensASealedValue(ctx context.Context, sealer *Sealer) (bool
 	}
 	for _, s := range secrets {
 		if _, err := sealer.Open(s.ValueEnc, []byte(s.Name)); err != nil {
-			return false, nil
+			return false, nil //nolint:nilerr // not opening is the answer, not a failure
 		}
 	}
 	var keys []SigningKey
@@ -120,7 +120,7 @@ func (db *KeyStore) opensASealedValue(ctx context.Context, sealer *Sealer) (bool
 	}
 	for _, k := range keys {
 		if _, err := sealer.Open(k.PrivateKeyEnc, []byte(k.ID)); err != nil {
-			return false, nil
+			return false, nil //nolint:nilerr // not opening is the answer, not a failure
 		}
 	}
 	return true, nil

@@ -143,7 +143,7 @@ func TestMasterKeyCreationRace(t *testing.T) {
 
 // TestMasterKeyLoaderProcess is the child of TestMasterKeyCreationRace's
 // processes; run directly it does nothing.
-func TestMasterKeyLoaderProcess(t *testing.T) {
+func TestMasterKeyLoaderProcess(*testing.T) {
 	dirs := os.Getenv("LATCHKEY_KEY_LOADER_DIRS")
 	if dirs == "" {
 		return

@@ -80,8 +80,11 @@ func (m *masterKeyMoveCmd) Run(ctx context.Context, e *env) (err error) {
 		return newKeyFileError(to, err)
 	}
 	back, err := models.ReadMasterKeyFile(to)
-	if err != nil || !bytes.Equal(back, mk.key) {
-		return fmt.Errorf("the key written to %s does not read back (%v); the old file %s is kept", to, err, mk.from)
+	if err != nil {
+		return fmt.Errorf("the key written to %s does not read back; the old file %s is kept: %w", to, mk.from, err)
+	}
+	if !bytes.Equal(back, mk.key) {
+		return fmt.Errorf("the key written to %s reads back as another key; the old file %s is kept", to, mk.from)
 	}
 	if err := os.Remove(mk.from); err != nil {
 		return fmt.Errorf("the key is now also in %s, but the old file could not be removed: %w", to, err)
