@@ -30,7 +30,11 @@ COPY --from=build /out/latchkey /out/demo-rp /usr/local/bin/
 # The internal listener (admin console, /metrics, /healthz, /readyz) binds all
 # interfaces inside the container; publish it only on a private address
 # (docker-compose.yml publishes it on 127.0.0.1).
+# The master key is not in /data (the user's home here): give it as a secret
+# mounted at /run/secrets/master_key (docker-compose.yml), or set
+# LATCHKEY_MASTER_KEY_FILE / LATCHKEY_MASTER_KEY.
 ENV LATCHKEY_DATA_DIR=/data \
+    LATCHKEY_MASTER_KEY_FILE=/run/secrets/master_key \
     LATCHKEY_LISTEN=:8080 \
     LATCHKEY_INTERNAL_LISTEN=:8081
 # Declared after the chown so a new named volume starts owned by latchkey.

@@ -41,10 +41,13 @@ type Config struct {
 	Pprof          bool          // serve /debug/pprof/ on the internal listener
 	SessionTTL     time.Duration // browser session lifetime, default 12h
 	SetupLinkTTL   time.Duration // one-time setup links, default 24h
-	OIDC           oidc.Config
-	Passkeys       passkeys.Config
-	Now            func() time.Time
-	Logger         *slog.Logger
+	// MasterKeyWarning, when set, is shown on every admin console page
+	// (the master key is inside the data directory).
+	MasterKeyWarning string
+	OIDC             oidc.Config
+	Passkeys         passkeys.Config
+	Now              func() time.Time
+	Logger           *slog.Logger
 }
 
 // Defaults fills zero values and derives the WebAuthn RP ID and origin from

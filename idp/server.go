@@ -134,7 +134,7 @@ func (s *Server) wire() {
 			return IssueSetupLink(ctx, s.db, cfg.Issuer, userID, cfg.SetupLinkTTL, actor)
 		},
 		Config: admin.Config{Issuer: cfg.Issuer, AdminURL: cfg.AdminURL, SessionTTL: cfg.SessionTTL,
-			SetupLinkTTL: cfg.SetupLinkTTL, Now: cfg.Now, Logger: cfg.Logger, Outbound: cfg.OIDC.Outbound}})
+			SetupLinkTTL: cfg.SetupLinkTTL, Warning: cfg.MasterKeyWarning, Now: cfg.Now, Logger: cfg.Logger, Outbound: cfg.OIDC.Outbound}})
 }
 
 // ConfigError lists every configuration problem.
@@ -199,6 +199,9 @@ func (s *Server) Run(ctx context.Context, ready func(public, internal net.Addr))
 			}
 		}(servers[i], ln)
 	}
+	s.markRunning(ctx) // presence.go
+	jobsDone := make(chan struct{})
+	go func() { s.presenceJob(ctx); close(jobsDone) }()
 	go s.backgroundJobs(ctx)
 	go s.policyJobs(ctx)
 	go s.backchannelJobs(ctx) // jobs.go
@@ -215,6 +218,13 @@ func (s *Server) Run(ctx context.Context, ready func(public, internal net.Addr))
 	for _, srv := range servers {
 		_ = srv.Shutdown(shutCtx)
 	}
+	if ctx.Err() == nil {
+		// A listener failed: the presence job still runs until ctx ends,
+		// so its mark is left to expire.
+		return err
+	}
+	<-jobsDone
+	s.markStopped()
 	return err
 }
 

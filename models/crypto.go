@@ -3,9 +3,11 @@ package models
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -75,60 +77,126 @@ func (s *Sealer) Open(sealed, aad []byte) ([]byte, error) {
 	return pt, nil
 }
 
-// MasterKeyFile is the name of the key file created in the data directory.
+// MasterKeyFile is the name of a master key file: in the user's
+// configuration directory by default (cmd/latchkey), and in the data
+// directory of installations made before the key moved out of it.
 const MasterKeyFile = "master.key"
 
-// LoadMasterKey returns the 32-byte master key. If encoded is not empty it is
-// the key itself (base64, std or url alphabet, as in LATCHKEY_MASTER_KEY).
-// Otherwise the key is read from dir/master.key, which is created with mode
-// 0600 on first use. created reports whether a new key file was written.
-func LoadMasterKey(encoded, dir string) (key []byte, created bool, err error) {
-	if encoded != "" {
-		key, err := decodeKey(encoded)
-		if err != nil {
-			return nil, false, fmt.Errorf("master key: %w", err)
-		}
-		return key, false, nil
-	}
-	path := filepath.Join(dir, MasterKeyFile)
-	data, err := os.ReadFile(path) //nolint:gosec // G304: the operator's configured data directory
-	if err == nil {
-		key, err := decodeKey(string(data))
-		if err != nil {
-			return nil, false, fmt.Errorf("master key file %s: %w", path, err)
-		}
-		return key, false, nil
-	}
-	if !errors.Is(err, fs.ErrNotExist) {
-		return nil, false, fmt.Errorf("read master key: %w", err)
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, false, fmt.Errorf("create data dir: %w", err)
-	}
-	key = make([]byte, 32)
+// MasterKeyFingerprint names key without revealing it: the SHA-256 of an
+// HMAC of a fixed label under the key, so neither the key nor anything
+// that opens a sealed value can be computed from it. The database stores
+// it to recognise the right key (MasterKeyCheck).
+func MasterKeyFingerprint(key []byte) string {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte("latchkey master key fingerprint v1"))
+	d := sha256.Sum256(m.Sum(nil))
+	return hex.EncodeToString(d[:16])
+}
+
+// DecodeMasterKey parses a base64 master key (std or url alphabet, padded
+// or not, surrounding space ignored), as in LATCHKEY_MASTER_KEY and key
+// files.
+func DecodeMasterKey(encoded string) ([]byte, error) { return decodeKey(encoded) }
+
+// EncodeMasterKey is the text of a key file: standard base64 and a newline.
+func EncodeMasterKey(key []byte) string { return base64.StdEncoding.EncodeToString(key) + "\n" }
+
+// NewMasterKey returns 32 random bytes.
+func NewMasterKey() []byte {
+	key := make([]byte, 32)
 	if _, err := rand.Read(key); err != nil {
-		return nil, false, err
+		panic(err) // crypto/rand never fails on supported platforms
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600) //nolint:gosec // G304: the operator's configured data directory
-	// Another process won the race: use its key.
+	return key
+}
+
+// ReadMasterKeyFile reads the key file at path; a missing file is an
+// error that wraps fs.ErrNotExist.
+func ReadMasterKeyFile(path string) ([]byte, error) {
+	data, err := os.ReadFile(path) //nolint:gosec // G304: the operator's configured key file
+	if err != nil {
+		return nil, fmt.Errorf("read master key: %w", err)
+	}
+	key, err := decodeKey(string(data))
+	if err != nil {
+		return nil, fmt.Errorf("master key file %s: %w", path, err)
+	}
+	return key, nil
+}
+
+// LoadOrCreateMasterKeyFile returns the key in the file at path, first
+// creating the file with a new random key when there is none. created
+// reports whether this call wrote it. Processes that start together all
+// get the one key that was written first (WriteMasterKeyFile).
+func LoadOrCreateMasterKeyFile(path string) (key []byte, created bool, err error) {
+	key, err = ReadMasterKeyFile(path)
+	if err == nil || !errors.Is(err, fs.ErrNotExist) {
+		return key, false, err
+	}
+	key = NewMasterKey()
+	err = WriteMasterKeyFile(path, key)
 	if errors.Is(err, fs.ErrExist) {
-		return LoadMasterKey("", dir)
+		// Another process won the race; its file is complete (linked only
+		// after it was written and synced).
+		key, err = ReadMasterKeyFile(path)
+		return key, false, err
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("create master key: %w", err)
+		return nil, false, err
 	}
-	_, err = f.WriteString(base64.StdEncoding.EncodeToString(key) + "\n")
+	return key, true, nil
+}
+
+// WriteMasterKeyFile stores key at path with mode 0600 and never replaces
+// a file that is there: it fails with an error wrapping fs.ErrExist. The
+// key is written to a temporary file in the same directory, synced, and
+// then hard-linked to path, so that path appears complete or not at all.
+// (Creating path with O_EXCL and then writing let a concurrent reader see
+// an empty or half-written key; rename(2) would replace an existing key.)
+func WriteMasterKeyFile(path string, key []byte) (err error) {
+	if len(key) != 32 {
+		return fmt.Errorf("master key must be 32 bytes, got %d", len(key))
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil { //nolint:gosec // G703: the operator's configured key file
+		return fmt.Errorf("create master key directory: %w", err)
+	}
+	tmp, err := os.CreateTemp(dir, ".master.key.tmp-*") // mode 0600
+	if err != nil {
+		return fmt.Errorf("write master key: %w", err)
+	}
+	defer func() { _ = os.Remove(tmp.Name()) }() //nolint:gosec // G703: our temporary file; the link, if made, keeps the key
+	_, err = tmp.WriteString(EncodeMasterKey(key))
 	if err == nil {
-		err = f.Sync()
+		err = tmp.Sync()
 	}
 	// A failed close can lose the write: report it, the key is not saved.
-	if cerr := f.Close(); err == nil {
+	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("write master key: %w", err)
+		return fmt.Errorf("write master key: %w", err)
 	}
-	return key, true, nil
+	if err := os.Link(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write master key %s: %w", path, err)
+	}
+	return syncDir(dir)
+}
+
+// syncDir makes a new directory entry durable (fsync of the directory).
+func syncDir(dir string) error {
+	d, err := os.Open(dir) //nolint:gosec // G304: a directory we just wrote in
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	return nil
 }
 
 func decodeKey(s string) ([]byte, error) {

@@ -89,3 +89,35 @@ func (pgMigrationLocker) SessionUnlock(ctx context.Context, conn *sql.Conn) erro
 	}
 	return nil
 }
+
+// instanceLeasePrefix starts the name of the lease a running server
+// renews while it runs (MarkInstanceRunning), one per instance.
+const instanceLeasePrefix = "instance/"
+
+// MarkInstanceRunning records that the server holder runs until now+ttl;
+// a running server calls it again before then. It also forgets instances
+// that stopped without saying so (killed) over an hour ago.
+func (db *DB) MarkInstanceRunning(ctx context.Context, holder string, ttl time.Duration) error {
+	now := db.Now()
+	err := db.ctx(ctx).Exec(`INSERT INTO leases (name, holder, expires_at) VALUES (?, ?, ?)
+ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at`,
+		instanceLeasePrefix+holder, holder, now.Add(ttl)).Error
+	if err != nil {
+		return fmt.Errorf("mark instance running: %w", translate(err))
+	}
+	err = db.ctx(ctx).Where("name LIKE ? AND expires_at <= ?", instanceLeasePrefix+"%", now.Add(-time.Hour)).Delete(&Lease{}).Error
+	return translate(err)
+}
+
+// MarkInstanceStopped forgets the running server holder.
+func (db *DB) MarkInstanceStopped(ctx context.Context, holder string) error {
+	return translate(db.ctx(ctx).Where("name = ?", instanceLeasePrefix+holder).Delete(&Lease{}).Error)
+}
+
+// RunningInstances returns the servers that said they run and whose mark
+// has not expired.
+func (db *DB) RunningInstances(ctx context.Context) ([]Lease, error) {
+	var ls []Lease
+	err := db.ctx(ctx).Where("name LIKE ? AND expires_at > ?", instanceLeasePrefix+"%", db.Now()).Find(&ls).Error
+	return ls, translate(err)
+}

@@ -3,6 +3,8 @@ package models
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -269,12 +271,15 @@ func TestSealer(t *testing.T) {
 	if _, err := s.Open(ct, []byte("kid2")); err == nil {
 		t.Fatal("opened with wrong aad")
 	}
-	dir := t.TempDir()
-	k1, created, err := LoadMasterKey("", dir)
+	path := filepath.Join(t.TempDir(), "sub", MasterKeyFile)
+	k1, created, err := LoadOrCreateMasterKeyFile(path)
 	if err != nil || !created || len(k1) != 32 {
 		t.Fatalf("create key: %v %v", created, err)
 	}
-	k2, created, _ := LoadMasterKey("", dir)
+	if st, err := os.Stat(path); err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("key file mode: %v %v", st, err)
+	}
+	k2, created, _ := LoadOrCreateMasterKeyFile(path)
 	if created || string(k1) != string(k2) {
 		t.Fatal("key not reloaded")
 	}

@@ -19,15 +19,15 @@ type keysRotateCmd struct {
 }
 
 func (k *keysRotateCmd) Run(ctx context.Context, e *env) (err error) {
-	sealer, err := e.sealer()
-	if err != nil {
-		return err
-	}
 	db, err := e.openDB(ctx)
 	if err != nil {
 		return err
 	}
 	defer command.CloseDB(db, &err)
+	sealer, _, err := e.sealer(ctx, db)
+	if err != nil {
+		return err
+	}
 	cfg := idp.Config{Issuer: e.cli.Issuer}
 	cfg.Defaults()
 	p, err := oidc.New(ctx, cfg.OIDC, db, sealer)

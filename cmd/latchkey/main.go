@@ -29,11 +29,11 @@ var version = "dev"
 // cli is the whole command line: global flags first, then subcommands.
 type cli struct {
 	Config       kong.ConfigFlag `help:"JSON file with flag values (keys are flag names)." env:"LATCHKEY_CONFIG" placeholder:"FILE"`
-	DataDir      string          `help:"Directory for the SQLite database and the master key file." default:"data" env:"LATCHKEY_DATA_DIR" placeholder:"DIR"`
+	DataDir      string          `help:"Directory for the SQLite database (the master key stays elsewhere)." default:"data" env:"LATCHKEY_DATA_DIR" placeholder:"DIR"`
 	Database     string          `help:"Database DSN: empty for SQLite in the data dir, a SQLite file path, or postgres://…" env:"LATCHKEY_DATABASE" placeholder:"DSN"`
 	Issuer       string          `help:"Public base URL; its host is the WebAuthn RP ID." default:"http://localhost:8080" env:"LATCHKEY_ISSUER" placeholder:"URL"`
-	MasterKey    string          `help:"Base64 32-byte master key (prefer --master-key-file). Default: DIR/master.key, created on first start." env:"LATCHKEY_MASTER_KEY" placeholder:"KEY"`
-	MasterKeyFil string          `name:"master-key-file" help:"File holding the base64 master key." env:"LATCHKEY_MASTER_KEY_FILE" placeholder:"FILE"`
+	MasterKey    string          `help:"Base64 32-byte master key (prefer --master-key-file)." env:"LATCHKEY_MASTER_KEY" placeholder:"KEY"`
+	MasterKeyFil string          `name:"master-key-file" help:"File holding the base64 master key; created on a first start. Default: $XDG_CONFIG_HOME/latchkey/master.key (~/.config/latchkey/master.key), never the data directory." env:"LATCHKEY_MASTER_KEY_FILE" placeholder:"FILE"`
 	SetupLinkTTL time.Duration   `name:"setup-link-ttl" help:"Lifetime of one-time setup links." default:"24h" env:"LATCHKEY_SETUP_LINK_TTL"`
 	// OutboundAllow is global so that `clients add` checks a URL as serve
 	// will deliver to it; `serve --outbound-allow` works too.
@@ -41,15 +41,18 @@ type cli struct {
 	LogLevel      string   `help:"debug, info, warn or error." default:"info" enum:"debug,info,warn,error" env:"LATCHKEY_LOG_LEVEL"`
 	LogFormat     string   `help:"json or text." default:"json" enum:"json,text" env:"LATCHKEY_LOG_FORMAT"`
 
-	Serve   serveCmd   `cmd:"" help:"Run the server."`
-	Users   usersCmd   `cmd:"" help:"Manage users."`
-	Clients clientsCmd `cmd:"" help:"Manage OIDC clients (applications)."`
-	Keys    keysCmd    `cmd:"" help:"Manage signing keys."`
-	Migrate migrateCmd `cmd:"" help:"Apply database migrations and exit."`
-	Version versionCmd `cmd:"" help:"Print the version."`
-	MDS     mdsCmd     `cmd:"" name:"mds" help:"Import FIDO authenticator metadata (MDS3) offline."`
-	Policy  policyCmd  `cmd:"" help:"Manage group passkey policies."`
-	Purge   purgeCmd   `cmd:"" help:"Delete expired, used and revoked rows and old audit events now (the server does it every minute)."`
+	Serve        serveCmd     `cmd:"" help:"Run the server."`
+	Users        usersCmd     `cmd:"" help:"Manage users."`
+	Clients      clientsCmd   `cmd:"" help:"Manage OIDC clients (applications)."`
+	Keys         keysCmd      `cmd:"" help:"Manage signing keys."`
+	Migrate      migrateCmd   `cmd:"" help:"Apply database migrations and exit."`
+	Version      versionCmd   `cmd:"" help:"Print the version."`
+	MDS          mdsCmd       `cmd:"" name:"mds" help:"Import FIDO authenticator metadata (MDS3) offline."`
+	Policy       policyCmd    `cmd:"" help:"Manage group passkey policies."`
+	MasterKeyCmd masterKeyCmd `cmd:"" name:"master-key" help:"Show, move or rotate the master key that seals signing keys and secrets."`
+	Backup       backupCmd    `cmd:"" help:"Write a consistent snapshot of a running SQLite installation to FILE (without the master key)."`
+	Restore      restoreCmd   `cmd:"" help:"Restore a backup into an empty data directory."`
+	Purge        purgeCmd     `cmd:"" help:"Delete expired, used and revoked rows and old audit events now (the server does it every minute)."`
 }
 
 // env carries what every command needs.
@@ -138,27 +141,6 @@ func (e *env) openDB(ctx context.Context) (*models.DB, error) {
 // that has never been migrated.
 func (e *env) openDBWith(ctx context.Context, onFresh func(*models.DB)) (*models.DB, error) {
 	return command.OpenDB(ctx, e.cli.Database, e.cli.DataDir, onFresh)
-}
-
-// sealer loads (or on first use creates) the master key.
-func (e *env) sealer() (*models.Sealer, error) {
-	encoded := e.cli.MasterKey
-	if e.cli.MasterKeyFil != "" {
-		b, err := os.ReadFile(e.cli.MasterKeyFil)
-		if err != nil {
-			return nil, fmt.Errorf("read master key file: %w", err)
-		}
-		encoded = string(b)
-	}
-	key, created, err := models.LoadMasterKey(encoded, e.cli.DataDir)
-	if err != nil {
-		return nil, err
-	}
-	if created {
-		e.log.Warn("created a new master key; back it up: without it the signing keys cannot be used",
-			"file", e.cli.DataDir+"/"+models.MasterKeyFile)
-	}
-	return models.NewSealer(key)
 }
 
 // outboundPolicy is where back-channel logout may post: the issuer and

@@ -110,9 +110,13 @@ func TestCLIKeysAndMigrate(t *testing.T) {
 	if code, _, errOut := cliRun(t, dir, "keys", "rotate"); code != 0 {
 		t.Fatalf("keys rotate: %s", errOut)
 	}
-	st, err := os.Stat(filepath.Join(dir, "master.key"))
+	// The key is made outside the data directory (issue 20).
+	st, err := os.Stat(filepath.Join(os.Getenv("XDG_CONFIG_HOME"), "latchkey", "master.key"))
 	if err != nil || st.Mode().Perm() != 0o600 {
 		t.Fatalf("master key file: %v %v", st, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "master.key")); err == nil {
+		t.Fatal("a master key was made in the data directory")
 	}
 }
 

@@ -90,10 +90,6 @@ func (s *serveCmd) Run(ctx context.Context, e *env) (err error) {
 	if len(probs) > 0 {
 		return &idp.ConfigError{Problems: probs}
 	}
-	sealer, err := e.sealer()
-	if err != nil {
-		return err
-	}
 	// A first start makes its RSA key while the migrations run: with two
 	// searches on SQLite, whose migrations take little CPU, one on
 	// Postgres, whose DDL needs the other core (oidc.PrewarmKeys).
@@ -108,6 +104,15 @@ func (s *serveCmd) Run(ctx context.Context, e *env) (err error) {
 		return err
 	}
 	defer command.CloseDB(db, &err)
+	// The key is looked for once the database says which one it needs
+	// (masterkey.go): no key is made for a database sealed with another.
+	sealer, mk, err := e.sealer(ctx, db)
+	if err != nil {
+		return err
+	}
+	if mk.inDataDir {
+		cfg.MasterKeyWarning = masterKeyInDataDirWarning
+	}
 	srv, err := idp.New(ctx, cfg, db, sealer)
 	if err != nil {
 		return err

@@ -41,8 +41,11 @@ type Config struct {
 	AdminURL     string // the console's own base URL
 	SessionTTL   time.Duration
 	SetupLinkTTL time.Duration
-	Now          func() time.Time
-	Logger       *slog.Logger
+	// Warning, when set, is shown on every console page: the master key
+	// is inside the data directory (cmd/latchkey, masterkey.go).
+	Warning string
+	Now     func() time.Time
+	Logger  *slog.Logger
 	// Outbound checks back-channel logout URIs as delivery will.
 	Outbound outbound.Policy
 }

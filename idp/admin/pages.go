@@ -20,6 +20,9 @@ type adminBase struct {
 	Section string
 	Notice  string
 	Error   string
+	// Warning is a standing problem of the installation shown on every
+	// console page (Config.Warning).
+	Warning string
 }
 
 func (s *Handlers) adminBase(c echo.Context, section string, scripts ...string) adminBase {
@@ -28,7 +31,8 @@ func (s *Handlers) adminBase(c echo.Context, section string, scripts ...string) 
 	if !slices.Contains(scripts, "admin.js") {
 		scripts = append(scripts, "admin.js")
 	}
-	return adminBase{Base: web.Base{Scripts: scripts}, Admin: currentAdmin(c), Section: section, Notice: notices[c.QueryParam("done")]}
+	return adminBase{Base: web.Base{Scripts: scripts}, Admin: currentAdmin(c), Section: section, Notice: notices[c.QueryParam("done")],
+		Warning: s.cfg.Warning}
 }
 
 // notices are the messages shown after a redirect (?done=key); a fixed map

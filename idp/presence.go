@@ -1,0 +1,47 @@
+package idp
+
+import (
+	"context"
+	"time"
+)
+
+// A running server says so in the database (models.MarkInstanceRunning),
+// renewing its mark every presenceEvery for presenceTTL, and removes it
+// when it stops. `latchkey master-key rotate` refuses while any mark is
+// live: a running server holds the old master key and would go on sealing
+// new signing keys with it.
+const (
+	presenceEvery = 20 * time.Second
+	presenceTTL   = 60 * time.Second
+)
+
+// markRunning records this instance as running; failures are logged (the
+// mark only guards offline maintenance commands).
+func (s *Server) markRunning(ctx context.Context) {
+	if err := s.db.MarkInstanceRunning(ctx, s.instanceID, presenceTTL); err != nil && ctx.Err() == nil {
+		s.cfg.Logger.Error("mark instance running", "err", err)
+	}
+}
+
+// presenceJob renews the mark until ctx ends.
+func (s *Server) presenceJob(ctx context.Context) {
+	t := time.NewTicker(presenceEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.markRunning(ctx)
+		}
+	}
+}
+
+// markStopped removes this instance's mark after shutdown.
+func (s *Server) markStopped() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.db.MarkInstanceStopped(ctx, s.instanceID); err != nil {
+		s.cfg.Logger.Error("mark instance stopped", "err", err)
+	}
+}
