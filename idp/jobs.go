@@ -64,15 +64,25 @@ func (s *Server) reconcilePolicy(ctx context.Context) {
 
 // policyJobs re-evaluates passkeys periodically until ctx ends.
 func (s *Server) policyJobs(ctx context.Context) {
-	t := time.NewTicker(policyReconcileEvery)
+	// Once per round across instances sharing the database.
+	every(ctx, policyReconcileEvery, false, func() {
+		s.runLeased(ctx, "passkey_policy", leaseFor(policyReconcileEvery), s.reconcilePolicy)
+	})
+}
+
+// every runs fn every d (first at once when now is set) until ctx ends.
+func every(ctx context.Context, d time.Duration, now bool, fn func()) {
+	t := time.NewTicker(d)
 	defer t.Stop()
+	if now {
+		fn()
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			// Once per round across instances sharing the database.
-			s.runLeased(ctx, "passkey_policy", leaseFor(policyReconcileEvery), s.reconcilePolicy)
+			fn()
 		}
 	}
 }
@@ -83,18 +93,11 @@ const backchannelEvery = 2 * time.Second
 
 // backchannelJobs delivers back-channel logout tokens until ctx ends.
 func (s *Server) backchannelJobs(ctx context.Context) {
-	t := time.NewTicker(backchannelEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			if _, err := s.op.DeliverBackchannelLogouts(ctx); err != nil && ctx.Err() == nil {
-				s.cfg.Logger.Error("deliver back-channel logouts", "err", err)
-			}
+	every(ctx, backchannelEvery, false, func() {
+		if _, err := s.op.DeliverBackchannelLogouts(ctx); err != nil && ctx.Err() == nil {
+			s.cfg.Logger.Error("deliver back-channel logouts", "err", err)
 		}
-	}
+	})
 }
 
 // purgeEvery is how often expired, used and revoked rows are deleted
@@ -120,14 +123,5 @@ func (s *Server) purge(ctx context.Context) {
 
 // purgeJobs purges until ctx ends: once at start, then every purgeEvery.
 func (s *Server) purgeJobs(ctx context.Context) {
-	t := time.NewTicker(purgeEvery)
-	defer t.Stop()
-	for {
-		s.runLeased(ctx, models.PurgeLease, leaseFor(purgeEvery), s.purge)
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+	every(ctx, purgeEvery, true, func() { s.runLeased(ctx, models.PurgeLease, leaseFor(purgeEvery), s.purge) })
 }

@@ -25,16 +25,7 @@ func (s *Server) markRunning(ctx context.Context) {
 
 // presenceJob renews the mark until ctx ends.
 func (s *Server) presenceJob(ctx context.Context) {
-	t := time.NewTicker(presenceEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			s.markRunning(ctx)
-		}
-	}
+	every(ctx, presenceEvery, false, func() { s.markRunning(ctx) })
 }
 
 // markStopped removes this instance's mark after shutdown.

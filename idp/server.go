@@ -261,19 +261,8 @@ func (s *Server) httpServer(h http.Handler) *http.Server {
 // backgroundJobs runs the maintenance jobs (hardening.go) periodically:
 // key rotation. The purge of expired rows runs on its own (jobs.go).
 func (s *Server) backgroundJobs(ctx context.Context) {
-	t := time.NewTicker(maintenanceEvery)
-	defer t.Stop()
 	// Once per round across instances: a database lease (jobs.go).
-	maintain := func() { s.runLeased(ctx, "maintenance", leaseFor(maintenanceEvery), s.maintain) }
-	maintain()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			maintain()
-		}
-	}
+	every(ctx, maintenanceEvery, true, func() { s.runLeased(ctx, "maintenance", leaseFor(maintenanceEvery), s.maintain) })
 }
 
 func (s *Server) handleHealthGet(c echo.Context) error {
