@@ -157,7 +157,7 @@ func (s *Server) newEcho() *echo.Echo {
 	e.HTTPErrorHandler = web.ErrorHandler(s.pages, s.cfg.Logger)
 	e.Use(s.metrics.observeRequests)
 	e.Use(middleware.RequestIDWithConfig(middleware.RequestIDConfig{Generator: models.NewUUID}))
-	e.Use(web.RequestLogger(s.cfg.Logger))
+	e.Use(web.RequestLogger(s.cfg.Logger, "/healthz", "/readyz"))
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisableErrorHandler: false, DisablePrintStack: true}))
 	e.Use(web.SecurityHeaders(s.cfg.SecureCookies()))
 	e.Use(middleware.BodyLimit("1M"))

@@ -171,6 +171,11 @@ func TestCLIWhileServing(t *testing.T) {
 	if first == nil {
 		t.Fatalf("no first-admin setup link on the terminal:\n%s", term.String())
 	}
+	// The first start says where the console is, on the terminal and in the log.
+	console := "http://localhost:" + portOf(internal) + "/admin"
+	if !strings.Contains(term.String(), console) || !strings.Contains(errOut.String(), "console="+console) {
+		t.Errorf("the first start does not print the console URL %s:\nterminal: %s\nlog: %s", console, term.String(), errOut.String())
+	}
 	if log := errOut.String(); strings.Contains(log, "/setup/") || strings.Contains(log, first[1]) {
 		t.Errorf("the structured log carries the setup link:\n%s", log)
 	}

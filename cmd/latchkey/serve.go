@@ -122,9 +122,9 @@ func (s *serveCmd) Run(ctx context.Context, e *env) (err error) {
 		return err
 	}
 	return srv.Run(ctx, func(pub, internal net.Addr) {
-		e.log.Info("latchkey ready", "issuer", cfg.Issuer, "public", pub.String(), "internal", internal.String(),
+		e.log.Info("latchkey ready", "issuer", cfg.Issuer, "console", cfg.AdminURL+"/admin", "public", pub.String(), "internal", internal.String(),
 			"startup", time.Since(start).Round(time.Millisecond).String())
-		e.showBootstrapLink(link, cfg.SetupLinkTTL)
+		e.showBootstrapLink(link, cfg.SetupLinkTTL, cfg.AdminURL+"/admin")
 	})
 }
 
@@ -132,7 +132,7 @@ func (s *serveCmd) Run(ctx context.Context, e *env) (err error) {
 // terminal and logs only that it was issued, for whom and until when: the
 // link is a credential, and logs are collected, shipped and kept. Without
 // a terminal no link is issued and the log says how to get one.
-func (e *env) showBootstrapLink(link *idp.SetupLink, ttl time.Duration) {
+func (e *env) showBootstrapLink(link *idp.SetupLink, ttl time.Duration, console string) {
 	switch {
 	case link == nil:
 	case link.URL == "" || e.term == nil:
@@ -140,8 +140,8 @@ func (e *env) showBootstrapLink(link *idp.SetupLink, ttl time.Duration) {
 			link.Username+"` (docker: `docker compose exec latchkey latchkey users setup-link "+link.Username+"`) to print one",
 			"user", link.Username, "user_id", link.UserID)
 	default:
-		fmt.Fprintf(e.term, "\n%s\n  No admin has a passkey yet. Open this one-time link to create the first admin's passkey\n  (valid %s, works once; a restart issues a new one):\n\n  %s\n%s\n\n",
-			strings.Repeat("=", 78), ttl, link.URL, strings.Repeat("=", 78))
+		fmt.Fprintf(e.term, "\n%s\n  No admin has a passkey yet. Open this one-time link to create the first admin's passkey\n  (valid %s, works once; a restart issues a new one):\n\n  %s\n\n  Then sign in to the admin console with that passkey:\n\n  %s\n%s\n\n",
+			strings.Repeat("=", 78), ttl, link.URL, console, strings.Repeat("=", 78))
 		e.log.Info("one-time setup link issued and shown on the terminal", "user", link.Username, "user_id", link.UserID,
 			"expires_at", link.ExpiresAt.UTC().Format(time.RFC3339))
 	}

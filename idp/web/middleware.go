@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -79,13 +80,18 @@ func NoStore(next echo.HandlerFunc) echo.HandlerFunc {
 
 // RequestLogger logs every request as one structured line. It logs the
 // route pattern, never the raw path or query: those carry setup tokens,
-// codes and state.
-func RequestLogger(log *slog.Logger) echo.MiddlewareFunc {
+// codes and state. Requests to the quiet routes (health and readiness
+// probes, which orchestrators send every few seconds) are logged only when
+// they fail (status 400 or above).
+func RequestLogger(log *slog.Logger, quiet ...string) echo.MiddlewareFunc {
 	return middleware.RequestLoggerWithConfig(middleware.RequestLoggerConfig{
 		LogStatus: true, LogLatency: true, LogMethod: true, LogRoutePath: true,
 		LogRequestID: true, LogRemoteIP: true, LogError: true, LogResponseSize: true,
 		HandleError: true,
 		LogValuesFunc: func(c echo.Context, v middleware.RequestLoggerValues) error {
+			if v.Status < 400 && slices.Contains(quiet, v.RoutePath) {
+				return nil
+			}
 			LogRequest(c.Request().Context(), log, v)
 			return nil
 		},

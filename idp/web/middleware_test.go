@@ -1,11 +1,17 @@
 package web
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/labstack/echo/v4"
 )
 
 func TestCSRF(t *testing.T) {
@@ -65,5 +71,53 @@ func TestCSRF(t *testing.T) {
 				t.Fatalf("status %d, want %d: %s", rec.Code, tc.want, rec.Body)
 			}
 		})
+	}
+}
+
+// TestProbesAreLoggedOnlyWhenTheyFail: orchestrators call the health and
+// readiness probes every few seconds; a passing probe writes no log line,
+// a failing one does, and every other route is logged as before.
+func TestProbesAreLoggedOnlyWhenTheyFail(t *testing.T) {
+	var buf bytes.Buffer
+	log := slog.New(slog.NewJSONHandler(&buf, nil))
+	e := echo.New()
+	e.Use(RequestLogger(log, "/healthz", "/readyz"))
+	ready := true
+	e.GET("/healthz", func(c echo.Context) error { return c.String(http.StatusOK, "ok") })
+	e.GET("/readyz", func(c echo.Context) error {
+		if ready {
+			return c.String(http.StatusOK, "ready")
+		}
+		return c.String(http.StatusServiceUnavailable, "database unreachable")
+	})
+	e.GET("/metrics", func(c echo.Context) error { return c.String(http.StatusOK, "") })
+	get := func(path string) {
+		rec := httptest.NewRecorder()
+		e.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	}
+	routes := func() []string {
+		var out []string
+		for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+			var v struct {
+				Route  string
+				Status int
+			}
+			if line != "" && json.Unmarshal([]byte(line), &v) == nil {
+				out = append(out, fmt.Sprintf("%s %d", v.Route, v.Status))
+			}
+		}
+		buf.Reset()
+		return out
+	}
+	get("/healthz")
+	get("/readyz")
+	if got := routes(); len(got) != 0 {
+		t.Fatalf("passing probes logged: %q", got)
+	}
+	ready = false
+	get("/readyz")
+	get("/metrics")
+	if got, want := strings.Join(routes(), ","), "/readyz 503,/metrics 200"; got != want {
+		t.Fatalf("logged %q, want %q", got, want)
 	}
 }
