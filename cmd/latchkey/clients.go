@@ -48,8 +48,8 @@ func checkRedirectURI(raw string) error {
 
 // checkBackchannelURI applies the outbound policy the server will apply
 // when it delivers (internal/outbound), and names the flag.
-func checkBackchannelURI(e *env, raw string) error {
-	pol, err := e.outboundPolicy()
+func checkBackchannelURI(e *env, issuer, raw string) error {
+	pol, err := e.outboundPolicy(issuer)
 	if err != nil {
 		return err
 	}
@@ -63,11 +63,6 @@ func (a *clientsAddCmd) Run(ctx context.Context, e *env) (err error) {
 	var probs []string
 	for _, u := range append(append([]string{}, a.RedirectURI...), a.PostLogoutRedirectURI...) {
 		if err := checkRedirectURI(u); err != nil {
-			probs = append(probs, err.Error())
-		}
-	}
-	if a.BackchannelLogoutURI != "" {
-		if err := checkBackchannelURI(e, a.BackchannelLogoutURI); err != nil {
 			probs = append(probs, err.Error())
 		}
 	}
@@ -90,6 +85,15 @@ func (a *clientsAddCmd) Run(ctx context.Context, e *env) (err error) {
 		return err
 	}
 	defer command.CloseDB(db, &err)
+	issuer, err := e.issuer(ctx, db)
+	if err != nil {
+		return err
+	}
+	if a.BackchannelLogoutURI != "" {
+		if err := checkBackchannelURI(e, issuer, a.BackchannelLogoutURI); err != nil {
+			return err
+		}
+	}
 	c := &models.Client{Name: a.Name, Public: a.Public, RedirectURIs: a.RedirectURI, PostLogoutRedirectURIs: a.PostLogoutRedirectURI,
 		AllowedScopes: a.Scope, IDTokenAlg: a.IDTokenAlg, AccessTokenFormat: a.AccessTokenFormat,
 		SkipConsent: a.FirstParty, BackchannelLogoutURI: a.BackchannelLogoutURI, AccessTokenAudience: a.Audience, JWKS: jwks}
@@ -101,8 +105,8 @@ func (a *clientsAddCmd) Run(ctx context.Context, e *env) (err error) {
 		Detail: models.JSONMap{"name": c.Name, "public": c.Public}})
 	if a.JSON {
 		out := map[string]any{"client_id": c.ID, "name": c.Name, "public": c.Public, "redirect_uris": c.RedirectURIs,
-			"post_logout_redirect_uris": c.PostLogoutRedirectURIs, "issuer": e.cli.Issuer,
-			"discovery_url": strings.TrimRight(e.cli.Issuer, "/") + "/.well-known/openid-configuration"}
+			"post_logout_redirect_uris": c.PostLogoutRedirectURIs, "issuer": issuer,
+			"discovery_url": strings.TrimRight(issuer, "/") + "/.well-known/openid-configuration"}
 		if secret != "" {
 			out["client_secret"] = secret
 		}
@@ -114,7 +118,7 @@ func (a *clientsAddCmd) Run(ctx context.Context, e *env) (err error) {
 	} else {
 		fmt.Fprintln(e.out, "public client: no secret; use PKCE (S256)")
 	}
-	fmt.Fprintf(e.out, "discovery:     %s/.well-known/openid-configuration\n", strings.TrimRight(e.cli.Issuer, "/"))
+	fmt.Fprintf(e.out, "discovery:     %s/.well-known/openid-configuration\n", strings.TrimRight(issuer, "/"))
 	return nil
 }
 

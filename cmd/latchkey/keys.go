@@ -28,7 +28,11 @@ func (k *keysRotateCmd) Run(ctx context.Context, e *env) (err error) {
 	if err != nil {
 		return err
 	}
-	cfg := idp.Config{Issuer: e.cli.Issuer}
+	issuer, err := e.issuer(ctx, db)
+	if err != nil {
+		return err
+	}
+	cfg := idp.Config{Issuer: issuer}
 	cfg.Defaults()
 	p, err := oidc.New(ctx, cfg.OIDC, db, sealer)
 	if err != nil {

@@ -31,7 +31,7 @@ type cli struct {
 	Config       kong.ConfigFlag `help:"JSON file with flag values (keys are flag names)." env:"LATCHKEY_CONFIG" placeholder:"FILE"`
 	DataDir      string          `help:"Directory for the SQLite database (the master key stays elsewhere)." default:"data" env:"LATCHKEY_DATA_DIR" placeholder:"DIR"`
 	Database     string          `help:"Database DSN: empty for SQLite in the data dir, a SQLite file path, or postgres://…" env:"LATCHKEY_DATABASE" placeholder:"DSN"`
-	Issuer       string          `help:"Public base URL; its host is the WebAuthn RP ID." default:"http://localhost:8080" env:"LATCHKEY_ISSUER" placeholder:"URL"`
+	Issuer       string          `help:"Public base URL; its host is the WebAuthn RP ID. Default: the issuer serve last ran with (recorded in the database), else http://localhost:8080." env:"LATCHKEY_ISSUER" placeholder:"URL"`
 	MasterKey    string          `help:"Base64 32-byte master key (prefer --master-key-file)." env:"LATCHKEY_MASTER_KEY" placeholder:"KEY"`
 	MasterKeyFil string          `name:"master-key-file" help:"File holding the base64 master key; created on a first start. Default: $XDG_CONFIG_HOME/latchkey/master.key (~/.config/latchkey/master.key), never the data directory." env:"LATCHKEY_MASTER_KEY_FILE" placeholder:"FILE"`
 	SetupLinkTTL time.Duration   `name:"setup-link-ttl" help:"Lifetime of one-time setup links." default:"24h" env:"LATCHKEY_SETUP_LINK_TTL"`
@@ -143,14 +143,33 @@ func (e *env) openDBWith(ctx context.Context, onFresh func(*models.DB)) (*models
 	return command.OpenDB(ctx, e.cli.Database, e.cli.DataDir, onFresh)
 }
 
+// defaultIssuer is the issuer of an installation that was never served
+// and is given none.
+const defaultIssuer = "http://localhost:8080"
+
+// issuer is the issuer the commands print URLs on: --issuer, else the one
+// `serve` recorded in the database (models.SettingIssuer), else
+// defaultIssuer. Setup links printed by the CLI must name the host the
+// server runs on: a passkey made on another host is bound to another RP ID.
+func (e *env) issuer(ctx context.Context, db *models.DB) (string, error) {
+	if e.cli.Issuer != "" {
+		return e.cli.Issuer, nil
+	}
+	recorded, err := db.RecordedIssuer(ctx)
+	if err != nil || recorded != "" {
+		return recorded, err
+	}
+	return defaultIssuer, nil
+}
+
 // outboundPolicy is where back-channel logout may post: the issuer and
 // --outbound-allow decide (internal/outbound).
-func (e *env) outboundPolicy() (outbound.Policy, error) {
+func (e *env) outboundPolicy(issuer string) (outbound.Policy, error) {
 	allow, err := outbound.ParseAllow(e.cli.OutboundAllow)
 	if err != nil {
 		return outbound.Policy{}, err
 	}
-	return outbound.NewPolicy(e.cli.Issuer, allow), nil
+	return outbound.NewPolicy(issuer, allow), nil
 }
 
 // printJSON writes v as one JSON object.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/url"
 	"strings"
 	"time"
 
@@ -16,6 +17,8 @@ import (
 )
 
 type serveCmd struct {
+	AcceptNewIssuer bool          `name:"accept-new-issuer" help:"Start although --issuer names another host than the one the database was served at (passkeys made for the old host stop working)." env:"LATCHKEY_ACCEPT_NEW_ISSUER"`
+	recorded        string        // the recorded issuer, when --issuer is not given
 	Listen          string        `help:"Public listener (OIDC endpoints, sign-in pages)." default:":8080" env:"LATCHKEY_LISTEN" placeholder:"ADDR"`
 	InternalListen  string        `help:"Internal listener (admin, health); keep it private." default:"127.0.0.1:8081" env:"LATCHKEY_INTERNAL_LISTEN" placeholder:"ADDR"`
 	AdminURL        string        `name:"admin-url" help:"Base URL at which browsers reach the admin console on the internal listener (default: http(s)://localhost:PORT of --internal-listen)." env:"LATCHKEY_ADMIN_URL" placeholder:"URL"`
@@ -54,7 +57,7 @@ func refreshReuseGrace(flag time.Duration) time.Duration {
 // config builds idp.Config from the global and serve flags.
 func (s *serveCmd) config(e *env) idp.Config {
 	return idp.Config{
-		Issuer: e.cli.Issuer, Listen: s.Listen, InternalListen: s.InternalListen, AdminURL: s.AdminURL,
+		Issuer: s.issuer(e), Listen: s.Listen, InternalListen: s.InternalListen, AdminURL: s.AdminURL,
 		TLSCert: s.TLSCert, TLSKey: s.TLSKey, SessionTTL: s.SessionTTL, SetupLinkTTL: e.cli.SetupLinkTTL,
 		OIDC: oidc.Config{AccessTokenTTL: s.AccessTokenTTL, IDTokenTTL: s.IDTokenTTL, RefreshTokenTTL: s.RefreshTokenTTL,
 			ClientCacheSize: clientCacheSize(s.ClientCache), RefreshReuseGrace: refreshReuseGrace(s.RefreshGrace)},
@@ -75,13 +78,62 @@ func (s *serveCmd) buildConfig(e *env) (idp.Config, []string) {
 		probs = append(probs, fmt.Sprintf("--refresh-reuse-grace must be from 0 (none) to 1m, got %s", s.RefreshGrace))
 	}
 	s.policyFlags.apply(&cfg)
-	if pol, err := e.outboundPolicy(); err != nil {
+	if pol, err := e.outboundPolicy(cfg.Issuer); err != nil {
 		probs = append(probs, err.Error())
 	} else {
 		cfg.OIDC.Outbound.Allow = pol.Allow
 	}
 	cfg.Defaults()
 	return cfg, append(probs, cfg.Validate()...)
+}
+
+// issuer is --issuer, else the recorded issuer that Run has put into
+// s.recorded, else defaultIssuer.
+func (s *serveCmd) issuer(e *env) string {
+	switch {
+	case e.cli.Issuer != "":
+		return e.cli.Issuer
+	case s.recorded != "":
+		return s.recorded
+	}
+	return defaultIssuer
+}
+
+// checkIssuer compares the issuer with the one the database was last
+// served at. Passkeys are bound to the RP ID, the issuer's host (WebAuthn
+// Level 3 §5.1.3 step 7, §7.2 step 15: the rpIdHash must match), so a
+// start on another host would leave every user with passkeys that no
+// longer work: it is refused unless --accept-new-issuer says it is meant.
+// Without --issuer the recorded issuer is used, and cfg is built again.
+func (s *serveCmd) checkIssuer(ctx context.Context, e *env, db *models.DB, cfg idp.Config) (idp.Config, error) {
+	recorded, err := db.RecordedIssuer(ctx)
+	if err != nil || recorded == "" {
+		return cfg, err
+	}
+	if e.cli.Issuer == "" {
+		s.recorded = recorded
+		cfg, probs := s.buildConfig(e)
+		if len(probs) > 0 {
+			return cfg, &idp.ConfigError{Problems: probs}
+		}
+		return cfg, nil
+	}
+	was, now := issuerHost(recorded), issuerHost(cfg.Issuer)
+	if strings.EqualFold(was, now) || s.AcceptNewIssuer {
+		return cfg, nil
+	}
+	return cfg, fmt.Errorf("this installation was served at %s and --issuer is %s: passkeys are bound to the host %q (the WebAuthn RP ID) and would stop working on %q; "+
+		"start with --issuer %s, or pass --accept-new-issuer if the host is meant to change (users then need new passkeys: `latchkey users setup-link USERNAME`)",
+		recorded, cfg.Issuer, was, now, recorded)
+}
+
+// issuerHost is the host of an issuer URL (validated before it is used or
+// recorded; the raw string if it does not parse).
+func issuerHost(issuer string) string {
+	if u, err := url.Parse(issuer); err == nil {
+		return u.Hostname()
+	}
+	return issuer
 }
 
 func (s *serveCmd) Run(ctx context.Context, e *env) (err error) {
@@ -106,8 +158,14 @@ func (s *serveCmd) Run(ctx context.Context, e *env) (err error) {
 	defer command.CloseDB(db, &err)
 	// The key is looked for once the database says which one it needs
 	// (masterkey.go): no key is made for a database sealed with another.
+	if cfg, err = s.checkIssuer(ctx, e, db, cfg); err != nil {
+		return err
+	}
 	sealer, mk, err := e.sealer(ctx, db)
 	if err != nil {
+		return err
+	}
+	if err := db.RecordIssuer(ctx, cfg.Issuer, "serve"); err != nil {
 		return err
 	}
 	if mk.inDataDir {

@@ -46,7 +46,11 @@ func (a *usersAddCmd) Run(ctx context.Context, e *env) (err error) {
 	}
 	_ = db.Audit(ctx, &models.AuditEvent{Type: models.EventUserCreated, Success: true, UserID: u.ID, ActorID: "cli",
 		Detail: models.JSONMap{"username": u.Username, "admin": u.IsAdmin}})
-	issued, err := idp.IssueSetupLinkFor(ctx, db, e.cli.Issuer, u, e.cli.SetupLinkTTL, "cli")
+	issuer, err := e.issuer(ctx, db)
+	if err != nil {
+		return err
+	}
+	issued, err := idp.IssueSetupLinkFor(ctx, db, issuer, u, e.cli.SetupLinkTTL, "cli")
 	if err != nil {
 		return err
 	}
@@ -75,7 +79,11 @@ func (s *usersSetupLinkCmd) Run(ctx context.Context, e *env) (err error) {
 	if err != nil {
 		return fmt.Errorf("no user %q: %w", s.Username, err)
 	}
-	issued, err := idp.IssueSetupLinkFor(ctx, db, e.cli.Issuer, u, e.cli.SetupLinkTTL, "cli")
+	issuer, err := e.issuer(ctx, db)
+	if err != nil {
+		return err
+	}
+	issued, err := idp.IssueSetupLinkFor(ctx, db, issuer, u, e.cli.SetupLinkTTL, "cli")
 	if err != nil {
 		return err
 	}
