@@ -132,6 +132,7 @@ func (s *Server) routeTable() []route {
 		{internal, post, "/admin/users/:id", adm.HandleUserUpdate, view},
 		{internal, post, "/admin/users/:id/:action", adm.HandleUserAction, view},
 		{internal, post, "/admin/users/:id/passkeys/:cid/revoke", adm.HandlePasskeyRevoke, view},
+		{internal, post, "/admin/users/:id/passkeys/:cid/unblock", adm.HandlePasskeyUnblock, view},
 		{internal, post, "/admin/users/:id/sessions/:sid/end", adm.HandleSessionEnd, view},
 		{internal, post, "/admin/users/:id/apps/:cid/revoke", adm.HandleAppRevoke, view},
 		{internal, get, "/admin/groups", adm.HandleGroupsList, view},

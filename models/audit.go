@@ -7,21 +7,22 @@ import (
 
 // Audit event types.
 const (
-	EventSignIn          = "sign_in"
-	EventSignInFailed    = "sign_in_failed"
-	EventPasskeyAdded    = "passkey_added"
-	EventPasskeyRemoved  = "passkey_removed"
-	EventCloneWarning    = "clone_warning"
-	EventRefreshReuse    = "refresh_token_reuse"
-	EventRefreshRetry    = "refresh_token_retry" // a reuse within the grace (oidc RefreshReuseGrace)
-	EventCodeReuse       = "code_reuse"
-	EventSetupLinkIssued = "setup_link_issued"
-	EventSetupLinkUsed   = "setup_link_used"
-	EventUserCreated     = "user_created"
-	EventUsersImported   = "users_imported"
-	EventClientCreated   = "client_created"
-	EventSignOut         = "sign_out"
-	EventKeyRotated      = "key_rotated"
+	EventSignIn           = "sign_in"
+	EventSignInFailed     = "sign_in_failed"
+	EventPasskeyAdded     = "passkey_added"
+	EventPasskeyRemoved   = "passkey_removed"
+	EventCloneWarning     = "clone_warning"
+	EventPasskeyUnblocked = "passkey_unblocked" //nolint:gosec // G101: an audit event name, not a credential
+	EventRefreshReuse     = "refresh_token_reuse"
+	EventRefreshRetry     = "refresh_token_retry" // a reuse within the grace (oidc RefreshReuseGrace)
+	EventCodeReuse        = "code_reuse"
+	EventSetupLinkIssued  = "setup_link_issued"
+	EventSetupLinkUsed    = "setup_link_used"
+	EventUserCreated      = "user_created"
+	EventUsersImported    = "users_imported"
+	EventClientCreated    = "client_created"
+	EventSignOut          = "sign_out"
+	EventKeyRotated       = "key_rotated"
 )
 
 // AuditEvent is one security-relevant event. Detail never holds a secret.

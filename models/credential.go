@@ -119,3 +119,37 @@ func (db *CredentialStore) DeleteCredential(ctx context.Context, userID, id stri
 	}
 	return tx.Commit().Error
 }
+
+// BlockedPasskey is a passkey blocked as a suspected clone, with its
+// owner's username.
+type BlockedPasskey struct {
+	Credential
+	Username string
+}
+
+// BlockedPasskeys returns up to limit passkeys blocked as suspected
+// clones, oldest first, with their owners.
+func (db *CredentialStore) BlockedPasskeys(ctx context.Context, limit int) ([]BlockedPasskey, error) {
+	var out []BlockedPasskey
+	err := db.ctx(ctx).Table("credentials AS c").Select("c.*, u.username").
+		Joins("JOIN users u ON u.id = c.user_id").
+		Where("c.clone_warning = ?", true).Order("c.created_at, c.id").Limit(limit).Scan(&out).Error
+	return out, translate(err)
+}
+
+// UnblockCredential clears the clone warning of the user's passkey and
+// resets its stored sign count, so that the next sign-in's counter becomes
+// the new reference (WebAuthn L3 §6.1.1: a relying party decides what a
+// counter that went backwards means; an admin who reviewed it decides
+// here). It returns ErrNotFound when the user has no such blocked passkey.
+func (db *CredentialStore) UnblockCredential(ctx context.Context, userID, id string) error {
+	res := db.ctx(ctx).Model(&Credential{}).Where("id = ? AND user_id = ? AND clone_warning = ?", id, userID, true).
+		Updates(map[string]any{"clone_warning": false, "sign_count": 0})
+	if res.Error != nil {
+		return translate(res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return ErrNotFound
+	}
+	return nil
+}

@@ -139,6 +139,7 @@ func TestListQueriesUseIndexes(t *testing.T) {
 			return err
 		}},
 		{name: "audit types", want: []string{"audit_events_type"}, run: func(d *DB) error { _, err := d.AuditTypes(ctx); return err }},
+		{name: "blocked passkeys", want: []string{"credentials_clone_warning"}, run: func(d *DB) error { _, err := d.BlockedPasskeys(ctx, 21); return err }},
 		{name: "credentials page", want: []string{"credentials"}, run: func(d *DB) error { _, err := d.CredentialsPage(ctx, "x", 500); return err }},
 	}
 	for _, tc := range cases {

@@ -222,7 +222,10 @@ type adminOverviewPage struct {
 	Chart      template.HTML
 	Total      int
 	RecentFail int
-	policyInfo // admin.go
+	// Blocked lists passkeys blocked as suspected clones (blocked.go).
+	Blocked     []blockedRow
+	MoreBlocked bool
+	policyInfo  // admin.go
 }
 
 // overviewFresh is how long the overview's totals are reused: counting a
@@ -272,6 +275,9 @@ func (s *Handlers) HandleOverviewShow(c echo.Context) error {
 	p := &adminOverviewPage{adminBase: s.adminBase(c, "overview"), Counts: f.counts, Chart: signInChart(f.days), RecentFail: f.recentFail}
 	for _, d := range f.days {
 		p.Total += d.Count
+	}
+	if p.Blocked, p.MoreBlocked, err = s.blockedRows(c); err != nil {
+		return err
 	}
 	p.policyInfo = s.policyInfo(ctx)
 	return s.Render(c, http.StatusOK, "admin_overview", p)

@@ -40,7 +40,7 @@ func (s *Handlers) adminBase(c echo.Context, section string, scripts ...string) 
 var notices = map[string]string{ //nolint:gosec // G101: fixed notice texts keyed by ?done= (e.g. "tokens for this user were revoked"), no credential
 	"user-saved": "The user was saved.", "user-disabled": "The user was disabled; their sessions and tokens were ended.",
 	"user-enabled": "The user was enabled.", "user-deleted": "The user was deleted.",
-	"passkey-revoked": "The passkey was revoked.", "session-ended": "The session was ended.",
+	"passkey-revoked": "The passkey was revoked.", "passkey-unblocked": "The passkey was unblocked; its next sign-in sets a new sign count.", "session-ended": "The session was ended.",
 	"sessions-ended": "All sessions of the user were ended.",
 	"group-created":  "The group was created.", "group-saved": "The group was saved.", "group-deleted": "The group was deleted.",
 	"member-added": "The member was added.", "member-removed": "The member was removed.",
