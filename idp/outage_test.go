@@ -96,6 +96,26 @@ func TestStorageOutageIsNotTheClientsFault(t *testing.T) {
 			t.Fatalf("userinfo: %v, want a 5xx answer", err)
 		}
 	})
+	// Introspection and revocation (RFC 7662 §2.2, RFC 7009 §2.2.1): an
+	// outage is not "inactive" (which tells a resource server the token
+	// was revoked) nor "revoked"; it is an error the caller retries.
+	for _, ep := range []string{"/oauth/introspect", "/revoke"} {
+		t.Run(ep, func(t *testing.T) {
+			req, _ := http.NewRequest(http.MethodPost, app.issuer+ep, strings.NewReader(url.Values{"token": {tok.AccessToken}}.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.SetBasicAuth(url.QueryEscape(client.ID), url.QueryEscape(secret))
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body := readBody(t, resp)
+			ok := (resp.StatusCode == http.StatusInternalServerError && strings.Contains(body, `"server_error"`)) ||
+				(resp.StatusCode == http.StatusServiceUnavailable && strings.Contains(body, `"temporarily_unavailable"`) && resp.Header.Get("Retry-After") != "")
+			if !ok {
+				t.Fatalf("POST %s during an outage: %d %s, want 500 server_error or 503 temporarily_unavailable", ep, resp.StatusCode, body)
+			}
+		})
+	}
 	// A client already in the client cache: op gets as far as storing the
 	// request and sends the client server_error (RFC 6749 §4.1.2.1), which
 	// does not blame it.
@@ -118,5 +138,41 @@ func TestStorageOutageIsNotTheClientsFault(t *testing.T) {
 					resp.Header.Get("Retry-After"), body)
 			}
 		})
+	}
+}
+
+// TestIntrospectionAnswers: a live token is active for its client, a
+// foreign or garbage token inactive, and a caller with a wrong secret or
+// an unknown client_id gets 401 invalid_client (RFC 7662 §2.1, RFC 6749
+// §5.2), never an answer about the token.
+func TestIntrospectionAnswers(t *testing.T) {
+	app := newTestApp(t)
+	_, setup := app.newUser("ida", false)
+	const redirect = "http://localhost:9999/callback"
+	client, secret := app.newClient(redirect)
+	other, otherSecret := app.newClient(redirect)
+	b := app.newBrowser()
+	b.register(setup)
+	r := app.newRP(client.ID, secret, redirect)
+	authURL, f := r.authURL()
+	tok, _ := r.exchange(b.signIn(authURL), f)
+	if !app.introspect(client.ID, secret, tok.AccessToken) {
+		t.Fatal("a live token is inactive for its client")
+	}
+	if app.introspect(other.ID, otherSecret, tok.AccessToken) || app.introspect(client.ID, secret, "garbage") {
+		t.Fatal("a foreign client or a garbage token got active")
+	}
+	// (Without a secret op refuses the request itself: 400 invalid_client.)
+	for _, c := range []struct{ id, secret string }{{client.ID, "wrong"}, {models.NewUUID(), secret}} {
+		req, _ := http.NewRequest(http.MethodPost, app.issuer+"/oauth/introspect", strings.NewReader(url.Values{"token": {tok.AccessToken}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(url.QueryEscape(c.id), url.QueryEscape(c.secret))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if body := readBody(t, resp); resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, `"invalid_client"`) || strings.Contains(body, "active") {
+			t.Fatalf("introspection as %q/%q: %d %s", c.id, c.secret, resp.StatusCode, body)
+		}
 	}
 }

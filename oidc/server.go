@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -232,6 +233,61 @@ func (s *server) UserInfo(ctx context.Context, r *op.Request[oidc.UserInfoReques
 		return nil, op.NewStatusError(oe, http.StatusUnauthorized)
 	}
 	return nil, op.NewStatusError(oidc.ErrServerError().WithParent(err), http.StatusInternalServerError)
+}
+
+// Introspect is op's LegacyServer.Introspect (RFC 7662) except for a
+// storage failure: op answers it with {"active": false}, which tells a
+// resource server that a live token was revoked. RFC 7662 §2.3 has the
+// server answer an error it cannot decide with; here it is 500
+// server_error, which the resource server retries.
+func (s *server) Introspect(ctx context.Context, r *op.Request[op.IntrospectionRequest]) (*op.Response, error) {
+	serverError := func(err error) error {
+		return op.NewStatusError(oidc.ErrServerError().WithParent(err), http.StatusInternalServerError)
+	}
+	cc := r.Data.ClientCredentials
+	clientID := cc.ClientID
+	if cc.ClientAssertion != "" {
+		id, err := s.p.useClientAssertion(ctx, cc.ClientAssertion, s.p.endpointURL(r.URL))
+		if err != nil {
+			return nil, err
+		}
+		clientID = id
+	} else if err := s.p.storage.AuthorizeClientIDSecret(ctx, cc.ClientID, cc.ClientSecret); err != nil {
+		var oe *oidc.Error
+		if errors.As(err, &oe) || errors.Is(err, models.ErrNotFound) {
+			return nil, op.NewStatusError(oidc.ErrInvalidClient().WithDescription("invalid client credentials").WithParent(err), http.StatusUnauthorized)
+		}
+		return nil, serverError(err)
+	}
+	resp := new(oidc.IntrospectionResponse)
+	tokenID, subject, ok := s.tokenIDAndSubject(ctx, r.Data.Token)
+	if !ok {
+		return op.NewResponse(resp), nil
+	}
+	if err := s.p.storage.SetIntrospectionFromToken(ctx, resp, tokenID, subject, clientID); err != nil {
+		var oe *oidc.Error
+		if errors.As(err, &oe) {
+			return op.NewResponse(new(oidc.IntrospectionResponse)), nil
+		}
+		return nil, serverError(err)
+	}
+	resp.Active = true
+	return op.NewResponse(resp), nil
+}
+
+// tokenIDAndSubject is op's getTokenIDAndSubject: an opaque access token
+// is decrypted, a JWT one verified.
+func (s *server) tokenIDAndSubject(ctx context.Context, token string) (string, string, bool) {
+	p := s.Provider()
+	if plain, err := p.Crypto().Decrypt(token); err == nil {
+		id, subject, ok := strings.Cut(plain, ":")
+		return id, subject, ok && !strings.Contains(subject, ":")
+	}
+	claims, err := op.VerifyAccessToken[*oidc.AccessTokenClaims](ctx, token, p.AccessTokenVerifier(ctx))
+	if err != nil {
+		return "", "", false
+	}
+	return claims.JWTID, claims.Subject, true
 }
 
 // EndSession is op's RP-initiated logout, which also ends the browser
