@@ -168,6 +168,12 @@ type chrome struct {
 
 func newChrome(t *testing.T, exe string, userVerified bool) *chrome {
 	t.Helper()
+	return newChromeFor(t, exe, userVerified, browserTestTimeout)
+}
+
+// newChromeFor is newChrome with another deadline for its actions.
+func newChromeFor(t *testing.T, exe string, userVerified bool, timeout time.Duration) *chrome {
+	t.Helper()
 	logs := &syncBuffer{}
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(exe),
@@ -185,7 +191,7 @@ func newChrome(t *testing.T, exe string, userVerified bool) *chrome {
 		chromedp.CombinedOutput(logs),
 	}
 	// A hard limit above the per-test deadline, so a wedged browser still dies.
-	hard, hardCancel := context.WithTimeout(context.Background(), browserTestTimeout+30*time.Second)
+	hard, hardCancel := context.WithTimeout(context.Background(), timeout+30*time.Second)
 	alloc, allocCancel := chromedp.NewExecAllocator(hard, opts...)
 	tab, tabCancel := chromedp.NewContext(alloc, chromedp.WithLogf(logs.Printf), chromedp.WithErrorf(logs.Printf))
 	// Cleanups run last-in first-out: the browser exits (allocCancel waits for
@@ -203,7 +209,7 @@ func newChrome(t *testing.T, exe string, userVerified bool) *chrome {
 	if err := chromedp.Do(tab); err != nil {
 		t.Fatalf("start chromium %s: %v\n%s", exe, err, logs.String())
 	}
-	ctx, cancel := context.WithTimeout(tab, browserTestTimeout)
+	ctx, cancel := context.WithTimeout(tab, timeout)
 	t.Cleanup(cancel)
 	c := &chrome{t: t, tab: tab, ctx: ctx, logs: logs}
 

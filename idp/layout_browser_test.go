@@ -1,0 +1,160 @@
+package idp
+
+import (
+	"context"
+	_ "embed"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/latchkey-idp/latchkey/models"
+)
+
+// axeSource is axe-core (testdata/axe/README.md), run in the page.
+//
+//go:embed testdata/axe/axe.min.js
+var axeSource string
+
+// layoutWidths are the viewport widths every page must fit: a phone
+// (390 px, an iPhone 12 to 15) and a laptop.
+var layoutWidths = []int64{390, 1280}
+
+// axeFinding is one axe violation of impact serious or critical.
+type axeFinding struct {
+	ID, Impact, Help string
+	Targets          []string
+}
+
+// checkPage loads u at each width and fails the test when the document
+// scrolls sideways or axe finds a serious or critical violation; it
+// saves a screenshot per width.
+func (c *chrome) checkPage(shots, name, u string) {
+	c.t.Helper()
+	for _, w := range layoutWidths {
+		c.do(fmt.Sprintf("open %s at %d px", name, w),
+			chromedp.EmulateViewport(w, 900),
+			chromedp.Navigate(u),
+			chromedp.WaitReady(chromedp.CSS("body")),
+		)
+		// Sideways scrolling: the document is wider than the viewport.
+		over, err := chromedp.Run(c.ctx, chromedp.Evaluate[string](`(() => {
+			const d = document.documentElement, w = d.clientWidth;
+			if (d.scrollWidth <= w) return "";
+			const wide = [...document.querySelectorAll("body *")].filter(e => e.getBoundingClientRect().right > w + 1)
+				.slice(0, 5).map(e => e.tagName.toLowerCase() + (e.id ? "#" + e.id : "") + (e.className ? "." + String(e.className).split(" ").join(".") : ""));
+			return d.scrollWidth + " px wide in " + w + " px; overflowing: " + wide.join(", ");
+		})()`))
+		if err != nil {
+			c.fatalf("%s at %d px: measure: %v", name, w, err)
+		}
+		c.screenshot(shots, fmt.Sprintf("layout-%s-%d", name, w))
+		if over != "" {
+			c.t.Errorf("%s at %d px scrolls sideways: %s", name, w, over)
+		}
+		findings, err := chromedp.Run(c.ctx, chromedp.Evaluate[[]axeFinding](axeSource+`;
+			axe.run(document, {resultTypes: ["violations"]}).then(r => r.violations
+				.filter(v => v.impact === "serious" || v.impact === "critical")
+				.map(v => ({ID: v.id, Impact: v.impact, Help: v.help, Targets: v.nodes.slice(0, 5).map(n => n.target.join(" "))})))`,
+			chromedp.EvalAwaitPromise))
+		if err != nil {
+			c.fatalf("%s at %d px: axe: %v", name, w, err)
+		}
+		for _, f := range findings {
+			c.t.Errorf("%s at %d px: axe %s (%s): %s, on %s", name, w, f.ID, f.Impact, f.Help, strings.Join(f.Targets, "; "))
+		}
+	}
+}
+
+// TestBrowserLayoutAndAccessibility opens every console page, the account
+// page and the public pages at 390 and 1280 px: none scrolls sideways,
+// axe finds no serious or critical problem, and a screenshot of each is
+// kept (issue 19).
+func TestBrowserLayoutAndAccessibility(t *testing.T) {
+	exe := findChromium(t)
+	app := newAdminApp(t)
+	ctx := context.Background()
+	shots := artifactDir(t)
+	_, adminLink := app.newUser("root", true)
+	user, userLink := app.newUser("browser-alice", false)
+	_, pendingLink := app.newUser("pending-bob", false)
+	group, err := app.db.CreateGroup(ctx, "engineering")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := app.db.AddGroupMember(ctx, group.ID, user.ID); err != nil {
+		t.Fatal(err)
+	}
+	client, _ := app.newClient("https://app.example.com/callback", func(c *models.Client) {
+		c.Name = "Expense reports with a rather long application name"
+	})
+	// A refused sign-in of an unknown passkey, for the audit log.
+	if err := app.db.Audit(ctx, &models.AuditEvent{Type: models.EventSignInFailed, Detail: models.JSONMap{"reason": "unknown_credential", "credential": "q83vEjRWeJA"}}); err != nil {
+		t.Fatal(err)
+	}
+
+	admin := newChromeFor(t, exe, true, 5*time.Minute)
+	admin.setUpPasskey(adminLink, "Admin laptop")
+	admin.do("open the console", chromedp.Navigate(app.adminURL+"/admin"))
+	admin.passkeySignInUntil(app.issuer, func(s pageState) bool {
+		u, ok := sameOrigin(s.Href, app.adminURL)
+		return ok && u.Path == "/admin" && strings.Contains(s.Text, "Sign-ins per day")
+	})
+	for _, p := range []struct{ name, path string }{
+		{"overview", "/admin"},
+		{"users", "/admin/users"},
+		{"user", "/admin/users/" + user.ID},
+		{"user-new", "/admin/users/new"},
+		{"groups", "/admin/groups"},
+		{"group", "/admin/groups/" + group.ID},
+		{"clients", "/admin/clients"},
+		{"client", "/admin/clients/" + client.ID},
+		{"client-new", "/admin/clients/new"},
+		{"keys", "/admin/keys"},
+		{"tokens", "/admin/tokens"},
+		{"audit", "/admin/audit"},
+	} {
+		admin.checkPage(shots, "console-"+p.name, app.adminURL+p.path)
+	}
+
+	// The end user's pages.
+	alice := newChromeFor(t, exe, true, 5*time.Minute)
+	alice.setUpPasskey(userLink, "Alice's phone")
+	alice.do("open the account page", chromedp.Navigate(app.issuer+"/account"))
+	alice.passkeySignInUntil(app.issuer, func(s pageState) bool {
+		u, ok := sameOrigin(s.Href, app.issuer)
+		return ok && u.Path == "/account" && strings.Contains(s.Text, "Alice's phone")
+	})
+	alice.checkPage(shots, "account", app.issuer+"/account")
+
+	// Public pages of a browser that is not signed in.
+	anon := newChromeFor(t, exe, true, 5*time.Minute)
+	anon.do("reach the sign-in page", chromedp.Navigate(app.adminURL+"/admin"))
+	var login string
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline) && !strings.Contains(login, "/login?"); time.Sleep(100 * time.Millisecond) {
+		login, _ = chromedp.Run(anon.ctx, chromedp.Location())
+	}
+	if !strings.Contains(login, "/login?") {
+		anon.fatalf("no sign-in page, at %s", login)
+	}
+	for _, p := range []struct{ name, url string }{
+		{"login", login},
+		{"home", app.issuer + "/"},
+		{"setup", pendingLink},
+		{"device", app.issuer + "/device"},
+		{"account-signin", app.issuer + "/account"},
+		{"error-setup-link", app.issuer + "/setup/not-a-valid-token"},
+		{"error-not-found", app.issuer + "/no-such-page"},
+	} {
+		anon.checkPage(shots, p.name, p.url)
+	}
+	if resp, err := http.Get(app.issuer + "/no-such-page"); err != nil || resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("the not-found page: %v %v", err, resp)
+	} else {
+		_ = resp.Body.Close()
+	}
+	t.Logf("screenshots in %s", shots)
+}
