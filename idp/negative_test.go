@@ -148,6 +148,11 @@ func TestSignInRefusals(t *testing.T) {
 					if len(evs) == 0 || evs[0].Detail["reason"] != reason {
 						t.Fatalf("audit = %+v, want reason %s", evs, reason)
 					}
+					// The audit log names the unknown credential, so an
+					// admin can tell one stray passkey from many.
+					if cid, _ := evs[0].Detail["credential"].(string); reason == "unknown_credential" && (cid == "" || evs[0].UserID != "") {
+						t.Fatalf("unknown credential audited as %+v, want its ID and no user", evs[0])
+					}
 				}
 			})
 		}
@@ -167,6 +172,9 @@ func TestSignInRefusals(t *testing.T) {
 		if st, msg := b.loginFinish(arID, csrf, begin.CeremonyID, a); st == http.StatusOK || msg == "" {
 			t.Fatalf("disabled user signed in: %d %q", st, msg)
 		}
+		if evs, _ := app.db.AuditEvents(ctx, models.AuditFilter{Type: models.EventSignInFailed, Limit: 1}); len(evs) != 1 || evs[0].UserID != user.ID {
+			t.Fatalf("the disabled user's refusal audited as %+v, want it to name %s", evs, user.ID)
+		}
 	})
 
 	t.Run("sign count regression", func(t *testing.T) {
@@ -180,8 +188,8 @@ func TestSignInRefusals(t *testing.T) {
 		if !creds[0].CloneWarning {
 			t.Fatal("clone warning not set")
 		}
-		if evs, _ := app.db.AuditEvents(ctx, models.AuditFilter{Type: models.EventCloneWarning}); len(evs) != 1 {
-			t.Fatalf("clone warning audited %d times", len(evs))
+		if evs, _ := app.db.AuditEvents(ctx, models.AuditFilter{Type: models.EventCloneWarning}); len(evs) != 1 || evs[0].UserID != user.ID || evs[0].Detail["credential"] == nil {
+			t.Fatalf("clone warning audited as %+v, want once, naming %s and the passkey", evs, user.ID)
 		}
 	})
 }

@@ -51,6 +51,11 @@ type Error struct {
 	Kind    error
 	Message string
 	Err     error
+	// UserID and CredentialID name, for the audit log, whose passkey a
+	// refused sign-in answered with: UserID once the credential is known to
+	// be that user's, CredentialID (base64url, at most 64 characters) as
+	// the authenticator sent it, also when no account holds it.
+	UserID, CredentialID string
 }
 
 func (e *Error) Error() string {

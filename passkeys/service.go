@@ -2,6 +2,7 @@ package passkeys
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -333,11 +334,23 @@ func (s *Service) FinishLogin(ctx context.Context, ceremonyID, authRequestID str
 // finishLogin verifies a parsed assertion against the session data of
 // its challenge (a consumed ceremony, or a challenge bound to an auth
 // request, bound.go) and completes the sign-in.
-func (s *Service) finishLogin(ctx context.Context, sd *webauthn.SessionData, parsed *protocol.ParsedCredentialAssertionData) (*LoginResult, error) {
+func (s *Service) finishLogin(ctx context.Context, sd *webauthn.SessionData, parsed *protocol.ParsedCredentialAssertionData) (_ *LoginResult, err error) {
 	var (
 		owner      *webauthnUser
 		handlerErr error
 	)
+	defer func() {
+		var pe *Error
+		if !errors.As(err, &pe) {
+			return
+		}
+		if pe.CredentialID = base64.RawURLEncoding.EncodeToString(parsed.RawID); len(pe.CredentialID) > 64 {
+			pe.CredentialID = pe.CredentialID[:64]
+		}
+		if owner != nil && owner.credential(parsed.RawID) != nil {
+			pe.UserID = owner.user.ID
+		}
+	}()
 	handler := func(rawID, userHandle []byte) (webauthn.User, error) {
 		owner, handlerErr = s.lookupOwner(ctx, rawID, userHandle)
 		if handlerErr != nil {

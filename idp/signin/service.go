@@ -314,8 +314,11 @@ func (s *Service) auditRefusal(ctx context.Context, clientID string, err error, 
 	if !errors.As(err, &pe) || errors.Is(err, passkeys.ErrInternal) {
 		return
 	}
-	ev := &models.AuditEvent{Type: models.EventSignInFailed, Success: false, ClientID: clientID,
+	ev := &models.AuditEvent{Type: models.EventSignInFailed, Success: false, ClientID: clientID, UserID: pe.UserID,
 		Detail: models.JSONMap{"reason": passkeys.Reason(err)}}
+	if pe.CredentialID != "" {
+		ev.Detail["credential"] = pe.CredentialID
+	}
 	if errors.Is(err, passkeys.ErrCloneDetected) {
 		ev.Type = models.EventCloneWarning
 	}
