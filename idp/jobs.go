@@ -87,6 +87,19 @@ func every(ctx context.Context, d time.Duration, now bool, fn func()) {
 	}
 }
 
+// brandingEvery is how often each instance reloads the branding, so that
+// a change made on another instance shows within a few seconds.
+const brandingEvery = 5 * time.Second
+
+// brandingJobs reloads the branding until ctx ends.
+func (s *Server) brandingJobs(ctx context.Context) {
+	every(ctx, brandingEvery, false, func() {
+		if err := s.pages.Brand.Reload(ctx, s.db); err != nil && ctx.Err() == nil {
+			s.cfg.Logger.Warn("reload branding", "err", err)
+		}
+	})
+}
+
 // backchannelEvery is how often each instance looks for logout tokens to
 // deliver.
 const backchannelEvery = 2 * time.Second

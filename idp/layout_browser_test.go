@@ -116,6 +116,7 @@ func TestBrowserLayoutAndAccessibility(t *testing.T) {
 		{"keys", "/admin/keys"},
 		{"tokens", "/admin/tokens"},
 		{"audit", "/admin/audit"},
+		{"branding", "/admin/branding"},
 	} {
 		admin.checkPage(shots, "console-"+p.name, app.adminURL+p.path)
 	}
@@ -150,6 +151,17 @@ func TestBrowserLayoutAndAccessibility(t *testing.T) {
 		{"error-not-found", app.issuer + "/no-such-page"},
 	} {
 		anon.checkPage(shots, p.name, p.url)
+	}
+	// A branded sign-in page (issue 23): name, logo, favicon and accent.
+	brand := &models.Branding{ProductName: "Acme ID", Accent: "#0b5d1e", Logo: testPNG(t, 160, 48), LogoType: "image/png",
+		Favicon: testPNG(t, 32, 32), FaviconType: "image/png"}
+	if err := app.db.SaveBranding(ctx, brand); err != nil {
+		t.Fatal(err)
+	}
+	app.srv.pages.Brand.Set(brand)
+	anon.checkPage(shots, "login-branded", login)
+	if text, err := chromedp.Run(anon.ctx, chromedp.Text(chromedp.CSS("header.top"))); err != nil || !strings.Contains(text, "Acme ID") {
+		anon.fatalf("branded header %q: %v", text, err)
 	}
 	if resp, err := http.Get(app.issuer + "/no-such-page"); err != nil || resp.StatusCode != http.StatusNotFound {
 		t.Fatalf("the not-found page: %v %v", err, resp)

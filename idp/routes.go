@@ -80,9 +80,12 @@ func (s *Server) routeTable() []route {
 		{public, post, "/device/login/finish", sg.HandleDeviceLoginFinish, mw(jsonErrors, loginLimit, csrf, noStore)},
 
 		{public, get, "/", sg.HandleHomeShow, nil},
+		{public, get, "/branding.css", s.pages.Brand.HandleCSS, nil},
+		{public, get, "/branding/logo", s.pages.Brand.HandleLogo, nil},
+		{public, get, "/branding/favicon", s.pages.Brand.HandleFavicon, nil},
 		{public, get, "/logged-out", sg.HandleLoggedOutShow, nil},
 		{public, get, "/static/*", web.HandleStatic, nil},
-		{public, get, "/favicon.ico", web.HandleFavicon, nil},
+		{public, get, "/favicon.ico", s.pages.Brand.HandleFaviconICO, nil},
 		{public, get, "/.well-known/webauthn", sg.HandleRelatedOriginsGet, nil},
 
 		// Sign-in and setup pages: CSRF and no caching (they carry
@@ -111,7 +114,10 @@ func (s *Server) routeTable() []route {
 		{internal, get, "/metrics", s.handleMetricsGet, nil},
 		// Static assets for the console pages.
 		{internal, get, "/static/*", web.HandleStatic, nil},
-		{internal, get, "/favicon.ico", web.HandleFavicon, nil},
+		{internal, get, "/favicon.ico", s.pages.Brand.HandleFaviconICO, nil},
+		{internal, get, "/branding.css", s.pages.Brand.HandleCSS, nil},
+		{internal, get, "/branding/logo", s.pages.Brand.HandleLogo, nil},
+		{internal, get, "/branding/favicon", s.pages.Brand.HandleFavicon, nil},
 		{internal, get, "/", adm.HandleConsoleRedirect, nil},
 	}
 
@@ -154,6 +160,8 @@ func (s *Server) routeTable() []route {
 		{internal, get, "/admin/audit", adm.HandleAuditList, view},
 		{internal, get, "/admin/audit/export", adm.HandleAuditExport, view},
 		{internal, get, "/admin/tokens", adm.HandleTokensList, view},
+		{internal, get, "/admin/branding", adm.HandleBrandingShow, view},
+		{internal, post, "/admin/branding", adm.HandleBrandingUpdate, view},
 		{internal, post, "/admin/tokens", adm.HandleTokenCreate, view},
 		{internal, post, "/admin/tokens/:id/revoke", adm.HandleTokenRevoke, view},
 	}...)

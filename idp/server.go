@@ -99,6 +99,9 @@ func New(ctx context.Context, cfg Config, db *models.DB, sealer *models.Sealer) 
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
+	if err := s.pages.Brand.Reload(ctx, s.db); err != nil {
+		return nil, err
+	}
 	s.wire()
 	if err := s.admin.EnsureClient(ctx, sealer); err != nil {
 		return nil, err
@@ -205,6 +208,7 @@ func (s *Server) Run(ctx context.Context, ready func(public, internal net.Addr))
 	go s.backgroundJobs(ctx)
 	go s.policyJobs(ctx)
 	go s.backchannelJobs(ctx) // jobs.go
+	go s.brandingJobs(ctx)
 	go s.purgeJobs(ctx)
 	if ready != nil {
 		ready(pubLn.Addr(), inLn.Addr())

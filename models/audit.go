@@ -12,6 +12,7 @@ const (
 	EventPasskeyAdded     = "passkey_added"
 	EventPasskeyRemoved   = "passkey_removed"
 	EventCloneWarning     = "clone_warning"
+	EventBrandingUpdated  = "branding_updated"
 	EventPasskeyUnblocked = "passkey_unblocked" //nolint:gosec // G101: an audit event name, not a credential
 	EventRefreshReuse     = "refresh_token_reuse"
 	EventRefreshRetry     = "refresh_token_retry" // a reuse within the grace (oidc RefreshReuseGrace)

@@ -164,7 +164,7 @@ func TestEveryTableHasAPurgeRule(t *testing.T) {
 		"credentials": "passkeys of accounts", "clients": "registered applications", "consents": "one per user and application",
 		"signing_keys": "rotation deletes expired keys (DeleteExpiredSigningKeys)", "secrets": "a few keys",
 		"api_tokens": "admin-made", "group_policies": "one per group", "mds_blobs": "imported by admins",
-		"leases": "one per job and one per running server (MarkInstanceRunning deletes those of servers gone an hour)", "settings": "a few named values", "goose_db_version": "one per migration",
+		"leases": "one per job and one per running server (MarkInstanceRunning deletes those of servers gone an hour)", "settings": "a few named values", "branding": "one row", "goose_db_version": "one per migration",
 	}
 	purged := map[string]bool{}
 	for _, pt := range purgeTargets {

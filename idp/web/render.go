@@ -23,13 +23,15 @@ import (
 type Pages struct {
 	tmpl     map[string]*template.Template
 	versions map[string]string // static file name → content hash
+	// Brand is the branding every page shows (brand.go).
+	Brand *Brander
 }
 
 // LoadPages parses every named page (each with layout.html and
 // partials.html) from the embedded templates, with the asset helper and
 // funcs; a missing or broken file fails start-up.
 func LoadPages(names []string, extra template.FuncMap) (*Pages, error) {
-	p := &Pages{tmpl: map[string]*template.Template{}, versions: map[string]string{}}
+	p := &Pages{tmpl: map[string]*template.Template{}, versions: map[string]string{}, Brand: NewBrander()}
 	err := fs.WalkDir(static.FS, ".", func(name string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
@@ -51,7 +53,7 @@ func LoadPages(names []string, extra template.FuncMap) (*Pages, error) {
 			return "", fmt.Errorf("unknown static asset %q", name)
 		}
 		return "/static/" + name + "?v=" + v, nil
-	}}
+	}, "brand": func() Brand { return p.Brand.View() }}
 	for k, f := range funcs { // format.go
 		all[k] = f
 	}

@@ -1,0 +1,17 @@
+-- +goose Up
+-- The installation's branding (issue 23): one row (id = 1) with the product
+-- name, the accent colour and the logo and favicon images, served from our
+-- own origin. Absent or empty values mean Latchkey's own.
+CREATE TABLE branding (
+    id           INTEGER PRIMARY KEY CHECK (id = 1),
+    product_name TEXT NOT NULL DEFAULT '',
+    accent       TEXT NOT NULL DEFAULT '',
+    logo         BLOB,
+    logo_type    TEXT NOT NULL DEFAULT '',
+    favicon      BLOB,
+    favicon_type TEXT NOT NULL DEFAULT '',
+    updated_at   TIMESTAMP NOT NULL
+);
+
+-- +goose Down
+DROP TABLE branding;
