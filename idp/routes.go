@@ -60,7 +60,7 @@ func (s *Server) routeTable() []route {
 		{public, anyMethod, "/keys", op, mw(s.opRateLimit("/keys"), noStore, opCSP)},
 		// /authorize sends the browser to /login, and /login after the
 		// sign-in to /authorize/callback, which sends it to the client.
-		{public, anyMethod, "/authorize", op, mw(s.opRateLimit("/authorize"), noStore, opCSP, s.authorizeStorageGuard)},
+		{public, anyMethod, "/authorize", op, mw(s.opRateLimit("/authorize"), noStore, opCSP, s.authorizeStorageGuard, s.authorizeTargetGuard)},
 		{public, anyMethod, "/authorize/callback", op, mw(s.opRateLimit("/authorize/callback"), noStore, opCSP)},
 		{public, anyMethod, "/oauth/token", op, mw(s.opRateLimit("/oauth/token"), noStore, opCSP)},
 		{public, anyMethod, "/oauth/introspect", op, mw(s.opRateLimit("/oauth/introspect"), noStore, opCSP)},

@@ -16,6 +16,28 @@ const (
 	AccessTokenOpaque = "opaque"
 )
 
+// What a client's ID tokens carry (Client.IDTokenClaims).
+const (
+	// IDTokenClaimsScoped: the claims of the granted profile, email and
+	// groups scopes, as in userinfo (the default).
+	IDTokenClaimsScoped = "scoped"
+	// IDTokenClaimsMinimal: only sub and the protocol claims; the user's
+	// claims come from userinfo.
+	IDTokenClaimsMinimal = "minimal"
+)
+
+// CheckIDTokenClaims normalises an id_token_claims value: "" is
+// IDTokenClaimsScoped. Errors: ErrInvalid for anything else.
+func CheckIDTokenClaims(v string) (string, error) {
+	switch v {
+	case "", IDTokenClaimsScoped:
+		return IDTokenClaimsScoped, nil
+	case IDTokenClaimsMinimal:
+		return v, nil
+	}
+	return "", fmt.Errorf("%w: id_token_claims must be %q or %q, not %q", ErrInvalid, IDTokenClaimsScoped, IDTokenClaimsMinimal, v)
+}
+
 // Client is an OIDC relying party. Confidential clients have a secret, of
 // which only the SHA-256 is stored (secrets are random 256-bit values we
 // generate, so no slow hash is needed).
@@ -45,8 +67,12 @@ type Client struct {
 	SkipConsent          bool
 	AccessTokenAudience  StringList
 	JWKS                 string `gorm:"column:jwks"`
-	CreatedAt            time.Time
-	UpdatedAt            time.Time
+	// IDTokenClaims is IDTokenClaimsScoped ("" means it) or
+	// IDTokenClaimsMinimal: whether the ID token carries the claims of the
+	// granted scopes or only the protocol claims.
+	IDTokenClaims string
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
 }
 
 // CreateClient inserts c. For a confidential client it generates the secret
@@ -72,6 +98,9 @@ func (db *ClientStore) CreateClient(ctx context.Context, c *Client) (secret stri
 	}
 	if c.AccessTokenFormat != AccessTokenJWT && c.AccessTokenFormat != AccessTokenOpaque {
 		return "", fmt.Errorf("%w: access token format must be jwt or opaque", ErrInvalid)
+	}
+	if c.IDTokenClaims, err = CheckIDTokenClaims(c.IDTokenClaims); err != nil {
+		return "", err
 	}
 	if c.PostLogoutRedirectURIs == nil {
 		c.PostLogoutRedirectURIs = StringList{}
@@ -128,6 +157,10 @@ func (db *ClientStore) ListClients(ctx context.Context) ([]Client, error) {
 
 // SaveClient updates every column of an existing client.
 func (db *ClientStore) SaveClient(ctx context.Context, c *Client) error {
+	var err error
+	if c.IDTokenClaims, err = CheckIDTokenClaims(c.IDTokenClaims); err != nil {
+		return err
+	}
 	res := db.ctx(ctx).Model(&Client{}).Where("id = ?", c.ID).Select("*").Omit("id", "created_at").Updates(c)
 	if res.Error != nil {
 		return translate(res.Error)

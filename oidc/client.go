@@ -105,8 +105,25 @@ func (c *clientAdapter) refreshTokenTTL() time.Duration {
 
 func (c *clientAdapter) DevMode() bool { return false }
 
+// RestrictAdditionalIdTokenScopes keeps every scope for a "scoped"
+// client and only openid for a "minimal" one, whose ID token carries the
+// protocol claims alone (models.IDTokenClaimsMinimal).
 func (c *clientAdapter) RestrictAdditionalIdTokenScopes() func([]string) []string { //nolint:revive // op.Client names it so
+	if c.minimalIDToken() {
+		return func(s []string) []string {
+			if slices.Contains(s, oidc.ScopeOpenID) {
+				return []string{oidc.ScopeOpenID}
+			}
+			return nil
+		}
+	}
 	return func(s []string) []string { return s }
+}
+
+// minimalIDToken reports whether the client asked for ID tokens without
+// the user's claims.
+func (c *clientAdapter) minimalIDToken() bool {
+	return c.m.IDTokenClaims == models.IDTokenClaimsMinimal
 }
 
 func (c *clientAdapter) RestrictAdditionalAccessTokenScopes() func([]string) []string {
@@ -126,9 +143,14 @@ func (c *clientAdapter) IsScopeAllowed(scope string) bool {
 	return c.m.AllowedScopes.Contains(scope)
 }
 
-// IDTokenUserinfoClaimsAssertion is false: with an access token, profile
-// and email claims come from userinfo (OIDC Core §5.4).
-func (c *clientAdapter) IDTokenUserinfoClaimsAssertion() bool { return false }
+// IDTokenUserinfoClaimsAssertion is true unless the client chose
+// "minimal" ID tokens: the ID token then carries the claims of the granted
+// profile and email scopes even though an access token is issued too.
+// OIDC Core §5.4 says these claims are returned from userinfo in that case
+// but does not forbid them in the ID token (§2 allows other claims), and
+// kube-apiserver, Grafana and other relying parties read only the ID
+// token, as Keycloak, Dex and Pocket ID serve them.
+func (c *clientAdapter) IDTokenUserinfoClaimsAssertion() bool { return !c.minimalIDToken() }
 
 func (c *clientAdapter) ClockSkew() time.Duration { return 0 }
 

@@ -33,7 +33,7 @@ func TestGetClientByClientID(t *testing.T) {
 				t.Fatalf("client %s: type %v method %v token %v", tc.id, c.ApplicationType(), c.AuthMethod(), c.AccessTokenType())
 			}
 			if c.LoginURL("a b") != "/login?authRequestID=a+b" || c.IDTokenLifetime() != time.Hour || c.ClockSkew() != 0 ||
-				c.IDTokenUserinfoClaimsAssertion() || c.DevMode() {
+				!c.IDTokenUserinfoClaimsAssertion() || c.DevMode() {
 				t.Fatalf("client settings wrong")
 			}
 			// Client credentials only for confidential clients (issue 5).

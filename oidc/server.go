@@ -320,13 +320,30 @@ func (s *server) EndSession(ctx context.Context, r *op.Request[oidc.EndSessionRe
 // clientKeys is the Storage op.CreateIDToken signs a client's ID token
 // with: op asks SigningKey for the key without saying for which client,
 // so this one answers with the algorithm the client chose.
+// It also knows whether the client wants minimal ID tokens, to leave out
+// the user's custom claims, which SetUserinfoFromRequest adds whatever the
+// scopes.
 type clientKeys struct {
 	*Storage
-	alg jose.SignatureAlgorithm
+	alg     jose.SignatureAlgorithm
+	minimal bool
 }
 
 func (s *Storage) forClient(c *models.Client) clientKeys {
-	return clientKeys{Storage: s, alg: jose.SignatureAlgorithm(c.IDTokenAlg)}
+	return clientKeys{Storage: s, alg: jose.SignatureAlgorithm(c.IDTokenAlg), minimal: c.IDTokenClaims == models.IDTokenClaimsMinimal}
+}
+
+// SetUserinfoFromRequest is Storage's, except that a "minimal" client's ID
+// token gets sub and sid only.
+func (k clientKeys) SetUserinfoFromRequest(ctx context.Context, info *oidc.UserInfo, req op.IDTokenRequest, scopes []string) error {
+	if !k.minimal {
+		return k.Storage.SetUserinfoFromRequest(ctx, info, req, scopes)
+	}
+	info.Subject = req.GetSubject()
+	if r, ok := req.(sessionIDer); ok && r.GetSessionID() != "" {
+		info.AppendClaims("sid", r.GetSessionID())
+	}
+	return nil
 }
 
 // SigningKey returns the active key with the client's algorithm.

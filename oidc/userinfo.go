@@ -63,8 +63,8 @@ func (s *Storage) SetUserinfoFromScopes(context.Context, *oidc.UserInfo, string,
 }
 
 // SetUserinfoFromRequest fills the ID token's user claims for the scopes
-// op passes (without profile/email when an access token is issued, OIDC
-// Core §5.4) and adds sid, the browser session the grant started in.
+// op passes (all granted scopes for a "scoped" client, client.go) and adds
+// sid, the browser session the grant started in.
 func (s *Storage) SetUserinfoFromRequest(ctx context.Context, info *oidc.UserInfo, req op.IDTokenRequest, scopes []string) error {
 	var u *models.User
 	if r, ok := req.(interface{ loadedUser() loadedUser }); ok {

@@ -17,8 +17,9 @@ import (
 )
 
 type clientsCmd struct {
-	Add  clientsAddCmd  `cmd:"" help:"Register an application; prints client_id and, once, client_secret."`
-	List clientsListCmd `cmd:"" help:"List applications."`
+	Add    clientsAddCmd    `cmd:"" help:"Register an application; prints client_id and, once, client_secret."`
+	Update clientsUpdateCmd `cmd:"" help:"Change an application's settings (clients_update.go)."`
+	List   clientsListCmd   `cmd:"" help:"List applications."`
 }
 
 type clientsAddCmd struct {
@@ -34,6 +35,7 @@ type clientsAddCmd struct {
 	BackchannelLogoutURI string   `name:"backchannel-logout-uri" help:"Back-channel logout receiver (OIDC Back-Channel Logout 1.0)."`
 	Audience             []string `name:"audience" help:"Audience (resource) the client credentials grant may issue tokens for; the first is the default (repeatable)."`
 	JWKSFile             string   `name:"jwks-file" help:"File with the client's public JWK Set: enables private_key_jwt (the secret is then refused)." type:"existingfile"`
+	IDTokenClaims        string   `name:"id-token-claims" help:"What ID tokens carry: scoped (the claims of the granted profile, email and groups scopes) or minimal (sub and protocol claims only; the rest from userinfo)." default:"scoped" enum:"scoped,minimal"`
 	JSON                 bool     `name:"json" help:"Print one JSON object."`
 }
 
@@ -96,7 +98,8 @@ func (a *clientsAddCmd) Run(ctx context.Context, e *env) (err error) {
 	}
 	c := &models.Client{Name: a.Name, Public: a.Public, RedirectURIs: a.RedirectURI, PostLogoutRedirectURIs: a.PostLogoutRedirectURI,
 		AllowedScopes: a.Scope, IDTokenAlg: a.IDTokenAlg, AccessTokenFormat: a.AccessTokenFormat,
-		SkipConsent: a.FirstParty, BackchannelLogoutURI: a.BackchannelLogoutURI, AccessTokenAudience: a.Audience, JWKS: jwks}
+		SkipConsent: a.FirstParty, BackchannelLogoutURI: a.BackchannelLogoutURI, AccessTokenAudience: a.Audience, JWKS: jwks,
+		IDTokenClaims: a.IDTokenClaims}
 	secret, err := db.CreateClient(ctx, c)
 	if err != nil {
 		return err
@@ -105,7 +108,7 @@ func (a *clientsAddCmd) Run(ctx context.Context, e *env) (err error) {
 		Detail: models.JSONMap{"name": c.Name, "public": c.Public}})
 	if a.JSON {
 		out := map[string]any{"client_id": c.ID, "name": c.Name, "public": c.Public, "redirect_uris": c.RedirectURIs,
-			"post_logout_redirect_uris": c.PostLogoutRedirectURIs, "issuer": issuer,
+			"post_logout_redirect_uris": c.PostLogoutRedirectURIs, "id_token_claims": c.IDTokenClaims, "issuer": issuer,
 			"discovery_url": strings.TrimRight(issuer, "/") + "/.well-known/openid-configuration"}
 		if secret != "" {
 			out["client_secret"] = secret

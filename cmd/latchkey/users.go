@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"text/tabwriter"
 	"time"
@@ -16,6 +17,7 @@ import (
 type usersCmd struct {
 	Add       usersAddCmd       `cmd:"" help:"Create a user and print a one-time setup URL."`
 	SetupLink usersSetupLinkCmd `cmd:"" name:"setup-link" help:"Issue a new one-time setup URL (recovery); earlier links stop working."`
+	Update    usersUpdateCmd    `cmd:"" help:"Change a user's email, name, email verification, groups or status (users_update.go)."`
 	List      usersListCmd      `cmd:"" help:"List users."`
 	Import    usersImportCmd    `cmd:"" help:"Import users from a JSON Lines or CSV file, in batches (no passkeys: send setup links)."`
 }
@@ -23,6 +25,7 @@ type usersCmd struct {
 type usersAddCmd struct {
 	Username string   `help:"Username (letters, digits, . _ - @)." required:""`
 	Email    string   `help:"Email address."`
+	Verified bool     `name:"email-verified" help:"The email address is known to be the user's (the email_verified claim)."`
 	Name     string   `help:"Display name."`
 	Admin    bool     `help:"Give the admin role."`
 	Group    []string `help:"Group membership (repeatable)."`
@@ -35,7 +38,10 @@ func (a *usersAddCmd) Run(ctx context.Context, e *env) (err error) {
 		return err
 	}
 	defer command.CloseDB(db, &err)
-	u := &models.User{Username: a.Username, Email: a.Email, DisplayName: a.Name, IsAdmin: a.Admin}
+	if a.Verified && a.Email == "" {
+		return errors.New("--email-verified needs --email")
+	}
+	u := &models.User{Username: a.Username, Email: a.Email, EmailVerified: a.Verified, DisplayName: a.Name, IsAdmin: a.Admin}
 	if err := db.CreateUser(ctx, u); err != nil {
 		return err
 	}
@@ -45,7 +51,7 @@ func (a *usersAddCmd) Run(ctx context.Context, e *env) (err error) {
 		}
 	}
 	_ = db.Audit(ctx, &models.AuditEvent{Type: models.EventUserCreated, Success: true, UserID: u.ID, ActorID: "cli",
-		Detail: models.JSONMap{"username": u.Username, "admin": u.IsAdmin}})
+		Detail: models.JSONMap{"username": u.Username, "admin": u.IsAdmin, "email_verified": u.EmailVerified}})
 	issuer, err := e.issuer(ctx, db)
 	if err != nil {
 		return err
@@ -57,7 +63,7 @@ func (a *usersAddCmd) Run(ctx context.Context, e *env) (err error) {
 	link := issued.URL // printed on stdout for the operator; the log gets only the facts
 	e.log.Info("one-time setup link issued", "user", u.Username, "user_id", u.ID, "expires_at", issued.ExpiresAt.UTC().Format(time.RFC3339))
 	if a.JSON {
-		return e.printJSON(map[string]any{"id": u.ID, "username": u.Username, "email": u.Email, "admin": u.IsAdmin,
+		return e.printJSON(map[string]any{"id": u.ID, "username": u.Username, "email": u.Email, "email_verified": u.EmailVerified, "admin": u.IsAdmin,
 			"setup_url": link, "setup_url_expires_in": e.cli.SetupLinkTTL.String()})
 	}
 	fmt.Fprintf(e.out, "Created user %s (%s).\nOne-time setup link (valid %s):\n%s\n", u.Username, u.ID, e.cli.SetupLinkTTL, link)

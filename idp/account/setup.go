@@ -24,10 +24,10 @@ func (s *Handlers) setupUser(c echo.Context) (*models.SetupToken, *models.User, 
 	st, err := s.db.SetupTokenByRaw(ctx, c.Param("token"))
 	switch {
 	case errors.Is(err, models.ErrExpired):
-		return nil, nil, &web.Error{Status: http.StatusGone, Message: "This setup link has expired.",
+		return nil, nil, &web.Error{Status: http.StatusGone, Title: "Setup link expired", Message: "This setup link has expired.",
 			Hint: "Ask your administrator for a new setup link.", Err: err}
 	case errors.Is(err, models.ErrNotFound):
-		return nil, nil, &web.Error{Status: http.StatusNotFound, Message: "This setup link is not valid or has already been used.",
+		return nil, nil, &web.Error{Status: http.StatusNotFound, Title: "Setup link not valid", Message: "This setup link is not valid or has already been used.",
 			Hint: "Setup links work once. Ask your administrator for a new one.", Err: err}
 	case err != nil:
 		return nil, nil, err

@@ -137,6 +137,7 @@ type APIClient struct {
 	IDTokenTTL             int64    `json:"id_token_ttl"`
 	RefreshTokenTTL        int64    `json:"refresh_token_ttl"`
 	BackchannelLogoutURI   string   `json:"backchannel_logout_uri"`
+	IDTokenClaims          string   `json:"id_token_claims"`
 	Builtin                bool     `json:"builtin"`
 	ClientSecret           string   `json:"client_secret,omitempty"`
 }
@@ -152,7 +153,8 @@ func toAPIClient(cl *models.Client) APIClient {
 	return APIClient{ID: cl.ID, Name: cl.Name, Public: cl.Public, RedirectURIs: nonNil(cl.RedirectURIs),
 		PostLogoutRedirectURIs: nonNil(cl.PostLogoutRedirectURIs), AllowedScopes: nonNil(cl.AllowedScopes),
 		AllowedGroups: nonNil(cl.AllowedGroups), IDTokenAlg: cl.IDTokenAlg, AccessTokenFormat: cl.AccessTokenFormat,
-		AccessTokenTTL: cl.AccessTokenTTL, IDTokenTTL: cl.IDTokenTTL, RefreshTokenTTL: cl.RefreshTokenTTL, BackchannelLogoutURI: cl.BackchannelLogoutURI, Builtin: cl.Builtin}
+		AccessTokenTTL: cl.AccessTokenTTL, IDTokenTTL: cl.IDTokenTTL, RefreshTokenTTL: cl.RefreshTokenTTL, BackchannelLogoutURI: cl.BackchannelLogoutURI,
+		IDTokenClaims: cl.IDTokenClaims, Builtin: cl.Builtin}
 }
 
 func (in *APIClient) apply(cl *models.Client) {
@@ -161,6 +163,7 @@ func (in *APIClient) apply(cl *models.Client) {
 	cl.IDTokenAlg, cl.AccessTokenFormat = in.IDTokenAlg, in.AccessTokenFormat
 	cl.AccessTokenTTL, cl.IDTokenTTL, cl.RefreshTokenTTL = in.AccessTokenTTL, in.IDTokenTTL, in.RefreshTokenTTL
 	cl.BackchannelLogoutURI = strings.TrimSpace(in.BackchannelLogoutURI)
+	cl.IDTokenClaims = in.IDTokenClaims // checked by validateClient
 	if cl.IDTokenAlg == "" {
 		cl.IDTokenAlg = "RS256"
 	}

@@ -121,6 +121,7 @@ type apiUserInput struct {
 	Admin         *bool           `json:"admin"`
 	Groups        *[]string       `json:"groups"`
 	CustomClaims  *models.JSONMap `json:"custom_claims"`
+	Disabled      *bool           `json:"disabled"` // update only
 }
 
 func (in *apiUserInput) apply(u *models.User) {
@@ -177,38 +178,56 @@ func (s *Handlers) HandleAPIUserCreate(c echo.Context) error {
 	return c.JSON(http.StatusCreated, map[string]any{"user": toAPIUser(u), "setup_url": link})
 }
 
-// HandleAPIUserGet serves GET /api/v1/users/:id.
-func (s *Handlers) HandleAPIUserGet(c echo.Context) error {
-	u, err := s.db.UserByID(c.Request().Context(), c.Param("id"))
+// apiUser loads the user a path names by ID or, failing that, by
+// username. Errors: 404 JSON.
+func (s *Handlers) apiUser(c echo.Context) (*models.User, error) {
+	ctx, ref := c.Request().Context(), c.Param("id")
+	u, err := s.db.UserByID(ctx, ref)
+	if errors.Is(err, models.ErrNotFound) {
+		u, err = s.db.UserByUsername(ctx, ref)
+	}
 	if err != nil {
-		return apiError(err, "user")
+		return nil, apiError(err, "user")
+	}
+	return u, nil
+}
+
+// HandleAPIUserGet serves GET /api/v1/users/:id (an ID or a username).
+func (s *Handlers) HandleAPIUserGet(c echo.Context) error {
+	u, err := s.apiUser(c)
+	if err != nil {
+		return err
 	}
 	return c.JSON(http.StatusOK, toAPIUser(u))
 }
 
-// HandleAPIUserUpdate serves PATCH /api/v1/users/:id.
+// HandleAPIUserUpdate serves PATCH /api/v1/users/:id (an ID or a
+// username): the fields present change, in one transaction
+// (models.EditUser), the others keep their value; groups must exist.
+// Setting disabled revokes the user's sessions and tokens as the disable
+// action does. One audit event lists the fields that changed.
 func (s *Handlers) HandleAPIUserUpdate(c echo.Context) error {
 	ctx := c.Request().Context()
 	var in apiUserInput
 	if err := web.DecodeJSON(c, &in); err != nil {
 		return err
 	}
-	u, err := s.db.UserByID(ctx, c.Param("id"))
+	u, err := s.apiUser(c)
+	if err != nil {
+		return err
+	}
+	changed, err := s.db.EditUser(ctx, u.ID, models.UserEdit{Username: in.Username, Email: in.Email, EmailVerified: in.EmailVerified,
+		DisplayName: in.DisplayName, IsAdmin: in.Admin, Disabled: in.Disabled, CustomClaims: in.CustomClaims, Groups: in.Groups})
 	if err != nil {
 		return apiError(err, "user")
 	}
-	in.apply(u)
-	if err := s.db.UpdateUser(ctx, u.ID, models.UserProfile{Username: u.Username, Email: u.Email, EmailVerified: u.EmailVerified,
-		DisplayName: u.DisplayName, IsAdmin: u.IsAdmin, CustomClaims: u.CustomClaims}); err != nil {
-		return apiError(err, "user")
+	if len(changed) > 0 {
+		s.adminAudit(c, models.EventUserUpdated, models.AuditEvent{UserID: u.ID, Detail: models.JSONMap{"via": "api", "username": u.Username, "changed": changed}})
 	}
-	if in.Groups != nil {
-		if err := s.setUserGroups(ctx, u.ID, *in.Groups); err != nil {
-			return apiError(err, "group")
-		}
+	if u, err = s.db.UserByID(ctx, u.ID); err != nil {
+		return err
 	}
-	s.adminAudit(c, models.EventUserUpdated, models.AuditEvent{UserID: u.ID, Detail: models.JSONMap{"via": "api"}})
-	return s.HandleAPIUserGet(c)
+	return c.JSON(http.StatusOK, toAPIUser(u))
 }
 
 // HandleAPIUserDelete serves DELETE /api/v1/users/:id.

@@ -112,6 +112,9 @@ func (s *Handlers) clientFromForm(c echo.Context, cl *models.Client, isNew bool)
 	if cl.AccessTokenFormat == "" {
 		cl.AccessTokenFormat = models.AccessTokenJWT
 	}
+	if v := c.FormValue("id_token_claims"); v != "" || isNew {
+		cl.IDTokenClaims = v // checked by validateClient
+	}
 	var bad string
 	for _, f := range []struct {
 		name string
@@ -165,6 +168,11 @@ func validateClient(cl *models.Client, pol outbound.Policy, bcField string) stri
 	if cl.AccessTokenFormat != models.AccessTokenJWT && cl.AccessTokenFormat != models.AccessTokenOpaque {
 		return "Choose an access token format."
 	}
+	v, err := models.CheckIDTokenClaims(cl.IDTokenClaims)
+	if err != nil {
+		return fmt.Sprintf("ID token claims must be %q or %q.", models.IDTokenClaimsScoped, models.IDTokenClaimsMinimal)
+	}
+	cl.IDTokenClaims = v
 	return ""
 }
 

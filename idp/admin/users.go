@@ -184,9 +184,12 @@ func (s *Handlers) HandleUserUpdate(c echo.Context) error {
 	}
 	claims, groups, ferr := userFromForm(c, u)
 	p := &adminUserForm{adminBase: s.adminBase(c, "users"), User: u, Claims: claims}
+	var changed []string
 	if ferr == nil {
-		ferr = s.db.UpdateUser(ctx, u.ID, models.UserProfile{Username: u.Username, Email: u.Email, EmailVerified: u.EmailVerified,
-			DisplayName: u.DisplayName, IsAdmin: u.IsAdmin, CustomClaims: u.CustomClaims})
+		// One transaction: a bad value (or an unknown group) changes
+		// nothing; the form lists existing groups only.
+		changed, ferr = s.db.EditUser(ctx, u.ID, models.UserEdit{Username: &u.Username, Email: &u.Email, EmailVerified: &u.EmailVerified,
+			DisplayName: &u.DisplayName, IsAdmin: &u.IsAdmin, CustomClaims: &u.CustomClaims, Groups: &groups})
 		if msg := userMessage(ferr); msg != "" {
 			ferr = formError(msg)
 		} else if ferr != nil {
@@ -201,11 +204,10 @@ func (s *Handlers) HandleUserUpdate(c echo.Context) error {
 		}
 		return s.renderUserForm(c, http.StatusBadRequest, p)
 	}
-	if err := s.setUserGroups(ctx, u.ID, groups); err != nil {
-		return err
+	if len(changed) > 0 {
+		s.adminAudit(c, models.EventUserUpdated, models.AuditEvent{UserID: u.ID,
+			Detail: models.JSONMap{"username": u.Username, "changed": changed}})
 	}
-	s.adminAudit(c, models.EventUserUpdated, models.AuditEvent{UserID: u.ID,
-		Detail: models.JSONMap{"username": u.Username, "admin": u.IsAdmin, "groups": groups}})
 	return c.Redirect(http.StatusSeeOther, "/admin/users/"+u.ID+"?done=user-saved")
 }
 

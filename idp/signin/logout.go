@@ -13,8 +13,20 @@ import (
 // id_token_hint the user confirms first (logout_confirm.go); otherwise op's
 // end_session endpoint ends the browser session of the request's cookie
 // and clears the cookie (oidc Config.SessionCookie).
+//
+// A post_logout_redirect_uri the client has not registered (or a client_id
+// that contradicts the id_token_hint) is refused first, on a page, with
+// nothing changed: op would answer with bare JSON.
 func (s *Handlers) HandleSessionEnd(c echo.Context) error {
 	ctx := c.Request().Context()
+	ok, reason, err := s.op.CheckPostLogoutRedirect(ctx, c.FormValue("client_id"), c.FormValue("id_token_hint"), c.FormValue("post_logout_redirect_uri"))
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return &web.Error{Status: http.StatusBadRequest, Title: "Sign-out request not accepted", Message: reason,
+			Hint: "Nothing was changed: Latchkey did not sign you out or send you anywhere. Go back to the application and try again; if this keeps happening, tell its administrator."}
+	}
 	if !s.op.ValidIDTokenHint(ctx, c.FormValue("id_token_hint")) {
 		return s.confirmLogout(c) // logout_confirm.go
 	}

@@ -41,6 +41,7 @@ type Provider interface {
 	FailAuthRequest(w http.ResponseWriter, r *http.Request, authRequestID string, kind oidc.FailKind, description string)
 	ValidIDTokenHint(ctx context.Context, raw string) bool
 	PostLogoutRedirect(ctx context.Context, clientID, uri string) string
+	CheckPostLogoutRedirect(ctx context.Context, clientID, idTokenHint, uri string) (ok bool, reason string, err error)
 }
 
 // Passkeys is what the sign-in pages need of the passkey service.

@@ -1,0 +1,73 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/latchkey-idp/latchkey/internal/command"
+	"github.com/latchkey-idp/latchkey/models"
+)
+
+// clientsUpdateCmd changes the settings of a registered application that
+// are given as flags; the others keep their value.
+type clientsUpdateCmd struct {
+	ClientID      string `arg:"" name:"client-id" help:"The application's client_id."`
+	IDTokenClaims string `name:"id-token-claims" help:"What ID tokens carry: scoped (the claims of the granted profile, email and groups scopes) or minimal (sub and protocol claims only; the rest from userinfo)."`
+	JSON          bool   `name:"json" help:"Print one JSON object."`
+}
+
+func (u *clientsUpdateCmd) Run(ctx context.Context, e *env) (err error) {
+	if u.IDTokenClaims == "" {
+		return errors.New("nothing to change: give --id-token-claims")
+	}
+	claims, err := models.CheckIDTokenClaims(u.IDTokenClaims)
+	if err != nil {
+		return fmt.Errorf("--id-token-claims must be scoped or minimal, not %q", u.IDTokenClaims)
+	}
+	db, err := e.openDB(ctx)
+	if err != nil {
+		return err
+	}
+	defer command.CloseDB(db, &err)
+	c, err := db.ClientByID(ctx, u.ClientID)
+	if errors.Is(err, models.ErrNotFound) {
+		return fmt.Errorf("no client %q", u.ClientID)
+	} else if err != nil {
+		return err
+	}
+	if c.Builtin {
+		return fmt.Errorf("client %q is built in and managed by Latchkey", c.ID)
+	}
+	var changed []string
+	if c.IDTokenClaims != claims {
+		c.IDTokenClaims = claims
+		changed = append(changed, "id_token_claims")
+	}
+	if len(changed) > 0 {
+		c.UpdatedAt = db.Now()
+		if err := db.SaveClient(ctx, c); err != nil {
+			return err
+		}
+		_ = db.Audit(ctx, &models.AuditEvent{Type: models.EventClientUpdated, Success: true, ActorID: "cli", ClientID: c.ID,
+			Detail: models.JSONMap{"name": c.Name, "changed": changed}})
+	}
+	if u.JSON {
+		return e.printJSON(map[string]any{"client_id": c.ID, "name": c.Name, "id_token_claims": c.IDTokenClaims, "changed": nonNilList(changed)})
+	}
+	if len(changed) == 0 {
+		fmt.Fprintf(e.out, "Client %q unchanged.\n", c.Name)
+		return nil
+	}
+	fmt.Fprintf(e.out, "Updated client %q: %s.\n", c.Name, strings.Join(changed, ", "))
+	return nil
+}
+
+// nonNilList is l, or an empty list for JSON ([] rather than null).
+func nonNilList(l []string) []string {
+	if l == nil {
+		return []string{}
+	}
+	return l
+}

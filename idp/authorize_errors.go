@@ -1,0 +1,51 @@
+package idp
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/latchkey-idp/latchkey/idp/web"
+	"github.com/latchkey-idp/latchkey/oidc"
+)
+
+// authorizeTargetGuard answers an authorization request that cannot go
+// back to its client with our error page (400) instead of letting op write
+// a bare error: an unknown or missing client_id, a missing redirect_uri, or
+// one the client has not registered. RFC 6749 §4.1.2.1: the authorization
+// server "SHOULD inform the resource owner of the error and MUST NOT
+// automatically redirect the user-agent to the invalid redirection URI".
+// Every other error op redirects to the (now known good) redirect_uri.
+// A storage failure goes to the one error handler (503).
+func (s *Server) authorizeTargetGuard(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		problem, err := s.op.CheckAuthorizeTarget(c.Request().Context(), c.FormValue("client_id"), c.FormValue("redirect_uri"), c.FormValue("response_type"))
+		if err != nil {
+			return err
+		}
+		if e := authorizeProblemPage(problem); e != nil {
+			return e
+		}
+		return next(c)
+	}
+}
+
+const authorizeHint = "Nothing was sent to the application. Go back to it and try again; if this keeps happening, tell the application's administrator what this page says."
+
+// authorizeProblemPage is the page of a problem, nil for AuthorizeOK.
+func authorizeProblemPage(p oidc.AuthorizeProblem) *web.Error {
+	e := &web.Error{Status: http.StatusBadRequest, Hint: authorizeHint}
+	switch p {
+	case oidc.AuthorizeOK:
+		return nil
+	case oidc.AuthorizeNoClientID:
+		e.Title, e.Message = "Sign-in request not valid", "The sign-in request does not say which application sent it (client_id is missing)."
+	case oidc.AuthorizeUnknownClient:
+		e.Title, e.Message = "Unknown application", "The application that sent you here is not registered with Latchkey (unknown client_id). It may have been removed, or its configuration is wrong."
+	case oidc.AuthorizeNoRedirectURI:
+		e.Title, e.Message = "Sign-in request not valid", "The sign-in request does not say where to send you back (redirect_uri is missing)."
+	default: // oidc.AuthorizeBadRedirectURI
+		e.Title, e.Message = "Return address not registered", "The application asked Latchkey to send you back to an address it has not registered (redirect_uri), so Latchkey will not send you, or a sign-in code, there."
+	}
+	return e
+}
