@@ -1,4 +1,5 @@
 -- +goose Up
+-- +goose StatementBegin
 -- The installation's branding (issue 23): one row (id = 1) with the product
 -- name, the accent colour and the logo and favicon images, served from our
 -- own origin. Absent or empty values mean Latchkey's own.
@@ -12,6 +13,7 @@ CREATE TABLE branding (
     favicon_type TEXT NOT NULL DEFAULT '',
     updated_at   TIMESTAMPTZ NOT NULL
 );
+-- +goose StatementEnd
 
 -- +goose Down
 DROP TABLE branding;
