@@ -134,6 +134,19 @@ func TestBrowserErrorPages(t *testing.T) {
 		t.Fatalf("logout redirect = %s", loc)
 	}
 
+	// A native app's loopback address may differ in its port (RFC 8252
+	// §7.3), with and without an id_token_hint; its path may not.
+	cli, _ := app.newClient("http://127.0.0.1:8400/cb", func(c *models.Client) {
+		c.Public, c.PostLogoutRedirectURIs = true, models.StringList{"http://127.0.0.1:8400/bye"}
+	})
+	fresh := app.newBrowser()
+	q = url.Values{"client_id": {cli.ID}, "post_logout_redirect_uri": {"http://127.0.0.1:51234/bye"}}
+	if loc := fresh.expectRedirect("/end_session?" + q.Encode()); loc.String() != "http://127.0.0.1:51234/bye" {
+		t.Fatalf("native loopback post-logout redirect = %s", loc)
+	}
+	q.Set("post_logout_redirect_uri", "http://127.0.0.1:51234/other")
+	wantErrorPage(t, "native app, other path", fresh.read("/end_session?"+q.Encode()), http.StatusBadRequest, "Sign-out request not accepted")
+
 	// Setup links: used, unknown, expired.
 	wantErrorPage(t, "used setup link", b.read(strings.TrimPrefix(setup, app.issuer)), http.StatusNotFound, "Setup link not valid", "already been used", "Ask your administrator")
 	wantErrorPage(t, "unknown setup link", b.read("/setup/"+models.NewToken()), http.StatusNotFound, "Setup link not valid")

@@ -104,6 +104,14 @@ func TestAPIUserUpdate(t *testing.T) {
 		t.Fatalf("refused patches were audited: %d events", len(evs))
 	}
 
+	var e map[string]string
+	if st := apiCall(t, app, http.MethodPost, "/api/v1/users", token, map[string]any{"username": "longname", "display_name": strings.Repeat("y", 129)}, &e); st != http.StatusUnprocessableEntity || !strings.Contains(e["error"], "longer than 128") {
+		t.Errorf("create with an oversize name: %d %v", st, e)
+	}
+	if _, err := app.db.UserByUsername(ctx, "longname"); err == nil {
+		t.Error("a refused create stored the user")
+	}
+
 	// disabled: true revokes as the disable action does.
 	if st := apiCall(t, app, http.MethodPatch, "/api/v1/users/"+u.ID, token, map[string]any{"disabled": true}, &got); st != http.StatusOK || !got.Disabled {
 		t.Fatalf("disable: %d %+v", st, got)
@@ -172,6 +180,13 @@ func TestConsoleUserEdit(t *testing.T) {
 	}
 	if got, _ := app.db.UserByID(ctx, u.ID); got.Username != "gina" || got.Email != "gina@example.org" || len(userUpdatesOf(t, app, u.ID)) != 2 {
 		t.Fatalf("refused forms changed the user: %+v", got)
+	}
+	resp := b.postForm(app.adminURL+"/admin/users", csrf, url.Values{"username": {"longname"}, "display_name": {strings.Repeat("g", 129)}})
+	if body := readBody(t, resp); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "longer than 128 characters") {
+		t.Errorf("create with an oversize name = %d", resp.StatusCode)
+	}
+	if _, err := app.db.UserByUsername(ctx, "longname"); err == nil {
+		t.Error("a refused create stored the user")
 	}
 }
 

@@ -100,9 +100,6 @@ func (db *UserStore) CreateUser(ctx context.Context, u *User) error {
 	if u.Email, err = NormalizeEmail(u.Email); err != nil {
 		return err
 	}
-	if u.DisplayName, err = CheckDisplayName(u.DisplayName); err != nil {
-		return err
-	}
 	if u.ID == "" {
 		u.ID = NewUUID()
 	}

@@ -142,14 +142,16 @@ func (p *Provider) ValidIDTokenHint(ctx context.Context, raw string) bool {
 	return err == nil || errors.Is(err, oidc.ErrExpired)
 }
 
-// PostLogoutRedirect returns uri when it is registered verbatim as a
-// post-logout redirect URI of clientID (RP-Initiated Logout §3), else "".
+// PostLogoutRedirect returns uri when it is registered as a post-logout
+// redirect URI of clientID (RP-Initiated Logout §3), by the rule op applies
+// with an id_token_hint (verbatim; a native client's loopback URI on any
+// port, RFC 8252 §7.3), else "".
 func (p *Provider) PostLogoutRedirect(ctx context.Context, clientID, uri string) string {
 	if clientID == "" || uri == "" {
 		return ""
 	}
 	c, err := p.db.ClientByID(ctx, clientID)
-	if err != nil || !c.PostLogoutRedirectURIs.Contains(uri) {
+	if err != nil || op.ValidateEndSessionPostLogoutRedirectURI(uri, &clientAdapter{m: c, cfg: &p.storage.cfg}) != nil {
 		return ""
 	}
 	return uri

@@ -153,6 +153,10 @@ func (s *Handlers) HandleAPIUserCreate(c echo.Context) error {
 	}
 	u := &models.User{}
 	in.apply(u)
+	var err error
+	if u.DisplayName, err = models.CheckDisplayName(u.DisplayName); err != nil {
+		return apiError(err, "user")
+	}
 	if u.CustomClaims != nil {
 		if err := models.CheckCustomClaims(u.CustomClaims); err != nil {
 			return apiError(err, "user")

@@ -130,7 +130,11 @@ func (s *Handlers) HandleUserCreate(c echo.Context) error {
 		p.Error = ferr.Error()
 		return s.renderUserForm(c, http.StatusBadRequest, p)
 	}
-	if err := s.db.CreateUser(ctx, u); err != nil {
+	var err error
+	if u.DisplayName, err = models.CheckDisplayName(u.DisplayName); err == nil {
+		err = s.db.CreateUser(ctx, u)
+	}
+	if err != nil {
 		if msg := userMessage(err); msg != "" {
 			p.Error = msg
 			return s.renderUserForm(c, http.StatusBadRequest, p)
