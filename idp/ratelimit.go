@@ -147,7 +147,7 @@ func (s *Server) rateLimit(group string) echo.MiddlewareFunc {
 // which writes nothing).
 func (s *Server) opRateLimit(path string) echo.MiddlewareFunc {
 	switch path {
-	case "/oauth/token", "/revoke":
+	case "/oauth/token", "/revoke", "/oauth/par":
 		return s.rateLimit(RateLimitToken)
 	}
 	return func(next echo.HandlerFunc) echo.HandlerFunc { return next }

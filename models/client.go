@@ -45,8 +45,11 @@ type Client struct {
 	SkipConsent          bool
 	AccessTokenAudience  StringList
 	JWKS                 string `gorm:"column:jwks"`
-	CreatedAt            time.Time
-	UpdatedAt            time.Time
+	// RequirePAR refuses the client's authorization requests that do not
+	// come through the PAR endpoint (RFC 9126 §6).
+	RequirePAR bool `gorm:"column:require_par"`
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
 }
 
 // CreateClient inserts c. For a confidential client it generates the secret

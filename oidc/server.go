@@ -21,6 +21,8 @@ import (
 // writes it; nothing here edits a response op has written.
 //
 //   - Discovery and Keys: the precomputed documents (provider.go).
+//   - VerifyAuthRequest, Authorize: pushed authorization requests and
+//     request_uri (par.go).
 //   - VerifyClient: every token, device and revocation request's client
 //     authentication, including the single use of private_key_jwt
 //     assertions (assertion.go), which op does not check.
@@ -64,6 +66,31 @@ func (s *server) document(body []byte, cacheControl string) *op.Response {
 	resp := op.NewResponse(json.RawMessage(body))
 	resp.Header.Set("Cache-Control", cacheControl)
 	return resp
+}
+
+// VerifyAuthRequest is op's, except that an /authorize request with a
+// request_uri uses the parameters pushed to the PAR endpoint, and only
+// those (RFC 9126 §4); a request_uri we did not issue is refused with
+// invalid_request_uri and never fetched (par.go).
+func (s *server) VerifyAuthRequest(ctx context.Context, r *op.Request[oidc.AuthRequest]) (*op.ClientRequest[oidc.AuthRequest], error) {
+	if uri := r.Form.Get("request_uri"); uri != "" {
+		pushed, err := s.p.pushedAuthRequest(ctx, uri, r.Data.ClientID)
+		if err != nil {
+			return nil, err
+		}
+		r.Data = pushed
+	}
+	return s.LegacyServer.VerifyAuthRequest(ctx, r)
+}
+
+// Authorize is op's, except that a client that must use PAR (RFC 9126
+// §6) is refused a request that was not pushed; op redirects the refusal
+// to the (validated) redirect URI.
+func (s *server) Authorize(ctx context.Context, r *op.ClientRequest[oidc.AuthRequest]) (*op.Redirect, error) {
+	if r.Form.Get("request_uri") == "" && s.p.requiresPAR(r.Client) {
+		return nil, oidc.ErrInvalidRequest().WithDescription("authorization requests of this client must be pushed to the pushed authorization request endpoint (RFC 9126)")
+	}
+	return s.LegacyServer.Authorize(ctx, r)
 }
 
 // VerifyClient authenticates the client of a token endpoint, device
