@@ -163,13 +163,15 @@ func (p *Provider) checkPushed(ctx context.Context, c *clientAdapter, req *oidc.
 }
 
 // requiresPAR says whether client c may only send pushed requests (RFC
-// 9126 §6: per client, or for the whole server).
+// 9126 §6: per client, or for the whole server). The global switch spares
+// the built-in admin console client, whose requests Latchkey builds
+// itself, so that --require-par does not lock the admins out.
 func (p *Provider) requiresPAR(c op.Client) bool {
-	if p.cfg.RequirePAR {
-		return true
-	}
 	a, ok := c.(*clientAdapter)
-	return ok && a.m.RequirePAR
+	if !ok {
+		return p.cfg.RequirePAR
+	}
+	return a.m.RequirePAR || p.cfg.RequirePAR && !a.m.Builtin
 }
 
 // pushedAuthRequest resolves the request_uri of an /authorize request:

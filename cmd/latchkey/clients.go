@@ -17,8 +17,9 @@ import (
 )
 
 type clientsCmd struct {
-	Add  clientsAddCmd  `cmd:"" help:"Register an application; prints client_id and, once, client_secret."`
-	List clientsListCmd `cmd:"" help:"List applications."`
+	Add    clientsAddCmd    `cmd:"" help:"Register an application; prints client_id and, once, client_secret."`
+	List   clientsListCmd   `cmd:"" help:"List applications."`
+	Update clientsUpdateCmd `cmd:"" help:"Change settings of an application."`
 }
 
 type clientsAddCmd struct {
@@ -34,6 +35,7 @@ type clientsAddCmd struct {
 	BackchannelLogoutURI string   `name:"backchannel-logout-uri" help:"Back-channel logout receiver (OIDC Back-Channel Logout 1.0)."`
 	Audience             []string `name:"audience" help:"Audience (resource) the client credentials grant may issue tokens for; the first is the default (repeatable)."`
 	JWKSFile             string   `name:"jwks-file" help:"File with the client's public JWK Set: enables private_key_jwt (the secret is then refused)." type:"existingfile"`
+	RequirePAR           bool     `name:"require-par" help:"Accept this client's authorization requests only through the PAR endpoint (RFC 9126)."`
 	JSON                 bool     `name:"json" help:"Print one JSON object."`
 }
 
@@ -92,7 +94,8 @@ func (a *clientsAddCmd) Run(ctx context.Context, e *env) (err error) {
 	defer command.CloseDB(db, &err)
 	c := &models.Client{Name: a.Name, Public: a.Public, RedirectURIs: a.RedirectURI, PostLogoutRedirectURIs: a.PostLogoutRedirectURI,
 		AllowedScopes: a.Scope, IDTokenAlg: a.IDTokenAlg, AccessTokenFormat: a.AccessTokenFormat,
-		SkipConsent: a.FirstParty, BackchannelLogoutURI: a.BackchannelLogoutURI, AccessTokenAudience: a.Audience, JWKS: jwks}
+		SkipConsent: a.FirstParty, BackchannelLogoutURI: a.BackchannelLogoutURI, AccessTokenAudience: a.Audience, JWKS: jwks,
+		RequirePAR: a.RequirePAR}
 	secret, err := db.CreateClient(ctx, c)
 	if err != nil {
 		return err

@@ -138,7 +138,9 @@ type APIClient struct {
 	RefreshTokenTTL        int64    `json:"refresh_token_ttl"`
 	BackchannelLogoutURI   string   `json:"backchannel_logout_uri"`
 	Builtin                bool     `json:"builtin"`
-	ClientSecret           string   `json:"client_secret,omitempty"`
+	// RFC 9126 §6 client metadata: authorization requests only through PAR.
+	RequirePAR   bool   `json:"require_pushed_authorization_requests"`
+	ClientSecret string `json:"client_secret,omitempty"`
 }
 
 func nonNil(l []string) []string {
@@ -152,7 +154,8 @@ func toAPIClient(cl *models.Client) APIClient {
 	return APIClient{ID: cl.ID, Name: cl.Name, Public: cl.Public, RedirectURIs: nonNil(cl.RedirectURIs),
 		PostLogoutRedirectURIs: nonNil(cl.PostLogoutRedirectURIs), AllowedScopes: nonNil(cl.AllowedScopes),
 		AllowedGroups: nonNil(cl.AllowedGroups), IDTokenAlg: cl.IDTokenAlg, AccessTokenFormat: cl.AccessTokenFormat,
-		AccessTokenTTL: cl.AccessTokenTTL, IDTokenTTL: cl.IDTokenTTL, RefreshTokenTTL: cl.RefreshTokenTTL, BackchannelLogoutURI: cl.BackchannelLogoutURI, Builtin: cl.Builtin}
+		AccessTokenTTL: cl.AccessTokenTTL, IDTokenTTL: cl.IDTokenTTL, RefreshTokenTTL: cl.RefreshTokenTTL, BackchannelLogoutURI: cl.BackchannelLogoutURI, Builtin: cl.Builtin,
+		RequirePAR: cl.RequirePAR}
 }
 
 func (in *APIClient) apply(cl *models.Client) {
@@ -161,6 +164,7 @@ func (in *APIClient) apply(cl *models.Client) {
 	cl.IDTokenAlg, cl.AccessTokenFormat = in.IDTokenAlg, in.AccessTokenFormat
 	cl.AccessTokenTTL, cl.IDTokenTTL, cl.RefreshTokenTTL = in.AccessTokenTTL, in.IDTokenTTL, in.RefreshTokenTTL
 	cl.BackchannelLogoutURI = strings.TrimSpace(in.BackchannelLogoutURI)
+	cl.RequirePAR = in.RequirePAR
 	if cl.IDTokenAlg == "" {
 		cl.IDTokenAlg = "RS256"
 	}

@@ -1,0 +1,64 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/latchkey-idp/latchkey/internal/command"
+	"github.com/latchkey-idp/latchkey/models"
+)
+
+// clientsUpdateCmd changes the settings of a registered application that
+// are given as flags; the others keep their value.
+type clientsUpdateCmd struct {
+	ClientID   string `arg:"" name:"client-id" help:"The application's client_id."`
+	RequirePAR *bool  `name:"require-par" negatable:"" help:"Accept the application's authorization requests only through the PAR endpoint (RFC 9126); --no-require-par accepts them at /authorize again."`
+	JSON       bool   `name:"json" help:"Print one JSON object."`
+}
+
+func (u *clientsUpdateCmd) Run(ctx context.Context, e *env) (err error) {
+	if u.RequirePAR == nil {
+		return errors.New("nothing to change: give --require-par or --no-require-par")
+	}
+	db, err := e.openDB(ctx)
+	if err != nil {
+		return err
+	}
+	defer command.CloseDB(db, &err)
+	c, err := db.ClientByID(ctx, u.ClientID)
+	if errors.Is(err, models.ErrNotFound) {
+		return fmt.Errorf("no client %q", u.ClientID)
+	} else if err != nil {
+		return err
+	}
+	if c.Builtin {
+		return fmt.Errorf("client %q is built in and managed by Latchkey", c.ID)
+	}
+	var changed []string
+	if c.RequirePAR != *u.RequirePAR {
+		c.RequirePAR = *u.RequirePAR
+		changed = append(changed, "require_par")
+	}
+	if len(changed) > 0 {
+		c.UpdatedAt = db.Now()
+		if err := db.SaveClient(ctx, c); err != nil {
+			return err
+		}
+		_ = db.Audit(ctx, &models.AuditEvent{Type: models.EventClientUpdated, Success: true, ActorID: "cli", ClientID: c.ID,
+			Detail: models.JSONMap{"name": c.Name, "changed": changed}})
+	}
+	if u.JSON {
+		if changed == nil {
+			changed = []string{}
+		}
+		return e.printJSON(map[string]any{"client_id": c.ID, "name": c.Name, "require_par": c.RequirePAR, "changed": changed})
+	}
+	if len(changed) == 0 {
+		fmt.Fprintf(e.out, "Client %q unchanged.\n", c.Name)
+		return nil
+	}
+	fmt.Fprintf(e.out, "Updated client %q: %s.\n", c.Name, strings.Join(changed, ", "))
+	return nil
+}
