@@ -221,7 +221,7 @@ func TestPushedAuthorizationRequestRefusals(t *testing.T) {
 		{"implicit response_type", with("response_type", "token"), []string{client.ID, secret}, 400, "invalid_request"},
 		{"no openid scope", with("scope", "profile"), []string{client.ID, secret}, 400, "invalid_scope"},
 		{"oversize body", with("state", strings.Repeat("x", 70<<10)), []string{client.ID, secret}, 413, "invalid_request"},
-		{"request object (not supported)", with("request", "eyJhbGciOiJub25lIn0.e30."), []string{client.ID, secret}, 400, "request_not_supported"},
+		{"unsigned request object", with("request", "eyJhbGciOiJub25lIn0.e30."), []string{client.ID, secret}, 400, "invalid_request_object"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			app := app.in(t)

@@ -91,14 +91,14 @@ func (p *Provider) pushAuthRequest(r *http.Request) (*parResponse, error) {
 	if id := form.Get("client_id"); id != "" && id != c.m.ID {
 		return nil, oidc.ErrInvalidRequest().WithDescription("client_id does not match the authenticated client")
 	}
-	params := url.Values{}
-	for k, v := range form {
-		params[k] = v
-	}
+	params := cloneValues(form)
 	for _, k := range clientAuthParams {
 		params.Del(k)
 	}
 	params.Set("client_id", c.m.ID)
+	if err := p.resolveRequestObject(ctx, c.m.ID, params); err != nil { // jar.go
+		return nil, err
+	}
 	req, err := decodeAuthRequest(params)
 	if err != nil {
 		return nil, err

@@ -146,9 +146,10 @@ func loadCryptoKey(ctx context.Context, db *models.DB, sealer *models.Sealer) ([
 }
 
 // buildDiscovery precomputes the discovery document, advertising only what
-// works: code flow with S256 PKCE, refresh tokens, client_secret_basic/post
-// and none, RS256/ES256, no device flow, no request objects, no
-// private_key_jwt.
+// works: code flow with S256 PKCE, refresh, client credentials and device
+// grants, client_secret_basic/post, private_key_jwt and none, RS256/ES256,
+// signed request objects (jar.go) and PAR (par.go) but no request_uri of
+// the client's own.
 func (p *Provider) buildDiscovery(ctx context.Context) ([]byte, error) {
 	d := op.CreateDiscoveryConfig(op.ContextWithIssuer(ctx, p.cfg.Issuer), p.op, p.storage)
 	d.ResponseTypesSupported = []string{string(oidc.ResponseTypeCode)}
@@ -161,8 +162,8 @@ func (p *Provider) buildDiscovery(ctx context.Context) ([]byte, error) {
 	d.IntrospectionEndpointAuthSigningAlgValuesSupported = nil
 	d.RevocationEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost, oidc.AuthMethodNone}
 	d.RevocationEndpointAuthSigningAlgValuesSupported = nil
-	d.RequestObjectSigningAlgValuesSupported = nil
-	d.RequestParameterSupported = false
+	d.RequestObjectSigningAlgValuesSupported = requestObjectAlgs // jar.go
+	d.RequestParameterSupported = true
 	d.RequestURIParameterSupported = false
 	d.ClaimsParameterSupported = false
 	d.CodeChallengeMethodsSupported = []oidc.CodeChallengeMethod{oidc.CodeChallengeMethodS256}
