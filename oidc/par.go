@@ -84,7 +84,10 @@ func (p *Provider) pushAuthRequest(r *http.Request) (*parResponse, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := client.(*clientAdapter)
+	c, ok := client.(*clientAdapter)
+	if !ok {
+		return nil, oidc.ErrInvalidClient()
+	}
 	if form.Has("request_uri") {
 		return nil, oidc.ErrInvalidRequest().WithDescription("request_uri must not be pushed (RFC 9126 §2.1)")
 	}
