@@ -79,3 +79,34 @@ func clientNamed(t *testing.T, db *models.DB, name string) *models.Client {
 	t.Fatalf("no client %q", name)
 	return nil
 }
+
+// The console's own client checks iss (RFC 9207 §2.4): a response that
+// names another issuer, or none, is refused and signs nobody in.
+func TestAdminCallbackChecksIss(t *testing.T) {
+	app := newAdminApp(t)
+	_, link := app.newUser("root", true)
+	b := app.newBrowser()
+	b.register(link)
+	for _, iss := range []string{"https://other.example", ""} {
+		loc := b.expectRedirect(app.adminURL + "/admin")
+		cb := b.signIn(b.expectRedirect(loc.String()).String())
+		q := cb.Query()
+		if q.Get("iss") != app.issuer {
+			t.Fatalf("console callback %s without iss", cb)
+		}
+		q.Set("iss", iss)
+		if iss == "" {
+			q.Del("iss")
+		}
+		cb.RawQuery = q.Encode()
+		resp := b.get(cb.String())
+		if body := readBody(t, resp); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "does not come from this server") {
+			t.Fatalf("iss %q: %d", iss, resp.StatusCode)
+		}
+		if resp := b.get(app.adminURL + "/admin"); resp.StatusCode != http.StatusSeeOther && resp.StatusCode != http.StatusFound {
+			t.Fatalf("iss %q: the console let the browser in (%d)", iss, resp.StatusCode)
+		} else {
+			readBody(t, resp)
+		}
+	}
+}
