@@ -234,6 +234,19 @@ func TestPushedAuthorizationRequestRefusals(t *testing.T) {
 			}
 		})
 	}
+	t.Run("GET is 405 (RFC 9126 §2.3)", func(t *testing.T) {
+		resp, err := http.Get(app.issuer + "/oauth/par?" + good().Encode())
+		if err != nil {
+			t.Fatal(err)
+		}
+		readBody(t, resp)
+		if resp.StatusCode != http.StatusMethodNotAllowed {
+			t.Fatalf("GET /oauth/par: %d", resp.StatusCode)
+		}
+		if n := app.in(t).pushedRequests(); n != 0 {
+			t.Fatalf("%d pushed requests", n)
+		}
+	})
 	t.Run("client_secret_post", func(t *testing.T) {
 		p := good()
 		p.Set("client_secret", secret)
@@ -408,5 +421,35 @@ func TestPushedAuthorizationRequestAcrossInstances(t *testing.T) {
 	}
 	if got := c.servedBy("/oauth/par") + c.servedBy("/authorize"); got != "ABA" {
 		t.Fatalf("served by %s, want ABA", got)
+	}
+}
+
+// The PAR endpoint shares the token endpoint's rate limit: a flood is 429
+// and stores nothing.
+func TestPushedAuthorizationRequestRateLimit(t *testing.T) {
+	app := newTestApp(t, func(c *Config) {
+		c.RateLimits.Limits = map[string]RateLimit{RateLimitToken: {2, time.Minute}}
+	})
+	const redirect = "http://localhost:9999/callback"
+	client, secret := app.newClient(redirect)
+	r := app.newRP(client.ID, secret, redirect)
+	for i := range 2 {
+		if ans := app.push(r.authParams(newFlow()), client.ID, secret); ans.status != http.StatusCreated {
+			t.Fatalf("push %d: %+v", i, ans)
+		}
+	}
+	req, _ := http.NewRequest(http.MethodPost, app.issuer+"/oauth/par", strings.NewReader(r.authParams(newFlow()).Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(client.ID, secret)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	readBody(t, resp)
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("third push: %d", resp.StatusCode)
+	}
+	if n := app.pushedRequests(); n != 2 {
+		t.Fatalf("%d pushed requests stored, want 2", n)
 	}
 }

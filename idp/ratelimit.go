@@ -20,7 +20,7 @@ import (
 const (
 	RateLimitLogin    = "login"     // /login/passkey/* (sign-in ceremonies)
 	RateLimitSetup    = "setup"     // /setup/* (one-time setup links)
-	RateLimitToken    = "token"     // /oauth/token, /revoke
+	RateLimitToken    = "token"     // /oauth/token, /revoke, /oauth/par
 	RateLimitAdminAPI = "admin_api" // the admin REST API on the internal listener
 )
 
