@@ -19,6 +19,12 @@ import (
 // A storage failure goes to the one error handler (503).
 func (s *Server) authorizeTargetGuard(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		// With PAR (RFC 9126) or a request object (RFC 9101) the
+		// redirect_uri is in the pushed request or the object, which the
+		// OIDC layer checks with the same rules after it has them.
+		if c.FormValue("request_uri") != "" || c.FormValue("request") != "" {
+			return next(c)
+		}
 		problem, err := s.op.CheckAuthorizeTarget(c.Request().Context(), c.FormValue("client_id"), c.FormValue("redirect_uri"), c.FormValue("response_type"))
 		if err != nil {
 			return err

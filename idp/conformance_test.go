@@ -57,8 +57,10 @@ func TestConformanceDiscoveryConsistency(t *testing.T) {
 	eq("token_endpoint_auth_methods_supported", d.TokenAuthMethods, []string{"client_secret_basic", "client_secret_post", "private_key_jwt", "none"})
 	eq("code_challenge_methods_supported", d.CodeChallengeMethods, []string{"S256"})
 	eq("id_token_signing_alg_values_supported", d.IDTokenAlgs, []string{"RS256", "ES256"})
-	if d.RequestParameter || d.RequestURIParameter {
-		t.Error("request objects advertised but not supported")
+	// Signed request objects (RFC 9101, jar_test.go); request_uri only
+	// from our PAR endpoint, never fetched.
+	if !d.RequestParameter || d.RequestURIParameter {
+		t.Errorf("request_parameter_supported %v, request_uri_parameter_supported %v: want true, false", d.RequestParameter, d.RequestURIParameter)
 	}
 	if !d.BackchannelLogout || !d.BackchannelSession || d.FrontchannelLogout {
 		t.Error("logout support advertised wrongly")
@@ -257,14 +259,15 @@ func TestConformanceMaxAgeAuthTime(t *testing.T) {
 }
 
 // oidcc-unsigned-request-object-supported-correctly-or-rejected-as-
-// unsupported: a request object (even alg none) is refused with
-// request_not_supported, sent back to the client.
+// unsupported: an unsigned request object (alg none, not among
+// request_object_signing_alg_values_supported) is refused with
+// invalid_request_object (RFC 9101 §6.2), sent back to the client.
 func TestConformanceUnsignedRequestObjectRefused(t *testing.T) {
 	_, b, _, r, _ := enrolled(t)
 	unsigned := "eyJhbGciOiJub25lIn0.eyJzY29wZSI6Im9wZW5pZCJ9." // {"alg":"none"}.{"scope":"openid"}.
 	authURL, f := r.authURL(oauth2.SetAuthURLParam("request", unsigned))
 	cb := b.followToClient(b.expectRedirect(authURL))
-	if cb.Query().Get("error") != "request_not_supported" || cb.Query().Get("state") != f.state || cb.Query().Get("code") != "" {
+	if cb.Query().Get("error") != "invalid_request_object" || cb.Query().Get("state") != f.state || cb.Query().Get("code") != "" {
 		t.Fatalf("request object: %s", cb)
 	}
 }

@@ -20,7 +20,7 @@ import (
 const (
 	RateLimitLogin    = "login"     // /login/passkey/* (sign-in ceremonies)
 	RateLimitSetup    = "setup"     // /setup/* (one-time setup links)
-	RateLimitToken    = "token"     // /oauth/token, /revoke
+	RateLimitToken    = "token"     // /oauth/token, /revoke, /oauth/par
 	RateLimitAdminAPI = "admin_api" // the admin REST API on the internal listener
 )
 
@@ -147,7 +147,7 @@ func (s *Server) rateLimit(group string) echo.MiddlewareFunc {
 // which writes nothing).
 func (s *Server) opRateLimit(path string) echo.MiddlewareFunc {
 	switch path {
-	case "/oauth/token", "/revoke":
+	case "/oauth/token", "/revoke", "/oauth/par":
 		return s.rateLimit(RateLimitToken)
 	}
 	return func(next echo.HandlerFunc) echo.HandlerFunc { return next }

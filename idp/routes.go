@@ -58,6 +58,11 @@ func (s *Server) routeTable() []route {
 		// are called cross-site by design and protected by the protocol.
 		{public, anyMethod, "/.well-known/openid-configuration", op, mw(s.opRateLimit("/.well-known/openid-configuration"), noStore, opCSP)},
 		{public, anyMethod, "/keys", op, mw(s.opRateLimit("/keys"), noStore, opCSP)},
+		// RFC 8414 authorization server metadata: the discovery document.
+		{public, anyMethod, "/.well-known/oauth-authorization-server", op, mw(noStore, opCSP)},
+		// Pushed authorization requests (RFC 9126), authenticated like the
+		// token endpoint and limited with it.
+		{public, anyMethod, "/oauth/par", op, mw(s.opRateLimit("/oauth/par"), noStore, opCSP)},
 		// /authorize sends the browser to /login, and /login after the
 		// sign-in to /authorize/callback, which sends it to the client.
 		{public, anyMethod, "/authorize", op, mw(s.opRateLimit("/authorize"), noStore, opCSP, s.authorizeStorageGuard, s.authorizeTargetGuard)},

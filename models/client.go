@@ -71,8 +71,11 @@ type Client struct {
 	// IDTokenClaimsMinimal: whether the ID token carries the claims of the
 	// granted scopes or only the protocol claims.
 	IDTokenClaims string
-	CreatedAt     time.Time
-	UpdatedAt     time.Time
+	// RequirePAR refuses the client's authorization requests that do not
+	// come through the PAR endpoint (RFC 9126 §6).
+	RequirePAR bool `gorm:"column:require_par"`
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
 }
 
 // CreateClient inserts c. For a confidential client it generates the secret

@@ -36,24 +36,9 @@ func (s *Storage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, 
 	if err != nil {
 		return nil, err
 	}
-	if !checkRedirectURI(c, req.RedirectURI) {
-		return nil, oidc.ErrInvalidRequestRedirectURI().WithDescription("redirect_uri is not registered for this client")
-	}
-	if req.ResponseType != oidc.ResponseTypeCode {
-		return nil, oidc.ErrInvalidRequest().WithDescription("only response_type=code is supported")
-	}
-	if err := checkPKCE(c, req.CodeChallenge, req.CodeChallengeMethod); err != nil {
+	scopes, err := s.checkAuthRequest(c, req)
+	if err != nil {
 		return nil, err
-	}
-	switch req.ResponseMode {
-	case "", oidc.ResponseModeQuery, oidc.ResponseModeFragment, oidc.ResponseModeFormPost:
-	default:
-		return nil, oidc.ErrInvalidRequest().WithDescription("unsupported response_mode")
-	}
-	client := &clientAdapter{m: c, cfg: &s.cfg}
-	scopes := slices.DeleteFunc(slices.Clone([]string(req.Scopes)), func(sc string) bool { return !client.IsScopeAllowed(sc) })
-	if !slices.Contains(scopes, oidc.ScopeOpenID) {
-		return nil, oidc.ErrInvalidScope().WithDescription("the openid scope is required")
 	}
 	now := s.now()
 	m := &models.AuthRequest{
@@ -95,6 +80,32 @@ func (s *Storage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, 
 		return nil, err
 	}
 	return &authRequest{m: m}, nil
+}
+
+// checkAuthRequest is what CreateAuthRequest (and the PAR endpoint,
+// par.go) checks beyond op's validation; it returns the scopes the client
+// may have.
+func (s *Storage) checkAuthRequest(c *models.Client, req *oidc.AuthRequest) ([]string, error) {
+	if !checkRedirectURI(c, req.RedirectURI) {
+		return nil, oidc.ErrInvalidRequestRedirectURI().WithDescription("redirect_uri is not registered for this client")
+	}
+	if req.ResponseType != oidc.ResponseTypeCode {
+		return nil, oidc.ErrInvalidRequest().WithDescription("only response_type=code is supported")
+	}
+	if err := checkPKCE(c, req.CodeChallenge, req.CodeChallengeMethod); err != nil {
+		return nil, err
+	}
+	switch req.ResponseMode {
+	case "", oidc.ResponseModeQuery, oidc.ResponseModeFragment, oidc.ResponseModeFormPost:
+	default:
+		return nil, oidc.ErrInvalidRequest().WithDescription("unsupported response_mode")
+	}
+	client := &clientAdapter{m: c, cfg: &s.cfg}
+	scopes := slices.DeleteFunc(slices.Clone([]string(req.Scopes)), func(sc string) bool { return !client.IsScopeAllowed(sc) })
+	if !slices.Contains(scopes, oidc.ScopeOpenID) {
+		return nil, oidc.ErrInvalidScope().WithDescription("the openid scope is required")
+	}
+	return scopes, nil
 }
 
 // checkPKCE enforces S256 (RFC 7636 §4.2; plain offers no protection once

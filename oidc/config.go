@@ -52,6 +52,10 @@ type Config struct {
 	// logout) may go; Defaults sets DevLoopback from the issuer, the caller
 	// sets Allow (--outbound-allow).
 	Outbound outbound.Policy
+	// RequirePAR refuses every authorization request that does not come
+	// through the pushed authorization request endpoint (RFC 9126 §5,
+	// par.go); a client can require it for itself too.
+	RequirePAR bool
 	// Now is the clock; defaults to time.Now.
 	Now func() time.Time
 }

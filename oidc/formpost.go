@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
+	"github.com/zitadel/oidc/v3/pkg/op"
 )
 
 // formPostPage is op's form_post page (same onload handler, so the same
@@ -29,8 +30,14 @@ var formPostPage = template.Must(template.New("form_post").Parse(`<!doctype html
 // authorization response, errors included, is POSTed). e carries the
 // request's state.
 func (p *Provider) writeFormPostError(w http.ResponseWriter, redirectURI string, e *oidc.Error) error {
+	return p.writeFormPost(w, redirectURI, e)
+}
+
+// writeFormPost writes the form_post page of an authorization response,
+// encoded with iss (iss.go).
+func (p *Provider) writeFormPost(w http.ResponseWriter, redirectURI string, response any) error {
 	params := make(map[string][]string)
-	if err := p.op.Encoder().Encode(e, params); err != nil {
+	if err := p.authz.Encoder().Encode(response, params); err != nil {
 		return err
 	}
 	var buf bytes.Buffer
@@ -45,4 +52,37 @@ func (p *Provider) writeFormPostError(w http.ResponseWriter, redirectURI string,
 	w.WriteHeader(http.StatusOK)
 	_, err := buf.WriteTo(w)
 	return err
+}
+
+// authorizeCallback is op's /authorize/callback (op.AuthorizeCallback),
+// except that a successful form_post response is written with
+// formPostPage: op's template carries only the parameters it knows and
+// would drop iss (RFC 9207 §2).
+func (p *Provider) authorizeCallback(w http.ResponseWriter, r *http.Request) {
+	id, err := op.ParseAuthorizeCallbackRequest(r)
+	if err != nil {
+		op.AuthRequestError(w, r, nil, err, p.authz)
+		return
+	}
+	ar, err := p.storage.AuthRequestByID(r.Context(), id)
+	if err != nil {
+		op.AuthRequestError(w, r, nil, err, p.authz)
+		return
+	}
+	if !ar.Done() {
+		op.AuthRequestError(w, r, ar, oidc.ErrInteractionRequired().WithDescription("the sign-in is not finished"), p.authz)
+		return
+	}
+	if ar.GetResponseMode() != oidc.ResponseModeFormPost || ar.GetResponseType() != oidc.ResponseTypeCode {
+		op.AuthResponse(ar, p.authz, w, r)
+		return
+	}
+	resp, err := op.BuildAuthResponseCodeResponsePayload(r.Context(), ar, p.authz)
+	if err != nil {
+		op.AuthRequestError(w, r, ar, err, p.authz)
+		return
+	}
+	if err := p.writeFormPost(w, ar.GetRedirectURI(), resp); err != nil {
+		logError(r.Context(), "form_post response", err, "auth_request_id", id)
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/go-chi/chi/v5"
 	"github.com/rs/cors"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
@@ -31,6 +32,7 @@ type Provider struct {
 	db        *models.DB
 	storage   *Storage
 	op        *op.Provider
+	authz     *authorizer // op with RFC 9207 iss on authorization responses (iss.go)
 	discovery []byte
 	keysPath  string
 	server    *server // server.go
@@ -83,14 +85,23 @@ func New(ctx context.Context, cfg Config, db *models.DB, sealer *models.Sealer) 
 	if err != nil {
 		return nil, fmt.Errorf("build OpenID provider: %w", err)
 	}
-	p := &Provider{cfg: cfg, db: db, storage: st, op: o, keysPath: o.KeysEndpoint().Relative()}
+	enc := issEncoder{inner: o.Encoder(), issuer: cfg.Issuer}
+	p := &Provider{cfg: cfg, db: db, storage: st, op: o, authz: &authorizer{Provider: o, enc: enc}, keysPath: o.KeysEndpoint().Relative()}
 	if p.discovery, err = p.buildDiscovery(ctx); err != nil {
 		return nil, err
 	}
-	p.server = &server{LegacyServer: op.NewLegacyServer(o, o.Endpoints()), p: p}
-	p.handler = op.RegisterLegacyServer(p.server, op.AuthorizeCallbackHandler(o),
-		op.WithServerCORSOptions(&corsOptions),
-		op.WithHTTPMiddleware(p.tokenEndpointHygiene, p.userinfoChallenge)) // adapters.go
+	p.server = &server{LegacyServer: op.NewLegacyServer(p.authz, o.Endpoints()), p: p}
+	// What op.RegisterLegacyServer does (the issuer interceptor, op's
+	// callback under /authorize), in an order that lets us add routes:
+	// chi takes middleware only before the first route.
+	p.handler = op.RegisterServer(p.server, p.server.Endpoints(),
+		op.WithServerCORSOptions(&corsOptions), op.WithEncoder(enc),
+		op.WithHTTPMiddleware(p.tokenEndpointHygiene, p.userinfoChallenge, // adapters.go
+			op.NewIssuerInterceptor(o.IssuerFromRequest).Handler),
+		op.WithSetRouter(func(r chi.Router) {
+			r.HandleFunc(o.AuthorizationEndpoint().Relative()+"/callback", p.authorizeCallback) // formpost.go
+			p.extraRoutes(r)
+		}))
 	return p, nil
 }
 
@@ -135,9 +146,10 @@ func loadCryptoKey(ctx context.Context, db *models.DB, sealer *models.Sealer) ([
 }
 
 // buildDiscovery precomputes the discovery document, advertising only what
-// works: code flow with S256 PKCE, refresh tokens, client_secret_basic/post
-// and none, RS256/ES256, no device flow, no request objects, no
-// private_key_jwt.
+// works: code flow with S256 PKCE, refresh, client credentials and device
+// grants, client_secret_basic/post, private_key_jwt and none, RS256/ES256,
+// signed request objects (jar.go) and PAR (par.go) but no request_uri of
+// the client's own.
 func (p *Provider) buildDiscovery(ctx context.Context) ([]byte, error) {
 	d := op.CreateDiscoveryConfig(op.ContextWithIssuer(ctx, p.cfg.Issuer), p.op, p.storage)
 	d.ResponseTypesSupported = []string{string(oidc.ResponseTypeCode)}
@@ -150,8 +162,8 @@ func (p *Provider) buildDiscovery(ctx context.Context) ([]byte, error) {
 	d.IntrospectionEndpointAuthSigningAlgValuesSupported = nil
 	d.RevocationEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost, oidc.AuthMethodNone}
 	d.RevocationEndpointAuthSigningAlgValuesSupported = nil
-	d.RequestObjectSigningAlgValuesSupported = nil
-	d.RequestParameterSupported = false
+	d.RequestObjectSigningAlgValuesSupported = requestObjectAlgs // jar.go
+	d.RequestParameterSupported = true
 	d.RequestURIParameterSupported = false
 	d.ClaimsParameterSupported = false
 	d.CodeChallengeMethodsSupported = []oidc.CodeChallengeMethod{oidc.CodeChallengeMethodS256}
@@ -161,11 +173,43 @@ func (p *Provider) buildDiscovery(ctx context.Context) ([]byte, error) {
 	// Back-channel logout with sid (backchannel.go); no front-channel.
 	d.BackChannelLogoutSupported = true
 	d.BackChannelLogoutSessionSupported = true
-	b, err := json.Marshal(d)
+	b, err := json.Marshal(metadata{
+		DiscoveryConfiguration:                     d,
+		AuthorizationResponseIssParameterSupported: true, // iss.go
+		PushedAuthorizationRequestEndpoint:         p.cfg.Issuer + PAREndpoint,
+		RequirePushedAuthorizationRequests:         p.cfg.RequirePAR,
+	})
 	if err != nil {
 		return nil, fmt.Errorf("encode discovery: %w", err)
 	}
 	return b, nil
+}
+
+// metadata is the discovery document: op's fields and those op's type
+// does not have. The same document answers RFC 8414 authorization server
+// metadata (AuthorizationServerMetadataPath).
+type metadata struct {
+	*oidc.DiscoveryConfiguration
+	// RFC 9207 §3.
+	AuthorizationResponseIssParameterSupported bool `json:"authorization_response_iss_parameter_supported"`
+	// RFC 9126 §5.
+	PushedAuthorizationRequestEndpoint string `json:"pushed_authorization_request_endpoint,omitempty"`
+	RequirePushedAuthorizationRequests bool   `json:"require_pushed_authorization_requests"`
+}
+
+// AuthorizationServerMetadataPath is where RFC 8414 §3 puts the
+// authorization server metadata of an issuer without a path.
+const AuthorizationServerMetadataPath = "/.well-known/oauth-authorization-server"
+
+// extraRoutes adds the endpoints op does not have to op's router: RFC 8414
+// metadata and PAR (par.go).
+func (p *Provider) extraRoutes(r chi.Router) {
+	r.Get(AuthorizationServerMetadataPath, func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		_, _ = w.Write(p.discovery)
+	})
+	r.Post(PAREndpoint, p.handlePAR)
 }
 
 // Handler serves the OIDC endpoints at op's default paths: discovery,
@@ -179,7 +223,7 @@ func (p *Provider) Handler() http.Handler { return p.handler }
 // DocumentPaths are the paths of the precomputed documents: discovery and
 // JWKS.
 func (p *Provider) DocumentPaths() []string {
-	return []string{oidc.DiscoveryEndpoint, p.keysPath}
+	return []string{oidc.DiscoveryEndpoint, AuthorizationServerMetadataPath, p.keysPath}
 }
 
 // Document returns the current bytes of the precomputed document at path
@@ -188,7 +232,7 @@ func (p *Provider) DocumentPaths() []string {
 // key rotation, also by another instance (keyring.maybeRefresh).
 func (p *Provider) Document(ctx context.Context, path string) (body []byte, cacheControl string, ok bool) {
 	switch path {
-	case oidc.DiscoveryEndpoint:
+	case oidc.DiscoveryEndpoint, AuthorizationServerMetadataPath:
 		return p.discovery, "public, max-age=3600", true
 	case p.keysPath:
 		return p.storage.keys.jwks(ctx), "public, max-age=300", true
@@ -261,7 +305,7 @@ func (p *Provider) FailAuthRequest(w http.ResponseWriter, r *http.Request, authR
 		}
 		return
 	}
-	op.AuthRequestError(w, r, ar, e, p.op)
+	op.AuthRequestError(w, r, ar, e, p.authz)
 }
 
 // RotateKeys creates new RS256 and ES256 keys that sign from now on. The

@@ -88,13 +88,20 @@ func TestDiscoveryAndKeys(t *testing.T) {
 		"backchannel_logout_supported":          `true`,
 		"backchannel_logout_session_supported":  `true`,
 		"id_token_signing_alg_values_supported": `["RS256","ES256"]`,
+		// Signed request objects (jar.go), PAR (par.go), iss (iss.go).
+		"request_parameter_supported":                    `true`,
+		"request_uri_parameter_supported":                `false`,
+		"request_object_signing_alg_values_supported":    `["RS256","ES256","PS256"]`,
+		"authorization_response_iss_parameter_supported": `true`,
+		"pushed_authorization_request_endpoint":          `"` + srv.URL + `/oauth/par"`,
+		"require_pushed_authorization_requests":          `false`,
 	}
 	for k, v := range want {
 		if got, _ := json.Marshal(d[k]); string(got) != v {
 			t.Errorf("%s = %s, want %s", k, got, v)
 		}
 	}
-	for _, k := range []string{"frontchannel_logout_supported", "check_session_iframe", "request_object_signing_alg_values_supported"} {
+	for _, k := range []string{"frontchannel_logout_supported", "check_session_iframe"} {
 		if _, ok := d[k]; ok {
 			t.Errorf("discovery advertises %s", k)
 		}

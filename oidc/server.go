@@ -22,6 +22,8 @@ import (
 // writes it; nothing here edits a response op has written.
 //
 //   - Discovery and Keys: the precomputed documents (provider.go).
+//   - VerifyAuthRequest, Authorize: pushed authorization requests and
+//     request_uri (par.go).
 //   - VerifyClient: every token, device and revocation request's client
 //     authentication, including the single use of private_key_jwt
 //     assertions (assertion.go), which op does not check.
@@ -65,6 +67,56 @@ func (s *server) document(body []byte, cacheControl string) *op.Response {
 	resp := op.NewResponse(json.RawMessage(body))
 	resp.Header.Set("Cache-Control", cacheControl)
 	return resp
+}
+
+// VerifyAuthRequest is op's, except that an /authorize request with a
+// request_uri uses the parameters pushed to the PAR endpoint, and only
+// those (RFC 9126 §4); a request_uri we did not issue is refused with
+// invalid_request_uri and never fetched (par.go). A request object (RFC
+// 9101) is verified and its parameters win (jar.go).
+func (s *server) VerifyAuthRequest(ctx context.Context, r *op.Request[oidc.AuthRequest]) (*op.ClientRequest[oidc.AuthRequest], error) {
+	if r.Form.Get("request") != "" { // RFC 9101 (jar.go)
+		params := cloneValues(r.Form)
+		var oe *oidc.Error
+		switch err := s.p.resolveRequestObject(ctx, r.Data.ClientID, params); {
+		case errors.As(err, &oe):
+			// Refused in Authorize, once the redirect URI is known to
+			// be the client's, so that the error goes back to it (RFC
+			// 9101 §6.2, RFC 6749 §4.1.2.1).
+		case err != nil:
+			return nil, err
+		default:
+			data, err := decodeAuthRequest(params)
+			if err != nil {
+				return nil, err
+			}
+			r.Data = data
+		}
+	} else if uri := r.Form.Get("request_uri"); uri != "" {
+		pushed, err := s.p.pushedAuthRequest(ctx, uri, r.Data.ClientID)
+		if err != nil {
+			return nil, err
+		}
+		r.Data = pushed
+	}
+	return s.LegacyServer.VerifyAuthRequest(ctx, r)
+}
+
+// Authorize is op's, except that a client that must use PAR (RFC 9126
+// §6) is refused a request that was not pushed, and a request object
+// VerifyAuthRequest could not use is refused; op redirects the refusal
+// to the (validated) redirect URI.
+func (s *server) Authorize(ctx context.Context, r *op.ClientRequest[oidc.AuthRequest]) (*op.Redirect, error) {
+	if r.Data.RequestParam != "" { // a request object VerifyAuthRequest refused
+		if err := s.p.resolveRequestObject(ctx, r.Data.ClientID, cloneValues(r.Form)); err != nil {
+			return nil, err
+		}
+		return nil, oidc.ErrRequestNotSupported()
+	}
+	if r.Form.Get("request_uri") == "" && s.p.requiresPAR(r.Client) {
+		return nil, oidc.ErrInvalidRequest().WithDescription("authorization requests of this client must be pushed to the pushed authorization request endpoint (RFC 9126)")
+	}
+	return s.LegacyServer.Authorize(ctx, r)
 }
 
 // VerifyClient authenticates the client of a token endpoint, device

@@ -113,6 +113,16 @@ func (s *server) handleLogin(w http.ResponseWriter, r *http.Request) {
 
 func (s *server) handleCallback(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
+	// RFC 9207 §2.4: an iss that is present, or advertised, must be our
+	// issuer, errors included; otherwise the response may come from another
+	// server the browser was sent to (a mix-up attack).
+	if d := s.currentDiscovery(); q.Has("iss") || d != nil && d.issParam {
+		if q.Get("iss") != s.cfg.Issuer {
+			s.fail(w, &failure{http.StatusBadRequest, "Sign-in failed", "invalid_issuer",
+				"The response does not come from the identity provider this application uses."})
+			return
+		}
+	}
 	if code := q.Get("error"); code != "" {
 		s.fail(w, &failure{http.StatusBadRequest, "Sign-in failed", code, q.Get("error_description")})
 		return

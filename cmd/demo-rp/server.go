@@ -97,6 +97,7 @@ type discovered struct {
 	verifier   *oidc.IDTokenVerifier
 	oauth2     *oauth2.Config
 	endSession string // end_session_endpoint, empty if not advertised
+	issParam   bool   // authorization_response_iss_parameter_supported (RFC 9207)
 }
 
 // session is one browser's state, keyed by a random cookie value.
@@ -219,6 +220,7 @@ func (s *server) provider(ctx context.Context) (*discovered, error) {
 	var meta struct {
 		EndSessionEndpoint string   `json:"end_session_endpoint"`
 		TokenAuthMethods   []string `json:"token_endpoint_auth_methods_supported"`
+		IssParam           bool     `json:"authorization_response_iss_parameter_supported"`
 	}
 	if err := p.Claims(&meta); err != nil {
 		return nil, fmt.Errorf("decode discovery document: %w", err)
@@ -236,6 +238,7 @@ func (s *server) provider(ctx context.Context) (*discovered, error) {
 			Scopes:       s.cfg.Scopes,
 		},
 		endSession: meta.EndSessionEndpoint,
+		issParam:   meta.IssParam,
 	}
 	s.log.Info("provider discovered", "issuer", s.cfg.Issuer, "end_session_endpoint", meta.EndSessionEndpoint)
 	return s.disc, nil

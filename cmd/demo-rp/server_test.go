@@ -62,6 +62,9 @@ func TestPagesWithoutProvider(t *testing.T) {
 		},
 		{name: "bad state", method: "GET", target: "/callback?state=bad&code=c", status: http.StatusBadRequest, check: bodyHas("invalid_state")},
 		{name: "no state", method: "GET", target: "/callback?code=c", status: http.StatusBadRequest, check: bodyHas("invalid_state")},
+		// RFC 9207 §2.4: a present iss must be the issuer, for errors too.
+		{name: "another issuer", method: "GET", target: "/callback?state=s&code=c&iss=" + url.QueryEscape("https://attacker.example"), status: http.StatusBadRequest, check: bodyHas("invalid_issuer")},
+		{name: "another issuer's error", method: "GET", target: "/callback?error=access_denied&iss=" + url.QueryEscape("https://attacker.example"), status: http.StatusBadRequest, check: bodyHas("invalid_issuer")},
 		{name: "refresh without session", method: "POST", target: "/refresh", body: "csrf=x", status: http.StatusForbidden, check: bodyHas("invalid_csrf_token")},
 		{name: "logout without session", method: "POST", target: "/logout", body: "csrf=x", status: http.StatusForbidden, check: bodyHas("invalid_csrf_token")},
 		{name: "logout confirm signed out", method: "GET", target: "/logout", status: http.StatusSeeOther, check: locationIs("/")},

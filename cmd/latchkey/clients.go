@@ -36,6 +36,7 @@ type clientsAddCmd struct {
 	Audience             []string `name:"audience" help:"Audience (resource) the client credentials grant may issue tokens for; the first is the default (repeatable)."`
 	JWKSFile             string   `name:"jwks-file" help:"File with the client's public JWK Set: enables private_key_jwt (the secret is then refused)." type:"existingfile"`
 	IDTokenClaims        string   `name:"id-token-claims" help:"What ID tokens carry: scoped (the claims of the granted profile, email and groups scopes) or minimal (sub and protocol claims only; the rest from userinfo)." default:"scoped" enum:"scoped,minimal"`
+	RequirePAR           bool     `name:"require-par" help:"Accept this client's authorization requests only through the PAR endpoint (RFC 9126)."`
 	JSON                 bool     `name:"json" help:"Print one JSON object."`
 }
 
@@ -99,7 +100,7 @@ func (a *clientsAddCmd) Run(ctx context.Context, e *env) (err error) {
 	c := &models.Client{Name: a.Name, Public: a.Public, RedirectURIs: a.RedirectURI, PostLogoutRedirectURIs: a.PostLogoutRedirectURI,
 		AllowedScopes: a.Scope, IDTokenAlg: a.IDTokenAlg, AccessTokenFormat: a.AccessTokenFormat,
 		SkipConsent: a.FirstParty, BackchannelLogoutURI: a.BackchannelLogoutURI, AccessTokenAudience: a.Audience, JWKS: jwks,
-		IDTokenClaims: a.IDTokenClaims}
+		IDTokenClaims: a.IDTokenClaims, RequirePAR: a.RequirePAR}
 	secret, err := db.CreateClient(ctx, c)
 	if err != nil {
 		return err

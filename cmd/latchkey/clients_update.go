@@ -15,16 +15,19 @@ import (
 type clientsUpdateCmd struct {
 	ClientID      string `arg:"" name:"client-id" help:"The application's client_id."`
 	IDTokenClaims string `name:"id-token-claims" help:"What ID tokens carry: scoped (the claims of the granted profile, email and groups scopes) or minimal (sub and protocol claims only; the rest from userinfo)."`
+	RequirePAR    *bool  `name:"require-par" negatable:"" help:"Accept the application's authorization requests only through the PAR endpoint (RFC 9126); --no-require-par accepts them at /authorize again."`
 	JSON          bool   `name:"json" help:"Print one JSON object."`
 }
 
 func (u *clientsUpdateCmd) Run(ctx context.Context, e *env) (err error) {
-	if u.IDTokenClaims == "" {
-		return errors.New("nothing to change: give --id-token-claims")
+	if u.IDTokenClaims == "" && u.RequirePAR == nil {
+		return errors.New("nothing to change: give --id-token-claims, --require-par or --no-require-par")
 	}
-	claims, err := models.CheckIDTokenClaims(u.IDTokenClaims)
-	if err != nil {
-		return fmt.Errorf("--id-token-claims must be scoped or minimal, not %q", u.IDTokenClaims)
+	claims := ""
+	if u.IDTokenClaims != "" {
+		if claims, err = models.CheckIDTokenClaims(u.IDTokenClaims); err != nil {
+			return fmt.Errorf("--id-token-claims must be scoped or minimal, not %q", u.IDTokenClaims)
+		}
 	}
 	db, err := e.openDB(ctx)
 	if err != nil {
@@ -41,9 +44,13 @@ func (u *clientsUpdateCmd) Run(ctx context.Context, e *env) (err error) {
 		return fmt.Errorf("client %q is built in and managed by Latchkey", c.ID)
 	}
 	var changed []string
-	if c.IDTokenClaims != claims {
+	if claims != "" && c.IDTokenClaims != claims {
 		c.IDTokenClaims = claims
 		changed = append(changed, "id_token_claims")
+	}
+	if u.RequirePAR != nil && c.RequirePAR != *u.RequirePAR {
+		c.RequirePAR = *u.RequirePAR
+		changed = append(changed, "require_par")
 	}
 	if len(changed) > 0 {
 		c.UpdatedAt = db.Now()
@@ -54,7 +61,8 @@ func (u *clientsUpdateCmd) Run(ctx context.Context, e *env) (err error) {
 			Detail: models.JSONMap{"name": c.Name, "changed": changed}})
 	}
 	if u.JSON {
-		return e.printJSON(map[string]any{"client_id": c.ID, "name": c.Name, "id_token_claims": c.IDTokenClaims, "changed": nonNilList(changed)})
+		return e.printJSON(map[string]any{"client_id": c.ID, "name": c.Name, "id_token_claims": c.IDTokenClaims, "require_par": c.RequirePAR,
+			"changed": nonNilList(changed)})
 	}
 	if len(changed) == 0 {
 		fmt.Fprintf(e.out, "Client %q unchanged.\n", c.Name)

@@ -139,7 +139,9 @@ type APIClient struct {
 	BackchannelLogoutURI   string   `json:"backchannel_logout_uri"`
 	IDTokenClaims          string   `json:"id_token_claims"`
 	Builtin                bool     `json:"builtin"`
-	ClientSecret           string   `json:"client_secret,omitempty"`
+	// RFC 9126 §6 client metadata: authorization requests only through PAR.
+	RequirePAR   bool   `json:"require_pushed_authorization_requests"`
+	ClientSecret string `json:"client_secret,omitempty"`
 }
 
 func nonNil(l []string) []string {
@@ -154,7 +156,8 @@ func toAPIClient(cl *models.Client) APIClient {
 		PostLogoutRedirectURIs: nonNil(cl.PostLogoutRedirectURIs), AllowedScopes: nonNil(cl.AllowedScopes),
 		AllowedGroups: nonNil(cl.AllowedGroups), IDTokenAlg: cl.IDTokenAlg, AccessTokenFormat: cl.AccessTokenFormat,
 		AccessTokenTTL: cl.AccessTokenTTL, IDTokenTTL: cl.IDTokenTTL, RefreshTokenTTL: cl.RefreshTokenTTL, BackchannelLogoutURI: cl.BackchannelLogoutURI,
-		IDTokenClaims: cl.IDTokenClaims, Builtin: cl.Builtin}
+		IDTokenClaims: cl.IDTokenClaims, Builtin: cl.Builtin,
+		RequirePAR: cl.RequirePAR}
 }
 
 func (in *APIClient) apply(cl *models.Client) {
@@ -164,6 +167,7 @@ func (in *APIClient) apply(cl *models.Client) {
 	cl.AccessTokenTTL, cl.IDTokenTTL, cl.RefreshTokenTTL = in.AccessTokenTTL, in.IDTokenTTL, in.RefreshTokenTTL
 	cl.BackchannelLogoutURI = strings.TrimSpace(in.BackchannelLogoutURI)
 	cl.IDTokenClaims = in.IDTokenClaims // checked by validateClient
+	cl.RequirePAR = in.RequirePAR
 	if cl.IDTokenAlg == "" {
 		cl.IDTokenAlg = "RS256"
 	}

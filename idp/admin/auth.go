@@ -161,6 +161,13 @@ func (s *Handlers) HandleSignInCallback(c echo.Context) error {
 		return &web.Error{Status: http.StatusBadRequest, Message: "This sign-in response does not match the sign-in that was started.",
 			Hint: "Open the admin console again to sign in."}
 	}
+	// RFC 9207 §2.4: the issuer advertises iss on authorization
+	// responses, so a response without it, or from another issuer, is
+	// refused (a mix-up, RFC 9207 §1).
+	if c.QueryParam("iss") != s.cfg.Issuer {
+		return &web.Error{Status: http.StatusBadRequest, Message: "This sign-in response does not come from this server.",
+			Hint: "Open the admin console again to sign in."}
+	}
 	if e := c.QueryParam("error"); e != "" {
 		return &web.Error{Status: http.StatusUnauthorized, Message: "Sign-in to the admin console did not complete.",
 			Hint: "Try again. (" + web.Truncate(e, 64) + ")"}

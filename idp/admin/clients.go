@@ -108,6 +108,7 @@ func (s *Handlers) clientFromForm(c echo.Context, cl *models.Client, isNew bool)
 	cl.IDTokenAlg = c.FormValue("id_token_alg")
 	cl.AccessTokenFormat = c.FormValue("access_token_format")
 	cl.SkipConsent = c.FormValue("skip_consent") == "on"                               // issue 5: first-party
+	cl.RequirePAR = c.FormValue("require_par") == "on"                                 // RFC 9126 §6
 	cl.BackchannelLogoutURI = strings.TrimSpace(c.FormValue("backchannel_logout_uri")) // issue 5
 	if cl.AccessTokenFormat == "" {
 		cl.AccessTokenFormat = models.AccessTokenJWT

@@ -1,0 +1,68 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/latchkey-idp/latchkey/models"
+)
+
+// The PAR switches: clients add/update --require-par (per client) and
+// serve --require-par / LATCHKEY_REQUIRE_PAR (every client).
+func TestCLIRequirePAR(t *testing.T) {
+	dir := t.TempDir()
+	code, out, errOut := cliRun(t, dir, "clients", "add", "--name", "Bank", "--redirect-uri", "https://bank.example/cb", "--require-par", "--json")
+	var c struct {
+		ClientID string `json:"client_id"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &c) != nil {
+		t.Fatalf("clients add --require-par: %d %q %s", code, out, errOut)
+	}
+	stored := func() bool {
+		t.Helper()
+		db, err := models.Open(context.Background(), models.Options{DataDir: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = db.Close() }()
+		cl, err := db.ClientByID(context.Background(), c.ClientID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cl.RequirePAR
+	}
+	if !stored() {
+		t.Fatal("clients add --require-par did not store it")
+	}
+	code, out, errOut = cliRun(t, dir, "clients", "update", c.ClientID, "--no-require-par", "--json")
+	var upd struct {
+		RequirePAR bool     `json:"require_par"`
+		Changed    []string `json:"changed"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &upd) != nil || upd.RequirePAR || len(upd.Changed) != 1 || upd.Changed[0] != "require_par" || stored() {
+		t.Fatalf("clients update --no-require-par: %d %q %s", code, out, errOut)
+	}
+	if code, out, _ = cliRun(t, dir, "clients", "update", c.ClientID, "--no-require-par"); code != 0 || !strings.Contains(out, "unchanged") {
+		t.Fatalf("unchanged update: %d %q", code, out)
+	}
+	if code, out, _ = cliRun(t, dir, "clients", "update", c.ClientID, "--require-par"); code != 0 || !stored() {
+		t.Fatalf("clients update --require-par: %d %q", code, out)
+	}
+	for _, args := range [][]string{{c.ClientID}, {"no-such-client", "--require-par"}} {
+		if code, _, errOut := cliRun(t, dir, append([]string{"clients", "update"}, args...)...); code == 0 || errOut == "" {
+			t.Errorf("clients update %v: %d, want a refusal", args, code)
+		}
+	}
+
+	c1, e := parseForTest(t, "serve", "--issuer", "http://localhost:8080", "--require-par")
+	if cfg, probs := c1.Serve.buildConfig(e); len(probs) != 0 || !cfg.OIDC.RequirePAR {
+		t.Fatalf("serve --require-par: %v %v", cfg.OIDC.RequirePAR, probs)
+	}
+	t.Setenv("LATCHKEY_REQUIRE_PAR", "true")
+	c2, e := parseForTest(t, "serve", "--issuer", "http://localhost:8080")
+	if cfg, _ := c2.Serve.buildConfig(e); !cfg.OIDC.RequirePAR {
+		t.Fatal("LATCHKEY_REQUIRE_PAR=true did not require PAR")
+	}
+}
