@@ -18,6 +18,7 @@ import (
 	"github.com/latchkey-idp/latchkey/idp/admin"
 	"github.com/latchkey-idp/latchkey/idp/signin"
 	"github.com/latchkey-idp/latchkey/idp/web"
+	"github.com/latchkey-idp/latchkey/mail"
 	"github.com/latchkey-idp/latchkey/models"
 	"github.com/latchkey-idp/latchkey/oidc"
 	"github.com/latchkey-idp/latchkey/passkeys"
@@ -50,6 +51,8 @@ type Server struct {
 	// background-job lease holder (jobs.go).
 	metrics    *metrics
 	instanceID string
+	// mailer queues and sends email (mail.go).
+	mailer *mail.Mailer
 }
 
 // New builds the server. The database must be migrated; sealer holds the
@@ -70,7 +73,11 @@ func New(ctx context.Context, cfg Config, db *models.DB, sealer *models.Sealer) 
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, db: db, passkeys: pk, clientCAs: cas, metrics: newMetrics(db), instanceID: newInstanceID(),
+	mailer, err := mail.New(cfg.Mail, sealer)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, db: db, passkeys: pk, clientCAs: cas, mailer: mailer, metrics: newMetrics(db), instanceID: newInstanceID(),
 		sessions:  &web.Sessions{DB: db, TTL: cfg.SessionTTL, Secure: cfg.SecureCookies()},
 		auditor:   &web.Auditor{DB: db, Logger: cfg.Logger},
 		csrf:      web.CSRF("latchkey_csrf", cfg.SecureCookies()),
@@ -206,6 +213,7 @@ func (s *Server) Run(ctx context.Context, ready func(public, internal net.Addr))
 	go s.policyJobs(ctx)
 	go s.backchannelJobs(ctx) // jobs.go
 	go s.purgeJobs(ctx)
+	go s.mailJobs(ctx) // mail.go
 	if ready != nil {
 		ready(pubLn.Addr(), inLn.Addr())
 	}

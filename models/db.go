@@ -49,6 +49,7 @@ type DB struct {
 	AuditStore
 	PolicyStore
 	AdminStore
+	MailStore
 }
 
 // Open connects to the database described by opts. It does not migrate;

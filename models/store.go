@@ -62,6 +62,8 @@ type (
 	PolicyStore struct{ *conn }
 	// AdminStore holds admin API tokens and console sessions (apitoken.go).
 	AdminStore struct{ *conn }
+	// MailStore holds the mail outbox (outbox.go).
+	MailStore struct{ *conn }
 )
 
 func newDB(c *conn) *DB {
@@ -77,5 +79,6 @@ func newDB(c *conn) *DB {
 		AuditStore:      AuditStore{c},
 		PolicyStore:     PolicyStore{c},
 		AdminStore:      AdminStore{c},
+		MailStore:       MailStore{c},
 	}
 }

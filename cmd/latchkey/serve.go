@@ -31,6 +31,7 @@ type serveCmd struct {
 	RefreshGrace    time.Duration `name:"refresh-reuse-grace" help:"How long after a refresh its client may retry with the same refresh token (a lost response) and get a new pair instead of the family being revoked (0: never)." default:"5s" env:"LATCHKEY_REFRESH_REUSE_GRACE"`
 	hardeningFlags
 	policyFlags
+	mailFlags // mail.go
 }
 
 // clientCacheSize maps the flag (0: none) to oidc.Config's (0: the
@@ -75,6 +76,7 @@ func (s *serveCmd) buildConfig(e *env) (idp.Config, []string) {
 		probs = append(probs, fmt.Sprintf("--refresh-reuse-grace must be from 0 (none) to 1m, got %s", s.RefreshGrace))
 	}
 	s.policyFlags.apply(&cfg)
+	probs = append(probs, s.mailFlags.apply(&cfg)...)
 	if pol, err := e.outboundPolicy(); err != nil {
 		probs = append(probs, err.Error())
 	} else {

@@ -1,0 +1,110 @@
+package idp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/latchkey-idp/latchkey/idp/web"
+	"github.com/latchkey-idp/latchkey/mail"
+	"github.com/latchkey-idp/latchkey/models"
+)
+
+// mailEvery is how often each instance looks for mail to send; claims are
+// exclusive (models.ClaimMail), so every instance may look.
+const mailEvery = time.Second
+
+func (c *Config) mailDefaults() {
+	if c.Mail.Service == "" {
+		c.Mail.Service = c.Passkeys.RPDisplayName
+	}
+	if c.Mail.Now == nil {
+		c.Mail.Now = c.Now
+	}
+	if c.Mail.Logger == nil {
+		c.Mail.Logger = c.Logger
+	}
+}
+
+// mailJobs delivers queued mail until ctx ends.
+func (s *Server) mailJobs(ctx context.Context) {
+	if !s.mailer.Sends() {
+		return
+	}
+	every(ctx, mailEvery, true, func() {
+		res, err := s.mailer.Deliver(ctx, s.db)
+		if err != nil && ctx.Err() == nil {
+			s.cfg.Logger.Error("deliver mail", "err", err)
+		}
+		s.metrics.mail.WithLabelValues("sent").Add(float64(res.Sent))
+		s.metrics.mail.WithLabelValues("retried").Add(float64(res.Retried))
+		s.metrics.mail.WithLabelValues("undeliverable").Add(float64(res.GivenUp))
+	})
+}
+
+// Mailer is the server's mailer (tests).
+func (s *Server) Mailer() *mail.Mailer { return s.mailer }
+
+// Invitation is a queued invitation: a setup link sent by email.
+type Invitation struct {
+	MailID    string
+	UserID    string
+	Username  string
+	Email     string
+	ExpiresAt time.Time
+}
+
+// ErrMailOff means this server has no SMTP server (--smtp-url), so the console
+// and the API do not queue mail that nothing here would send.
+var ErrMailOff = errors.New("email is not configured on this server (--smtp-url, --smtp-from)")
+
+// Invite issues a new one-time setup link for u (earlier links stop
+// working) and queues it by email, in one transaction with its audit
+// event: the link exists exactly when its message is queued. The link
+// itself is never returned: it is only in the (sealed) message. Errors:
+// mail.ErrNoAddress when u has no email, mail.ErrInvalid for a bad one.
+func Invite(ctx context.Context, db *models.DB, m *mail.Mailer, issuer string, u *models.User, ttl time.Duration, actor string) (*Invitation, error) {
+	if u.Disabled {
+		return nil, fmt.Errorf("%w: %s is disabled; enable the account first", models.ErrInvalid, u.Username)
+	}
+	// Refuse early, before any link is made, so nothing changes.
+	if _, err := m.Compose(mail.KindInvitation, u, map[string]any{"Link": "x", "Expires": "x"}); err != nil {
+		return nil, err
+	}
+	inv := &Invitation{UserID: u.ID, Username: u.Username, Email: u.Email}
+	err := db.InTx(ctx, func(tx *models.DB) error {
+		raw, st, err := tx.CreateSetupToken(ctx, u.ID, ttl, actor)
+		if err != nil {
+			return err
+		}
+		inv.ExpiresAt = st.ExpiresAt
+		link := strings.TrimRight(issuer, "/") + "/setup/" + raw
+		inv.MailID, err = m.Queue(ctx, tx, mail.KindInvitation, u, map[string]any{"Link": link, "Expires": web.HumanUntil(ttl)})
+		if err != nil {
+			return err
+		}
+		return tx.Audit(ctx, &models.AuditEvent{Type: models.EventSetupLinkIssued, Success: true, UserID: u.ID, ActorID: actor,
+			Detail: models.JSONMap{"setup_link": st.ID, "expires_at": st.ExpiresAt, "sent_by_email": inv.MailID}})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return inv, nil
+}
+
+// mailMetric counts delivery attempts by outcome.
+func mailMetric(reg *prometheus.Registry) *prometheus.CounterVec {
+	c := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "latchkey_mail_total",
+		Help: `Mail delivery attempts by outcome: "sent", "retried" (kept for a later attempt) or "undeliverable" (given up).`,
+	}, []string{"outcome"})
+	for _, o := range []string{"sent", "retried", "undeliverable"} {
+		c.WithLabelValues(o)
+	}
+	reg.MustRegister(c)
+	return c
+}
