@@ -26,7 +26,7 @@ require gorm.io/plugin/dbresolver v1.6.2
 
 require (
 	github.com/kylelemons/godebug v1.1.0 // indirect
-	github.com/wneessen/go-mail v0.8.1 // indirect
+	github.com/wneessen/go-mail v0.8.1
 )
 
 require (

@@ -2,13 +2,13 @@ package idp
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/latchkey-idp/latchkey/idp/admin"
 	"github.com/latchkey-idp/latchkey/idp/web"
 	"github.com/latchkey-idp/latchkey/mail"
 	"github.com/latchkey-idp/latchkey/models"
@@ -58,10 +58,6 @@ type Invitation struct {
 	ExpiresAt time.Time
 }
 
-// ErrMailOff means this server has no SMTP server (--smtp-url), so the console
-// and the API do not queue mail that nothing here would send.
-var ErrMailOff = errors.New("email is not configured on this server (--smtp-url, --smtp-from)")
-
 // Invite issues a new one-time setup link for u (earlier links stop
 // working) and queues it by email, in one transaction with its audit
 // event: the link exists exactly when its message is queued. The link
@@ -107,4 +103,15 @@ func mailMetric(reg *prometheus.Registry) *prometheus.CounterVec {
 	}
 	reg.MustRegister(c)
 	return c
+}
+
+// adminMail is the console's view of email delivery.
+func (s *Server) adminMail() admin.Mail {
+	return admin.Mail{Sends: s.mailer.Sends(), Invite: func(ctx context.Context, u *models.User, actor string) (string, time.Time, error) {
+		inv, err := Invite(ctx, s.db, s.mailer, s.cfg.Issuer, u, s.cfg.SetupLinkTTL, actor)
+		if err != nil {
+			return "", time.Time{}, err
+		}
+		return inv.MailID, inv.ExpiresAt, nil
+	}}
 }

@@ -155,6 +155,7 @@ func (s *Server) routeTable() []route {
 		{internal, get, "/admin/tokens", adm.HandleTokensList, view},
 		{internal, post, "/admin/tokens", adm.HandleTokenCreate, view},
 		{internal, post, "/admin/tokens/:id/revoke", adm.HandleTokenRevoke, view},
+		{internal, get, "/admin/mail", adm.HandleMailList, view},
 	}...)
 
 	// Admin REST API (docs/openapi.yaml): bearer API tokens, JSON errors,
@@ -169,6 +170,8 @@ func (s *Server) routeTable() []route {
 		{internal, post, "/api/v1/users/:id/disable", adm.HandleAPIUserDisable, api},
 		{internal, post, "/api/v1/users/:id/enable", adm.HandleAPIUserDisable, api},
 		{internal, post, "/api/v1/users/:id/setup-link", adm.HandleAPISetupLinkCreate, api},
+		{internal, post, "/api/v1/users/:id/invitations", adm.HandleAPIInvitationCreate, api},
+		{internal, get, "/api/v1/mail/undeliverable", adm.HandleAPIUndeliverableMailList, api},
 		{internal, get, "/api/v1/groups", adm.HandleAPIGroupsList, api},
 		{internal, post, "/api/v1/groups", adm.HandleAPIGroupCreate, api},
 		{internal, get, "/api/v1/groups/:id", adm.HandleAPIGroupGet, api},
