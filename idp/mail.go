@@ -2,6 +2,7 @@ package idp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -114,4 +115,43 @@ func (s *Server) adminMail() admin.Mail {
 		}
 		return inv.MailID, inv.ExpiresAt, nil
 	}}
+}
+
+// registerNotices makes every passkey added to or removed from an account
+// queue a notice to its owner, in the transaction of the change
+// (models.OnCredentialChange): no path that adds or removes a passkey
+// (setup link, account page, console, API) can forget it. A server that
+// sends no mail queues none.
+func (s *Server) registerNotices() {
+	if s.mailer.Sends() {
+		s.db.OnCredentialChange(s.passkeyNotice)
+	}
+}
+
+// passkeyNotice queues the notice of one passkey change on tx. An owner
+// without an address gets none; one whose address cannot be mailed is
+// logged and does not block the change.
+func (s *Server) passkeyNotice(ctx context.Context, tx *models.DB, ch models.CredentialChange) error {
+	u, err := tx.UserByID(ctx, ch.Credential.UserID)
+	if err != nil {
+		return err
+	}
+	if u.Email == "" {
+		return nil
+	}
+	kind := mail.KindPasskeyRemoved
+	if ch.Added {
+		kind = mail.KindPasskeyAdded
+	}
+	name := ch.Credential.Name
+	if name == "" {
+		name = "(unnamed)"
+	}
+	_, err = s.mailer.Queue(ctx, tx, kind, u, map[string]any{"Passkey": name,
+		"When": s.cfg.Now().UTC().Format("2 January 2006 at 15:04 MST"), "AccountURL": s.cfg.Issuer + "/account"})
+	if errors.Is(err, mail.ErrInvalid) {
+		s.cfg.Logger.Warn("passkey notice not queued", "user_id", u.ID, "kind", kind, "err", err)
+		return nil
+	}
+	return err
 }

@@ -15,7 +15,8 @@ import (
 // TestBrowserInvitationToSignIn: an admin presses "Email a setup link" in
 // the console; the message arrives at a real SMTP server (Mailpit); the
 // user opens its link in Chromium, creates a passkey with the virtual
-// authenticator and signs in to the account page with it.
+// authenticator (and is told by email that a passkey was added) and
+// signs in to the account page with it.
 func TestBrowserInvitationToSignIn(t *testing.T) {
 	exe := findChromium(t)
 	mp := mailtest.Start(t)
@@ -56,6 +57,9 @@ func TestBrowserInvitationToSignIn(t *testing.T) {
 	}
 	user.setUpPasskey(link, "Iris laptop")
 	user.screenshot(shots, "invite-02-passkey-created")
+	if n := noticeTo(t, mp, "iris@example.com", "A passkey was added to your Latchkey account"); !strings.Contains(n.Text, `"Iris laptop"`) {
+		t.Fatalf("added notice:\n%s", n.Text)
+	}
 	user.open(app.issuer + "/account")
 	user.doT("wait for the sign-in button", chromedp.WaitVisible(chromedp.ID("passkey-signin")))
 	user.signInOn(app.issuer, "/account", func(s pageState) bool {

@@ -101,6 +101,28 @@ func TestInvitationsFromConsoleAndAPI(t *testing.T) {
 	nb.page(first, http.StatusGone) // replaced by the newer link (expired at once)
 	nb.register(second) // the emailed link enrolls a passkey
 
+	// Notices: the owner hears of the passkey added, then of its removal
+	// by an admin.
+	added := noticeTo(t, mp, "ivy@example.com", "A passkey was added to your Latchkey account")
+	if !strings.Contains(added.Text, `"Test key"`) || !strings.Contains(added.HTML, "<strong>Test key</strong>") ||
+		!strings.Contains(added.Text, app.issuer+"/account") {
+		t.Fatalf("added notice:\n%s\n%s", added.Text, added.HTML)
+	}
+	creds, err := app.db.CredentialsByUser(ctx, ivy.ID)
+	if err != nil || len(creds) != 1 {
+		t.Fatalf("credentials = %d, %v", len(creds), err)
+	}
+	_, csrf = b.adminPage(app.adminURL+"/admin/users/"+ivy.ID, http.StatusOK)
+	resp = b.postForm(app.adminURL+"/admin/users/"+ivy.ID+"/passkeys/"+creds[0].ID+"/revoke", csrf, url.Values{})
+	_ = readBody(t, resp)
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("revoke = %d", resp.StatusCode)
+	}
+	removed := noticeTo(t, mp, "ivy@example.com", "A passkey was removed from your Latchkey account")
+	if !strings.Contains(removed.Text, `"Test key"`) {
+		t.Fatalf("removed notice:\n%s", removed.Text)
+	}
+
 	// Refusals: no address, disabled, unknown user; nothing is queued.
 	nomail := &models.User{Username: "nomail"}
 	off := &models.User{Username: "off", Email: "off@example.com"}
@@ -193,3 +215,24 @@ func TestInvitationNeedsSMTP(t *testing.T) {
 	}
 }
 
+
+// noticeTo waits for a message to addr with subject and returns it.
+func noticeTo(t *testing.T, mp *mailtest.Server, addr, subject string) *mailtest.Message {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		msgs, err := mp.To(addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range msgs {
+			if m.Subject == subject {
+				return m
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no message %q to %s among %d", subject, addr, len(msgs))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

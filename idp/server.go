@@ -107,6 +107,7 @@ func New(ctx context.Context, cfg Config, db *models.DB, sealer *models.Sealer) 
 		return nil, err
 	}
 	s.wire()
+	s.registerNotices() // mail.go
 	if err := s.admin.EnsureClient(ctx, sealer); err != nil {
 		return nil, err
 	}

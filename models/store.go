@@ -19,6 +19,9 @@ type conn struct {
 	writer      *sql.DB                            // SQLite's writer pool; nil on Postgres
 	checkpoints *checkpointer                      // SQLite's WAL checkpoints (checkpoint.go); nil on Postgres
 	onAudit     *atomic.Pointer[func(*AuditEvent)] // observe.go; shared with transactions
+	// onCredential is the passkey change hook (credential_hook.go);
+	// shared with transactions.
+	onCredential *atomic.Pointer[CredentialHook]
 	// clientsChanged counts changes to clients through this DB (client.go
 	// ClientsVersion); shared with transactions.
 	clientsChanged *atomic.Int64
