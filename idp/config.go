@@ -52,6 +52,9 @@ type Config struct {
 	// Mail is email delivery (--smtp-url, --smtp-from): invitations and
 	// notices (mail.go).
 	Mail mail.Config
+	// Recovery is self-service recovery: RecoveryEmail (the default; it
+	// works only with Mail.SMTP) or RecoveryOff (recovery.go).
+	Recovery string
 }
 
 // Defaults fills zero values and derives the WebAuthn RP ID and origin from
@@ -151,7 +154,7 @@ func (c *Config) Validate() []string {
 	probs = append(probs, c.validateAdmin()...)
 	probs = append(probs, c.OIDC.Validate()...)
 	probs = append(probs, c.Passkeys.Validate()...)
-	probs = append(probs, c.Mail.Validate()...)
+	probs = append(probs, c.validateMail()...) // mail.go
 	return probs
 }
 

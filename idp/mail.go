@@ -10,7 +10,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/latchkey-idp/latchkey/idp/admin"
-	"github.com/latchkey-idp/latchkey/idp/web"
 	"github.com/latchkey-idp/latchkey/mail"
 	"github.com/latchkey-idp/latchkey/models"
 )
@@ -20,6 +19,9 @@ import (
 const mailEvery = time.Second
 
 func (c *Config) mailDefaults() {
+	if c.Recovery == "" {
+		c.Recovery = RecoveryEmail
+	}
 	if c.Mail.Service == "" {
 		c.Mail.Service = c.Passkeys.RPDisplayName
 	}
@@ -80,7 +82,7 @@ func Invite(ctx context.Context, db *models.DB, m *mail.Mailer, issuer string, u
 		}
 		inv.ExpiresAt = st.ExpiresAt
 		link := strings.TrimRight(issuer, "/") + "/setup/" + raw
-		inv.MailID, err = m.Queue(ctx, tx, mail.KindInvitation, u, map[string]any{"Link": link, "Expires": web.HumanUntil(ttl)})
+		inv.MailID, err = m.Queue(ctx, tx, mail.KindInvitation, u, map[string]any{"Link": link, "Expires": lifetime(ttl)})
 		if err != nil {
 			return err
 		}
@@ -154,4 +156,27 @@ func (s *Server) passkeyNotice(ctx context.Context, tx *models.DB, ch models.Cre
 		return nil
 	}
 	return err
+}
+
+// validateMail lists the problems of the mail and recovery settings.
+func (c *Config) validateMail() []string {
+	return append(c.Mail.Validate(), c.validateRecovery()...)
+}
+
+// lifetime says a link's lifetime in words ("1 hour", "24 hours",
+// "30 minutes") for messages and pages that say "expires in …".
+func lifetime(d time.Duration) string {
+	plural := func(n int64, unit string) string {
+		if n == 1 {
+			return "1 " + unit
+		}
+		return fmt.Sprintf("%d %ss", n, unit)
+	}
+	switch {
+	case d >= time.Hour && d%time.Hour == 0:
+		return plural(int64(d/time.Hour), "hour")
+	case d >= time.Minute:
+		return plural(int64(d.Round(time.Minute)/time.Minute), "minute")
+	}
+	return plural(int64(d.Round(time.Second)/time.Second), "second")
 }

@@ -99,7 +99,7 @@ func TestInvitationsFromConsoleAndAPI(t *testing.T) {
 	}
 	nb := app.newBrowser()
 	nb.page(first, http.StatusGone) // replaced by the newer link (expired at once)
-	nb.register(second) // the emailed link enrolls a passkey
+	nb.register(second)             // the emailed link enrolls a passkey
 
 	// Notices: the owner hears of the passkey added, then of its removal
 	// by an admin.
@@ -214,7 +214,6 @@ func TestInvitationNeedsSMTP(t *testing.T) {
 		t.Fatalf("%d messages queued", len(rows))
 	}
 }
-
 
 // noticeTo waits for a message to addr with subject and returns it.
 func noticeTo(t *testing.T, mp *mailtest.Server, addr, subject string) *mailtest.Message {

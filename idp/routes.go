@@ -93,6 +93,8 @@ func (s *Server) routeTable() []route {
 		{public, get, "/setup/:token", acc.HandleSetupShow, mw(setupLimit, csrf, noStore)},
 		{public, post, "/setup/:token/begin", acc.HandleSetupBegin, mw(jsonErrors, setupLimit, csrf, noStore)},
 		{public, post, "/setup/:token/finish", acc.HandleSetupFinish, mw(jsonErrors, setupLimit, csrf, noStore)},
+		{public, get, "/recover", acc.HandleRecoverShow, mw(csrf, noStore)},
+		{public, post, "/recover", acc.HandleRecoverSend, mw(s.rateLimit(RateLimitRecovery), csrf, noStore)},
 
 		// The user's own account page.
 		{public, get, "/account", acc.HandleAccountShow, mw(csrf, noStore)},

@@ -21,9 +21,10 @@ const (
 	KindInvitation     = "invitation"
 	KindPasskeyAdded   = "passkey_added"
 	KindPasskeyRemoved = "passkey_removed"
+	KindRecovery       = "recovery"
 )
 
-var kinds = []string{KindInvitation, KindPasskeyAdded, KindPasskeyRemoved}
+var kinds = []string{KindInvitation, KindPasskeyAdded, KindPasskeyRemoved, KindRecovery}
 
 // Limits on what goes into a message (RFC 5321 §4.5.3.1.3: a path is at
 // most 256 octets, so an address at most 254; names and parts are ours).

@@ -157,3 +157,11 @@ func (db *DB) resealOutbox(ctx context.Context, oldS, newS *Sealer) (int, error)
 	}
 	return len(rows), nil
 }
+
+// UsersByEmail returns up to limit users whose address is email, compared
+// without case (self-service recovery), on the index of lower(email).
+func (db *MailStore) UsersByEmail(ctx context.Context, email string, limit int) ([]User, error) {
+	var out []User
+	err := db.ctx(ctx).Where("lower(email) = lower(?)", email).Order("lower(email), username").Limit(limit).Find(&out).Error
+	return out, translate(err)
+}
