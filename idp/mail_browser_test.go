@@ -74,3 +74,58 @@ func TestBrowserInvitationToSignIn(t *testing.T) {
 	user.open(link)
 	user.expectText("body", "not valid or has already been used")
 }
+
+// TestBrowserRecoveryKeepsTheOldPasskey: a user with a passkey on one
+// device asks for recovery on another ("Lost your passkey?"), reads the
+// link from Mailpit, creates a passkey there and signs in with it; the
+// first device's passkey still signs in too.
+func TestBrowserRecoveryKeepsTheOldPasskey(t *testing.T) {
+	exe := findChromium(t)
+	mp := mailtest.Start(t)
+	app := newTestApp(t, withMailpit(t, mp))
+	runMailJobs(t, app.srv)
+	shots := artifactDir(t)
+	_, setup := app.newUser("rosa", false)
+	atAccount := func(s pageState) bool {
+		u, ok := sameOrigin(s.Href, app.issuer)
+		return ok && u.Path == "/account" && strings.Contains(s.Text, "Signed in as")
+	}
+	noAutofill := func(c *chrome) {
+		if _, err := chromedp.Call(c.ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: noAutofillJS}); err != nil {
+			t.Fatalf("Page.addScriptToEvaluateOnNewDocument: %v", err)
+		}
+	}
+
+	first := newChrome(t, exe, true)
+	noAutofill(first)
+	first.setUpPasskey(setup, "Old phone")
+
+	second := newChrome(t, exe, true) // a new device without the passkey
+	noAutofill(second)
+	second.open(app.issuer + "/account")
+	second.doT("ask for recovery",
+		chromedp.WaitVisible(chromedp.ID("lost-passkey")),
+		chromedp.Click(chromedp.ID("lost-passkey")),
+		chromedp.WaitVisible(chromedp.ID("recover-email")),
+		chromedp.SendKeys(chromedp.ID("recover-email"), "rosa@example.com"),
+		chromedp.Click(chromedp.ID("recover-send")),
+		chromedp.WaitVisible(chromedp.ID("recovery-sent")),
+	)
+	second.screenshot(shots, "recovery-01-sent")
+	link := mailedLinkIn(t, noticeTo(t, mp, "rosa@example.com", "Add a new passkey to your Latchkey account"))
+	second.setUpPasskey(link, "New laptop")
+	second.open(app.issuer + "/account")
+	second.doT("wait for the sign-in button", chromedp.WaitVisible(chromedp.ID("passkey-signin")))
+	second.signInOn(app.issuer, "/account", atAccount)
+	second.expectText("#account-user", "rosa")
+	second.expectText("#passkeys", "Old phone")
+	second.expectText("#passkeys", "New laptop")
+	second.screenshot(shots, "recovery-02-new-passkey")
+	noticeTo(t, mp, "rosa@example.com", "A passkey was added to your Latchkey account", `"New laptop"`)
+
+	// The old passkey keeps working on the first device.
+	first.open(app.issuer + "/account")
+	first.doT("wait for the sign-in button", chromedp.WaitVisible(chromedp.ID("passkey-signin")))
+	first.signInOn(app.issuer, "/account", atAccount)
+	first.expectText("#account-user", "rosa")
+}

@@ -215,8 +215,9 @@ func TestInvitationNeedsSMTP(t *testing.T) {
 	}
 }
 
-// noticeTo waits for a message to addr with subject and returns it.
-func noticeTo(t *testing.T, mp *mailtest.Server, addr, subject string) *mailtest.Message {
+// noticeTo waits for a message to addr with subject whose text contains
+// each of texts, and returns it.
+func noticeTo(t *testing.T, mp *mailtest.Server, addr, subject string, texts ...string) *mailtest.Message {
 	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
@@ -224,10 +225,17 @@ func noticeTo(t *testing.T, mp *mailtest.Server, addr, subject string) *mailtest
 		if err != nil {
 			t.Fatal(err)
 		}
+	next:
 		for _, m := range msgs {
-			if m.Subject == subject {
-				return m
+			if m.Subject != subject {
+				continue
 			}
+			for _, x := range texts {
+				if !strings.Contains(m.Text, x) {
+					continue next
+				}
+			}
+			return m
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("no message %q to %s among %d", subject, addr, len(msgs))
