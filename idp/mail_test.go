@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/latchkey-idp/latchkey/internal/dbtest"
 	"github.com/latchkey-idp/latchkey/internal/mailtest"
 	"github.com/latchkey-idp/latchkey/mail"
 	"github.com/latchkey-idp/latchkey/models"
@@ -242,4 +243,11 @@ func noticeTo(t *testing.T, mp *mailtest.Server, addr, subject string, texts ...
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// TestMailOnPostgres runs the invitation and recovery tests again on
+// Postgres (LATCHKEY_TEST_POSTGRES): the outbox claim there uses FOR
+// UPDATE SKIP LOCKED.
+func TestMailOnPostgres(t *testing.T) {
+	dbtest.RerunOnPostgres(t, "^(TestInvitationsFromConsoleAndAPI|TestRecoveryByEmail)$")
 }

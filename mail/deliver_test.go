@@ -306,3 +306,29 @@ func TestClaimIsExclusive(t *testing.T) {
 		}
 	}
 }
+
+// TestResealKeepsQueuedMail: master-key rotate re-seals queued bodies, so
+// a message queued before the rotation is sent after it.
+func TestResealKeepsQueuedMail(t *testing.T) {
+	ctx := context.Background()
+	clk := newClock()
+	db, _ := openDB(t, clk)
+	oldKey, newKey := bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 32)
+	oldS, _ := models.NewSealer(oldKey)
+	newS, _ := models.NewSealer(newKey)
+	if err := db.CheckMasterKey(ctx, oldKey); err != nil {
+		t.Fatal(err)
+	}
+	mp := mailtest.Start(t)
+	var logs bytes.Buffer
+	u := newUser(t, db, "fay", "fay@example.com")
+	queueInvite(t, newMailer(t, mp, clk, oldS, &logs), db, u)
+	res, err := db.ResealAll(ctx, oldKey, newKey, "test")
+	if err != nil || res.Mail != 1 {
+		t.Fatalf("ResealAll = %+v, %v", res, err)
+	}
+	if r, err := newMailer(t, mp, clk, newS, &logs).Deliver(ctx, db); err != nil || r.Sent != 1 {
+		t.Fatalf("Deliver with the new key = %+v, %v\n%s", r, err, logs.String())
+	}
+	mp.Wait(t, "fay@example.com", 1, 5*time.Second)
+}
