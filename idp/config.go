@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/latchkey-idp/latchkey/mail"
 	"github.com/latchkey-idp/latchkey/oidc"
 	"github.com/latchkey-idp/latchkey/passkeys"
 )
@@ -48,6 +49,12 @@ type Config struct {
 	Passkeys         passkeys.Config
 	Now              func() time.Time
 	Logger           *slog.Logger
+	// Mail is email delivery (--smtp-url, --smtp-from): invitations and
+	// notices (mail.go).
+	Mail mail.Config
+	// Recovery is self-service recovery: RecoveryEmail (the default; it
+	// works only with Mail.SMTP) or RecoveryOff (recovery.go).
+	Recovery string
 }
 
 // Defaults fills zero values and derives the WebAuthn RP ID and origin from
@@ -93,6 +100,7 @@ func (c *Config) Defaults() {
 	if c.Passkeys.RPDisplayName == "" {
 		c.Passkeys.RPDisplayName = "Latchkey"
 	}
+	c.mailDefaults() // mail.go
 }
 
 // Validate returns every problem with the configuration at once, so the
@@ -146,6 +154,7 @@ func (c *Config) Validate() []string {
 	probs = append(probs, c.validateAdmin()...)
 	probs = append(probs, c.OIDC.Validate()...)
 	probs = append(probs, c.Passkeys.Validate()...)
+	probs = append(probs, c.validateMail()...) // mail.go
 	return probs
 }
 

@@ -35,6 +35,7 @@ type metrics struct {
 	audit    *prometheus.CounterVec
 	jobs     *prometheus.CounterVec
 	purged   *prometheus.CounterVec
+	mail     *prometheus.CounterVec // mail.go
 }
 
 // latencyBuckets span a JWKS hit from memory (~50 µs) to a slow
@@ -78,6 +79,7 @@ func newMetrics(db *models.DB) *metrics {
 			Help: "Rows the purge job deleted (expired, used or revoked), by table.",
 		}, []string{"table"}),
 	}
+	m.mail = mailMetric(m.reg)
 	for _, t := range models.PurgeTables() {
 		m.purged.WithLabelValues(t)
 	}

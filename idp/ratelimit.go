@@ -22,6 +22,7 @@ const (
 	RateLimitSetup    = "setup"     // /setup/* (one-time setup links)
 	RateLimitToken    = "token"     // /oauth/token, /revoke, /oauth/par
 	RateLimitAdminAPI = "admin_api" // the admin REST API on the internal listener
+	RateLimitRecovery = "recovery"  // POST /recover (recovery.go)
 )
 
 // RateLimit allows Requests per Window.
@@ -47,6 +48,8 @@ var DefaultRateLimits = map[string]RateLimit{
 	RateLimitSetup:    {Requests: 30, Window: time.Minute},
 	RateLimitToken:    {Requests: 600, Window: time.Minute},
 	RateLimitAdminAPI: {Requests: 600, Window: time.Minute},
+	// Each request may send mail: a person asks a few times an hour.
+	RateLimitRecovery: {Requests: 10, Window: time.Hour},
 }
 
 func (r *RateLimits) defaults() {
@@ -70,7 +73,7 @@ func (r *RateLimits) validate() []string {
 	for _, g := range groups {
 		l := r.Limits[g]
 		if _, known := DefaultRateLimits[g]; !known {
-			probs = append(probs, fmt.Sprintf("unknown rate-limit group %q (known: login, setup, token, admin_api)", g))
+			probs = append(probs, fmt.Sprintf("unknown rate-limit group %q (known: login, setup, token, admin_api, recovery)", g))
 		}
 		if l.Requests <= 0 || l.Window < time.Second {
 			probs = append(probs, fmt.Sprintf("rate limit %s=%s must allow at least 1 request per window of at least 1s", g, l))

@@ -101,6 +101,8 @@ func (s *Server) routeTable() []route {
 		{public, get, "/setup/:token", acc.HandleSetupShow, mw(setupLimit, csrf, noStore)},
 		{public, post, "/setup/:token/begin", acc.HandleSetupBegin, mw(jsonErrors, setupLimit, csrf, noStore)},
 		{public, post, "/setup/:token/finish", acc.HandleSetupFinish, mw(jsonErrors, setupLimit, csrf, noStore)},
+		{public, get, "/recover", acc.HandleRecoverShow, mw(csrf, noStore)},
+		{public, post, "/recover", acc.HandleRecoverSend, mw(s.rateLimit(RateLimitRecovery), csrf, noStore)},
 
 		// The user's own account page.
 		{public, get, "/account", acc.HandleAccountShow, mw(csrf, noStore)},
@@ -169,6 +171,7 @@ func (s *Server) routeTable() []route {
 		{internal, post, "/admin/branding", adm.HandleBrandingUpdate, view},
 		{internal, post, "/admin/tokens", adm.HandleTokenCreate, view},
 		{internal, post, "/admin/tokens/:id/revoke", adm.HandleTokenRevoke, view},
+		{internal, get, "/admin/mail", adm.HandleMailList, view},
 	}...)
 
 	// Admin REST API (docs/openapi.yaml): bearer API tokens, JSON errors,
@@ -183,6 +186,8 @@ func (s *Server) routeTable() []route {
 		{internal, post, "/api/v1/users/:id/disable", adm.HandleAPIUserDisable, api},
 		{internal, post, "/api/v1/users/:id/enable", adm.HandleAPIUserDisable, api},
 		{internal, post, "/api/v1/users/:id/setup-link", adm.HandleAPISetupLinkCreate, api},
+		{internal, post, "/api/v1/users/:id/invitations", adm.HandleAPIInvitationCreate, api},
+		{internal, get, "/api/v1/mail/undeliverable", adm.HandleAPIUndeliverableMailList, api},
 		{internal, get, "/api/v1/groups", adm.HandleAPIGroupsList, api},
 		{internal, post, "/api/v1/groups", adm.HandleAPIGroupCreate, api},
 		{internal, get, "/api/v1/groups/:id", adm.HandleAPIGroupGet, api},

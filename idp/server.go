@@ -18,6 +18,7 @@ import (
 	"github.com/latchkey-idp/latchkey/idp/admin"
 	"github.com/latchkey-idp/latchkey/idp/signin"
 	"github.com/latchkey-idp/latchkey/idp/web"
+	"github.com/latchkey-idp/latchkey/mail"
 	"github.com/latchkey-idp/latchkey/models"
 	"github.com/latchkey-idp/latchkey/oidc"
 	"github.com/latchkey-idp/latchkey/passkeys"
@@ -50,6 +51,8 @@ type Server struct {
 	// background-job lease holder (jobs.go).
 	metrics    *metrics
 	instanceID string
+	// mailer queues and sends email (mail.go).
+	mailer *mail.Mailer
 }
 
 // New builds the server. The database must be migrated; sealer holds the
@@ -70,7 +73,11 @@ func New(ctx context.Context, cfg Config, db *models.DB, sealer *models.Sealer) 
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, db: db, passkeys: pk, clientCAs: cas, metrics: newMetrics(db), instanceID: newInstanceID(),
+	mailer, err := mail.New(cfg.Mail, sealer)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, db: db, passkeys: pk, clientCAs: cas, mailer: mailer, metrics: newMetrics(db), instanceID: newInstanceID(),
 		sessions:  &web.Sessions{DB: db, TTL: cfg.SessionTTL, Secure: cfg.SecureCookies()},
 		auditor:   &web.Auditor{DB: db, Logger: cfg.Logger},
 		csrf:      web.CSRF("latchkey_csrf", cfg.SecureCookies()),
@@ -103,6 +110,7 @@ func New(ctx context.Context, cfg Config, db *models.DB, sealer *models.Sealer) 
 		return nil, err
 	}
 	s.wire()
+	s.registerNotices() // mail.go
 	if err := s.admin.EnsureClient(ctx, sealer); err != nil {
 		return nil, err
 	}
@@ -131,13 +139,14 @@ func (s *Server) wire() {
 		Passkeys: s.passkeys,
 		SignIn: account.SignIn{SessionSignIn: s.signin.SessionSignIn, PasskeyFailure: s.signin.PasskeyFailure,
 			RevokeConsent: s.signin.RevokeConsent},
-		Config: account.Config{RPID: cfg.Passkeys.RPID, Now: cfg.Now, Logger: cfg.Logger}})
+		Config: account.Config{RPID: cfg.Passkeys.RPID, Now: cfg.Now, Logger: cfg.Logger}, Recovery: s.accountRecovery()})
 	s.admin = admin.New(admin.Deps{DB: s.db, Pages: s.pages, Auditor: s.auditor, Provider: s.op, Passkeys: s.passkeys,
 		IssueSetupLink: func(ctx context.Context, userID, actor string) (string, error) {
 			return IssueSetupLink(ctx, s.db, cfg.Issuer, userID, cfg.SetupLinkTTL, actor)
 		},
 		Config: admin.Config{Issuer: cfg.Issuer, AdminURL: cfg.AdminURL, SessionTTL: cfg.SessionTTL,
-			SetupLinkTTL: cfg.SetupLinkTTL, Warning: cfg.MasterKeyWarning, Now: cfg.Now, Logger: cfg.Logger, Outbound: cfg.OIDC.Outbound}})
+			SetupLinkTTL: cfg.SetupLinkTTL, Warning: cfg.MasterKeyWarning, Now: cfg.Now, Logger: cfg.Logger, Outbound: cfg.OIDC.Outbound},
+		Mail: s.adminMail()}) // mail.go
 }
 
 // ConfigError lists every configuration problem.
@@ -210,6 +219,7 @@ func (s *Server) Run(ctx context.Context, ready func(public, internal net.Addr))
 	go s.backchannelJobs(ctx) // jobs.go
 	go s.brandingJobs(ctx)
 	go s.purgeJobs(ctx)
+	go s.mailJobs(ctx) // mail.go
 	if ready != nil {
 		ready(pubLn.Addr(), inLn.Addr())
 	}

@@ -101,6 +101,10 @@ func (db *CredentialStore) RenameCredential(ctx context.Context, userID, id, nam
 func (db *CredentialStore) DeleteCredential(ctx context.Context, userID, id string) error {
 	tx := db.ctx(ctx).Begin()
 	defer tx.Rollback()
+	var old Credential
+	if err := tx.Where("id = ? AND user_id = ?", id, userID).Limit(1).Find(&old).Error; err != nil {
+		return translate(err)
+	}
 	res := tx.Where("id = ? AND user_id = ?", id, userID).Delete(&Credential{})
 	if res.Error != nil {
 		return translate(res.Error)
@@ -116,6 +120,9 @@ func (db *CredentialStore) DeleteCredential(ctx context.Context, userID, id stri
 		if err := db.endSessionTx(tx, sid); err != nil {
 			return err
 		}
+	}
+	if err := db.credentialChanged(ctx, tx, CredentialChange{Credential: old}); err != nil {
+		return err
 	}
 	return tx.Commit().Error
 }

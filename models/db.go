@@ -49,6 +49,7 @@ type DB struct {
 	AuditStore
 	PolicyStore
 	AdminStore
+	MailStore
 }
 
 // Open connects to the database described by opts. It does not migrate;
@@ -151,7 +152,7 @@ func finishOpen(ctx context.Context, g *gorm.DB, now func() time.Time, isPG bool
 		}
 	}
 	c := &conn{gorm: g, now: now, postgres: isPG, pools: pools, onAudit: new(atomic.Pointer[func(*AuditEvent)]), clientsChanged: new(atomic.Int64),
-		health: new(writeHealth)}
+		health: new(writeHealth), onCredential: new(atomic.Pointer[CredentialHook])}
 	if err := registerWriteObserver(g, c); err != nil {
 		for _, p := range pools {
 			_ = p.Close()

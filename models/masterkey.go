@@ -129,6 +129,7 @@ func (db *KeyStore) opensASealedValue(ctx context.Context, sealer *Sealer) (bool
 // ResealResult counts what ResealAll re-sealed.
 type ResealResult struct {
 	SigningKeys, Secrets int
+	Mail                 int    // unsent messages (outbox.go)
 	Old, New             string // fingerprints
 }
 
@@ -158,6 +159,9 @@ func (db *DB) ResealAll(ctx context.Context, oldKey, newKey []byte, actor string
 			return err
 		}
 		if res.Secrets, err = tx.resealSecrets(ctx, oldS, newS); err != nil {
+			return err
+		}
+		if res.Mail, err = tx.resealOutbox(ctx, oldS, newS); err != nil {
 			return err
 		}
 		if err := tx.ctx(ctx).Model(&Setting{}).Where("name = ?", SettingMasterKeyFingerprint).

@@ -127,6 +127,11 @@ func TestListQueriesUseIndexes(t *testing.T) {
 			_, _, err := d.ListClientsPage(ctx, PageQuery{After: app.ID, Limit: 50})
 			return err
 		}},
+		{name: "undeliverable mail first page", walk: true, run: func(d *DB) error { _, _, err := d.UndeliverableMail(ctx, page); return err }},
+		{name: "undeliverable mail after", want: []string{"outbox_failed_list"}, run: func(d *DB) error {
+			_, _, err := d.UndeliverableMail(ctx, PageQuery{After: "0", Limit: 50})
+			return err
+		}},
 		{name: "audit first page", walk: true, run: func(d *DB) error { _, _, err := d.QueryAudit(ctx, AuditQuery{}); return err }},
 		{name: "audit older", want: []string{"rowid<?"}, run: func(d *DB) error { _, _, err := d.QueryAudit(ctx, AuditQuery{BeforeID: 10}); return err }},
 		{name: "audit newer", want: []string{"rowid>?"}, run: func(d *DB) error { _, _, err := d.QueryAudit(ctx, AuditQuery{AfterID: 10}); return err }},

@@ -53,6 +53,7 @@ func at(d time.Duration) func(time.Time, PurgeOptions) []any {
 //   - an admin console session: when it ended or expired;
 //   - a rate-limit counter: when its window ended;
 //   - a back-channel logout: an hour after it was delivered or given up;
+//   - a mail: a day after it was sent, 30 days after it was given up;
 //   - an audit event: when it is older than the retention.
 var purgeTargets = []purgeTarget{
 	{name: "ceremonies", table: "ceremonies", key: "id", where: "expires_at <= ?", args: at(0)},
@@ -75,6 +76,10 @@ var purgeTargets = []purgeTarget{
 		args: func(now time.Time, _ PurgeOptions) []any { return []any{now.Unix()} }},
 	{name: "backchannel_logouts", table: "backchannel_logouts", key: "id", args: at(time.Hour),
 		where: "(delivered_at IS NOT NULL OR failed_at IS NOT NULL) AND created_at <= ?"},
+	// Mail: a day after it was sent, 30 days after it was given up (the
+	// console lists undeliverable messages until then).
+	{name: "outbox", table: "outbox", key: "id", where: "sent_at IS NOT NULL AND sent_at <= ?", args: at(24 * time.Hour)},
+	{name: "outbox", table: "outbox", key: "id", where: "failed_at IS NOT NULL AND failed_at <= ?", args: at(30 * 24 * time.Hour)},
 	{name: "audit_events", table: "audit_events", key: "id", where: "created_at < ?",
 		args: func(_ time.Time, o PurgeOptions) []any { return []any{o.AuditBefore.UTC()} },
 		skip: func(o PurgeOptions) bool { return o.AuditBefore.IsZero() }},

@@ -87,7 +87,10 @@ func (db *CredentialStore) AddCredentialWithSetupToken(ctx context.Context, c *C
 				return err
 			}
 		}
-		return tx.Omit(clause.Associations).Create(c).Error
+		if err := tx.Omit(clause.Associations).Create(c).Error; err != nil {
+			return err
+		}
+		return db.credentialChanged(ctx, tx, CredentialChange{Added: true, Credential: *c})
 	})
 	if err != nil {
 		if errors.Is(err, ErrExpired) {

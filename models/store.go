@@ -19,6 +19,9 @@ type conn struct {
 	writer      *sql.DB                            // SQLite's writer pool; nil on Postgres
 	checkpoints *checkpointer                      // SQLite's WAL checkpoints (checkpoint.go); nil on Postgres
 	onAudit     *atomic.Pointer[func(*AuditEvent)] // observe.go; shared with transactions
+	// onCredential is the passkey change hook (credential_hook.go);
+	// shared with transactions.
+	onCredential *atomic.Pointer[CredentialHook]
 	// clientsChanged counts changes to clients through this DB (client.go
 	// ClientsVersion); shared with transactions.
 	clientsChanged *atomic.Int64
@@ -62,6 +65,8 @@ type (
 	PolicyStore struct{ *conn }
 	// AdminStore holds admin API tokens and console sessions (apitoken.go).
 	AdminStore struct{ *conn }
+	// MailStore holds the mail outbox (outbox.go).
+	MailStore struct{ *conn }
 )
 
 func newDB(c *conn) *DB {
@@ -77,5 +82,6 @@ func newDB(c *conn) *DB {
 		AuditStore:      AuditStore{c},
 		PolicyStore:     PolicyStore{c},
 		AdminStore:      AdminStore{c},
+		MailStore:       MailStore{c},
 	}
 }

@@ -11,3 +11,10 @@ import "embed"
 //
 //go:embed *.html
 var FS embed.FS
+
+// Mail holds the email templates: for each kind of message, KIND.txt
+// (text/template, the plain-text part) and KIND.html (html/template, the
+// HTML part), each defining "subject" too in the text file.
+//
+//go:embed mail/*.txt mail/*.html
+var Mail embed.FS

@@ -35,6 +35,7 @@ type serveCmd struct {
 	hardeningFlags
 	policyFlags
 	protocolFlags
+	mailFlags // mail.go
 }
 
 // clientCacheSize maps the flag (0: none) to oidc.Config's (0: the
@@ -80,6 +81,7 @@ func (s *serveCmd) buildConfig(e *env) (idp.Config, []string) {
 	}
 	s.policyFlags.apply(&cfg)
 	s.protocolFlags.apply(&cfg)
+	probs = append(probs, s.mailFlags.apply(&cfg)...)
 	if pol, err := e.outboundPolicy(cfg.Issuer); err != nil {
 		probs = append(probs, err.Error())
 	} else {

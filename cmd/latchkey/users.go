@@ -18,6 +18,7 @@ type usersCmd struct {
 	Add       usersAddCmd       `cmd:"" help:"Create a user and print a one-time setup URL."`
 	SetupLink usersSetupLinkCmd `cmd:"" name:"setup-link" help:"Issue a new one-time setup URL (recovery); earlier links stop working."`
 	Update    usersUpdateCmd    `cmd:"" help:"Change a user's email, name, email verification, groups or status (users_update.go)."`
+	Invite    usersInviteCmd    `cmd:"" help:"Email a new one-time setup link (queued in the database; the server sends it). Earlier links stop working."`
 	List      usersListCmd      `cmd:"" help:"List users."`
 	Import    usersImportCmd    `cmd:"" help:"Import users from a JSON Lines or CSV file, in batches (no passkeys: send setup links)."`
 }

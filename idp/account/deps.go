@@ -25,7 +25,7 @@ import (
 )
 
 // PageNames are the pages of this package.
-var PageNames = []string{"setup", "account", "account_signin"}
+var PageNames = []string{"setup", "account", "account_signin", "recover"}
 
 // Passkeys is what the account pages need of the passkey service.
 type Passkeys interface {
@@ -62,6 +62,7 @@ type Deps struct {
 	Passkeys Passkeys
 	SignIn   SignIn
 	Config   Config
+	Recovery Recovery // recovery.go
 }
 
 // Handlers serves the setup link and the account page.
@@ -72,12 +73,13 @@ type Handlers struct {
 	passkeys Passkeys
 	signIn   SignIn
 	cfg      Config
+	recovery Recovery
 }
 
 // New returns the account pages' handlers.
 func New(d Deps) *Handlers {
 	return &Handlers{db: d.DB, Kit: web.Kit{Pages: d.Pages, Auditor: d.Auditor}, sessions: d.Sessions, passkeys: d.Passkeys,
-		signIn: d.SignIn, cfg: d.Config}
+		signIn: d.SignIn, cfg: d.Config, recovery: d.Recovery}
 }
 
 func (s *Handlers) withPolicy(ctx context.Context, userID string, rows []web.PasskeyRow) []web.PasskeyRow {

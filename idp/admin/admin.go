@@ -60,6 +60,7 @@ type Deps struct {
 	// IssueSetupLink creates, audits and returns a one-time setup URL.
 	IssueSetupLink func(ctx context.Context, userID, actor string) (string, error)
 	Config         Config
+	Mail           Mail // mail.go
 }
 
 // Handlers serves the console and the admin API.
@@ -74,12 +75,13 @@ type Handlers struct {
 	adminSecret string
 	// overviewCache holds the overview's totals (audit.go).
 	overviewCache atomic.Pointer[overviewFigures]
+	mail          Mail
 }
 
 // New returns the console's handlers; call EnsureClient before serving.
 func New(d Deps) *Handlers {
 	return &Handlers{db: d.DB, Kit: web.Kit{Pages: d.Pages, Auditor: d.Auditor}, op: d.Provider, passkeys: d.Passkeys,
-		issueSetupLink: d.IssueSetupLink, cfg: d.Config}
+		issueSetupLink: d.IssueSetupLink, cfg: d.Config, mail: d.Mail}
 }
 
 func (s *Handlers) withPolicy(ctx context.Context, userID string, rows []web.PasskeyRow) []web.PasskeyRow {

@@ -47,7 +47,10 @@ var notices = map[string]string{ //nolint:gosec // G101: fixed notice texts keye
 	"client-saved": "The application was saved.", "client-deleted": "The application was deleted.",
 	"keys-rotated":  "New signing keys were created; the previous keys stay published until their tokens expire.",
 	"token-revoked": "The API token was revoked.", "branding-saved": "The branding was saved; other instances show it within a few seconds.",
-	"app-revoked":   "The application's tokens for this user were revoked; it must ask the user to sign in again.",
+	"app-revoked": "The application's tokens for this user were revoked; it must ask the user to sign in again.",
+
+	// mail.go
+	"invitation-queued": "An invitation with a new setup link was queued for the user's email address; earlier links no longer work.",
 }
 
 // adminAudit records an admin change with the acting admin.
@@ -119,4 +122,5 @@ func (e formError) Error() string { return string(e) }
 var PageNames = []string{
 	"admin_overview", "admin_users", "admin_user_new", "admin_user", "admin_link", "admin_groups", "admin_group",
 	"admin_clients", "admin_client", "admin_client_secret", "admin_keys", "admin_audit", "admin_tokens", "admin_branding",
+	"admin_mail",
 }

@@ -54,6 +54,8 @@ type adminUserForm struct {
 	SetupLink    string
 	SetupLinkQR  template.URL
 	SetupExpires string
+	Mail         []MailRow // mail.go
+	MailSends    bool
 }
 
 // HandleUserNew serves GET /admin/users/new.
@@ -88,6 +90,10 @@ func (s *Handlers) renderUserForm(c echo.Context, status int, p *adminUserForm) 
 			p.Apps = append(p.Apps, web.AppRow{ConnectedApp: a, LastUsedText: web.FormatTime(a.LastUsed)})
 		}
 		p.Self = p.Admin != nil && p.Admin.ID == p.User.ID
+		if p.Mail, err = s.userMail(ctx, p.User.ID); err != nil {
+			return err
+		}
+		p.MailSends = s.mail.Sends
 	}
 	name := "admin_user"
 	if p.New {
@@ -257,6 +263,8 @@ func (s *Handlers) HandleUserAction(c echo.Context) error {
 			return refuse("This user is disabled; enable the account before issuing a setup link.")
 		}
 		return s.showSetupLink(c, u, http.StatusOK)
+	case "invite":
+		return s.inviteFromConsole(c, u) // mail.go
 	case "end-sessions":
 		if err := s.db.EndUserSessions(ctx, u.ID); err != nil {
 			return err

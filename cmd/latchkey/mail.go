@@ -1,0 +1,50 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/latchkey-idp/latchkey/idp"
+	"github.com/latchkey-idp/latchkey/mail"
+)
+
+// mailFlags configure email delivery (invitations, notices).
+type mailFlags struct {
+	SMTPURL          string        `name:"smtp-url" help:"SMTP server for email: smtp://USER:PASSWORD@HOST:PORT (STARTTLS required, port 587 by default) or smtps://… (implicit TLS, port 465); smtp://HOST:PORT?tls=off only to a loopback relay. The password is never logged." env:"LATCHKEY_SMTP_URL" placeholder:"URL"`
+	SMTPPasswordFile string        `name:"smtp-password-file" help:"File holding the SMTP password (instead of putting it in --smtp-url)." env:"LATCHKEY_SMTP_PASSWORD_FILE" placeholder:"FILE"`
+	SMTPRetry        time.Duration `name:"smtp-retry" help:"Wait before retrying a message that failed; it doubles after each failure up to 1h, and a message is given up (shown in the console) after 10 attempts." default:"30s" env:"LATCHKEY_SMTP_RETRY"`
+	Recovery         string        `name:"recovery" help:"Self-service recovery: email (\"Lost your passkey?\" on the sign-in page emails a one-time link to add a passkey; needs --smtp-url) or off." default:"email" enum:"off,email" env:"LATCHKEY_RECOVERY"`
+	SMTPFrom         string        `name:"smtp-from" help:"Sender of email, e.g. 'Latchkey <noreply@example.com>' (required with --smtp-url)." env:"LATCHKEY_SMTP_FROM" placeholder:"ADDRESS"`
+}
+
+// apply sets cfg.Mail from the flags and returns their problems. Errors
+// never quote the URL: it may hold the password.
+func (f *mailFlags) apply(cfg *idp.Config) []string {
+	cfg.Mail.From = f.SMTPFrom
+	cfg.Recovery = f.Recovery
+	if f.SMTPRetry <= 0 || f.SMTPRetry > time.Hour {
+		return []string{fmt.Sprintf("--smtp-retry must be from 1s to 1h, got %s", f.SMTPRetry)}
+	}
+	cfg.Mail.RetryBase = f.SMTPRetry
+	if f.SMTPURL == "" {
+		if f.SMTPPasswordFile != "" {
+			return []string{"--smtp-password-file needs --smtp-url"}
+		}
+		return nil
+	}
+	s, err := mail.ParseSMTPURL(f.SMTPURL)
+	if err != nil {
+		return []string{err.Error()}
+	}
+	if f.SMTPPasswordFile != "" {
+		b, err := os.ReadFile(f.SMTPPasswordFile)
+		if err != nil {
+			return []string{fmt.Sprintf("--smtp-password-file: %v", err)}
+		}
+		s.SetPassword(strings.TrimRight(string(b), "\r\n"))
+	}
+	cfg.Mail.SMTP = s
+	return nil
+}

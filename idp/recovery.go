@@ -1,0 +1,111 @@
+package idp
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/latchkey-idp/latchkey/idp/account"
+	"github.com/latchkey-idp/latchkey/mail"
+	"github.com/latchkey-idp/latchkey/models"
+)
+
+// Self-service recovery (--recovery): "Lost your passkey?" on the sign-in
+// pages sends a one-time setup link (the machinery of invitations) to
+// every enabled account with the address given. The link adds a passkey;
+// the others keep working. The requester learns nothing about whether an
+// account exists; requests are limited per client IP (the "recovery"
+// rate-limit group, a 429) and per address (silently: the same answer).
+
+// Recovery modes.
+const (
+	RecoveryOff   = "off"
+	RecoveryEmail = "email"
+)
+
+const (
+	// recoveryLinkTTL bounds a recovery link's life: it travels by email,
+	// so it is shorter than an admin's setup link.
+	recoveryLinkTTL = time.Hour
+	// recoveryPerAddress is how many recovery messages one address may be
+	// sent per recoveryAddressWindow.
+	recoveryPerAddress    = 3
+	recoveryAddressWindow = time.Hour
+	// recoveryAccounts bounds the accounts one address recovers.
+	recoveryAccounts = 5
+)
+
+// EventRecoveryRequested is audited for each account sent a recovery link.
+const EventRecoveryRequested = "recovery_requested"
+
+func (c *Config) recoveryTTL() time.Duration { return min(c.SetupLinkTTL, recoveryLinkTTL) }
+
+func (c *Config) validateRecovery() []string {
+	switch c.Recovery {
+	case RecoveryOff, RecoveryEmail:
+		return nil
+	}
+	return []string{fmt.Sprintf("--recovery must be off or email, got %q", c.Recovery)}
+}
+
+// accountRecovery is the account pages' view of recovery.
+func (s *Server) accountRecovery() account.Recovery {
+	return account.Recovery{Enabled: s.cfg.Recovery == RecoveryEmail && s.mailer.Sends(),
+		Expires: lifetime(s.cfg.recoveryTTL()), Request: s.requestRecovery}
+}
+
+// requestRecovery sends recovery links for email. Only a malformed
+// address is an error; no account, a disabled one, or an address over
+// its limit all end silently, as a sent link does.
+func (s *Server) requestRecovery(ctx context.Context, email, clientIP string) error {
+	if err := mail.CheckAddress(email); err != nil {
+		return err
+	}
+	sum := sha256.Sum256([]byte(strings.ToLower(email)))
+	n, _, err := s.db.HitRateLimit(ctx, "recovery_address|"+hex.EncodeToString(sum[:]), recoveryAddressWindow)
+	if err != nil {
+		return err
+	}
+	if n > recoveryPerAddress {
+		if n == recoveryPerAddress+1 {
+			s.cfg.Logger.Warn("recovery requests for one address over the limit", "client_ip", clientIP)
+		}
+		return nil
+	}
+	users, err := s.db.UsersByEmail(ctx, email, recoveryAccounts)
+	if err != nil {
+		return err
+	}
+	for i := range users {
+		u := &users[i]
+		if u.Disabled {
+			continue
+		}
+		if err := s.sendRecovery(ctx, u, clientIP); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sendRecovery issues a recovery link for u and queues it, with its audit
+// event, in one transaction; earlier unused links of u stop working.
+func (s *Server) sendRecovery(ctx context.Context, u *models.User, clientIP string) error {
+	ttl := s.cfg.recoveryTTL()
+	return s.db.InTx(ctx, func(tx *models.DB) error {
+		raw, st, err := tx.CreateSetupToken(ctx, u.ID, ttl, "recovery")
+		if err != nil {
+			return err
+		}
+		id, err := s.mailer.Queue(ctx, tx, mail.KindRecovery, u, map[string]any{
+			"Link": s.cfg.Issuer + "/setup/" + raw, "Expires": lifetime(ttl), "ClientIP": clientIP})
+		if err != nil {
+			return err
+		}
+		return tx.Audit(ctx, &models.AuditEvent{Type: EventRecoveryRequested, Success: true, UserID: u.ID, IP: clientIP,
+			Detail: models.JSONMap{"setup_link": st.ID, "expires_at": st.ExpiresAt, "mail": id}})
+	})
+}

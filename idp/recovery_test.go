@@ -1,0 +1,145 @@
+package idp
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/latchkey-idp/latchkey/internal/mailtest"
+)
+
+var csrfValues = regexp.MustCompile(`(name="_csrf" value=|name="csrf-token" content=)"[^"]*"`)
+
+// recoverPost posts the recovery form from a fresh page and returns the
+// status and the body without its CSRF tokens.
+func recoverPost(t *testing.T, b *browser, email string) (int, string) {
+	t.Helper()
+	_, csrf := b.page("/recover", http.StatusOK)
+	resp := b.postForm("/recover", csrf, url.Values{"email": {email}})
+	body := readBody(t, resp)
+	return resp.StatusCode, csrfValues.ReplaceAllString(body, "")
+}
+
+// TestRecoveryByEmail: the answer is the same whether or not an account
+// uses the address; a malformed address is refused; the link adds a
+// passkey and the old one stays; per-address and per-IP limits hold.
+func TestRecoveryByEmail(t *testing.T) {
+	mp := mailtest.Start(t)
+	app := newTestApp(t, withMailpit(t, mp), func(c *Config) {
+		c.RateLimits.Limits = map[string]RateLimit{RateLimitRecovery: {Requests: 9, Window: time.Hour}}
+	})
+	runMailJobs(t, app.srv)
+	ctx := context.Background()
+	rae, setup := app.newUser("rae", false)
+	old := app.newBrowser()
+	old.register(setup)
+	off, _ := app.newUser("offline", false)
+	if err := app.db.SetUserDisabled(ctx, off.ID, true); err != nil {
+		t.Fatal(err)
+	}
+
+	b := app.newBrowser()
+	st, known := recoverPost(t, b, "RAE@example.com") // addresses compare without case
+	if st != http.StatusOK || !strings.Contains(known, `id="recovery-sent"`) {
+		t.Fatalf("recover a known address = %d\n%s", st, known)
+	}
+	st, unknown := recoverPost(t, b, "nobody@example.com")
+	if st != http.StatusOK || unknown != strings.Replace(known, "RAE@example.com", "nobody@example.com", 1) {
+		t.Fatalf("the answers differ (%d):\n%s\n---\n%s", st, known, unknown)
+	}
+	st, disabled := recoverPost(t, b, "offline@example.com")
+	if st != http.StatusOK || !strings.Contains(disabled, `id="recovery-sent"`) {
+		t.Fatalf("disabled account = %d", st)
+	}
+	for _, bad := range []string{"not-an-address", "rae@example.com\r\nBcc: eve@example.com", strings.Repeat("r", 300) + "@example.com"} {
+		if st, body := recoverPost(t, b, bad); st != http.StatusBadRequest || !strings.Contains(body, `id="form-error"`) {
+			t.Errorf("recover %q = %d", bad, st)
+		}
+	}
+
+	msg := noticeTo(t, mp, "rae@example.com", "Add a new passkey to your Latchkey account")
+	if !strings.Contains(msg.Text, "127.0.0.1") || !strings.Contains(msg.Text, "expires in 1 hour") {
+		t.Fatalf("recovery message:\n%s", msg.Text)
+	}
+	link := mailedLinkIn(t, msg)
+	nb := app.newBrowser()
+	nb.register(link)
+	creds, err := app.db.CredentialsByUser(ctx, rae.ID)
+	if err != nil || len(creds) != 2 {
+		t.Fatalf("passkeys after recovery = %d, %v (the old one must stay)", len(creds), err)
+	}
+	noticeTo(t, mp, "rae@example.com", "A passkey was added to your Latchkey account")
+	nb.page(strings.TrimPrefix(link, app.issuer), http.StatusNotFound) // used
+	if msgs, _ := mp.To("offline@example.com"); len(msgs) != 0 {
+		t.Fatalf("a disabled account got %d messages", len(msgs))
+	}
+	if msgs, _ := mp.To("nobody@example.com"); len(msgs) != 0 {
+		t.Fatalf("an unknown address got %d messages", len(msgs))
+	}
+
+	// Per address: three recovery messages an hour, then the same answer
+	// and nothing sent.
+	for range 3 {
+		if st, body := recoverPost(t, b, "rae@example.com"); st != http.StatusOK || !strings.Contains(body, `id="recovery-sent"`) {
+			t.Fatalf("repeat = %d", st)
+		}
+	}
+	time.Sleep(2 * time.Second) // the delivery loop runs every second
+	count := 0
+	msgs, _ := mp.To("rae@example.com")
+	for _, m := range msgs {
+		if strings.HasPrefix(m.Subject, "Add a new passkey") {
+			count++
+		}
+	}
+	if count != 3 {
+		t.Fatalf("%d recovery messages, want 3 (the per-address limit)", count)
+	}
+	// Per client IP: the tenth request of the hour is a 429.
+	if st, _ := recoverPost(t, b, "x@example.com"); st != http.StatusTooManyRequests {
+		t.Fatalf("request over the per-IP limit = %d", st)
+	}
+}
+
+// mailedLinkIn returns the setup link of a message.
+func mailedLinkIn(t *testing.T, m *mailtest.Message) string {
+	t.Helper()
+	link := mailedLinkRe.FindString(m.Text)
+	if link == "" || !strings.Contains(m.HTML, `href="`+link+`"`) {
+		t.Fatalf("no setup link in both parts:\n%s\n%s", m.Text, m.HTML)
+	}
+	return link
+}
+
+// TestRecoveryOff: with --recovery=off (or no SMTP) the page says so and
+// a post sends nothing.
+func TestRecoveryOff(t *testing.T) {
+	mp := mailtest.Start(t)
+	for name, mutate := range map[string]func(*Config){
+		"off":     func(c *Config) { withMailpit(t, mp)(c); c.Recovery = RecoveryOff },
+		"no smtp": func(*Config) {},
+	} {
+		t.Run(name, func(t *testing.T) {
+			app := newTestApp(t, mutate)
+			app.newUser("sam", false)
+			b := app.newBrowser()
+			body, csrf := b.page("/recover", http.StatusOK)
+			if !strings.Contains(body, `id="recovery-off"`) || strings.Contains(body, `id="recover-form"`) {
+				t.Fatalf("recovery page:\n%s", body)
+			}
+			resp := b.postForm("/recover", csrf, url.Values{"email": {"sam@example.com"}})
+			_ = readBody(t, resp)
+			if resp.StatusCode != http.StatusForbidden {
+				t.Fatalf("post = %d", resp.StatusCode)
+			}
+			u, _ := app.db.UserByUsername(context.Background(), "sam")
+			if rows, _ := app.db.RecentMailForUser(context.Background(), u.ID, 5); len(rows) != 0 {
+				t.Fatalf("%d messages queued", len(rows))
+			}
+		})
+	}
+}

@@ -1,0 +1,249 @@
+// Package mailtest runs Mailpit (github.com/axllent/mailpit), a real SMTP
+// server with an HTTP API, for tests: Start binds it to free loopback
+// ports, Messages and Wait read what arrived. Only tests import it.
+//
+// The binary is LATCHKEY_MAILPIT, else mailpit on PATH, else
+// $(go env GOPATH)/bin/mailpit; .ci/run installs it with
+// `go install github.com/axllent/mailpit@v1.33.1`. A missing binary fails
+// the test with that command: it never skips.
+package mailtest
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/latchkey-idp/latchkey/internal/loopback"
+)
+
+// Version is the Mailpit release the tests use.
+const Version = "v1.33.1"
+
+// Binary finds the Mailpit binary or explains how to install it.
+func Binary() (string, error) {
+	if p := os.Getenv("LATCHKEY_MAILPIT"); p != "" {
+		return p, nil
+	}
+	if p, err := exec.LookPath("mailpit"); err == nil {
+		return p, nil
+	}
+	gopath := os.Getenv("GOPATH")
+	if gopath == "" {
+		if home, err := os.UserHomeDir(); err == nil {
+			gopath = filepath.Join(home, "go")
+		}
+	}
+	p := filepath.Join(gopath, "bin", "mailpit")
+	if _, err := os.Stat(p); err == nil { //nolint:gosec // G703: GOPATH/bin of the test environment, not attacker input
+		return p, nil
+	}
+	return "", fmt.Errorf("mailpit not found (LATCHKEY_MAILPIT, PATH, %s): install it with `go install github.com/axllent/mailpit@%s` (about 70 s), as .ci/run does", p, Version)
+}
+
+// Server is one Mailpit process (restartable on the same ports).
+type Server struct {
+	tb       testing.TB
+	bin      string
+	SMTPAddr string // 127.0.0.1:PORT
+	HTTPAddr string
+	mu       sync.Mutex
+	cmd      *exec.Cmd
+	exited   chan struct{}
+	log      strings.Builder
+	logMu    sync.Mutex
+}
+
+// Start runs Mailpit on two free loopback ports, accepting any SMTP
+// credentials over plain SMTP (it is on loopback), until the test ends.
+func Start(tb testing.TB) *Server {
+	tb.Helper()
+	bin, err := Binary()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	addrs, err := loopback.FreeAddrs(2)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	s := &Server{tb: tb, bin: bin, SMTPAddr: addrs[0], HTTPAddr: addrs[1]}
+	s.Restart()
+	tb.Cleanup(s.Stop)
+	return s
+}
+
+// URL is the --smtp-url that reaches this server with credentials.
+func (s *Server) URL(user, pass string) string {
+	return fmt.Sprintf("smtp://%s:%s@%s?tls=off", user, pass, s.SMTPAddr)
+}
+
+func (s *Server) Write(p []byte) (int, error) {
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
+	return s.log.Write(p)
+}
+
+// Log is Mailpit's output so far.
+func (s *Server) Log() string {
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
+	return s.log.String()
+}
+
+// Restart starts Mailpit again (after Stop) on the same ports, with an
+// empty mailbox, and waits until its API answers.
+func (s *Server) Restart() {
+	s.tb.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd != nil {
+		s.tb.Fatal("mailpit is running")
+	}
+	cmd := exec.Command(s.bin, "--smtp", s.SMTPAddr, "--listen", s.HTTPAddr, //nolint:gosec // the test's own binary and loopback ports
+		"--smtp-auth-accept-any", "--smtp-auth-allow-insecure", "--disable-version-check", "--quiet")
+	cmd.Stdout, cmd.Stderr = s, s
+	if err := cmd.Start(); err != nil {
+		s.tb.Fatalf("start mailpit %s: %v", s.bin, err)
+	}
+	s.cmd, s.exited = cmd, make(chan struct{})
+	go func(done chan struct{}) { _ = cmd.Wait(); close(done) }(s.exited)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		resp, err := http.Get("http://" + s.HTTPAddr + "/api/v1/messages") //nolint:noctx // bounded by the deadline loop
+		if err == nil {
+			_ = resp.Body.Close()
+			if c, err := net.DialTimeout("tcp", s.SMTPAddr, time.Second); err == nil {
+				_ = c.Close()
+				return
+			}
+		}
+		select {
+		case <-s.exited:
+			s.tb.Fatalf("mailpit exited at start:\n%s", s.Log())
+		default:
+		}
+		if time.Now().After(deadline) {
+			s.tb.Fatalf("mailpit did not answer on %s within 15 s:\n%s", s.HTTPAddr, s.Log())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Stop ends Mailpit (an SMTP outage); Restart brings it back.
+func (s *Server) Stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return
+	}
+	_ = s.cmd.Process.Kill()
+	<-s.exited
+	s.cmd = nil
+}
+
+// Address is a sender or recipient as Mailpit reports it.
+type Address struct{ Name, Address string }
+
+// Summary is a message in Mailpit's list.
+type Summary struct {
+	ID      string
+	From    Address
+	To      []Address
+	Subject string
+}
+
+// Message is one message with its parts.
+type Message struct {
+	ID      string
+	From    Address
+	To      []Address
+	Subject string
+	Text    string
+	HTML    string
+}
+
+func (s *Server) getJSON(path string, out any) error {
+	c := http.Client{Timeout: 10 * time.Second}
+	resp, err := c.Get("http://" + s.HTTPAddr + path)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("mailpit %s: %s: %s", path, resp.Status, b)
+	}
+	return json.Unmarshal(b, out)
+}
+
+// Messages lists what arrived, newest first.
+func (s *Server) Messages() ([]Summary, error) {
+	var out struct{ Messages []Summary }
+	err := s.getJSON("/api/v1/messages?limit=500", &out)
+	return out.Messages, err
+}
+
+// Message reads one message.
+func (s *Server) Message(id string) (*Message, error) {
+	var m Message
+	return &m, s.getJSON("/api/v1/message/"+id, &m)
+}
+
+// Headers reads one message's headers.
+func (s *Server) Headers(id string) (map[string][]string, error) {
+	var h map[string][]string
+	return h, s.getJSON("/api/v1/message/"+id+"/headers", &h)
+}
+
+// To returns the messages to addr, newest first.
+func (s *Server) To(addr string) ([]*Message, error) {
+	list, err := s.Messages()
+	if err != nil {
+		return nil, err
+	}
+	var out []*Message
+	for _, sum := range list {
+		for _, to := range sum.To {
+			if strings.EqualFold(to.Address, addr) {
+				m, err := s.Message(sum.ID)
+				if err != nil {
+					return nil, err
+				}
+				out = append(out, m)
+			}
+		}
+	}
+	return out, nil
+}
+
+// ErrTimeout is Wait's failure: too few messages arrived.
+var ErrTimeout = errors.New("mailpit: timed out waiting for messages")
+
+// Wait polls until n messages to addr have arrived (within timeout) and
+// returns them, newest first; it fails the test otherwise.
+func (s *Server) Wait(tb testing.TB, addr string, n int, timeout time.Duration) []*Message {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		msgs, err := s.To(addr)
+		if err == nil && len(msgs) >= n {
+			return msgs
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("%v: %d of %d to %s after %s (last error: %v)\nmailpit log:\n%s", ErrTimeout, len(msgs), n, addr, timeout, err, s.Log())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
