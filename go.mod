@@ -24,7 +24,13 @@ require (
 
 require gorm.io/plugin/dbresolver v1.6.2
 
-require github.com/kylelemons/godebug v1.1.0 // indirect
+require (
+	github.com/elimity-com/scim v0.0.0-20260728105928-2641426a1539 // indirect
+	github.com/kylelemons/godebug v1.1.0 // indirect
+	github.com/q-uint/parser v0.3.1 // indirect
+	github.com/q-uint/xsd-datetime v1.0.0 // indirect
+	github.com/scim2/filter-parser/v2 v2.3.1 // indirect
+)
 
 require (
 	github.com/beorn7/perks v1.0.1 // indirect

@@ -22,6 +22,7 @@ const (
 	RateLimitSetup    = "setup"     // /setup/* (one-time setup links)
 	RateLimitToken    = "token"     // /oauth/token, /revoke
 	RateLimitAdminAPI = "admin_api" // the admin REST API on the internal listener
+	RateLimitSCIM     = "scim"      // /scim/v2 (a directory pushing changes)
 )
 
 // RateLimit allows Requests per Window.
@@ -47,6 +48,7 @@ var DefaultRateLimits = map[string]RateLimit{
 	RateLimitSetup:    {Requests: 30, Window: time.Minute},
 	RateLimitToken:    {Requests: 600, Window: time.Minute},
 	RateLimitAdminAPI: {Requests: 600, Window: time.Minute},
+	RateLimitSCIM:     {Requests: 1200, Window: time.Minute},
 }
 
 func (r *RateLimits) defaults() {

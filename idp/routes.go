@@ -187,6 +187,14 @@ func (s *Server) routeTable() []route {
 		{internal, get, "/api/v1/audit", adm.HandleAPIAuditList, api},
 	}...)
 
+	// SCIM provisioning (RFC 7644, idp/scim): bearer SCIM tokens, SCIM
+	// errors (server.go marks /scim/ before routing), no cookies, so no CSRF.
+	if !s.cfg.DisableSCIM {
+		scimLimit := s.rateLimit(RateLimitSCIM)
+		t = append(t, route{public, anyMethod, "/scim/v2", s.scim.HandleSCIM, mw(scimLimit, noStore)},
+			route{public, anyMethod, "/scim/v2/*", s.scim.HandleSCIM, mw(scimLimit, noStore)})
+	}
+
 	if s.cfg.Pprof {
 		t = append(t, pprofRoutes()...) // metrics.go
 	}
