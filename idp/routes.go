@@ -155,6 +155,9 @@ func (s *Server) routeTable() []route {
 		{internal, get, "/admin/tokens", adm.HandleTokensList, view},
 		{internal, post, "/admin/tokens", adm.HandleTokenCreate, view},
 		{internal, post, "/admin/tokens/:id/revoke", adm.HandleTokenRevoke, view},
+		{internal, get, "/admin/scim-tokens", adm.HandleSCIMTokensList, view},
+		{internal, post, "/admin/scim-tokens", adm.HandleSCIMTokenCreate, view},
+		{internal, post, "/admin/scim-tokens/:id/revoke", adm.HandleSCIMTokenRevoke, view},
 	}...)
 
 	// Admin REST API (docs/openapi.yaml): bearer API tokens, JSON errors,
@@ -185,6 +188,9 @@ func (s *Server) routeTable() []route {
 		{internal, get, "/api/v1/keys", adm.HandleAPIKeysList, api},
 		{internal, post, "/api/v1/keys/rotate", adm.HandleAPIKeysRotate, api},
 		{internal, get, "/api/v1/audit", adm.HandleAPIAuditList, api},
+		{internal, get, "/api/v1/scim-tokens", adm.HandleAPISCIMTokensList, api},
+		{internal, post, "/api/v1/scim-tokens", adm.HandleAPISCIMTokenCreate, api},
+		{internal, del, "/api/v1/scim-tokens/:id", adm.HandleAPISCIMTokenRevoke, api},
 	}...)
 
 	// SCIM provisioning (RFC 7644, idp/scim): bearer SCIM tokens, SCIM

@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/latchkey-idp/latchkey/idp/admin"
 	"github.com/latchkey-idp/latchkey/models"
 )
 
@@ -539,4 +540,93 @@ func countWhere(t *testing.T, app *testApp, table, where string, args ...any) in
 		t.Fatal(err)
 	}
 	return n
+}
+
+// TestSCIMTokensConsoleAndAPI: an admin issues SCIM tokens in the console
+// and through /api/v1/scim-tokens (shown once, stored hashed), the
+// directory uses them, and a revoked one is refused at once. Neither kind
+// of token passes for the other.
+func TestSCIMTokensConsoleAndAPI(t *testing.T) {
+	app := newAdminApp(t)
+	ctx := context.Background()
+	b, root := adminWithConsole(t, app)
+
+	body, csrf := b.adminPage(app.adminURL+"/admin/scim-tokens", http.StatusOK)
+	if !strings.Contains(body, app.issuer+"/scim/v2") || !strings.Contains(body, "No SCIM tokens yet") {
+		t.Fatalf("SCIM page:\n%s", body)
+	}
+	resp := b.postForm(app.adminURL+"/admin/scim-tokens", csrf, url.Values{"name": {"Entra ID"}})
+	body = readBody(t, resp)
+	m := newTokenRe.FindStringSubmatch(body)
+	if resp.StatusCode != http.StatusCreated || m == nil || !strings.HasPrefix(m[1], models.SCIMTokenPrefix) {
+		t.Fatalf("create SCIM token = %d\n%s", resp.StatusCode, body)
+	}
+	consoleToken := m[1]
+	resp = b.postForm(app.adminURL+"/admin/scim-tokens", csrf, url.Values{"name": {"Entra ID"}})
+	if body := readBody(t, resp); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "exists") {
+		t.Fatalf("duplicate name = %d\n%s", resp.StatusCode, body)
+	}
+	resp = b.postForm(app.adminURL+"/admin/scim-tokens", csrf, url.Values{"name": {" "}})
+	if readBody(t, resp); resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("empty name = %d", resp.StatusCode)
+	}
+	ts, _ := app.db.ListSCIMTokens(ctx)
+	if len(ts) != 1 || bytes.Contains(ts[0].TokenHash, []byte(consoleToken)) || ts[0].CreatedBy != root.ID {
+		t.Fatalf("stored SCIM tokens = %+v", ts)
+	}
+	if apiTokens, _ := app.db.ListAPITokens(ctx); len(apiTokens) != 0 {
+		t.Fatalf("a SCIM token is listed as an API token: %+v", apiTokens)
+	}
+	sc := &scimClient{t: t, base: app.issuer + "/scim/v2", token: consoleToken}
+	sc.must(http.StatusCreated, http.MethodPost, "/Users", map[string]any{"schemas": []string{scimUserSchema}, "userName": "zoe"})
+
+	// The API, with an admin API token (which SCIM refuses).
+	apiToken, _, err := app.db.CreateAPIToken(ctx, "ci", root.ID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	(&scimClient{t: t, base: sc.base, token: apiToken}).wantError(http.StatusUnauthorized, "", http.MethodGet, "/Users", nil)
+	var e map[string]string
+	if st := apiCall(t, app, http.MethodGet, "/api/v1/scim-tokens", consoleToken, nil, &e); st != http.StatusUnauthorized {
+		t.Fatalf("a SCIM token on /api/v1: %d", st)
+	}
+	var created admin.APISCIMToken
+	if st := apiCall(t, app, http.MethodPost, "/api/v1/scim-tokens", apiToken, map[string]string{"name": "okta"}, &created); st != http.StatusCreated ||
+		!strings.HasPrefix(created.Token, models.SCIMTokenPrefix) || created.State != "active" {
+		t.Fatalf("API create: %d %+v", st, created)
+	}
+	if st := apiCall(t, app, http.MethodPost, "/api/v1/scim-tokens", apiToken, map[string]string{"name": "okta"}, &e); st != http.StatusConflict {
+		t.Fatalf("API duplicate: %d %v", st, e)
+	}
+	var list struct {
+		Tokens []admin.APISCIMToken `json:"scim_tokens"`
+	}
+	if st := apiCall(t, app, http.MethodGet, "/api/v1/scim-tokens", apiToken, nil, &list); st != http.StatusOK || len(list.Tokens) != 2 ||
+		list.Tokens[0].Token != "" || list.Tokens[1].LastUsedAt == "" {
+		t.Fatalf("API list: %d %+v", st, list)
+	}
+	oc := &scimClient{t: t, base: sc.base, token: created.Token}
+	oc.must(http.StatusOK, http.MethodGet, "/Users", nil)
+	if st := apiCall(t, app, http.MethodDelete, "/api/v1/scim-tokens/"+created.ID, apiToken, nil, nil); st != http.StatusNoContent {
+		t.Fatalf("API revoke: %d", st)
+	}
+	oc.wantError(http.StatusUnauthorized, "", http.MethodGet, "/Users", nil)
+	if st := apiCall(t, app, http.MethodDelete, "/api/v1/scim-tokens/"+created.ID, apiToken, nil, &e); st != http.StatusNotFound {
+		t.Fatalf("API revoke twice: %d", st)
+	}
+
+	// Revoke in the console.
+	body, csrf = b.adminPage(app.adminURL+"/admin/scim-tokens", http.StatusOK)
+	if !strings.Contains(body, "Entra ID") || !strings.Contains(body, "revoked") {
+		t.Fatalf("SCIM page lists:\n%s", body)
+	}
+	loc := b.expectRedirectAfter(app.adminURL+"/admin/scim-tokens/"+ts[0].ID+"/revoke", csrf, url.Values{})
+	if !strings.Contains(loc, "done=scim-token-revoked") {
+		t.Fatalf("revoke redirected to %s", loc)
+	}
+	sc.wantError(http.StatusUnauthorized, "", http.MethodGet, "/Users", nil)
+	evs, _, _ := app.db.QueryAudit(ctx, models.AuditQuery{Type: models.EventSCIMTokenRevoked})
+	if len(evs) != 2 || evs[0].ActorID != root.ID || evs[1].ActorID == "" {
+		t.Errorf("revocations audited: %+v", evs)
+	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"text/tabwriter"
 	"time"
@@ -64,8 +65,9 @@ func (l *scimTokenListCmd) Run(ctx context.Context, e *env) (err error) {
 		return err
 	}
 	if l.JSON {
+		enc := json.NewEncoder(e.out)
 		for _, t := range ts {
-			if err := e.printJSON(scimTokenJSON(&t)); err != nil {
+			if err := enc.Encode(scimTokenJSON(&t)); err != nil {
 				return err
 			}
 		}

@@ -45,9 +45,10 @@ var notices = map[string]string{ //nolint:gosec // G101: fixed notice texts keye
 	"group-created":  "The group was created.", "group-saved": "The group was saved.", "group-deleted": "The group was deleted.",
 	"member-added": "The member was added.", "member-removed": "The member was removed.",
 	"client-saved": "The application was saved.", "client-deleted": "The application was deleted.",
-	"keys-rotated":  "New signing keys were created; the previous keys stay published until their tokens expire.",
-	"token-revoked": "The API token was revoked.",
-	"app-revoked":   "The application's tokens for this user were revoked; it must ask the user to sign in again.",
+	"keys-rotated":       "New signing keys were created; the previous keys stay published until their tokens expire.",
+	"token-revoked":      "The API token was revoked.",
+	"scim-token-revoked": "The SCIM token was revoked; the directory using it can no longer provision users.",
+	"app-revoked":        "The application's tokens for this user were revoked; it must ask the user to sign in again.",
 }
 
 // adminAudit records an admin change with the acting admin.
@@ -119,4 +120,5 @@ func (e formError) Error() string { return string(e) }
 var PageNames = []string{
 	"admin_overview", "admin_users", "admin_user_new", "admin_user", "admin_link", "admin_groups", "admin_group",
 	"admin_clients", "admin_client", "admin_client_secret", "admin_keys", "admin_audit", "admin_tokens",
+	"admin_scim_tokens",
 }
