@@ -630,3 +630,25 @@ func TestSCIMTokensConsoleAndAPI(t *testing.T) {
 		t.Errorf("revocations audited: %+v", evs)
 	}
 }
+
+// TestSCIMStorageOutage: with the database unreachable, a directory gets a
+// SCIM error saying so (503, Retry-After), not a 401 that would make it
+// think its token was revoked.
+func TestSCIMStorageOutage(t *testing.T) {
+	app := newTestApp(t)
+	raw, _, err := app.db.CreateSCIMToken(context.Background(), "entra", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &scimClient{t: t, base: app.issuer + "/scim/v2", token: raw}
+	c.must(http.StatusOK, http.MethodGet, "/Users", nil)
+	for _, p := range app.db.Pools() {
+		if err := p.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, out, h := c.do(http.MethodGet, "/Users?filter="+url.QueryEscape(`userName eq "x"`), nil)
+	if st != http.StatusServiceUnavailable || h.Get("Retry-After") == "" || out["status"] != "503" {
+		t.Fatalf("during an outage: %d %v %v", st, h, out)
+	}
+}

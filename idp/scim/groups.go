@@ -217,13 +217,22 @@ func (g groupHandler) update(r *http.Request, id string, ch models.SCIMGroupChan
 		detail["members_set"] = len(ch.SetMembers)
 	}
 	if len(ch.AddMembers) > 0 {
-		detail["members_added"] = ch.AddMembers
+		detail["members_added"] = auditIDs(ch.AddMembers)
 	}
 	if len(ch.RemoveMembers) > 0 {
-		detail["members_removed"] = ch.RemoveMembers
+		detail["members_removed"] = auditIDs(ch.RemoveMembers)
 	}
 	g.audit(r, models.EventGroupUpdated, "", detail)
 	return g.withMembers(r, m)
+}
+
+// auditIDs is a list of member IDs for an audit event: the IDs when few,
+// otherwise their number (a body of 1 MiB may name 20,000).
+func auditIDs(ids []string) any {
+	if len(ids) > 50 {
+		return len(ids)
+	}
+	return ids
 }
 
 // Delete serves DELETE /Groups/{id} (memberships go with it).
