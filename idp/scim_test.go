@@ -328,6 +328,47 @@ func TestSCIMLifecycle(t *testing.T) {
 			map[string]any{"op": "replace", "value": map[string]any{"active": true}}))
 	})
 
+	t.Run("patch without a path, dotted keys", func(t *testing.T) {
+		c := &scimClient{t: t, base: c.base, token: c.token}
+		got := c.must(http.StatusOK, http.MethodPatch, "/Users/"+aliceID, patchOp(map[string]any{"op": "Add", "value": map[string]any{
+			"displayName": "Alice D.", "name.givenName": "Alice", `emails[type eq "work"].value`: "ad@example.com", "externalId": "ext-alice"}}))
+		if got["displayName"] != "Alice D." || asList(got["emails"])[0].(map[string]any)["value"] != "ad@example.com" {
+			t.Fatalf("patched = %v", got)
+		}
+		c.wantError(http.StatusBadRequest, "invalidValue", http.MethodPatch, "/Users/"+aliceID,
+			patchOp(map[string]any{"op": "replace", "value": map[string]any{"favouriteColour": "red"}}))
+		c.wantError(http.StatusBadRequest, "invalidValue", http.MethodPatch, "/Users/"+aliceID,
+			patchOp(map[string]any{"op": "replace", "path": "active", "value": "maybe"}))
+		c.wantError(http.StatusBadRequest, "mutability", http.MethodPatch, "/Users/"+aliceID,
+			patchOp(map[string]any{"op": "add", "path": "groups", "value": []any{map[string]any{"value": "g"}}}))
+		if u, _ := app.db.UserByID(ctx, aliceID); u.DisplayName != "Alice D." || u.Disabled {
+			t.Errorf("refused patches changed alice: %+v", u)
+		}
+	})
+
+	t.Run("the last admin stays enabled", func(t *testing.T) {
+		c := &scimClient{t: t, base: c.base, token: c.token}
+		root := &models.User{Username: "root", IsAdmin: true}
+		if err := app.db.CreateUser(ctx, root); err != nil {
+			t.Fatal(err)
+		}
+		out := c.wantError(http.StatusBadRequest, "invalidValue", http.MethodPatch, "/Users/"+root.ID,
+			patchOp(map[string]any{"op": "replace", "path": "active", "value": false}))
+		if !strings.Contains(fmt.Sprint(out["detail"]), "last enabled admin") {
+			t.Errorf("detail = %v", out["detail"])
+		}
+		c.wantError(http.StatusBadRequest, "invalidValue", http.MethodDelete, "/Users/"+root.ID, nil)
+		if u, err := app.db.UserByID(ctx, root.ID); err != nil || u.Disabled {
+			t.Fatalf("root after refusals: %+v %v", u, err)
+		}
+		if err := app.db.DeleteUser(ctx, root.ID); err == nil {
+			t.Fatal("deleted the last admin") // sanity: the rule the SCIM answers follow
+		}
+		if err := app.db.Gorm().Exec("DELETE FROM users WHERE id = ?", root.ID).Error; err != nil {
+			t.Fatal(err)
+		}
+	})
+
 	t.Run("replace", func(t *testing.T) {
 		c := &scimClient{t: t, base: c.base, token: c.token}
 		got := c.must(http.StatusOK, http.MethodPut, "/Users/"+aliceID, map[string]any{
@@ -464,6 +505,17 @@ func TestSCIMLifecycle(t *testing.T) {
 			"displayName": "Engineering", "members": []any{map[string]any{"value": carolID}}})
 		if ms := asList(got["members"]); got["displayName"] != "Engineering" || len(ms) != 1 || ms[0].(map[string]any)["value"] != carolID {
 			t.Fatalf("replaced group = %v", got)
+		}
+		// Okta replaces the whole member list with a path.
+		got = c.must(http.StatusOK, http.MethodPatch, "/Groups/"+gid, patchOp(
+			map[string]any{"op": "replace", "path": "members", "value": []any{map[string]any{"value": aliceID}, map[string]any{"value": bobID}}}))
+		if ms := asList(got["members"]); len(ms) != 2 {
+			t.Fatalf("members replaced by patch = %v", got)
+		}
+		c.wantError(http.StatusBadRequest, "invalidValue", http.MethodPatch, "/Groups/"+gid, patchOp(
+			map[string]any{"op": "add", "path": "members", "value": []any{map[string]any{"value": "no-such-user"}}}))
+		if n := countWhere(t, app, "user_groups", "group_id = ?", gid); n != 2 {
+			t.Errorf("a refused member patch changed the group: %d members", n)
 		}
 		c.must(http.StatusNoContent, http.MethodDelete, "/Groups/"+gid, nil)
 		c.wantError(http.StatusNotFound, "", http.MethodGet, "/Groups/"+gid, nil)

@@ -116,8 +116,13 @@ func (h *Handlers) HandleSCIM(c echo.Context) error {
 		if !errors.Is(err, models.ErrNotFound) {
 			return err // the error handler answers storage failures (503)
 		}
-		// RFC 7644 §3.12 (401) with RFC 6750 §3's challenge.
-		w.Header().Set("WWW-Authenticate", `Bearer realm="latchkey-scim", error="invalid_token"`)
+		// RFC 7644 §3.12 (401) with RFC 6750 §3's challenge, which names
+		// no error when the request carried no credentials (§3.1).
+		challenge := `Bearer realm="latchkey-scim"`
+		if r.Header.Get("Authorization") != "" {
+			challenge += `, error="invalid_token"`
+		}
+		w.Header().Set("WWW-Authenticate", challenge)
 		writeError(w, http.StatusUnauthorized, "", "A valid SCIM bearer token is required (Authorization: Bearer lks_…); this one is missing, unknown or revoked.")
 		return nil
 	}
