@@ -194,7 +194,7 @@ type SCIMQuery struct {
 }
 
 // SCIMList is a page of a SCIM list with its total: exact when Exact,
-// otherwise at least Total (SCIMCountCap matches were counted).
+// otherwise at least Total (more than SCIMCountCap matched).
 type SCIMList[T any] struct {
 	Items []T
 	Total int
@@ -211,17 +211,18 @@ func (q SCIMQuery) check() error {
 	return nil
 }
 
-// scimPage counts the matches of where (up to SCIMCountCap) and reads the
+// scimPage counts the matches of where (up to SCIMCountCap, and one more
+// to know whether there are more) and reads the
 // page into out, ordered by key, with each row's groups if preload.
 func (db *conn) scimPage(ctx context.Context, table, key, where string, args []any, q SCIMQuery, out any, preload string) (int, bool, error) {
 	var total int64
 	err := db.ctx(ctx).Raw("SELECT COUNT(*) FROM (SELECT 1 FROM "+table+" WHERE "+where+" LIMIT ?) AS m",
-		append(append([]any{}, args...), SCIMCountCap)...).Scan(&total).Error
+		append(append([]any{}, args...), SCIMCountCap+1)...).Scan(&total).Error
 	if err != nil {
 		return 0, false, translate(err)
 	}
 	if q.Count == 0 {
-		return int(total), total < SCIMCountCap, nil
+		return int(total), total <= SCIMCountCap, nil
 	}
 	page := db.ctx(ctx).Where(where, args...) // the table is out's
 	if preload != "" {
@@ -236,7 +237,7 @@ func (db *conn) scimPage(ctx context.Context, table, key, where string, args []a
 	if err := page.Order(key).Limit(q.Count).Find(out).Error; err != nil {
 		return 0, false, translate(err)
 	}
-	return int(total), total < SCIMCountCap, nil
+	return int(total), total <= SCIMCountCap, nil
 }
 
 // SCIMUsers returns a page of the users matching q.Filter by username,

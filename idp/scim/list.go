@@ -108,7 +108,7 @@ func total(offset, n, count, counted int, exact bool) int {
 	}
 	t := max(counted, offset+n)
 	if n == count {
-		t++
+		t = max(t, offset+n+1)
 	}
 	return t
 }
