@@ -72,7 +72,7 @@ func (r *RateLimits) validate() []string {
 	for _, g := range groups {
 		l := r.Limits[g]
 		if _, known := DefaultRateLimits[g]; !known {
-			probs = append(probs, fmt.Sprintf("unknown rate-limit group %q (known: login, setup, token, admin_api)", g))
+			probs = append(probs, fmt.Sprintf("unknown rate-limit group %q (known: login, setup, token, admin_api, scim)", g))
 		}
 		if l.Requests <= 0 || l.Window < time.Second {
 			probs = append(probs, fmt.Sprintf("rate limit %s=%s must allow at least 1 request per window of at least 1s", g, l))

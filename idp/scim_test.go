@@ -704,3 +704,22 @@ func TestSCIMStorageOutage(t *testing.T) {
 		t.Fatalf("during an outage: %d %v %v", st, h, out)
 	}
 }
+
+// TestSCIMRateLimited: a directory over its rate limit gets a SCIM error
+// (429 with Retry-After), not an HTML page.
+func TestSCIMRateLimited(t *testing.T) {
+	app := newTestApp(t, func(c *Config) {
+		c.RateLimits = RateLimits{Limits: map[string]RateLimit{RateLimitSCIM: {Requests: 2, Window: time.Minute}}}
+	})
+	raw, _, err := app.db.CreateSCIMToken(context.Background(), "entra", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &scimClient{t: t, base: app.issuer + "/scim/v2", token: raw}
+	c.must(http.StatusOK, http.MethodGet, "/Users", nil)
+	c.must(http.StatusOK, http.MethodGet, "/Groups", nil)
+	st, out, h := c.do(http.MethodGet, "/Users", nil)
+	if st != http.StatusTooManyRequests || h.Get("Retry-After") == "" || out["status"] != "429" {
+		t.Fatalf("over the limit: %d %v %v", st, h, out)
+	}
+}
