@@ -104,3 +104,22 @@ func TestEqValues(t *testing.T) {
 		}
 	}
 }
+
+func TestPrimaryEmail(t *testing.T) {
+	e := func(value, typ string, primary bool) any {
+		return map[string]any{"value": value, "type": typ, "primary": primary}
+	}
+	for _, tc := range []struct {
+		in   []any
+		want string
+	}{
+		{nil, ""},
+		{[]any{e("h@x", "home", false)}, "h@x"},
+		{[]any{e("h@x", "home", false), e("w@x", "work", false)}, "w@x"},
+		{[]any{e("h@x", "home", false), e("w@x", "work", false), e("p@x", "other", true)}, "p@x"},
+	} {
+		if got := primaryEmail(tc.in); got != tc.want {
+			t.Errorf("primaryEmail(%v) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}

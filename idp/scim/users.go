@@ -79,18 +79,24 @@ func displayNameOf(a scim.ResourceAttributes) string {
 // first.
 func primaryEmail(v any) string {
 	list, _ := v.([]any)
-	pick := ""
+	first, work := "", ""
 	for i, e := range list {
 		m, _ := e.(map[string]any)
 		value, _ := m["value"].(string)
 		if p, _ := m["primary"].(bool); p {
 			return value
 		}
-		if t, _ := m["type"].(string); i == 0 || strings.EqualFold(t, "work") && pick == "" {
-			pick = value
+		if i == 0 {
+			first = value
+		}
+		if t, _ := m["type"].(string); work == "" && strings.EqualFold(t, "work") {
+			work = value
 		}
 	}
-	return pick
+	if work != "" {
+		return work
+	}
+	return first
 }
 
 // Create serves POST /Users.
