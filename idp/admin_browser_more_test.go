@@ -423,6 +423,48 @@ func TestBrowserAdminConsolePages(t *testing.T) {
 		}
 	})
 
+	t.Run("scim tokens", func(t *testing.T) {
+		c := c.in(t)
+		c.open(app.adminURL + "/admin/scim-tokens")
+		c.expectText(".empty", "No SCIM tokens yet.")
+		c.expectText("#scim-base", app.issuer+"/scim/v2")
+		c.fill("scim-token-name", "Entra ID")
+		if st := c.submit("create a SCIM token", "#create-scim-token"); st != http.StatusCreated {
+			c.fatalf("create SCIM token: status %d, want 201", st)
+		}
+		raw := c.value("new-token")
+		shot(c, "scim-token-created")
+		c.fill("scim-token-name", "Entra ID")
+		if st := c.submit("create a second token of that name", "#create-scim-token"); st != http.StatusBadRequest {
+			c.fatalf("duplicate SCIM token name: status %d, want 400", st)
+		}
+		c.expectText("#form-error", "exists")
+		scimGet := func() int {
+			req, _ := http.NewRequest(http.MethodGet, app.issuer+"/scim/v2/Users", nil)
+			req.Header.Set("Authorization", "Bearer "+raw)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			readBody(t, resp)
+			return resp.StatusCode
+		}
+		if st := scimGet(); st != http.StatusOK {
+			c.fatalf("SCIM with the new token: %d", st)
+		}
+		c.open(app.adminURL + "/admin/scim-tokens")
+		if html := c.eval(`document.documentElement.outerHTML`); strings.Contains(html, raw) {
+			c.fatalf("the SCIM token is shown again")
+		}
+		c.expectText("table", "active")
+		c.submit("revoke the SCIM token", `form[action$="/revoke"] button`)
+		c.expectText(".notice.ok", "The SCIM token was revoked")
+		c.expectText("table", "revoked")
+		if st := scimGet(); st != http.StatusUnauthorized {
+			c.fatalf("SCIM with a revoked token: %d, want 401", st)
+		}
+	})
+
 	t.Run("user", func(t *testing.T) {
 		c := c.in(t)
 		c.open(app.adminURL + "/admin/users?q=car")

@@ -45,10 +45,13 @@ type Config struct {
 	// MasterKeyWarning, when set, is shown on every admin console page
 	// (the master key is inside the data directory).
 	MasterKeyWarning string
-	OIDC             oidc.Config
-	Passkeys         passkeys.Config
-	Now              func() time.Time
-	Logger           *slog.Logger
+	// DisableSCIM turns the SCIM service provider (/scim/v2 on the
+	// public listener, idp/scim) off: serve --scim=off.
+	DisableSCIM bool
+	OIDC        oidc.Config
+	Passkeys    passkeys.Config
+	Now         func() time.Time
+	Logger      *slog.Logger
 	// Mail is email delivery (--smtp-url, --smtp-from): invitations and
 	// notices (mail.go).
 	Mail mail.Config

@@ -11,7 +11,7 @@ import (
 // postgresTests are the protocol tests that run again on Postgres: the
 // end-to-end flow and its refusals. The browser tests exercise pages, not
 // storage, and stay on SQLite only.
-const postgresTests = "^(TestEndToEndPasskeyToTokens|TestStorageOutageIsNotTheClientsFault|TestRefreshReuseGrace|TestRefreshReuseGraceOff|TestES256ClientAndPublicClient|TestSignInRefusals|TestAuthorizeRefusals|TestSetupLinkRefusals|TestMetricsAfterFlow|TestAdminAPIPaging|TestAdminConsoleUsersPaging|TestAdminConsoleListsPaging)$"
+const postgresTests = "^(TestEndToEndPasskeyToTokens|TestStorageOutageIsNotTheClientsFault|TestRefreshReuseGrace|TestRefreshReuseGraceOff|TestES256ClientAndPublicClient|TestSignInRefusals|TestAuthorizeRefusals|TestSetupLinkRefusals|TestMetricsAfterFlow|TestAdminAPIPaging|TestAdminConsoleUsersPaging|TestAdminConsoleListsPaging|TestSCIMLifecycle)$"
 
 // TestPostgres runs postgresTests again with every test database on
 // Postgres (LATCHKEY_TEST_POSTGRES).

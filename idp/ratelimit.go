@@ -23,6 +23,7 @@ const (
 	RateLimitToken    = "token"     // /oauth/token, /revoke, /oauth/par
 	RateLimitAdminAPI = "admin_api" // the admin REST API on the internal listener
 	RateLimitRecovery = "recovery"  // POST /recover (recovery.go)
+	RateLimitSCIM     = "scim"      // /scim/v2 (a directory pushing changes)
 )
 
 // RateLimit allows Requests per Window.
@@ -50,6 +51,7 @@ var DefaultRateLimits = map[string]RateLimit{
 	RateLimitAdminAPI: {Requests: 600, Window: time.Minute},
 	// Each request may send mail: a person asks a few times an hour.
 	RateLimitRecovery: {Requests: 10, Window: time.Hour},
+	RateLimitSCIM:     {Requests: 1200, Window: time.Minute},
 }
 
 func (r *RateLimits) defaults() {
@@ -73,7 +75,7 @@ func (r *RateLimits) validate() []string {
 	for _, g := range groups {
 		l := r.Limits[g]
 		if _, known := DefaultRateLimits[g]; !known {
-			probs = append(probs, fmt.Sprintf("unknown rate-limit group %q (known: login, setup, token, admin_api, recovery)", g))
+			probs = append(probs, fmt.Sprintf("unknown rate-limit group %q (known: login, setup, token, admin_api, scim, recovery)", g))
 		}
 		if l.Requests <= 0 || l.Window < time.Second {
 			probs = append(probs, fmt.Sprintf("rate limit %s=%s must allow at least 1 request per window of at least 1s", g, l))

@@ -172,6 +172,9 @@ func (s *Server) routeTable() []route {
 		{internal, post, "/admin/tokens", adm.HandleTokenCreate, view},
 		{internal, post, "/admin/tokens/:id/revoke", adm.HandleTokenRevoke, view},
 		{internal, get, "/admin/mail", adm.HandleMailList, view},
+		{internal, get, "/admin/scim-tokens", adm.HandleSCIMTokensList, view},
+		{internal, post, "/admin/scim-tokens", adm.HandleSCIMTokenCreate, view},
+		{internal, post, "/admin/scim-tokens/:id/revoke", adm.HandleSCIMTokenRevoke, view},
 	}...)
 
 	// Admin REST API (docs/openapi.yaml): bearer API tokens, JSON errors,
@@ -204,7 +207,18 @@ func (s *Server) routeTable() []route {
 		{internal, get, "/api/v1/keys", adm.HandleAPIKeysList, api},
 		{internal, post, "/api/v1/keys/rotate", adm.HandleAPIKeysRotate, api},
 		{internal, get, "/api/v1/audit", adm.HandleAPIAuditList, api},
+		{internal, get, "/api/v1/scim-tokens", adm.HandleAPISCIMTokensList, api},
+		{internal, post, "/api/v1/scim-tokens", adm.HandleAPISCIMTokenCreate, api},
+		{internal, del, "/api/v1/scim-tokens/:id", adm.HandleAPISCIMTokenRevoke, api},
 	}...)
+
+	// SCIM provisioning (RFC 7644, idp/scim): bearer SCIM tokens, SCIM
+	// errors (server.go marks /scim/ before routing), no cookies, so no CSRF.
+	if !s.cfg.DisableSCIM {
+		scimLimit := s.rateLimit(RateLimitSCIM)
+		t = append(t, route{public, anyMethod, "/scim/v2", s.scim.HandleSCIM, mw(scimLimit, noStore)},
+			route{public, anyMethod, "/scim/v2/*", s.scim.HandleSCIM, mw(scimLimit, noStore)})
+	}
 
 	if s.cfg.Pprof {
 		t = append(t, pprofRoutes()...) // metrics.go

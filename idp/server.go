@@ -16,6 +16,7 @@ import (
 
 	"github.com/latchkey-idp/latchkey/idp/account"
 	"github.com/latchkey-idp/latchkey/idp/admin"
+	"github.com/latchkey-idp/latchkey/idp/scim"
 	"github.com/latchkey-idp/latchkey/idp/signin"
 	"github.com/latchkey-idp/latchkey/idp/web"
 	"github.com/latchkey-idp/latchkey/mail"
@@ -41,6 +42,7 @@ type Server struct {
 	signin  *signin.Handlers
 	account *account.Handlers
 	admin   *admin.Handlers
+	scim    *scim.Handlers
 	// csrf protects the UI routes of the public listener; the console has
 	// its own cookie (adminCSRF). Both are web.CSRF.
 	csrf, adminCSRF echo.MiddlewareFunc
@@ -118,6 +120,7 @@ func New(ctx context.Context, cfg Config, db *models.DB, sealer *models.Sealer) 
 	s.internal = s.newEcho()
 	// Every /api/v1 error is JSON in one shape, unrouted ones included.
 	s.internal.Pre(web.JSONErrorsUnder("/api/"))
+	s.public.Pre(web.SCIMErrorsUnder("/scim/"))
 	s.mountRoutes() // routes.go
 	s.publicHandler = s.documentHandler(s.public)
 	// A policy tightened since the last start flags passkeys at once.
@@ -147,6 +150,7 @@ func (s *Server) wire() {
 		Config: admin.Config{Issuer: cfg.Issuer, AdminURL: cfg.AdminURL, SessionTTL: cfg.SessionTTL,
 			SetupLinkTTL: cfg.SetupLinkTTL, Warning: cfg.MasterKeyWarning, Now: cfg.Now, Logger: cfg.Logger, Outbound: cfg.OIDC.Outbound},
 		Mail: s.adminMail()}) // mail.go
+	s.scim = scim.New(scim.Deps{DB: s.db, Config: scim.Config{BaseURL: cfg.Issuer + "/scim/v2", Now: cfg.Now, Logger: cfg.Logger}})
 }
 
 // ConfigError lists every configuration problem.

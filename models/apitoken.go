@@ -15,6 +15,7 @@ const APITokenPrefix = "lk_"
 // random token is stored; the token itself is shown once at creation.
 type APIToken struct {
 	ID         string `gorm:"primaryKey"`
+	Kind       string // TokenKindAPI or TokenKindSCIM (scimtoken.go)
 	Name       string
 	TokenHash  []byte
 	CreatedBy  string
@@ -41,7 +42,7 @@ func (db *AdminStore) CreateAPIToken(ctx context.Context, name, createdBy string
 		return "", nil, fmt.Errorf("%w: expiry must be in the future", ErrInvalid)
 	}
 	raw := APITokenPrefix + NewToken()
-	t := &APIToken{ID: NewUUID(), Name: name, TokenHash: HashToken(raw), CreatedBy: createdBy, CreatedAt: now, ExpiresAt: expiresAt}
+	t := &APIToken{ID: NewUUID(), Kind: TokenKindAPI, Name: name, TokenHash: HashToken(raw), CreatedBy: createdBy, CreatedAt: now, ExpiresAt: expiresAt}
 	if err := db.ctx(ctx).Create(t).Error; err != nil {
 		return "", nil, fmt.Errorf("create API token: %w", translate(err))
 	}
@@ -55,7 +56,7 @@ func (db *AdminStore) APITokenByRaw(ctx context.Context, raw string) (*APIToken,
 		return nil, fmt.Errorf("API token: %w", ErrNotFound)
 	}
 	var t APIToken
-	if err := db.ctx(ctx).First(&t, "token_hash = ?", HashToken(raw)).Error; err != nil {
+	if err := db.ctx(ctx).First(&t, "token_hash = ? AND kind = ?", HashToken(raw), TokenKindAPI).Error; err != nil {
 		return nil, fmt.Errorf("API token: %w", translate(err))
 	}
 	now := db.Now()
@@ -66,15 +67,15 @@ func (db *AdminStore) APITokenByRaw(ctx context.Context, raw string) (*APIToken,
 	return &t, nil
 }
 
-// ListAPITokens returns every token, newest first.
+// ListAPITokens returns every admin API token, newest first.
 func (db *AdminStore) ListAPITokens(ctx context.Context) ([]APIToken, error) {
 	var ts []APIToken
-	return ts, translate(db.ctx(ctx).Order("created_at DESC, id").Find(&ts).Error)
+	return ts, translate(db.ctx(ctx).Where("kind = ?", TokenKindAPI).Order("created_at DESC, id").Find(&ts).Error)
 }
 
 // RevokeAPIToken revokes a token at once. Errors: ErrNotFound.
 func (db *AdminStore) RevokeAPIToken(ctx context.Context, id string) error {
-	res := db.ctx(ctx).Model(&APIToken{}).Where("id = ? AND revoked_at IS NULL", id).Update("revoked_at", db.Now())
+	res := db.ctx(ctx).Model(&APIToken{}).Where("id = ? AND kind = ? AND revoked_at IS NULL", id, TokenKindAPI).Update("revoked_at", db.Now())
 	if res.Error != nil {
 		return translate(res.Error)
 	}

@@ -26,6 +26,8 @@ const (
 	EventClientSecretRotate = "client_secret_rotated"
 	EventAPITokenCreated    = "api_token_created"
 	EventAPITokenRevoked    = "api_token_revoked"
+	EventSCIMTokenCreated   = "scim_token_created" //nolint:gosec // G101: an audit event name, not a credential
+	EventSCIMTokenRevoked   = "scim_token_revoked" //nolint:gosec // G101: an audit event name, not a credential
 	EventPasskeyRenamed     = "passkey_renamed"
 	EventAppTokensRevoked   = "app_tokens_revoked" //nolint:gosec // G101: an audit event name, not a credential
 )

@@ -146,6 +146,19 @@ func TestListQueriesUseIndexes(t *testing.T) {
 		{name: "audit types", want: []string{"audit_events_type"}, run: func(d *DB) error { _, err := d.AuditTypes(ctx); return err }},
 		{name: "blocked passkeys", want: []string{"credentials_clone_warning"}, run: func(d *DB) error { _, err := d.BlockedPasskeys(ctx, 21); return err }},
 		{name: "credentials page", want: []string{"credentials"}, run: func(d *DB) error { _, err := d.CredentialsPage(ctx, "x", 500); return err }},
+		// SCIM filters that Entra ID and Okta send (eq on userName,
+		// externalId, emails; sw) read an index, for the total and the page.
+		{name: "scim userName eq", want: []string{"username=?"}, run: scimUsers(ctx, &Filter{Op: "eq", Attr: "username", Value: "user-000100"})},
+		{name: "scim externalId eq", want: []string{"users_external_id"}, run: scimUsers(ctx, &Filter{Op: "eq", Attr: "external_id", Value: "x"})},
+		{name: "scim email eq", want: []string{"users_email_lower"}, run: scimUsers(ctx, &Filter{Op: "eq", Attr: "email", Value: "A@B"})},
+		{name: "scim userName sw", want: []string{"username>? AND username<?"}, run: scimUsers(ctx, &Filter{Op: "sw", Attr: "username", Value: "user-0001"})},
+		// Two equalities: it sorts what they match (a user or two).
+		{name: "scim userName eq or externalId eq", sorts: true, want: []string{"users_external_id"},
+			run: scimUsers(ctx, &Filter{Op: "or", Sub: []Filter{{Op: "eq", Attr: "username", Value: "a"}, {Op: "eq", Attr: "external_id", Value: "b"}}})},
+		{name: "scim group displayName eq", want: []string{"name=?"}, run: func(d *DB) error {
+			_, err := d.SCIMGroups(ctx, SCIMQuery{Filter: &Filter{Op: "eq", Attr: "display_name", Value: "staff"}, Count: 50})
+			return err
+		}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -181,6 +194,14 @@ func TestListQueriesUseIndexes(t *testing.T) {
 				t.Fatalf("%s ran no SELECT", tc.name)
 			}
 		})
+	}
+}
+
+// scimUsers runs a SCIM user list with filter f.
+func scimUsers(ctx context.Context, f *Filter) func(d *DB) error {
+	return func(d *DB) error {
+		_, err := d.SCIMUsers(ctx, SCIMQuery{Filter: f, Count: 50})
+		return err
 	}
 }
 

@@ -163,7 +163,7 @@ func TestEveryTableHasAPurgeRule(t *testing.T) {
 		"users": "accounts", "groups": "admin-made", "user_groups": "memberships of accounts",
 		"credentials": "passkeys of accounts", "clients": "registered applications", "consents": "one per user and application",
 		"signing_keys": "rotation deletes expired keys (DeleteExpiredSigningKeys)", "secrets": "a few keys",
-		"api_tokens": "admin-made", "group_policies": "one per group", "mds_blobs": "imported by admins",
+		"api_tokens": "admin-made (API and SCIM tokens)", "group_policies": "one per group", "mds_blobs": "imported by admins",
 		"leases": "one per job and one per running server (MarkInstanceRunning deletes those of servers gone an hour)", "settings": "a few named values", "branding": "one row", "goose_db_version": "one per migration",
 	}
 	purged := map[string]bool{}

@@ -27,16 +27,20 @@ type User struct {
 	Disabled      bool
 	IsAdmin       bool
 	CustomClaims  JSONMap
-	CreatedAt     time.Time
-	UpdatedAt     time.Time
-	Groups        []Group `gorm:"many2many:user_groups"`
+	// ExternalID is the SCIM client's identifier of the user (RFC 7643
+	// §3.1); the hand-written hot-path reads (raw.go) leave it empty.
+	ExternalID string
+	CreatedAt  time.Time
+	UpdatedAt  time.Time
+	Groups     []Group `gorm:"many2many:user_groups"`
 }
 
 // Group is a named set of users; its name appears in the groups claim.
 type Group struct {
-	ID        string `gorm:"primaryKey"`
-	Name      string
-	CreatedAt time.Time
+	ID         string `gorm:"primaryKey"`
+	Name       string
+	ExternalID string // the SCIM client's identifier (RFC 7643 §3.1)
+	CreatedAt  time.Time
 }
 
 // NewUUID returns a random (version 4) UUID string.

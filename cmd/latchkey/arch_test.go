@@ -8,7 +8,7 @@ import (
 
 // TestDependencyRules guards the layering of ARCHITECTURE.md: third-party
 // types stay at their edge, nothing but cmd imports idp, and the audience
-// packages of idp (signin, account, admin) import idp/web but never idp or
+// packages of idp (signin, account, admin, scim) import idp/web but never idp or
 // each other.
 func TestDependencyRules(t *testing.T) {
 	const mod = module
@@ -27,6 +27,7 @@ func TestDependencyRules(t *testing.T) {
 		"idp/signin":        {[]string{"mail", "idp/web", "models", "oidc", "passkeys", "templates", "static", "internal/outbound"}, nil},
 		"idp/account":       {[]string{"mail", "idp/web", "models", "oidc", "passkeys", "templates", "static", "internal/outbound"}, nil},
 		"idp/admin":         {[]string{"mail", "idp/web", "models", "oidc", "passkeys", "templates", "static", "internal/outbound"}, nil},
+		"idp/scim":          {[]string{"idp/web", "models", "oidc", "passkeys", "templates", "static", "internal/outbound"}, nil},
 		"internal/outbound": {nil, []string{"github.com/", "gorm.io", "golang.org/"}},
 		"cmd/demo-rp":       {nil, []string{"github.com/labstack/echo", "github.com/zitadel", "github.com/go-webauthn", "gorm.io"}},
 	}

@@ -53,6 +53,7 @@ type cli struct {
 	Backup       backupCmd    `cmd:"" help:"Write a consistent snapshot of a running SQLite installation to FILE (without the master key)."`
 	Restore      restoreCmd   `cmd:"" help:"Restore a backup into an empty data directory."`
 	Purge        purgeCmd     `cmd:"" help:"Delete expired, used and revoked rows and old audit events now (the server does it every minute)."`
+	SCIM         scimCmd      `cmd:"" name:"scim" help:"Manage SCIM provisioning tokens (scim.go)."`
 }
 
 // env carries what every command needs.

@@ -31,6 +31,7 @@ type serveCmd struct {
 	RefreshTokenTTL time.Duration `name:"refresh-token-ttl" help:"Refresh token lifetime." default:"720h" env:"LATCHKEY_REFRESH_TOKEN_TTL"`
 	SessionTTL      time.Duration `name:"session-ttl" help:"Browser session lifetime." default:"12h" env:"LATCHKEY_SESSION_TTL"`
 	ClientCache     int           `name:"client-cache-size" help:"Clients kept in memory for one second (0: none)." default:"1024" env:"LATCHKEY_CLIENT_CACHE_SIZE"`
+	SCIM            string        `name:"scim" help:"The SCIM 2.0 service provider at /scim/v2 on the public listener (on: it answers only SCIM tokens; off: not served)." default:"on" enum:"on,off" env:"LATCHKEY_SCIM"`
 	RefreshGrace    time.Duration `name:"refresh-reuse-grace" help:"How long after a refresh its client may retry with the same refresh token (a lost response) and get a new pair instead of the family being revoked (0: never)." default:"5s" env:"LATCHKEY_REFRESH_REUSE_GRACE"`
 	hardeningFlags
 	policyFlags
@@ -63,8 +64,9 @@ func (s *serveCmd) config(e *env) idp.Config {
 		TLSCert: s.TLSCert, TLSKey: s.TLSKey, SessionTTL: s.SessionTTL, SetupLinkTTL: e.cli.SetupLinkTTL,
 		OIDC: oidc.Config{AccessTokenTTL: s.AccessTokenTTL, IDTokenTTL: s.IDTokenTTL, RefreshTokenTTL: s.RefreshTokenTTL,
 			ClientCacheSize: clientCacheSize(s.ClientCache), RefreshReuseGrace: refreshReuseGrace(s.RefreshGrace)},
-		Passkeys: passkeys.Config{RPID: s.RPID, RPOrigins: s.RPOrigins},
-		Logger:   e.log,
+		Passkeys:    passkeys.Config{RPID: s.RPID, RPOrigins: s.RPOrigins},
+		DisableSCIM: s.SCIM == "off",
+		Logger:      e.log,
 	}
 }
 

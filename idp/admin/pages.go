@@ -46,7 +46,7 @@ var notices = map[string]string{ //nolint:gosec // G101: fixed notice texts keye
 	"member-added": "The member was added.", "member-removed": "The member was removed.",
 	"client-saved": "The application was saved.", "client-deleted": "The application was deleted.",
 	"keys-rotated":  "New signing keys were created; the previous keys stay published until their tokens expire.",
-	"token-revoked": "The API token was revoked.", "branding-saved": "The branding was saved; other instances show it within a few seconds.",
+	"token-revoked": "The API token was revoked.", "scim-token-revoked": "The SCIM token was revoked; the directory using it can no longer provision users.", "branding-saved": "The branding was saved; other instances show it within a few seconds.",
 	"app-revoked": "The application's tokens for this user were revoked; it must ask the user to sign in again.",
 
 	// mail.go
@@ -123,4 +123,5 @@ var PageNames = []string{
 	"admin_overview", "admin_users", "admin_user_new", "admin_user", "admin_link", "admin_groups", "admin_group",
 	"admin_clients", "admin_client", "admin_client_secret", "admin_keys", "admin_audit", "admin_tokens", "admin_branding",
 	"admin_mail",
+	"admin_scim_tokens",
 }

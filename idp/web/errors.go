@@ -99,6 +99,9 @@ func handleError(pages *Pages, log *slog.Logger, err error, c echo.Context) {
 		log.Error("request failed", "request_id", rid, "route", c.Path(), "err", err)
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
+	if writeSCIMError(c, status, msg) { // scim_errors.go
+		return
+	}
 	if isJSON, _ := c.Get(jsonErrorsKey).(bool); isJSON {
 		_ = c.JSON(status, map[string]string{"error": msg, "request_id": rid})
 		return
