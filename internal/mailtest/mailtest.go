@@ -3,9 +3,11 @@
 // ports, Messages and Wait read what arrived. Only tests import it.
 //
 // The binary is LATCHKEY_MAILPIT, else mailpit on PATH, else
-// $(go env GOPATH)/bin/mailpit; .ci/run installs it with
-// `go install github.com/axllent/mailpit@v1.33.1`. A missing binary fails
-// the test with that command: it never skips.
+// $(go env GOPATH)/bin/mailpit, else $(go env GOPATH)/mailpit-v1.33.1/mailpit,
+// which the first test that needs it installs there with `go install
+// github.com/axllent/mailpit@v1.33.1` (about 70 s, once per machine; .ci/run
+// does the same), so `go test ./...` works on a fresh clone. A binary that
+// cannot be installed fails the test with the reason: it never skips.
 package mailtest
 
 import (
@@ -20,6 +22,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -47,7 +50,38 @@ func Binary() (string, error) {
 	if _, err := os.Stat(p); err == nil { //nolint:gosec // G703: GOPATH/bin of the test environment, not attacker input
 		return p, nil
 	}
-	return "", fmt.Errorf("mailpit not found (LATCHKEY_MAILPIT, PATH, %s): install it with `go install github.com/axllent/mailpit@%s` (about 70 s), as .ci/run does", p, Version)
+	return install(filepath.Join(gopath, "mailpit-"+Version))
+}
+
+// install puts Mailpit into dir with go install, once: test packages run
+// in parallel processes, so a lock file makes the others wait for the
+// first, and go install renames the finished binary into place.
+func install(dir string) (string, error) {
+	bin := filepath.Join(dir, "mailpit")
+	if _, err := os.Stat(bin); err == nil { //nolint:gosec // G703: GOPATH of the test environment
+		return bin, nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil { //nolint:gosec // G301: a tool directory, like GOPATH/bin
+		return "", err
+	}
+	lock, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o600) //nolint:gosec // G304: GOPATH of the test environment
+	if err != nil {
+		return "", err
+	}
+	defer func() { _ = lock.Close() }()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil { //nolint:gosec // G115: a file descriptor fits an int
+		return "", err
+	}
+	defer func() { _ = syscall.Flock(int(lock.Fd()), syscall.LOCK_UN) }() //nolint:gosec // G115: as above
+	if _, err := os.Stat(bin); err == nil { //nolint:gosec // G703: another test process installed it meanwhile
+		return bin, nil
+	}
+	cmd := exec.Command("go", "install", "github.com/axllent/mailpit@"+Version) //nolint:gosec // G204: a fixed module and version
+	cmd.Env = append(os.Environ(), "GOBIN="+dir)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("mailpit not found (LATCHKEY_MAILPIT, PATH, GOPATH/bin) and `go install github.com/axllent/mailpit@%s` failed: %w\n%s", Version, err, out)
+	}
+	return bin, nil
 }
 
 // Server is one Mailpit process (restartable on the same ports).
