@@ -73,7 +73,7 @@ func install(dir string) (string, error) {
 		return "", err
 	}
 	defer func() { _ = syscall.Flock(int(lock.Fd()), syscall.LOCK_UN) }() //nolint:gosec // G115: as above
-	if _, err := os.Stat(bin); err == nil { //nolint:gosec // G703: another test process installed it meanwhile
+	if _, err := os.Stat(bin); err == nil {                               //nolint:gosec // G703: another test process installed it meanwhile
 		return bin, nil
 	}
 	cmd := exec.Command("go", "install", "github.com/axllent/mailpit@"+Version) //nolint:gosec // G204: a fixed module and version
