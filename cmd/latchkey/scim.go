@@ -42,7 +42,11 @@ func (a *scimTokenAddCmd) Run(ctx context.Context, e *env) (err error) {
 		Detail: models.JSONMap{"token": t.ID, "name": t.Name}})
 	// The token goes to stdout for the operator; the log gets only the facts.
 	e.log.Info("SCIM token created", "token_id", t.ID, "name", t.Name)
-	base := e.cli.Issuer + "/scim/v2"
+	issuer, err := e.issuer(ctx, db)
+	if err != nil {
+		return err
+	}
+	base := issuer + "/scim/v2"
 	if a.JSON {
 		return e.printJSON(map[string]any{"id": t.ID, "name": t.Name, "token": raw, "scim_base_url": base})
 	}
