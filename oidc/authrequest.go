@@ -118,6 +118,9 @@ func checkPKCE(c *models.Client, challenge string, method oidc.CodeChallengeMeth
 		if c.Public {
 			return oidc.ErrInvalidRequest().WithDescription("code_challenge (PKCE, S256) is required for public clients")
 		}
+		if c.NeedsPKCE() {
+			return oidc.ErrInvalidRequest().WithDescription("code_challenge (PKCE, S256) is required for this client")
+		}
 		return nil
 	}
 	if method != oidc.CodeChallengeMethodS256 {

@@ -66,3 +66,58 @@ func TestCLIRequirePAR(t *testing.T) {
 		t.Fatal("LATCHKEY_REQUIRE_PAR=true did not require PAR")
 	}
 }
+
+// PKCE per client: clients add --require-pkce and clients update
+// --[no-]require-pkce on a confidential client; a public client always
+// needs PKCE, so --no-require-pkce on it is refused and changes nothing.
+func TestCLIRequirePKCE(t *testing.T) {
+	dir := t.TempDir()
+	add := func(args ...string) string {
+		t.Helper()
+		code, out, errOut := cliRun(t, dir, append([]string{"clients", "add", "--redirect-uri", "https://app.example/cb", "--json"}, args...)...)
+		var c struct {
+			ClientID string `json:"client_id"`
+		}
+		if code != 0 || json.Unmarshal([]byte(out), &c) != nil {
+			t.Fatalf("clients add %v: %d %q %s", args, code, out, errOut)
+		}
+		return c.ClientID
+	}
+	stored := func(id string) bool {
+		t.Helper()
+		db, err := models.Open(context.Background(), models.Options{DataDir: dir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = db.Close() }()
+		cl, err := db.ClientByID(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cl.RequirePKCE
+	}
+	wiki := add("--name", "Wiki", "--require-pkce")
+	if !stored(wiki) {
+		t.Fatal("clients add --require-pkce did not store it")
+	}
+	code, out, errOut := cliRun(t, dir, "clients", "update", wiki, "--no-require-pkce", "--json")
+	var upd struct {
+		RequirePKCE bool     `json:"require_pkce"`
+		Changed     []string `json:"changed"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &upd) != nil || upd.RequirePKCE || strings.Join(upd.Changed, ",") != "require_pkce" || stored(wiki) {
+		t.Fatalf("clients update --no-require-pkce: %d %q %s", code, out, errOut)
+	}
+	if code, out, _ = cliRun(t, dir, "clients", "update", wiki, "--require-pkce"); code != 0 || !stored(wiki) {
+		t.Fatalf("clients update --require-pkce: %d %q", code, out)
+	}
+	spa := add("--name", "SPA", "--public")
+	code, _, errOut = cliRun(t, dir, "clients", "update", spa, "--no-require-pkce")
+	if code == 0 || !strings.Contains(errOut, "public") {
+		t.Fatalf("--no-require-pkce on a public client: %d %q", code, errOut)
+	}
+	code, out, _ = cliRun(t, dir, "clients", "update", spa, "--id-token-claims", "minimal", "--json")
+	if code != 0 || !strings.Contains(out, `"require_pkce": true`) {
+		t.Fatalf("a public client's require_pkce: %d %q", code, out)
+	}
+}

@@ -16,12 +16,13 @@ type clientsUpdateCmd struct {
 	ClientID      string `arg:"" name:"client-id" help:"The application's client_id."`
 	IDTokenClaims string `name:"id-token-claims" help:"What ID tokens carry: scoped (the claims of the granted profile, email and groups scopes) or minimal (sub and protocol claims only; the rest from userinfo)."`
 	RequirePAR    *bool  `name:"require-par" negatable:"" help:"Accept the application's authorization requests only through the PAR endpoint (RFC 9126); --no-require-par accepts them at /authorize again."`
+	RequirePKCE   *bool  `name:"require-pkce" negatable:"" help:"Require a PKCE challenge (S256, RFC 7636) with every authorization request of this confidential application; --no-require-pkce makes it optional again (public clients always need one)."`
 	JSON          bool   `name:"json" help:"Print one JSON object."`
 }
 
 func (u *clientsUpdateCmd) Run(ctx context.Context, e *env) (err error) {
-	if u.IDTokenClaims == "" && u.RequirePAR == nil {
-		return errors.New("nothing to change: give --id-token-claims, --require-par or --no-require-par")
+	if u.IDTokenClaims == "" && u.RequirePAR == nil && u.RequirePKCE == nil {
+		return errors.New("nothing to change: give --id-token-claims, --[no-]require-par or --[no-]require-pkce")
 	}
 	claims := ""
 	if u.IDTokenClaims != "" {
@@ -43,6 +44,9 @@ func (u *clientsUpdateCmd) Run(ctx context.Context, e *env) (err error) {
 	if c.Builtin {
 		return fmt.Errorf("client %q is built in and managed by Latchkey", c.ID)
 	}
+	if c.Public && u.RequirePKCE != nil && !*u.RequirePKCE {
+		return fmt.Errorf("client %q is public: it always needs PKCE (RFC 9700 §2.1.1), so --no-require-pkce cannot apply", c.ID)
+	}
 	var changed []string
 	if claims != "" && c.IDTokenClaims != claims {
 		c.IDTokenClaims = claims
@@ -51,6 +55,10 @@ func (u *clientsUpdateCmd) Run(ctx context.Context, e *env) (err error) {
 	if u.RequirePAR != nil && c.RequirePAR != *u.RequirePAR {
 		c.RequirePAR = *u.RequirePAR
 		changed = append(changed, "require_par")
+	}
+	if u.RequirePKCE != nil && c.RequirePKCE != *u.RequirePKCE {
+		c.RequirePKCE = *u.RequirePKCE
+		changed = append(changed, "require_pkce")
 	}
 	if len(changed) > 0 {
 		c.UpdatedAt = db.Now()
@@ -62,7 +70,7 @@ func (u *clientsUpdateCmd) Run(ctx context.Context, e *env) (err error) {
 	}
 	if u.JSON {
 		return e.printJSON(map[string]any{"client_id": c.ID, "name": c.Name, "id_token_claims": c.IDTokenClaims, "require_par": c.RequirePAR,
-			"changed": nonNilList(changed)})
+			"require_pkce": c.NeedsPKCE(), "changed": nonNilList(changed)})
 	}
 	if len(changed) == 0 {
 		fmt.Fprintf(e.out, "Client %q unchanged.\n", c.Name)

@@ -25,13 +25,28 @@ type adminClientPage struct {
 	Snippet      string
 	Algs         []string
 	AllGroups    []models.GroupInfo
-	Scopes       []string
+	Scopes       []scopeHelp
 	RedirectText string
 	LogoutText   string
 	pager
 }
 
-var clientScopes = []string{"openid", "profile", "email", "groups", "offline_access"}
+// scopeHelp explains a scope on the application form.
+type scopeHelp struct{ Name, Help string }
+
+// scopeHelps lists and explains every scope an application may be
+// limited to (the scopes_supported of discovery).
+var scopeHelps = []scopeHelp{
+	{"openid", "Required for OpenID Connect: the app gets an ID token naming the user (sub)."},
+	{"profile", "The user's name and username (name, preferred_username)."},
+	{"email", "The user's email address and whether it is verified (email, email_verified)."},
+	{"groups", "The names of the user's groups (groups claim), for apps that grant roles by group."},
+	{"offline_access", "A refresh token, so the app stays signed in after the access token expires."},
+}
+
+// newClientScopes are ticked on the form for a new application: the set
+// most applications ask for.
+var newClientScopes = models.StringList{"openid", "profile", "email", "groups", "offline_access"}
 
 // HandleClientsList serves GET /admin/clients: a page of applications by
 // name, paged by cursor (?after=, ?before=: a client ID).
@@ -56,7 +71,7 @@ func (s *Handlers) clientPage(c echo.Context, cl *models.Client, isNew bool, scr
 		return nil, err
 	}
 	return &adminClientPage{adminBase: s.adminBase(c, "clients", scripts...), Client: cl, New: isNew, Algs: oidc.SigningAlgorithms(),
-		AllGroups: groups, Scopes: clientScopes, Discovery: s.cfg.Issuer + "/.well-known/openid-configuration",
+		AllGroups: groups, Scopes: scopeHelps, Discovery: s.cfg.Issuer + "/.well-known/openid-configuration",
 		RedirectText: strings.Join(cl.RedirectURIs, "\n"), LogoutText: strings.Join(cl.PostLogoutRedirectURIs, "\n"),
 		Snippet: clientSnippet(s.cfg.Issuer, cl)}, nil
 }
@@ -81,7 +96,7 @@ func clientSnippet(issuer string, cl *models.Client) string {
 
 // HandleClientNew serves GET /admin/clients/new.
 func (s *Handlers) HandleClientNew(c echo.Context) error {
-	p, err := s.clientPage(c, &models.Client{IDTokenAlg: "RS256", AllowedScopes: models.StringList{"openid", "profile", "email"}}, true)
+	p, err := s.clientPage(c, &models.Client{IDTokenAlg: "RS256", AllowedScopes: newClientScopes}, true)
 	if err != nil {
 		return err
 	}
@@ -100,7 +115,7 @@ func (s *Handlers) clientFromForm(c echo.Context, cl *models.Client, isNew bool)
 	cl.PostLogoutRedirectURIs = splitList(c.FormValue("post_logout_redirect_uris"))
 	cl.AllowedScopes = nil
 	for _, sc := range form["scopes"] {
-		if slices.Contains(clientScopes, sc) {
+		if slices.ContainsFunc(scopeHelps, func(h scopeHelp) bool { return h.Name == sc }) {
 			cl.AllowedScopes = append(cl.AllowedScopes, sc)
 		}
 	}
@@ -109,6 +124,7 @@ func (s *Handlers) clientFromForm(c echo.Context, cl *models.Client, isNew bool)
 	cl.AccessTokenFormat = c.FormValue("access_token_format")
 	cl.SkipConsent = c.FormValue("skip_consent") == "on"                               // issue 5: first-party
 	cl.RequirePAR = c.FormValue("require_par") == "on"                                 // RFC 9126 §6
+	cl.RequirePKCE = !cl.Public && c.FormValue("require_pkce") == "on"                 // public clients always need PKCE
 	cl.BackchannelLogoutURI = strings.TrimSpace(c.FormValue("backchannel_logout_uri")) // issue 5
 	if cl.AccessTokenFormat == "" {
 		cl.AccessTokenFormat = models.AccessTokenJWT
