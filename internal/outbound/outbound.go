@@ -41,14 +41,22 @@ var privateRanges = []netip.Prefix{
 // (beyond what netip's predicates cover): "this network" 0.0.0.0/8
 // (RFC 1122 §3.2.1.3, Linux dials 0.0.0.0 as loopback), IETF protocol
 // assignments 192.0.0.0/24, benchmarking 198.18.0.0/15 (RFC 2544), the
-// reserved 240.0.0.0/4, and the IPv4-compatible IPv6 block ::/96 (RFC 4291
-// §2.5.5.1, deprecated; ::7f00:1 would be 127.0.0.1).
+// reserved 240.0.0.0/4, the IPv4-compatible IPv6 block ::/96 (RFC 4291
+// §2.5.5.1, deprecated; ::7f00:1 would be 127.0.0.1), and two IPv6 forms
+// that tunnel to an IPv4 address this check cannot vouch for: Teredo
+// 2001::/32 (RFC 4380 §4; the client address is stored inverted, and a
+// relay forwards wherever the packet says) and the local-use NAT64 prefix
+// 64:ff9b:1::/48 (RFC 8215; its mapping is the operator's own), plus the
+// deprecated 6to4 relay anycast 192.88.99.0/24 (RFC 7526).
 var reservedRanges = []netip.Prefix{
 	netip.MustParsePrefix("0.0.0.0/8"),
 	netip.MustParsePrefix("192.0.0.0/24"),
 	netip.MustParsePrefix("198.18.0.0/15"),
 	netip.MustParsePrefix("240.0.0.0/4"),
 	netip.MustParsePrefix("::/96"),
+	netip.MustParsePrefix("2001::/32"),
+	netip.MustParsePrefix("64:ff9b:1::/48"),
+	netip.MustParsePrefix("192.88.99.0/24"),
 }
 
 // IPv6 forms that carry an IPv4 address a gateway may forward to: NAT64
