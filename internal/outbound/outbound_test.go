@@ -41,8 +41,8 @@ func TestCheckURL(t *testing.T) {
 		{"https://[fe80::1]/", false, false, "link-local"},
 		{"https://[fe80::1%25eth0]/", false, false, "link-local"},
 		{"https://[::ffff:169.254.169.254]/", false, false, "link-local"},
-		{"https://[64:ff9b::a9fe:a9fe]/", false, false, "link-local"},    // NAT64 of 169.254.169.254
-		{"https://[2002:a9fe:a9fe::1]/", false, false, "link-local"},     // 6to4 of 169.254.169.254
+		{"https://[64:ff9b::a9fe:a9fe]/", false, false, "link-local"},                                 // NAT64 of 169.254.169.254
+		{"https://[2002:a9fe:a9fe::1]/", false, false, "link-local"},                                  // 6to4 of 169.254.169.254
 		{"https://[2001:0:4136:e378:8000:63bf:80ff:fffe]/", false, false, "reserved range 2001::/32"}, // Teredo to 127.0.0.1
 		{"https://[64:ff9b:1::a9fe:a9fe]/", false, false, "reserved range 64:ff9b:1::/48"},            // local-use NAT64
 		{"https://192.88.99.1/", false, false, "reserved range 192.88.99.0/24"},
