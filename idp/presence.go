@@ -2,7 +2,10 @@ package idp
 
 import (
 	"context"
+	"fmt"
 	"time"
+
+	"github.com/latchkey-idp/latchkey/models"
 )
 
 // A running server says so in the database (models.MarkInstanceRunning),
@@ -21,6 +24,20 @@ func (s *Server) markRunning(ctx context.Context) {
 	if err := s.db.MarkInstanceRunning(ctx, s.instanceID, presenceTTL); err != nil && ctx.Err() == nil {
 		s.cfg.Logger.Error("mark instance running", "err", err)
 	}
+}
+
+// markRunningAndConfirm marks this instance running and then checks that
+// the database is still sealed with sealer's key; on a mismatch (the key
+// was rotated while this server started) it removes the mark.
+func (s *Server) markRunningAndConfirm(ctx context.Context, sealer *models.Sealer) error {
+	if err := s.db.MarkInstanceRunning(ctx, s.instanceID, presenceTTL); err != nil {
+		return err
+	}
+	if err := s.db.ConfirmMasterKey(ctx, sealer.Fingerprint()); err != nil {
+		s.markStopped()
+		return fmt.Errorf("refusing to start: %w (was it rotated while this server started? start it with the new key)", err)
+	}
+	return nil
 }
 
 // presenceJob renews the mark until ctx ends.

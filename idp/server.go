@@ -59,7 +59,7 @@ type Server struct {
 
 // New builds the server. The database must be migrated; sealer holds the
 // master key that protects signing keys.
-func New(ctx context.Context, cfg Config, db *models.DB, sealer *models.Sealer) (*Server, error) {
+func New(ctx context.Context, cfg Config, db *models.DB, sealer *models.Sealer) (_ *Server, err error) {
 	cfg.Defaults()
 	if probs := cfg.Validate(); len(probs) > 0 {
 		return nil, &ConfigError{Problems: probs}
@@ -84,6 +84,18 @@ func New(ctx context.Context, cfg Config, db *models.DB, sealer *models.Sealer) 
 		auditor:   &web.Auditor{DB: db, Logger: cfg.Logger},
 		csrf:      web.CSRF("latchkey_csrf", cfg.SecureCookies()),
 		adminCSRF: web.CSRF("latchkey_admin_csrf", admin.Secure(cfg.AdminURL))}
+	// Marked running before anything is sealed, then the key confirmed: a
+	// `master-key rotate` that runs meanwhile either sees this server and
+	// refuses, or has stored its new fingerprint, which this start then
+	// refuses (presence.go, models.ConfirmMasterKey).
+	if err := s.markRunningAndConfirm(ctx, sealer); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil { // a server that does not start does not stay marked
+			s.markStopped()
+		}
+	}()
 	// The provider (with its signing keys: on a first start, an RSA key
 	// still being generated) and the page templates do not depend on each
 	// other, so they are built at once: the slower, not their sum, is on

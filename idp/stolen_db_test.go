@@ -209,3 +209,21 @@ func TestWrongMasterKeyWritesNothing(t *testing.T) {
 		t.Fatalf("the right master key after a failed start: %v", err)
 	}
 }
+
+// A server whose key is not the one the database names (as when `latchkey
+// master-key rotate` committed while it started) refuses to start after
+// marking itself running, and leaves no mark behind (presence.go).
+func TestStartRefusesARotatedKey(t *testing.T) {
+	ctx := context.Background()
+	db, sealer := openTestDB(t, dbtest.DSN(t), nil)
+	if err := db.CheckMasterKey(ctx, models.NewMasterKey()); err != nil { // the rotation's new key
+		t.Fatal(err)
+	}
+	cfg := Config{Issuer: "http://localhost:9", Listen: "127.0.0.1:1", InternalListen: "127.0.0.1:2"}
+	if _, err := New(ctx, cfg, db, sealer); err == nil || !strings.Contains(err.Error(), "rotated while this server started") {
+		t.Fatalf("started with a key the database no longer names: %v", err)
+	}
+	if running, err := db.RunningInstances(ctx); err != nil || len(running) != 0 {
+		t.Fatalf("a refused start left marks: %v %v", running, err)
+	}
+}

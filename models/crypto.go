@@ -37,7 +37,10 @@ func HashToken(raw string) []byte {
 // Sealer encrypts small secrets (private keys, the op crypto key) with the
 // master key using AES-256-GCM. The associated data binds a ciphertext to
 // its purpose so rows cannot be swapped.
-type Sealer struct{ aead cipher.AEAD }
+type Sealer struct {
+	aead        cipher.AEAD
+	fingerprint string // MasterKeyFingerprint of the key
+}
 
 // NewSealer returns a Sealer for a 32-byte key.
 func NewSealer(key []byte) (*Sealer, error) {
@@ -52,8 +55,11 @@ func NewSealer(key []byte) (*Sealer, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Sealer{aead: aead}, nil
+	return &Sealer{aead: aead, fingerprint: MasterKeyFingerprint(key)}, nil
 }
+
+// Fingerprint is MasterKeyFingerprint of the Sealer's key.
+func (s *Sealer) Fingerprint() string { return s.fingerprint }
 
 // Seal encrypts plaintext; the nonce is prepended to the result.
 func (s *Sealer) Seal(plaintext, aad []byte) []byte {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"gorm.io/gorm/clause"
@@ -63,6 +64,31 @@ func (db *KeyStore) HoldsSealedMaterial(ctx context.Context) (bool, error) {
 		return false, fmt.Errorf("look for sealed values: %w", translate(err))
 	}
 	return n > 0, nil
+}
+
+// ConfirmMasterKey returns a *MasterKeyMismatchError when the database
+// names a master key other than the one of fingerprint fp. A starting
+// server calls it after it has marked itself running
+// (MarkInstanceRunning), and ResealAll updates the fingerprint before it
+// looks for running servers, so a server that starts during a rotation
+// either is seen by it (which then refuses) or sees the new fingerprint
+// here (and refuses to start): never both miss each other. On Postgres the
+// read waits (FOR SHARE) for a rotation that has updated the row but not
+// yet committed; on SQLite the rotation holds the only write lock, so the
+// caller's mark waited for it already.
+func (db *KeyStore) ConfirmMasterKey(ctx context.Context, fp string) error {
+	var s []Setting
+	q := db.ctx(ctx).Where("name = ?", SettingMasterKeyFingerprint).Limit(1)
+	if db.postgres {
+		q = q.Clauses(clause.Locking{Strength: clause.LockingStrengthShare})
+	}
+	if err := q.Find(&s).Error; err != nil {
+		return fmt.Errorf("read master key fingerprint: %w", translate(err))
+	}
+	if len(s) > 0 && s[0].Value != fp {
+		return &MasterKeyMismatchError{Expected: s[0].Value, Got: fp}
+	}
+	return nil
 }
 
 // CheckMasterKey returns a *MasterKeyMismatchError unless key is the key
@@ -155,6 +181,17 @@ func (db *DB) ResealAll(ctx context.Context, oldKey, newKey []byte, actor string
 		if err := tx.CheckMasterKey(ctx, oldKey); err != nil {
 			return err
 		}
+		// The new fingerprint first (the write lock on SQLite, the row's
+		// lock on Postgres), then the running servers: see ConfirmMasterKey.
+		if err := tx.ctx(ctx).Model(&Setting{}).Where("name = ?", SettingMasterKeyFingerprint).
+			Updates(map[string]any{"value": res.New, "updated_at": tx.Now()}).Error; err != nil {
+			return fmt.Errorf("store master key fingerprint: %w", translate(err))
+		}
+		if running, err := tx.RunningInstances(ctx); err != nil {
+			return err
+		} else if len(running) > 0 {
+			return &ServersRunningError{Running: running}
+		}
 		if res.SigningKeys, err = tx.resealSigningKeys(ctx, oldS, newS); err != nil {
 			return err
 		}
@@ -163,10 +200,6 @@ func (db *DB) ResealAll(ctx context.Context, oldKey, newKey []byte, actor string
 		}
 		if res.Mail, err = tx.resealOutbox(ctx, oldS, newS); err != nil {
 			return err
-		}
-		if err := tx.ctx(ctx).Model(&Setting{}).Where("name = ?", SettingMasterKeyFingerprint).
-			Updates(map[string]any{"value": res.New, "updated_at": tx.Now()}).Error; err != nil {
-			return fmt.Errorf("store master key fingerprint: %w", translate(err))
 		}
 		return tx.Audit(ctx, &AuditEvent{Type: "master_key_rotated", Success: true, ActorID: actor,
 			Detail: JSONMap{"old_fingerprint": res.Old, "new_fingerprint": res.New,
@@ -209,4 +242,18 @@ func (db *DB) resealSecrets(ctx context.Context, oldS, newS *Sealer) (int, error
 		}
 	}
 	return len(rows), nil
+}
+
+// ServersRunningError: servers that marked themselves running
+// (MarkInstanceRunning) use the database, so its master key cannot be
+// rotated under them.
+type ServersRunningError struct{ Running []Lease }
+
+func (e *ServersRunningError) Error() string {
+	names := make([]string, len(e.Running))
+	for i, l := range e.Running {
+		names[i] = fmt.Sprintf("%s (mark expires %s)", l.Holder, l.ExpiresAt.UTC().Format("15:04:05Z"))
+	}
+	return "servers are running on this database: " + strings.Join(names, ", ") +
+		"; stop every instance first (a killed server's mark expires within a minute)"
 }

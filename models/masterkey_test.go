@@ -333,3 +333,59 @@ func TestRunningInstances(t *testing.T) {
 		t.Fatalf("an expired mark counts: %v", ls)
 	}
 }
+
+// A rotation and a server start cannot miss each other (issue 20): a
+// rotation refuses, changing nothing, while a server is marked running;
+// and a server that marks itself while a rotation is between its check
+// and its commit then sees the new fingerprint (Postgres: the read waits
+// for the commit; SQLite: the mark waits for the write lock) and refuses.
+func TestRotationAndStartCannotMissEachOther(t *testing.T) {
+	ctx := context.Background()
+	db, _ := newTestDB(t)
+	oldKey, newKey := NewMasterKey(), NewMasterKey()
+	oldFP, newFP := MasterKeyFingerprint(oldKey), MasterKeyFingerprint(newKey)
+	if err := db.CheckMasterKey(ctx, oldKey); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.MarkInstanceRunning(ctx, "early", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	var busy *ServersRunningError
+	if _, err := db.ResealAll(ctx, oldKey, newKey, "test"); !errors.As(err, &busy) || busy.Running[0].Holder != "early" {
+		t.Fatalf("rotation beside a running server: %v", err)
+	}
+	if err := db.ConfirmMasterKey(ctx, oldFP); err != nil {
+		t.Fatalf("a refused rotation changed the fingerprint: %v", err)
+	}
+	if err := db.MarkInstanceStopped(ctx, "early"); err != nil {
+		t.Fatal(err)
+	}
+
+	checked, started := make(chan struct{}), make(chan error, 1)
+	go func() {
+		<-checked
+		if err := db.MarkInstanceRunning(ctx, "late", time.Minute); err != nil {
+			started <- err
+			return
+		}
+		started <- db.ConfirmMasterKey(ctx, oldFP)
+	}()
+	err := db.InTx(ctx, func(tx *DB) error {
+		if err := tx.ctx(ctx).Model(&Setting{}).Where("name = ?", SettingMasterKeyFingerprint).Update("value", newFP).Error; err != nil {
+			return err
+		}
+		if running, err := tx.RunningInstances(ctx); err != nil || len(running) != 0 {
+			return fmt.Errorf("running %v %w", running, err)
+		}
+		close(checked)
+		time.Sleep(300 * time.Millisecond) // the start runs now
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mismatch *MasterKeyMismatchError
+	if err := <-started; !errors.As(err, &mismatch) || mismatch.Expected != newFP {
+		t.Fatalf("a server that started during the rotation confirmed the old key: %v", err)
+	}
+}

@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/latchkey-idp/latchkey/internal/command"
 	"github.com/latchkey-idp/latchkey/models"
@@ -123,12 +122,7 @@ func (m *masterKeyRotateCmd) Run(ctx context.Context, e *env) (err error) {
 		return err
 	}
 	if len(running) > 0 {
-		var names []string
-		for _, l := range running {
-			names = append(names, fmt.Sprintf("%s (mark expires %s)", l.Holder, l.ExpiresAt.UTC().Format("15:04:05Z")))
-		}
-		return fmt.Errorf("refusing to rotate: servers are running on this database: %s; stop every instance first "+
-			"(a killed server's mark expires within a minute)", strings.Join(names, ", "))
+		return fmt.Errorf("refusing to rotate: %w", &models.ServersRunningError{Running: running})
 	}
 	old, err := e.masterKey(ctx, db, false)
 	if err != nil {
@@ -147,6 +141,10 @@ func (m *masterKeyRotateCmd) Run(ctx context.Context, e *env) (err error) {
 	res, err := db.ResealAll(ctx, old.key, newKey, "cli")
 	if err != nil {
 		_ = os.Remove(to)
+		var busy *models.ServersRunningError
+		if errors.As(err, &busy) { // a server started meanwhile
+			return fmt.Errorf("refusing to rotate (nothing changed): %w", err)
+		}
 		return fmt.Errorf("rotate master key (nothing changed): %w", err)
 	}
 	if m.JSON {
