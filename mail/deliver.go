@@ -50,6 +50,11 @@ func (m *Mailer) Deliver(ctx context.Context, ob Outbox) (Result, error) {
 	if dialErr == nil {
 		defer func() { _ = client.Close() }()
 	}
+	// Results are recorded even when ctx ends (the server stops) in the
+	// middle of the round: an unrecorded claim would hold the message for
+	// the whole lease, and a sent one would go out again after it.
+	record, cancelRecord := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancelRecord()
 	var errs []error
 	for i := range rows {
 		r := &rows[i]
@@ -71,7 +76,7 @@ func (m *Mailer) Deliver(ctx context.Context, ob Outbox) (Result, error) {
 		default:
 			res.GivenUp++
 		}
-		if err := ob.FinishMail(ctx, r.ID, msg, retryAt); err != nil {
+		if err := ob.FinishMail(record, r.ID, msg, retryAt); err != nil {
 			errs = append(errs, fmt.Errorf("record mail %s: %w", r.ID, err))
 		}
 	}

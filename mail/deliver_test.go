@@ -332,3 +332,46 @@ func TestResealKeepsQueuedMail(t *testing.T) {
 	}
 	mp.Wait(t, "fay@example.com", 1, 5*time.Second)
 }
+
+// stopsAfterClaim is the outbox of a server that stops (its context ends)
+// right after a round claimed its messages.
+type stopsAfterClaim struct {
+	*models.DB
+	stop context.CancelFunc
+}
+
+func (o stopsAfterClaim) ClaimMail(ctx context.Context, limit int, lease time.Duration) ([]models.OutboxMessage, error) {
+	rows, err := o.DB.ClaimMail(ctx, limit, lease)
+	o.stop()
+	return rows, err
+}
+
+// TestStopMidRoundRecordsTheResult: a server stopping in the middle of a
+// round still records what happened to the messages it claimed, so they
+// are retried when due instead of waiting out the claim's lease (a queued
+// invitation was stuck for minutes after a restart).
+func TestStopMidRoundRecordsTheResult(t *testing.T) {
+	clk := newClock()
+	db, sealer := openDB(t, clk)
+	mp := mailtest.Start(t)
+	var logs bytes.Buffer
+	m := newMailer(t, mp, clk, sealer, &logs)
+	id := queueInvite(t, m, db, newUser(t, db, "eve", "eve@example.com"))
+	ctx, cancel := context.WithCancel(context.Background())
+	res, err := m.Deliver(ctx, stopsAfterClaim{DB: db, stop: cancel})
+	if err != nil || res.Retried != 1 {
+		t.Fatalf("the interrupted round = %+v, %v", res, err)
+	}
+	row, err := db.MailByID(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if row.Status() != "queued" || !row.NextAttemptAt.Equal(clk.Now().Add(time.Minute)) {
+		t.Fatalf("after the interrupted round: status %s, next attempt %s (want now+1m)", row.Status(), row.NextAttemptAt)
+	}
+	clk.Advance(time.Minute)
+	if res, err := m.Deliver(context.Background(), db); err != nil || res.Sent != 1 {
+		t.Fatalf("the retry = %+v, %v", res, err)
+	}
+	mp.Wait(t, "eve@example.com", 1, 5*time.Second)
+}

@@ -244,7 +244,7 @@ func (db *DB) resealSecrets(ctx context.Context, oldS, newS *Sealer) (int, error
 	return len(rows), nil
 }
 
-// ServersRunningError: servers that marked themselves running
+// ServersRunningError says that servers that marked themselves running
 // (MarkInstanceRunning) use the database, so its master key cannot be
 // rotated under them.
 type ServersRunningError struct{ Running []Lease }
