@@ -12,6 +12,7 @@ import (
 	"github.com/latchkey-idp/latchkey/idp/admin"
 	"github.com/latchkey-idp/latchkey/mail"
 	"github.com/latchkey-idp/latchkey/models"
+	"github.com/latchkey-idp/latchkey/passkeys"
 )
 
 // mailEvery is how often each instance looks for mail to send; claims are
@@ -142,14 +143,21 @@ func (s *Server) passkeyNotice(ctx context.Context, tx *models.DB, ch models.Cre
 		return nil
 	}
 	kind := mail.KindPasskeyRemoved
-	if ch.Added {
+	switch {
+	case ch.NewProvider:
+		kind = mail.KindNewProvider
+	case ch.Added:
 		kind = mail.KindPasskeyAdded
 	}
 	name := ch.Credential.Name
 	if name == "" {
 		name = "(unnamed)"
 	}
-	_, err = s.mailer.Queue(ctx, tx, kind, u, map[string]any{"Passkey": name,
+	provider := passkeys.ProviderName(ch.Credential.AAGUID)
+	if provider == "" {
+		provider = "a passkey provider that does not name itself"
+	}
+	_, err = s.mailer.Queue(ctx, tx, kind, u, map[string]any{"Passkey": name, "Provider": provider,
 		"When": s.cfg.Now().UTC().Format("2 January 2006 at 15:04 MST"), "AccountURL": s.cfg.Issuer + "/account"})
 	if errors.Is(err, mail.ErrInvalid) {
 		s.cfg.Logger.Warn("passkey notice not queued", "user_id", u.ID, "kind", kind, "err", err)

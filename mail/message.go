@@ -22,9 +22,12 @@ const (
 	KindPasskeyAdded   = "passkey_added"
 	KindPasskeyRemoved = "passkey_removed"
 	KindRecovery       = "recovery"
+	// KindNewProvider: a sign-in with a passkey from a provider the
+	// account never signed in with before.
+	KindNewProvider = "passkey_new_provider"
 )
 
-var kinds = []string{KindInvitation, KindPasskeyAdded, KindPasskeyRemoved, KindRecovery}
+var kinds = []string{KindInvitation, KindPasskeyAdded, KindPasskeyRemoved, KindRecovery, KindNewProvider}
 
 // Limits on what goes into a message (RFC 5321 §4.5.3.1.3: a path is at
 // most 256 octets, so an address at most 254; names and parts are ours).

@@ -66,6 +66,7 @@ func (db *CredentialStore) CredentialByCredentialID(ctx context.Context, credID 
 // sign count, clone warning, the UP/UV/BE/BS flags and the last-used time.
 func (db *CredentialStore) UpdateCredentialAfterLogin(ctx context.Context, c *Credential) error {
 	now := db.Now()
+	firstUse := c.LastUsedAt == nil
 	c.LastUsedAt = &now
 	n, err := db.rawAffected(ctx, db.rawPool(true), "UPDATE credentials SET sign_count = ?, clone_warning = ?, user_present = ?, user_verified = ?,"+
 		" backup_eligible = ?, backup_state = ?, last_used_at = ? WHERE id = ?",
@@ -76,7 +77,35 @@ func (db *CredentialStore) UpdateCredentialAfterLogin(ctx context.Context, c *Cr
 	if n == 0 {
 		return fmt.Errorf("credential %q: %w", c.ID, ErrNotFound)
 	}
+	if firstUse && db.hasCredentialHook() {
+		return db.newProviderSignIn(ctx, c)
+	}
 	return nil
+}
+
+// newProviderSignIn calls the credential hook when c, used for the first
+// time, comes from a provider (AAGUID; all zeros counts as one "unknown"
+// provider) that no other passkey of its owner has signed in with. It runs
+// once per passkey, so the sign-in path pays for it only then.
+func (db *CredentialStore) newProviderSignIn(ctx context.Context, c *Credential) error {
+	aaguid := c.AAGUID
+	if aaguid == nil {
+		aaguid = []byte{}
+	}
+	var seen bool
+	err := db.rawRow(ctx, db.rawPool(false), "SELECT EXISTS (SELECT 1 FROM credentials WHERE user_id = ? AND id <> ? AND aaguid = ?"+
+		" AND last_used_at IS NOT NULL)", c.UserID, c.ID, aaguid).Scan(&seen) // raw.go
+	if err != nil {
+		return fmt.Errorf("look for the passkey provider: %w", db.rawErr(err))
+	}
+	if seen {
+		return nil
+	}
+	gtx := db.tx
+	if gtx == nil {
+		gtx = db.gorm
+	}
+	return db.credentialChanged(ctx, gtx, CredentialChange{NewProvider: true, Credential: *c})
 }
 
 // SetCloneWarning flags a passkey whose sign count went backwards.

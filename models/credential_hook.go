@@ -6,10 +6,13 @@ import (
 	"gorm.io/gorm"
 )
 
-// CredentialChange is a passkey added to or removed from an account.
+// CredentialChange is a passkey added to or removed from an account, or
+// (NewProvider) the first sign-in with a passkey whose provider (AAGUID)
+// no earlier sign-in on the account used.
 type CredentialChange struct {
-	Added      bool       // false: removed
-	Credential Credential // the row (when removed: as it was)
+	Added       bool       // false: removed (unless NewProvider)
+	NewProvider bool       // a sign-in, nothing added or removed
+	Credential  Credential // the row (when removed: as it was)
 }
 
 // CredentialHook runs inside the transaction that adds or removes a
@@ -19,7 +22,8 @@ type CredentialHook func(ctx context.Context, tx *DB, ch CredentialChange) error
 
 // OnCredentialChange registers fn for every passkey added
 // (AddCredentialWithSetupToken) or removed (DeleteCredential) through this
-// DB; the owner's notice email is queued this way (idp/mail.go). A later
+// DB, and for the first sign-in from a new provider
+// (UpdateCredentialAfterLogin); the owner's notice email is queued this way (idp/mail.go). A later
 // call replaces fn.
 func (db *DB) OnCredentialChange(fn CredentialHook) { db.onCredential.Store(&fn) }
 
@@ -35,4 +39,9 @@ func (db *conn) credentialChanged(ctx context.Context, gtx *gorm.DB, ch Credenti
 	c := *db
 	c.tx = gtx
 	return (*fn)(ctx, newDB(&c), ch)
+}
+
+// hasCredentialHook reports whether a hook is registered.
+func (db *conn) hasCredentialHook() bool {
+	return db.onCredential != nil && db.onCredential.Load() != nil
 }

@@ -64,6 +64,12 @@ func TestHotQueriesUseIndexes(t *testing.T) {
 	}
 	_, err = d.CredentialsByUser(ctx, u.ID)
 	must("credentials", err)
+	// A passkey's first sign-in looks for its provider among the owner's
+	// passkeys (the new-provider notice).
+	d.OnCredentialChange(func(context.Context, *DB, CredentialChange) error { return nil })
+	cred := &Credential{ID: NewUUID(), UserID: u.ID, CredentialID: []byte("hot-cred"), PublicKey: []byte("pk"), AAGUID: make([]byte, 16), CreatedAt: now}
+	must("add credential", db.Gorm().Create(cred).Error)
+	must("first sign-in", d.UpdateCredentialAfterLogin(ctx, cred))
 	s := &Session{UserID: u.ID, AuthTime: now}
 	raw, err := d.CreateSession(ctx, s, time.Hour)
 	must("session", err)
