@@ -74,8 +74,11 @@ type Client struct {
 	// RequirePAR refuses the client's authorization requests that do not
 	// come through the PAR endpoint (RFC 9126 §6).
 	RequirePAR bool `gorm:"column:require_par"`
-	CreatedAt  time.Time
-	UpdatedAt  time.Time
+	// RequireDPoP refuses the client's token requests without a DPoP proof
+	// (RFC 9449 §5), so that each of its access tokens is key-bound.
+	RequireDPoP bool `gorm:"column:require_dpop"`
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
 }
 
 // CreateClient inserts c. For a confidential client it generates the secret
