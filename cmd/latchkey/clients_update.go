@@ -16,12 +16,13 @@ type clientsUpdateCmd struct {
 	ClientID      string `arg:"" name:"client-id" help:"The application's client_id."`
 	IDTokenClaims string `name:"id-token-claims" help:"What ID tokens carry: scoped (the claims of the granted profile, email and groups scopes) or minimal (sub and protocol claims only; the rest from userinfo)."`
 	RequirePAR    *bool  `name:"require-par" negatable:"" help:"Accept the application's authorization requests only through the PAR endpoint (RFC 9126); --no-require-par accepts them at /authorize again."`
+	RequireDPoP   *bool  `name:"require-dpop" negatable:"" help:"Refuse the application's token requests without a DPoP proof (RFC 9449); --no-require-dpop accepts Bearer tokens again."`
 	JSON          bool   `name:"json" help:"Print one JSON object."`
 }
 
 func (u *clientsUpdateCmd) Run(ctx context.Context, e *env) (err error) {
-	if u.IDTokenClaims == "" && u.RequirePAR == nil {
-		return errors.New("nothing to change: give --id-token-claims, --require-par or --no-require-par")
+	if u.IDTokenClaims == "" && u.RequirePAR == nil && u.RequireDPoP == nil {
+		return errors.New("nothing to change: give --id-token-claims, --[no-]require-par or --[no-]require-dpop")
 	}
 	claims := ""
 	if u.IDTokenClaims != "" {
@@ -52,6 +53,10 @@ func (u *clientsUpdateCmd) Run(ctx context.Context, e *env) (err error) {
 		c.RequirePAR = *u.RequirePAR
 		changed = append(changed, "require_par")
 	}
+	if u.RequireDPoP != nil && c.RequireDPoP != *u.RequireDPoP {
+		c.RequireDPoP = *u.RequireDPoP
+		changed = append(changed, "require_dpop")
+	}
 	if len(changed) > 0 {
 		c.UpdatedAt = db.Now()
 		if err := db.SaveClient(ctx, c); err != nil {
@@ -61,7 +66,7 @@ func (u *clientsUpdateCmd) Run(ctx context.Context, e *env) (err error) {
 			Detail: models.JSONMap{"name": c.Name, "changed": changed}})
 	}
 	if u.JSON {
-		return e.printJSON(map[string]any{"client_id": c.ID, "name": c.Name, "id_token_claims": c.IDTokenClaims, "require_par": c.RequirePAR,
+		return e.printJSON(map[string]any{"client_id": c.ID, "name": c.Name, "id_token_claims": c.IDTokenClaims, "require_par": c.RequirePAR, "require_dpop": c.RequireDPoP,
 			"changed": nonNilList(changed)})
 	}
 	if len(changed) == 0 {

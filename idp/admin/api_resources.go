@@ -140,7 +140,9 @@ type APIClient struct {
 	IDTokenClaims          string   `json:"id_token_claims"`
 	Builtin                bool     `json:"builtin"`
 	// RFC 9126 §6 client metadata: authorization requests only through PAR.
-	RequirePAR   bool   `json:"require_pushed_authorization_requests"`
+	RequirePAR bool `json:"require_pushed_authorization_requests"`
+	// RFC 9449 §5.2 client metadata: token requests need a DPoP proof.
+	RequireDPoP  bool   `json:"dpop_bound_access_tokens"`
 	ClientSecret string `json:"client_secret,omitempty"`
 }
 
@@ -157,7 +159,7 @@ func toAPIClient(cl *models.Client) APIClient {
 		AllowedGroups: nonNil(cl.AllowedGroups), IDTokenAlg: cl.IDTokenAlg, AccessTokenFormat: cl.AccessTokenFormat,
 		AccessTokenTTL: cl.AccessTokenTTL, IDTokenTTL: cl.IDTokenTTL, RefreshTokenTTL: cl.RefreshTokenTTL, BackchannelLogoutURI: cl.BackchannelLogoutURI,
 		IDTokenClaims: cl.IDTokenClaims, Builtin: cl.Builtin,
-		RequirePAR: cl.RequirePAR}
+		RequirePAR: cl.RequirePAR, RequireDPoP: cl.RequireDPoP}
 }
 
 func (in *APIClient) apply(cl *models.Client) {
@@ -168,6 +170,7 @@ func (in *APIClient) apply(cl *models.Client) {
 	cl.BackchannelLogoutURI = strings.TrimSpace(in.BackchannelLogoutURI)
 	cl.IDTokenClaims = in.IDTokenClaims // checked by validateClient
 	cl.RequirePAR = in.RequirePAR
+	cl.RequireDPoP = in.RequireDPoP
 	if cl.IDTokenAlg == "" {
 		cl.IDTokenAlg = "RS256"
 	}
