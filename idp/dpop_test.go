@@ -537,3 +537,85 @@ func TestDPoPProofReplayAcrossInstances(t *testing.T) {
 		t.Fatalf("B replay: %d %s, want invalid_dpop_proof", resp.StatusCode, body)
 	}
 }
+
+// TestDPoPDeviceGrant: the device_code grant binds its tokens to the
+// poll's proof (RFC 9449 §5), a public client's refresh token too.
+func TestDPoPDeviceGrant(t *testing.T) {
+	app := newTestApp(t, func(c *Config) { c.OIDC.DevicePollInterval = time.Millisecond })
+	user, setup := app.newUser("vera", false)
+	tv, _ := app.newClient("http://localhost:9999/cb", func(c *models.Client) { c.Public = true; c.Name = "TV" })
+	b := app.newBrowser()
+	b.register(setup)
+	key := newDPoPKey(t)
+	tokenURL := app.issuer + "/oauth/token"
+	start := app.send(http.MethodPost, "/device_authorization", url.Values{"client_id": {tv.ID}, "scope": {"openid offline_access"}}, nil)
+	if start.status != http.StatusOK {
+		t.Fatalf("device authorization: %d %v", start.status, start.body)
+	}
+	complete := start.str("verification_uri_complete")
+	b.deviceSignIn(complete)
+	if page := b.deviceDecide(complete, "allow"); !strings.Contains(page, "Device connected") {
+		t.Fatalf("approve answered:\n%s", page)
+	}
+	time.Sleep(5 * time.Millisecond)
+	form := url.Values{"grant_type": {"urn:ietf:params:oauth:grant-type:device_code"}, "device_code": {start.str("device_code")}, "client_id": {tv.ID}}
+	// A broken proof is refused before the grant is looked at, so the
+	// device code is still good afterwards.
+	if bad := app.send(http.MethodPost, "/oauth/token", form, map[string]string{"DPoP": key.proof(http.MethodPost, app.issuer+"/userinfo", proofOpts{})}); bad.str("error") != "invalid_dpop_proof" {
+		t.Fatalf("poll with a proof for another URL: %d %v", bad.status, bad.body)
+	}
+	ans := app.send(http.MethodPost, "/oauth/token", form, map[string]string{"DPoP": key.proof(http.MethodPost, tokenURL, proofOpts{})})
+	if ans.status != http.StatusOK || ans.str("token_type") != "DPoP" || ans.str("refresh_token") == "" {
+		t.Fatalf("device poll with a proof: %d %v", ans.status, ans.body)
+	}
+	if cnf, _ := app.verifyJWT(ans.str("access_token"))["cnf"].(map[string]any); cnf["jkt"] != key.jkt {
+		t.Fatalf("cnf = %v", cnf)
+	}
+	ui := app.send(http.MethodGet, "/userinfo", nil, map[string]string{"Authorization": "DPoP " + ans.str("access_token"),
+		"DPoP": key.proof(http.MethodGet, app.issuer+"/userinfo", proofOpts{accessToken: ans.str("access_token")})})
+	if ui.status != http.StatusOK || ui.str("sub") != user.ID {
+		t.Fatalf("userinfo: %d %v", ui.status, ui.body)
+	}
+	rt := app.send(http.MethodPost, "/oauth/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {ans.str("refresh_token")}, "client_id": {tv.ID}},
+		map[string]string{"DPoP": newDPoPKey(t).proof(http.MethodPost, tokenURL, proofOpts{})})
+	if rt.status != http.StatusBadRequest || rt.str("error") != "invalid_grant" {
+		t.Fatalf("refresh with another key: %d %v, want invalid_grant", rt.status, rt.body)
+	}
+}
+
+// TestDPoPOpaqueAccessToken: an opaque access token is bound through its
+// ID (tokenid.go), as a JWT one through cnf.
+func TestDPoPOpaqueAccessToken(t *testing.T) {
+	app := newTestApp(t)
+	_, setup := app.newUser("olga", false)
+	const redirect = "http://localhost:9999/callback"
+	c, secret := app.newClient(redirect, func(c *models.Client) { c.AccessTokenFormat = models.AccessTokenOpaque })
+	b := app.newBrowser()
+	b.register(setup)
+	r := app.newRP(c.ID, secret, redirect)
+	key := newDPoPKey(t)
+	u, f := r.authURL()
+	cb := b.signIn(u)
+	ans := app.send(http.MethodPost, "/oauth/token", url.Values{"grant_type": {"authorization_code"}, "code": {cb.Query().Get("code")},
+		"redirect_uri": {redirect}, "client_id": {c.ID}, "client_secret": {secret}, "code_verifier": {f.verifier}},
+		map[string]string{"DPoP": key.proof(http.MethodPost, app.issuer+"/oauth/token", proofOpts{})})
+	access := ans.str("access_token")
+	if ans.status != http.StatusOK || ans.str("token_type") != "DPoP" || strings.Count(access, ".") == 2 {
+		t.Fatalf("token answer %d %v, want an opaque DPoP token", ans.status, ans.body)
+	}
+	if ui := app.send(http.MethodGet, "/userinfo", nil, map[string]string{"Authorization": "Bearer " + access}); ui.status != http.StatusUnauthorized {
+		t.Fatalf("bound opaque token as Bearer: %d %v", ui.status, ui.body)
+	}
+	if ui := app.send(http.MethodPost, "/userinfo", url.Values{"access_token": {access}}, nil); ui.status != http.StatusUnauthorized || ui.str("error") != "invalid_token" {
+		t.Fatalf("bound opaque token in the form: %d %v", ui.status, ui.body)
+	}
+	ui := app.send(http.MethodGet, "/userinfo", nil, map[string]string{"Authorization": "DPoP " + access,
+		"DPoP": key.proof(http.MethodGet, app.issuer+"/userinfo", proofOpts{accessToken: access})})
+	if ui.status != http.StatusOK {
+		t.Fatalf("userinfo with DPoP: %d %v", ui.status, ui.body)
+	}
+	in := app.send(http.MethodPost, "/oauth/introspect", url.Values{"token": {access}, "client_id": {c.ID}, "client_secret": {secret}}, nil)
+	if cnf, _ := in.body["cnf"].(map[string]any); in.str("token_type") != "DPoP" || cnf["jkt"] != key.jkt {
+		t.Fatalf("introspection %v", in.body)
+	}
+}
