@@ -121,18 +121,18 @@ func scanClient(row *sql.Row, c *Client) error {
 
 const authRequestColumns = "id, client_id, redirect_uri, state, nonce, scopes, response_type, response_mode, code_challenge, " +
 	"code_challenge_method, prompt, max_age, login_hint, acr_values, ui_locales, user_id, session_id, auth_time, amr, acr, done, " +
-	"consent_pending, code_hash, code_expires_at, code_used_at, login_challenge, login_challenge_expires_at, created_at, expires_at, dpop_jkt"
+	"consent_pending, code_hash, code_expires_at, code_used_at, login_challenge, login_challenge_expires_at, created_at, expires_at, dpop_jkt, claims"
 
 func authRequestArgs(a *AuthRequest) []any {
 	return []any{a.ID, a.ClientID, a.RedirectURI, a.State, a.Nonce, a.Scopes, a.ResponseType, a.ResponseMode, a.CodeChallenge,
 		a.CodeChallengeMethod, a.Prompt, a.MaxAge, a.LoginHint, a.ACRValues, a.UILocales, a.UserID, a.SessionID, a.AuthTime, a.AMR, a.ACR, a.Done,
-		a.ConsentPending, a.CodeHash, a.CodeExpiresAt, a.CodeUsedAt, a.LoginChallenge, a.LoginChallengeExpiresAt, a.CreatedAt, a.ExpiresAt, a.DPoPJKT}
+		a.ConsentPending, a.CodeHash, a.CodeExpiresAt, a.CodeUsedAt, a.LoginChallenge, a.LoginChallengeExpiresAt, a.CreatedAt, a.ExpiresAt, a.DPoPJKT, a.Claims}
 }
 
 func scanAuthRequest(row *sql.Row, a *AuthRequest) error {
 	return row.Scan(&a.ID, &a.ClientID, &a.RedirectURI, &a.State, &a.Nonce, &a.Scopes, &a.ResponseType, &a.ResponseMode, &a.CodeChallenge,
 		&a.CodeChallengeMethod, &a.Prompt, &a.MaxAge, &a.LoginHint, &a.ACRValues, &a.UILocales, &a.UserID, &a.SessionID, &a.AuthTime, &a.AMR, &a.ACR, &a.Done,
-		&a.ConsentPending, &a.CodeHash, &a.CodeExpiresAt, &a.CodeUsedAt, &a.LoginChallenge, &a.LoginChallengeExpiresAt, &a.CreatedAt, &a.ExpiresAt, &a.DPoPJKT)
+		&a.ConsentPending, &a.CodeHash, &a.CodeExpiresAt, &a.CodeUsedAt, &a.LoginChallenge, &a.LoginChallengeExpiresAt, &a.CreatedAt, &a.ExpiresAt, &a.DPoPJKT, &a.Claims)
 }
 
 const userColumns = "id, webauthn_id, username, email, email_verified, display_name, disabled, is_admin, custom_claims, created_at, updated_at"
@@ -160,7 +160,7 @@ func placeholders(n int) string {
 }
 
 var (
-	insertAuthRequestSQL = "INSERT INTO auth_requests (" + authRequestColumns + ") VALUES (" + placeholders(30) + ")"
+	insertAuthRequestSQL = "INSERT INTO auth_requests (" + authRequestColumns + ") VALUES (" + placeholders(31) + ")"
 	insertSessionSQL     = "INSERT INTO sessions (" + sessionColumns + ") VALUES (" + placeholders(13) + ")"
 )
 

@@ -106,6 +106,9 @@ func (p *Provider) pushAuthRequest(r *http.Request) (*parResponse, error) {
 	if err != nil {
 		return nil, err
 	}
+	if _, err := applyClaimsRequest(req, params.Get(claimsParam)); err != nil { // claimsparam.go
+		return nil, err
+	}
 	if err := p.checkPushed(ctx, c, req); err != nil {
 		return nil, err
 	}

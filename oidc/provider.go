@@ -166,7 +166,7 @@ func (p *Provider) buildDiscovery(ctx context.Context) ([]byte, error) {
 	d.RequestObjectSigningAlgValuesSupported = requestObjectAlgs // jar.go
 	d.RequestParameterSupported = true
 	d.RequestURIParameterSupported = false
-	d.ClaimsParameterSupported = false
+	d.ClaimsParameterSupported = true // claimsparam.go
 	d.CodeChallengeMethodsSupported = []oidc.CodeChallengeMethod{oidc.CodeChallengeMethodS256}
 	// The acr values sign-ins prove (passkeys.ACRPhishingResistant and
 	// ACRPhishingResistantHardware; oidc does not import passkeys).

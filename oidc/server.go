@@ -91,7 +91,7 @@ func (s *server) VerifyAuthRequest(ctx context.Context, r *op.Request[oidc.AuthR
 				return nil, err
 			}
 			r.Data = data
-			useDPoPJKT(r, params)
+			usePushedExtras(r, params)
 		}
 	} else if uri := r.Form.Get("request_uri"); uri != "" {
 		pushed, params, err := s.p.pushedAuthRequest(ctx, uri, r.Data.ClientID)
@@ -99,7 +99,7 @@ func (s *server) VerifyAuthRequest(ctx context.Context, r *op.Request[oidc.AuthR
 			return nil, err
 		}
 		r.Data = pushed
-		useDPoPJKT(r, params)
+		usePushedExtras(r, params)
 	}
 	return s.LegacyServer.VerifyAuthRequest(ctx, r)
 }
@@ -119,32 +119,41 @@ func (s *server) Authorize(ctx context.Context, r *op.ClientRequest[oidc.AuthReq
 		return nil, oidc.ErrInvalidRequest().WithDescription("authorization requests of this client must be pushed to the pushed authorization request endpoint (RFC 9126)")
 	}
 	jkt := r.Form.Get(oidc.DPoPJKTParam) // RFC 9449 §10: binds the code to a DPoP key
-	if jkt == "" {
+	rawClaims := r.Form.Get(claimsParam) // OIDC Core §5.5 (claimsparam.go)
+	if jkt == "" && rawClaims == "" {
 		return s.LegacyServer.Authorize(ctx, r)
 	}
-	if !oidc.ValidDPoPJKT(jkt) {
+	if jkt != "" && !oidc.ValidDPoPJKT(jkt) {
 		return nil, oidc.ErrInvalidRequest().WithDescription("dpop_jkt must be the base64url SHA-256 thumbprint of a JWK (RFC 7638)")
 	}
-	// op's LegacyServer.Authorize, with the dpop_jkt op's request lacks.
+	claims, err := applyClaimsRequest(r.Data, rawClaims)
+	if err != nil {
+		return nil, err
+	}
+	// op's LegacyServer.Authorize, with the dpop_jkt and claims op's
+	// request lacks.
 	userID, err := op.ValidateAuthReqIDTokenHint(ctx, r.Data.IDTokenHint, s.Provider().IDTokenHintVerifier(ctx))
 	if err != nil {
 		return nil, err
 	}
-	req, err := s.p.storage.createAuthRequest(ctx, r.Data, userID, jkt)
+	req, err := s.p.storage.createAuthRequest(ctx, r.Data, userID, jkt, claims)
 	if err != nil {
 		return op.TryErrorRedirect(ctx, r.Data, oidc.DefaultToServerError(err, "unable to save auth request"), s.Provider().Encoder(), nil)
 	}
 	return op.NewRedirect(r.Client.LoginURL(req.GetID())), nil
 }
 
-// useDPoPJKT makes the dpop_jkt of a request object or pushed request
-// (params) the request's, for Authorize: those parameters replace the
-// ones in the URL (RFC 9101 §6.3, RFC 9126 §4).
-func useDPoPJKT(r *op.Request[oidc.AuthRequest], params url.Values) {
+// usePushedExtras makes the dpop_jkt and claims of a request object or
+// pushed request (params) the request's, for Authorize, which reads them
+// from the form as op's request has no field for them: those parameters
+// replace the ones in the URL (RFC 9101 §6.3, RFC 9126 §4).
+func usePushedExtras(r *op.Request[oidc.AuthRequest], params url.Values) {
 	form := cloneValues(r.Form)
-	form.Del(oidc.DPoPJKTParam)
-	if v := params.Get(oidc.DPoPJKTParam); v != "" {
-		form.Set(oidc.DPoPJKTParam, v)
+	for _, k := range []string{oidc.DPoPJKTParam, claimsParam} {
+		form.Del(k)
+		if v := params.Get(k); v != "" {
+			form.Set(k, v)
+		}
 	}
 	r.Form = form
 }
@@ -444,7 +453,9 @@ func (s *Storage) forClient(c *models.Client) clientKeys {
 }
 
 // SetUserinfoFromRequest is Storage's, except that a "minimal" client's ID
-// token gets sub and sid only.
+// token gets sub and sid only, plus the claims its claims parameter asks
+// for in the ID token that the granted scopes release (claimsparam.go; a
+// "scoped" client's ID token has them all already).
 func (k clientKeys) SetUserinfoFromRequest(ctx context.Context, info *oidc.UserInfo, req op.IDTokenRequest, scopes []string) error {
 	if !k.minimal {
 		return k.Storage.SetUserinfoFromRequest(ctx, info, req, scopes)
@@ -452,6 +463,13 @@ func (k clientKeys) SetUserinfoFromRequest(ctx context.Context, info *oidc.UserI
 	info.Subject = req.GetSubject()
 	if r, ok := req.(sessionIDer); ok && r.GetSessionID() != "" {
 		info.AppendClaims("sid", r.GetSessionID())
+	}
+	if r, ok := req.(requestedClaimser); ok && r.requestedClaims() != "" {
+		full := new(oidc.UserInfo)
+		if err := k.Storage.SetUserinfoFromRequest(ctx, full, req, req.GetScopes()); err != nil {
+			return err
+		}
+		addRequestedIDTokenClaims(info, full, r.requestedClaims())
 	}
 	return nil
 }

@@ -35,6 +35,8 @@ type grantInfo struct {
 	// dpopJKT is the key of the request's DPoP proof: the access token is
 	// bound to it, and a new grant of a public client too (RFC 9449 §5).
 	dpopJKT string
+	// claims is the sign-in's claims parameter, kept with a new grant.
+	claims string
 }
 
 // grantFromAuthRequest is the grant of a redeemed authorization code.
@@ -42,7 +44,7 @@ func grantFromAuthRequest(r *authRequest) *grantInfo {
 	return &grantInfo{
 		clientID: r.m.ClientID, userID: deref(r.m.UserID), sessionID: deref(r.m.SessionID),
 		authRequestID: r.m.ID, scopes: r.GetScopes(), grantScopes: r.GetScopes(),
-		audience: r.GetAudience(), amr: r.GetAMR(), acr: r.m.ACR, authTime: r.GetAuthTime(),
+		audience: r.GetAudience(), amr: r.GetAMR(), acr: r.m.ACR, authTime: r.GetAuthTime(), claims: r.m.Claims,
 	}
 }
 
@@ -161,7 +163,7 @@ func (s *Storage) issueTokens(ctx context.Context, g *grantInfo, c *models.Clien
 		err := s.db.CreateGrant(ctx, &models.Grant{
 			ID: grantID, ClientID: g.clientID, UserID: g.userID, SessionID: ptr(g.sessionID), AuthRequestID: ptr(g.authRequestID),
 			Scopes: models.StringList(g.grantScopes), Audience: models.StringList(g.audience), AMR: models.StringList(g.amr),
-			ACR: g.acr, AuthTime: g.authTime, Generation: gen, CreatedAt: now, UpdatedAt: now, ExpiresAt: expires, DPoPJKT: bound,
+			ACR: g.acr, AuthTime: g.authTime, Generation: gen, CreatedAt: now, UpdatedAt: now, ExpiresAt: expires, DPoPJKT: bound, Claims: g.claims,
 		})
 		if err != nil {
 			return nil, "", err

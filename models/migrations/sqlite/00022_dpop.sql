@@ -14,8 +14,14 @@ ALTER TABLE clients ADD COLUMN require_dpop BOOLEAN NOT NULL DEFAULT FALSE;
 ALTER TABLE auth_requests ADD COLUMN dpop_jkt TEXT NOT NULL DEFAULT '';
 -- The key a public client's refresh tokens are bound to (RFC 9449 §5).
 ALTER TABLE grants ADD COLUMN dpop_jkt TEXT NOT NULL DEFAULT '';
+-- The claims request parameter (OpenID Connect Core §5.5) of a sign-in,
+-- normalized JSON ("" none), kept with the grant for its ID tokens.
+ALTER TABLE auth_requests ADD COLUMN claims TEXT NOT NULL DEFAULT '';
+ALTER TABLE grants ADD COLUMN claims TEXT NOT NULL DEFAULT '';
 
 -- +goose Down
+ALTER TABLE grants DROP COLUMN claims;
+ALTER TABLE auth_requests DROP COLUMN claims;
 ALTER TABLE grants DROP COLUMN dpop_jkt;
 ALTER TABLE auth_requests DROP COLUMN dpop_jkt;
 ALTER TABLE clients DROP COLUMN require_dpop;
