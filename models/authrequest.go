@@ -43,6 +43,12 @@ type AuthRequest struct {
 	LoginChallengeExpiresAt *time.Time
 	CreatedAt               time.Time
 	ExpiresAt               time.Time
+	// DPoPJKT binds the code to a DPoP key (dpop_jkt, RFC 9449 §10); ""
+	// unbound.
+	DPoPJKT string `gorm:"column:dpop_jkt"`
+	// Claims is the claims request parameter (OpenID Connect Core §5.5),
+	// normalized JSON; "" none.
+	Claims string
 }
 
 // CreateAuthRequest stores a new request; ID defaults to a random UUID.

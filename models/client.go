@@ -78,6 +78,9 @@ type Client struct {
 	// every authorization request; public clients always must (see
 	// NeedsPKCE).
 	RequirePKCE bool `gorm:"column:require_pkce"`
+	// RequireDPoP refuses the client's token requests without a DPoP proof
+	// (RFC 9449 §5), so that each of its access tokens is key-bound.
+	RequireDPoP bool `gorm:"column:require_dpop"`
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 }

@@ -40,25 +40,31 @@ type Grant struct {
 	CreatedAt  time.Time
 	UpdatedAt  time.Time // the last rotation
 	ExpiresAt  time.Time // of the refresh token, else of the access token
+	// DPoPJKT is the JWK thumbprint (RFC 7638) of the DPoP key a public
+	// client's refresh tokens are bound to (RFC 9449 §5); "" unbound.
+	DPoPJKT string `gorm:"column:dpop_jkt"`
+	// Claims is the claims request parameter of the sign-in (OpenID
+	// Connect Core §5.5), normalized JSON; "" none.
+	Claims string
 }
 
 const grantColumnList = "id, client_id, user_id, session_id, auth_request_id, scopes, audience, amr, acr, " +
-	"auth_time, generation, retried, legacy_hash, created_at, updated_at, expires_at"
+	"auth_time, generation, retried, legacy_hash, created_at, updated_at, expires_at, dpop_jkt, claims"
 
 // grantColumns are the grant's columns of alias g.
 var grantColumns = prefixColumns(grantColumnList, "g.")
 
 func grantArgs(g *Grant) []any {
 	return []any{g.ID, g.ClientID, g.UserID, g.SessionID, g.AuthRequestID, g.Scopes, g.Audience, g.AMR, g.ACR,
-		g.AuthTime, g.Generation, g.Retried, g.LegacyHash, g.CreatedAt, g.UpdatedAt, g.ExpiresAt}
+		g.AuthTime, g.Generation, g.Retried, g.LegacyHash, g.CreatedAt, g.UpdatedAt, g.ExpiresAt, g.DPoPJKT, g.Claims}
 }
 
 func (g *Grant) scanDest() []any {
 	return []any{&g.ID, &g.ClientID, &g.UserID, &g.SessionID, &g.AuthRequestID, &g.Scopes, &g.Audience, &g.AMR, &g.ACR,
-		&g.AuthTime, &g.Generation, &g.Retried, &g.LegacyHash, &g.CreatedAt, &g.UpdatedAt, &g.ExpiresAt}
+		&g.AuthTime, &g.Generation, &g.Retried, &g.LegacyHash, &g.CreatedAt, &g.UpdatedAt, &g.ExpiresAt, &g.DPoPJKT, &g.Claims}
 }
 
-var insertGrantSQL = "INSERT INTO grants (" + grantColumnList + ") VALUES (" + placeholders(16) + ")"
+var insertGrantSQL = "INSERT INTO grants (" + grantColumnList + ") VALUES (" + placeholders(18) + ")"
 
 // CreateGrant stores a new grant. CreatedAt and UpdatedAt default to now.
 func (db *GrantStore) CreateGrant(ctx context.Context, g *Grant) error {

@@ -111,28 +111,28 @@ func (db *conn) rawRow(ctx context.Context, pool gorm.ConnPool, q string, args .
 
 const clientColumns = "id, secret_hash, name, public, redirect_uris, post_logout_redirect_uris, allowed_scopes, allowed_groups, " +
 	"id_token_alg, access_token_format, access_token_ttl, id_token_ttl, refresh_token_ttl, builtin, backchannel_logout_uri, " +
-	"skip_consent, access_token_audience, jwks, id_token_claims, require_par, require_pkce, created_at, updated_at"
+	"skip_consent, access_token_audience, jwks, id_token_claims, require_par, require_pkce, require_dpop, created_at, updated_at"
 
 func scanClient(row *sql.Row, c *Client) error {
 	return row.Scan(&c.ID, &c.SecretHash, &c.Name, &c.Public, &c.RedirectURIs, &c.PostLogoutRedirectURIs, &c.AllowedScopes, &c.AllowedGroups,
 		&c.IDTokenAlg, &c.AccessTokenFormat, &c.AccessTokenTTL, &c.IDTokenTTL, &c.RefreshTokenTTL, &c.Builtin, &c.BackchannelLogoutURI,
-		&c.SkipConsent, &c.AccessTokenAudience, &c.JWKS, &c.IDTokenClaims, &c.RequirePAR, &c.RequirePKCE, &c.CreatedAt, &c.UpdatedAt)
+		&c.SkipConsent, &c.AccessTokenAudience, &c.JWKS, &c.IDTokenClaims, &c.RequirePAR, &c.RequirePKCE, &c.RequireDPoP, &c.CreatedAt, &c.UpdatedAt)
 }
 
 const authRequestColumns = "id, client_id, redirect_uri, state, nonce, scopes, response_type, response_mode, code_challenge, " +
 	"code_challenge_method, prompt, max_age, login_hint, acr_values, ui_locales, user_id, session_id, auth_time, amr, acr, done, " +
-	"consent_pending, code_hash, code_expires_at, code_used_at, login_challenge, login_challenge_expires_at, created_at, expires_at"
+	"consent_pending, code_hash, code_expires_at, code_used_at, login_challenge, login_challenge_expires_at, created_at, expires_at, dpop_jkt, claims"
 
 func authRequestArgs(a *AuthRequest) []any {
 	return []any{a.ID, a.ClientID, a.RedirectURI, a.State, a.Nonce, a.Scopes, a.ResponseType, a.ResponseMode, a.CodeChallenge,
 		a.CodeChallengeMethod, a.Prompt, a.MaxAge, a.LoginHint, a.ACRValues, a.UILocales, a.UserID, a.SessionID, a.AuthTime, a.AMR, a.ACR, a.Done,
-		a.ConsentPending, a.CodeHash, a.CodeExpiresAt, a.CodeUsedAt, a.LoginChallenge, a.LoginChallengeExpiresAt, a.CreatedAt, a.ExpiresAt}
+		a.ConsentPending, a.CodeHash, a.CodeExpiresAt, a.CodeUsedAt, a.LoginChallenge, a.LoginChallengeExpiresAt, a.CreatedAt, a.ExpiresAt, a.DPoPJKT, a.Claims}
 }
 
 func scanAuthRequest(row *sql.Row, a *AuthRequest) error {
 	return row.Scan(&a.ID, &a.ClientID, &a.RedirectURI, &a.State, &a.Nonce, &a.Scopes, &a.ResponseType, &a.ResponseMode, &a.CodeChallenge,
 		&a.CodeChallengeMethod, &a.Prompt, &a.MaxAge, &a.LoginHint, &a.ACRValues, &a.UILocales, &a.UserID, &a.SessionID, &a.AuthTime, &a.AMR, &a.ACR, &a.Done,
-		&a.ConsentPending, &a.CodeHash, &a.CodeExpiresAt, &a.CodeUsedAt, &a.LoginChallenge, &a.LoginChallengeExpiresAt, &a.CreatedAt, &a.ExpiresAt)
+		&a.ConsentPending, &a.CodeHash, &a.CodeExpiresAt, &a.CodeUsedAt, &a.LoginChallenge, &a.LoginChallengeExpiresAt, &a.CreatedAt, &a.ExpiresAt, &a.DPoPJKT, &a.Claims)
 }
 
 const userColumns = "id, webauthn_id, username, email, email_verified, display_name, disabled, is_admin, custom_claims, created_at, updated_at"
@@ -160,7 +160,7 @@ func placeholders(n int) string {
 }
 
 var (
-	insertAuthRequestSQL = "INSERT INTO auth_requests (" + authRequestColumns + ") VALUES (" + placeholders(29) + ")"
+	insertAuthRequestSQL = "INSERT INTO auth_requests (" + authRequestColumns + ") VALUES (" + placeholders(31) + ")"
 	insertSessionSQL     = "INSERT INTO sessions (" + sessionColumns + ") VALUES (" + placeholders(13) + ")"
 )
 

@@ -2,6 +2,7 @@ package oidc
 
 import (
 	"net/http"
+	"strings"
 )
 
 // Middleware on op's router (op.WithHTTPMiddleware). Everything else op
@@ -45,18 +46,27 @@ func (p *Provider) tokenEndpointHygiene(next http.Handler) http.Handler {
 func (p *Provider) userinfoChallenge(next http.Handler) http.Handler {
 	path := p.op.Endpoints().Userinfo.Relative()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == path {
+		if _, dpop := w.(*challengeWriter); r.URL.Path == path && !dpop { // dpopUserinfo chose the DPoP scheme
 			w = &challengeWriter{ResponseWriter: w}
 		}
 		next.ServeHTTP(w, r)
 	})
 }
 
-type challengeWriter struct{ http.ResponseWriter }
+// challengeWriter adds the challenge of scheme ("" is Bearer; DPoP for a
+// request dpopUserinfo let through, RFC 9449 §7.1) to a 401.
+type challengeWriter struct {
+	http.ResponseWriter
+	scheme string
+}
 
 func (c *challengeWriter) WriteHeader(code int) {
 	if code == http.StatusUnauthorized {
-		c.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+		if c.scheme == "DPoP" {
+			c.Header().Set("WWW-Authenticate", `DPoP algs="`+strings.Join(DPoPAlgorithms(), " ")+`", error="invalid_token"`)
+		} else {
+			c.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+		}
 	}
 	c.ResponseWriter.WriteHeader(code)
 }

@@ -31,7 +31,14 @@ var s256Challenge = regexp.MustCompile(`^[A-Za-z0-9_-]{43}$`)
 //
 // Errors: invalid_request (redirected to the client, except for a bad
 // redirect URI), invalid_client.
-func (s *Storage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, _ string) (op.AuthRequest, error) {
+func (s *Storage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, userID string) (op.AuthRequest, error) {
+	return s.createAuthRequest(ctx, req, userID, "", "")
+}
+
+// createAuthRequest is CreateAuthRequest with the code bound to the DPoP
+// key dpopJKT ("" unbound; RFC 9449 §10) and the normalized claims
+// parameter (claimsparam.go; "" none), which server.go Authorize reads.
+func (s *Storage) createAuthRequest(ctx context.Context, req *oidc.AuthRequest, _ string, dpopJKT, claims string) (op.AuthRequest, error) {
 	c, err := s.loadClient(ctx, req.ClientID)
 	if err != nil {
 		return nil, err
@@ -58,6 +65,8 @@ func (s *Storage) CreateAuthRequest(ctx context.Context, req *oidc.AuthRequest, 
 		AMR:                 models.StringList{},
 		CreatedAt:           now,
 		ExpiresAt:           now.Add(s.cfg.AuthRequestTTL),
+		DPoPJKT:             dpopJKT,
+		Claims:              claims,
 	}
 	if s.cfg.NewLoginChallenge != nil {
 		ch, exp, err := s.cfg.NewLoginChallenge()

@@ -30,7 +30,7 @@ var serviceScopes = map[string]bool{oidc.ScopeOpenID: false, oidc.ScopeOfflineAc
 // of which must be in the client's AccessTokenAudience (invalid_target
 // otherwise); none requested gives the first configured audience, or the
 // client itself.
-func (s *Storage) clientCredentialsToken(ctx context.Context, c *models.Client, scopes []string, resources []string) (*oidc.AccessTokenResponse, error) {
+func (s *Storage) clientCredentialsToken(ctx context.Context, c *models.Client, scopes []string, resources []string, jkt string) (*oidc.AccessTokenResponse, error) {
 	if c.Public {
 		return nil, oidc.ErrUnauthorizedClient().WithDescription("public clients cannot use the client credentials grant")
 	}
@@ -56,15 +56,15 @@ func (s *Storage) clientCredentialsToken(ctx context.Context, c *models.Client, 
 	if scopes == nil {
 		scopes = []string{}
 	}
-	at := &issuedAccess{clientID: c.ID, subject: c.ID, scopes: scopes, audience: aud, issued: now, expires: now.Add(ca.accessTokenTTL())}
-	at.id = s.tokens.encode(accessTokenID{random: models.NewToken()[:22], issued: now, expires: at.expires, scopes: scopes, audience: aud})
+	at := &issuedAccess{clientID: c.ID, subject: c.ID, scopes: scopes, audience: aud, issued: now, expires: now.Add(ca.accessTokenTTL()), jkt: jkt}
+	at.id = s.tokens.encode(accessTokenID{random: models.NewToken()[:22], issued: now, expires: at.expires, scopes: scopes, audience: aud, jkt: jkt})
 	raw, err := s.signAccessToken(ctx, c, at)
 	if err != nil {
 		return nil, err
 	}
 	s.audit(ctx, &models.AuditEvent{Type: EventClientCredentials, Success: true, ClientID: c.ID,
 		Detail: models.JSONMap{"scopes": scopes, "audience": aud, "jti": at.id}})
-	return &oidc.AccessTokenResponse{AccessToken: raw, TokenType: oidc.BearerToken,
+	return &oidc.AccessTokenResponse{AccessToken: raw, TokenType: tokenType(jkt),
 		ExpiresIn: uint64(at.expires.Sub(now) / time.Second), Scope: scopes}, nil //nolint:gosec // the token was just issued: it expires in the future
 }
 
@@ -80,6 +80,9 @@ func (s *Storage) signAccessToken(ctx context.Context, c *models.Client, at *iss
 	}
 	if len(at.scopes) > 0 {
 		claims["scope"] = strings.Join(at.scopes, " ")
+	}
+	if at.jkt != "" { // RFC 9449 §6.1
+		claims["cnf"] = map[string]string{"jkt": at.jkt}
 	}
 	return s.signJWT(ctx, jose.SignatureAlgorithm(c.IDTokenAlg), "at+jwt", claims)
 }
@@ -121,7 +124,7 @@ func (s *Storage) introspectServiceToken(ctx context.Context, resp *oidc.Introsp
 	resp.Active = true
 	resp.Scope = oidc.SpaceDelimitedArray(t.scopes)
 	resp.ClientID = subject
-	resp.TokenType = oidc.BearerToken
+	setIntrospectionBinding(resp, t.jkt)
 	resp.Subject = subject
 	resp.Expiration = oidc.FromTime(t.expires)
 	resp.IssuedAt = oidc.FromTime(t.issued)

@@ -56,6 +56,9 @@ type Config struct {
 	// through the pushed authorization request endpoint (RFC 9126 §5,
 	// par.go); a client can require it for itself too.
 	RequirePAR bool
+	// DPoPNonce requires a server nonce in every DPoP proof (RFC 9449 §8,
+	// dpop.go): a proof without the current one is use_dpop_nonce.
+	DPoPNonce bool
 	// Now is the clock; defaults to time.Now.
 	Now func() time.Time
 }

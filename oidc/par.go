@@ -106,7 +106,13 @@ func (p *Provider) pushAuthRequest(r *http.Request) (*parResponse, error) {
 	if err != nil {
 		return nil, err
 	}
+	if _, err := applyClaimsRequest(req, params.Get(claimsParam)); err != nil { // claimsparam.go
+		return nil, err
+	}
 	if err := p.checkPushed(ctx, c, req); err != nil {
+		return nil, err
+	}
+	if err := p.pushedDPoP(r, params); err != nil {
 		return nil, err
 	}
 	ref := models.NewToken()
@@ -182,26 +188,27 @@ func (p *Provider) requiresPAR(c op.Client) bool {
 // for a request_uri we did not issue (never fetched), or one that is
 // unknown, used, expired or another client's; invalid_request without
 // client_id (RFC 9126 §4).
-func (p *Provider) pushedAuthRequest(ctx context.Context, requestURI, clientID string) (*oidc.AuthRequest, error) {
+func (p *Provider) pushedAuthRequest(ctx context.Context, requestURI, clientID string) (*oidc.AuthRequest, url.Values, error) {
 	ref, ok := strings.CutPrefix(requestURI, requestURIPrefix)
 	if !ok || ref == "" {
-		return nil, errInvalidRequestURI("only a request_uri from this server's pushed authorization request endpoint is accepted")
+		return nil, nil, errInvalidRequestURI("only a request_uri from this server's pushed authorization request endpoint is accepted")
 	}
 	if clientID == "" {
-		return nil, oidc.ErrInvalidRequest().WithDescription("client_id is required with request_uri")
+		return nil, nil, oidc.ErrInvalidRequest().WithDescription("client_id is required with request_uri")
 	}
 	pr, err := p.db.ConsumePushedRequest(ctx, models.HashToken(ref), clientID)
 	if errors.Is(err, models.ErrNotFound) || errors.Is(err, models.ErrExpired) {
-		return nil, errInvalidRequestURI("the request_uri is unknown, used, expired or another client's").WithParent(err)
+		return nil, nil, errInvalidRequestURI("the request_uri is unknown, used, expired or another client's").WithParent(err)
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	params, err := url.ParseQuery(pr.Params)
 	if err != nil {
-		return nil, oidc.ErrServerError().WithParent(err)
+		return nil, nil, oidc.ErrServerError().WithParent(err)
 	}
-	return decodeAuthRequest(params)
+	req, err := decodeAuthRequest(params)
+	return req, params, err
 }
 
 // authRequestDecoder decodes authorization request parameters as op does
@@ -218,4 +225,24 @@ func decodeAuthRequest(params url.Values) (*oidc.AuthRequest, error) {
 		return nil, oidc.ErrInvalidRequest().WithDescription("malformed authorization request parameters").WithParent(err)
 	}
 	return req, nil
+}
+
+// pushedDPoP checks the dpop_jkt of a pushed request and its DPoP proof
+// (RFC 9449 §10.1): with a proof, the code is bound to the proof's key,
+// which must be dpop_jkt's when both are sent. The proof's jti is spent
+// last, once everything else passed.
+func (p *Provider) pushedDPoP(r *http.Request, params url.Values) error {
+	jkt := params.Get(oidc.DPoPJKTParam)
+	if jkt != "" && !oidc.ValidDPoPJKT(jkt) {
+		return oidc.ErrInvalidRequest().WithDescription("dpop_jkt must be the base64url SHA-256 thumbprint of a JWK (RFC 7638)")
+	}
+	proof, err := p.checkDPoPProof(r.Header, r.Method, p.endpointURL(r.URL), "")
+	if err != nil || proof == nil {
+		return err
+	}
+	if jkt != "" && jkt != proof.jkt {
+		return errInvalidDPoPProof("dpop_jkt is not the thumbprint of the DPoP proof's key")
+	}
+	params.Set(oidc.DPoPJKTParam, proof.jkt)
+	return p.usedDPoPProof(r.Context(), proof)
 }

@@ -96,7 +96,7 @@ func New(ctx context.Context, cfg Config, db *models.DB, sealer *models.Sealer) 
 	// chi takes middleware only before the first route.
 	p.handler = op.RegisterServer(p.server, p.server.Endpoints(),
 		op.WithServerCORSOptions(&corsOptions), op.WithEncoder(enc),
-		op.WithHTTPMiddleware(p.tokenEndpointHygiene, p.userinfoChallenge, // adapters.go
+		op.WithHTTPMiddleware(p.tokenEndpointHygiene, p.dpopNonceHeaders, p.dpopUserinfo, p.userinfoChallenge, // adapters.go, dpop.go
 			op.NewIssuerInterceptor(o.IssuerFromRequest).Handler),
 		op.WithSetRouter(func(r chi.Router) {
 			r.HandleFunc(o.AuthorizationEndpoint().Relative()+"/callback", p.authorizeCallback) // formpost.go
@@ -112,7 +112,8 @@ var corsOptions = cors.Options{
 	AllowedOrigins:   []string{"*"},
 	AllowCredentials: false,
 	AllowedMethods:   []string{http.MethodGet, http.MethodHead, http.MethodPost},
-	AllowedHeaders:   []string{"Accept", "Accept-Language", "Authorization", "Content-Type"},
+	AllowedHeaders:   []string{"Accept", "Accept-Language", "Authorization", "Content-Type", "DPoP"},
+	ExposedHeaders:   []string{"DPoP-Nonce", "WWW-Authenticate"}, // RFC 9449 §8, §7.1
 }
 
 // supportedClaims are the claims Latchkey issues (discovery).
@@ -165,7 +166,7 @@ func (p *Provider) buildDiscovery(ctx context.Context) ([]byte, error) {
 	d.RequestObjectSigningAlgValuesSupported = requestObjectAlgs // jar.go
 	d.RequestParameterSupported = true
 	d.RequestURIParameterSupported = false
-	d.ClaimsParameterSupported = false
+	d.ClaimsParameterSupported = true // claimsparam.go
 	d.CodeChallengeMethodsSupported = []oidc.CodeChallengeMethod{oidc.CodeChallengeMethodS256}
 	// The acr values sign-ins prove (passkeys.ACRPhishingResistant and
 	// ACRPhishingResistantHardware; oidc does not import passkeys).
@@ -178,6 +179,7 @@ func (p *Provider) buildDiscovery(ctx context.Context) ([]byte, error) {
 		AuthorizationResponseIssParameterSupported: true, // iss.go
 		PushedAuthorizationRequestEndpoint:         p.cfg.Issuer + PAREndpoint,
 		RequirePushedAuthorizationRequests:         p.cfg.RequirePAR,
+		DPoPSigningAlgValuesSupported:              DPoPAlgorithms(), // dpop.go
 	})
 	if err != nil {
 		return nil, fmt.Errorf("encode discovery: %w", err)
@@ -195,6 +197,8 @@ type metadata struct {
 	// RFC 9126 §5.
 	PushedAuthorizationRequestEndpoint string `json:"pushed_authorization_request_endpoint,omitempty"`
 	RequirePushedAuthorizationRequests bool   `json:"require_pushed_authorization_requests"`
+	// RFC 9449 §5.1.
+	DPoPSigningAlgValuesSupported []string `json:"dpop_signing_alg_values_supported"`
 }
 
 // AuthorizationServerMetadataPath is where RFC 8414 §3 puts the

@@ -91,13 +91,15 @@ func (s *server) VerifyAuthRequest(ctx context.Context, r *op.Request[oidc.AuthR
 				return nil, err
 			}
 			r.Data = data
+			usePushedExtras(r, params)
 		}
 	} else if uri := r.Form.Get("request_uri"); uri != "" {
-		pushed, err := s.p.pushedAuthRequest(ctx, uri, r.Data.ClientID)
+		pushed, params, err := s.p.pushedAuthRequest(ctx, uri, r.Data.ClientID)
 		if err != nil {
 			return nil, err
 		}
 		r.Data = pushed
+		usePushedExtras(r, params)
 	}
 	return s.LegacyServer.VerifyAuthRequest(ctx, r)
 }
@@ -116,7 +118,44 @@ func (s *server) Authorize(ctx context.Context, r *op.ClientRequest[oidc.AuthReq
 	if r.Form.Get("request_uri") == "" && s.p.requiresPAR(r.Client) {
 		return nil, oidc.ErrInvalidRequest().WithDescription("authorization requests of this client must be pushed to the pushed authorization request endpoint (RFC 9126)")
 	}
-	return s.LegacyServer.Authorize(ctx, r)
+	jkt := r.Form.Get(oidc.DPoPJKTParam) // RFC 9449 §10: binds the code to a DPoP key
+	rawClaims := r.Form.Get(claimsParam) // OIDC Core §5.5 (claimsparam.go)
+	if jkt == "" && rawClaims == "" {
+		return s.LegacyServer.Authorize(ctx, r)
+	}
+	if jkt != "" && !oidc.ValidDPoPJKT(jkt) {
+		return nil, oidc.ErrInvalidRequest().WithDescription("dpop_jkt must be the base64url SHA-256 thumbprint of a JWK (RFC 7638)")
+	}
+	claims, err := applyClaimsRequest(r.Data, rawClaims)
+	if err != nil {
+		return nil, err
+	}
+	// op's LegacyServer.Authorize, with the dpop_jkt and claims op's
+	// request lacks.
+	userID, err := op.ValidateAuthReqIDTokenHint(ctx, r.Data.IDTokenHint, s.Provider().IDTokenHintVerifier(ctx))
+	if err != nil {
+		return nil, err
+	}
+	req, err := s.p.storage.createAuthRequest(ctx, r.Data, userID, jkt, claims)
+	if err != nil {
+		return op.TryErrorRedirect(ctx, r.Data, oidc.DefaultToServerError(err, "unable to save auth request"), s.Provider().Encoder(), nil)
+	}
+	return op.NewRedirect(r.Client.LoginURL(req.GetID())), nil
+}
+
+// usePushedExtras makes the dpop_jkt and claims of a request object or
+// pushed request (params) the request's, for Authorize, which reads them
+// from the form as op's request has no field for them: those parameters
+// replace the ones in the URL (RFC 9101 §6.3, RFC 9126 §4).
+func usePushedExtras(r *op.Request[oidc.AuthRequest], params url.Values) {
+	form := cloneValues(r.Form)
+	for _, k := range []string{oidc.DPoPJKTParam, claimsParam} {
+		form.Del(k)
+		if v := params.Get(k); v != "" {
+			form.Set(k, v)
+		}
+	}
+	r.Form = form
 }
 
 // VerifyClient authenticates the client of a token endpoint, device
@@ -159,6 +198,10 @@ func (s *server) VerifyClient(ctx context.Context, r *op.Request[op.ClientCreden
 // models keeps a redeemed request until it expires so that a replayed
 // code is recognised (AuthRequestByCode).
 func (s *server) CodeExchange(ctx context.Context, r *op.ClientRequest[oidc.AccessTokenRequest]) (*op.Response, error) {
+	jkt, err := s.p.tokenDPoP(ctx, dpopRequest(r.Request), r.Client) // dpop.go
+	if err != nil {
+		return nil, err
+	}
 	ar, err := s.p.storage.AuthRequestByCode(ctx, r.Data.Code)
 	if err != nil {
 		return nil, err
@@ -175,14 +218,23 @@ func (s *server) CodeExchange(ctx context.Context, r *op.ClientRequest[oidc.Acce
 		return nil, oidc.ErrInvalidGrant().WithDescription("redirect_uri does not correspond")
 	}
 	a := ar.(*authRequest)
+	if a.m.DPoPJKT != "" && a.m.DPoPJKT != jkt { // RFC 9449 §10
+		return nil, oidc.ErrInvalidGrant().WithDescription("the authorization code is bound to another DPoP key (dpop_jkt)")
+	}
 	refresh := slices.Contains(a.m.Scopes, oidc.ScopeOfflineAccess) && op.ValidateGrantType(r.Client, oidc.GrantTypeRefreshToken)
-	return s.tokenResponse(ctx, r.Client, a, grantFromAuthRequest(a), r.Data.Code, "", refresh, true)
+	g := grantFromAuthRequest(a)
+	g.dpopJKT = jkt
+	return s.tokenResponse(ctx, r.Client, a, g, r.Data.Code, "", refresh, true)
 }
 
 // RefreshToken answers the refresh_token grant (RFC 6749 §6) with the
 // checks of op's LegacyServer.RefreshToken; the presented token is
 // rotated.
 func (s *server) RefreshToken(ctx context.Context, r *op.ClientRequest[oidc.RefreshTokenRequest]) (*op.Response, error) {
+	jkt, err := s.p.tokenDPoP(ctx, dpopRequest(r.Request), r.Client) // dpop.go
+	if err != nil {
+		return nil, err
+	}
 	rt, err := s.p.storage.refreshRequest(ctx, r.Data.RefreshToken, r.Client.GetID())
 	if err != nil {
 		return nil, err
@@ -193,7 +245,12 @@ func (s *server) RefreshToken(ctx context.Context, r *op.ClientRequest[oidc.Refr
 	if err := op.ValidateRefreshTokenScopes(r.Data.Scopes, rt); err != nil {
 		return nil, err
 	}
-	return s.tokenResponse(ctx, r.Client, rt, grantFromRefreshToken(rt), "", r.Data.RefreshToken, true, true)
+	if rt.m.DPoPJKT != "" && rt.m.DPoPJKT != jkt { // RFC 9449 §5: a public client's refresh token is bound to its key
+		return nil, oidc.ErrInvalidGrant().WithDescription("the refresh token is bound to another DPoP key")
+	}
+	g := grantFromRefreshToken(rt)
+	g.dpopJKT = jkt
+	return s.tokenResponse(ctx, r.Client, rt, g, "", r.Data.RefreshToken, true, true)
 }
 
 // DeviceToken answers a device_code poll (RFC 8628 §3.4, §3.5) with the
@@ -201,6 +258,10 @@ func (s *server) RefreshToken(ctx context.Context, r *op.ClientRequest[oidc.Refr
 // authenticated before the grant is looked at, so a poll without a
 // confidential client's credentials cannot redeem it.
 func (s *server) DeviceToken(ctx context.Context, r *op.ClientRequest[oidc.DeviceAccessTokenRequest]) (*op.Response, error) {
+	jkt, err := s.p.tokenDPoP(ctx, dpopRequest(r.Request), r.Client) // dpop.go
+	if err != nil {
+		return nil, err
+	}
 	st, d, err := s.p.storage.deviceState(ctx, r.Client.GetID(), r.Data.DeviceCode)
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
@@ -220,7 +281,9 @@ func (s *server) DeviceToken(ctx context.Context, r *op.ClientRequest[oidc.Devic
 	}
 	refresh := slices.Contains(st.Scopes, oidc.ScopeOfflineAccess) && op.ValidateGrantType(r.Client, oidc.GrantTypeRefreshToken)
 	idToken := slices.Contains(st.Scopes, oidc.ScopeOpenID)
-	return s.tokenResponse(ctx, r.Client, st, deviceGrant(d, st), "", "", refresh, idToken)
+	g := deviceGrant(d, st)
+	g.dpopJKT = jkt
+	return s.tokenResponse(ctx, r.Client, st, g, "", "", refresh, idToken)
 }
 
 // ClientCredentialsExchange answers the client_credentials grant (RFC 6749
@@ -230,7 +293,11 @@ func (s *server) ClientCredentialsExchange(ctx context.Context, r *op.ClientRequ
 	if !ok {
 		return nil, oidc.ErrInvalidClient()
 	}
-	resp, err := s.p.storage.clientCredentialsToken(ctx, c.m, r.Data.Scope, r.Form["resource"])
+	jkt, err := s.p.tokenDPoP(ctx, dpopRequest(r.Request), r.Client) // dpop.go
+	if err != nil {
+		return nil, err
+	}
+	resp, err := s.p.storage.clientCredentialsToken(ctx, c.m, r.Data.Scope, r.Form["resource"], jkt)
 	if err != nil {
 		return nil, err
 	}
@@ -261,7 +328,7 @@ func (s *server) tokenResponse(ctx context.Context, client op.Client, req op.IDT
 		return nil, err
 	}
 	resp := &oidc.AccessTokenResponse{
-		AccessToken: access, RefreshToken: newRefresh, TokenType: oidc.BearerToken,
+		AccessToken: access, RefreshToken: newRefresh, TokenType: tokenType(at.jkt),
 		ExpiresIn: uint64(max(at.expires.Sub(st.now()), 0).Seconds()), Scope: req.GetScopes(),
 	}
 	if idToken {
@@ -386,7 +453,9 @@ func (s *Storage) forClient(c *models.Client) clientKeys {
 }
 
 // SetUserinfoFromRequest is Storage's, except that a "minimal" client's ID
-// token gets sub and sid only.
+// token gets sub and sid only, plus the claims its claims parameter asks
+// for in the ID token that the granted scopes release (claimsparam.go; a
+// "scoped" client's ID token has them all already).
 func (k clientKeys) SetUserinfoFromRequest(ctx context.Context, info *oidc.UserInfo, req op.IDTokenRequest, scopes []string) error {
 	if !k.minimal {
 		return k.Storage.SetUserinfoFromRequest(ctx, info, req, scopes)
@@ -394,6 +463,13 @@ func (k clientKeys) SetUserinfoFromRequest(ctx context.Context, info *oidc.UserI
 	info.Subject = req.GetSubject()
 	if r, ok := req.(sessionIDer); ok && r.GetSessionID() != "" {
 		info.AppendClaims("sid", r.GetSessionID())
+	}
+	if r, ok := req.(requestedClaimser); ok && r.requestedClaims() != "" {
+		full := new(oidc.UserInfo)
+		if err := k.Storage.SetUserinfoFromRequest(ctx, full, req, req.GetScopes()); err != nil {
+			return err
+		}
+		addRequestedIDTokenClaims(info, full, r.requestedClaims())
 	}
 	return nil
 }

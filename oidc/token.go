@@ -32,6 +32,11 @@ type grantInfo struct {
 	// retry marks the rotation that answers a retry within the refresh
 	// reuse grace (refreshRequest).
 	retry bool
+	// dpopJKT is the key of the request's DPoP proof: the access token is
+	// bound to it, and a new grant of a public client too (RFC 9449 §5).
+	dpopJKT string
+	// claims is the sign-in's claims parameter, kept with a new grant.
+	claims string
 }
 
 // grantFromAuthRequest is the grant of a redeemed authorization code.
@@ -39,7 +44,7 @@ func grantFromAuthRequest(r *authRequest) *grantInfo {
 	return &grantInfo{
 		clientID: r.m.ClientID, userID: deref(r.m.UserID), sessionID: deref(r.m.SessionID),
 		authRequestID: r.m.ID, scopes: r.GetScopes(), grantScopes: r.GetScopes(),
-		audience: r.GetAudience(), amr: r.GetAMR(), acr: r.m.ACR, authTime: r.GetAuthTime(),
+		audience: r.GetAudience(), amr: r.GetAMR(), acr: r.m.ACR, authTime: r.GetAuthTime(), claims: r.m.Claims,
 	}
 }
 
@@ -73,6 +78,7 @@ type issuedAccess struct {
 	id, clientID, subject string
 	scopes, audience      []string
 	issued, expires       time.Time
+	jkt                   string // the DPoP key it is bound to
 }
 
 // CreateAccessToken issues an access token for a grant without a refresh
@@ -126,7 +132,7 @@ func (s *Storage) issueTokens(ctx context.Context, g *grantInfo, c *models.Clien
 	ca := &clientAdapter{m: c, cfg: &s.cfg}
 	now := s.now()
 	at := &issuedAccess{clientID: g.clientID, subject: g.userID, scopes: g.scopes, audience: g.audience,
-		issued: now, expires: now.Add(ca.accessTokenTTL())}
+		issued: now, expires: now.Add(ca.accessTokenTTL()), jkt: g.dpopJKT}
 	expires := at.expires
 	if rt := now.Add(ca.refreshTokenTTL()); refresh && rt.After(expires) {
 		expires = rt
@@ -150,16 +156,20 @@ func (s *Storage) issueTokens(ctx context.Context, g *grantInfo, c *models.Clien
 		if refresh {
 			gen = 1
 		}
+		bound := ""
+		if c.Public && refresh { // RFC 9449 §5: only a public client's refresh tokens are bound
+			bound = g.dpopJKT
+		}
 		err := s.db.CreateGrant(ctx, &models.Grant{
 			ID: grantID, ClientID: g.clientID, UserID: g.userID, SessionID: ptr(g.sessionID), AuthRequestID: ptr(g.authRequestID),
 			Scopes: models.StringList(g.grantScopes), Audience: models.StringList(g.audience), AMR: models.StringList(g.amr),
-			ACR: g.acr, AuthTime: g.authTime, Generation: gen, CreatedAt: now, UpdatedAt: now, ExpiresAt: expires,
+			ACR: g.acr, AuthTime: g.authTime, Generation: gen, CreatedAt: now, UpdatedAt: now, ExpiresAt: expires, DPoPJKT: bound, Claims: g.claims,
 		})
 		if err != nil {
 			return nil, "", err
 		}
 	}
-	id := accessTokenID{grant: grantID, generation: gen, issued: at.issued, expires: at.expires}
+	id := accessTokenID{grant: grantID, generation: gen, issued: at.issued, expires: at.expires, jkt: g.dpopJKT}
 	if !slices.Equal(g.scopes, g.grantScopes) {
 		id.scopes = g.scopes
 	}

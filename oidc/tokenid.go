@@ -19,6 +19,9 @@ import (
 //	access token ID g.<grant ID>.<generation>.<iat>.<exp>.<scopes>.<MAC>   (a user's grant)
 //	                c.<random>.<iat>.<exp>.<scopes>.<audience>.<MAC>        (client credentials)
 //
+// A DPoP-bound access token ID (RFC 9449) has the key's thumbprint as one
+// more field before the MAC.
+//
 // The access token ID is the JWT's jti (RFC 9068 §2.2) or what op
 // encrypts into an opaque token; <scopes> is empty when the token has the
 // grant's scopes, else the base64url of the space-separated scopes (a
@@ -31,7 +34,7 @@ import (
 // unauthenticated AES-CFB, op.NewAESDecrypter) to keep its fields honest.
 
 // tokenKeys are the MAC keys of refresh tokens and access token IDs.
-type tokenKeys struct{ refresh, access []byte }
+type tokenKeys struct{ refresh, access, dpopNonce []byte }
 
 func newTokenKeys(cryptoKey [32]byte) tokenKeys {
 	derive := func(label string) []byte {
@@ -39,7 +42,8 @@ func newTokenKeys(cryptoKey [32]byte) tokenKeys {
 		m.Write([]byte(label))
 		return m.Sum(nil)
 	}
-	return tokenKeys{refresh: derive("latchkey refresh token v1"), access: derive("latchkey access token id v1")}
+	return tokenKeys{refresh: derive("latchkey refresh token v1"), access: derive("latchkey access token id v1"),
+		dpopNonce: derive("latchkey dpop nonce v1")}
 }
 
 func mac(key []byte, msg string, size int) string {
@@ -98,6 +102,7 @@ type accessTokenID struct {
 	expires    time.Time
 	scopes     []string // nil: the grant's
 	audience   []string // client credentials only
+	jkt        string   // the DPoP key it is bound to (RFC 9449 §6); "" unbound
 }
 
 // accessMACSize is the access token ID's MAC: 128 bits.
@@ -131,6 +136,9 @@ func (k tokenKeys) encode(t accessTokenID) string {
 	} else {
 		body = strings.Join([]string{"c", t.random, iat, exp, encodeList(t.scopes), encodeList(t.audience)}, ".")
 	}
+	if t.jkt != "" {
+		body += "." + t.jkt
+	}
 	return body + "." + mac(k.access, body, accessMACSize)
 }
 
@@ -146,6 +154,10 @@ func (k tokenKeys) decode(id string) (accessTokenID, error) {
 		return t, errNotOurs
 	}
 	f := strings.Split(body, ".")
+	if len(f) == 7 { // DPoP-bound
+		t.jkt, f = f[6], f[:6]
+		ok = t.jkt != ""
+	}
 	num := func(s string) int64 {
 		n, err := strconv.ParseInt(s, 10, 64)
 		if err != nil {

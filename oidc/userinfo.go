@@ -168,7 +168,7 @@ func (s *Storage) SetIntrospectionFromToken(ctx context.Context, resp *oidc.Intr
 	resp.SetUserInfo(info)
 	resp.Scope = oidc.SpaceDelimitedArray(at.scopes)
 	resp.ClientID = g.ClientID
-	resp.TokenType = oidc.BearerToken
+	setIntrospectionBinding(resp, at.id.jkt)
 	resp.Subject = g.UserID
 	resp.Expiration = oidc.FromTime(at.id.expires)
 	resp.IssuedAt = oidc.FromTime(at.id.issued)

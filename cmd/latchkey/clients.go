@@ -38,6 +38,7 @@ type clientsAddCmd struct {
 	IDTokenClaims        string   `name:"id-token-claims" help:"What ID tokens carry: scoped (the claims of the granted profile, email and groups scopes) or minimal (sub and protocol claims only; the rest from userinfo)." default:"scoped" enum:"scoped,minimal"`
 	RequirePAR           bool     `name:"require-par" help:"Accept this client's authorization requests only through the PAR endpoint (RFC 9126)."`
 	RequirePKCE          bool     `name:"require-pkce" help:"Require a PKCE challenge (S256, RFC 7636) with every authorization request of this confidential client; public clients always need one."`
+	RequireDPoP          bool     `name:"require-dpop" help:"Refuse this client's token requests without a DPoP proof, so every access token it gets is bound to its key (RFC 9449)."`
 	JSON                 bool     `name:"json" help:"Print one JSON object."`
 }
 
@@ -101,7 +102,7 @@ func (a *clientsAddCmd) Run(ctx context.Context, e *env) (err error) {
 	c := &models.Client{Name: a.Name, Public: a.Public, RedirectURIs: a.RedirectURI, PostLogoutRedirectURIs: a.PostLogoutRedirectURI,
 		AllowedScopes: a.Scope, IDTokenAlg: a.IDTokenAlg, AccessTokenFormat: a.AccessTokenFormat,
 		SkipConsent: a.FirstParty, BackchannelLogoutURI: a.BackchannelLogoutURI, AccessTokenAudience: a.Audience, JWKS: jwks,
-		IDTokenClaims: a.IDTokenClaims, RequirePAR: a.RequirePAR, RequirePKCE: a.RequirePKCE}
+		IDTokenClaims: a.IDTokenClaims, RequirePAR: a.RequirePAR, RequirePKCE: a.RequirePKCE, RequireDPoP: a.RequireDPoP}
 	secret, err := db.CreateClient(ctx, c)
 	if err != nil {
 		return err

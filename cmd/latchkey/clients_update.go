@@ -17,12 +17,13 @@ type clientsUpdateCmd struct {
 	IDTokenClaims string `name:"id-token-claims" help:"What ID tokens carry: scoped (the claims of the granted profile, email and groups scopes) or minimal (sub and protocol claims only; the rest from userinfo)."`
 	RequirePAR    *bool  `name:"require-par" negatable:"" help:"Accept the application's authorization requests only through the PAR endpoint (RFC 9126); --no-require-par accepts them at /authorize again."`
 	RequirePKCE   *bool  `name:"require-pkce" negatable:"" help:"Require a PKCE challenge (S256, RFC 7636) with every authorization request of this confidential application; --no-require-pkce makes it optional again (public clients always need one)."`
+	RequireDPoP   *bool  `name:"require-dpop" negatable:"" help:"Refuse the application's token requests without a DPoP proof (RFC 9449); --no-require-dpop accepts Bearer tokens again."`
 	JSON          bool   `name:"json" help:"Print one JSON object."`
 }
 
 func (u *clientsUpdateCmd) Run(ctx context.Context, e *env) (err error) {
-	if u.IDTokenClaims == "" && u.RequirePAR == nil && u.RequirePKCE == nil {
-		return errors.New("nothing to change: give --id-token-claims, --[no-]require-par or --[no-]require-pkce")
+	if u.IDTokenClaims == "" && u.RequirePAR == nil && u.RequirePKCE == nil && u.RequireDPoP == nil {
+		return errors.New("nothing to change: give --id-token-claims, --[no-]require-par, --[no-]require-pkce or --[no-]require-dpop")
 	}
 	claims := ""
 	if u.IDTokenClaims != "" {
@@ -60,6 +61,10 @@ func (u *clientsUpdateCmd) Run(ctx context.Context, e *env) (err error) {
 		c.RequirePKCE = *u.RequirePKCE
 		changed = append(changed, "require_pkce")
 	}
+	if u.RequireDPoP != nil && c.RequireDPoP != *u.RequireDPoP {
+		c.RequireDPoP = *u.RequireDPoP
+		changed = append(changed, "require_dpop")
+	}
 	if len(changed) > 0 {
 		c.UpdatedAt = db.Now()
 		if err := db.SaveClient(ctx, c); err != nil {
@@ -70,7 +75,7 @@ func (u *clientsUpdateCmd) Run(ctx context.Context, e *env) (err error) {
 	}
 	if u.JSON {
 		return e.printJSON(map[string]any{"client_id": c.ID, "name": c.Name, "id_token_claims": c.IDTokenClaims, "require_par": c.RequirePAR,
-			"require_pkce": c.NeedsPKCE(), "changed": nonNilList(changed)})
+			"require_pkce": c.NeedsPKCE(), "require_dpop": c.RequireDPoP, "changed": nonNilList(changed)})
 	}
 	if len(changed) == 0 {
 		fmt.Fprintf(e.out, "Client %q unchanged.\n", c.Name)

@@ -143,7 +143,9 @@ type APIClient struct {
 	RequirePAR bool `json:"require_pushed_authorization_requests"`
 	// RFC 7636: a confidential client that must send a code challenge;
 	// always true for public clients.
-	RequirePKCE  bool   `json:"require_pkce"`
+	RequirePKCE bool `json:"require_pkce"`
+	// RFC 9449 §5.2 client metadata: token requests need a DPoP proof.
+	RequireDPoP  bool   `json:"dpop_bound_access_tokens"`
 	ClientSecret string `json:"client_secret,omitempty"`
 }
 
@@ -160,7 +162,7 @@ func toAPIClient(cl *models.Client) APIClient {
 		AllowedGroups: nonNil(cl.AllowedGroups), IDTokenAlg: cl.IDTokenAlg, AccessTokenFormat: cl.AccessTokenFormat,
 		AccessTokenTTL: cl.AccessTokenTTL, IDTokenTTL: cl.IDTokenTTL, RefreshTokenTTL: cl.RefreshTokenTTL, BackchannelLogoutURI: cl.BackchannelLogoutURI,
 		IDTokenClaims: cl.IDTokenClaims, Builtin: cl.Builtin,
-		RequirePAR: cl.RequirePAR, RequirePKCE: cl.NeedsPKCE()}
+		RequirePAR: cl.RequirePAR, RequirePKCE: cl.NeedsPKCE(), RequireDPoP: cl.RequireDPoP}
 }
 
 func (in *APIClient) apply(cl *models.Client) {
@@ -172,6 +174,7 @@ func (in *APIClient) apply(cl *models.Client) {
 	cl.IDTokenClaims = in.IDTokenClaims // checked by validateClient
 	cl.RequirePAR = in.RequirePAR
 	cl.RequirePKCE = in.RequirePKCE && !cl.Public // public clients need it anyway
+	cl.RequireDPoP = in.RequireDPoP
 	if cl.IDTokenAlg == "" {
 		cl.IDTokenAlg = "RS256"
 	}

@@ -125,6 +125,7 @@ func (s *Handlers) clientFromForm(c echo.Context, cl *models.Client, isNew bool)
 	cl.SkipConsent = c.FormValue("skip_consent") == "on"                               // issue 5: first-party
 	cl.RequirePAR = c.FormValue("require_par") == "on"                                 // RFC 9126 §6
 	cl.RequirePKCE = !cl.Public && c.FormValue("require_pkce") == "on"                 // public clients always need PKCE
+	cl.RequireDPoP = c.FormValue("require_dpop") == "on"                               // RFC 9449
 	cl.BackchannelLogoutURI = strings.TrimSpace(c.FormValue("backchannel_logout_uri")) // issue 5
 	if cl.AccessTokenFormat == "" {
 		cl.AccessTokenFormat = models.AccessTokenJWT
