@@ -115,6 +115,16 @@ func (db *conn) searchColumns() (cols []string, key string) {
 	return []string{"username", "lower(email)", "lower(display_name)"}, "+username"
 }
 
+// unindexed returns a search column's expression in a form no index
+// matches, so that the planner walks the username index instead of the
+// expression's range.
+func (db *conn) unindexed(col string) string {
+	if db.postgres {
+		return strings.Replace(col, "COLLATE", "|| '' COLLATE", 1)
+	}
+	return "+" + col
+}
+
 // userPageIDs returns the IDs of the page's users (Limit+1 of them at most,
 // in the order read) with one query on the indexes: without a prefix, a
 // walk of the username index from the cursor; with one, the union of
@@ -138,14 +148,31 @@ func (db *UserStore) userPageIDs(ctx context.Context, s UserSearch) ([]string, e
 	var branches []string
 	var args []any
 	for i, col := range cols {
-		where := col + " >= ?"
-		args = append(args, lo)
+		rng := col + " >= ?"
+		rangeArgs := []any{lo}
 		if hi != "" {
-			where += " AND " + col + " < ?"
-			args = append(args, hi)
+			rng += " AND " + col + " < ?"
+			rangeArgs = append(rangeArgs, hi)
 		}
+		k := key
+		if i > 0 {
+			// A broad range (a one-letter prefix: a million addresses)
+			// would be sorted whole by username: walk the username index
+			// instead, with the range as a filter hidden from the planner.
+			n, err := db.countUpTo(ctx, "SELECT 1 FROM users WHERE "+rng, sortCap(s.Limit), rangeArgs...)
+			if err != nil {
+				return nil, err
+			}
+			if n >= sortCap(s.Limit) {
+				rng, k = db.unindexed(col)+" >= ?", "username"
+				if hi != "" {
+					rng += " AND " + db.unindexed(col) + " < ?"
+				}
+			}
+		}
+		where := rng
+		args = append(args, rangeArgs...)
 		if cursor != "" {
-			k := key
 			if i == 0 {
 				k = "username"
 			}
@@ -227,15 +254,26 @@ func (db *UserStore) ListGroupsPage(ctx context.Context, p PageQuery) ([]GroupIn
 
 // GroupMembersPage returns a page of a group's members by username (the
 // cursors are usernames), and whether another page follows in the
-// direction read. It reads the group's memberships on their index, so its
-// cost follows the size of the group, not of the users table.
-// Errors: ErrInvalid (see PageQuery).
+// direction read. A small group (under sortCap members) is read from its
+// membership index and sorted; a large one by walking the username index
+// and keeping the members (a primary-key probe of user_groups per user),
+// so a page of a group of 200,000 reads about a page's worth of users
+// instead of sorting the group. Errors: ErrInvalid (see PageQuery).
 func (db *UserStore) GroupMembersPage(ctx context.Context, groupID string, p PageQuery) ([]User, bool, error) {
 	if err := p.check(); err != nil {
 		return nil, false, err
 	}
+	n, err := db.countUpTo(ctx, "SELECT 1 FROM user_groups WHERE group_id = ?", sortCap(p.Limit), groupID)
+	if err != nil {
+		return nil, false, err
+	}
+	var q *gorm.DB
+	if n < sortCap(p.Limit) {
+		q = db.ctx(ctx).Joins("JOIN user_groups ON user_groups.user_id = users.id").Where("user_groups.group_id = ?", groupID)
+	} else {
+		q = db.ctx(ctx).Where("EXISTS (SELECT 1 FROM user_groups WHERE user_groups.user_id = users.id AND user_groups.group_id = ?)", groupID)
+	}
 	var us []User
-	q := db.ctx(ctx).Joins("JOIN user_groups ON user_groups.user_id = users.id").Where("user_groups.group_id = ?", groupID)
 	if err := p.keyset(q, "users.username").Find(&us).Error; err != nil {
 		return nil, false, translate(err)
 	}
