@@ -316,6 +316,32 @@ func TestBrowserAdminConsolePages(t *testing.T) {
 		c.expectText("table", "ops")
 	})
 
+	// The user form's group picker: typing asks the server for the groups
+	// that start with the text after the last comma (admin.js), and a
+	// chosen suggestion saves (issue 18: no list of every group).
+	t.Run("group picker", func(t *testing.T) {
+		c := c.in(t)
+		for _, n := range []string{"observers", "obsidian", "other"} {
+			if _, err := app.db.CreateGroup(ctx, n); err != nil {
+				c.fatalf("group %s: %v", n, err)
+			}
+		}
+		c.open(app.adminURL + "/admin/users/" + carol.ID)
+		c.fill("add-groups", "OBS")
+		c.waitFor("suggestions for OBS", `document.querySelectorAll("#group-options option").length === 2`)
+		if got := c.eval(`[...document.querySelectorAll("#group-options option")].map(o => o.value).join("|")`); got != "observers|obsidian" {
+			c.fatalf("suggestions for OBS = %q", got)
+		}
+		c.fill("add-groups", "observers, ot")
+		c.waitFor("suggestions after a comma", `[...document.querySelectorAll("#group-options option")].map(o => o.value).join("|") === "observers, other"`)
+		c.fill("add-groups", "observers, other")
+		c.submit("save carol with two more groups", "#save-user")
+		c.expectText(".notice.ok", "saved")
+		if u, _ := app.db.UserByID(ctx, carol.ID); !slices.Contains(u.GroupNames(), "observers") || !slices.Contains(u.GroupNames(), "other") {
+			c.fatalf("carol's groups = %v", u.GroupNames())
+		}
+	})
+
 	t.Run("applications", func(t *testing.T) {
 		c := c.in(t)
 		c.open(app.adminURL + "/admin/clients")

@@ -150,6 +150,7 @@ func (s *Server) routeTable() []route {
 		{internal, post, "/admin/users/:id/apps/:cid/revoke", adm.HandleAppRevoke, view},
 		{internal, get, "/admin/groups", adm.HandleGroupsList, view},
 		{internal, post, "/admin/groups", adm.HandleGroupCreate, view},
+		{internal, get, "/admin/groups/options", adm.HandleGroupOptions, view},
 		{internal, get, "/admin/groups/:id", adm.HandleGroupShow, view},
 		{internal, post, "/admin/groups/:id", adm.HandleGroupUpdate, view},
 		{internal, post, "/admin/groups/:id/delete", adm.HandleGroupDelete, view},

@@ -73,7 +73,7 @@ func TestImportBatchesCommitOrRollBack(t *testing.T) {
 	if err != nil || u.Email != "u42@example.com" || len(u.WebAuthnID) != 64 || groupList(u) != "Staff,ops" {
 		t.Fatalf("imported user %+v %v", u, err)
 	}
-	groups, err := db.ListGroups(ctx)
+	groups, _, err := db.ListGroupsPage(ctx, PageQuery{Limit: 10})
 	if err != nil || len(groups) != 2 || groups[0].Members != 700 {
 		t.Fatalf("groups %+v %v", groups, err)
 	}

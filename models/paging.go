@@ -115,6 +115,29 @@ func (db *conn) searchColumns() (cols []string, key string) {
 	return []string{"username", "lower(email)", "lower(display_name)"}, "+username"
 }
 
+// walkUsernames returns the IDs of up to n users that match cond, in
+// the order order from the cursor (op, cursor; none when cursor is
+// ""), among the next walkWindow(n) users of the username index: a walk
+// whose cost is bounded whatever cond matches. Fewer than n IDs means
+// the window did not hold a page.
+func (db *conn) walkUsernames(ctx context.Context, cond string, condArgs []any, order, op, cursor string, n int) ([]string, error) {
+	inner := "SELECT id, username, email, display_name FROM users"
+	var args []any
+	if cursor != "" {
+		inner += " WHERE username " + op + " ?"
+		args = append(args, cursor)
+	}
+	q := fmt.Sprintf("SELECT id FROM (%s ORDER BY %s LIMIT %d) AS w WHERE %s ORDER BY %s LIMIT %d",
+		inner, order, walkWindow(n), cond, order, n)
+	var ids []string
+	err := db.ctx(ctx).Raw(q, append(args, condArgs...)...).Pluck("id", &ids).Error
+	return ids, translate(err)
+}
+
+// walkWindow is how many users of the username index a walk reads at
+// most for a page of n: four times what a sort may read.
+func walkWindow(n int) int { return 4 * sortCapFactor * n }
+
 // userPageIDs returns the IDs of the page's users (Limit+1 of them at most,
 // in the order read) with one query on the indexes: without a prefix, a
 // walk of the username index from the cursor; with one, the union of
@@ -138,14 +161,38 @@ func (db *UserStore) userPageIDs(ctx context.Context, s UserSearch) ([]string, e
 	var branches []string
 	var args []any
 	for i, col := range cols {
-		where := col + " >= ?"
-		args = append(args, lo)
+		rng := col + " >= ?"
+		rangeArgs := []any{lo}
 		if hi != "" {
-			where += " AND " + col + " < ?"
-			args = append(args, hi)
+			rng += " AND " + col + " < ?"
+			rangeArgs = append(rangeArgs, hi)
 		}
+		k := key
+		if i > 0 {
+			// A broad range (a one-letter prefix: a million addresses)
+			// would be sorted whole by username: walk the username index
+			// instead, a bounded window of it, and sort the range only
+			// when the window holds less than a page of it (a range far
+			// from the cursor in username order).
+			n, err := db.countUpTo(ctx, "SELECT 1 FROM users WHERE "+rng, sortCap(s.Limit), rangeArgs...)
+			if err != nil {
+				return nil, err
+			}
+			if n >= sortCap(s.Limit) {
+				found, err := db.walkUsernames(ctx, rng, rangeArgs, order, op, cursor, s.Limit+1)
+				if err != nil {
+					return nil, err
+				}
+				if len(found) > s.Limit {
+					branches = append(branches, fmt.Sprintf("SELECT id, username FROM users AS b%d WHERE id IN ?", i))
+					args = append(args, found)
+					continue
+				}
+			}
+		}
+		where := rng
+		args = append(args, rangeArgs...)
 		if cursor != "" {
-			k := key
 			if i == 0 {
 				k = "username"
 			}
@@ -227,17 +274,41 @@ func (db *UserStore) ListGroupsPage(ctx context.Context, p PageQuery) ([]GroupIn
 
 // GroupMembersPage returns a page of a group's members by username (the
 // cursors are usernames), and whether another page follows in the
-// direction read. It reads the group's memberships on their index, so its
-// cost follows the size of the group, not of the users table.
+// direction read. A small group (under sortCap members) is read from its
+// membership index and sorted; a large one by walking a bounded window of
+// the username index and keeping the members (a primary-key probe of
+// user_groups per user), so a page of a group of 200,000 reads a few
+// thousand users instead of sorting the group; only when the window
+// holds less than a page of the group is the group sorted.
 // Errors: ErrInvalid (see PageQuery).
 func (db *UserStore) GroupMembersPage(ctx context.Context, groupID string, p PageQuery) ([]User, bool, error) {
 	if err := p.check(); err != nil {
 		return nil, false, err
 	}
+	n, err := db.countUpTo(ctx, "SELECT 1 FROM user_groups WHERE group_id = ?", sortCap(p.Limit), groupID)
+	if err != nil {
+		return nil, false, err
+	}
 	var us []User
-	q := db.ctx(ctx).Joins("JOIN user_groups ON user_groups.user_id = users.id").Where("user_groups.group_id = ?", groupID)
-	if err := p.keyset(q, "users.username").Find(&us).Error; err != nil {
-		return nil, false, translate(err)
+	if n >= sortCap(p.Limit) {
+		// A bounded window of the username index, members kept.
+		window := p.keyset(db.ctx(ctx).Model(&User{}), "users.username").Limit(walkWindow(p.Limit + 1))
+		q := db.ctx(ctx).Table("(?) AS w", window).
+			Where("EXISTS (SELECT 1 FROM user_groups WHERE user_groups.user_id = w.id AND user_groups.group_id = ?)", groupID)
+		order := "w.username"
+		if p.Before != "" {
+			order += " DESC"
+		}
+		if err := q.Order(order).Limit(p.Limit + 1).Find(&us).Error; err != nil {
+			return nil, false, translate(err)
+		}
+	}
+	if len(us) <= p.Limit { // a small group, or a window without a page of it
+		us = nil
+		q := db.ctx(ctx).Joins("JOIN user_groups ON user_groups.user_id = users.id").Where("user_groups.group_id = ?", groupID)
+		if err := p.keyset(q, "users.username").Find(&us).Error; err != nil {
+			return nil, false, translate(err)
+		}
 	}
 	us, more := cut(us, p)
 	return us, more, nil

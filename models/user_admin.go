@@ -133,15 +133,6 @@ type GroupInfo struct {
 	Members int64
 }
 
-// ListGroups returns every group with its member count, by name.
-func (db *UserStore) ListGroups(ctx context.Context) ([]GroupInfo, error) {
-	var out []GroupInfo
-	err := db.ctx(ctx).Model(&Group{}).
-		Select("groups.id, groups.name, groups.created_at, (SELECT COUNT(*) FROM user_groups WHERE user_groups.group_id = groups.id) AS members").
-		Order("groups.name").Scan(&out).Error
-	return out, translate(err)
-}
-
 // NormalizeGroupName trims a group name and checks it: 1–64 characters
 // without control characters or commas (names are listed comma-separated).
 func NormalizeGroupName(s string) (string, error) {

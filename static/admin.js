@@ -1,4 +1,4 @@
-// Admin console: copy buttons and confirmation of destructive actions.
+// Admin console: copy buttons, confirmation of destructive actions, group pickers.
 "use strict";
 (function () {
   document.querySelectorAll("button.copy[data-copy]").forEach(function (btn) {
@@ -18,6 +18,38 @@
   document.querySelectorAll("button[data-confirm]").forEach(function (btn) {
     btn.addEventListener("click", function (ev) {
       if (!window.confirm(btn.dataset.confirm)) ev.preventDefault();
+    });
+  });
+  // Group pickers (issue 18: forms never list every group): suggest the
+  // groups that start with the name being typed after the last comma,
+  // from the server, a page at a time.
+  document.querySelectorAll("input[data-group-search]").forEach(function (input) {
+    const list = document.getElementById(input.getAttribute("list"));
+    if (!list) return;
+    let timer = 0;
+    let asked = "";
+    input.addEventListener("input", function () {
+      clearTimeout(timer);
+      timer = setTimeout(async function () {
+        const text = input.value;
+        const cut = text.lastIndexOf(",") + 1;
+        const head = cut > 0 ? text.slice(0, cut) + " " : "";
+        const prefix = text.slice(cut).trim();
+        if (prefix === asked) return;
+        asked = prefix;
+        try {
+          const resp = await fetch(input.dataset.groupSearch + "?q=" + encodeURIComponent(prefix), { credentials: "same-origin" });
+          if (!resp.ok || asked !== prefix) return;
+          const body = await resp.json();
+          list.replaceChildren(...body.groups.map(function (name) {
+            const opt = document.createElement("option");
+            opt.value = head + name;
+            return opt;
+          }));
+        } catch (e) {
+          // Suggestions are a convenience: typing the names still works.
+        }
+      }, 150);
     });
   });
 })();

@@ -24,7 +24,6 @@ type adminClientPage struct {
 	Discovery    string
 	Snippet      string
 	Algs         []string
-	AllGroups    []models.GroupInfo
 	Scopes       []scopeHelp
 	RedirectText string
 	LogoutText   string
@@ -66,12 +65,8 @@ func (s *Handlers) HandleClientsList(c echo.Context) error {
 }
 
 func (s *Handlers) clientPage(c echo.Context, cl *models.Client, isNew bool, scripts ...string) (*adminClientPage, error) {
-	groups, err := s.db.ListGroups(c.Request().Context())
-	if err != nil {
-		return nil, err
-	}
 	return &adminClientPage{adminBase: s.adminBase(c, "clients", scripts...), Client: cl, New: isNew, Algs: oidc.SigningAlgorithms(),
-		AllGroups: groups, Scopes: scopeHelps, Discovery: s.cfg.Issuer + "/.well-known/openid-configuration",
+		Scopes: scopeHelps, Discovery: s.cfg.Issuer + "/.well-known/openid-configuration",
 		RedirectText: strings.Join(cl.RedirectURIs, "\n"), LogoutText: strings.Join(cl.PostLogoutRedirectURIs, "\n"),
 		Snippet: clientSnippet(s.cfg.Issuer, cl)}, nil
 }
@@ -119,7 +114,7 @@ func (s *Handlers) clientFromForm(c echo.Context, cl *models.Client, isNew bool)
 			cl.AllowedScopes = append(cl.AllowedScopes, sc)
 		}
 	}
-	cl.AllowedGroups = models.StringList(form["groups"])
+	cl.AllowedGroups = models.StringList(formGroups(c)) // group_picker.go
 	cl.IDTokenAlg = c.FormValue("id_token_alg")
 	cl.AccessTokenFormat = c.FormValue("access_token_format")
 	cl.SkipConsent = c.FormValue("skip_consent") == "on"                               // issue 5: first-party
@@ -200,6 +195,9 @@ func (s *Handlers) HandleClientCreate(c echo.Context) error {
 	if msg := s.clientFromForm(c, cl, true); msg != "" {
 		return s.clientFormError(c, cl, true, msg)
 	}
+	if msg, err := s.checkAddedGroups(c.Request().Context(), nil, cl.AllowedGroups); err != nil || msg != "" {
+		return s.clientFormErrorOr(c, cl, true, msg, err)
+	}
 	secret, err := s.db.CreateClient(c.Request().Context(), cl)
 	if err != nil {
 		if msg := userMessage(err); msg != "" {
@@ -260,8 +258,12 @@ func (s *Handlers) HandleClientUpdate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	prev := cl.AllowedGroups
 	if msg := s.clientFromForm(c, cl, false); msg != "" {
 		return s.clientFormError(c, cl, false, msg)
+	}
+	if msg, err := s.checkAddedGroups(c.Request().Context(), prev, cl.AllowedGroups); err != nil || msg != "" {
+		return s.clientFormErrorOr(c, cl, false, msg, err)
 	}
 	if err := s.db.SaveClient(c.Request().Context(), cl); err != nil {
 		return err

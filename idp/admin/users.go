@@ -45,8 +45,6 @@ type adminUserForm struct {
 	New          bool
 	User         *models.User
 	Claims       string
-	AllGroups    []models.GroupInfo
-	MemberOf     map[string]bool
 	Passkeys     []web.PasskeyRow
 	Sessions     []models.Session
 	Apps         []web.AppRow // applications holding live tokens for the user
@@ -65,14 +63,6 @@ func (s *Handlers) HandleUserNew(c echo.Context) error {
 
 func (s *Handlers) renderUserForm(c echo.Context, status int, p *adminUserForm) error {
 	ctx := c.Request().Context()
-	var err error
-	if p.AllGroups, err = s.db.ListGroups(ctx); err != nil {
-		return err
-	}
-	p.MemberOf = map[string]bool{}
-	for _, g := range p.User.Groups {
-		p.MemberOf[g.Name] = true
-	}
 	if !p.New {
 		creds, err := s.db.CredentialsByUser(ctx, p.User.ID)
 		if err != nil {
@@ -121,8 +111,11 @@ func userFromForm(c echo.Context, u *models.User) (claims string, groups []strin
 		err = formError(userMessage(e))
 	}
 	u.CustomClaims = m
-	form, _ := c.FormParams()
-	groups = form["groups"]
+	groups = formGroups(c) // group_picker.go
+	u.Groups = nil         // shown ticked again if the form comes back
+	for _, g := range groups {
+		u.Groups = append(u.Groups, models.Group{Name: g})
+	}
 	return claims, groups, err
 }
 
@@ -134,6 +127,13 @@ func (s *Handlers) HandleUserCreate(c echo.Context) error {
 	p := &adminUserForm{adminBase: s.adminBase(c, "users"), New: true, User: u, Claims: claims}
 	if ferr != nil {
 		p.Error = ferr.Error()
+		return s.renderUserForm(c, http.StatusBadRequest, p)
+	}
+	// Typed group names are checked before anything is written.
+	if msg, err := s.checkGroupsExist(ctx, groups); err != nil {
+		return err
+	} else if msg != "" {
+		p.Error = msg
 		return s.renderUserForm(c, http.StatusBadRequest, p)
 	}
 	var err error
@@ -208,10 +208,6 @@ func (s *Handlers) HandleUserUpdate(c echo.Context) error {
 	}
 	if ferr != nil {
 		p.Error = ferr.Error()
-		u.Groups = nil
-		for _, g := range groups {
-			u.Groups = append(u.Groups, models.Group{Name: g})
-		}
 		return s.renderUserForm(c, http.StatusBadRequest, p)
 	}
 	if len(changed) > 0 {
@@ -326,52 +322,16 @@ func (s *Handlers) HandleAppRevoke(c echo.Context) error {
 }
 
 // setUserGroups makes the user a member of exactly the named groups,
-// creating missing ones. It works on group IDs: models.SetUserGroups finds
-// a group by an ID derived from its name, which a renamed group no longer
-// has (it fails with "not found").
+// creating missing ones (the API's user creation), in one transaction that
+// reads only the named groups (models.EditUser finds them by name, so a
+// renamed group keeps its members).
 func (s *Handlers) setUserGroups(ctx context.Context, userID string, names []string) error {
-	all, err := s.db.ListGroups(ctx)
-	if err != nil {
-		return err
-	}
-	byName := map[string]string{}
-	for _, g := range all {
-		byName[g.Name] = g.ID
-	}
-	want := map[string]bool{}
+	var want []string
 	for _, n := range names {
-		if n = strings.TrimSpace(n); n == "" {
-			continue
-		}
-		id, ok := byName[n]
-		if !ok {
-			g, err := s.db.CreateGroup(ctx, n)
-			if err != nil {
-				return err // ErrInvalid for a bad name; ErrConflict if created meanwhile
-			}
-			id, byName[n] = g.ID, g.ID
-		}
-		want[id] = true
-	}
-	u, err := s.db.UserByID(ctx, userID)
-	if err != nil {
-		return err
-	}
-	have := map[string]bool{}
-	for _, g := range u.Groups {
-		have[g.ID] = true
-		if !want[g.ID] {
-			if err := s.db.RemoveGroupMember(ctx, g.ID, userID); err != nil {
-				return err
-			}
+		if n = strings.TrimSpace(n); n != "" {
+			want = append(want, n)
 		}
 	}
-	for id := range want {
-		if !have[id] {
-			if err := s.db.AddGroupMember(ctx, id, userID); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	_, err := s.db.EditUser(ctx, userID, models.UserEdit{Groups: &want, CreateGroups: true})
+	return err
 }
