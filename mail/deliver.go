@@ -1,6 +1,7 @@
 package mail
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -120,6 +121,12 @@ func (m *Mailer) send(client *gomail.Client, r *models.OutboxMessage) error {
 	msg.SetGenHeader("Auto-Submitted", "auto-generated")
 	msg.SetBodyString(gomail.TypeTextPlain, b.Text)
 	msg.AddAlternativeString(gomail.TypeTextHTML, b.HTML)
+	if lb := m.branding(); b.Logo && len(lb.Logo) > 0 { // brand.go
+		if err := msg.EmbedReader("logo"+logoExt(lb.LogoType), bytes.NewReader(lb.Logo), gomail.WithFileContentID(LogoCID),
+			gomail.WithFileContentType(gomail.ContentType(lb.LogoType))); err != nil {
+			return err
+		}
+	}
 	return client.Send(msg)
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/latchkey-idp/latchkey/idp/web"
+	"github.com/latchkey-idp/latchkey/internal/i18n"
 	"github.com/latchkey-idp/latchkey/models"
 	"github.com/latchkey-idp/latchkey/passkeys"
 )
@@ -104,7 +105,7 @@ func (s *Service) FinishAuthRequest(ctx context.Context, ar *models.AuthRequest,
 	if !acrSatisfied(res.ACR, ar.ACRValues) {
 		s.audit(ctx, b.IP, &models.AuditEvent{Type: models.EventSignInFailed, UserID: res.User.ID, ClientID: ar.ClientID,
 			Detail: models.JSONMap{"reason": "acr_not_met", "acr": res.ACR, "acr_values": ar.ACRValues}})
-		return nil, s.refuse(ctx, ar, challenge, res, web.NewError(http.StatusForbidden, "This application requires a passkey on a security key or device whose make and model your organisation has verified. This passkey does not qualify; use another one.", nil))
+		return nil, s.refuse(ctx, ar, challenge, res, web.NewError(http.StatusForbidden, i18n.Key("err.attestation_required"), nil))
 	}
 	if err := s.CheckClientGroups(ctx, ar.ClientID, res.User.ID, b.IP); err != nil {
 		return nil, s.refuse(ctx, ar, challenge, res, err)
@@ -254,7 +255,7 @@ func (s *Service) complete(ctx context.Context, tx *models.DB, ar *models.AuthRe
 	err = tx.CompleteAuthRequest(ctx, ar.ID, models.Completion{UserID: out.UserID, SessionID: out.SessionID, AuthTime: authTime,
 		AMR: amr, ACR: acr, Challenge: challenge, ConsentPending: need})
 	if err != nil {
-		return web.NewError(http.StatusConflict, "This sign-in request was already completed. Go back to the application.", err)
+		return web.NewError(http.StatusConflict, i18n.Key("err.signin_done"), err)
 	}
 	if need {
 		out.Next = "/consent?authRequestID=" + url.QueryEscape(ar.ID)
@@ -303,7 +304,7 @@ func (s *Service) CheckClientGroups(ctx context.Context, clientID, userID, ip st
 	s.audit(ctx, ip, &models.AuditEvent{Type: models.EventSignInFailed, Success: false, UserID: userID, ClientID: clientID,
 		Detail: models.JSONMap{"reason": "not in an allowed group"}})
 	return &web.Error{Status: http.StatusForbidden, Message: "Your account may not sign in to " + cl.Name + ".",
-		Hint: "This application is limited to some groups. Ask your administrator for access."}
+		Hint: i18n.Key("err.groups_hint")}
 }
 
 // auditRefusal audits a refused passkey answer: a clone warning, a passkey
