@@ -112,7 +112,7 @@ func New(ctx context.Context, cfg Config, db *models.DB, sealer *models.Sealer) 
 		return nil, err
 	}
 	s.wire()
-	s.wireLanguages() // languages.go
+	s.wireLanguages()   // languages.go
 	s.registerNotices() // mail.go
 	if err := s.admin.EnsureClient(ctx, sealer); err != nil {
 		return nil, err

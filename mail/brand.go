@@ -71,7 +71,10 @@ const wrapWidth = 72
 func wrap(s string) string {
 	var out strings.Builder
 	n := 0
-	for i, w := range strings.Fields(s) {
+	// Split at ASCII spaces only: a no-break space (French "heure\u00a0:")
+	// must keep its words together.
+	words := strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == '\n' || r == '\t' })
+	for i, w := range words {
 		l := utf8.RuneCountInString(w)
 		switch {
 		case i == 0:

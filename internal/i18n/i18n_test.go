@@ -24,14 +24,14 @@ var (
 // message ID they use, with the files that use each.
 func usedIDs(t *testing.T) map[string][]string {
 	t.Helper()
-	root := filepath.Join("..", "..")
+	root := os.DirFS(filepath.Join("..", ".."))
 	used := map[string][]string{}
-	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+	err := fs.WalkDir(root, ".", func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
 		if d.IsDir() {
-			if name := d.Name(); path != root && (strings.HasPrefix(name, ".") || name == "node_modules" || name == "testdata") {
+			if name := d.Name(); path != "." && (strings.HasPrefix(name, ".") || name == "node_modules" || name == "testdata") {
 				return filepath.SkipDir
 			}
 			return nil
@@ -42,12 +42,12 @@ func usedIDs(t *testing.T) map[string][]string {
 			return nil
 		case strings.HasSuffix(path, ".go"):
 			re = goUse
-		case strings.Contains(filepath.ToSlash(path), "templates/") && (strings.HasSuffix(path, ".html") || strings.HasSuffix(path, ".txt")):
+		case strings.HasPrefix(path, "templates/") && (strings.HasSuffix(path, ".html") || strings.HasSuffix(path, ".txt")):
 			re = templateUse
 		default:
 			return nil
 		}
-		b, err := os.ReadFile(path)
+		b, err := fs.ReadFile(root, path)
 		if err != nil {
 			return err
 		}
