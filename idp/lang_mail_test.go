@@ -193,4 +193,6 @@ func langCookie(resp *http.Response) *http.Cookie {
 }
 
 // oneLine joins a wrapped text part's lines.
-func oneLine(s string) string { return strings.ReplaceAll(strings.ReplaceAll(s, "\r\n", " "), "\n", " ") }
+func oneLine(s string) string {
+	return strings.ReplaceAll(strings.ReplaceAll(s, "\r\n", " "), "\n", " ")
+}
