@@ -220,7 +220,7 @@ func TestPluralsAndDates(t *testing.T) {
 			t.Errorf("%s date = %q, want %q", lang, got, want)
 		}
 	}
-	if got := For("de").H("account.signed_in_as", "User", "<b>x</b>", "Email", ""); got != "Angemeldet als <strong>&lt;b&gt;x&lt;/b&gt;</strong>." {
+	if got := For("de").H("account.signed_in_as", "User", "<b>x</b>", "Email", ""); got != "Angemeldet als <strong id=\"account-user\">&lt;b&gt;x&lt;/b&gt;</strong>." {
 		t.Errorf("H does not escape its values: %q", got)
 	}
 	if For("fr").Msg("Plain English text.") != "Plain English text." || For("de").Msg("login.title") != "Anmelden" {
