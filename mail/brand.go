@@ -26,6 +26,9 @@ const defaultAccent = "#3b5bdb"
 
 var hexColour = regexp.MustCompile(`^#[0-9a-fA-F]{6}$`)
 
+// logoImg is the logo's img element of the HTML frame (layout.html).
+var logoImg = regexp.MustCompile(`<img src="cid:` + regexp.QuoteMeta(LogoCID) + `"[^>]*> ?`)
+
 // Brand is what a message shows of the branding.
 type Brand struct {
 	Accent  template.CSS // #rrggbb, checked
