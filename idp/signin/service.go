@@ -355,5 +355,39 @@ func PasskeyError(err error) error {
 	case errors.Is(err, passkeys.ErrPolicy):
 		status = http.StatusForbidden
 	}
-	return web.NewError(status, pe.Message, err)
+	return web.NewError(status, passkeyMessage(pe, err), err)
+}
+
+// passkeyMessages are the translated messages of a refused ceremony by
+// kind; a policy refusal keeps its own message, which names the
+// authenticator and the rule.
+var passkeyMessages = map[error]string{
+	passkeys.ErrBadRequest:        i18n.Key("passkey_err.bad_request"),
+	passkeys.ErrCeremonyNotFound:  i18n.Key("passkey_err.ceremony_not_found"),
+	passkeys.ErrCeremonyExpired:   i18n.Key("passkey_err.ceremony_expired"),
+	passkeys.ErrCeremonyMismatch:  i18n.Key("passkey_err.ceremony_mismatch"),
+	passkeys.ErrVerification:      i18n.Key("passkey_err.verification"),
+	passkeys.ErrUnknownCredential: i18n.Key("passkey_err.unknown_credential"),
+	passkeys.ErrUserDisabled:      i18n.Key("err.account_disabled"),
+	passkeys.ErrCloneDetected:     i18n.Key("passkey_err.clone"),
+	passkeys.ErrSetupLinkInvalid:  i18n.Key("passkey_err.setup_link"),
+}
+
+// passkeyReasons are the more precise messages of some causes.
+var passkeyReasons = map[string]string{
+	"uv_missing":        i18n.Key("passkey_err.uv_missing"),
+	"not_discoverable":  i18n.Key("passkey_err.not_discoverable"),
+	"credential_exists": i18n.Key("passkey_err.exists"),
+}
+
+// passkeyMessage is the message ID of a refused ceremony, or its English
+// message when none fits.
+func passkeyMessage(pe *passkeys.Error, err error) string {
+	if id, ok := passkeyReasons[passkeys.Reason(err)]; ok {
+		return id
+	}
+	if id, ok := passkeyMessages[pe.Kind]; ok {
+		return id
+	}
+	return pe.Message
 }
