@@ -2,6 +2,7 @@ package idp
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"golang.org/x/oauth2"
 
+	"github.com/latchkey-idp/latchkey/internal/mailtest"
 	"github.com/latchkey-idp/latchkey/models"
 )
 
@@ -128,5 +130,53 @@ func TestBrowserLanguages(t *testing.T) {
 	lc.expectPage("en", "h1", "Your account")
 	if loc, _ := app.db.UserLocale(ctx, lena.ID); loc != "en" {
 		t.Fatalf("saved language = %q, want en", loc)
+	}
+}
+
+// TestBrowserBrandedEmail: a branded invitation as a mail client shows it
+// (Mailpit's rendering of the HTML part, inline logo resolved) at 390 and
+// 1280 px: the logo loads from its inline part, the product name and the
+// accent colour show, and nothing scrolls sideways. Screenshots are kept.
+func TestBrowserBrandedEmail(t *testing.T) {
+	exe := findChromium(t)
+	mp := mailtest.Start(t)
+	app := newTestApp(t, withMailpit(t, mp))
+	runMailJobs(t, app.srv)
+	ctx := context.Background()
+	shots := artifactDir(t)
+	if err := app.db.SaveBranding(ctx, &models.Branding{ProductName: "Acme ID", Accent: "#0b6e4f", Logo: testPNG(t, 120, 40), LogoType: "image/png"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := app.srv.pages.Brand.Reload(ctx, app.db); err != nil {
+		t.Fatal(err)
+	}
+	u := &models.User{Username: "hanna", Email: "hanna@example.com", DisplayName: "Hanna Hell", Locale: "de"}
+	if err := app.db.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Invite(ctx, app.db, app.srv.Mailer(), app.issuer, u, 24*time.Hour, "test"); err != nil {
+		t.Fatal(err)
+	}
+	m := mp.Wait(t, "hanna@example.com", 1, 10*time.Second)[0]
+	if m.Subject != "Richten Sie Ihren Passkey für Acme ID ein" {
+		t.Fatalf("subject = %q, want the German one", m.Subject)
+	}
+	c := newChromeFor(t, exe, true, 2*time.Minute)
+	for _, w := range layoutWidths {
+		c.do(fmt.Sprintf("open the email at %d px", w),
+			chromedp.EmulateViewport(w, 900),
+			chromedp.Navigate("http://"+mp.HTTPAddr+"/view/"+m.ID+".html"),
+			chromedp.WaitReady(chromedp.CSS("body")),
+		)
+		c.waitFor("the inline logo to load", `(() => { const i = document.querySelector("#brand img"); return !!i && i.complete && i.naturalWidth === 120; })()`)
+		c.expectText("#brand", "Acme ID")
+		c.expectText("a[href*='/setup/']", "Meinen Passkey erstellen")
+		if bg := c.eval(`getComputedStyle(document.querySelector("a[href*='/setup/']")).backgroundColor`); bg != "rgb(11, 110, 79)" {
+			t.Errorf("the button's colour is %s, want the accent #0b6e4f", bg)
+		}
+		if over := c.eval(`String(document.documentElement.scrollWidth > document.documentElement.clientWidth)`); over != "false" {
+			t.Errorf("the email scrolls sideways at %d px", w)
+		}
+		c.screenshot(shots, fmt.Sprintf("mail-invitation-de-%d", w))
 	}
 }

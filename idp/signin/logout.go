@@ -20,6 +20,7 @@ import (
 // nothing changed: op would answer with bare JSON.
 func (s *Handlers) HandleSessionEnd(c echo.Context) error {
 	ctx := c.Request().Context()
+	web.SetUILocales(c, c.FormValue("ui_locales")) // RP-Initiated Logout 1.0 §2
 	ok, reason, err := s.op.CheckPostLogoutRedirect(ctx, c.FormValue("client_id"), c.FormValue("id_token_hint"), c.FormValue("post_logout_redirect_uri"))
 	if err != nil {
 		return err
