@@ -26,6 +26,8 @@ require (
 
 require gorm.io/plugin/dbresolver v1.6.2
 
+require github.com/nicksnyder/go-i18n/v2 v2.7.0 // indirect
+
 require (
 	github.com/kylelemons/godebug v1.1.0 // indirect
 	github.com/q-uint/parser v0.3.1 // indirect

@@ -6,6 +6,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/latchkey-idp/latchkey/idp/web"
+	"github.com/latchkey-idp/latchkey/internal/i18n"
 	"github.com/latchkey-idp/latchkey/oidc"
 )
 
@@ -36,7 +37,7 @@ func (s *Server) authorizeTargetGuard(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-const authorizeHint = "Nothing was sent to the application. Go back to it and try again; if this keeps happening, tell the application's administrator what this page says."
+var authorizeHint = i18n.Key("err.authorize_hint")
 
 // authorizeProblemPage is the page of a problem, nil for AuthorizeOK.
 func authorizeProblemPage(p oidc.AuthorizeProblem) *web.Error {
@@ -45,13 +46,13 @@ func authorizeProblemPage(p oidc.AuthorizeProblem) *web.Error {
 	case oidc.AuthorizeOK:
 		return nil
 	case oidc.AuthorizeNoClientID:
-		e.Title, e.Message = "Sign-in request not valid", "The sign-in request does not say which application sent it (client_id is missing)."
+		e.Title, e.Message = i18n.Key("err.authorize_invalid_title"), i18n.Key("err.authorize_no_client")
 	case oidc.AuthorizeUnknownClient:
-		e.Title, e.Message = "Unknown application", "The application that sent you here is not registered with Latchkey (unknown client_id). It may have been removed, or its configuration is wrong."
+		e.Title, e.Message = i18n.Key("err.authorize_unknown_client_title"), i18n.Key("err.authorize_unknown_client")
 	case oidc.AuthorizeNoRedirectURI:
-		e.Title, e.Message = "Sign-in request not valid", "The sign-in request does not say where to send you back (redirect_uri is missing)."
+		e.Title, e.Message = i18n.Key("err.authorize_invalid_title"), i18n.Key("err.authorize_no_redirect")
 	default: // oidc.AuthorizeBadRedirectURI
-		e.Title, e.Message = "Return address not registered", "The application asked Latchkey to send you back to an address it has not registered (redirect_uri), so Latchkey will not send you, or a sign-in code, there."
+		e.Title, e.Message = i18n.Key("err.authorize_bad_redirect_title"), i18n.Key("err.authorize_bad_redirect")
 	}
 	return e
 }

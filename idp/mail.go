@@ -72,7 +72,7 @@ func Invite(ctx context.Context, db *models.DB, m *mail.Mailer, issuer string, u
 		return nil, fmt.Errorf("%w: %s is disabled; enable the account first", models.ErrInvalid, u.Username)
 	}
 	// Refuse early, before any link is made, so nothing changes.
-	if _, err := m.Compose(mail.KindInvitation, u, map[string]any{"Link": "x", "Expires": "x"}); err != nil {
+	if _, err := m.Compose(mail.KindInvitation, u, map[string]any{"Link": "x", "Expires": ttl}); err != nil {
 		return nil, err
 	}
 	inv := &Invitation{UserID: u.ID, Username: u.Username, Email: u.Email}
@@ -83,7 +83,7 @@ func Invite(ctx context.Context, db *models.DB, m *mail.Mailer, issuer string, u
 		}
 		inv.ExpiresAt = st.ExpiresAt
 		link := strings.TrimRight(issuer, "/") + "/setup/" + raw
-		inv.MailID, err = m.Queue(ctx, tx, mail.KindInvitation, u, map[string]any{"Link": link, "Expires": lifetime(ttl)})
+		inv.MailID, err = m.Queue(ctx, tx, mail.KindInvitation, u, map[string]any{"Link": link, "Expires": ttl})
 		if err != nil {
 			return err
 		}
@@ -153,12 +153,9 @@ func (s *Server) passkeyNotice(ctx context.Context, tx *models.DB, ch models.Cre
 	if name == "" {
 		name = "(unnamed)"
 	}
-	provider := passkeys.ProviderName(ch.Credential.AAGUID)
-	if provider == "" {
-		provider = "a passkey provider that does not name itself"
-	}
-	_, err = s.mailer.Queue(ctx, tx, kind, u, map[string]any{"Passkey": name, "Provider": provider,
-		"When": s.cfg.Now().UTC().Format("2 January 2006 at 15:04 MST"), "AccountURL": s.cfg.Issuer + "/account"})
+	// "" for a provider that does not name itself: the template words it.
+	_, err = s.mailer.Queue(ctx, tx, kind, u, map[string]any{"Passkey": name, "Provider": passkeys.ProviderName(ch.Credential.AAGUID),
+		"When": s.cfg.Now(), "AccountURL": s.cfg.Issuer + "/account"})
 	if errors.Is(err, mail.ErrInvalid) {
 		s.cfg.Logger.Warn("passkey notice not queued", "user_id", u.ID, "kind", kind, "err", err)
 		return nil
@@ -169,22 +166,4 @@ func (s *Server) passkeyNotice(ctx context.Context, tx *models.DB, ch models.Cre
 // validateMail lists the problems of the mail and recovery settings.
 func (c *Config) validateMail() []string {
 	return append(c.Mail.Validate(), c.validateRecovery()...)
-}
-
-// lifetime says a link's lifetime in words ("1 hour", "24 hours",
-// "30 minutes") for messages and pages that say "expires in …".
-func lifetime(d time.Duration) string {
-	plural := func(n int64, unit string) string {
-		if n == 1 {
-			return "1 " + unit
-		}
-		return fmt.Sprintf("%d %ss", n, unit)
-	}
-	switch {
-	case d >= time.Hour && d%time.Hour == 0:
-		return plural(int64(d/time.Hour), "hour")
-	case d >= time.Minute:
-		return plural(int64(d.Round(time.Minute)/time.Minute), "minute")
-	}
-	return plural(int64(d.Round(time.Second)/time.Second), "second")
 }

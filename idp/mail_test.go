@@ -157,7 +157,7 @@ func TestInvitationsFromConsoleAndAPI(t *testing.T) {
 
 	// An undeliverable message is listed in the console and the API.
 	mp.Stop()
-	id, err := app.srv.Mailer().Queue(ctx, app.db, mail.KindInvitation, ivy, map[string]any{"Link": "http://x/setup/y", "Expires": "1h"})
+	id, err := app.srv.Mailer().Queue(ctx, app.db, mail.KindInvitation, ivy, map[string]any{"Link": "http://x/setup/y", "Expires": time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,7 @@ package idp
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -61,7 +62,10 @@ func TestNewProviderSignInNotice(t *testing.T) {
 	laptop.auth.AAGUID = onePassword
 	laptop.register(link)
 	signIn(laptop)
-	n := noticeTo(t, mp, "nia@example.com", subject, name, `"Test key"`)
+	n := noticeTo(t, mp, "nia@example.com", subject, `"Test key"`)
+	if !strings.Contains(strings.Join(strings.Fields(n.Text), " "), name) || !strings.Contains(n.HTML, name) {
+		t.Fatalf("the notice does not name %s:\n%s", name, n.Text)
+	}
 	if n.HTML == "" || n.To[0].Address != "nia@example.com" {
 		t.Fatalf("notice: %+v", n)
 	}
@@ -85,6 +89,16 @@ func TestNewProviderSignInNotice(t *testing.T) {
 	}
 	key.register(link3)
 	signIn(key)
-	noticeTo(t, mp, "nia@example.com", subject, "does not name itself")
 	settled(2)
+	msgs, err := mp.To("nia@example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	unnamed := false
+	for _, m := range msgs { // the text part is wrapped at 72 columns
+		unnamed = unnamed || m.Subject == subject && strings.Contains(strings.Join(strings.Fields(m.Text), " "), "a passkey provider that does not name itself")
+	}
+	if !unnamed {
+		t.Fatal("no notice names the provider that does not name itself")
+	}
 }

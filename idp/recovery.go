@@ -54,13 +54,13 @@ func (c *Config) validateRecovery() []string {
 // accountRecovery is the account pages' view of recovery.
 func (s *Server) accountRecovery() account.Recovery {
 	return account.Recovery{Enabled: s.cfg.Recovery == RecoveryEmail && s.mailer.Sends(),
-		Expires: lifetime(s.cfg.recoveryTTL()), Request: s.requestRecovery}
+		Expires: s.cfg.recoveryTTL(), Request: s.requestRecovery}
 }
 
 // requestRecovery sends recovery links for email. Only a malformed
 // address is an error; no account, a disabled one, or an address over
 // its limit all end silently, as a sent link does.
-func (s *Server) requestRecovery(ctx context.Context, email, clientIP string) error {
+func (s *Server) requestRecovery(ctx context.Context, email, clientIP, lang string) error {
 	if err := mail.CheckAddress(email); err != nil {
 		return err
 	}
@@ -84,7 +84,7 @@ func (s *Server) requestRecovery(ctx context.Context, email, clientIP string) er
 		if u.Disabled {
 			continue
 		}
-		if err := s.sendRecovery(ctx, u, clientIP); err != nil {
+		if err := s.sendRecovery(ctx, u, clientIP, lang); err != nil {
 			return err
 		}
 	}
@@ -93,7 +93,7 @@ func (s *Server) requestRecovery(ctx context.Context, email, clientIP string) er
 
 // sendRecovery issues a recovery link for u and queues it, with its audit
 // event, in one transaction; earlier unused links of u stop working.
-func (s *Server) sendRecovery(ctx context.Context, u *models.User, clientIP string) error {
+func (s *Server) sendRecovery(ctx context.Context, u *models.User, clientIP, lang string) error {
 	ttl := s.cfg.recoveryTTL()
 	return s.db.InTx(ctx, func(tx *models.DB) error {
 		raw, st, err := tx.CreateSetupToken(ctx, u.ID, ttl, "recovery")
@@ -101,7 +101,7 @@ func (s *Server) sendRecovery(ctx context.Context, u *models.User, clientIP stri
 			return err
 		}
 		id, err := s.mailer.Queue(ctx, tx, mail.KindRecovery, u, map[string]any{
-			"Link": s.cfg.Issuer + "/setup/" + raw, "Expires": lifetime(ttl), "ClientIP": clientIP})
+			"Link": s.cfg.Issuer + "/setup/" + raw, "Expires": ttl, "ClientIP": clientIP, "Lang": lang})
 		if err != nil {
 			return err
 		}

@@ -102,6 +102,8 @@ func (s *Server) routeTable() []route {
 		{public, post, "/setup/:token/begin", acc.HandleSetupBegin, mw(jsonErrors, setupLimit, csrf, noStore)},
 		{public, post, "/setup/:token/finish", acc.HandleSetupFinish, mw(jsonErrors, setupLimit, csrf, noStore)},
 		{public, get, "/recover", acc.HandleRecoverShow, mw(csrf, noStore)},
+		// The language switcher of every public page (web/lang.go).
+		{public, post, "/language", s.pages.Languages.HandleSet, mw(csrf, noStore)},
 		{public, post, "/recover", acc.HandleRecoverSend, mw(s.rateLimit(RateLimitRecovery), csrf, noStore)},
 
 		// The user's own account page.

@@ -124,6 +124,7 @@ func New(ctx context.Context, cfg Config, db *models.DB, sealer *models.Sealer) 
 		return nil, err
 	}
 	s.wire()
+	s.wireLanguages()   // languages.go
 	s.registerNotices() // mail.go
 	if err := s.admin.EnsureClient(ctx, sealer); err != nil {
 		return nil, err
@@ -132,6 +133,7 @@ func New(ctx context.Context, cfg Config, db *models.DB, sealer *models.Sealer) 
 	s.internal = s.newEcho()
 	// Every /api/v1 error is JSON in one shape, unrouted ones included.
 	s.internal.Pre(web.JSONErrorsUnder("/api/"))
+	s.internal.Pre(web.ConsoleEnglish) // the console is English; public pages follow the user's language
 	s.public.Pre(web.SCIMErrorsUnder("/scim/"))
 	s.mountRoutes() // routes.go
 	s.publicHandler = s.documentHandler(s.public)

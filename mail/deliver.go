@@ -1,6 +1,7 @@
 package mail
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -124,7 +125,18 @@ func (m *Mailer) send(client *gomail.Client, r *models.OutboxMessage) error {
 	// RFC 3834 §5: an automatic message; auto-responders should not answer.
 	msg.SetGenHeader("Auto-Submitted", "auto-generated")
 	msg.SetBodyString(gomail.TypeTextPlain, b.Text)
+	lb := m.branding()
+	if b.Logo && len(lb.Logo) == 0 {
+		// The logo was removed since the message was queued: no broken image.
+		b.HTML, b.Logo = logoImg.ReplaceAllString(b.HTML, ""), false
+	}
 	msg.AddAlternativeString(gomail.TypeTextHTML, b.HTML)
+	if b.Logo { // brand.go
+		if err := msg.EmbedReader("logo"+logoExt(lb.LogoType), bytes.NewReader(lb.Logo), gomail.WithFileContentID(LogoCID),
+			gomail.WithFileContentType(gomail.ContentType(lb.LogoType))); err != nil {
+			return err
+		}
+	}
 	return client.Send(msg)
 }
 

@@ -37,7 +37,7 @@ func newMailer(t *testing.T, mp *mailtest.Server, clk *clock, sealer *models.Sea
 func queueInvite(t *testing.T, m *Mailer, db *models.DB, u *models.User) string {
 	t.Helper()
 	id, err := m.Queue(context.Background(), db, KindInvitation, u,
-		map[string]any{"Link": "http://localhost:1/setup/TOKEN-" + u.Username, "Expires": "24 hours"})
+		map[string]any{"Link": "http://localhost:1/setup/TOKEN-" + u.Username, "Expires": 24 * time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,7 +251,7 @@ func TestQueueRefusesBadInput(t *testing.T) {
 	} {
 		u := *base
 		u.Email, u.DisplayName = tc.email, tc.name
-		_, err := m.Queue(ctx, db, KindInvitation, &u, map[string]any{"Link": "http://x/setup/t", "Expires": "1h"})
+		_, err := m.Queue(ctx, db, KindInvitation, &u, map[string]any{"Link": "http://x/setup/t", "Expires": time.Hour})
 		if !errors.Is(err, tc.want) {
 			t.Errorf("Queue(%q, %q) = %v, want %v", tc.email, tc.name, err, tc.want)
 		}

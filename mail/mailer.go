@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net/mail"
+	"strings"
 	"time"
 
+	"github.com/latchkey-idp/latchkey/internal/i18n"
 	"github.com/latchkey-idp/latchkey/models"
 )
 
@@ -87,6 +89,7 @@ type Mailer struct {
 	sealer *models.Sealer
 	comp   *composer
 	from   *mail.Address
+	brand  func() *models.Branding // brand.go
 }
 
 // New builds a Mailer; sealer seals message bodies in the outbox.
@@ -122,10 +125,14 @@ type body struct {
 	ToName string `json:"to_name,omitempty"`
 	Text   string `json:"text"`
 	HTML   string `json:"html"`
+	// Logo: the HTML shows the inline logo, attached when sent (brand.go).
+	Logo bool `json:"logo,omitempty"`
 }
 
 // Compose renders a message of kind to u with data (the template's
-// fields; Name, Username and Service are added). Errors: ErrNoAddress
+// fields; Name, Username, Service, Brand and T, the translator of the
+// recipient's language, are added; data["Lang"] is the language of the
+// request that caused the message, for a recipient who chose none). Errors: ErrNoAddress
 // when u has no email, ErrInvalid for a bad address or name.
 func (m *Mailer) Compose(kind string, u *models.User, data map[string]any) (*Message, error) {
 	if u.Email == "" {
@@ -135,10 +142,18 @@ func (m *Mailer) Compose(kind string, u *models.User, data map[string]any) (*Mes
 	if name == "" {
 		name = u.Username
 	}
-	all := map[string]any{"Name": name, "Username": u.Username, "Service": m.cfg.Service}
+	brand, service := m.brandView() // brand.go
+	all := map[string]any{"Name": name, "Username": u.Username, "Service": service, "Brand": brand}
 	for k, v := range data {
 		all[k] = v
 	}
+	// The recipient's saved language, else that of the request that
+	// caused the message (data["Lang"]), else English.
+	lang, _ := data["Lang"].(string)
+	if i18n.Supported(u.Locale) {
+		lang = u.Locale
+	}
+	all["T"] = i18n.For(lang)
 	msg := &Message{Kind: kind, To: u.Email, ToName: u.DisplayName, UserID: u.ID}
 	if err := m.comp.compose(msg, all); err != nil {
 		return nil, err
@@ -156,7 +171,7 @@ func (m *Mailer) Queue(ctx context.Context, q Queuer, kind string, u *models.Use
 	if err != nil {
 		return "", err
 	}
-	raw, err := json.Marshal(body{ToName: msg.ToName, Text: msg.Text, HTML: msg.HTML})
+	raw, err := json.Marshal(body{ToName: msg.ToName, Text: msg.Text, HTML: msg.HTML, Logo: strings.Contains(msg.HTML, "cid:"+LogoCID)})
 	if err != nil {
 		return "", err
 	}

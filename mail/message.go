@@ -123,14 +123,14 @@ type composer struct {
 func newComposer(fsys fs.FS) (*composer, error) {
 	c := &composer{text: map[string]*texttemplate.Template{}, html: map[string]*htmltemplate.Template{}}
 	for _, k := range kinds {
-		t, err := texttemplate.New(k+".txt").Option("missingkey=error").ParseFS(fsys, "mail/"+k+".txt")
+		t, err := texttemplate.New(k+".txt").Option("missingkey=error").Funcs(textFuncs).ParseFS(fsys, "mail/"+k+".txt")
 		if err != nil {
 			return nil, fmt.Errorf("mail template %s.txt: %w", k, err)
 		}
 		if t.Lookup("subject") == nil {
 			return nil, fmt.Errorf("mail template %s.txt defines no subject", k)
 		}
-		h, err := htmltemplate.New(k+".html").Option("missingkey=error").ParseFS(fsys, "mail/"+k+".html")
+		h, err := htmltemplate.New(k+".html").Option("missingkey=error").Funcs(htmlFuncs).ParseFS(fsys, "mail/"+k+".html", "mail/layout.html")
 		if err != nil {
 			return nil, fmt.Errorf("mail template %s.html: %w", k, err)
 		}

@@ -30,9 +30,12 @@ type User struct {
 	// ExternalID is the SCIM client's identifier of the user (RFC 7643
 	// §3.1); the hand-written hot-path reads (raw.go) leave it empty.
 	ExternalID string
-	CreatedAt  time.Time
-	UpdatedAt  time.Time
-	Groups     []Group `gorm:"many2many:user_groups"`
+	// Locale is the user's chosen language (a tag of internal/i18n), ""
+	// when none was chosen; the hot-path reads (raw.go) leave it empty.
+	Locale    string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	Groups    []Group `gorm:"many2many:user_groups"`
 }
 
 // Group is a named set of users; its name appears in the groups claim.
@@ -299,3 +302,28 @@ const (
 	adminCandidateSQL = "SELECT * FROM users WHERE is_admin AND NOT disabled" +
 		" ORDER BY CASE WHEN username = ? THEN 0 ELSE 1 END, username LIMIT 1"
 )
+
+// UserLocale returns the user's chosen language ("" when none).
+func (db *UserStore) UserLocale(ctx context.Context, id string) (string, error) {
+	var rows []string
+	if err := db.ctx(ctx).Model(&User{}).Where("id = ?", id).Limit(1).Pluck("locale", &rows).Error; err != nil {
+		return "", fmt.Errorf("user locale: %w", translate(err))
+	}
+	if len(rows) == 0 {
+		return "", fmt.Errorf("user %q: %w", id, ErrNotFound)
+	}
+	return rows[0], nil
+}
+
+// SetUserLocale saves the user's chosen language; the caller checks that
+// it is a shipped one.
+func (db *UserStore) SetUserLocale(ctx context.Context, id, locale string) error {
+	res := db.ctx(ctx).Model(&User{}).Where("id = ?", id).Updates(map[string]any{"locale": locale, "updated_at": db.Now()})
+	if res.Error != nil {
+		return fmt.Errorf("set user locale: %w", translate(res.Error))
+	}
+	if res.RowsAffected == 0 {
+		return fmt.Errorf("user %q: %w", id, ErrNotFound)
+	}
+	return nil
+}

@@ -27,9 +27,9 @@
   const button = document.getElementById("add-passkey");
   form.addEventListener("submit", async function (ev) {
     ev.preventDefault();
-    if (!L.supported) { L.setStatus("This browser does not support passkeys.", "error"); return; }
+    if (!L.supported) { L.setStatus(L.t("unsupported", "This browser does not support passkeys."), "error"); return; }
     button.disabled = true;
-    L.setStatus("Follow your browser's prompt to create the passkey…");
+    L.setStatus(L.t("followPrompt", "Follow your browser's prompt to create the passkey…"));
     try {
       let begin;
       try {
@@ -41,7 +41,7 @@
         const lb = await L.postJSON("/account/login/begin", {});
         const assertion = await navigator.credentials.get({ publicKey: L.decodeRequest(lb.options.publicKey) });
         await L.postJSON("/account/login/finish", { ceremonyID: lb.ceremonyID, credential: L.encodeCredential(assertion) });
-        L.setStatus("Follow your browser's prompt to create the passkey…");
+        L.setStatus(L.t("followPrompt", "Follow your browser's prompt to create the passkey…"));
         begin = await L.postJSON(form.dataset.begin, {});
       }
       const cred = await navigator.credentials.create({ publicKey: L.decodeCreation(begin.options.publicKey) });

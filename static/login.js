@@ -32,11 +32,11 @@
     abort = null;
     finishing = true;
     if (fromPage) first = ""; // answered: its challenge is used up
-    L.setStatus("Checking your passkey…");
+    L.setStatus(L.t("checking", "Checking your passkey…"));
     const done = await L.postJSON(form.dataset.finish, {
       authRequestID: authRequestID, ceremonyID: begin.ceremonyID, credential: L.encodeCredential(cred)
     });
-    L.setStatus("Signed in. Returning to the application…", "ok");
+    L.setStatus(L.t("signedIn", "Signed in. Returning to the application…"), "ok");
     window.location.assign(done.redirect);
   }
 
@@ -52,7 +52,7 @@
 
   form.addEventListener("submit", async function (ev) {
     ev.preventDefault();
-    if (!L.supported) { L.setStatus("This browser does not support passkeys.", "error"); return; }
+    if (!L.supported) { L.setStatus(L.t("unsupported", "This browser does not support passkeys."), "error"); return; }
     if (finishing) return;
     button.disabled = true;
     if (running) {
@@ -60,7 +60,7 @@
       await running;
       if (finishing) return;
     }
-    L.setStatus("Waiting for your passkey…");
+    L.setStatus(L.t("waiting", "Waiting for your passkey…"));
     start(false);
   });
 

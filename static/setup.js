@@ -7,9 +7,9 @@
   const button = document.getElementById("passkey-create");
   form.addEventListener("submit", async function (ev) {
     ev.preventDefault();
-    if (!L.supported) { L.setStatus("This browser does not support passkeys.", "error"); return; }
+    if (!L.supported) { L.setStatus(L.t("unsupported", "This browser does not support passkeys."), "error"); return; }
     button.disabled = true;
-    L.setStatus("Follow your browser's prompt to create the passkey…");
+    L.setStatus(L.t("followPrompt", "Follow your browser's prompt to create the passkey…"));
     try {
       const begin = await L.postJSON(form.dataset.begin, {});
       const cred = await navigator.credentials.create({ publicKey: L.decodeCreation(begin.options.publicKey) });

@@ -45,6 +45,12 @@
     }
     return out;
   }
+  // t returns the page's translation of a script message (the layout's
+  // #js-text data attributes), or the English fallback.
+  function t(key, fallback) {
+    const el = document.getElementById("js-text");
+    return (el && el.dataset[key]) || fallback;
+  }
   async function postJSON(url, body) {
     const meta = document.querySelector('meta[name="csrf-token"]');
     const res = await fetch(url, {
@@ -55,17 +61,17 @@
     let data = {};
     try { data = await res.json(); } catch (e) { /* non-JSON error */ }
     if (!res.ok) {
-      const err = new Error(data.error || ("Request failed (" + res.status + ")"));
+      const err = new Error(data.error || (t("requestFailed", "Request failed") + " (" + res.status + ")"));
       err.status = res.status;
       throw err;
     }
     return data;
   }
   function explain(err) {
-    if (!err) return "Something went wrong.";
-    if (err.name === "NotAllowedError") return "The passkey request was cancelled or timed out. Try again.";
-    if (err.name === "InvalidStateError") return "This authenticator already holds a passkey for your account.";
-    if (err.name === "SecurityError") return "This page's address is not allowed to use passkeys.";
+    if (!err) return t("failed", "Something went wrong.");
+    if (err.name === "NotAllowedError") return t("cancelled", "The passkey request was cancelled or timed out. Try again.");
+    if (err.name === "InvalidStateError") return t("exists", "This authenticator already holds a passkey for your account.");
+    if (err.name === "SecurityError") return t("insecure", "This page's address is not allowed to use passkeys.");
     return err.message || String(err);
   }
   function setStatus(text, kind) {
@@ -75,5 +81,5 @@
     el.className = "status" + (kind ? " " + kind : "");
   }
   window.Latchkey = { decodeCreation: decodeCreation, decodeRequest: decodeRequest, encodeCredential: encodeCredential,
-    postJSON: postJSON, explain: explain, setStatus: setStatus, supported: !!window.PublicKeyCredential };
+    postJSON: postJSON, explain: explain, setStatus: setStatus, t: t, supported: !!window.PublicKeyCredential };
 })();

@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/latchkey-idp/latchkey/idp/web"
+	"github.com/latchkey-idp/latchkey/internal/i18n"
 	"github.com/latchkey-idp/latchkey/models"
 	"github.com/latchkey-idp/latchkey/passkeys"
 )
@@ -41,9 +42,9 @@ type sessionRow struct {
 }
 
 var accountNotices = map[string]string{
-	"passkey-added": "Your new passkey is ready.", "passkey-renamed": "The passkey was renamed.",
-	"passkey-deleted": "The passkey was deleted.", "session-ended": "The session was ended.",
-	"app-revoked": "The application's access was revoked; it must ask you to sign in again.",
+	"passkey-added": i18n.Key("notice.passkey_added"), "passkey-renamed": i18n.Key("notice.passkey_renamed"),
+	"passkey-deleted": i18n.Key("notice.passkey_deleted"), "session-ended": i18n.Key("notice.session_ended"),
+	"app-revoked": i18n.Key("notice.app_revoked"),
 }
 
 // accountSession returns the current browser session and its user, or nil.
@@ -68,8 +69,8 @@ func (s *Handlers) RequireAccount(next func(echo.Context, *models.Session, *mode
 			return err
 		}
 		if sess == nil {
-			return &web.Error{Status: http.StatusUnauthorized, Message: "You are not signed in (any more).",
-				Hint: "Open your account page and sign in with a passkey."}
+			return &web.Error{Status: http.StatusUnauthorized, Message: i18n.Key("err.not_signed_in"),
+				Hint: i18n.Key("err.not_signed_in_hint")}
 		}
 		return next(c, sess, u)
 	}
@@ -87,7 +88,7 @@ func (s *Handlers) HandleAccountShow(c echo.Context) error {
 		p := &accountSigninPage{Base: web.Base{Scripts: []string{"webauthn.js", "login.js", "account.js"}},
 			RPID: s.cfg.RPID, Removed: s.removedCredential(c)}
 		if p.Removed != "" {
-			p.Notice = "The passkey was deleted. You had signed in with it, so you were signed out."
+			p.Notice = i18n.Key("notice.passkey_deleted_signed_out")
 		}
 		return s.Render(c, http.StatusOK, "account_signin", p)
 	}
@@ -199,7 +200,7 @@ func (s *Handlers) HandleAccountLoginFinish(c echo.Context) error {
 // existing passkey (/account/login/*) and retries.
 func (s *Handlers) requireFreshSignIn(sess *models.Session) error {
 	if s.cfg.Now().Sub(sess.AuthTime) > web.FreshSignIn {
-		return web.NewError(http.StatusUnauthorized, "Confirm it's you with one of your passkeys before adding another.", nil)
+		return web.NewError(http.StatusUnauthorized, i18n.Key("err.reauth_to_add"), nil)
 	}
 	return nil
 }
@@ -230,7 +231,7 @@ func (s *Handlers) HandleAccountPasskeyFinish(c echo.Context, sess *models.Sessi
 		return err
 	}
 	if len(req.Name) > 64 {
-		return web.NewError(http.StatusBadRequest, "The passkey name must be at most 64 characters.", nil)
+		return web.NewError(http.StatusBadRequest, i18n.Key("err.passkey_name_long"), nil)
 	}
 	cred, err := s.passkeys.FinishRegistrationBound(c.Request().Context(), req.CeremonyID,
 		passkeys.RegistrationBinding{UserID: u.ID}, req.Credential, req.Name)
@@ -240,7 +241,7 @@ func (s *Handlers) HandleAccountPasskeyFinish(c echo.Context, sess *models.Sessi
 	if cred.UserID != u.ID {
 		// The ceremony belonged to another account (another browser tab
 		// signed in as someone else meanwhile).
-		return web.NewError(http.StatusConflict, "This passkey ceremony belongs to another account.", nil)
+		return web.NewError(http.StatusConflict, i18n.Key("err.ceremony_other_account"), nil)
 	}
 	s.Audit(c, &models.AuditEvent{Type: models.EventPasskeyAdded, Success: true, UserID: u.ID, ActorID: u.ID,
 		Detail: models.JSONMap{"credential": cred.ID, "name": cred.Name, "via": "account"}})
@@ -279,7 +280,7 @@ func (s *Handlers) HandleAccountPasskeyDelete(c echo.Context, sess *models.Sessi
 	}
 	if len(creds) == 1 {
 		return s.renderAccount(c, http.StatusConflict, sess, u,
-			"This is your only passkey, so it cannot be deleted: you could not sign in any more. Add another passkey first.")
+			i18n.Key("err.only_passkey"))
 	}
 	if err := s.db.DeleteCredential(ctx, u.ID, victim.ID); err != nil {
 		return web.NotFound("passkey", err)

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/latchkey-idp/latchkey/idp/web"
+	"github.com/latchkey-idp/latchkey/internal/i18n"
 	"github.com/latchkey-idp/latchkey/mail"
 )
 
@@ -18,18 +20,19 @@ type Recovery struct {
 	// and an SMTP server).
 	Enabled bool
 	// Expires is how long a recovery link works, for the page.
-	Expires string
+	Expires time.Duration
 	// Request sends a one-time link to add a passkey to every enabled
 	// account with this address. It answers the same whether or not one
 	// exists; only a malformed address is an error (mail.ErrInvalid).
-	Request func(ctx context.Context, email, clientIP string) error
+	// lang is the page's language, for a recipient who chose none.
+	Request func(ctx context.Context, email, clientIP, lang string) error
 }
 
 type recoverPage struct {
 	web.Base
 	Enabled, Sent bool
 	Email, Error  string
-	Expires       string
+	Expires       time.Duration
 }
 
 // HandleRecoverShow serves GET /recover: the "Lost your passkey?" form.
@@ -45,9 +48,9 @@ func (s *Handlers) HandleRecoverSend(c echo.Context) error {
 	if !p.Enabled {
 		return s.Render(c, http.StatusForbidden, "recover", p)
 	}
-	err := s.recovery.Request(c.Request().Context(), p.Email, c.RealIP())
+	err := s.recovery.Request(c.Request().Context(), p.Email, c.RealIP(), s.Pages.Tr(c).Lang())
 	if errors.Is(err, mail.ErrInvalid) {
-		p.Error = "That is not an email address (name@example.com)."
+		p.Error = i18n.Key("err.not_an_email")
 		return s.Render(c, http.StatusBadRequest, "recover", p)
 	}
 	if err != nil {

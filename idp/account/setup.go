@@ -4,17 +4,20 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/latchkey-idp/latchkey/idp/web"
+	"github.com/latchkey-idp/latchkey/internal/i18n"
 	"github.com/latchkey-idp/latchkey/models"
 	"github.com/latchkey-idp/latchkey/passkeys"
 )
 
 type setupPage struct {
 	web.Base
-	Token, Username, DisplayName, Expires string
+	Token, Username, DisplayName string
+	Expires                      time.Duration
 }
 
 // setupUser resolves a setup token from the URL to its user. The token is
@@ -24,11 +27,11 @@ func (s *Handlers) setupUser(c echo.Context) (*models.SetupToken, *models.User, 
 	st, err := s.db.SetupTokenByRaw(ctx, c.Param("token"))
 	switch {
 	case errors.Is(err, models.ErrExpired):
-		return nil, nil, &web.Error{Status: http.StatusGone, Title: "Setup link expired", Message: "This setup link has expired.",
-			Hint: "Ask your administrator for a new setup link.", Err: err}
+		return nil, nil, &web.Error{Status: http.StatusGone, Title: i18n.Key("err.setup_expired_title"), Message: i18n.Key("err.setup_expired"),
+			Hint: i18n.Key("err.setup_expired_hint"), Err: err}
 	case errors.Is(err, models.ErrNotFound):
-		return nil, nil, &web.Error{Status: http.StatusNotFound, Title: "Setup link not valid", Message: "This setup link is not valid or has already been used.",
-			Hint: "Setup links work once. Ask your administrator for a new one.", Err: err}
+		return nil, nil, &web.Error{Status: http.StatusNotFound, Title: i18n.Key("err.setup_invalid_title"), Message: i18n.Key("err.setup_invalid"),
+			Hint: i18n.Key("err.setup_invalid_hint"), Err: err}
 	case err != nil:
 		return nil, nil, err
 	}
@@ -37,7 +40,7 @@ func (s *Handlers) setupUser(c echo.Context) (*models.SetupToken, *models.User, 
 		return nil, nil, err
 	}
 	if u.Disabled {
-		return nil, nil, web.NewError(http.StatusForbidden, "This account is disabled. Contact your administrator.", nil)
+		return nil, nil, web.NewError(http.StatusForbidden, i18n.Key("err.account_disabled"), nil)
 	}
 	return st, u, nil
 }
@@ -55,7 +58,7 @@ func (s *Handlers) HandleSetupShow(c echo.Context) error {
 	return s.Render(c, http.StatusOK, "setup", &setupPage{
 		Base:  web.Base{Scripts: []string{"webauthn.js", "setup.js"}},
 		Token: c.Param("token"), Username: u.Username, DisplayName: name,
-		Expires: web.HumanUntil(st.ExpiresAt.Sub(s.cfg.Now())),
+		Expires: st.ExpiresAt.Sub(s.cfg.Now()),
 	})
 }
 
@@ -87,7 +90,7 @@ func (s *Handlers) HandleSetupFinish(c echo.Context) error {
 		return err
 	}
 	if len(req.Name) > 64 {
-		return web.NewError(http.StatusBadRequest, "The passkey name must be at most 64 characters.", nil)
+		return web.NewError(http.StatusBadRequest, i18n.Key("err.passkey_name_long"), nil)
 	}
 	cred, err := s.passkeys.FinishRegistrationBound(c.Request().Context(), req.CeremonyID,
 		passkeys.RegistrationBinding{UserID: u.ID, SetupTokenID: st.ID}, req.Credential, req.Name)

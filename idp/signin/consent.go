@@ -7,6 +7,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/latchkey-idp/latchkey/idp/web"
+	"github.com/latchkey-idp/latchkey/internal/i18n"
 	"github.com/latchkey-idp/latchkey/models"
 	"github.com/latchkey-idp/latchkey/oidc"
 )
@@ -30,11 +31,11 @@ type scopeInfo struct {
 }
 
 var scopeDescriptions = map[string]scopeInfo{
-	"openid":         {Description: "Know that it is you (a stable account identifier)", Claims: []string{"sub"}},
-	"profile":        {Description: "Your name and username", Claims: []string{"name", "preferred_username", "updated_at"}},
-	"email":          {Description: "Your email address", Claims: []string{"email", "email_verified"}},
-	"groups":         {Description: "The groups you belong to", Claims: []string{"groups"}},
-	"offline_access": {Description: "Keep access while you are not using it (refresh tokens)"},
+	"openid":         {Description: i18n.Key("scope.openid"), Claims: []string{"sub"}},
+	"profile":        {Description: i18n.Key("scope.profile"), Claims: []string{"name", "preferred_username", "updated_at"}},
+	"email":          {Description: i18n.Key("scope.email"), Claims: []string{"email", "email_verified"}},
+	"groups":         {Description: i18n.Key("scope.groups"), Claims: []string{"groups"}},
+	"offline_access": {Description: i18n.Key("scope.offline_access")},
 }
 
 func describeScopes(scopes []string) []scopeInfo {
@@ -61,18 +62,19 @@ type consentPage struct {
 func (s *Handlers) consentRequest(c echo.Context, id string) (*models.AuthRequest, *models.Session, error) {
 	ar, err := s.db.AuthRequestByID(c.Request().Context(), id)
 	if errors.Is(err, models.ErrNotFound) || errors.Is(err, models.ErrExpired) || (err == nil && (!ar.Done || !ar.ConsentPending)) {
-		return nil, nil, &web.Error{Status: http.StatusBadRequest, Message: "This consent request has expired or is unknown.",
-			Hint: "Go back to the application and start signing in again.", Err: err}
+		return nil, nil, &web.Error{Status: http.StatusBadRequest, Message: i18n.Key("err.consent_expired"),
+			Hint: i18n.Key("err.start_again_hint"), Err: err}
 	}
 	if err != nil {
 		return nil, nil, err
 	}
+	web.SetUILocales(c, ar.UILocales) // OIDC Core §3.1.2.1
 	sess, err := s.sessions.Current(c)
 	if err != nil {
 		return nil, nil, err
 	}
 	if sess == nil || ar.SessionID == nil || sess.ID != *ar.SessionID {
-		return nil, nil, web.NewError(http.StatusForbidden, "This consent request belongs to another sign-in. Go back to the application and start again.", nil)
+		return nil, nil, web.NewError(http.StatusForbidden, i18n.Key("err.consent_other"), nil)
 	}
 	return ar, sess, nil
 }

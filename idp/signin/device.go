@@ -9,6 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/latchkey-idp/latchkey/idp/web"
+	"github.com/latchkey-idp/latchkey/internal/i18n"
 	"github.com/latchkey-idp/latchkey/models"
 	"github.com/latchkey-idp/latchkey/oidc"
 )
@@ -39,11 +40,11 @@ type devicePage struct {
 func (s *Handlers) deviceGrant(c echo.Context, raw string) (*models.DeviceAuthorization, string, error) {
 	code, ok := oidc.NormalizeUserCode(raw)
 	if !ok {
-		return nil, "That is not a valid code. It has 8 letters, like BCDF-GHJK.", nil
+		return nil, i18n.Key("err.device_code_bad"), nil
 	}
 	d, err := s.db.DeviceAuthorizationByUserCode(c.Request().Context(), code)
 	if errors.Is(err, models.ErrNotFound) || errors.Is(err, models.ErrExpired) {
-		return nil, "This code is unknown or has expired. Start again on your device.", nil
+		return nil, i18n.Key("err.device_code_unknown"), nil
 	}
 	return d, "", err
 }
@@ -124,19 +125,19 @@ func (s *Handlers) HandleDeviceDecide(c echo.Context) error {
 	}
 	if err := s.db.DecideDeviceAuthorization(ctx, d.ID, approve, sess.UserID, sess.ID, sess.AuthTime, sess.AMR, sess.ACR); err != nil {
 		if errors.Is(err, models.ErrNotFound) {
-			return s.Render(c, http.StatusConflict, "device", &devicePage{Error: "This code was already used or has expired."})
+			return s.Render(c, http.StatusConflict, "device", &devicePage{Error: i18n.Key("err.device_code_used")})
 		}
 		return err
 	}
 	ev := &models.AuditEvent{Type: EventDeviceDenied, Success: false, UserID: sess.UserID, ClientID: d.ClientID,
 		Detail: models.JSONMap{"device_authorization": d.ID, "scopes": d.Scopes}}
-	title, text := "Access denied", "The device was not given access. You can close this window."
+	title, text := i18n.Key("device.denied_title"), i18n.Key("device.denied")
 	if approve {
 		if err := s.db.RecordSessionClient(ctx, sess.ID, d.ClientID); err != nil { // back-channel logout
 			return err
 		}
 		ev.Type, ev.Success = EventDeviceApproved, true
-		title, text = "Device connected", "You can return to your device; it is signed in now."
+		title, text = i18n.Key("device.connected_title"), i18n.Key("device.connected")
 	}
 	s.Audit(c, ev)
 	return s.Render(c, http.StatusOK, "message", &web.MessagePage{Title: title, Message: text})

@@ -12,6 +12,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/latchkey-idp/latchkey/idp/web"
+	"github.com/latchkey-idp/latchkey/internal/i18n"
 	"github.com/latchkey-idp/latchkey/models"
 	"github.com/latchkey-idp/latchkey/oidc"
 )
@@ -29,17 +30,19 @@ type loginPage struct {
 // pendingAuthRequest loads an auth request that can still be signed in to.
 func (s *Handlers) pendingAuthRequest(c echo.Context, id string) (*models.AuthRequest, error) {
 	if id == "" {
-		return nil, web.NewError(http.StatusBadRequest, "This sign-in link is incomplete. Go back to the application and start again.", nil)
+		return nil, web.NewError(http.StatusBadRequest, i18n.Key("err.signin_incomplete"), nil)
 	}
 	ar, err := s.db.AuthRequestByID(c.Request().Context(), id)
 	switch {
 	case errors.Is(err, models.ErrNotFound), errors.Is(err, models.ErrExpired):
-		return nil, &web.Error{Status: http.StatusBadRequest, Message: "This sign-in request has expired or is unknown.",
-			Hint: "Go back to the application and start signing in again.", Err: err}
+		return nil, &web.Error{Status: http.StatusBadRequest, Message: i18n.Key("err.signin_expired"),
+			Hint: i18n.Key("err.start_again_hint"), Err: err}
 	case err != nil:
 		return nil, err
-	case ar.Done:
-		return nil, web.NewError(http.StatusConflict, "This sign-in request was already completed. Go back to the application.", nil)
+	}
+	web.SetUILocales(c, ar.UILocales) // OIDC Core §3.1.2.1
+	if ar.Done {
+		return nil, web.NewError(http.StatusConflict, i18n.Key("err.signin_done"), nil)
 	}
 	return ar, nil
 }

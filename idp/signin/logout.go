@@ -6,6 +6,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/latchkey-idp/latchkey/idp/web"
+	"github.com/latchkey-idp/latchkey/internal/i18n"
 	"github.com/latchkey-idp/latchkey/models"
 )
 
@@ -19,13 +20,14 @@ import (
 // nothing changed: op would answer with bare JSON.
 func (s *Handlers) HandleSessionEnd(c echo.Context) error {
 	ctx := c.Request().Context()
+	web.SetUILocales(c, c.FormValue("ui_locales")) // RP-Initiated Logout 1.0 §2
 	ok, reason, err := s.op.CheckPostLogoutRedirect(ctx, c.FormValue("client_id"), c.FormValue("id_token_hint"), c.FormValue("post_logout_redirect_uri"))
 	if err != nil {
 		return err
 	}
 	if !ok {
-		return &web.Error{Status: http.StatusBadRequest, Title: "Sign-out request not accepted", Message: reason,
-			Hint: "Nothing was changed: Latchkey did not sign you out or send you anywhere. Go back to the application and try again; if this keeps happening, tell its administrator."}
+		return &web.Error{Status: http.StatusBadRequest, Title: i18n.Key("err.logout_refused_title"), Message: reason,
+			Hint: i18n.Key("err.logout_refused_hint")}
 	}
 	if !s.op.ValidIDTokenHint(ctx, c.FormValue("id_token_hint")) {
 		return s.confirmLogout(c) // logout_confirm.go
@@ -47,7 +49,7 @@ func (s *Handlers) HandleSessionEnd(c echo.Context) error {
 
 // HandleLoggedOutShow serves GET /logged-out.
 func (s *Handlers) HandleLoggedOutShow(c echo.Context) error {
-	return s.Pages.Message(c, http.StatusOK, "Signed out", "You are signed out of Latchkey.", "You can close this window.")
+	return s.Pages.Message(c, http.StatusOK, i18n.Key("logout.done_title"), i18n.Key("logout.done"), i18n.Key("logout.done_hint"))
 }
 
 type homePage struct {

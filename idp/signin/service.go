@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/latchkey-idp/latchkey/idp/web"
+	"github.com/latchkey-idp/latchkey/internal/i18n"
 	"github.com/latchkey-idp/latchkey/models"
 	"github.com/latchkey-idp/latchkey/passkeys"
 )
@@ -104,7 +105,7 @@ func (s *Service) FinishAuthRequest(ctx context.Context, ar *models.AuthRequest,
 	if !acrSatisfied(res.ACR, ar.ACRValues) {
 		s.audit(ctx, b.IP, &models.AuditEvent{Type: models.EventSignInFailed, UserID: res.User.ID, ClientID: ar.ClientID,
 			Detail: models.JSONMap{"reason": "acr_not_met", "acr": res.ACR, "acr_values": ar.ACRValues}})
-		return nil, s.refuse(ctx, ar, challenge, res, web.NewError(http.StatusForbidden, "This application requires a passkey on a security key or device whose make and model your organisation has verified. This passkey does not qualify; use another one.", nil))
+		return nil, s.refuse(ctx, ar, challenge, res, web.NewError(http.StatusForbidden, i18n.Key("err.attestation_required"), nil))
 	}
 	if err := s.CheckClientGroups(ctx, ar.ClientID, res.User.ID, b.IP); err != nil {
 		return nil, s.refuse(ctx, ar, challenge, res, err)
@@ -254,7 +255,7 @@ func (s *Service) complete(ctx context.Context, tx *models.DB, ar *models.AuthRe
 	err = tx.CompleteAuthRequest(ctx, ar.ID, models.Completion{UserID: out.UserID, SessionID: out.SessionID, AuthTime: authTime,
 		AMR: amr, ACR: acr, Challenge: challenge, ConsentPending: need})
 	if err != nil {
-		return web.NewError(http.StatusConflict, "This sign-in request was already completed. Go back to the application.", err)
+		return web.NewError(http.StatusConflict, i18n.Key("err.signin_done"), err)
 	}
 	if need {
 		out.Next = "/consent?authRequestID=" + url.QueryEscape(ar.ID)
@@ -303,7 +304,7 @@ func (s *Service) CheckClientGroups(ctx context.Context, clientID, userID, ip st
 	s.audit(ctx, ip, &models.AuditEvent{Type: models.EventSignInFailed, Success: false, UserID: userID, ClientID: clientID,
 		Detail: models.JSONMap{"reason": "not in an allowed group"}})
 	return &web.Error{Status: http.StatusForbidden, Message: "Your account may not sign in to " + cl.Name + ".",
-		Hint: "This application is limited to some groups. Ask your administrator for access."}
+		Hint: i18n.Key("err.groups_hint")}
 }
 
 // auditRefusal audits a refused passkey answer: a clone warning, a passkey
@@ -354,5 +355,39 @@ func PasskeyError(err error) error {
 	case errors.Is(err, passkeys.ErrPolicy):
 		status = http.StatusForbidden
 	}
-	return web.NewError(status, pe.Message, err)
+	return web.NewError(status, passkeyMessage(pe, err), err)
+}
+
+// passkeyMessages are the translated messages of a refused ceremony by
+// kind; a policy refusal keeps its own message, which names the
+// authenticator and the rule.
+var passkeyMessages = map[error]string{
+	passkeys.ErrBadRequest:        i18n.Key("passkey_err.bad_request"),
+	passkeys.ErrCeremonyNotFound:  i18n.Key("passkey_err.ceremony_not_found"),
+	passkeys.ErrCeremonyExpired:   i18n.Key("passkey_err.ceremony_expired"),
+	passkeys.ErrCeremonyMismatch:  i18n.Key("passkey_err.ceremony_mismatch"),
+	passkeys.ErrVerification:      i18n.Key("passkey_err.verification"),
+	passkeys.ErrUnknownCredential: i18n.Key("passkey_err.unknown_credential"),
+	passkeys.ErrUserDisabled:      i18n.Key("err.account_disabled"),
+	passkeys.ErrCloneDetected:     i18n.Key("passkey_err.clone"),
+	passkeys.ErrSetupLinkInvalid:  i18n.Key("passkey_err.setup_link"),
+}
+
+// passkeyReasons are the more precise messages of some causes.
+var passkeyReasons = map[string]string{
+	"uv_missing":        i18n.Key("passkey_err.uv_missing"),
+	"not_discoverable":  i18n.Key("passkey_err.not_discoverable"),
+	"credential_exists": i18n.Key("passkey_err.exists"),
+}
+
+// passkeyMessage is the message ID of a refused ceremony, or its English
+// message when none fits.
+func passkeyMessage(pe *passkeys.Error, err error) string {
+	if id, ok := passkeyReasons[passkeys.Reason(err)]; ok {
+		return id
+	}
+	if id, ok := passkeyMessages[pe.Kind]; ok {
+		return id
+	}
+	return pe.Message
 }

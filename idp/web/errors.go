@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/labstack/echo/v4"
+	"github.com/latchkey-idp/latchkey/internal/i18n"
 	"github.com/latchkey-idp/latchkey/models"
 )
 
@@ -61,7 +62,7 @@ func handleError(pages *Pages, log *slog.Logger, err error, c echo.Context) {
 	if c.Response().Committed {
 		return
 	}
-	status, msg, hint := http.StatusInternalServerError, "Something went wrong on our side. Please try again.", ""
+	status, msg, hint := http.StatusInternalServerError, i18n.Key("err.internal"), ""
 	title := ""
 	var ae *Error
 	var he *echo.HTTPError
@@ -72,15 +73,15 @@ func handleError(pages *Pages, log *slog.Logger, err error, c echo.Context) {
 		status = he.Code
 		switch status {
 		case http.StatusNotFound:
-			msg = "This page does not exist."
+			msg = i18n.Key("err.not_found")
 		case http.StatusMethodNotAllowed:
-			msg = "This method is not allowed here."
+			msg = i18n.Key("err.method")
 		case http.StatusRequestEntityTooLarge:
-			msg = "The request is too large."
+			msg = i18n.Key("err.too_large")
 		case http.StatusForbidden:
-			msg = "This request was refused (missing or invalid CSRF protection). Reload the page and try again."
+			msg = i18n.Key("err.csrf")
 		case http.StatusBadRequest:
-			msg = "The request is malformed."
+			msg = i18n.Key("err.bad_request")
 		default:
 			if status < 500 {
 				msg = http.StatusText(status)
@@ -90,8 +91,8 @@ func handleError(pages *Pages, log *slog.Logger, err error, c echo.Context) {
 	if ae == nil && he == nil && models.Unavailable(err) {
 		// The database is unreachable: a temporary failure on our side,
 		// not the user's or the client's (RFC 9110 §15.6.4, §10.2.3).
-		status, title = http.StatusServiceUnavailable, "Temporarily unavailable"
-		msg, hint = "Latchkey cannot reach its database right now.", "Try again in a few seconds."
+		status, title = http.StatusServiceUnavailable, i18n.Key("err.unavailable_title")
+		msg, hint = i18n.Key("err.unavailable"), i18n.Key("err.unavailable_hint")
 		c.Response().Header().Set("Retry-After", RetryAfter)
 	}
 	rid := c.Response().Header().Get(echo.HeaderXRequestID)
@@ -99,11 +100,13 @@ func handleError(pages *Pages, log *slog.Logger, err error, c echo.Context) {
 		log.Error("request failed", "request_id", rid, "route", c.Path(), "err", err)
 	}
 	c.Response().Header().Set("Cache-Control", "no-store")
-	if writeSCIMError(c, status, msg) { // scim_errors.go
+	// Messages may be IDs of the catalogue: SCIM clients read English,
+	// pages and the JSON of their scripts the page's language.
+	if writeSCIMError(c, status, i18n.For(i18n.Default).Msg(msg)) { // scim_errors.go
 		return
 	}
 	if isJSON, _ := c.Get(jsonErrorsKey).(bool); isJSON {
-		_ = c.JSON(status, map[string]string{"error": msg, "request_id": rid})
+		_ = c.JSON(status, map[string]string{"error": pages.Tr(c).Msg(msg), "request_id": rid})
 		return
 	}
 	if c.Request().Method == http.MethodHead {
@@ -111,7 +114,7 @@ func handleError(pages *Pages, log *slog.Logger, err error, c echo.Context) {
 		return
 	}
 	if title == "" {
-		title = http.StatusText(status)
+		title = statusTitle(status)
 	}
 	_ = pages.Render(c, status, "message", &MessagePage{Title: title, Message: msg, Hint: hint, IsError: true, RequestID: rid})
 }
@@ -128,7 +131,44 @@ func Truncate(s string, n int) string {
 // other errors pass unchanged.
 func NotFound(what string, err error) error {
 	if errors.Is(err, models.ErrNotFound) {
-		return NewError(http.StatusNotFound, "This "+what+" does not exist (any more).", err)
+		msg, ok := goneMessages[what]
+		if !ok {
+			msg = "This " + what + " does not exist (any more)."
+		}
+		return NewError(http.StatusNotFound, msg, err)
 	}
 	return err
+}
+
+// statusTitles are the translated headings of error pages by status.
+var statusTitles = map[int]string{
+	http.StatusBadRequest:            i18n.Key("status.400"),
+	http.StatusUnauthorized:          i18n.Key("status.401"),
+	http.StatusForbidden:             i18n.Key("status.403"),
+	http.StatusNotFound:              i18n.Key("status.404"),
+	http.StatusMethodNotAllowed:      i18n.Key("status.405"),
+	http.StatusConflict:              i18n.Key("status.409"),
+	http.StatusGone:                  i18n.Key("status.410"),
+	http.StatusRequestEntityTooLarge: i18n.Key("status.413"),
+	http.StatusTooManyRequests:       i18n.Key("status.429"),
+	http.StatusInternalServerError:   i18n.Key("status.500"),
+	http.StatusServiceUnavailable:    i18n.Key("status.503"),
+}
+
+// statusTitle is the heading of an error page without its own.
+func statusTitle(status int) string {
+	if t, ok := statusTitles[status]; ok {
+		return t
+	}
+	return http.StatusText(status)
+}
+
+// goneMessages are NotFound's messages by what is gone.
+var goneMessages = map[string]string{
+	"application":     i18n.Key("err.gone.application"),
+	"blocked passkey": i18n.Key("err.gone.blocked_passkey"),
+	"group":           i18n.Key("err.gone.group"),
+	"passkey":         i18n.Key("err.gone.passkey"),
+	"session":         i18n.Key("err.gone.session"),
+	"user":            i18n.Key("err.gone.user"),
 }

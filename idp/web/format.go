@@ -4,6 +4,8 @@ import (
 	"html/template"
 	"strings"
 	"time"
+
+	"github.com/latchkey-idp/latchkey/internal/i18n"
 )
 
 // funcs are the template helpers of every page.
@@ -11,6 +13,20 @@ var funcs = template.FuncMap{
 	"time":  FormatTime,
 	"timep": FormatTimePtr,
 	"join":  strings.Join,
+	// kind names a passkey's kind (PasskeyRows) in the page's language.
+	"kind": func(t *i18n.Tr, kind string) string {
+		if kind == "synced" {
+			return t.S("passkey.synced")
+		}
+		return t.S("passkey.device_bound")
+	},
+	// never translates FormatTimePtr's "never".
+	"never": func(t *i18n.Tr, s string) string {
+		if s == "never" {
+			return t.S("common.never")
+		}
+		return s
+	},
 	"has": func(list []string, v string) bool {
 		for _, x := range list {
 			if x == v {

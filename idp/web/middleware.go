@@ -9,6 +9,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/latchkey-idp/latchkey/internal/i18n"
 )
 
 // ContentSecurityPolicy forbids inline script and style everywhere and
@@ -137,7 +139,7 @@ func CSRF(cookie string, secure bool) echo.MiddlewareFunc {
 		CookieMaxAge:   int((12 * time.Hour).Seconds()),
 		ErrorHandler: func(err error, _ echo.Context) error {
 			return &Error{Status: http.StatusForbidden, Err: err,
-				Message: "This request was refused: its CSRF protection is missing or invalid. Reload the page and try again."}
+				Message: i18n.Key("err.csrf")}
 		},
 	})
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
+	"github.com/latchkey-idp/latchkey/internal/i18n"
 	"github.com/latchkey-idp/latchkey/static"
 	"github.com/latchkey-idp/latchkey/templates"
 )
@@ -25,6 +26,9 @@ type Pages struct {
 	versions map[string]string // static file name → content hash
 	// Brand is the branding every page shows (brand.go).
 	Brand *Brander
+	// Languages chooses each page's language (lang.go); nil: by
+	// Accept-Language alone.
+	Languages *Languages
 }
 
 // LoadPages parses every named page (each with layout.html and
@@ -74,7 +78,14 @@ func LoadPages(names []string, extra template.FuncMap) (*Pages, error) {
 type Base struct {
 	CSRF    string
 	Scripts []string
+	// T translates the page (lang.go); Render sets it.
+	T *i18n.Tr
+	// Switcher is the language switcher; nil on the console.
+	Switcher *Switcher
 }
+
+// setLanguage is called by Render.
+func (b *Base) setLanguage(t *i18n.Tr, sw *Switcher) { b.T, b.Switcher = t, sw }
 
 // SetCSRF copies the request's CSRF token (set by the CSRF middleware)
 // into the page, unless Fetch Metadata alone vouched for the request.
@@ -102,6 +113,18 @@ func (p *Pages) Render(c echo.Context, status int, name string, data PageData) e
 		return fmt.Errorf("no page %q", name)
 	}
 	data.SetCSRF(c)
+	if l, ok := data.(interface {
+		setLanguage(*i18n.Tr, *Switcher)
+	}); ok {
+		var sw *Switcher
+		if switchable(c) {
+			sw = &Switcher{Next: "/", Languages: i18n.Languages}
+			if r := c.Request(); r.Method == http.MethodGet && localPath(r.URL.RequestURI()) {
+				sw.Next = r.URL.RequestURI()
+			}
+		}
+		l.setLanguage(p.Tr(c), sw)
+	}
 	var buf bytes.Buffer
 	if err := t.ExecuteTemplate(&buf, "layout", data); err != nil {
 		return fmt.Errorf("render %s: %w", name, err)
@@ -110,6 +133,7 @@ func (p *Pages) Render(c echo.Context, status int, name string, data PageData) e
 }
 
 // Message renders the message page; status >= 400 shows it as an error.
+// Title, message and hint are message IDs (i18n.Key) or English text.
 func (p *Pages) Message(c echo.Context, status int, title, msg, hint string) error {
 	return p.Render(c, status, "message", &MessagePage{Title: title, Message: msg, Hint: hint, IsError: status >= 400})
 }

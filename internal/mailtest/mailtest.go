@@ -203,6 +203,28 @@ type Message struct {
 	Subject string
 	Text    string
 	HTML    string
+	// Inline are the parts the HTML refers to by Content-ID.
+	Inline []Part
+}
+
+// Part is an attachment of a message as Mailpit reports it.
+type Part struct {
+	PartID, FileName, ContentType, ContentID string
+	Size                                     int
+}
+
+// PartBytes reads the content of one part of a message.
+func (s *Server) PartBytes(id, partID string) ([]byte, error) {
+	c := http.Client{Timeout: 10 * time.Second}
+	resp, err := c.Get("http://" + s.HTTPAddr + "/api/v1/message/" + id + "/part/" + partID)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("mailpit part %s/%s: %s", id, partID, resp.Status)
+	}
+	return io.ReadAll(resp.Body)
 }
 
 func (s *Server) getJSON(path string, out any) error {
