@@ -26,7 +26,7 @@ require (
 
 require gorm.io/plugin/dbresolver v1.6.2
 
-require github.com/nicksnyder/go-i18n/v2 v2.7.0 // indirect
+require github.com/nicksnyder/go-i18n/v2 v2.7.0
 
 require (
 	github.com/kylelemons/godebug v1.1.0 // indirect
@@ -85,7 +85,7 @@ require (
 	golang.org/x/net v0.62.0
 	golang.org/x/sync v0.25.0
 	golang.org/x/sys v0.50.0 // indirect
-	golang.org/x/text v0.44.0 // indirect
+	golang.org/x/text v0.44.0
 	golang.org/x/time v0.15.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 )
