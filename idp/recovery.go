@@ -38,8 +38,12 @@ const (
 	recoveryAccounts = 5
 )
 
-// EventRecoveryRequested is audited for each account sent a recovery link.
-const EventRecoveryRequested = "recovery_requested"
+// EventRecoveryRequested is audited for each account sent a recovery
+// link, EventRecoveryRefused for one whose group forbids recovery.
+const (
+	EventRecoveryRequested = "recovery_requested"
+	EventRecoveryRefused   = "recovery_refused"
+)
 
 func (c *Config) recoveryTTL() time.Duration { return min(c.SetupLinkTTL, recoveryLinkTTL) }
 
@@ -82,6 +86,15 @@ func (s *Server) requestRecovery(ctx context.Context, email, clientIP, lang stri
 	for i := range users {
 		u := &users[i]
 		if u.Disabled {
+			continue
+		}
+		// A group may forbid recovery by email to its members; the
+		// requester is answered as always, the refusal audited.
+		if off, err := s.db.RecoveryDisabledFor(ctx, u.ID); err != nil {
+			return err
+		} else if off {
+			_ = s.db.Audit(ctx, &models.AuditEvent{Type: EventRecoveryRefused, Success: false, UserID: u.ID, IP: clientIP,
+				Detail: models.JSONMap{"reason": "recovery is off for a group of the user"}})
 			continue
 		}
 		if err := s.sendRecovery(ctx, u, clientIP, lang); err != nil {

@@ -156,6 +156,7 @@ func (s *Server) routeTable() []route {
 		{internal, get, "/admin/groups/:id", adm.HandleGroupShow, view},
 		{internal, post, "/admin/groups/:id", adm.HandleGroupUpdate, view},
 		{internal, post, "/admin/groups/:id/delete", adm.HandleGroupDelete, view},
+		{internal, post, "/admin/groups/:id/recovery", adm.HandleGroupRecovery, view},
 		{internal, post, "/admin/groups/:id/members", adm.HandleGroupMemberAdd, view},
 		{internal, post, "/admin/groups/:id/members/:uid/remove", adm.HandleGroupMemberRemove, view},
 		{internal, get, "/admin/clients", adm.HandleClientsList, view},

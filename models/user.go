@@ -43,7 +43,9 @@ type Group struct {
 	ID         string `gorm:"primaryKey"`
 	Name       string
 	ExternalID string // the SCIM client's identifier (RFC 7643 §3.1)
-	CreatedAt  time.Time
+	// RecoveryDisabled: members may not recover their account by email.
+	RecoveryDisabled bool
+	CreatedAt        time.Time
 }
 
 // NewUUID returns a random (version 4) UUID string.

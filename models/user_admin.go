@@ -187,6 +187,32 @@ func (db *UserStore) RenameGroup(ctx context.Context, id, name string) error {
 	return nil
 }
 
+// SetGroupRecovery turns self-service recovery off (disabled) or on again
+// for the members of a group. Errors: ErrNotFound.
+func (db *UserStore) SetGroupRecovery(ctx context.Context, id string, disabled bool) error {
+	res := db.ctx(ctx).Model(&Group{}).Where("id = ?", id).Update("recovery_disabled", disabled)
+	if res.Error != nil {
+		return translate(res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return fmt.Errorf("group %q: %w", id, ErrNotFound)
+	}
+	return nil
+}
+
+// RecoveryDisabledFor reports whether the user is in a group whose
+// members may not recover by email (one indexed lookup per group of the
+// user).
+func (db *UserStore) RecoveryDisabledFor(ctx context.Context, userID string) (bool, error) {
+	var off bool
+	err := db.rawRow(ctx, db.rawPool(false), "SELECT EXISTS (SELECT 1 FROM user_groups ug JOIN groups g ON g.id = ug.group_id"+
+		" WHERE ug.user_id = ? AND g.recovery_disabled)", userID).Scan(&off) // raw.go
+	if err != nil {
+		return false, fmt.Errorf("group recovery policy: %w", db.rawErr(err))
+	}
+	return off, nil
+}
+
 // DeleteGroup deletes a group (memberships cascade).
 func (db *UserStore) DeleteGroup(ctx context.Context, id string) error {
 	res := db.ctx(ctx).Where("id = ?", id).Delete(&Group{})

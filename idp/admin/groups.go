@@ -101,6 +101,30 @@ func (s *Handlers) HandleGroupUpdate(c echo.Context) error {
 	return c.Redirect(http.StatusSeeOther, "/admin/groups/"+g.ID+"?done=group-saved")
 }
 
+// HandleGroupRecovery serves POST /admin/groups/:id/recovery: recovery
+// "off" or "on" for the group's members.
+func (s *Handlers) HandleGroupRecovery(c echo.Context) error {
+	g, err := s.adminGroup(c)
+	if err != nil {
+		return err
+	}
+	var off bool
+	switch c.FormValue("recovery") {
+	case "off":
+		off = true
+	case "on":
+	default:
+		return s.renderGroup(c, http.StatusBadRequest, g, "Choose whether members may recover their account by email.")
+	}
+	if err := s.db.SetGroupRecovery(c.Request().Context(), g.ID, off); err != nil {
+		return err
+	}
+	if off != g.RecoveryDisabled {
+		s.adminAudit(c, models.EventGroupUpdated, models.AuditEvent{Detail: models.JSONMap{"group": g.ID, "name": g.Name, "recovery_disabled": off}})
+	}
+	return c.Redirect(http.StatusSeeOther, "/admin/groups/"+g.ID+"?done=group-saved")
+}
+
 // HandleGroupDelete serves POST /admin/groups/:id/delete.
 func (s *Handlers) HandleGroupDelete(c echo.Context) error {
 	g, err := s.adminGroup(c)
