@@ -79,3 +79,33 @@ func TestRecoveryOffForAGroup(t *testing.T) {
 	recoverPost(t, app.newBrowser(), "vip@example.com")
 	mp.Wait(t, "vip@example.com", 1, 10*time.Second)
 }
+
+// The API reads and sets a group's recovery setting (PATCH
+// recovery_disabled), alone or with a rename; a bad name changes nothing.
+func TestAPIGroupRecovery(t *testing.T) {
+	app := newAdminApp(t)
+	ctx := context.Background()
+	token, _, err := app.db.CreateAPIToken(ctx, "ci", "test", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := app.db.CreateGroup(ctx, "admins")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out map[string]any
+	if st := apiCall(t, app, http.MethodPatch, "/api/v1/groups/"+g.ID, token, map[string]any{"recovery_disabled": true}, &out); st != http.StatusOK ||
+		out["recovery_disabled"] != true || out["name"] != "admins" {
+		t.Fatalf("PATCH recovery_disabled: %d %v", st, out)
+	}
+	if st := apiCall(t, app, http.MethodPatch, "/api/v1/groups/"+g.ID, token, map[string]any{"name": "ops", "recovery_disabled": false}, &out); st != http.StatusOK ||
+		out["recovery_disabled"] != false || out["name"] != "ops" {
+		t.Fatalf("PATCH both: %d %v", st, out)
+	}
+	if st := apiCall(t, app, http.MethodPatch, "/api/v1/groups/"+g.ID, token, map[string]any{"name": "a,b", "recovery_disabled": true}, nil); st < 400 {
+		t.Fatalf("a bad name was accepted: %d", st)
+	}
+	if got, _ := app.db.GroupByID(ctx, g.ID); got.Name != "ops" || got.RecoveryDisabled {
+		t.Fatalf("a refused PATCH changed the group: %+v", got)
+	}
+}

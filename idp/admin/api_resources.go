@@ -73,7 +73,7 @@ func (s *Handlers) HandleAPIGroupGet(c echo.Context) error {
 	for i, u := range ms {
 		members[i] = map[string]string{"id": u.ID, "username": u.Username}
 	}
-	out := map[string]any{"id": g.ID, "name": g.Name, "members": members}
+	out := map[string]any{"id": g.ID, "name": g.Name, "recovery_disabled": g.RecoveryDisabled, "members": members}
 	if more {
 		out["members_next"] = ms[len(ms)-1].Username
 	}
@@ -84,14 +84,28 @@ func (s *Handlers) HandleAPIGroupGet(c echo.Context) error {
 func (s *Handlers) HandleAPIGroupUpdate(c echo.Context) error {
 	var in struct {
 		Name string `json:"name"`
+		// RecoveryDisabled, when given, turns recovery by email off (true)
+		// or on for the group's members.
+		RecoveryDisabled *bool `json:"recovery_disabled"`
 	}
 	if err := web.DecodeJSON(c, &in); err != nil {
 		return err
 	}
-	if err := s.db.RenameGroup(c.Request().Context(), c.Param("id"), in.Name); err != nil {
-		return apiError(err, "group")
+	ctx := c.Request().Context()
+	detail := models.JSONMap{"group": c.Param("id"), "via": "api"}
+	if in.Name != "" || in.RecoveryDisabled == nil {
+		if err := s.db.RenameGroup(ctx, c.Param("id"), in.Name); err != nil {
+			return apiError(err, "group")
+		}
+		detail["name"] = in.Name
 	}
-	s.adminAudit(c, models.EventGroupUpdated, models.AuditEvent{Detail: models.JSONMap{"group": c.Param("id"), "name": in.Name, "via": "api"}})
+	if in.RecoveryDisabled != nil {
+		if err := s.db.SetGroupRecovery(ctx, c.Param("id"), *in.RecoveryDisabled); err != nil {
+			return apiError(err, "group")
+		}
+		detail["recovery_disabled"] = *in.RecoveryDisabled
+	}
+	s.adminAudit(c, models.EventGroupUpdated, models.AuditEvent{Detail: detail})
 	return s.HandleAPIGroupGet(c)
 }
 
