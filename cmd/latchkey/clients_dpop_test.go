@@ -1,41 +1,20 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"testing"
-
-	"github.com/latchkey-idp/latchkey/models"
 )
 
 // The DPoP switches: clients add/update --require-dpop (per client) and
 // serve --dpop-nonce / LATCHKEY_DPOP_NONCE (server nonces, RFC 9449 §8).
 func TestCLIRequireDPoP(t *testing.T) {
 	dir := t.TempDir()
-	code, out, errOut := cliRun(t, dir, "clients", "add", "--name", "Agent", "--redirect-uri", "https://agent.example/cb", "--require-dpop", "--json")
-	var c struct {
-		ClientID string `json:"client_id"`
-	}
-	if code != 0 || json.Unmarshal([]byte(out), &c) != nil {
-		t.Fatalf("clients add --require-dpop: %d %q %s", code, out, errOut)
-	}
-	stored := func() bool {
-		t.Helper()
-		db, err := models.Open(context.Background(), models.Options{DataDir: dir})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer func() { _ = db.Close() }()
-		cl, err := db.ClientByID(context.Background(), c.ClientID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return cl.RequireDPoP
-	}
+	c := struct{ ClientID string }{cliAddClient(t, dir, "--name", "Agent", "--redirect-uri", "https://agent.example/cb", "--require-dpop")}
+	stored := func() bool { t.Helper(); return storedClient(t, dir, c.ClientID).RequireDPoP }
 	if !stored() {
 		t.Fatal("clients add --require-dpop did not store it")
 	}
-	code, out, errOut = cliRun(t, dir, "clients", "update", c.ClientID, "--no-require-dpop", "--json")
+	code, out, errOut := cliRun(t, dir, "clients", "update", c.ClientID, "--no-require-dpop", "--json")
 	var upd struct {
 		RequireDPoP bool     `json:"require_dpop"`
 		Changed     []string `json:"changed"`

@@ -13,30 +13,12 @@ import (
 // serve --require-par / LATCHKEY_REQUIRE_PAR (every client).
 func TestCLIRequirePAR(t *testing.T) {
 	dir := t.TempDir()
-	code, out, errOut := cliRun(t, dir, "clients", "add", "--name", "Bank", "--redirect-uri", "https://bank.example/cb", "--require-par", "--json")
-	var c struct {
-		ClientID string `json:"client_id"`
-	}
-	if code != 0 || json.Unmarshal([]byte(out), &c) != nil {
-		t.Fatalf("clients add --require-par: %d %q %s", code, out, errOut)
-	}
-	stored := func() bool {
-		t.Helper()
-		db, err := models.Open(context.Background(), models.Options{DataDir: dir})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer func() { _ = db.Close() }()
-		cl, err := db.ClientByID(context.Background(), c.ClientID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return cl.RequirePAR
-	}
+	c := struct{ ClientID string }{cliAddClient(t, dir, "--name", "Bank", "--redirect-uri", "https://bank.example/cb", "--require-par")}
+	stored := func() bool { t.Helper(); return storedClient(t, dir, c.ClientID).RequirePAR }
 	if !stored() {
 		t.Fatal("clients add --require-par did not store it")
 	}
-	code, out, errOut = cliRun(t, dir, "clients", "update", c.ClientID, "--no-require-par", "--json")
+	code, out, errOut := cliRun(t, dir, "clients", "update", c.ClientID, "--no-require-par", "--json")
 	var upd struct {
 		RequirePAR bool     `json:"require_par"`
 		Changed    []string `json:"changed"`
@@ -74,28 +56,9 @@ func TestCLIRequirePKCE(t *testing.T) {
 	dir := t.TempDir()
 	add := func(args ...string) string {
 		t.Helper()
-		code, out, errOut := cliRun(t, dir, append([]string{"clients", "add", "--redirect-uri", "https://app.example/cb", "--json"}, args...)...)
-		var c struct {
-			ClientID string `json:"client_id"`
-		}
-		if code != 0 || json.Unmarshal([]byte(out), &c) != nil {
-			t.Fatalf("clients add %v: %d %q %s", args, code, out, errOut)
-		}
-		return c.ClientID
+		return cliAddClient(t, dir, append([]string{"--redirect-uri", "https://app.example/cb"}, args...)...)
 	}
-	stored := func(id string) bool {
-		t.Helper()
-		db, err := models.Open(context.Background(), models.Options{DataDir: dir})
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer func() { _ = db.Close() }()
-		cl, err := db.ClientByID(context.Background(), id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return cl.RequirePKCE
-	}
+	stored := func(id string) bool { t.Helper(); return storedClient(t, dir, id).RequirePKCE }
 	wiki := add("--name", "Wiki", "--require-pkce")
 	if !stored(wiki) {
 		t.Fatal("clients add --require-pkce did not store it")
@@ -120,4 +83,32 @@ func TestCLIRequirePKCE(t *testing.T) {
 	if code != 0 || !strings.Contains(out, `"require_pkce": true`) {
 		t.Fatalf("a public client's require_pkce: %d %q", code, out)
 	}
+}
+
+// cliAddClient runs clients add --json with args and returns the client_id.
+func cliAddClient(t *testing.T, dir string, args ...string) string {
+	t.Helper()
+	code, out, errOut := cliRun(t, dir, append([]string{"clients", "add", "--json"}, args...)...)
+	var c struct {
+		ClientID string `json:"client_id"`
+	}
+	if code != 0 || json.Unmarshal([]byte(out), &c) != nil {
+		t.Fatalf("clients add %v: %d %q %s", args, code, out, errOut)
+	}
+	return c.ClientID
+}
+
+// storedClient reads client id from the database in dir.
+func storedClient(t *testing.T, dir, id string) *models.Client {
+	t.Helper()
+	db, err := models.Open(context.Background(), models.Options{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = db.Close() }()
+	cl, err := db.ClientByID(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cl
 }
