@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/webauthn"
 	"github.com/chromedp/chromedp"
 	"golang.org/x/oauth2"
 
@@ -117,6 +118,12 @@ func TestBrowserLanguages(t *testing.T) {
 	// signed-in user) and on the account page.
 	if _, err := chromedp.Call(lc.ctx, network.DeleteCookies, network.DeleteCookiesParams{Name: "latchkey_lang", URL: app.issuer + "/"}); err != nil {
 		t.Fatalf("Network.deleteCookies: %v", err)
+	}
+	// Without presence the virtual passkey cannot answer the page's
+	// autofill request, which would otherwise sign in and leave the page
+	// before it is read.
+	if _, err := chromedp.Call(lc.ctx, webauthn.SetAutomaticPresenceSimulation, webauthn.SetAutomaticPresenceSimulationParams{AuthenticatorID: lc.authID, Enabled: false}); err != nil {
+		t.Fatalf("WebAuthn.setAutomaticPresenceSimulation: %v", err)
 	}
 	again, _ := rp.authURL(oauth2.SetAuthURLParam("ui_locales", "fr"), oauth2.SetAuthURLParam("prompt", "login"))
 	lc.do("start a sign-in asking for French", chromedp.Navigate(again))
