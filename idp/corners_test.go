@@ -77,6 +77,19 @@ func TestFormPostErrorResponses(t *testing.T) {
 		defer func() { _ = resp.Body.Close() }()
 		check(t, resp, f, "login_required")
 	})
+	// The page a browser without scripts shows speaks the request's
+	// ui_locales (OIDC Core §3.1.2.1).
+	t.Run("login_required in German", func(t *testing.T) {
+		authURL, f := r.authURL(oauth2.SetAuthURLParam("response_mode", "form_post"), oauth2.SetAuthURLParam("prompt", "none"),
+			oauth2.SetAuthURLParam("ui_locales", "de-CH fr"))
+		loc := app.newBrowser().in(t).expectRedirect(authURL)
+		resp := app.newBrowser().in(t).get(loc.String())
+		body := readBody(t, resp)
+		if !strings.Contains(body, `<html lang="de">`) || !strings.Contains(body, "<title>Zurück zur Anwendung</title>") ||
+			!strings.Contains(body, `<button type="submit">Weiter</button>`) || !strings.Contains(body, `name="state" value="`+f.state+`"`) {
+			t.Fatalf("form_post page, want German:\n%s", body)
+		}
+	})
 	t.Run("access_denied", func(t *testing.T) {
 		c, secret := app.in(t).newClient("http://localhost:9999/callback", func(c *models.Client) { c.SkipConsent = false })
 		r2 := app.in(t).newRP(c.ID, secret, "http://localhost:9999/callback", "openid")

@@ -93,6 +93,16 @@ func (a *testApp) newBrowser() *browser {
 	}}
 }
 
+// setLang makes b show pages in lang, as the language switcher's cookie
+// does (idp/web/lang.go).
+func (b *browser) setLang(lang string) {
+	u, err := url.Parse(b.app.issuer)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	b.client.Jar.SetCookies(u, []*http.Cookie{{Name: "latchkey_lang", Value: lang, Path: "/"}})
+}
+
 // in returns b bound to a subtest (same cookie jar and passkey), so its
 // failures stop and are reported by that subtest: FailNow must run on the
 // goroutine of the test it belongs to.

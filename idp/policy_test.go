@@ -66,7 +66,15 @@ func TestPolicyRegistrationRefusedWithMessage(t *testing.T) {
 	if st != http.StatusForbidden || msg != "Your organisation only accepts passkeys that stay on one device, such as a security key. This passkey is synced (Apple Passwords). Use a hardware security key or a passkey that stays on this device." {
 		t.Fatalf("synced passkey under device-bound: %d %q", st, msg)
 	}
-	if r := auditReasons(t, app.db, models.EventPasskeyPolicyRefused); !slices.Equal(r, []string{"policy_device_bound"}) {
+	// The same refusal in French names the provider too.
+	fr := app.newBrowser()
+	fr.auth = b.auth
+	fr.setLang("fr")
+	st, msg = fr.tryRegister(setup)
+	if st != http.StatusForbidden || msg != "Votre organisation n'accepte que les clés d'accès qui restent sur un seul appareil, comme une clé de sécurité. Cette clé d'accès est synchronisée (Apple Passwords). Utilisez une clé de sécurité matérielle ou une clé d'accès qui reste sur cet appareil." {
+		t.Fatalf("synced passkey under device-bound, in French: %d %q", st, msg)
+	}
+	if r := auditReasons(t, app.db, models.EventPasskeyPolicyRefused); !slices.Equal(r, []string{"policy_device_bound", "policy_device_bound"}) {
 		t.Errorf("audit reasons %v", r)
 	}
 	// The setup link still works, with a passkey that stays on the device.
@@ -221,7 +229,18 @@ func TestPolicyTighteningFlagsThenRefusesAfterGrace(t *testing.T) {
 	if st != http.StatusForbidden || !strings.Contains(msg, "no longer meets your organisation's passkey policy") {
 		t.Fatalf("after grace: %d %q", st, msg)
 	}
-	if r := auditReasons(t, app.db, models.EventPasskeyPolicyRefused); !slices.Equal(r, []string{"policy_grace_expired"}) {
+	// The same refusal in German, with the date and the broken rule said
+	// in German too.
+	b4 := app.newBrowser()
+	b4.auth = b.auth
+	b4.setLang("de")
+	authURL, _ = r.authURL()
+	st, msg = b4.trySignIn(authURL)
+	if st != http.StatusForbidden || !strings.Contains(msg, "erfüllt die Passkey-Richtlinie Ihrer Organisation nicht mehr und konnte nur bis ") ||
+		!strings.Contains(msg, " um ") || !strings.Contains(msg, "Dieser Passkey kann auf andere Geräte synchronisiert werden.") {
+		t.Fatalf("after grace, in German: %d %q", st, msg)
+	}
+	if r := auditReasons(t, app.db, models.EventPasskeyPolicyRefused); !slices.Equal(r, []string{"policy_grace_expired", "policy_grace_expired"}) {
 		t.Errorf("refusal audit %v", r)
 	}
 	authURL, _ = r.authURL()

@@ -7,6 +7,8 @@ import (
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
+
+	"github.com/latchkey-idp/latchkey/internal/i18n"
 )
 
 // formPostPage is op's form_post page (same onload handler, so the same
@@ -14,12 +16,12 @@ import (
 // carries only the success parameters, so an error response would lose
 // error and error_description.
 var formPostPage = template.Must(template.New("form_post").Parse(`<!doctype html>
-<html lang="en">
-<head><meta charset="UTF-8" /><title>Returning to the application</title></head>
+<html lang="{{.Lang}}">
+<head><meta charset="UTF-8" /><title>{{.Title}}</title></head>
 <body onload="javascript:document.forms[0].submit()">
 <form method="post" action="{{.RedirectURI}}">
 {{range $k, $v := .Params}}<input type="hidden" name="{{$k}}" value="{{index $v 0}}"/>
-{{end}}<noscript><button type="submit">Continue</button></noscript>
+{{end}}<noscript><button type="submit">{{.Continue}}</button></noscript>
 </form>
 </body>
 </html>
@@ -29,22 +31,45 @@ var formPostPage = template.Must(template.New("form_post").Parse(`<!doctype html
 // client's redirect URI (OAuth 2.0 Form Post Response Mode §2: every
 // authorization response, errors included, is POSTed). e carries the
 // request's state.
-func (p *Provider) writeFormPostError(w http.ResponseWriter, redirectURI string, e *oidc.Error) error {
-	return p.writeFormPost(w, redirectURI, e)
+func (p *Provider) writeFormPostError(w http.ResponseWriter, r *http.Request, a *authRequest, e *oidc.Error) error {
+	return p.writeFormPost(w, r, a, e)
 }
 
-// writeFormPost writes the form_post page of an authorization response,
+// formPostLang is the language of the form_post page, which a browser
+// without scripts shows: the switcher's cookie (idp/web/lang.go), the
+// request's ui_locales (OIDC Core §3.1.2.1), Accept-Language, English.
+func formPostLang(r *http.Request, a *authRequest) *i18n.Tr {
+	for _, name := range []string{"__Host-latchkey_lang", "latchkey_lang"} {
+		if c, err := r.Cookie(name); err == nil && i18n.Supported(c.Value) {
+			return i18n.For(c.Value)
+		}
+	}
+	if a != nil {
+		if l, ok := i18n.MatchUILocales(a.m.UILocales); ok {
+			return i18n.For(l)
+		}
+	}
+	l, _ := i18n.MatchAcceptLanguage(r.Header.Get("Accept-Language"))
+	return i18n.For(l)
+}
+
+// writeFormPost writes the form_post page of a's authorization response,
 // encoded with iss (iss.go).
-func (p *Provider) writeFormPost(w http.ResponseWriter, redirectURI string, response any) error {
+func (p *Provider) writeFormPost(w http.ResponseWriter, r *http.Request, a *authRequest, response any) error {
+	redirectURI := a.GetRedirectURI()
 	params := make(map[string][]string)
 	if err := p.authz.Encoder().Encode(response, params); err != nil {
 		return err
 	}
+	t := formPostLang(r, a)
 	var buf bytes.Buffer
 	if err := formPostPage.Execute(&buf, struct {
 		RedirectURI string
 		Params      map[string][]string
-	}{redirectURI, params}); err != nil {
+		Lang        string
+		Title       string
+		Continue    string
+	}{redirectURI, params, t.Lang(), t.S("formpost.title"), t.S("formpost.continue")}); err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
@@ -82,7 +107,12 @@ func (p *Provider) authorizeCallback(w http.ResponseWriter, r *http.Request) {
 		op.AuthRequestError(w, r, ar, err, p.authz)
 		return
 	}
-	if err := p.writeFormPost(w, ar.GetRedirectURI(), resp); err != nil {
+	a, ok := ar.(*authRequest)
+	if !ok {
+		op.AuthResponse(ar, p.authz, w, r)
+		return
+	}
+	if err := p.writeFormPost(w, r, a, resp); err != nil {
 		logError(r.Context(), "form_post response", err, "auth_request_id", id)
 	}
 }

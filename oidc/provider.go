@@ -304,7 +304,7 @@ func (p *Provider) FailAuthRequest(w http.ResponseWriter, r *http.Request, authR
 		// AuthRequestError would send it as a GET query). The caller sets
 		// the CSP that lets the form_post page submit itself.
 		e.State = a.GetState()
-		if err := p.writeFormPostError(w, a.GetRedirectURI(), e); err != nil { // formpost.go
+		if err := p.writeFormPostError(w, r, a, e); err != nil { // formpost.go
 			logError(r.Context(), "form_post error response", err, "auth_request_id", authRequestID)
 		}
 		return

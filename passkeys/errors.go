@@ -51,6 +51,10 @@ type Error struct {
 	Kind    error
 	Message string
 	Err     error
+	// Args is the data of a policy refusal's message (key/value pairs,
+	// such as "Name" and the authenticator), for pages that translate it
+	// by its Reason.
+	Args []any
 	// UserID and CredentialID name, for the audit log, whose passkey a
 	// refused sign-in answered with: UserID once the credential is known to
 	// be that user's, CredentialID (base64url, at most 64 characters) as

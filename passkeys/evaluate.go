@@ -34,6 +34,9 @@ type PolicyStatus struct {
 	Satisfied bool        `json:"satisfied"`
 	Reason    string      `json:"reason,omitempty"`
 	Problem   string      `json:"problem,omitempty"`
+	// ProblemArgs is the data of Problem (key/value pairs), for pages
+	// that translate it by Reason.
+	ProblemArgs []any `json:"-"`
 	// FlaggedAt is when the passkey was found not to satisfy the policy;
 	// RefusedFrom is when sign-in with it stops working (FlaggedAt plus
 	// the grace period); Refused says that time has come.
@@ -97,7 +100,7 @@ func (s *Service) status(p Policy, md *loadedMDS, c *models.Credential) PolicySt
 		st.ProviderName = att.description
 	}
 	if pe := decide(p, facts{aaguid: c.AAGUID, backupEligible: c.BackupEligible, attestation: att}); pe != nil {
-		st.Satisfied, st.Reason, st.Problem = false, pe.reason, pe.message
+		st.Satisfied, st.Reason, st.Problem, st.ProblemArgs = false, pe.reason, pe.message, pe.args
 	}
 	if c.PolicyFlaggedAt != nil && !st.Satisfied {
 		until := c.PolicyFlaggedAt.Add(s.grace())
@@ -240,7 +243,7 @@ func (s *Service) enforcePolicyAtLogin(ctx context.Context, cred *models.Credent
 	if s.db.Now().Before(until) {
 		return nil
 	}
-	return failPolicy(&policyError{reason: "policy_grace_expired", message: fmt.Sprintf(
+	return failPolicy(&policyError{reason: "policy_grace_expired", args: []any{"Until", until, "Problem", Problem{Reason: st.Reason, Args: st.ProblemArgs, English: st.Problem}}, message: fmt.Sprintf(
 		"This passkey no longer meets your organisation's passkey policy and could be used only until %s. %s Ask your administrator for a setup link to add one that does.",
 		until.Format("2 January 2006 15:04 MST"), st.Problem)})
 }

@@ -167,28 +167,33 @@ type facts struct {
 // *policyError naming the reason and the plain-words explanation).
 func decide(p Policy, f facts) *policyError {
 	name := describeAuthenticator(f.aaguid, f.attestation.description)
+	argName := name // "" for an unnamed one, which pages say in their language
+	if name == unnamedAuthenticator {
+		argName = ""
+	}
 	if f.attestation.problem == reasonRevoked {
-		return &policyError{reason: "policy_" + reasonRevoked, message: fmt.Sprintf(
+		return &policyError{reason: "policy_" + reasonRevoked, args: []any{"Name", argName}, message: fmt.Sprintf(
 			"This authenticator model (%s) has been reported to the FIDO Alliance as revoked or compromised, so it cannot be used. Use another passkey or security key.", name)}
 	}
 	if p.Level.rank() >= PolicyDeviceBound.rank() && f.backupEligible {
 		synced := "This passkey can be synced to other devices"
-		if n := ProviderName(f.aaguid); n != "" {
+		n := ProviderName(f.aaguid)
+		if n != "" {
 			synced = fmt.Sprintf("This passkey is synced (%s)", n)
 		}
-		return &policyError{reason: "policy_device_bound", message: "Your organisation only accepts passkeys that stay on one device, such as a security key. " +
+		return &policyError{reason: "policy_device_bound", args: []any{"Provider", n}, message: "Your organisation only accepts passkeys that stay on one device, such as a security key. " +
 			synced + ". Use a hardware security key or a passkey that stays on this device."}
 	}
 	if p.Level == PolicyAttested && !f.attestation.verified {
-		return &policyError{reason: "policy_" + f.attestation.problem, message: attestationMessage(f.attestation.problem, name)}
+		return &policyError{reason: "policy_" + f.attestation.problem, args: []any{"Name", argName}, message: attestationMessage(f.attestation.problem, name)}
 	}
 	aaguid := lookupKey(f.aaguid)
 	if aaguid != "" && slices.Contains(p.AAGUIDDeny, aaguid) {
-		return &policyError{reason: "policy_aaguid_denied", message: fmt.Sprintf(
+		return &policyError{reason: "policy_aaguid_denied", args: []any{"Name", argName}, message: fmt.Sprintf(
 			"Your organisation does not accept passkeys from %s. Use another passkey provider or a security key.", name)}
 	}
 	if p.allowNothing || (len(p.AAGUIDAllow) > 0 && !slices.Contains(p.AAGUIDAllow, aaguid)) {
-		return &policyError{reason: "policy_aaguid_not_allowed", message: fmt.Sprintf(
+		return &policyError{reason: "policy_aaguid_not_allowed", args: []any{"Name", argName}, message: fmt.Sprintf(
 			"Your organisation accepts only specific authenticator models, and %s is not one of them. Use one of the security keys or passkey providers your organisation approved.", name)}
 	}
 	return nil
@@ -219,19 +224,33 @@ func describeAuthenticator(aaguid []byte, mdsDescription string) string {
 	if k := lookupKey(aaguid); k != "" {
 		return "AAGUID " + k
 	}
-	return "an unnamed authenticator"
+	return unnamedAuthenticator
+}
+
+const unnamedAuthenticator = "an unnamed authenticator"
+
+// Problem is a policy refusal nested in another one's message data (the
+// rule a passkey broke, inside "its grace period has ended"): pages say
+// it by Reason and Args in their language, or English.
+type Problem struct {
+	Reason  string
+	Args    []any
+	English string
 }
 
 // policyError is the cause of an ErrPolicy refusal.
 type policyError struct {
 	reason  string // e.g. "policy_device_bound"
-	message string // safe to show to the user
+	message string // safe to show to the user, in English (logs, console)
+	// args are the message's data as key/value pairs ("Name", the
+	// authenticator), for pages that say it in the reader's language.
+	args []any
 }
 
 func (e *policyError) Error() string { return e.reason + ": " + e.message }
 
 func failPolicy(pe *policyError) *Error {
-	return &Error{Kind: ErrPolicy, Message: pe.message, Err: pe}
+	return &Error{Kind: ErrPolicy, Message: pe.message, Args: pe.args, Err: pe}
 }
 
 // policyReason returns the reason of an ErrPolicy cause.

@@ -18,7 +18,7 @@ func TestDependencyRules(t *testing.T) {
 	}{
 		"models":            {nil, []string{"github.com/labstack/echo", "github.com/zitadel", "github.com/go-webauthn"}},
 		"passkeys":          {[]string{"models"}, []string{"github.com/labstack/echo", "github.com/zitadel"}},
-		"oidc":              {[]string{"models", "internal/outbound"}, []string{"github.com/labstack/echo", "github.com/go-webauthn"}},
+		"oidc":              {[]string{"models", "internal/outbound", "internal/i18n"}, []string{"github.com/labstack/echo", "github.com/go-webauthn"}},
 		"mail":              {[]string{"internal/i18n", "models", "templates"}, []string{"github.com/labstack/echo", "github.com/zitadel", "github.com/go-webauthn"}},
 		"templates":         {nil, nil},
 		"static":            {nil, nil},

@@ -115,7 +115,7 @@ func (s *Handlers) renderAccount(c echo.Context, status int, sess *models.Sessio
 	}
 	for _, x := range ss {
 		p.Sessions = append(p.Sessions, sessionRow{Session: x, Current: x.ID == sess.ID, Started: web.FormatTime(x.AuthTime),
-			LastSeen: web.FormatTime(x.LastSeenAt), Browser: browserName(x.UserAgent)})
+			LastSeen: web.FormatTime(x.LastSeenAt), Browser: browserName(s.Pages.Tr(c), x.UserAgent)})
 	}
 	apps, err := s.db.ConnectedApps(ctx, u.ID)
 	if err != nil {
@@ -157,8 +157,9 @@ func (s *Handlers) removedCredential(c echo.Context) string {
 	return r
 }
 
-// browserName gives a short, human name for a user agent string.
-func browserName(ua string) string {
+// browserName gives a short, human name for a user agent string, in t's
+// language.
+func browserName(t *i18n.Tr, ua string) string {
 	for _, b := range []string{"Edg/", "Firefox/", "Chrome/", "Safari/"} {
 		if strings.Contains(ua, b) {
 			name := strings.TrimSuffix(b, "/")
@@ -167,14 +168,14 @@ func browserName(ua string) string {
 			}
 			for _, os := range []string{"Windows", "Mac OS X", "Android", "iPhone", "Linux"} {
 				if strings.Contains(ua, os) {
-					return name + " on " + strings.TrimSuffix(os, " OS X")
+					return t.S("browser.on", "Browser", name, "OS", strings.TrimSuffix(os, " OS X"))
 				}
 			}
 			return name
 		}
 	}
 	if ua == "" {
-		return "Unknown browser"
+		return t.S("browser.unknown")
 	}
 	return web.Truncate(ua, 40)
 }

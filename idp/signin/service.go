@@ -355,6 +355,9 @@ func PasskeyError(err error) error {
 	case errors.Is(err, passkeys.ErrPolicy):
 		status = http.StatusForbidden
 	}
+	if id := web.PolicyProblemID(passkeys.Reason(err), pe.Args); id != "" {
+		return &web.Error{Status: status, Message: id, Args: pe.Args, Err: err}
+	}
 	return web.NewError(status, passkeyMessage(pe, err), err)
 }
 

@@ -18,6 +18,9 @@ type Error struct {
 	Message string
 	Hint    string
 	Err     error
+	// Args is the data of Message when it is a message ID (key/value
+	// pairs; LocalArgs says times and the like in the page's language).
+	Args []any
 }
 
 func (e *Error) Error() string {
@@ -66,9 +69,10 @@ func handleError(pages *Pages, log *slog.Logger, err error, c echo.Context) {
 	title := ""
 	var ae *Error
 	var he *echo.HTTPError
+	var args []any
 	switch {
 	case errors.As(err, &ae):
-		status, msg, hint, title = ae.Status, ae.Message, ae.Hint, ae.Title
+		status, msg, hint, title, args = ae.Status, ae.Message, ae.Hint, ae.Title, ae.Args
 	case errors.As(err, &he):
 		status = he.Code
 		switch status {
@@ -102,11 +106,11 @@ func handleError(pages *Pages, log *slog.Logger, err error, c echo.Context) {
 	c.Response().Header().Set("Cache-Control", "no-store")
 	// Messages may be IDs of the catalogue: SCIM clients read English,
 	// pages and the JSON of their scripts the page's language.
-	if writeSCIMError(c, status, i18n.For(i18n.Default).Msg(msg)) { // scim_errors.go
+	if writeSCIMError(c, status, message(i18n.For(i18n.Default), msg, args)) { // scim_errors.go
 		return
 	}
 	if isJSON, _ := c.Get(jsonErrorsKey).(bool); isJSON {
-		_ = c.JSON(status, map[string]string{"error": pages.Tr(c).Msg(msg), "request_id": rid})
+		_ = c.JSON(status, map[string]string{"error": message(pages.Tr(c), msg, args), "request_id": rid})
 		return
 	}
 	if c.Request().Method == http.MethodHead {
@@ -116,7 +120,16 @@ func handleError(pages *Pages, log *slog.Logger, err error, c echo.Context) {
 	if title == "" {
 		title = statusTitle(status)
 	}
-	_ = pages.Render(c, status, "message", &MessagePage{Title: title, Message: msg, Hint: hint, IsError: true, RequestID: rid})
+	_ = pages.Render(c, status, "message", &MessagePage{Title: title, Message: message(pages.Tr(c), msg, args), Hint: hint, IsError: true, RequestID: rid})
+}
+
+// message says msg (a message ID with args, an ID, or text) in t's
+// language.
+func message(t *i18n.Tr, msg string, args []any) string {
+	if len(args) > 0 {
+		return t.S(msg, LocalArgs(t, args)...)
+	}
+	return t.Msg(msg)
 }
 
 // Truncate cuts s to at most n bytes.

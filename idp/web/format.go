@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/latchkey-idp/latchkey/internal/i18n"
+	"github.com/latchkey-idp/latchkey/passkeys"
 )
 
 // funcs are the template helpers of every page.
@@ -26,6 +27,18 @@ var funcs = template.FuncMap{
 			return t.S("common.never")
 		}
 		return s
+	},
+	// policyProblem says why a passkey does not meet its owner's policy,
+	// in the page's language.
+	"policyProblem": func(t *i18n.Tr, st passkeys.PolicyStatus) string {
+		return PolicyProblem(t, st.Reason, st.ProblemArgs, st.Problem)
+	},
+	// date says a time the page's language's way.
+	"date": func(t *i18n.Tr, when *time.Time) string {
+		if when == nil {
+			return t.S("common.never")
+		}
+		return t.Date(*when)
 	},
 	"has": func(list []string, v string) bool {
 		for _, x := range list {
