@@ -84,6 +84,7 @@ func TestFormPostErrorResponses(t *testing.T) {
 			oauth2.SetAuthURLParam("ui_locales", "de-CH fr"))
 		loc := app.newBrowser().in(t).expectRedirect(authURL)
 		resp := app.newBrowser().in(t).get(loc.String())
+		defer func() { _ = resp.Body.Close() }()
 		body := readBody(t, resp)
 		if !strings.Contains(body, `<html lang="de">`) || !strings.Contains(body, "<title>Zurück zur Anwendung</title>") ||
 			!strings.Contains(body, `<button type="submit">Weiter</button>`) || !strings.Contains(body, `name="state" value="`+f.state+`"`) {

@@ -100,7 +100,7 @@ func (b *browser) setLang(lang string) {
 	if err != nil {
 		b.t.Fatal(err)
 	}
-	b.client.Jar.SetCookies(u, []*http.Cookie{{Name: "latchkey_lang", Value: lang, Path: "/"}})
+	b.client.Jar.SetCookies(u, []*http.Cookie{{Name: "latchkey_lang", Value: lang, Path: "/"}}) //nolint:gosec // G124: the switcher's cookie as a test browser on loopback http holds it
 }
 
 // in returns b bound to a subtest (same cookie jar and passkey), so its

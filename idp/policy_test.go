@@ -71,6 +71,7 @@ func TestPolicyRegistrationRefusedWithMessage(t *testing.T) {
 	fr.auth = b.auth
 	fr.setLang("fr")
 	st, msg = fr.tryRegister(setup)
+	//nolint:misspell // French
 	if st != http.StatusForbidden || msg != "Votre organisation n'accepte que les clés d'accès qui restent sur un seul appareil, comme une clé de sécurité. Cette clé d'accès est synchronisée (Apple Passwords). Utilisez une clé de sécurité matérielle ou une clé d'accès qui reste sur cet appareil." {
 		t.Fatalf("synced passkey under device-bound, in French: %d %q", st, msg)
 	}

@@ -88,6 +88,7 @@ func TestAPIUserUpdate(t *testing.T) {
 		{"frank", map[string]any{"groups": []string{"staff", "no-such-group"}, "display_name": "X"}, http.StatusUnprocessableEntity, `no group named "no-such-group"`},
 		{"frank", map[string]any{"username": "root"}, http.StatusConflict, "taken"},
 		{"frank", map[string]any{"disabled": "yes"}, http.StatusBadRequest, ""},
+		{"frank", map[string]any{"locale": "tlh", "display_name": "X"}, http.StatusUnprocessableEntity, `locale "tlh" is not a shipped language (en, de, fr`},
 		{"nobody", map[string]any{"display_name": "X"}, http.StatusNotFound, "not found"},
 		{root.ID, map[string]any{"disabled": true}, http.StatusUnprocessableEntity, "last enabled admin"},
 	} {
@@ -125,6 +126,15 @@ func TestAPIUserUpdate(t *testing.T) {
 	}
 	if st := apiCall(t, app, http.MethodPatch, "/api/v1/users/frank", token, map[string]any{"disabled": false, "groups": []string{}}, &got); st != http.StatusOK || got.Disabled || len(got.Groups) != 0 {
 		t.Fatalf("enable and clear groups: %d %+v", st, got)
+	}
+	if st := apiCall(t, app, http.MethodPatch, "/api/v1/users/frank", token, map[string]any{"locale": "fr"}, &got); st != http.StatusOK || got.Locale != "fr" {
+		t.Fatalf("set the language: %d %+v", st, got)
+	}
+	if _, changed := userUpdates(t, app.db, u.ID); !slices.Equal(changed[0], []string{"locale"}) {
+		t.Fatalf("language audited as %v", changed[0])
+	}
+	if st := apiCall(t, app, http.MethodPatch, "/api/v1/users/frank", token, map[string]any{"locale": ""}, &got); st != http.StatusOK || got.Locale != "" {
+		t.Fatalf("back to the browser's choice: %d %+v", st, got)
 	}
 }
 
@@ -165,8 +175,24 @@ func TestConsoleUserEdit(t *testing.T) {
 	if got, _ := app.db.UserByID(ctx, u.ID); !got.EmailVerified {
 		t.Fatal("email_verified not set")
 	}
+	// The user's language: offered, saved, shown chosen, audited.
+	if !strings.Contains(body, `<option value="">The browser's choice</option><option value="en">English</option><option value="de">Deutsch</option>`) {
+		t.Fatalf("the user page does not offer the languages:\n%s", body)
+	}
+	form.Set("locale", "de")
+	b.expectRedirectAfter(app.adminURL+"/admin/users/"+u.ID, csrf, form)
+	if got, _ := app.db.UserByID(ctx, u.ID); got.Locale != "de" {
+		t.Fatalf("locale not saved: %q", got.Locale)
+	}
+	if c := userUpdatesOf(t, app, u.ID); len(c) != 3 || !slices.Equal(c[0], []string{"locale"}) {
+		t.Fatalf("audit of the language: %v", c)
+	}
+	if body, _ := b.adminPage(app.adminURL+"/admin/users/"+u.ID, http.StatusOK); !strings.Contains(body, `<option value="de" selected>Deutsch</option>`) {
+		t.Fatalf("the saved language is not shown chosen:\n%s", body)
+	}
 	for field, bad := range map[string][2]string{"email": {"gina-at-example", "is not an address"},
-		"display_name": {strings.Repeat("g", 129), "longer than 128 characters"}, "groups": {"no-such-group", `no group named &#34;no-such-group&#34;`}} {
+		"display_name": {strings.Repeat("g", 129), "longer than 128 characters"}, "groups": {"no-such-group", `no group named &#34;no-such-group&#34;`},
+		"locale": {"tlh", "&#34;tlh&#34; is not a language Latchkey speaks"}} {
 		f := url.Values{}
 		for k, v := range form {
 			f[k] = slices.Clone(v)
@@ -178,7 +204,7 @@ func TestConsoleUserEdit(t *testing.T) {
 			t.Errorf("bad %s = %d\n%s", field, resp.StatusCode, body)
 		}
 	}
-	if got, _ := app.db.UserByID(ctx, u.ID); got.Username != "gina" || got.Email != "gina@example.org" || len(userUpdatesOf(t, app, u.ID)) != 2 {
+	if got, _ := app.db.UserByID(ctx, u.ID); got.Username != "gina" || got.Email != "gina@example.org" || got.Locale != "de" || len(userUpdatesOf(t, app, u.ID)) != 3 {
 		t.Fatalf("refused forms changed the user: %+v", got)
 	}
 	resp := b.postForm(app.adminURL+"/admin/users", csrf, url.Values{"username": {"longname"}, "display_name": {strings.Repeat("g", 129)}})

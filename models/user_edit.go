@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/mail"
+	"regexp"
 	"slices"
 	"strings"
 	"unicode"
@@ -25,6 +26,9 @@ type UserEdit struct {
 	IsAdmin       *bool
 	Disabled      *bool
 	CustomClaims  *JSONMap
+	// Locale is the language of the user's pages and emails (a tag the
+	// caller checked against internal/i18n; "" for the browser's choice).
+	Locale *string
 	// Groups replaces the user's memberships by group names; an empty
 	// list removes every membership.
 	Groups *[]string
@@ -43,8 +47,13 @@ const (
 	FieldAdmin         = "admin"
 	FieldDisabled      = "disabled"
 	FieldCustomClaims  = "custom_claims"
+	FieldLocale        = "locale"
 	FieldGroups        = "groups"
 )
+
+// localeShape is a language tag as users.locale holds it: empty, or a
+// base language with an optional region (BCP 47, RFC 5646 §2.1), short.
+var localeShape = regexp.MustCompile(`^([a-z]{2,3}(-[A-Za-z0-9]{2,8})?)?$`)
 
 // CheckDisplayName trims a display name and checks it: at most
 // MaxDisplayNameLength characters, no control characters.
@@ -116,6 +125,9 @@ func (db *UserStore) EditUser(ctx context.Context, id string, e UserEdit) ([]str
 			return nil, err
 		}
 	}
+	if e.Locale != nil && !localeShape.MatchString(*e.Locale) {
+		return nil, fmt.Errorf("%w: %q is not a language tag", ErrInvalid, *e.Locale)
+	}
 	var groupNames []string
 	if e.Groups != nil {
 		for _, n := range *e.Groups {
@@ -159,6 +171,9 @@ func (db *UserStore) EditUser(ctx context.Context, id string, e UserEdit) ([]str
 		}
 		if e.Disabled != nil {
 			set(FieldDisabled, "disabled", *e.Disabled != u.Disabled, *e.Disabled)
+		}
+		if e.Locale != nil {
+			set(FieldLocale, "locale", *e.Locale != u.Locale, *e.Locale)
 		}
 		if e.CustomClaims != nil {
 			set(FieldCustomClaims, "custom_claims", !sameJSON(*e.CustomClaims, u.CustomClaims), *e.CustomClaims)

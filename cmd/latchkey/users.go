@@ -30,6 +30,7 @@ type usersAddCmd struct {
 	Name     string   `help:"Display name."`
 	Admin    bool     `help:"Give the admin role."`
 	Group    []string `help:"Group membership (repeatable)."`
+	Locale   string   `name:"locale" help:"Language of the user's pages and emails: en, de or fr (default: the browser's choice)."`
 	JSON     bool     `name:"json" help:"Print one JSON object."`
 }
 
@@ -42,7 +43,10 @@ func (a *usersAddCmd) Run(ctx context.Context, e *env) (err error) {
 	if a.Verified && a.Email == "" {
 		return errors.New("--email-verified needs --email")
 	}
-	u := &models.User{Username: a.Username, Email: a.Email, EmailVerified: a.Verified, DisplayName: a.Name, IsAdmin: a.Admin}
+	if err := checkLocale(&a.Locale); err != nil {
+		return err
+	}
+	u := &models.User{Username: a.Username, Email: a.Email, EmailVerified: a.Verified, DisplayName: a.Name, IsAdmin: a.Admin, Locale: a.Locale}
 	if err := db.CreateUser(ctx, u); err != nil {
 		return err
 	}

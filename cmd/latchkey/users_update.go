@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/latchkey-idp/latchkey/internal/command"
+	"github.com/latchkey-idp/latchkey/internal/i18n"
 	"github.com/latchkey-idp/latchkey/models"
 )
 
@@ -22,11 +23,15 @@ type usersUpdateCmd struct {
 	Group        []string `help:"Group the user belongs to (repeatable): replaces every membership. The groups must exist unless --create-groups."`
 	NoGroups     bool     `name:"no-groups" help:"Remove the user from every group."`
 	CreateGroups bool     `name:"create-groups" help:"Create the groups named by --group that do not exist."`
+	Locale       *string  `name:"locale" help:"Language of the user's pages and emails: en, de or fr (\"\": the browser's choice)."`
 	JSON         bool     `name:"json" help:"Print one JSON object."`
 }
 
 func (u *usersUpdateCmd) Run(ctx context.Context, e *env) (err error) {
-	edit := models.UserEdit{Email: u.Email, DisplayName: u.Name, EmailVerified: u.Verified, Disabled: u.Disabled, CreateGroups: u.CreateGroups}
+	edit := models.UserEdit{Email: u.Email, DisplayName: u.Name, EmailVerified: u.Verified, Disabled: u.Disabled, CreateGroups: u.CreateGroups, Locale: u.Locale}
+	if err := checkLocale(u.Locale); err != nil {
+		return err
+	}
 	switch {
 	case len(u.Group) > 0 && u.NoGroups:
 		return errors.New("--group and --no-groups cannot be combined")
@@ -37,8 +42,8 @@ func (u *usersUpdateCmd) Run(ctx context.Context, e *env) (err error) {
 	case u.CreateGroups:
 		return errors.New("--create-groups needs --group")
 	}
-	if edit.Email == nil && edit.DisplayName == nil && edit.EmailVerified == nil && edit.Disabled == nil && edit.Groups == nil {
-		return errors.New("nothing to change: give --email, --name, --email-verified, --no-email-verified, --disabled, --enabled, --group or --no-groups")
+	if edit.Email == nil && edit.DisplayName == nil && edit.EmailVerified == nil && edit.Disabled == nil && edit.Groups == nil && edit.Locale == nil {
+		return errors.New("nothing to change: give --email, --name, --email-verified, --no-email-verified, --disabled, --enabled, --group, --no-groups or --locale")
 	}
 	db, err := e.openDB(ctx)
 	if err != nil {
@@ -66,7 +71,7 @@ func (u *usersUpdateCmd) Run(ctx context.Context, e *env) (err error) {
 	}
 	if u.JSON {
 		return e.printJSON(map[string]any{"id": user.ID, "username": user.Username, "email": user.Email, "email_verified": user.EmailVerified,
-			"name": user.DisplayName, "disabled": user.Disabled, "groups": nonNilList(user.GroupNames()), "changed": nonNilList(changed)})
+			"name": user.DisplayName, "disabled": user.Disabled, "groups": nonNilList(user.GroupNames()), "locale": user.Locale, "changed": nonNilList(changed)})
 	}
 	if len(changed) == 0 {
 		fmt.Fprintf(e.out, "User %s unchanged.\n", user.Username)
@@ -74,6 +79,18 @@ func (u *usersUpdateCmd) Run(ctx context.Context, e *env) (err error) {
 	}
 	fmt.Fprintf(e.out, "Updated user %s: %s.\n", user.Username, strings.Join(changed, ", "))
 	return nil
+}
+
+// checkLocale refuses a language Latchkey does not ship.
+func checkLocale(l *string) error {
+	if l == nil || *l == "" || i18n.Supported(*l) {
+		return nil
+	}
+	tags := make([]string, len(i18n.Languages))
+	for i, x := range i18n.Languages {
+		tags[i] = x.Tag
+	}
+	return fmt.Errorf("--locale %q is not a shipped language: use one of %s, or \"\" for the browser's choice", *l, strings.Join(tags, ", "))
 }
 
 // userError is a models validation error without its "invalid: " or

@@ -39,6 +39,17 @@ func TestCLIUsersUpdate(t *testing.T) {
 	if code, _, errOut = cliRun(t, dir, "users", "add", "--username", "nomail", "--email-verified"); code == 0 || !strings.Contains(errOut, "--email-verified needs --email") {
 		t.Fatalf("--email-verified without --email: %d %q", code, errOut)
 	}
+	if code, out, errOut = cliRun(t, dir, "users", "add", "--username", "frieda", "--locale", "fr", "--json"); code != 0 || !strings.Contains(out, `"username": "frieda"`) {
+		t.Fatalf("users add --locale fr: %d %q %q", code, out, errOut)
+	}
+	withDB(t, dir, func(db *models.DB) {
+		if u, err := db.UserByUsername(ctx, "frieda"); err != nil || u.Locale != "fr" {
+			t.Fatalf("frieda: %+v %v", u, err)
+		}
+	})
+	if code, _, errOut = cliRun(t, dir, "users", "add", "--username", "klaus", "--locale", "tlh"); code == 0 || !strings.Contains(errOut, "not a shipped language") {
+		t.Fatalf("users add --locale tlh: %d %q", code, errOut)
+	}
 	if code, _, errOut = cliRun(t, dir, "users", "add", "--username", "root", "--admin"); code != 0 {
 		t.Fatalf("users add root: %s", errOut)
 	}
@@ -95,8 +106,14 @@ func TestCLIUsersUpdate(t *testing.T) {
 	if code, _, errOut = update("--group", "brand-new", "--create-groups"); code != 0 || !slices.Equal(load().GroupNames(), []string{"brand-new"}) {
 		t.Fatalf("--create-groups: %d %s", code, errOut)
 	}
-	if n := len(updates()); n != 5 {
-		t.Fatalf("%d user_updated events, want one per changing command (5)", n)
+	if code, _, errOut = update("--locale", "de"); code != 0 || load().Locale != "de" {
+		t.Fatalf("--locale de: %d %s", code, errOut)
+	}
+	if n := len(updates()); n != 6 {
+		t.Fatalf("%d user_updated events, want one per changing command (6)", n)
+	}
+	if !slices.ContainsFunc(updates(), func(ev models.AuditEvent) bool { return strings.Contains(detailJSON(ev), `"changed":["locale"]`) }) {
+		t.Fatalf("no audit event names the language: %+v", updates())
 	}
 
 	before := load()
@@ -110,6 +127,7 @@ func TestCLIUsersUpdate(t *testing.T) {
 		{[]string{"--group", "nope", "--name", "Changed"}, `there is no group named "nope"`},
 		{[]string{"--group", "a,b", "--no-groups"}, "cannot be combined"},
 		{[]string{"--create-groups"}, "--create-groups needs --group"},
+		{[]string{"--locale", "tlh", "--name", "Changed"}, `--locale "tlh" is not a shipped language: use one of en, de, fr`},
 		{nil, "nothing to change"},
 	} {
 		code, out, errOut := update(tc.args...)
@@ -125,7 +143,7 @@ func TestCLIUsersUpdate(t *testing.T) {
 	}
 	after := load()
 	if after.DisplayName != before.DisplayName || after.Email != before.Email || !slices.Equal(after.GroupNames(), before.GroupNames()) ||
-		!after.UpdatedAt.Equal(before.UpdatedAt) || len(updates()) != 5 {
+		after.Locale != before.Locale || !after.UpdatedAt.Equal(before.UpdatedAt) || len(updates()) != 6 {
 		t.Fatalf("refused updates changed the user: %+v → %+v", before, after)
 	}
 }

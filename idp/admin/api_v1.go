@@ -3,6 +3,7 @@ package admin
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"maps"
 	"net/http"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/latchkey-idp/latchkey/idp/web"
+	"github.com/latchkey-idp/latchkey/internal/i18n"
 	"github.com/latchkey-idp/latchkey/models"
 )
 
@@ -66,6 +68,7 @@ type APIUser struct {
 	Admin         bool           `json:"admin"`
 	Groups        []string       `json:"groups"`
 	CustomClaims  models.JSONMap `json:"custom_claims"`
+	Locale        string         `json:"locale"`
 	CreatedAt     string         `json:"created_at"`
 }
 
@@ -75,7 +78,7 @@ func toAPIUser(u *models.User) APIUser {
 		g = []string{}
 	}
 	return APIUser{ID: u.ID, Username: u.Username, Email: u.Email, EmailVerified: u.EmailVerified, DisplayName: u.DisplayName,
-		Disabled: u.Disabled, Admin: u.IsAdmin, Groups: g, CustomClaims: u.CustomClaims, CreatedAt: u.CreatedAt.UTC().Format("2006-01-02T15:04:05Z")}
+		Disabled: u.Disabled, Admin: u.IsAdmin, Groups: g, CustomClaims: u.CustomClaims, Locale: u.Locale, CreatedAt: u.CreatedAt.UTC().Format("2006-01-02T15:04:05Z")}
 }
 
 // HandleAPIUsersList serves GET /api/v1/users: a page of users by
@@ -121,7 +124,26 @@ type apiUserInput struct {
 	Admin         *bool           `json:"admin"`
 	Groups        *[]string       `json:"groups"`
 	CustomClaims  *models.JSONMap `json:"custom_claims"`
+	Locale        *string         `json:"locale"`   // a shipped language, "" for the browser's choice
 	Disabled      *bool           `json:"disabled"` // update only
+}
+
+// checkLocale refuses a language Latchkey does not ship (422, like every
+// other invalid field).
+func (in *apiUserInput) checkLocale() error {
+	if in.Locale == nil || *in.Locale == "" || i18n.Supported(*in.Locale) {
+		return nil
+	}
+	return web.NewError(http.StatusUnprocessableEntity, fmt.Sprintf("locale %q is not a shipped language (%s, or \"\" for the browser's choice)",
+		web.Truncate(*in.Locale, 16), strings.Join(languageTags(), ", ")), models.ErrInvalid)
+}
+
+func languageTags() []string {
+	out := make([]string, len(i18n.Languages))
+	for i, l := range i18n.Languages {
+		out[i] = l.Tag
+	}
+	return out
 }
 
 func (in *apiUserInput) apply(u *models.User) {
@@ -142,6 +164,7 @@ func (in *apiUserInput) apply(u *models.User) {
 	if in.CustomClaims != nil {
 		u.CustomClaims = *in.CustomClaims
 	}
+	set(&u.Locale, in.Locale)
 }
 
 // HandleAPIUserCreate serves POST /api/v1/users.
@@ -149,6 +172,9 @@ func (s *Handlers) HandleAPIUserCreate(c echo.Context) error {
 	ctx := c.Request().Context()
 	var in apiUserInput
 	if err := web.DecodeJSON(c, &in); err != nil {
+		return err
+	}
+	if err := in.checkLocale(); err != nil {
 		return err
 	}
 	u := &models.User{}
@@ -216,12 +242,15 @@ func (s *Handlers) HandleAPIUserUpdate(c echo.Context) error {
 	if err := web.DecodeJSON(c, &in); err != nil {
 		return err
 	}
+	if err := in.checkLocale(); err != nil {
+		return err
+	}
 	u, err := s.apiUser(c)
 	if err != nil {
 		return err
 	}
 	changed, err := s.db.EditUser(ctx, u.ID, models.UserEdit{Username: in.Username, Email: in.Email, EmailVerified: in.EmailVerified,
-		DisplayName: in.DisplayName, IsAdmin: in.Admin, Disabled: in.Disabled, CustomClaims: in.CustomClaims, Groups: in.Groups})
+		DisplayName: in.DisplayName, IsAdmin: in.Admin, Disabled: in.Disabled, CustomClaims: in.CustomClaims, Locale: in.Locale, Groups: in.Groups})
 	if err != nil {
 		return apiError(err, "user")
 	}

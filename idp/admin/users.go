@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"html/template"
 	"net/http"
 	"net/url"
@@ -12,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/latchkey-idp/latchkey/idp/web"
+	"github.com/latchkey-idp/latchkey/internal/i18n"
 	"github.com/latchkey-idp/latchkey/models"
 )
 
@@ -42,6 +44,7 @@ func (s *Handlers) HandleUsersList(c echo.Context) error {
 
 type adminUserForm struct {
 	adminBase
+	Languages    []i18n.Language // the choices of the user's language
 	New          bool
 	User         *models.User
 	Claims       string
@@ -85,6 +88,7 @@ func (s *Handlers) renderUserForm(c echo.Context, status int, p *adminUserForm) 
 		}
 		p.MailSends = s.mail.Sends
 	}
+	p.Languages = i18n.Languages
 	name := "admin_user"
 	if p.New {
 		name = "admin_user_new"
@@ -100,6 +104,7 @@ func userFromForm(c echo.Context, u *models.User) (claims string, groups []strin
 	u.Email = strings.TrimSpace(c.FormValue("email"))
 	u.EmailVerified = c.FormValue("email_verified") == "on"
 	u.IsAdmin = c.FormValue("is_admin") == "on"
+	u.Locale = c.FormValue("locale")
 	claims = strings.TrimSpace(c.FormValue("custom_claims"))
 	if claims == "" {
 		claims = "{}"
@@ -109,6 +114,10 @@ func userFromForm(c echo.Context, u *models.User) (claims string, groups []strin
 		err = formError(`Custom claims must be a JSON object, for example {"department": "sales"}.`)
 	} else if e := models.CheckCustomClaims(m); e != nil {
 		err = formError(userMessage(e))
+	}
+	if u.Locale != "" && !i18n.Supported(u.Locale) {
+		err = formError(fmt.Sprintf("%q is not a language Latchkey speaks; choose one of the list.", web.Truncate(u.Locale, 16)))
+		u.Locale = ""
 	}
 	u.CustomClaims = m
 	groups = formGroups(c) // group_picker.go
@@ -199,7 +208,7 @@ func (s *Handlers) HandleUserUpdate(c echo.Context) error {
 		// One transaction: a bad value (or an unknown group) changes
 		// nothing; the form lists existing groups only.
 		changed, ferr = s.db.EditUser(ctx, u.ID, models.UserEdit{Username: &u.Username, Email: &u.Email, EmailVerified: &u.EmailVerified,
-			DisplayName: &u.DisplayName, IsAdmin: &u.IsAdmin, CustomClaims: &u.CustomClaims, Groups: &groups})
+			DisplayName: &u.DisplayName, IsAdmin: &u.IsAdmin, CustomClaims: &u.CustomClaims, Locale: &u.Locale, Groups: &groups})
 		if msg := userMessage(ferr); msg != "" {
 			ferr = formError(msg)
 		} else if ferr != nil {
