@@ -54,8 +54,14 @@ type testApp struct {
 
 func newTestApp(t *testing.T, mutate ...func(*Config)) *testApp {
 	t.Helper()
+	return newTestAppOn(t, dbtest.DSN(t), mutate...)
+}
+
+// newTestAppOn is newTestApp on the database of dsn.
+func newTestAppOn(t *testing.T, dsn string, mutate ...func(*Config)) *testApp {
+	t.Helper()
 	clk := &clock{}
-	db, sealer := openTestDB(t, dbtest.DSN(t), clk.Now)
+	db, sealer := openTestDB(t, dsn, clk.Now)
 	ln, issuer := listenLoopback(t)
 	cfg := testConfig(t, issuer, clk.Now)
 	for _, m := range mutate {

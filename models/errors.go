@@ -49,9 +49,11 @@ func Unavailable(err error) bool {
 		return true
 	case errors.As(err, &sqlState):
 		// Class 08: connection exception; 57P: operator intervention
-		// (shutdown, terminated backend); 53: insufficient resources.
+		// (shutdown, terminated backend); 53: insufficient resources
+		// (53100 disk_full); 25006 read_only_sql_transaction: the
+		// connection reached a standby (a failover in progress).
 		st := sqlState.SQLState()
-		return strings.HasPrefix(st, "08") || strings.HasPrefix(st, "57P") || strings.HasPrefix(st, "53")
+		return strings.HasPrefix(st, "08") || strings.HasPrefix(st, "57P") || strings.HasPrefix(st, "53") || st == "25006"
 	}
 	// database/sql and the drivers say so only in words.
 	msg := err.Error()
