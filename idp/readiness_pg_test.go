@@ -69,8 +69,9 @@ BEGIN RAISE EXCEPTION '` + tc.message + `' USING ERRCODE = '` + tc.errcode + `';
 				t.Fatalf("refresh: %v, want an OAuth error answer", err)
 			}
 			st := re.Response.StatusCode
-			if !((st == http.StatusInternalServerError && re.ErrorCode == "server_error") ||
-				(st == http.StatusServiceUnavailable && re.ErrorCode == "temporarily_unavailable" && re.Response.Header.Get("Retry-After") != "")) {
+			ours := (st == http.StatusInternalServerError && re.ErrorCode == "server_error") ||
+				(st == http.StatusServiceUnavailable && re.ErrorCode == "temporarily_unavailable" && re.Response.Header.Get("Retry-After") != "")
+			if !ours {
 				t.Fatalf("refresh while Postgres refuses writes (%s): %d %q, want server_error or temporarily_unavailable", tc.errcode, st, re.ErrorCode)
 			}
 
