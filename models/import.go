@@ -108,8 +108,12 @@ type Importer struct {
 // import. The user IDs and WebAuthn user handles are random, so each
 // batch inserts into random pages of their indexes; with SQLite's default
 // 2 MiB cache most of those pages were read back from the file for every
-// batch (one pread each).
-const importCacheKiB = 64 << 10
+// batch (one pread each). The cache is most of an import's memory: with
+// 64 MiB the peak RSS was 120–145 MB after 200,000 lines and 249 MB after
+// a million (SQLite's allocations cost well over the pages' size); with
+// 16 MiB it is 103 MB and 117 MB, at the same rate within this machine's
+// noise (docs/performance.md, 6 December).
+const importCacheKiB = 16 << 10
 
 // NewImporter returns an importer. Errors: ErrInvalid for an unknown mode.
 func (db *UserStore) NewImporter(ctx context.Context, mode ConflictMode, dryRun bool) (*Importer, error) {
