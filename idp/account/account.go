@@ -6,6 +6,9 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -27,6 +30,12 @@ type accountPage struct {
 	Sessions  []sessionRow
 	Apps      []web.AppRow
 	Consents  []models.ConsentInfo // consents the user gave (signin)
+	Launcher  []models.LauncherApp // applications the user may open (profile.go)
+	SignIns   []signInRow          // recent sign-ins (profile.go)
+	// EmailChange says whether the page offers an email change (the
+	// server sends mail); EmailExpires is how long its link works.
+	EmailChange  bool
+	EmailExpires time.Duration
 	Notice    string
 	Error     string
 	RPID      string
@@ -44,7 +53,8 @@ type sessionRow struct {
 var accountNotices = map[string]string{
 	"passkey-added": i18n.Key("notice.passkey_added"), "passkey-renamed": i18n.Key("notice.passkey_renamed"),
 	"passkey-deleted": i18n.Key("notice.passkey_deleted"), "session-ended": i18n.Key("notice.session_ended"),
-	"app-revoked": i18n.Key("notice.app_revoked"),
+	"app-revoked": i18n.Key("notice.app_revoked"), "name-saved": i18n.Key("notice.name_saved"),
+	"email-sent": i18n.Key("notice.email_sent"),
 }
 
 // accountSession returns the current browser session and its user, or nil.
@@ -127,6 +137,17 @@ func (s *Handlers) renderAccount(c echo.Context, status int, sess *models.Sessio
 	if p.Consents, err = s.db.ConsentsByUser(ctx, u.ID); err != nil {
 		return err
 	}
+	withGroups, err := s.db.LiveUser(ctx, u.ID, "", true)
+	if err != nil {
+		return err
+	}
+	if p.Launcher, err = s.db.LauncherApps(ctx, withGroups.GroupNames()); err != nil {
+		return err
+	}
+	if p.SignIns, err = s.recentSignInRows(ctx, u.ID, creds); err != nil {
+		return err
+	}
+	p.EmailChange, p.EmailExpires = s.profile.Sends, s.profile.Expires
 	return s.Render(c, status, "account", p)
 }
 
@@ -251,8 +272,8 @@ func (s *Handlers) HandleAccountPasskeyFinish(c echo.Context, sess *models.Sessi
 // HandleAccountPasskeyRename serves POST /account/passkeys/:id/rename.
 func (s *Handlers) HandleAccountPasskeyRename(c echo.Context, sess *models.Session, u *models.User) error {
 	name := strings.TrimSpace(c.FormValue("name"))
-	if name == "" || len(name) > 64 {
-		return s.renderAccount(c, http.StatusBadRequest, sess, u, "A passkey name must be 1 to 64 characters.")
+	if name == "" || len(name) > 64 || strings.IndexFunc(name, unicode.IsControl) >= 0 || !utf8.ValidString(name) {
+		return s.renderAccount(c, http.StatusBadRequest, sess, u, i18n.Key("err.passkey_name_bad"))
 	}
 	if err := s.db.RenameCredential(c.Request().Context(), u.ID, c.Param("id"), name); err != nil {
 		return web.NotFound("passkey", err)

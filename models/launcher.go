@@ -1,0 +1,85 @@
+package models
+
+import (
+	"context"
+	"fmt"
+	"slices"
+)
+
+// The app launcher (issue 22): clients with a launch URL, listed on the
+// account page for the users they let in.
+
+// LauncherScan bounds the clients with a launch URL that one account page
+// reads (by name, on the clients_launcher index); LauncherShown bounds
+// those it shows.
+const (
+	LauncherScan  = 200
+	LauncherShown = 50
+)
+
+// LauncherApp is one entry of the launcher.
+type LauncherApp struct {
+	ID, Name, LaunchURL string
+	HasLogo             bool
+}
+
+// LauncherApps lists, by name, the clients with a launch URL that a member
+// of groups may use: those without allowed groups, and those whose allowed
+// groups include one of groups. It reads at most LauncherScan clients and
+// returns at most LauncherShown.
+func (db *ClientStore) LauncherApps(ctx context.Context, groups []string) ([]LauncherApp, error) {
+	var rows []struct {
+		ID, Name, LaunchURL, LogoType string
+		AllowedGroups                 StringList
+	}
+	err := db.ctx(ctx).Raw("SELECT id, name, launch_url, logo_type, allowed_groups FROM clients WHERE launch_url <> '' ORDER BY name, id LIMIT ?",
+		LauncherScan).Scan(&rows).Error
+	if err != nil {
+		return nil, translate(err)
+	}
+	var out []LauncherApp
+	for _, r := range rows {
+		if len(r.AllowedGroups) > 0 && !slices.ContainsFunc(groups, func(g string) bool { return slices.Contains(r.AllowedGroups, g) }) {
+			continue
+		}
+		out = append(out, LauncherApp{ID: r.ID, Name: r.Name, LaunchURL: r.LaunchURL, HasLogo: r.LogoType != ""})
+		if len(out) == LauncherShown {
+			break
+		}
+	}
+	return out, nil
+}
+
+// SetClientLogo stores a client's logo (content type typ), or removes it
+// when logo is empty. Errors: ErrNotFound.
+func (db *ClientStore) SetClientLogo(ctx context.Context, id string, logo []byte, typ string) error {
+	if len(logo) == 0 {
+		logo, typ = nil, ""
+	}
+	res := db.ctx(ctx).Model(&Client{}).Where("id = ?", id).Updates(map[string]any{"logo": logo, "logo_type": typ, "updated_at": db.Now()})
+	if res.Error != nil {
+		return translate(res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return fmt.Errorf("client %q: %w", id, ErrNotFound)
+	}
+	db.clientsChanged.Add(1)
+	return nil
+}
+
+// ClientLogo returns a client's logo and its content type. Errors:
+// ErrNotFound (no such client, or no logo).
+func (db *ClientStore) ClientLogo(ctx context.Context, id string) ([]byte, string, error) {
+	var row struct {
+		Logo     []byte
+		LogoType string
+	}
+	res := db.ctx(ctx).Raw("SELECT logo, logo_type FROM clients WHERE id = ?", id).Scan(&row)
+	if res.Error != nil {
+		return nil, "", translate(res.Error)
+	}
+	if res.RowsAffected == 0 || len(row.Logo) == 0 || row.LogoType == "" {
+		return nil, "", fmt.Errorf("logo of client %q: %w", id, ErrNotFound)
+	}
+	return row.Logo, row.LogoType, nil
+}
