@@ -90,7 +90,7 @@ type Client struct {
 	LogoURL   string
 	LogoType  string `gorm:"<-:false"`
 	CreatedAt time.Time
-	UpdatedAt   time.Time
+	UpdatedAt time.Time
 }
 
 // NeedsPKCE says whether the client's authorization requests must carry

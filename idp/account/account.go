@@ -25,23 +25,23 @@ import (
 
 type accountPage struct {
 	web.Base
-	User      *models.User
-	Passkeys  []web.PasskeyRow
-	Sessions  []sessionRow
-	Apps      []web.AppRow
-	Consents  []models.ConsentInfo // consents the user gave (signin)
-	Launcher  []models.LauncherApp // applications the user may open (profile.go)
-	SignIns   []signInRow          // recent sign-ins (profile.go)
+	User     *models.User
+	Passkeys []web.PasskeyRow
+	Sessions []sessionRow
+	Apps     []web.AppRow
+	Consents []models.ConsentInfo // consents the user gave (signin)
+	Launcher []models.LauncherApp // applications the user may open (profile.go)
+	SignIns  []signInRow          // recent sign-ins (profile.go)
 	// EmailChange says whether the page offers an email change (the
 	// server sends mail); EmailExpires is how long its link works.
 	EmailChange  bool
 	EmailExpires time.Duration
-	Notice    string
-	Error     string
-	RPID      string
-	UserIDb64 string
-	Accepted  string // comma-separated credential IDs (base64url) for signalAllAcceptedCredentials
-	Removed   string // a just-removed credential ID for signalUnknownCredential
+	Notice       string
+	Error        string
+	RPID         string
+	UserIDb64    string
+	Accepted     string // comma-separated credential IDs (base64url) for signalAllAcceptedCredentials
+	Removed      string // a just-removed credential ID for signalUnknownCredential
 }
 
 type sessionRow struct {
