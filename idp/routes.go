@@ -134,6 +134,7 @@ func (s *Server) routeTable() []route {
 		{internal, get, "/branding.css", s.pages.Brand.HandleCSS, nil},
 		{internal, get, "/branding/logo", s.pages.Brand.HandleLogo, nil},
 		{internal, get, "/branding/favicon", s.pages.Brand.HandleFavicon, nil},
+		{internal, get, "/apps/:id/logo", acc.HandleAppLogo, nil}, // the console's application form shows it
 		{internal, get, "/", adm.HandleConsoleRedirect, nil},
 	}
 

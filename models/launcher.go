@@ -3,7 +3,10 @@ package models
 import (
 	"context"
 	"fmt"
+	"net/netip"
+	"net/url"
 	"slices"
+	"strings"
 )
 
 // The app launcher (issue 22): clients with a launch URL, listed on the
@@ -82,4 +85,67 @@ func (db *ClientStore) ClientLogo(ctx context.Context, id string) ([]byte, strin
 		return nil, "", fmt.Errorf("logo of client %q: %w", id, ErrNotFound)
 	}
 	return row.Logo, row.LogoType, nil
+}
+
+// MaxLauncherURL bounds a launch or logo URL, in bytes.
+const MaxLauncherURL = 2048
+
+// CheckLaunchURL checks a client's launch URL ("" is none): an absolute
+// https URL (http only to a loopback host, for development), with a host,
+// without credentials (RFC 3986 §3.2.1 deprecates user:password@ in
+// URIs; a link must not carry a secret), no line breaks or control
+// characters, at most MaxLauncherURL bytes. The browser follows it, so
+// private hosts are fine (intranet applications). Errors: ErrInvalid.
+func CheckLaunchURL(raw string) error {
+	if raw == "" {
+		return nil
+	}
+	return checkLauncherURL("launch URL", raw)
+}
+
+func checkLauncherURL(what, raw string) error {
+	if len(raw) > MaxLauncherURL {
+		return fmt.Errorf("%w: the %s is longer than %d bytes", ErrInvalid, what, MaxLauncherURL)
+	}
+	if strings.IndexFunc(raw, func(r rune) bool { return r < 0x20 || r == 0x7f || r == ' ' }) >= 0 {
+		return fmt.Errorf("%w: the %s contains a space, line break or control character", ErrInvalid, what)
+	}
+	u, err := url.Parse(raw)
+	if err != nil || !u.IsAbs() || u.Host == "" || u.Hostname() == "" {
+		return fmt.Errorf("%w: the %s %q must be an absolute https URL", ErrInvalid, what, raw)
+	}
+	if u.User != nil {
+		return fmt.Errorf("%w: the %s %q must not contain a user name or password", ErrInvalid, what, raw)
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "https":
+	case "http":
+		if !isLoopbackHost(u.Hostname()) {
+			return fmt.Errorf("%w: the %s %q must use https (http only to localhost, for development)", ErrInvalid, what, raw)
+		}
+	default:
+		return fmt.Errorf("%w: the %s %q must be an https URL", ErrInvalid, what, raw)
+	}
+	return nil
+}
+
+// CheckLogoURL checks a client's logo URL ("" is none) as CheckLaunchURL
+// does; the server fetches it, so the outbound policy applies on top
+// (web.FetchLogo). Errors: ErrInvalid.
+func CheckLogoURL(raw string) error {
+	if raw == "" {
+		return nil
+	}
+	return checkLauncherURL("logo URL", raw)
+}
+
+// isLoopbackHost: "localhost" and names under it (RFC 6761 §6.3), or a
+// loopback address.
+func isLoopbackHost(host string) bool {
+	h := strings.ToLower(strings.TrimSuffix(host, "."))
+	if h == "localhost" || strings.HasSuffix(h, ".localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(h)
+	return err == nil && a.Unmap().IsLoopback()
 }
