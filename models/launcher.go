@@ -59,7 +59,8 @@ func (db *ClientStore) SetClientLogo(ctx context.Context, id string, logo []byte
 	if len(logo) == 0 {
 		logo, typ = nil, ""
 	}
-	res := db.ctx(ctx).Model(&Client{}).Where("id = ?", id).Updates(map[string]any{"logo": logo, "logo_type": typ, "updated_at": db.Now()})
+	// Table, not Model: LogoType is read-only on the model (only this writes it).
+	res := db.ctx(ctx).Table("clients").Where("id = ?", id).Updates(map[string]any{"logo": logo, "logo_type": typ, "updated_at": db.Now()})
 	if res.Error != nil {
 		return translate(res.Error)
 	}
