@@ -159,11 +159,18 @@ func TestLauncher(t *testing.T) {
 		resp.Header.Get("X-Content-Type-Options") != "nosniff" {
 		t.Fatalf("logo: %d %s (%d bytes)", resp.StatusCode, resp.Header.Get("Content-Type"), len(got))
 	}
-	if csp := b.get("/account").Header.Get("Content-Security-Policy"); !strings.Contains(csp, "img-src 'self' data:") {
+	resp = b.get("/account")
+	readBody(t, resp)
+	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "img-src 'self' data:") {
 		t.Errorf("the CSP changed: %s", csp)
 	}
-	if resp := b.get("/apps/" + staffApp.ID + "/logo"); readBody(t, resp) != "" && resp.StatusCode != http.StatusNotFound {
+	resp = b.get("/apps/" + staffApp.ID + "/logo")
+	if readBody(t, resp); resp.StatusCode != http.StatusNotFound {
 		t.Errorf("a client without a logo answered %d", resp.StatusCode)
+	}
+	resp = b.get("/apps/nope/logo")
+	if readBody(t, resp); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("an unknown client's logo answered %d", resp.StatusCode)
 	}
 
 	// The console: clearing the logo URL removes the logo; a bad launch
@@ -181,7 +188,7 @@ func TestLauncher(t *testing.T) {
 	}
 	vals.Set("launch_url", "https://wiki.example/home")
 	vals.Set("logo_url", "")
-	if resp = cb.postForm(page, csrf, vals); readBody(t, resp) != "" && resp.StatusCode != http.StatusSeeOther {
+	if resp = cb.postForm(page, csrf, vals); readBody(t, resp) != "" || resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("console save: %d", resp.StatusCode)
 	}
 	cl, _ := app.db.ClientByID(ctx, wiki.ID)

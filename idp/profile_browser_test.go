@@ -50,7 +50,7 @@ func TestBrowserProfileEmailChange(t *testing.T) {
 	c.setUpPasskey(setup, "Lena laptop")
 	accountSignInChrome(c, app.issuer)
 	c.expectText("#email-current", "lena@example.com")
-	c.expectText("#signins", "Lena laptop")
+	c.expectText("#sign-ins", "Lena laptop")
 
 	c.doT("change the name",
 		chromedp.SetValue(chromedp.ID("display-name"), "Lena Lindqvist"),

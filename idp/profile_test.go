@@ -48,7 +48,7 @@ func TestProfileEmailChange(t *testing.T) {
 	b.register(link)
 	b.accountSignIn()
 	body, csrf := b.page("/account", http.StatusOK)
-	for _, want := range []string{`id="name-form"`, `id="email-form"`, "greta@example.com", `id="signins"`, "to this account page", "passkey Test key", "127.0.0.1"} {
+	for _, want := range []string{`id="name-form"`, `id="email-form"`, "greta@example.com", `id="sign-ins"`, "to this account page", "passkey Test key", "127.0.0.1"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("account page lacks %q", want)
 		}

@@ -13,11 +13,11 @@ import (
 // clientsUpdateCmd changes the settings of a registered application that
 // are given as flags; the others keep their value.
 type clientsUpdateCmd struct {
-	ClientID      string `arg:"" name:"client-id" help:"The application's client_id."`
-	IDTokenClaims string `name:"id-token-claims" help:"What ID tokens carry: scoped (the claims of the granted profile, email and groups scopes) or minimal (sub and protocol claims only; the rest from userinfo)."`
-	RequirePAR    *bool  `name:"require-par" negatable:"" help:"Accept the application's authorization requests only through the PAR endpoint (RFC 9126); --no-require-par accepts them at /authorize again."`
-	RequirePKCE   *bool  `name:"require-pkce" negatable:"" help:"Require a PKCE challenge (S256, RFC 7636) with every authorization request of this confidential application; --no-require-pkce makes it optional again (public clients always need one)."`
-	RequireDPoP   *bool  `name:"require-dpop" negatable:"" help:"Refuse the application's token requests without a DPoP proof (RFC 9449); --no-require-dpop accepts Bearer tokens again."`
+	ClientID      string  `arg:"" name:"client-id" help:"The application's client_id."`
+	IDTokenClaims string  `name:"id-token-claims" help:"What ID tokens carry: scoped (the claims of the granted profile, email and groups scopes) or minimal (sub and protocol claims only; the rest from userinfo)."`
+	RequirePAR    *bool   `name:"require-par" negatable:"" help:"Accept the application's authorization requests only through the PAR endpoint (RFC 9126); --no-require-par accepts them at /authorize again."`
+	RequirePKCE   *bool   `name:"require-pkce" negatable:"" help:"Require a PKCE challenge (S256, RFC 7636) with every authorization request of this confidential application; --no-require-pkce makes it optional again (public clients always need one)."`
+	RequireDPoP   *bool   `name:"require-dpop" negatable:"" help:"Refuse the application's token requests without a DPoP proof (RFC 9449); --no-require-dpop accepts Bearer tokens again."`
 	LaunchURL     *string `name:"launch-url" help:"Where the account page's launcher sends users (https; http only to localhost); \"\" takes the application off the launcher."`
 	LogoURL       *string `name:"logo-url" help:"The launcher logo: a PNG or JPEG of at most 256 KiB, fetched once now (through the outbound policy) and served by Latchkey; \"\" removes it."`
 	JSON          bool    `name:"json" help:"Print one JSON object."`

@@ -123,7 +123,7 @@ func (s *Handlers) clientFromForm(c echo.Context, cl *models.Client, isNew bool)
 	cl.RequirePKCE = !cl.Public && c.FormValue("require_pkce") == "on"                 // public clients always need PKCE
 	cl.RequireDPoP = c.FormValue("require_dpop") == "on"                               // RFC 9449
 	cl.BackchannelLogoutURI = strings.TrimSpace(c.FormValue("backchannel_logout_uri")) // issue 5
-	cl.LaunchURL = strings.TrimSpace(c.FormValue("launch_url"))                          // issue 22: the launcher
+	cl.LaunchURL = strings.TrimSpace(c.FormValue("launch_url"))                        // issue 22: the launcher
 	cl.LogoURL = strings.TrimSpace(c.FormValue("logo_url"))
 	if cl.AccessTokenFormat == "" {
 		cl.AccessTokenFormat = models.AccessTokenJWT

@@ -83,10 +83,10 @@ type LogoChange struct {
 // once, an emptied one removes the logo, an unchanged one keeps it.
 // Errors: ErrLogo (FetchLogo).
 func ClientLogoChange(ctx context.Context, pol outbound.Policy, cl *models.Client, prevURL string) (LogoChange, error) {
-	switch {
-	case cl.LogoURL == prevURL:
+	switch cl.LogoURL {
+	case prevURL:
 		return LogoChange{}, nil
-	case cl.LogoURL == "":
+	case "":
 		return LogoChange{Set: true}, nil
 	}
 	b, ct, err := FetchLogo(ctx, pol, cl.LogoURL)
