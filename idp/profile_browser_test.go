@@ -71,6 +71,7 @@ func TestBrowserProfileEmailChange(t *testing.T) {
 	noticeTo(t, mp, "lena@example.com", "A change of your Latchkey email address was requested", "lena@new.example.org")
 
 	link := emailChangeLink(t, mp, "lena@new.example.org", 1)
+	c.checkPage(shots, "email-verify", link) // axe and layout; opening changes nothing
 	c.open(link)
 	c.doT("confirm", chromedp.WaitVisible(chromedp.ID("email-confirm")), chromedp.Click(chromedp.ID("email-confirm")))
 	c.waitFor("the change done", `!!document.getElementById("email-changed")`)
@@ -119,4 +120,5 @@ func TestBrowserLauncher(t *testing.T) {
 	c.waitFor("the logo loaded", `(() => { const i = document.querySelector('#launcher a[href="https://notes.example/"] img');
 		return !!i && i.complete && i.naturalWidth === 48 && i.getAttribute("src") === "/apps/`+cl.ID+`/logo"; })()`)
 	c.screenshot(shots, "launcher-01")
+	c.checkPage(shots, "account-launcher", app.issuer+"/account") // axe and layout of the new sections
 }

@@ -148,6 +148,12 @@ func TestProfileEmailChange(t *testing.T) {
 	if got, _ := other.page(verify, http.StatusGone); !strings.Contains(got, "already used") {
 		t.Error("the used link's page does not say so")
 	}
+	if got := other.pageLang(verify, "de"); !strings.Contains(got, "Dieser Link wurde bereits verwendet") {
+		t.Error("the used link's page is not translated")
+	}
+	if got := other.pageLang(verify, "fr"); !strings.Contains(got, "Ce lien a déjà été utilisé") {
+		t.Error("the used link's page is not translated to French")
+	}
 	// Unknown.
 	if got, _ := other.page("/email/verify/"+strings.Repeat("A", 43), http.StatusNotFound); !strings.Contains(got, "not valid") {
 		t.Error("an unknown link is not refused clearly")
