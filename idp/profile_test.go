@@ -74,7 +74,7 @@ func TestProfileEmailChange(t *testing.T) {
 	// Bad names: a line break (header injection in every message's To),
 	// a control character, an oversize name. Nothing changes.
 	for _, bad := range []string{"Greta\r\nBcc: evil@example.net", "Gre\x07ta", strings.Repeat("x", 129), strings.Repeat("é", 101)} {
-		post("/account/profile/name", url.Values{"display_name": {bad}}, http.StatusBadRequest, "without line breaks or control characters")
+		post("/account/profile/name", url.Values{"display_name": {bad}}, http.StatusBadRequest, "without line breaks or control characters.")
 	}
 	if got := user().DisplayName; got != "Greta" {
 		t.Fatalf("a refused name changed the name to %q", got)
@@ -223,4 +223,47 @@ func TestProfileEmailChangeWithoutMail(t *testing.T) {
 // TestProfileOnPostgres runs the email change again on Postgres.
 func TestProfileOnPostgres(t *testing.T) {
 	dbtest.RerunOnPostgres(t, "^(TestProfileEmailChange|TestLauncher)$")
+}
+
+// TestAccountPasskeyRenameRefusals: renaming a passkey refuses an empty,
+// oversize or control-character name with a translated message, and
+// another account's passkey as not found; nothing changes.
+func TestAccountPasskeyRenameRefusals(t *testing.T) {
+	app := newTestApp(t)
+	ctx := context.Background()
+	u, link := app.newUser("otto", false)
+	v, vlink := app.newUser("vera", false)
+	app.newBrowser().register(vlink)
+	b := app.newBrowser()
+	b.register(link)
+	b.accountSignIn()
+	_, csrf := b.page("/account", http.StatusOK)
+	mine, _ := app.db.CredentialsByUser(ctx, u.ID)
+	theirs, _ := app.db.CredentialsByUser(ctx, v.ID)
+	for _, bad := range []string{"", "   ", strings.Repeat("k", 65), "Key\r\nX", "Key\x00"} {
+		resp := b.postForm("/account/passkeys/"+mine[0].ID+"/rename", csrf, url.Values{"name": {bad}})
+		if got := readBody(t, resp); resp.StatusCode != http.StatusBadRequest || !strings.Contains(got, "1 to 64 characters, without line breaks") {
+			t.Errorf("rename to %q = %d", bad, resp.StatusCode)
+		}
+	}
+	resp := b.postForm("/account/passkeys/"+theirs[0].ID+"/rename", csrf, url.Values{"name": {"Mine now"}})
+	if readBody(t, resp); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("renaming another account's passkey = %d", resp.StatusCode)
+	}
+	after, _ := app.db.CredentialsByUser(ctx, u.ID)
+	theirsAfter, _ := app.db.CredentialsByUser(ctx, v.ID)
+	if after[0].Name != mine[0].Name || theirsAfter[0].Name != theirs[0].Name {
+		t.Fatal("a refused rename changed a name")
+	}
+	req, _ := http.NewRequest(http.MethodPost, b.abs("/account/passkeys/"+mine[0].ID+"/rename"),
+		strings.NewReader(url.Values{"name": {""}, "_csrf": {csrf}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept-Language", "de")
+	resp, err := b.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := readBody(t, resp); !strings.Contains(got, "Ein Passkey-Name muss 1 bis 64 Zeichen lang sein") {
+		t.Error("the rename error is not translated")
+	}
 }
