@@ -143,12 +143,12 @@ func TestLauncher(t *testing.T) {
 	b.register(link)
 	b.accountSignIn()
 	body, _ := b.page("/account", http.StatusOK)
-	for _, want := range []string{`href="https://wiki.example/start"`, `src="/apps/` + wiki.ID + `/logo"`, "Wiki", `href="https://staff.example/"`, "Staff board"} {
+	for _, want := range []string{`href="https://wiki.example/start"`, `src="/apps/` + wiki.ID + `/logo?v=`, "Wiki", `href="https://staff.example/"`, "Staff board"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("the launcher lacks %q", want)
 		}
 	}
-	for _, not := range []string{"HR portal", "Hidden API", `src="/apps/` + staffApp.ID + `/logo"`} {
+	for _, not := range []string{"HR portal", "Hidden API", `src="/apps/` + staffApp.ID + `/logo`} {
 		if strings.Contains(body, not) {
 			t.Errorf("the launcher shows %q", not)
 		}

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 )
 
 // The app launcher (issue 22): clients with a launch URL, listed on the
@@ -24,6 +25,9 @@ const (
 type LauncherApp struct {
 	ID, Name, LaunchURL string
 	HasLogo             bool
+	// LogoVersion changes when the client is saved (its logo may have):
+	// the logo's URL carries it, so a cached old logo is not shown.
+	LogoVersion int64
 }
 
 // LauncherApps lists, by name, the clients with a launch URL that a member
@@ -34,8 +38,9 @@ func (db *ClientStore) LauncherApps(ctx context.Context, groups []string) ([]Lau
 	var rows []struct {
 		ID, Name, LaunchURL, LogoType string
 		AllowedGroups                 StringList
+		UpdatedAt                     time.Time
 	}
-	err := db.ctx(ctx).Raw("SELECT id, name, launch_url, logo_type, allowed_groups FROM clients WHERE launch_url <> '' ORDER BY name, id LIMIT ?",
+	err := db.ctx(ctx).Raw("SELECT id, name, launch_url, logo_type, allowed_groups, updated_at FROM clients WHERE launch_url <> '' ORDER BY name, id LIMIT ?",
 		LauncherScan).Scan(&rows).Error
 	if err != nil {
 		return nil, translate(err)
@@ -45,7 +50,7 @@ func (db *ClientStore) LauncherApps(ctx context.Context, groups []string) ([]Lau
 		if len(r.AllowedGroups) > 0 && !slices.ContainsFunc(groups, func(g string) bool { return slices.Contains(r.AllowedGroups, g) }) {
 			continue
 		}
-		out = append(out, LauncherApp{ID: r.ID, Name: r.Name, LaunchURL: r.LaunchURL, HasLogo: r.LogoType != ""})
+		out = append(out, LauncherApp{ID: r.ID, Name: r.Name, LaunchURL: r.LaunchURL, HasLogo: r.LogoType != "", LogoVersion: r.UpdatedAt.Unix()})
 		if len(out) == LauncherShown {
 			break
 		}
