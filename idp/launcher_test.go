@@ -112,7 +112,7 @@ func TestLauncher(t *testing.T) {
 	if st := apiCall(t, app, http.MethodPost, "/api/v1/clients", token, with("launch_url", "https://wiki.example/start", "logo_url", logos+"/logo.png"), &wiki); st != http.StatusCreated {
 		t.Fatalf("create with launcher fields: %d", st)
 	}
-	if wiki.LaunchURL != "https://wiki.example/start" || wiki.LogoURL != logos+"/logo.png" || *fetched != 1 {
+	if wiki.LaunchURL != "https://wiki.example/start" || wiki.LogoURL != logos+"/logo.png" || wiki.LogoPath != "/apps/"+wiki.ID+"/logo" || *fetched != 1 {
 		t.Fatalf("created %+v, logo fetched %d times", wiki, *fetched)
 	}
 	// Saving again without a new URL does not fetch again.

@@ -145,7 +145,7 @@ func (a *clientsAddCmd) Run(ctx context.Context, e *env) (err error) {
 		if secret, err = tx.CreateClient(ctx, c); err != nil {
 			return err
 		}
-		return logo.Apply(ctx, tx, c.ID)
+		return logo.Apply(ctx, tx, c)
 	})
 	if err != nil {
 		return err

@@ -100,7 +100,7 @@ func (u *clientsUpdateCmd) Run(ctx context.Context, e *env) (err error) {
 			if err := tx.SaveClient(ctx, c); err != nil {
 				return err
 			}
-			return logo.Apply(ctx, tx, c.ID)
+			return logo.Apply(ctx, tx, c)
 		})
 		if err != nil {
 			return err

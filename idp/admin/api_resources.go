@@ -162,8 +162,10 @@ type APIClient struct {
 	RequireDPoP bool `json:"dpop_bound_access_tokens"`
 	// The launcher (issue 22): the account page links to launch_url; the
 	// logo at logo_url is fetched once when it is set, and served by us.
-	LaunchURL    string `json:"launch_url"`
-	LogoURL      string `json:"logo_url"`
+	LaunchURL string `json:"launch_url"`
+	LogoURL   string `json:"logo_url"`
+	// LogoPath is where the stored logo is served ("" none); read only.
+	LogoPath     string `json:"logo_path"`
 	ClientSecret string `json:"client_secret,omitempty"`
 }
 
@@ -175,7 +177,11 @@ func nonNil(l []string) []string {
 }
 
 func toAPIClient(cl *models.Client) APIClient {
-	return APIClient{ID: cl.ID, Name: cl.Name, Public: cl.Public, RedirectURIs: nonNil(cl.RedirectURIs),
+	logo := ""
+	if cl.LogoType != "" {
+		logo = "/apps/" + cl.ID + "/logo"
+	}
+	return APIClient{LogoPath: logo, ID: cl.ID, Name: cl.Name, Public: cl.Public, RedirectURIs: nonNil(cl.RedirectURIs),
 		PostLogoutRedirectURIs: nonNil(cl.PostLogoutRedirectURIs), AllowedScopes: nonNil(cl.AllowedScopes),
 		AllowedGroups: nonNil(cl.AllowedGroups), IDTokenAlg: cl.IDTokenAlg, AccessTokenFormat: cl.AccessTokenFormat,
 		AccessTokenTTL: cl.AccessTokenTTL, IDTokenTTL: cl.IDTokenTTL, RefreshTokenTTL: cl.RefreshTokenTTL, BackchannelLogoutURI: cl.BackchannelLogoutURI,

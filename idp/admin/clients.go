@@ -329,7 +329,7 @@ func (s *Handlers) createClient(ctx context.Context, cl *models.Client, logo web
 		if secret, err = tx.CreateClient(ctx, cl); err != nil {
 			return err
 		}
-		return logo.Apply(ctx, tx, cl.ID)
+		return logo.Apply(ctx, tx, cl)
 	})
 	return secret, err
 }
@@ -340,6 +340,6 @@ func (s *Handlers) saveClient(ctx context.Context, cl *models.Client, logo web.L
 		if err := tx.SaveClient(ctx, cl); err != nil {
 			return err
 		}
-		return logo.Apply(ctx, tx, cl.ID)
+		return logo.Apply(ctx, tx, cl)
 	})
 }

@@ -96,11 +96,15 @@ func ClientLogoChange(ctx context.Context, pol outbound.Policy, cl *models.Clien
 	return LogoChange{Set: true, Logo: b, Type: ct}, nil
 }
 
-// Apply stores the change for the client id (in the transaction db of
-// the client's save).
-func (ch LogoChange) Apply(ctx context.Context, db *models.DB, id string) error {
+// Apply stores the change for cl (in the transaction db of the client's
+// save) and sets cl.LogoType.
+func (ch LogoChange) Apply(ctx context.Context, db *models.DB, cl *models.Client) error {
 	if !ch.Set {
 		return nil
 	}
-	return db.SetClientLogo(ctx, id, ch.Logo, ch.Type)
+	if err := db.SetClientLogo(ctx, cl.ID, ch.Logo, ch.Type); err != nil {
+		return err
+	}
+	cl.LogoType = ch.Type
+	return nil
 }
