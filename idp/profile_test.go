@@ -104,8 +104,9 @@ func TestProfileEmailChange(t *testing.T) {
 	// A good request: the link goes to the new address, a notice to the
 	// old one; the address stays until the link is followed.
 	post("/account/profile/email", url.Values{"email": {"greta.new@example.org"}}, http.StatusSeeOther, "")
-	if body, _ := b.page("/account?done=email-sent", http.StatusOK); !strings.Contains(body, "We sent a link to the new address") {
-		t.Error("no notice that the link was sent")
+	if body, _ := b.page("/account?done=email-sent", http.StatusOK); !strings.Contains(body, "We sent a link to the new address") ||
+		!strings.Contains(body, "A link was sent to greta.new@example.org") {
+		t.Error("no notice that the link was sent, or of the pending change")
 	}
 	verify := emailChangeLink(t, mp, "greta.new@example.org", 1)
 	noticeTo(t, mp, "greta@example.com", "A change of your Latchkey email address was requested", "greta.new@example.org")
@@ -139,6 +140,9 @@ func TestProfileEmailChange(t *testing.T) {
 		t.Fatalf("after the link: %q verified=%v", x.Email, x.EmailVerified)
 	}
 	noticeTo(t, mp, "greta@example.com", "Your Latchkey email address was changed", "greta.new@example.org")
+	if body, _ := b.page("/account", http.StatusOK); strings.Contains(body, `id="email-pending"`) || !strings.Contains(body, "greta.new@example.org") {
+		t.Error("after the change the page still shows it pending, or not the new address")
+	}
 
 	// Reused: refused, clearly.
 	resp = other.postForm(verify, vcsrf, url.Values{})

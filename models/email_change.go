@@ -112,3 +112,18 @@ func (db *UserStore) PendingEmailChange(ctx context.Context, raw string) (*Email
 	}
 	return &ec, nil
 }
+
+// PendingEmailOf returns the address of the user's pending (unused,
+// unexpired) email change, or "" when there is none.
+func (db *UserStore) PendingEmailOf(ctx context.Context, userID string) (string, error) {
+	var ecs []EmailChange
+	err := db.ctx(ctx).Where("user_id = ? AND used_at IS NULL AND expires_at > ?", userID, db.Now()).
+		Order("created_at DESC").Limit(1).Find(&ecs).Error
+	if err != nil {
+		return "", translate(err)
+	}
+	if len(ecs) == 0 {
+		return "", nil
+	}
+	return ecs[0].NewEmail, nil
+}

@@ -36,6 +36,7 @@ type accountPage struct {
 	// server sends mail); EmailExpires is how long its link works.
 	EmailChange  bool
 	EmailExpires time.Duration
+	PendingEmail string // the address a link was sent to, not yet confirmed
 	Notice       string
 	Error        string
 	RPID         string
@@ -148,6 +149,9 @@ func (s *Handlers) renderAccount(c echo.Context, status int, sess *models.Sessio
 		return err
 	}
 	p.EmailChange, p.EmailExpires = s.profile.Sends, s.profile.Expires
+	if p.PendingEmail, err = s.db.PendingEmailOf(ctx, u.ID); err != nil {
+		return err
+	}
 	return s.Render(c, status, "account", p)
 }
 
