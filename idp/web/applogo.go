@@ -63,7 +63,7 @@ func FetchLogo(ctx context.Context, pol outbound.Policy, raw string) ([]byte, st
 	}
 	ct, problem := CheckImage(resp.Body, MaxLogoBytes, true)
 	if problem != "" {
-		return nil, "", fmt.Errorf("%w: the logo at %q: %s", ErrLogo, raw, problem)
+		return nil, "", fmt.Errorf("%w: the logo at %q: %s", ErrLogo, raw, strings.TrimSuffix(problem, "."))
 	}
 	if ct != mt {
 		return nil, "", fmt.Errorf("%w: the logo at %q says %s but is %s", ErrLogo, raw, mt, ct)
