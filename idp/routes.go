@@ -116,6 +116,13 @@ func (s *Server) routeTable() []route {
 		{public, post, "/account/passkeys/:id/delete", acc.RequireAccount(acc.HandleAccountPasskeyDelete), mw(csrf, noStore)},
 		{public, post, "/account/sessions/:id/end", acc.RequireAccount(acc.HandleAccountSessionEnd), mw(csrf, noStore)},
 		{public, post, "/account/apps/:id/revoke", acc.RequireAccount(acc.HandleAccountAppRevoke), mw(csrf, noStore)},
+		// The user's own profile (issue 22): name, email change (verified
+		// by a one-time link: GET asks, POST changes), launcher logos.
+		{public, post, "/account/profile/name", acc.RequireAccount(acc.HandleAccountNameSave), mw(csrf, noStore)},
+		{public, post, "/account/profile/email", acc.RequireAccount(acc.HandleAccountEmailChange), mw(s.rateLimit(RateLimitRecovery), csrf, noStore)},
+		{public, get, "/email/verify/:token", acc.HandleEmailVerifyShow, mw(setupLimit, csrf, noStore)},
+		{public, post, "/email/verify/:token", acc.HandleEmailVerifyDo, mw(setupLimit, csrf, noStore)},
+		{public, get, "/apps/:id/logo", acc.HandleAppLogo, nil},
 
 		// --- Internal listener ---
 		{internal, get, "/healthz", s.handleHealthGet, nil},
@@ -127,6 +134,7 @@ func (s *Server) routeTable() []route {
 		{internal, get, "/branding.css", s.pages.Brand.HandleCSS, nil},
 		{internal, get, "/branding/logo", s.pages.Brand.HandleLogo, nil},
 		{internal, get, "/branding/favicon", s.pages.Brand.HandleFavicon, nil},
+		{internal, get, "/apps/:id/logo", acc.HandleAppLogo, nil}, // the console's application form shows it
 		{internal, get, "/", adm.HandleConsoleRedirect, nil},
 	}
 

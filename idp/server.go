@@ -156,7 +156,8 @@ func (s *Server) wire() {
 		Passkeys: s.passkeys,
 		SignIn: account.SignIn{SessionSignIn: s.signin.SessionSignIn, PasskeyFailure: s.signin.PasskeyFailure,
 			RevokeConsent: s.signin.RevokeConsent},
-		Config: account.Config{RPID: cfg.Passkeys.RPID, Now: cfg.Now, Logger: cfg.Logger}, Recovery: s.accountRecovery()})
+		Config: account.Config{RPID: cfg.Passkeys.RPID, Now: cfg.Now, Logger: cfg.Logger}, Recovery: s.accountRecovery(),
+		Profile: s.accountProfile()})
 	s.admin = admin.New(admin.Deps{DB: s.db, Pages: s.pages, Auditor: s.auditor, Provider: s.op, Passkeys: s.passkeys,
 		IssueSetupLink: func(ctx context.Context, userID, actor string) (string, error) {
 			return IssueSetupLink(ctx, s.db, cfg.Issuer, userID, cfg.SetupLinkTTL, actor)

@@ -25,9 +25,14 @@ const (
 	// KindNewProvider: a sign-in with a passkey from a provider the
 	// account never signed in with before.
 	KindNewProvider = "passkey_new_provider"
+	// KindEmailVerify carries the one-time link that verifies a new
+	// address (sent to the new address); KindEmailNotice tells the old
+	// address that a change was requested (Done false) or made (Done true).
+	KindEmailVerify = "email_change_verify"
+	KindEmailNotice = "email_change_notice"
 )
 
-var kinds = []string{KindInvitation, KindPasskeyAdded, KindPasskeyRemoved, KindRecovery, KindNewProvider}
+var kinds = []string{KindInvitation, KindPasskeyAdded, KindPasskeyRemoved, KindRecovery, KindNewProvider, KindEmailVerify, KindEmailNotice}
 
 // Limits on what goes into a message (RFC 5321 §4.5.3.1.3: a path is at
 // most 256 octets, so an address at most 254; names and parts are ours).

@@ -82,3 +82,18 @@ func (db *AuditStore) AuditEvents(ctx context.Context, f AuditFilter) ([]AuditEv
 	var evs []AuditEvent
 	return evs, translate(q.Limit(f.Limit).Find(&evs).Error)
 }
+
+// RecentSignIns returns the user's newest successful sign-ins, at most
+// limit (1 to 100), newest first: a walk of the audit_events_user_type
+// index (user_id, type, id) that stops at the limit.
+func (db *AuditStore) RecentSignIns(ctx context.Context, userID string, limit int) ([]AuditEvent, error) {
+	if limit < 1 || limit > 100 {
+		limit = 10
+	}
+	var evs []AuditEvent
+	err := db.ctx(ctx).Where("user_id = ? AND type = ?", userID, EventSignIn).Order("id DESC").Limit(limit).Find(&evs).Error
+	if err != nil {
+		return nil, translate(err)
+	}
+	return evs, nil
+}

@@ -81,8 +81,16 @@ type Client struct {
 	// RequireDPoP refuses the client's token requests without a DPoP proof
 	// (RFC 9449 §5), so that each of its access tokens is key-bound.
 	RequireDPoP bool `gorm:"column:require_dpop"`
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	// Issue 22, the app launcher: LaunchURL is where the account page's
+	// launcher sends a user ("" keeps the client off the launcher);
+	// LogoURL is where its logo was fetched from (SetClientLogo stores the
+	// image; LogoType is its content type, "" when there is none, and is
+	// written only by SetClientLogo).
+	LaunchURL string
+	LogoURL   string
+	LogoType  string `gorm:"<-:false"`
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // NeedsPKCE says whether the client's authorization requests must carry

@@ -202,6 +202,17 @@ func TestListQueriesUseIndexes(t *testing.T) {
 			return err
 		}},
 		{name: "audit types", want: []string{"audit_events_type"}, run: func(d *DB) error { _, err := d.AuditTypes(ctx); return err }},
+		// The account page (issue 22): a user's recent sign-ins walk
+		// (user_id, type, id) newest first; the launcher walks the partial
+		// index of clients with a launch URL by name.
+		{name: "recent sign-ins", want: []string{"audit_events_user_type"}, run: func(d *DB) error {
+			_, err := d.RecentSignIns(ctx, "u", 10)
+			return err
+		}},
+		{name: "launcher", walk: true, want: []string{"clients_launcher"}, run: func(d *DB) error {
+			_, err := d.LauncherApps(ctx, []string{"staff"})
+			return err
+		}},
 		{name: "blocked passkeys", want: []string{"credentials_clone_warning"}, run: func(d *DB) error { _, err := d.BlockedPasskeys(ctx, 21); return err }},
 		{name: "credentials page", want: []string{"credentials"}, run: func(d *DB) error { _, err := d.CredentialsPage(ctx, "x", 500); return err }},
 		// SCIM filters that Entra ID and Okta send (eq on userName,

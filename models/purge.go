@@ -44,7 +44,7 @@ func at(d time.Duration) func(time.Time, PurgeOptions) []any {
 
 // purgeTargets lists what is deleted and when:
 //   - a ceremony, auth request, pushed request, device grant, client assertion ID, DPoP proof ID, setup
-//     link, access-token revocation or grant: when it expires (a device
+//     link, email change link, access-token revocation or grant: when it expires (a device
 //     grant an hour later, so a late poll still gets expired_token, RFC
 //     8628 §3.5; a redeemed auth request stays until it expires so that a
 //     replayed code is recognised);
@@ -63,6 +63,7 @@ var purgeTargets = []purgeTarget{
 	{name: "client_assertions", table: "client_assertions", key: "jti", where: "expires_at <= ?", args: at(0)},
 	{name: "dpop_proofs", table: "dpop_proofs", key: "jti_hash", where: "expires_at <= ?", args: at(0)},
 	{name: "setup_tokens", table: "setup_tokens", key: "id", where: "expires_at <= ?", args: at(0)},
+	{name: "email_changes", table: "email_changes", key: "id", where: "expires_at <= ?", args: at(0)},
 	{name: "grants", table: "grants", key: "id", where: "expires_at <= ?", args: at(0)},
 	{name: "revoked_access_tokens", table: "revoked_access_tokens", key: "id_hash", where: "expires_at <= ?", args: at(0)},
 	// Ended and expired sessions are two rules, so that each reads an

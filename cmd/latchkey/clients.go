@@ -9,6 +9,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/latchkey-idp/latchkey/idp/web"
 	"github.com/latchkey-idp/latchkey/internal/command"
 	"github.com/latchkey-idp/latchkey/internal/outbound"
 
@@ -39,7 +40,35 @@ type clientsAddCmd struct {
 	RequirePAR           bool     `name:"require-par" help:"Accept this client's authorization requests only through the PAR endpoint (RFC 9126)."`
 	RequirePKCE          bool     `name:"require-pkce" help:"Require a PKCE challenge (S256, RFC 7636) with every authorization request of this confidential client; public clients always need one."`
 	RequireDPoP          bool     `name:"require-dpop" help:"Refuse this client's token requests without a DPoP proof, so every access token it gets is bound to its key (RFC 9449)."`
+	LaunchURL            string   `name:"launch-url" help:"Where the account page's launcher sends users (https; http only to localhost); without it the application is not on the launcher."`
+	LogoURL              string   `name:"logo-url" help:"The application's logo for the launcher: a PNG or JPEG of at most 256 KiB, fetched once now (through the outbound policy) and served by Latchkey."`
 	JSON                 bool     `name:"json" help:"Print one JSON object."`
+}
+
+// checkLauncher checks --launch-url and --logo-url (models.CheckLaunchURL,
+// CheckLogoURL), naming the flag.
+func checkLauncher(launch, logo string) error {
+	if err := models.CheckLaunchURL(launch); err != nil {
+		return fmt.Errorf("--launch-url: %s", strings.TrimPrefix(err.Error(), models.ErrInvalid.Error()+": "))
+	}
+	if err := models.CheckLogoURL(logo); err != nil {
+		return fmt.Errorf("--logo-url: %s", strings.TrimPrefix(err.Error(), models.ErrInvalid.Error()+": "))
+	}
+	return nil
+}
+
+// fetchLogo fetches c's logo when its URL differs from prev, as the
+// server's console and API do (web.ClientLogoChange), naming the flag.
+func fetchLogo(ctx context.Context, e *env, issuer string, c *models.Client, prev string) (web.LogoChange, error) {
+	pol, err := e.outboundPolicy(issuer)
+	if err != nil {
+		return web.LogoChange{}, err
+	}
+	ch, err := web.ClientLogoChange(ctx, pol, c, prev)
+	if err != nil {
+		return ch, fmt.Errorf("--logo-url: %s", strings.TrimPrefix(err.Error(), web.ErrLogo.Error()+": "))
+	}
+	return ch, nil
 }
 
 // checkRedirectURI applies models.CheckRedirectURI, the one rule shared
@@ -82,6 +111,9 @@ func (a *clientsAddCmd) Run(ctx context.Context, e *env) (err error) {
 		}
 		jwks = string(b)
 	}
+	if err := checkLauncher(a.LaunchURL, a.LogoURL); err != nil {
+		probs = append(probs, err.Error())
+	}
 	if len(probs) > 0 {
 		return fmt.Errorf("%s", strings.Join(probs, "; "))
 	}
@@ -102,8 +134,19 @@ func (a *clientsAddCmd) Run(ctx context.Context, e *env) (err error) {
 	c := &models.Client{Name: a.Name, Public: a.Public, RedirectURIs: a.RedirectURI, PostLogoutRedirectURIs: a.PostLogoutRedirectURI,
 		AllowedScopes: a.Scope, IDTokenAlg: a.IDTokenAlg, AccessTokenFormat: a.AccessTokenFormat,
 		SkipConsent: a.FirstParty, BackchannelLogoutURI: a.BackchannelLogoutURI, AccessTokenAudience: a.Audience, JWKS: jwks,
-		IDTokenClaims: a.IDTokenClaims, RequirePAR: a.RequirePAR, RequirePKCE: a.RequirePKCE, RequireDPoP: a.RequireDPoP}
-	secret, err := db.CreateClient(ctx, c)
+		IDTokenClaims: a.IDTokenClaims, RequirePAR: a.RequirePAR, RequirePKCE: a.RequirePKCE, RequireDPoP: a.RequireDPoP,
+		LaunchURL: a.LaunchURL, LogoURL: a.LogoURL}
+	logo, err := fetchLogo(ctx, e, issuer, c, "")
+	if err != nil {
+		return err
+	}
+	var secret string
+	err = db.InTx(ctx, func(tx *models.DB) error {
+		if secret, err = tx.CreateClient(ctx, c); err != nil {
+			return err
+		}
+		return logo.Apply(ctx, tx, c)
+	})
 	if err != nil {
 		return err
 	}
@@ -112,6 +155,7 @@ func (a *clientsAddCmd) Run(ctx context.Context, e *env) (err error) {
 	if a.JSON {
 		out := map[string]any{"client_id": c.ID, "name": c.Name, "public": c.Public, "redirect_uris": c.RedirectURIs,
 			"post_logout_redirect_uris": c.PostLogoutRedirectURIs, "id_token_claims": c.IDTokenClaims, "issuer": issuer,
+			"launch_url": c.LaunchURL, "logo_url": c.LogoURL,
 			"discovery_url": strings.TrimRight(issuer, "/") + "/.well-known/openid-configuration"}
 		if secret != "" {
 			out["client_secret"] = secret

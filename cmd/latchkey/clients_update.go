@@ -13,17 +13,29 @@ import (
 // clientsUpdateCmd changes the settings of a registered application that
 // are given as flags; the others keep their value.
 type clientsUpdateCmd struct {
-	ClientID      string `arg:"" name:"client-id" help:"The application's client_id."`
-	IDTokenClaims string `name:"id-token-claims" help:"What ID tokens carry: scoped (the claims of the granted profile, email and groups scopes) or minimal (sub and protocol claims only; the rest from userinfo)."`
-	RequirePAR    *bool  `name:"require-par" negatable:"" help:"Accept the application's authorization requests only through the PAR endpoint (RFC 9126); --no-require-par accepts them at /authorize again."`
-	RequirePKCE   *bool  `name:"require-pkce" negatable:"" help:"Require a PKCE challenge (S256, RFC 7636) with every authorization request of this confidential application; --no-require-pkce makes it optional again (public clients always need one)."`
-	RequireDPoP   *bool  `name:"require-dpop" negatable:"" help:"Refuse the application's token requests without a DPoP proof (RFC 9449); --no-require-dpop accepts Bearer tokens again."`
-	JSON          bool   `name:"json" help:"Print one JSON object."`
+	ClientID      string  `arg:"" name:"client-id" help:"The application's client_id."`
+	IDTokenClaims string  `name:"id-token-claims" help:"What ID tokens carry: scoped (the claims of the granted profile, email and groups scopes) or minimal (sub and protocol claims only; the rest from userinfo)."`
+	RequirePAR    *bool   `name:"require-par" negatable:"" help:"Accept the application's authorization requests only through the PAR endpoint (RFC 9126); --no-require-par accepts them at /authorize again."`
+	RequirePKCE   *bool   `name:"require-pkce" negatable:"" help:"Require a PKCE challenge (S256, RFC 7636) with every authorization request of this confidential application; --no-require-pkce makes it optional again (public clients always need one)."`
+	RequireDPoP   *bool   `name:"require-dpop" negatable:"" help:"Refuse the application's token requests without a DPoP proof (RFC 9449); --no-require-dpop accepts Bearer tokens again."`
+	LaunchURL     *string `name:"launch-url" help:"Where the account page's launcher sends users (https; http only to localhost); \"\" takes the application off the launcher."`
+	LogoURL       *string `name:"logo-url" help:"The launcher logo: a PNG or JPEG of at most 256 KiB, fetched once now (through the outbound policy) and served by Latchkey; \"\" removes it."`
+	JSON          bool    `name:"json" help:"Print one JSON object."`
 }
 
 func (u *clientsUpdateCmd) Run(ctx context.Context, e *env) (err error) {
-	if u.IDTokenClaims == "" && u.RequirePAR == nil && u.RequirePKCE == nil && u.RequireDPoP == nil {
-		return errors.New("nothing to change: give --id-token-claims, --[no-]require-par, --[no-]require-pkce or --[no-]require-dpop")
+	if u.IDTokenClaims == "" && u.RequirePAR == nil && u.RequirePKCE == nil && u.RequireDPoP == nil && u.LaunchURL == nil && u.LogoURL == nil {
+		return errors.New("nothing to change: give --id-token-claims, --[no-]require-par, --[no-]require-pkce, --[no-]require-dpop, --launch-url or --logo-url")
+	}
+	launch, logoURL := "", ""
+	if u.LaunchURL != nil {
+		launch = strings.TrimSpace(*u.LaunchURL)
+	}
+	if u.LogoURL != nil {
+		logoURL = strings.TrimSpace(*u.LogoURL)
+	}
+	if err := checkLauncher(launch, logoURL); err != nil {
+		return err
 	}
 	claims := ""
 	if u.IDTokenClaims != "" {
@@ -65,9 +77,32 @@ func (u *clientsUpdateCmd) Run(ctx context.Context, e *env) (err error) {
 		c.RequireDPoP = *u.RequireDPoP
 		changed = append(changed, "require_dpop")
 	}
+	if u.LaunchURL != nil && c.LaunchURL != launch {
+		c.LaunchURL = launch
+		changed = append(changed, "launch_url")
+	}
+	prevLogo := c.LogoURL
+	if u.LogoURL != nil && c.LogoURL != logoURL {
+		c.LogoURL = logoURL
+		changed = append(changed, "logo_url")
+	}
 	if len(changed) > 0 {
+		issuer, err := e.issuer(ctx, db)
+		if err != nil {
+			return err
+		}
+		logo, err := fetchLogo(ctx, e, issuer, c, prevLogo)
+		if err != nil {
+			return err
+		}
 		c.UpdatedAt = db.Now()
-		if err := db.SaveClient(ctx, c); err != nil {
+		err = db.InTx(ctx, func(tx *models.DB) error {
+			if err := tx.SaveClient(ctx, c); err != nil {
+				return err
+			}
+			return logo.Apply(ctx, tx, c)
+		})
+		if err != nil {
 			return err
 		}
 		_ = db.Audit(ctx, &models.AuditEvent{Type: models.EventClientUpdated, Success: true, ActorID: "cli", ClientID: c.ID,
@@ -75,7 +110,8 @@ func (u *clientsUpdateCmd) Run(ctx context.Context, e *env) (err error) {
 	}
 	if u.JSON {
 		return e.printJSON(map[string]any{"client_id": c.ID, "name": c.Name, "id_token_claims": c.IDTokenClaims, "require_par": c.RequirePAR,
-			"require_pkce": c.NeedsPKCE(), "require_dpop": c.RequireDPoP, "changed": nonNilList(changed)})
+			"require_pkce": c.NeedsPKCE(), "require_dpop": c.RequireDPoP,
+			"launch_url": c.LaunchURL, "logo_url": c.LogoURL, "changed": nonNilList(changed)})
 	}
 	if len(changed) == 0 {
 		fmt.Fprintf(e.out, "Client %q unchanged.\n", c.Name)

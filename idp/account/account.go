@@ -6,6 +6,9 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -22,17 +25,24 @@ import (
 
 type accountPage struct {
 	web.Base
-	User      *models.User
-	Passkeys  []web.PasskeyRow
-	Sessions  []sessionRow
-	Apps      []web.AppRow
-	Consents  []models.ConsentInfo // consents the user gave (signin)
-	Notice    string
-	Error     string
-	RPID      string
-	UserIDb64 string
-	Accepted  string // comma-separated credential IDs (base64url) for signalAllAcceptedCredentials
-	Removed   string // a just-removed credential ID for signalUnknownCredential
+	User     *models.User
+	Passkeys []web.PasskeyRow
+	Sessions []sessionRow
+	Apps     []web.AppRow
+	Consents []models.ConsentInfo // consents the user gave (signin)
+	Launcher []models.LauncherApp // applications the user may open (profile.go)
+	SignIns  []signInRow          // recent sign-ins (profile.go)
+	// EmailChange says whether the page offers an email change (the
+	// server sends mail); EmailExpires is how long its link works.
+	EmailChange  bool
+	EmailExpires time.Duration
+	PendingEmail string // the address a link was sent to, not yet confirmed
+	Notice       string
+	Error        string
+	RPID         string
+	UserIDb64    string
+	Accepted     string // comma-separated credential IDs (base64url) for signalAllAcceptedCredentials
+	Removed      string // a just-removed credential ID for signalUnknownCredential
 }
 
 type sessionRow struct {
@@ -44,7 +54,8 @@ type sessionRow struct {
 var accountNotices = map[string]string{
 	"passkey-added": i18n.Key("notice.passkey_added"), "passkey-renamed": i18n.Key("notice.passkey_renamed"),
 	"passkey-deleted": i18n.Key("notice.passkey_deleted"), "session-ended": i18n.Key("notice.session_ended"),
-	"app-revoked": i18n.Key("notice.app_revoked"),
+	"app-revoked": i18n.Key("notice.app_revoked"), "name-saved": i18n.Key("notice.name_saved"),
+	"email-sent": i18n.Key("notice.email_sent"),
 }
 
 // accountSession returns the current browser session and its user, or nil.
@@ -125,6 +136,20 @@ func (s *Handlers) renderAccount(c echo.Context, status int, sess *models.Sessio
 		p.Apps = append(p.Apps, web.AppRow{ConnectedApp: a, LastUsedText: web.FormatTime(a.LastUsed)})
 	}
 	if p.Consents, err = s.db.ConsentsByUser(ctx, u.ID); err != nil {
+		return err
+	}
+	withGroups, err := s.db.LiveUser(ctx, u.ID, "", true)
+	if err != nil {
+		return err
+	}
+	if p.Launcher, err = s.db.LauncherApps(ctx, withGroups.GroupNames()); err != nil {
+		return err
+	}
+	if p.SignIns, err = s.recentSignInRows(ctx, u.ID, creds); err != nil {
+		return err
+	}
+	p.EmailChange, p.EmailExpires = s.profile.Sends, s.profile.Expires
+	if p.PendingEmail, err = s.db.PendingEmailOf(ctx, u.ID); err != nil {
 		return err
 	}
 	return s.Render(c, status, "account", p)
@@ -252,8 +277,8 @@ func (s *Handlers) HandleAccountPasskeyFinish(c echo.Context, sess *models.Sessi
 // HandleAccountPasskeyRename serves POST /account/passkeys/:id/rename.
 func (s *Handlers) HandleAccountPasskeyRename(c echo.Context, sess *models.Session, u *models.User) error {
 	name := strings.TrimSpace(c.FormValue("name"))
-	if name == "" || len(name) > 64 {
-		return s.renderAccount(c, http.StatusBadRequest, sess, u, "A passkey name must be 1 to 64 characters.")
+	if name == "" || len(name) > 64 || strings.IndexFunc(name, unicode.IsControl) >= 0 || !utf8.ValidString(name) {
+		return s.renderAccount(c, http.StatusBadRequest, sess, u, i18n.Key("err.passkey_name_bad"))
 	}
 	if err := s.db.RenameCredential(c.Request().Context(), u.ID, c.Param("id"), name); err != nil {
 		return web.NotFound("passkey", err)

@@ -25,7 +25,7 @@ import (
 )
 
 // PageNames are the pages of this package.
-var PageNames = []string{"setup", "account", "account_signin", "recover"}
+var PageNames = []string{"setup", "account", "account_signin", "recover", "email_verify"}
 
 // Passkeys is what the account pages need of the passkey service.
 type Passkeys interface {
@@ -63,6 +63,7 @@ type Deps struct {
 	SignIn   SignIn
 	Config   Config
 	Recovery Recovery // recovery.go
+	Profile  Profile  // profile.go
 }
 
 // Handlers serves the setup link and the account page.
@@ -74,12 +75,13 @@ type Handlers struct {
 	signIn   SignIn
 	cfg      Config
 	recovery Recovery
+	profile  Profile
 }
 
 // New returns the account pages' handlers.
 func New(d Deps) *Handlers {
 	return &Handlers{db: d.DB, Kit: web.Kit{Pages: d.Pages, Auditor: d.Auditor}, sessions: d.Sessions, passkeys: d.Passkeys,
-		signIn: d.SignIn, cfg: d.Config, recovery: d.Recovery}
+		signIn: d.SignIn, cfg: d.Config, recovery: d.Recovery, profile: d.Profile}
 }
 
 func (s *Handlers) withPolicy(ctx context.Context, userID string, rows []web.PasskeyRow) []web.PasskeyRow {

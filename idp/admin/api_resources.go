@@ -159,7 +159,13 @@ type APIClient struct {
 	// always true for public clients.
 	RequirePKCE bool `json:"require_pkce"`
 	// RFC 9449 §5.2 client metadata: token requests need a DPoP proof.
-	RequireDPoP  bool   `json:"dpop_bound_access_tokens"`
+	RequireDPoP bool `json:"dpop_bound_access_tokens"`
+	// The launcher (issue 22): the account page links to launch_url; the
+	// logo at logo_url is fetched once when it is set, and served by us.
+	LaunchURL string `json:"launch_url"`
+	LogoURL   string `json:"logo_url"`
+	// LogoPath is where the stored logo is served ("" none); read only.
+	LogoPath     string `json:"logo_path"`
 	ClientSecret string `json:"client_secret,omitempty"`
 }
 
@@ -171,12 +177,16 @@ func nonNil(l []string) []string {
 }
 
 func toAPIClient(cl *models.Client) APIClient {
-	return APIClient{ID: cl.ID, Name: cl.Name, Public: cl.Public, RedirectURIs: nonNil(cl.RedirectURIs),
+	logo := ""
+	if cl.LogoType != "" {
+		logo = "/apps/" + cl.ID + "/logo"
+	}
+	return APIClient{LogoPath: logo, ID: cl.ID, Name: cl.Name, Public: cl.Public, RedirectURIs: nonNil(cl.RedirectURIs),
 		PostLogoutRedirectURIs: nonNil(cl.PostLogoutRedirectURIs), AllowedScopes: nonNil(cl.AllowedScopes),
 		AllowedGroups: nonNil(cl.AllowedGroups), IDTokenAlg: cl.IDTokenAlg, AccessTokenFormat: cl.AccessTokenFormat,
 		AccessTokenTTL: cl.AccessTokenTTL, IDTokenTTL: cl.IDTokenTTL, RefreshTokenTTL: cl.RefreshTokenTTL, BackchannelLogoutURI: cl.BackchannelLogoutURI,
 		IDTokenClaims: cl.IDTokenClaims, Builtin: cl.Builtin,
-		RequirePAR: cl.RequirePAR, RequirePKCE: cl.NeedsPKCE(), RequireDPoP: cl.RequireDPoP}
+		RequirePAR: cl.RequirePAR, RequirePKCE: cl.NeedsPKCE(), RequireDPoP: cl.RequireDPoP, LaunchURL: cl.LaunchURL, LogoURL: cl.LogoURL}
 }
 
 func (in *APIClient) apply(cl *models.Client) {
@@ -189,6 +199,7 @@ func (in *APIClient) apply(cl *models.Client) {
 	cl.RequirePAR = in.RequirePAR
 	cl.RequirePKCE = in.RequirePKCE && !cl.Public // public clients need it anyway
 	cl.RequireDPoP = in.RequireDPoP
+	cl.LaunchURL, cl.LogoURL = strings.TrimSpace(in.LaunchURL), strings.TrimSpace(in.LogoURL)
 	if cl.IDTokenAlg == "" {
 		cl.IDTokenAlg = "RS256"
 	}
@@ -229,7 +240,11 @@ func (s *Handlers) HandleAPIClientCreate(c echo.Context) error {
 	if msg := validateClient(cl, s.cfg.Outbound, "backchannel_logout_uri"); msg != "" {
 		return web.NewError(http.StatusUnprocessableEntity, msg, nil)
 	}
-	secret, err := s.db.CreateClient(c.Request().Context(), cl)
+	logo, err := web.ClientLogoChange(c.Request().Context(), s.cfg.Outbound, cl, "")
+	if err != nil {
+		return web.NewError(http.StatusUnprocessableEntity, userMessage(err), nil)
+	}
+	secret, err := s.createClient(c.Request().Context(), cl, logo)
 	if err != nil {
 		return apiError(err, "client")
 	}
@@ -269,11 +284,16 @@ func (s *Handlers) HandleAPIClientUpdate(c echo.Context) error {
 	if err := web.DecodeJSON(c, &in); err != nil {
 		return err
 	}
+	prevLogo := cl.LogoURL
 	in.apply(cl)
 	if msg := validateClient(cl, s.cfg.Outbound, "backchannel_logout_uri"); msg != "" {
 		return web.NewError(http.StatusUnprocessableEntity, msg, nil)
 	}
-	if err := s.db.SaveClient(c.Request().Context(), cl); err != nil {
+	logo, err := web.ClientLogoChange(c.Request().Context(), s.cfg.Outbound, cl, prevLogo)
+	if err != nil {
+		return web.NewError(http.StatusUnprocessableEntity, userMessage(err), nil)
+	}
+	if err := s.saveClient(c.Request().Context(), cl, logo); err != nil {
 		return apiError(err, "client")
 	}
 	s.adminAudit(c, models.EventClientUpdated, models.AuditEvent{ClientID: cl.ID, Detail: models.JSONMap{"via": "api"}})

@@ -1,6 +1,7 @@
 package admin
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -122,6 +123,8 @@ func (s *Handlers) clientFromForm(c echo.Context, cl *models.Client, isNew bool)
 	cl.RequirePKCE = !cl.Public && c.FormValue("require_pkce") == "on"                 // public clients always need PKCE
 	cl.RequireDPoP = c.FormValue("require_dpop") == "on"                               // RFC 9449
 	cl.BackchannelLogoutURI = strings.TrimSpace(c.FormValue("backchannel_logout_uri")) // issue 5
+	cl.LaunchURL = strings.TrimSpace(c.FormValue("launch_url"))                        // issue 22: the launcher
+	cl.LogoURL = strings.TrimSpace(c.FormValue("logo_url"))
 	if cl.AccessTokenFormat == "" {
 		cl.AccessTokenFormat = models.AccessTokenJWT
 	}
@@ -175,6 +178,14 @@ func validateClient(cl *models.Client, pol outbound.Policy, bcField string) stri
 			return fmt.Sprintf("%s %q is refused: %s.", bcField, u, strings.TrimPrefix(err.Error(), outbound.ErrRefused.Error()+": "))
 		}
 	}
+	// The launcher (issue 22): a link the browser follows, and a logo
+	// the server fetches (web.FetchLogo applies the outbound policy).
+	if err := models.CheckLaunchURL(cl.LaunchURL); err != nil {
+		return userMessage(err)
+	}
+	if err := models.CheckLogoURL(cl.LogoURL); err != nil {
+		return userMessage(err)
+	}
 	if !slices.Contains(oidc.SigningAlgorithms(), cl.IDTokenAlg) {
 		return "Choose an ID token algorithm."
 	}
@@ -198,7 +209,11 @@ func (s *Handlers) HandleClientCreate(c echo.Context) error {
 	if msg, err := s.checkAddedGroups(c.Request().Context(), nil, cl.AllowedGroups); err != nil || msg != "" {
 		return s.clientFormErrorOr(c, cl, true, msg, err)
 	}
-	secret, err := s.db.CreateClient(c.Request().Context(), cl)
+	logo, err := web.ClientLogoChange(c.Request().Context(), s.cfg.Outbound, cl, "")
+	if err != nil {
+		return s.clientFormError(c, cl, true, userMessage(err))
+	}
+	secret, err := s.createClient(c.Request().Context(), cl, logo)
 	if err != nil {
 		if msg := userMessage(err); msg != "" {
 			return s.clientFormError(c, cl, true, msg)
@@ -258,14 +273,18 @@ func (s *Handlers) HandleClientUpdate(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	prev := cl.AllowedGroups
+	prev, prevLogo := cl.AllowedGroups, cl.LogoURL
 	if msg := s.clientFromForm(c, cl, false); msg != "" {
 		return s.clientFormError(c, cl, false, msg)
 	}
 	if msg, err := s.checkAddedGroups(c.Request().Context(), prev, cl.AllowedGroups); err != nil || msg != "" {
 		return s.clientFormErrorOr(c, cl, false, msg, err)
 	}
-	if err := s.db.SaveClient(c.Request().Context(), cl); err != nil {
+	logo, err := web.ClientLogoChange(c.Request().Context(), s.cfg.Outbound, cl, prevLogo)
+	if err != nil {
+		return s.clientFormError(c, cl, false, userMessage(err))
+	}
+	if err := s.saveClient(c.Request().Context(), cl, logo); err != nil {
 		return err
 	}
 	s.adminAudit(c, models.EventClientUpdated, models.AuditEvent{ClientID: cl.ID, Detail: models.JSONMap{"name": cl.Name}})
@@ -300,4 +319,27 @@ func (s *Handlers) HandleClientDelete(c echo.Context) error {
 	}
 	s.adminAudit(c, models.EventClientDeleted, models.AuditEvent{ClientID: cl.ID, Detail: models.JSONMap{"name": cl.Name}})
 	return c.Redirect(http.StatusSeeOther, "/admin/clients?done=client-deleted")
+}
+
+// createClient inserts cl and stores its logo in one transaction.
+func (s *Handlers) createClient(ctx context.Context, cl *models.Client, logo web.LogoChange) (string, error) {
+	var secret string
+	err := s.db.InTx(ctx, func(tx *models.DB) error {
+		var err error
+		if secret, err = tx.CreateClient(ctx, cl); err != nil {
+			return err
+		}
+		return logo.Apply(ctx, tx, cl)
+	})
+	return secret, err
+}
+
+// saveClient saves cl and its logo in one transaction.
+func (s *Handlers) saveClient(ctx context.Context, cl *models.Client, logo web.LogoChange) error {
+	return s.db.InTx(ctx, func(tx *models.DB) error {
+		if err := tx.SaveClient(ctx, cl); err != nil {
+			return err
+		}
+		return logo.Apply(ctx, tx, cl)
+	})
 }

@@ -126,7 +126,8 @@ func (s *Service) FinishAuthRequest(ctx context.Context, ar *models.AuthRequest,
 			return nil // the handler refuses the request; the session stands
 		}
 		return tx.Audit(ctx, &models.AuditEvent{Type: models.EventSignIn, Success: true, UserID: res.User.ID, ClientID: ar.ClientID, IP: b.IP,
-			Detail: models.JSONMap{"credential": res.Credential.ID, "amr": res.AMR, "acr": res.ACR, "session": out.SessionID}})
+			Detail: models.JSONMap{"credential": res.Credential.ID, "amr": res.AMR, "acr": res.ACR, "session": out.SessionID,
+				"user_agent": web.Truncate(b.UserAgent, 200)}})
 	})
 	if err != nil {
 		// Rolled back: the sign count is saved on its own.
@@ -159,7 +160,8 @@ func (s *Service) FinishSession(ctx context.Context, ans PasskeyAnswer, b Browse
 			return err
 		}
 		return tx.Audit(ctx, &models.AuditEvent{Type: models.EventSignIn, Success: true, UserID: res.User.ID, IP: b.IP,
-			Detail: models.JSONMap{"credential": res.Credential.ID, "amr": res.AMR, "session": out.SessionID, "via": via}})
+			Detail: models.JSONMap{"credential": res.Credential.ID, "amr": res.AMR, "session": out.SessionID, "via": via,
+				"user_agent": web.Truncate(b.UserAgent, 200)}})
 	})
 	if err != nil {
 		if serr := s.passkeys.SaveLogin(ctx, s.db, res); serr != nil {
