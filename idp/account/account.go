@@ -145,7 +145,7 @@ func (s *Handlers) renderAccount(c echo.Context, status int, sess *models.Sessio
 	if p.Launcher, err = s.db.LauncherApps(ctx, withGroups.GroupNames()); err != nil {
 		return err
 	}
-	if p.SignIns, err = s.recentSignInRows(ctx, u.ID, creds); err != nil {
+	if p.SignIns, err = s.recentSignInRows(ctx, s.Pages.Tr(c), u.ID, creds); err != nil {
 		return err
 	}
 	p.EmailChange, p.EmailExpires = s.profile.Sends, s.profile.Expires

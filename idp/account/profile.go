@@ -157,7 +157,7 @@ type signInRow struct {
 }
 
 // recentSignInRows reads the user's newest sign-ins from the audit log.
-func (s *Handlers) recentSignInRows(ctx context.Context, userID string, creds []models.Credential) ([]signInRow, error) {
+func (s *Handlers) recentSignInRows(ctx context.Context, t *i18n.Tr, userID string, creds []models.Credential) ([]signInRow, error) {
 	evs, err := s.db.RecentSignIns(ctx, userID, recentSignIns)
 	if err != nil {
 		return nil, err
@@ -171,7 +171,7 @@ func (s *Handlers) recentSignInRows(ctx context.Context, userID string, creds []
 	for _, ev := range evs {
 		r := signInRow{When: web.FormatTime(ev.CreatedAt), IP: ev.IP}
 		if ua, _ := ev.Detail["user_agent"].(string); ua != "" {
-			r.Browser = browserName(ua)
+			r.Browser = browserName(t, ua)
 		}
 		if id, _ := ev.Detail["credential"].(string); id != "" {
 			r.Passkey = names[id]

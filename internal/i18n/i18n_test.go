@@ -154,7 +154,7 @@ func TestEveryMessageRenders(t *testing.T) {
 				got = For(l.Tag).S(id, "Client", "App", "User", "u", "Name", "N", "Service", "S", "Expires", "1 h", "When", "w",
 					"Passkey", "p", "Username", "u", "IP", "192.0.2.1", "URL", "https://x", "Policy", "strict", "Email", "e@x",
 					"Provider", "p", "Kind", "k", "Created", "c", "LastUsed", "l", "Started", "s", "LastSeen", "l",
-					"Day", 1, "Month", "m", "Year", 2026, "Time", "10:00", "Browser", "b", "OS", "o", "Until", "u", "Problem", "p")
+					"Day", 1, "Month", "m", "Year", 2026, "Time", "10:00", "Browser", "b", "OS", "o", "Until", "u", "Problem", "p", "App", "a")
 			}
 			if got == "" || strings.HasPrefix(got, "[") || strings.Contains(got, "<no value>") {
 				t.Errorf("%s %q renders as %q", l.Tag, id, got)
