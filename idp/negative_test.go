@@ -413,9 +413,11 @@ func TestPageChallengeUsedUpByGroupRefusal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st, _ := b.loginFinish(arID, csrf, "", answer); st != http.StatusForbidden {
-		t.Fatalf("user outside the allowed groups: %d, want 403", st)
+	b.setLang("de")
+	if st, msg := b.loginFinish(arID, csrf, "", answer); st != http.StatusForbidden || msg != "Ihr Konto darf sich nicht bei "+client.Name+" anmelden." {
+		t.Fatalf("user outside the allowed groups: %d %q, want 403 saying so in German", st, msg)
 	}
+	b.setLang("en")
 	// The refused answer passed the passkey check: its sign count is
 	// stored all the same (clone detection compares against it).
 	creds, err := app.db.CredentialsByUser(ctx, user.ID)

@@ -305,7 +305,7 @@ func (s *Service) CheckClientGroups(ctx context.Context, clientID, userID, ip st
 	}
 	s.audit(ctx, ip, &models.AuditEvent{Type: models.EventSignInFailed, Success: false, UserID: userID, ClientID: clientID,
 		Detail: models.JSONMap{"reason": "not in an allowed group"}})
-	return &web.Error{Status: http.StatusForbidden, Message: "Your account may not sign in to " + cl.Name + ".",
+	return &web.Error{Status: http.StatusForbidden, Message: i18n.Key("err.groups"), Args: []any{"Client", cl.Name},
 		Hint: i18n.Key("err.groups_hint")}
 }
 

@@ -6,6 +6,8 @@ import (
 	"strings"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/latchkey-idp/latchkey/internal/i18n"
 )
 
 // DecodeJSON reads a small JSON body strictly: JSON content type, one
@@ -13,14 +15,14 @@ import (
 func DecodeJSON(c echo.Context, v any) error {
 	r := c.Request()
 	if ct := r.Header.Get("Content-Type"); ct != "application/json" && !strings.HasPrefix(ct, "application/json;") {
-		return NewError(http.StatusUnsupportedMediaType, "Send this request as application/json.", nil)
+		return NewError(http.StatusUnsupportedMediaType, i18n.Key("err.json_type"), nil)
 	}
 	dec := json.NewDecoder(http.MaxBytesReader(c.Response(), r.Body, 128<<10))
 	if err := dec.Decode(v); err != nil {
-		return NewError(http.StatusBadRequest, "The request body is not valid JSON.", err)
+		return NewError(http.StatusBadRequest, i18n.Key("err.json_invalid"), err)
 	}
 	if dec.More() {
-		return NewError(http.StatusBadRequest, "The request body must hold a single JSON object.", nil)
+		return NewError(http.StatusBadRequest, i18n.Key("err.json_single"), nil)
 	}
 	return nil
 }
