@@ -27,6 +27,10 @@ type EmailChange struct {
 // ErrUsed is returned for a one-time link that was already followed.
 var ErrUsed = errors.New("already used")
 
+// ErrUserDisabled: the link belongs to a disabled account, which changes
+// nothing until an admin enables it again.
+var ErrUserDisabled = errors.New("the account is disabled")
+
 // CreateEmailChange records a request by userID to change their address
 // to newEmail (checked with CheckEmail, not empty), valid for ttl, and
 // ends the user's earlier pending requests. It returns the raw token (for
@@ -62,7 +66,8 @@ func (db *UserStore) CreateEmailChange(ctx context.Context, userID, newEmail str
 // the request used and sets the user's address to the new one, verified.
 // Exactly one caller can succeed. It returns the request and the old
 // address. Errors: ErrNotFound (unknown link), ErrUsed, ErrExpired (also
-// for a request a newer one replaced).
+// for a request a newer one replaced), ErrUserDisabled (nothing changes;
+// the link still works once the account is enabled, until it expires).
 func (db *UserStore) ConfirmEmailChange(ctx context.Context, raw string) (ec *EmailChange, oldEmail string, err error) {
 	ec = &EmailChange{}
 	err = db.transaction(ctx, func(tx *gorm.DB) error {
@@ -76,16 +81,19 @@ func (db *UserStore) ConfirmEmailChange(ctx context.Context, raw string) (ec *Em
 		if !now.Before(ec.ExpiresAt) {
 			return ErrExpired
 		}
+		var u User
+		if err := tx.Select("id, email, disabled").First(&u, "id = ?", ec.UserID).Error; err != nil {
+			return err
+		}
+		if u.Disabled {
+			return ErrUserDisabled
+		}
 		res := tx.Model(&EmailChange{}).Where("id = ? AND used_at IS NULL AND expires_at > ?", ec.ID, now).Update("used_at", now)
 		if res.Error != nil {
 			return res.Error
 		}
 		if res.RowsAffected == 0 {
 			return ErrUsed
-		}
-		var u User
-		if err := tx.Select("id, email").First(&u, "id = ?", ec.UserID).Error; err != nil {
-			return err
 		}
 		oldEmail = u.Email
 		return tx.Model(&User{}).Where("id = ?", ec.UserID).

@@ -152,6 +152,19 @@ func TestEmailChange(t *testing.T) {
 	if _, _, err := db.ConfirmEmailChange(ctx, old); !errors.Is(err, ErrExpired) {
 		t.Fatalf("replaced link: %v", err)
 	}
+	// A disabled account's link changes nothing (and stays unused).
+	if err := db.SetUserDisabled(ctx, u.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := db.ConfirmEmailChange(ctx, newer); !errors.Is(err, ErrUserDisabled) {
+		t.Fatalf("link of a disabled account: %v", err)
+	}
+	if _, err := db.PendingEmailChange(ctx, newer); err != nil {
+		t.Fatalf("the refused link was spent: %v", err)
+	}
+	if err := db.SetUserDisabled(ctx, u.ID, false); err != nil {
+		t.Fatal(err)
+	}
 	clock.Advance(time.Hour)
 	if _, _, err := db.ConfirmEmailChange(ctx, newer); !errors.Is(err, ErrExpired) {
 		t.Fatalf("expired link: %v", err)

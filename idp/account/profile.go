@@ -106,6 +106,8 @@ func emailLinkError(err error) error {
 	case errors.Is(err, models.ErrExpired):
 		return &web.Error{Status: http.StatusGone, Title: i18n.Key("err.email_link_title"), Message: i18n.Key("err.email_link_expired"),
 			Hint: i18n.Key("err.email_link_hint"), Err: err}
+	case errors.Is(err, models.ErrUserDisabled):
+		return &web.Error{Status: http.StatusForbidden, Title: i18n.Key("err.email_link_title"), Message: i18n.Key("err.account_disabled"), Err: err}
 	case errors.Is(err, models.ErrNotFound):
 		return &web.Error{Status: http.StatusNotFound, Title: i18n.Key("err.email_link_title"), Message: i18n.Key("err.email_link_invalid"),
 			Hint: i18n.Key("err.email_link_hint"), Err: err}
