@@ -27,7 +27,7 @@ type EmailChange struct {
 // ErrUsed is returned for a one-time link that was already followed.
 var ErrUsed = errors.New("already used")
 
-// ErrUserDisabled: the link belongs to a disabled account, which changes
+// ErrUserDisabled means the link belongs to a disabled account, which changes
 // nothing until an admin enables it again.
 var ErrUserDisabled = errors.New("the account is disabled")
 
