@@ -43,6 +43,7 @@ type cli struct {
 
 	Serve        serveCmd     `cmd:"" help:"Run the server."`
 	Users        usersCmd     `cmd:"" help:"Manage users."`
+	Groups       groupsCmd    `cmd:"" help:"Manage groups (groups.go)."`
 	Clients      clientsCmd   `cmd:"" help:"Manage OIDC clients (applications)."`
 	Keys         keysCmd      `cmd:"" help:"Manage signing keys."`
 	Migrate      migrateCmd   `cmd:"" help:"Apply database migrations and exit."`
