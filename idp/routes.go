@@ -105,6 +105,12 @@ func (s *Server) routeTable() []route {
 		// The language switcher of every public page (web/lang.go).
 		{public, post, "/language", s.pages.Languages.HandleSet, mw(csrf, noStore)},
 		{public, post, "/recover", acc.HandleRecoverSend, mw(s.rateLimit(RateLimitRecovery), csrf, noStore)},
+		{public, post, "/recover/code", acc.HandleRecoverCodeUse, mw(s.rateLimit(RateLimitRecovery), csrf, noStore)},
+		// Sign-up (signup.go): the form, and that of a sign-up link.
+		{public, get, "/signup", acc.HandleSignupShow, mw(csrf, noStore)},
+		{public, post, "/signup", acc.HandleSignupSend, mw(s.rateLimit(RateLimitSignup), csrf, noStore)},
+		{public, get, "/signup/:token", acc.HandleSignupLinkShow, mw(setupLimit, csrf, noStore)},
+		{public, post, "/signup/:token", acc.HandleSignupSend, mw(s.rateLimit(RateLimitSignup), csrf, noStore)},
 
 		// The user's own account page.
 		{public, get, "/account", acc.HandleAccountShow, mw(csrf, noStore)},
@@ -116,6 +122,7 @@ func (s *Server) routeTable() []route {
 		{public, post, "/account/passkeys/:id/delete", acc.RequireAccount(acc.HandleAccountPasskeyDelete), mw(csrf, noStore)},
 		{public, post, "/account/sessions/:id/end", acc.RequireAccount(acc.HandleAccountSessionEnd), mw(csrf, noStore)},
 		{public, post, "/account/apps/:id/revoke", acc.RequireAccount(acc.HandleAccountAppRevoke), mw(csrf, noStore)},
+		{public, post, "/account/recovery-codes", acc.RequireAccount(acc.HandleRecoveryCodesCreate), mw(csrf, noStore)},
 
 		// --- Internal listener ---
 		{internal, get, "/healthz", s.handleHealthGet, nil},

@@ -55,6 +55,8 @@ type Server struct {
 	instanceID string
 	// mailer queues and sends email (mail.go).
 	mailer *mail.Mailer
+	// recoveryKey is the MAC key of recovery codes (recoverycodes.go).
+	recoveryKey []byte
 }
 
 // New builds the server. The database must be migrated; sealer holds the
@@ -96,6 +98,9 @@ func New(ctx context.Context, cfg Config, db *models.DB, sealer *models.Sealer) 
 			s.markStopped()
 		}
 	}()
+	if s.recoveryKey, err = loadRecoveryCodeKey(ctx, db, sealer); err != nil { // recoverycodes.go
+		return nil, err
+	}
 	// The provider (with its signing keys: on a first start, an RSA key
 	// still being generated) and the page templates do not depend on each
 	// other, so they are built at once: the slower, not their sum, is on
@@ -151,12 +156,13 @@ func (s *Server) wire() {
 	cfg := s.cfg
 	s.signin = signin.New(signin.Deps{DB: s.db, Pages: s.pages, Auditor: s.auditor, Sessions: s.sessions, CSRF: s.csrf,
 		Provider: s.op, Passkeys: s.passkeys,
-		Config: signin.Config{Issuer: cfg.Issuer, SessionTTL: cfg.SessionTTL, Now: cfg.Now, Logger: cfg.Logger}})
+		Config: signin.Config{Signup: cfg.Signup == SignupInvite || cfg.Signup == SignupOpen, Issuer: cfg.Issuer, SessionTTL: cfg.SessionTTL, Now: cfg.Now, Logger: cfg.Logger}})
 	s.account = account.New(account.Deps{DB: s.db, Pages: s.pages, Auditor: s.auditor, Sessions: s.sessions,
 		Passkeys: s.passkeys,
 		SignIn: account.SignIn{SessionSignIn: s.signin.SessionSignIn, PasskeyFailure: s.signin.PasskeyFailure,
 			RevokeConsent: s.signin.RevokeConsent},
-		Config: account.Config{RPID: cfg.Passkeys.RPID, Now: cfg.Now, Logger: cfg.Logger}, Recovery: s.accountRecovery()})
+		Config: account.Config{RPID: cfg.Passkeys.RPID, Now: cfg.Now, Logger: cfg.Logger}, Recovery: s.accountRecovery(),
+		Signup: s.accountSignup(), Codes: s.accountRecoveryCodes()}) // signup.go, recoverycodes.go
 	s.admin = admin.New(admin.Deps{DB: s.db, Pages: s.pages, Auditor: s.auditor, Provider: s.op, Passkeys: s.passkeys,
 		IssueSetupLink: func(ctx context.Context, userID, actor string) (string, error) {
 			return IssueSetupLink(ctx, s.db, cfg.Issuer, userID, cfg.SetupLinkTTL, actor)

@@ -33,6 +33,9 @@ type accountPage struct {
 	UserIDb64 string
 	Accepted  string // comma-separated credential IDs (base64url) for signalAllAcceptedCredentials
 	Removed   string // a just-removed credential ID for signalUnknownCredential
+	// Recovery codes (recoverycodes.go): offered when recovery is allowed.
+	CodesAllowed bool
+	CodesLeft    int64
 }
 
 type sessionRow struct {
@@ -86,7 +89,7 @@ func (s *Handlers) HandleAccountShow(c echo.Context) error {
 		// Deleting the passkey this session signed in with ends the
 		// session; the sign-in page still tells the browser it is gone.
 		p := &accountSigninPage{Base: web.Base{Scripts: []string{"webauthn.js", "login.js", "account.js"}},
-			RPID: s.cfg.RPID, Removed: s.removedCredential(c)}
+			RPID: s.cfg.RPID, Removed: s.removedCredential(c), Signup: s.signup.Policy == "invite" || s.signup.Policy == "open"}
 		if p.Removed != "" {
 			p.Notice = i18n.Key("notice.passkey_deleted_signed_out")
 		}
@@ -127,6 +130,14 @@ func (s *Handlers) renderAccount(c echo.Context, status int, sess *models.Sessio
 	if p.Consents, err = s.db.ConsentsByUser(ctx, u.ID); err != nil {
 		return err
 	}
+	if s.codes.Allowed != nil {
+		if p.CodesAllowed, err = s.codes.Allowed(ctx, u); err != nil {
+			return err
+		}
+		if p.CodesLeft, err = s.codes.Left(ctx, u.ID); err != nil {
+			return err
+		}
+	}
 	return s.Render(c, status, "account", p)
 }
 
@@ -136,6 +147,7 @@ type accountSigninPage struct {
 	web.Base
 	AuthRequestID, ClientName, Begin string
 	Notice, RPID, Removed            string
+	Signup                           bool // "Create an account" (signup.go)
 }
 
 // removedCredential returns ?removed= (a just-deleted credential ID, for

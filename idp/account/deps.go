@@ -25,7 +25,7 @@ import (
 )
 
 // PageNames are the pages of this package.
-var PageNames = []string{"setup", "account", "account_signin", "recover"}
+var PageNames = []string{"setup", "account", "account_signin", "recover", "signup", "recovery_codes"}
 
 // Passkeys is what the account pages need of the passkey service.
 type Passkeys interface {
@@ -62,7 +62,9 @@ type Deps struct {
 	Passkeys Passkeys
 	SignIn   SignIn
 	Config   Config
-	Recovery Recovery // recovery.go
+	Recovery Recovery      // recovery.go
+	Signup   Signup        // signup.go
+	Codes    RecoveryCodes // recoverycodes.go
 }
 
 // Handlers serves the setup link and the account page.
@@ -74,12 +76,14 @@ type Handlers struct {
 	signIn   SignIn
 	cfg      Config
 	recovery Recovery
+	signup   Signup
+	codes    RecoveryCodes
 }
 
 // New returns the account pages' handlers.
 func New(d Deps) *Handlers {
 	return &Handlers{db: d.DB, Kit: web.Kit{Pages: d.Pages, Auditor: d.Auditor}, sessions: d.Sessions, passkeys: d.Passkeys,
-		signIn: d.SignIn, cfg: d.Config, recovery: d.Recovery}
+		signIn: d.SignIn, cfg: d.Config, recovery: d.Recovery, signup: d.Signup, codes: d.Codes}
 }
 
 func (s *Handlers) withPolicy(ctx context.Context, userID string, rows []web.PasskeyRow) []web.PasskeyRow {

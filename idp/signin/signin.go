@@ -58,6 +58,8 @@ type Passkeys interface {
 
 // Config is the part of the server configuration the sign-in pages read.
 type Config struct {
+	// Signup: the sign-in page offers "Create an account" (idp/signup.go).
+	Signup     bool
 	Issuer     string
 	SessionTTL time.Duration
 	Now        func() time.Time
