@@ -91,8 +91,9 @@ var purgeTargets = []purgeTarget{
 	// sign-up's row: at once (the account stays).
 	{name: "signup_links", table: "signup_links", key: "id", where: "expires_at <= ?", args: at(0)},
 	{name: "signup_links", table: "signup_links", key: "id", where: "revoked_at <= ?", args: at(0)},
+	// What names such an account (its sign-up, setup links, mail) goes
+	// with it: those foreign keys cascade.
 	{name: "signup_accounts", table: "users", key: "id", args: at(0),
-		dependents: [][2]string{{"signups", "user_id"}, {"setup_tokens", "user_id"}, {"outbox", "user_id"}, {"recovery_codes", "user_id"}},
 		where: "id IN (SELECT user_id FROM signups WHERE verified_at IS NULL AND expires_at <= ?)" +
 			" AND NOT EXISTS (SELECT 1 FROM credentials WHERE credentials.user_id = users.id)"},
 	{name: "signups", table: "signups", key: "user_id", where: "verified_at <= ?", args: at(0)},
