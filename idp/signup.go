@@ -50,11 +50,11 @@ const (
 
 // Audit events of sign-up.
 const (
-	EventSignupRequested = "signup_requested"  // an account was created, its verification link sent
-	EventSignupExisting  = "signup_existing"   // the address was taken: its owner was sent a notice
-	EventSignupRefused   = "signup_refused"    // closed, wrong domain, bad or used-up link
-	EventSignupLinkAdded = "signup_link_added" //nolint:gosec // G101: an audit event name, not a credential
-	EventSignupLinkGone  = "signup_link_revoked"
+	EventSignupRequested   = "signup_requested"  // an account was created, its verification link sent
+	EventSignupExisting    = "signup_existing"   // the address was taken: its owner was sent a notice
+	EventSignupRefused     = "signup_refused"    // closed, wrong domain, bad or used-up link
+	EventSignupLinkAdded   = "signup_link_added" //nolint:gosec // G101: an audit event name, not a credential
+	EventSignupLinkRevoked = "signup_link_revoked"
 )
 
 var domainRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$`)

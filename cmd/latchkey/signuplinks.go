@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/latchkey-idp/latchkey/idp"
 	"github.com/latchkey-idp/latchkey/internal/command"
 	"github.com/latchkey-idp/latchkey/models"
 )
@@ -25,12 +26,6 @@ type signupLinksAddCmd struct {
 	JSON    bool          `name:"json" help:"Print one JSON object."`
 }
 
-// Audit events of sign-up links (the same names as idp's).
-const (
-	eventSignupLinkAdded   = "signup_link_added" //nolint:gosec // G101: an audit event name, not a credential
-	eventSignupLinkRevoked = "signup_link_revoked"
-)
-
 func (a *signupLinksAddCmd) Run(ctx context.Context, e *env) (err error) {
 	db, err := e.openDB(ctx)
 	if err != nil {
@@ -41,7 +36,7 @@ func (a *signupLinksAddCmd) Run(ctx context.Context, e *env) (err error) {
 	if err != nil {
 		return err
 	}
-	if err := db.Audit(ctx, &models.AuditEvent{Type: eventSignupLinkAdded, Success: true, ActorID: "cli",
+	if err := db.Audit(ctx, &models.AuditEvent{Type: idp.EventSignupLinkAdded, Success: true, ActorID: "cli",
 		Detail: models.JSONMap{"signup_link": l.ID, "max_uses": l.MaxUses, "expires_at": l.ExpiresAt}}); err != nil {
 		return err
 	}
@@ -109,7 +104,7 @@ func (r *signupLinksRevokeCmd) Run(ctx context.Context, e *env) (err error) {
 	if err := db.RevokeSignupLink(ctx, r.ID); err != nil {
 		return err
 	}
-	if err := db.Audit(ctx, &models.AuditEvent{Type: eventSignupLinkRevoked, Success: true, ActorID: "cli",
+	if err := db.Audit(ctx, &models.AuditEvent{Type: idp.EventSignupLinkRevoked, Success: true, ActorID: "cli",
 		Detail: models.JSONMap{"signup_link": r.ID}}); err != nil {
 		return err
 	}
