@@ -9,7 +9,7 @@ import (
 	"gorm.io/gorm"
 )
 
-// ErrUsedUp: a sign-up link whose uses are all spent.
+// ErrUsedUp is returned for a sign-up link whose uses are all spent.
 var ErrUsedUp = errors.New("used up")
 
 // SignupLinkPrefix starts every sign-up link token, so that one is never
