@@ -186,6 +186,9 @@ func (s *Server) routeTable() []route {
 		{internal, get, "/admin/scim-tokens", adm.HandleSCIMTokensList, view},
 		{internal, post, "/admin/scim-tokens", adm.HandleSCIMTokenCreate, view},
 		{internal, post, "/admin/scim-tokens/:id/revoke", adm.HandleSCIMTokenRevoke, view},
+		{internal, get, "/admin/signup-links", adm.HandleSignupLinksList, view},
+		{internal, post, "/admin/signup-links", adm.HandleSignupLinkCreate, view},
+		{internal, post, "/admin/signup-links/:id/revoke", adm.HandleSignupLinkRevoke, view},
 	}...)
 
 	// Admin REST API (docs/openapi.yaml): bearer API tokens, JSON errors,
@@ -221,6 +224,9 @@ func (s *Server) routeTable() []route {
 		{internal, get, "/api/v1/scim-tokens", adm.HandleAPISCIMTokensList, api},
 		{internal, post, "/api/v1/scim-tokens", adm.HandleAPISCIMTokenCreate, api},
 		{internal, del, "/api/v1/scim-tokens/:id", adm.HandleAPISCIMTokenRevoke, api},
+		{internal, get, "/api/v1/signup-links", adm.HandleAPISignupLinksList, api},
+		{internal, post, "/api/v1/signup-links", adm.HandleAPISignupLinkCreate, api},
+		{internal, del, "/api/v1/signup-links/:id", adm.HandleAPISignupLinkRevoke, api},
 	}...)
 
 	// SCIM provisioning (RFC 7644, idp/scim): bearer SCIM tokens, SCIM

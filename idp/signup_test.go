@@ -4,10 +4,12 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/latchkey-idp/latchkey/idp/admin"
 	"github.com/latchkey-idp/latchkey/internal/mailtest"
 	"github.com/latchkey-idp/latchkey/models"
 )
@@ -242,5 +244,80 @@ func TestSignupConfig(t *testing.T) {
 		if probs := strings.Join(cfg.Validate(), "\n"); !strings.Contains(probs, c.want) {
 			t.Errorf("%s: problems %q, want %q", name, probs, c.want)
 		}
+	}
+}
+
+// TestSignupLinksConsoleAndAPI: an admin creates sign-up links in the
+// console and through /api/v1/signup-links (shown once, stored hashed),
+// bad values are refused, and a revoked link stops working at once.
+func TestSignupLinksConsoleAndAPI(t *testing.T) {
+	mp := mailtest.Start(t)
+	app := newAdminApp(t, withMailpit(t, mp), func(c *Config) { c.Signup = SignupInvite })
+	ctx := context.Background()
+	b, root := adminWithConsole(t, app)
+
+	body, csrf := b.adminPage(app.adminURL+"/admin/signup-links", http.StatusOK)
+	if !strings.Contains(body, "No sign-up links yet") || !strings.Contains(body, "<strong>invite</strong>") {
+		t.Fatalf("sign-up links page:\n%s", body)
+	}
+	for _, bad := range []url.Values{{"uses": {"0"}, "hours": {"72"}}, {"uses": {"2"}, "hours": {"0"}}, {"uses": {"x"}, "hours": {"1"}}} {
+		resp := b.postForm(app.adminURL+"/admin/signup-links", csrf, bad)
+		if body := readBody(t, resp); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, `id="form-error"`) {
+			t.Errorf("create %v = %d", bad, resp.StatusCode)
+		}
+	}
+	if ls, _ := app.db.SignupLinks(ctx, 10); len(ls) != 0 {
+		t.Fatalf("refused forms created %d links", len(ls))
+	}
+	resp := b.postForm(app.adminURL+"/admin/signup-links", csrf, url.Values{"uses": {"5"}, "hours": {"48"}})
+	body = readBody(t, resp)
+	m := regexp.MustCompile(`id="new-link" type="text" readonly value="([^"]+)"`).FindStringSubmatch(body)
+	if resp.StatusCode != http.StatusCreated || m == nil || !strings.HasPrefix(m[1], app.issuer+"/signup/"+models.SignupLinkPrefix) {
+		t.Fatalf("create = %d\n%s", resp.StatusCode, body)
+	}
+	raw := strings.TrimPrefix(m[1], app.issuer+"/signup/")
+	ls, _ := app.db.SignupLinks(ctx, 10)
+	if len(ls) != 1 || ls[0].MaxUses != 5 || ls[0].CreatedBy != root.ID || strings.Contains(string(ls[0].TokenHash), raw) {
+		t.Fatalf("stored: %+v", ls)
+	}
+	pb := app.newBrowser()
+	if body, _ := pb.page("/signup/"+raw, http.StatusOK); !strings.Contains(body, `id="signup-form"`) {
+		t.Fatal("the console's link shows no sign-up form")
+	}
+
+	apiToken, _, err := app.db.CreateAPIToken(ctx, "ci", root.ID, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var created admin.APISignupLink
+	if st := apiCall(t, app, http.MethodPost, "/api/v1/signup-links", apiToken, map[string]any{"max_uses": 2, "expires_in": "72h"}, &created); st != http.StatusCreated ||
+		!strings.HasPrefix(created.URL, app.issuer+"/signup/lku_") || created.State != "active" || created.MaxUses != 2 {
+		t.Fatalf("API create: %d %+v", st, created)
+	}
+	var e map[string]string
+	for _, bad := range []map[string]any{{"max_uses": 0, "expires_in": "72h"}, {"max_uses": 2, "expires_in": "soon"}, {"max_uses": 2, "expires_in": "1s"}} {
+		if st := apiCall(t, app, http.MethodPost, "/api/v1/signup-links", apiToken, bad, &e); st != http.StatusUnprocessableEntity || e["error"] == "" {
+			t.Errorf("API create %v: %d %v", bad, st, e)
+		}
+	}
+	var list struct {
+		Links []admin.APISignupLink `json:"signup_links"`
+	}
+	if st := apiCall(t, app, http.MethodGet, "/api/v1/signup-links", apiToken, nil, &list); st != http.StatusOK || len(list.Links) != 2 || list.Links[0].URL != "" {
+		t.Fatalf("API list: %d %+v", st, list)
+	}
+	if st := apiCall(t, app, http.MethodDelete, "/api/v1/signup-links/"+created.ID, apiToken, nil, nil); st != http.StatusNoContent {
+		t.Fatalf("API revoke: %d", st)
+	}
+	pb.page(strings.TrimPrefix(created.URL, app.issuer), http.StatusNotFound)
+	if st := apiCall(t, app, http.MethodDelete, "/api/v1/signup-links/"+created.ID, apiToken, nil, &e); st != http.StatusNotFound {
+		t.Fatalf("API revoke twice: %d", st)
+	}
+	// Revoke in the console.
+	_, csrf = b.adminPage(app.adminURL+"/admin/signup-links", http.StatusOK)
+	b.expectRedirectAfter(app.adminURL+"/admin/signup-links/"+ls[0].ID+"/revoke", csrf, url.Values{})
+	pb.page("/signup/"+raw, http.StatusNotFound)
+	if evs, _ := app.db.AuditEvents(ctx, models.AuditFilter{Type: models.EventSignupLinkRevoked}); len(evs) != 2 {
+		t.Fatalf("%d revocations audited, want 2", len(evs))
 	}
 }

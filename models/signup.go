@@ -12,6 +12,12 @@ import (
 // ErrUsedUp is returned for a sign-up link whose uses are all spent.
 var ErrUsedUp = errors.New("used up")
 
+// Audit events of sign-up links (CLI, console, API).
+const (
+	EventSignupLinkAdded   = "signup_link_added" //nolint:gosec // G101: an audit event name, not a credential
+	EventSignupLinkRevoked = "signup_link_revoked"
+)
+
 // SignupLinkPrefix starts every sign-up link token, so that one is never
 // mistaken for a setup link (and the reverse).
 const SignupLinkPrefix = "lku_"

@@ -7,7 +7,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/latchkey-idp/latchkey/idp"
 	"github.com/latchkey-idp/latchkey/internal/command"
 	"github.com/latchkey-idp/latchkey/models"
 )
@@ -36,7 +35,7 @@ func (a *signupLinksAddCmd) Run(ctx context.Context, e *env) (err error) {
 	if err != nil {
 		return err
 	}
-	if err := db.Audit(ctx, &models.AuditEvent{Type: idp.EventSignupLinkAdded, Success: true, ActorID: "cli",
+	if err := db.Audit(ctx, &models.AuditEvent{Type: models.EventSignupLinkAdded, Success: true, ActorID: "cli",
 		Detail: models.JSONMap{"signup_link": l.ID, "max_uses": l.MaxUses, "expires_at": l.ExpiresAt}}); err != nil {
 		return err
 	}
@@ -104,7 +103,7 @@ func (r *signupLinksRevokeCmd) Run(ctx context.Context, e *env) (err error) {
 	if err := db.RevokeSignupLink(ctx, r.ID); err != nil {
 		return err
 	}
-	if err := db.Audit(ctx, &models.AuditEvent{Type: idp.EventSignupLinkRevoked, Success: true, ActorID: "cli",
+	if err := db.Audit(ctx, &models.AuditEvent{Type: models.EventSignupLinkRevoked, Success: true, ActorID: "cli",
 		Detail: models.JSONMap{"signup_link": r.ID}}); err != nil {
 		return err
 	}

@@ -48,6 +48,9 @@ type Config struct {
 	Logger  *slog.Logger
 	// Outbound checks back-channel logout URIs as delivery will.
 	Outbound outbound.Policy
+	// Signup is the sign-up policy (closed, invite, open), for the
+	// sign-up links page (signup_links.go).
+	Signup string
 }
 
 // Deps are the console's dependencies, wired in idp.
