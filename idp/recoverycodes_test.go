@@ -71,6 +71,14 @@ func TestRecoveryCodes(t *testing.T) {
 
 	old := generateCodes(t, b)
 	codes := generateCodes(t, b) // replaces the first ten
+	// Only with a recent passkey ceremony: a stale session is refused and
+	// changes nothing.
+	app.clock.Advance(6 * time.Minute)
+	_, csrf := b.page("/account", http.StatusOK)
+	resp := b.postForm("/account/recovery-codes", csrf, url.Values{})
+	if body := readBody(t, resp); resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, "Confirm it") {
+		t.Fatalf("generate on a stale sign-in = %d", resp.StatusCode)
+	}
 	if body, _ := b.page("/account", http.StatusOK); !strings.Contains(body, "Unused recovery codes: 10.") {
 		t.Fatal("the account page does not count the codes")
 	}
@@ -84,7 +92,7 @@ func TestRecoveryCodes(t *testing.T) {
 	if wrong := codeRefused(t, lost, "ruth", old[0]); wrong != unknown {
 		t.Fatalf("a replaced code and an unknown account answer differently:\n%s\n---\n%s", wrong, unknown)
 	}
-	resp := useCode(t, lost, "ruth", strings.ToUpper(codes[0])) // case and dashes do not matter
+	resp = useCode(t, lost, "ruth", strings.ToUpper(codes[0])) // case and dashes do not matter
 	_ = readBody(t, resp)
 	loc := resp.Header.Get("Location")
 	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc, "/setup/") {

@@ -198,10 +198,13 @@ func (s *Server) requestSignup(ctx context.Context, r account.SignupRequest) err
 
 // signupExisting answers a sign-up with a taken address: an account
 // still waiting for its verification gets a new link (its owner may have
-// lost the first); any other gets a notice.
+// lost the first); any other enabled one gets a notice.
 func (s *Server) signupExisting(ctx context.Context, tx *models.DB, users []models.User, r account.SignupRequest, ttl time.Duration) error {
 	for i := range users {
 		u := &users[i]
+		if u.Disabled {
+			continue // as recovery: a disabled account is sent nothing
+		}
 		if _, err := tx.PendingSignup(ctx, u.ID); err == nil {
 			if err := tx.ExtendSignup(ctx, u.ID, s.cfg.Now().Add(ttl)); err != nil {
 				return err

@@ -41,8 +41,13 @@ type recoveryCodesPage struct {
 }
 
 // HandleRecoveryCodesCreate serves POST /account/recovery-codes: ten new
-// codes replace the old ones and are shown once.
-func (s *Handlers) HandleRecoveryCodesCreate(c echo.Context, _ *models.Session, u *models.User) error {
+// codes replace the old ones and are shown once. Like adding a passkey, it
+// needs a recent passkey ceremony: a code is a way into the account, so a
+// stolen session cookie must not be enough to mint them.
+func (s *Handlers) HandleRecoveryCodesCreate(c echo.Context, sess *models.Session, u *models.User) error {
+	if s.cfg.Now().Sub(sess.AuthTime) > web.FreshSignIn {
+		return &web.Error{Status: http.StatusUnauthorized, Message: i18n.Key("err.reauth_codes"), Hint: i18n.Key("err.reauth_codes_hint")}
+	}
 	codes, err := s.codes.Generate(c.Request().Context(), u, c.RealIP())
 	if errors.Is(err, ErrRecoveryOff) {
 		return web.NewError(http.StatusForbidden, i18n.Key("err.recovery_codes_off"), nil)
