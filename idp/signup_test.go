@@ -224,6 +224,18 @@ func TestSignupClosed(t *testing.T) {
 	if n := len(usersWithEmail(t, app.db, "zed@example.com")); n != 0 {
 		t.Fatal("a closed sign-up created an account")
 	}
+	// The page speaks the browser's language.
+	for lang, want := range map[string]string{"de": "Die Registrierung ist hier geschlossen", "fr": "inscription est fermée ici"} {
+		req, _ := http.NewRequest(http.MethodGet, app.issuer+"/signup", nil)
+		req.Header.Set("Accept-Language", lang)
+		resp, err := app.newBrowser().client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if body := readBody(t, resp); !strings.Contains(body, want) {
+			t.Errorf("/signup in %s lacks %q", lang, want)
+		}
+	}
 }
 
 // TestSignupConfig: the policy's settings are checked at start.
