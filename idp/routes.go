@@ -189,6 +189,7 @@ func (s *Server) routeTable() []route {
 		{internal, get, "/admin/signup-links", adm.HandleSignupLinksList, view},
 		{internal, post, "/admin/signup-links", adm.HandleSignupLinkCreate, view},
 		{internal, post, "/admin/signup-links/:id/revoke", adm.HandleSignupLinkRevoke, view},
+		{internal, post, "/admin/signup-policy", adm.HandleSignupPolicySet, view},
 	}...)
 
 	// Admin REST API (docs/openapi.yaml): bearer API tokens, JSON errors,

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -57,6 +58,8 @@ type Server struct {
 	mailer *mail.Mailer
 	// recoveryKey is the MAC key of recovery codes (recoverycodes.go).
 	recoveryKey []byte
+	// signupCache holds the console's sign-up policy (signup.go).
+	signupCache atomic.Pointer[cachedSignupPolicy]
 }
 
 // New builds the server. The database must be migrated; sealer holds the
@@ -156,7 +159,7 @@ func (s *Server) wire() {
 	cfg := s.cfg
 	s.signin = signin.New(signin.Deps{DB: s.db, Pages: s.pages, Auditor: s.auditor, Sessions: s.sessions, CSRF: s.csrf,
 		Provider: s.op, Passkeys: s.passkeys,
-		Config: signin.Config{Signup: cfg.Signup == SignupInvite || cfg.Signup == SignupOpen, Issuer: cfg.Issuer, SessionTTL: cfg.SessionTTL, Now: cfg.Now, Logger: cfg.Logger}})
+		Config: signin.Config{Signup: s.signupOffered, Issuer: cfg.Issuer, SessionTTL: cfg.SessionTTL, Now: cfg.Now, Logger: cfg.Logger}})
 	s.account = account.New(account.Deps{DB: s.db, Pages: s.pages, Auditor: s.auditor, Sessions: s.sessions,
 		Passkeys: s.passkeys,
 		SignIn: account.SignIn{SessionSignIn: s.signin.SessionSignIn, PasskeyFailure: s.signin.PasskeyFailure,
@@ -168,9 +171,9 @@ func (s *Server) wire() {
 			return IssueSetupLink(ctx, s.db, cfg.Issuer, userID, cfg.SetupLinkTTL, actor)
 		},
 		Config: admin.Config{Issuer: cfg.Issuer, AdminURL: cfg.AdminURL, SessionTTL: cfg.SessionTTL,
-			SetupLinkTTL: cfg.SetupLinkTTL, Warning: cfg.MasterKeyWarning, Now: cfg.Now, Logger: cfg.Logger, Outbound: cfg.OIDC.Outbound,
-			Signup: s.accountSignup().Policy},
-		Mail: s.adminMail()}) // mail.go
+			SetupLinkTTL: cfg.SetupLinkTTL, Warning: cfg.MasterKeyWarning, Now: cfg.Now, Logger: cfg.Logger, Outbound: cfg.OIDC.Outbound},
+		Signup: s.adminSignup(), // signup.go
+		Mail:   s.adminMail()})  // mail.go
 	s.scim = scim.New(scim.Deps{DB: s.db, Config: scim.Config{BaseURL: cfg.Issuer + "/scim/v2", Now: cfg.Now, Logger: cfg.Logger}})
 }
 

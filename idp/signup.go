@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/latchkey-idp/latchkey/idp/account"
+	"github.com/latchkey-idp/latchkey/idp/admin"
 	"github.com/latchkey-idp/latchkey/mail"
 	"github.com/latchkey-idp/latchkey/models"
 )
@@ -61,31 +62,28 @@ var domainRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-
 
 func (c *Config) signupTTL() time.Duration { return min(c.SetupLinkTTL, signupLinkTTL) }
 
-func (c *Config) validateSignup() []string {
+// checkSignupPolicy checks a policy and its domains (lowercased in
+// place) and returns the problems; sends tells whether mail can be sent.
+func checkSignupPolicy(policy string, domains []string, sends bool) []string {
 	var probs []string
-	switch c.Signup {
-	case "", SignupClosed:
-		if len(c.SignupDomains) > 0 {
-			probs = append(probs, "--signup-domains needs --signup=open")
-		}
-		return probs
-	case SignupInvite:
-		if len(c.SignupDomains) > 0 {
+	switch policy {
+	case SignupClosed, SignupInvite:
+		if len(domains) > 0 {
 			probs = append(probs, "--signup-domains needs --signup=open")
 		}
 	case SignupOpen:
-		if len(c.SignupDomains) == 0 {
+		if len(domains) == 0 {
 			probs = append(probs, "--signup=open needs --signup-domains: the email domains that may sign up")
 		}
 	default:
-		return []string{fmt.Sprintf("--signup must be closed, invite or open, got %q", c.Signup)}
+		return []string{fmt.Sprintf("--signup must be closed, invite or open, got %q", policy)}
 	}
-	if c.Mail.SMTP == nil {
-		probs = append(probs, fmt.Sprintf("--signup=%s needs --smtp-url: every sign-up verifies its address by email", c.Signup))
+	if policy != SignupClosed && !sends {
+		probs = append(probs, fmt.Sprintf("--signup=%s needs --smtp-url: every sign-up verifies its address by email", policy))
 	}
-	for i, d := range c.SignupDomains {
+	for i, d := range domains {
 		d = strings.ToLower(strings.TrimSpace(d))
-		c.SignupDomains[i] = d
+		domains[i] = d
 		if !domainRE.MatchString(d) || len(d) > 253 {
 			probs = append(probs, fmt.Sprintf("--signup-domains: %q is not a domain name such as example.com", d))
 		}
@@ -93,13 +91,97 @@ func (c *Config) validateSignup() []string {
 	return probs
 }
 
+// validateSignup checks --signup and --signup-domains. Without --signup
+// the policy is the console's (SettingSignupPolicy), closed until set.
+func (c *Config) validateSignup() []string {
+	if c.Signup == "" {
+		if len(c.SignupDomains) > 0 {
+			return []string{"--signup-domains needs --signup=open"}
+		}
+		return nil
+	}
+	return checkSignupPolicy(c.Signup, c.SignupDomains, c.Mail.SMTP != nil)
+}
+
+// signupPolicyCache bounds how stale an instance's view of a policy the
+// console changed may be.
+const signupPolicyCache = 5 * time.Second
+
+// SignupPolicy is the sign-up policy in force.
+type SignupPolicy struct {
+	Policy  string
+	Domains []string
+	// Fixed: set by --signup, so the console cannot change it.
+	Fixed bool
+}
+
+type cachedSignupPolicy struct {
+	p  SignupPolicy
+	at time.Time
+}
+
+// signupPolicy returns the policy in force: --signup, else the console's
+// setting (read at most every signupPolicyCache), else closed. A stored
+// policy other than closed needs mail: without SMTP it is closed.
+func (s *Server) signupPolicy(ctx context.Context) (SignupPolicy, error) {
+	if s.cfg.Signup != "" {
+		return SignupPolicy{Policy: s.cfg.Signup, Domains: s.cfg.SignupDomains, Fixed: true}, nil
+	}
+	if c := s.signupCache.Load(); c != nil && time.Since(c.at) < signupPolicyCache {
+		return c.p, nil
+	}
+	policy, domains, err := s.db.SignupSetting(ctx)
+	if err != nil {
+		return SignupPolicy{}, err
+	}
+	p := SignupPolicy{Policy: policy, Domains: domains}
+	if p.Policy == "" || !s.mailer.Sends() || len(checkSignupPolicy(p.Policy, append([]string(nil), domains...), true)) > 0 {
+		p = SignupPolicy{Policy: SignupClosed}
+	}
+	s.signupCache.Store(&cachedSignupPolicy{p: p, at: time.Now()})
+	return p, nil
+}
+
+// setSignupPolicy stores the console's policy. Errors: models.ErrInvalid
+// with the problems, also when --signup fixes the policy.
+func (s *Server) setSignupPolicy(ctx context.Context, policy string, domains []string, actor string) error {
+	if s.cfg.Signup != "" {
+		return fmt.Errorf("%w: the policy is set by serve --signup=%s", models.ErrInvalid, s.cfg.Signup)
+	}
+	if probs := checkSignupPolicy(policy, domains, s.mailer.Sends()); len(probs) > 0 {
+		return fmt.Errorf("%w: %s", models.ErrInvalid, strings.Join(probs, "; "))
+	}
+	if err := s.db.SetSignupSetting(ctx, policy, domains, actor); err != nil {
+		return err
+	}
+	s.signupCache.Store(nil)
+	return nil
+}
+
+// signupOffered reports whether the sign-in pages offer "Create an
+// account".
+func (s *Server) signupOffered(ctx context.Context) (bool, error) {
+	p, err := s.signupPolicy(ctx)
+	return p.Policy == SignupInvite || p.Policy == SignupOpen, err
+}
+
+// adminSignup is the console's view of the sign-up policy.
+func (s *Server) adminSignup() admin.Signup {
+	return admin.Signup{
+		Policy: func(ctx context.Context) (string, []string, bool, error) {
+			p, err := s.signupPolicy(ctx)
+			return p.Policy, p.Domains, p.Fixed, err
+		},
+		Set: s.setSignupPolicy,
+	}
+}
+
 // accountSignup is the account pages' view of sign-up.
 func (s *Server) accountSignup() account.Signup {
-	p := s.cfg.Signup
-	if p == "" {
-		p = SignupClosed
-	}
-	return account.Signup{Policy: p, Expires: s.cfg.signupTTL(), Request: s.requestSignup,
+	return account.Signup{Policy: func(ctx context.Context) (string, error) {
+		p, err := s.signupPolicy(ctx)
+		return p.Policy, err
+	}, Expires: s.cfg.signupTTL(), Request: s.requestSignup,
 		CheckLink: func(ctx context.Context, raw string) error {
 			_, err := s.db.SignupLinkByRaw(ctx, raw)
 			return err
@@ -132,8 +214,12 @@ func (s *Server) requestSignup(ctx context.Context, r account.SignupRequest) err
 			Detail: models.JSONMap{"reason": reason}})
 		return err
 	}
+	policy, err := s.signupPolicy(ctx)
+	if err != nil {
+		return err
+	}
 	var link *models.SignupLink
-	switch s.cfg.Signup {
+	switch policy.Policy {
 	case SignupInvite:
 		var err error
 		if link, err = s.db.SignupLinkByRaw(ctx, r.Link); err != nil {
@@ -153,7 +239,7 @@ func (s *Server) requestSignup(ctx context.Context, r account.SignupRequest) err
 		return err
 	}
 	_, domain, _ := strings.Cut(strings.ToLower(r.Email), "@")
-	if s.cfg.Signup == SignupOpen && !containsFold(s.cfg.SignupDomains, domain) {
+	if policy.Policy == SignupOpen && !containsFold(policy.Domains, domain) {
 		return refuse("domain not allowed", account.ErrSignupDomain)
 	}
 	sum := sha256.Sum256([]byte(strings.ToLower(r.Email)))

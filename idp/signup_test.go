@@ -333,3 +333,67 @@ func TestSignupLinksConsoleAndAPI(t *testing.T) {
 		t.Fatalf("%d revocations audited, want 2", len(evs))
 	}
 }
+
+// TestSignupPolicyFromConsole: without --signup the console sets the
+// policy (checked, audited) and the public pages follow it; --signup
+// fixes it; without SMTP only closed can be chosen.
+func TestSignupPolicyFromConsole(t *testing.T) {
+	mp := mailtest.Start(t)
+	app := newAdminApp(t, withMailpit(t, mp))
+	ctx := context.Background()
+	b, root := adminWithConsole(t, app)
+	pb := app.newBrowser()
+	pb.page("/signup", http.StatusForbidden)
+
+	body, csrf := b.adminPage(app.adminURL+"/admin/signup-links", http.StatusOK)
+	if !strings.Contains(body, `id="signup-policy-form"`) || !strings.Contains(body, "<strong>closed</strong>") {
+		t.Fatalf("sign-up page:\n%s", body)
+	}
+	for _, bad := range []url.Values{{"policy": {"open"}}, {"policy": {"open"}, "domains": {"not a domain"}}, {"policy": {"sometimes"}}} {
+		resp := b.postForm(app.adminURL+"/admin/signup-policy", csrf, bad)
+		if body := readBody(t, resp); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, `id="form-error"`) {
+			t.Errorf("policy %v = %d", bad, resp.StatusCode)
+		}
+	}
+	pb.page("/signup", http.StatusForbidden)
+	b.expectRedirectAfter(app.adminURL+"/admin/signup-policy", csrf, url.Values{"policy": {"open"}, "domains": {"Example.org, example.net"}})
+	if body, _ := pb.page("/signup", http.StatusOK); !strings.Contains(body, `id="signup-form"`) {
+		t.Fatal("/signup shows no form under the console's open policy")
+	}
+	if body, _ := pb.page("/account", http.StatusOK); !strings.Contains(body, `href="/signup"`) {
+		t.Fatal("the sign-in page does not offer sign-up")
+	}
+	if st, _ := signupPost(t, pb, "/signup", "ann@example.net", ""); st != http.StatusOK {
+		t.Fatalf("sign-up of a listed domain = %d", st)
+	}
+	if st, body := signupPost(t, pb, "/signup", "ann@example.com", ""); st != http.StatusBadRequest || !strings.Contains(body, "cannot sign up here") {
+		t.Fatalf("sign-up of another domain = %d", st)
+	}
+	evs, _ := app.db.AuditEvents(ctx, models.AuditFilter{Type: models.EventSignupPolicyChanged})
+	if len(evs) != 1 || evs[0].ActorID != root.ID || evs[0].Detail["domains"] != "example.org,example.net" {
+		t.Fatalf("audit: %+v", evs)
+	}
+	b.expectRedirectAfter(app.adminURL+"/admin/signup-policy", csrf, url.Values{"policy": {"closed"}})
+	pb.page("/signup", http.StatusForbidden)
+
+	// --signup fixes the policy: no form, and a post is refused.
+	fixed := newAdminApp(t, withMailpit(t, mp), func(c *Config) { c.Signup = SignupInvite })
+	fb, _ := adminWithConsole(t, fixed)
+	body, csrf = fb.adminPage(fixed.adminURL+"/admin/signup-links", http.StatusOK)
+	if strings.Contains(body, `id="signup-policy-form"`) || !strings.Contains(body, "set by <code>serve --signup</code>") {
+		t.Fatalf("fixed policy page:\n%s", body)
+	}
+	resp := fb.postForm(fixed.adminURL+"/admin/signup-policy", csrf, url.Values{"policy": {"closed"}})
+	if body := readBody(t, resp); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "set by serve --signup=invite") {
+		t.Fatalf("changing a fixed policy = %d", resp.StatusCode)
+	}
+
+	// Without SMTP, no sign-up (it verifies by email).
+	nomail := newAdminApp(t)
+	nb, _ := adminWithConsole(t, nomail)
+	_, csrf = nb.adminPage(nomail.adminURL+"/admin/signup-links", http.StatusOK)
+	resp = nb.postForm(nomail.adminURL+"/admin/signup-policy", csrf, url.Values{"policy": {"invite"}})
+	if body := readBody(t, resp); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "needs --smtp-url") {
+		t.Fatalf("invite without SMTP = %d", resp.StatusCode)
+	}
+}

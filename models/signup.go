@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
+	"gorm.io/gorm/clause"
 )
 
 // ErrUsedUp is returned for a sign-up link whose uses are all spent.
@@ -183,4 +185,55 @@ func verifySignupTx(tx *gorm.DB, setupTokenID string, now time.Time) error {
 		return res.Error
 	}
 	return tx.Model(&User{}).Where("id = ?", st.UserID).Updates(map[string]any{"email_verified": true, "updated_at": now}).Error
+}
+
+// Settings of the sign-up policy the console sets (when serve has no
+// --signup): "closed", "invite" or "open", and the domains of "open",
+// comma-separated.
+const (
+	SettingSignupPolicy  = "signup_policy"
+	SettingSignupDomains = "signup_domains"
+	// EventSignupPolicyChanged is audited when the console changes it.
+	EventSignupPolicyChanged = "signup_policy_changed"
+)
+
+// SignupSetting returns the stored sign-up policy and domains; "" and
+// nil when none was stored.
+func (db *DB) SignupSetting(ctx context.Context) (string, []string, error) {
+	var rows []Setting
+	if err := db.ctx(ctx).Where("name IN ?", []string{SettingSignupPolicy, SettingSignupDomains}).Find(&rows).Error; err != nil {
+		return "", nil, fmt.Errorf("sign-up setting: %w", translate(err))
+	}
+	var policy string
+	var domains []string
+	for _, r := range rows {
+		switch r.Name {
+		case SettingSignupPolicy:
+			policy = r.Value
+		case SettingSignupDomains:
+			for _, d := range strings.Split(r.Value, ",") {
+				if d = strings.TrimSpace(d); d != "" {
+					domains = append(domains, d)
+				}
+			}
+		}
+	}
+	return policy, domains, nil
+}
+
+// SetSignupSetting stores the sign-up policy and domains (checked by the
+// caller), audited with the actor, in one transaction.
+func (db *DB) SetSignupSetting(ctx context.Context, policy string, domains []string, actor string) error {
+	return db.InTx(ctx, func(tx *DB) error {
+		now := tx.Now()
+		for _, s := range []Setting{{Name: SettingSignupPolicy, Value: policy, UpdatedAt: now},
+			{Name: SettingSignupDomains, Value: strings.Join(domains, ","), UpdatedAt: now}} {
+			if err := tx.ctx(ctx).Clauses(clause.OnConflict{Columns: []clause.Column{{Name: "name"}},
+				DoUpdates: clause.AssignmentColumns([]string{"value", "updated_at"})}).Create(&s).Error; err != nil {
+				return fmt.Errorf("store sign-up setting: %w", translate(err))
+			}
+		}
+		return tx.Audit(ctx, &AuditEvent{Type: EventSignupPolicyChanged, Success: true, ActorID: actor,
+			Detail: JSONMap{"policy": policy, "domains": strings.Join(domains, ",")}})
+	})
 }

@@ -88,8 +88,12 @@ func (s *Handlers) HandleAccountShow(c echo.Context) error {
 	if sess == nil {
 		// Deleting the passkey this session signed in with ends the
 		// session; the sign-in page still tells the browser it is gone.
+		policy, err := s.signup.Policy(c.Request().Context())
+		if err != nil {
+			return err
+		}
 		p := &accountSigninPage{Base: web.Base{Scripts: []string{"webauthn.js", "login.js", "account.js"}},
-			RPID: s.cfg.RPID, Removed: s.removedCredential(c), Signup: s.signup.Policy == "invite" || s.signup.Policy == "open"}
+			RPID: s.cfg.RPID, Removed: s.removedCredential(c), Signup: policy == "invite" || policy == "open"}
 		if p.Removed != "" {
 			p.Notice = i18n.Key("notice.passkey_deleted_signed_out")
 		}

@@ -32,8 +32,8 @@ type SignupRequest struct {
 
 // Signup is self-service sign-up (wired in idp).
 type Signup struct {
-	// Policy is "closed", "invite" or "open".
-	Policy string
+	// Policy returns the policy in force: "closed", "invite" or "open".
+	Policy func(ctx context.Context) (string, error)
 	// Expires is how long a verification link works, for the page.
 	Expires time.Duration
 	// Request creates the account and emails its verification link, or
@@ -73,20 +73,17 @@ func linkError(err error) error {
 	return err
 }
 
-func (s *Handlers) signupStatus() int {
-	if s.signup.Policy == "closed" {
-		return http.StatusForbidden
-	}
-	return http.StatusOK
-}
-
 // HandleSignupShow serves GET /signup: the form under the open policy;
-// under invite, a note that a sign-up link is needed; under closed, a
-// refusal (403).
+// under invite, a note that a sign-up link is needed, and under closed a
+// refusal (both 403).
 func (s *Handlers) HandleSignupShow(c echo.Context) error {
-	p := &signupPage{Policy: s.signup.Policy, Expires: s.signup.Expires}
-	status := s.signupStatus()
-	if p.Policy == "invite" {
+	policy, err := s.signup.Policy(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	p := &signupPage{Policy: policy, Expires: s.signup.Expires}
+	status := http.StatusOK
+	if policy != "open" {
 		status = http.StatusForbidden
 	}
 	return s.Render(c, status, "signup", p)
@@ -95,24 +92,33 @@ func (s *Handlers) HandleSignupShow(c echo.Context) error {
 // HandleSignupLinkShow serves GET /signup/:token, the form of a sign-up
 // link (invite policy); a link that does not work gets its error page.
 func (s *Handlers) HandleSignupLinkShow(c echo.Context) error {
-	if s.signup.Policy != "invite" {
+	policy, err := s.signup.Policy(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	if policy != "invite" {
 		return s.HandleSignupShow(c)
 	}
 	if err := s.signup.CheckLink(c.Request().Context(), c.Param("token")); err != nil {
 		return linkError(err)
 	}
-	return s.Render(c, http.StatusOK, "signup", &signupPage{Policy: s.signup.Policy, Link: c.Param("token"), Expires: s.signup.Expires})
+	return s.Render(c, http.StatusOK, "signup", &signupPage{Policy: policy, Link: c.Param("token"), Expires: s.signup.Expires})
 }
 
 // HandleSignupSend serves POST /signup and POST /signup/:token. Whether
 // the address is taken never shows: the answer is the same page.
 func (s *Handlers) HandleSignupSend(c echo.Context) error {
-	p := &signupPage{Policy: s.signup.Policy, Link: c.Param("token"), Expires: s.signup.Expires,
+	policy, err := s.signup.Policy(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	p := &signupPage{Policy: policy, Link: c.Param("token"), Expires: s.signup.Expires,
 		Email: strings.TrimSpace(c.FormValue("email")), Name: strings.TrimSpace(c.FormValue("name"))}
-	err := s.signup.Request(c.Request().Context(), SignupRequest{Email: p.Email, Name: p.Name, Link: p.Link,
+	err = s.signup.Request(c.Request().Context(), SignupRequest{Email: p.Email, Name: p.Name, Link: p.Link,
 		ClientIP: c.RealIP(), Lang: s.Pages.Tr(c).Lang()})
 	switch {
 	case errors.Is(err, ErrSignupClosed):
+		p.Policy = "closed"
 		return s.Render(c, http.StatusForbidden, "signup", p)
 	case errors.Is(err, mail.ErrInvalid):
 		p.Error = i18n.Key("err.not_an_email")

@@ -3,6 +3,7 @@ package admin
 import (
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -26,6 +27,8 @@ type signupLinkRow struct {
 type adminSignupLinksPage struct {
 	adminBase
 	Policy  string
+	Domains string
+	Fixed   bool
 	Links   []signupLinkRow
 	Uses    string
 	Hours   string
@@ -42,7 +45,14 @@ func (s *Handlers) renderSignupLinks(c echo.Context, status int, p *adminSignupL
 		p.Links = append(p.Links, signupLinkRow{SignupLink: l, Created: web.FormatTime(l.CreatedAt), Expires: web.FormatTime(l.ExpiresAt),
 			State: l.State(now)})
 	}
-	p.Policy = s.cfg.Signup
+	policy, domains, fixed, err := s.signup.Policy(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	p.Policy, p.Fixed = policy, fixed
+	if p.Domains == "" {
+		p.Domains = strings.Join(domains, ", ")
+	}
 	return s.Render(c, status, "admin_signup_links", p)
 }
 
@@ -72,6 +82,26 @@ func (s *Handlers) HandleSignupLinkCreate(c echo.Context) error {
 		"expires_at": l.ExpiresAt}})
 	p.Created = s.cfg.Issuer + "/signup/" + raw
 	return s.renderSignupLinks(c, http.StatusCreated, p)
+}
+
+// HandleSignupPolicySet serves POST /admin/signup-policy (policy,
+// domains): the policy of a server without --signup, audited.
+func (s *Handlers) HandleSignupPolicySet(c echo.Context) error {
+	p := &adminSignupLinksPage{adminBase: s.adminBase(c, "signup"), Uses: "1", Hours: "72", Domains: c.FormValue("domains")}
+	var domains []string
+	for _, d := range strings.Split(p.Domains, ",") {
+		if d = strings.TrimSpace(d); d != "" {
+			domains = append(domains, d)
+		}
+	}
+	if err := s.signup.Set(c.Request().Context(), c.FormValue("policy"), domains, currentAdmin(c).ID); err != nil {
+		if msg := userMessage(err); msg != "" {
+			p.Error = msg
+			return s.renderSignupLinks(c, http.StatusBadRequest, p)
+		}
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, "/admin/signup-links")
 }
 
 // HandleSignupLinkRevoke serves POST /admin/signup-links/:id/revoke.

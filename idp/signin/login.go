@@ -115,9 +115,13 @@ func (s *Handlers) HandleLoginShow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	signup, err := s.cfg.Signup(ctx)
+	if err != nil {
+		return err
+	}
 	return s.Render(c, http.StatusOK, "login", &loginPage{
 		Base:          web.Base{Scripts: []string{"webauthn.js", "login.js"}},
-		AuthRequestID: ar.ID, ClientName: client.Name, Begin: begin, Signup: s.cfg.Signup,
+		AuthRequestID: ar.ID, ClientName: client.Name, Begin: begin, Signup: signup,
 	})
 }
 
