@@ -2,6 +2,7 @@ package idp
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -181,4 +182,58 @@ func TestBrowserRecoveryCodeToNewPasskey(t *testing.T) {
 	third.fill("recover-code", codes[3])
 	third.doT("reuse the code", chromedp.Click(chromedp.ID("recover-code-use")), chromedp.WaitVisible(chromedp.ID("code-error")))
 	third.expectText("#code-error", "already used")
+}
+
+// TestBrowserSignupPagesLayout: the pages of sign-up and recovery codes
+// (the form, a sign-up link's error page, "Lost your passkey?" with the
+// code form, the account page with its codes section, the console's
+// Sign-up page) do not scroll sideways at 390 and 1280 px and axe finds
+// no serious or critical problem on them; the codes shown once (the
+// answer to a POST) do not scroll sideways either.
+func TestBrowserSignupPagesLayout(t *testing.T) {
+	exe := findChromium(t)
+	mp := mailtest.Start(t)
+	app := newAdminApp(t, withMailpit(t, mp), func(c *Config) { c.Signup, c.SignupDomains = SignupOpen, []string{"example.com"} })
+	shots := artifactDir(t)
+	_, adminLink := app.newUser("root", true)
+	_, userLink := app.newUser("lena", false)
+	if _, _, err := app.db.CreateSignupLink(context.Background(), 3, time.Hour, "test"); err != nil {
+		t.Fatal(err)
+	}
+
+	admin := newChromeFor(t, exe, true, 5*time.Minute)
+	admin.setUpPasskey(adminLink, "Admin laptop")
+	admin.do("open the console", chromedp.Navigate(app.adminURL+"/admin"))
+	admin.passkeySignInUntil(app.issuer, func(s pageState) bool {
+		u, ok := sameOrigin(s.Href, app.adminURL)
+		return ok && u.Path == "/admin" && strings.Contains(s.Text, "Sign-ins per day")
+	})
+	admin.checkPage(shots, "console-signup-links", app.adminURL+"/admin/signup-links")
+
+	anon := newChromeFor(t, exe, true, 5*time.Minute)
+	anon.checkPage(shots, "signup", app.issuer+"/signup")
+	anon.checkPage(shots, "recover-with-codes", app.issuer+"/recover")
+	anon.checkPage(shots, "error-signup-link", app.issuer+"/signup/lku_not-a-link")
+	anon.open(app.issuer + "/signup")
+	anon.signUpThrough("eve@elsewhere.org", "")
+	anon.doT("wait for the refusal", chromedp.WaitVisible(chromedp.ID("form-error")))
+	anon.screenshot(shots, "signup-error")
+
+	lena := noAutofillChrome(t, exe)
+	lena.setUpPasskey(userLink, "Lena phone")
+	lena.open(app.issuer + "/account")
+	lena.doT("wait for the sign-in button", chromedp.WaitVisible(chromedp.ID("passkey-signin")))
+	lena.signInOn(app.issuer, "/account", atAccountOf(app.issuer))
+	lena.doT("generate recovery codes",
+		chromedp.Click(chromedp.ID("codes-generate")),
+		chromedp.WaitVisible(chromedp.ID("recovery-codes")))
+	for _, w := range layoutWidths {
+		lena.do("narrow", chromedp.EmulateViewport(w, 900))
+		over := lena.eval(`(() => { const d = document.documentElement; return d.scrollWidth > d.clientWidth ? "wide" : ""; })()`)
+		if over != "" {
+			t.Errorf("the recovery codes page scrolls sideways at %d px", w)
+		}
+		lena.screenshot(shots, "recovery-codes-"+strconv.FormatInt(w, 10))
+	}
+	lena.checkPage(shots, "account-with-codes", app.issuer+"/account")
 }
