@@ -109,6 +109,13 @@ func TestRecoveryCodes(t *testing.T) {
 	if readBody(t, resp); resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("code by address = %d", resp.StatusCode)
 	}
+	// Stored as MACs under the sealed key: neither the code nor its
+	// SHA-256 matches a stored one.
+	for _, guess := range [][]byte{[]byte(normalizeRecoveryCode(codes[5])), models.HashToken(normalizeRecoveryCode(codes[5]))} {
+		if err := app.db.SpendRecoveryCode(ctx, u.ID, guess); err == nil {
+			t.Fatal("a recovery code is stored as itself or its plain hash")
+		}
+	}
 	codeRefused(t, lost, "ruth", "not a code")
 	codeRefused(t, lost, "", codes[2])
 	codeRefused(t, lost, strings.Repeat("r", 300), codes[2])

@@ -129,9 +129,14 @@ func TestSignupOpen(t *testing.T) {
 		t.Fatalf("request over the per-IP limit = %d", st)
 	}
 
-	// An unverified sign-up is purged with its account once its link expires.
+	// An unverified sign-up is purged with its account once its link
+	// expires; until the purge the expired link says so.
 	omar := usersWithEmail(t, app.db, "omar@example.com")[0]
+	omarLink := mailedLink(t, mp, "omar@example.com", 3)
 	app.clock.Advance(25 * time.Hour)
+	if body, _ := b.page(strings.TrimPrefix(omarLink, app.issuer), http.StatusGone); !strings.Contains(body, "expired") {
+		t.Fatalf("expired verification link:\n%s", body)
+	}
 	if counts, err := app.db.Purge(ctx, models.PurgeOptions{}); err != nil || counts["signup_accounts"] != 1 {
 		t.Fatalf("purge: %v %v", counts, err)
 	}
