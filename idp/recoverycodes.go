@@ -193,7 +193,7 @@ func (s *Server) useRecoveryCode(ctx context.Context, who, code, clientIP, lang 
 		mailID := ""
 		if s.mailer.Sends() && u.Email != "" {
 			mailID, err = s.mailer.Queue(ctx, tx, mail.KindRecoveryCodeUsed, u, map[string]any{
-				"ClientIP": clientIP, "Left": left, "AccountURL": s.cfg.Issuer + "/account", "Lang": lang})
+				"ClientIP": clientIP, "Left": int(left), "AccountURL": s.cfg.Issuer + "/account", "Lang": lang})
 			if err != nil && !errors.Is(err, mail.ErrInvalid) {
 				return err
 			}

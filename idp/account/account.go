@@ -35,7 +35,7 @@ type accountPage struct {
 	Removed   string // a just-removed credential ID for signalUnknownCredential
 	// Recovery codes (recoverycodes.go): offered when recovery is allowed.
 	CodesAllowed bool
-	CodesLeft    int64
+	CodesLeft    int
 }
 
 type sessionRow struct {
@@ -138,9 +138,11 @@ func (s *Handlers) renderAccount(c echo.Context, status int, sess *models.Sessio
 		if p.CodesAllowed, err = s.codes.Allowed(ctx, u); err != nil {
 			return err
 		}
-		if p.CodesLeft, err = s.codes.Left(ctx, u.ID); err != nil {
+		left, err := s.codes.Left(ctx, u.ID)
+		if err != nil {
 			return err
 		}
+		p.CodesLeft = int(left)
 	}
 	return s.Render(c, status, "account", p)
 }
