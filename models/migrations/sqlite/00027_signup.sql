@@ -26,7 +26,19 @@ CREATE TABLE signups (
 );
 CREATE INDEX signups_pending ON signups (expires_at) WHERE verified_at IS NULL;
 CREATE INDEX signups_verified ON signups (verified_at) WHERE verified_at IS NOT NULL;
+CREATE INDEX signup_links_revoked ON signup_links (revoked_at) WHERE revoked_at IS NOT NULL;
+-- The purge deletes the account of an expired unverified sign-up; its
+-- foreign keys cascade into these short-lived tables, which had no index
+-- on user_id, so each deleted account scanned them (as deleting any
+-- account from the console or SCIM did). Rows that name no user (most
+-- ceremonies and pending requests) stay out of the index.
+CREATE INDEX auth_requests_user ON auth_requests (user_id) WHERE user_id IS NOT NULL;
+CREATE INDEX ceremonies_user ON ceremonies (user_id) WHERE user_id IS NOT NULL;
+CREATE INDEX device_authorizations_user ON device_authorizations (user_id) WHERE user_id IS NOT NULL;
 
 -- +goose Down
+DROP INDEX device_authorizations_user;
+DROP INDEX ceremonies_user;
+DROP INDEX auth_requests_user;
 DROP TABLE signups;
 DROP TABLE signup_links;
