@@ -58,6 +58,11 @@ type Config struct {
 	// Recovery is self-service recovery: RecoveryEmail (the default; it
 	// works only with Mail.SMTP) or RecoveryOff (recovery.go).
 	Recovery string
+	// Signup is the sign-up policy: SignupClosed (""), SignupInvite or
+	// SignupOpen, the last for the email domains of SignupDomains
+	// (signup.go).
+	Signup        string
+	SignupDomains []string
 }
 
 // Defaults fills zero values and derives the WebAuthn RP ID and origin from
@@ -157,7 +162,8 @@ func (c *Config) Validate() []string {
 	probs = append(probs, c.validateAdmin()...)
 	probs = append(probs, c.OIDC.Validate()...)
 	probs = append(probs, c.Passkeys.Validate()...)
-	probs = append(probs, c.validateMail()...) // mail.go
+	probs = append(probs, c.validateMail()...)   // mail.go
+	probs = append(probs, c.validateSignup()...) // signup.go
 	return probs
 }
 

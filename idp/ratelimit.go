@@ -24,6 +24,7 @@ const (
 	RateLimitAdminAPI = "admin_api" // the admin REST API on the internal listener
 	RateLimitRecovery = "recovery"  // POST /recover (recovery.go)
 	RateLimitSCIM     = "scim"      // /scim/v2 (a directory pushing changes)
+	RateLimitSignup   = "signup"    // POST /signup (signup.go)
 )
 
 // RateLimit allows Requests per Window.
@@ -52,6 +53,8 @@ var DefaultRateLimits = map[string]RateLimit{
 	// Each request may send mail: a person asks a few times an hour.
 	RateLimitRecovery: {Requests: 10, Window: time.Hour},
 	RateLimitSCIM:     {Requests: 1200, Window: time.Minute},
+	// Each sign-up may send mail and create an account.
+	RateLimitSignup: {Requests: 10, Window: time.Hour},
 }
 
 func (r *RateLimits) defaults() {
@@ -75,7 +78,7 @@ func (r *RateLimits) validate() []string {
 	for _, g := range groups {
 		l := r.Limits[g]
 		if _, known := DefaultRateLimits[g]; !known {
-			probs = append(probs, fmt.Sprintf("unknown rate-limit group %q (known: login, setup, token, admin_api, scim, recovery)", g))
+			probs = append(probs, fmt.Sprintf("unknown rate-limit group %q (known: login, setup, token, admin_api, scim, recovery, signup)", g))
 		}
 		if l.Requests <= 0 || l.Window < time.Second {
 			probs = append(probs, fmt.Sprintf("rate limit %s=%s must allow at least 1 request per window of at least 1s", g, l))

@@ -57,7 +57,7 @@ func (c *Config) validateRecovery() []string {
 
 // accountRecovery is the account pages' view of recovery.
 func (s *Server) accountRecovery() account.Recovery {
-	return account.Recovery{Enabled: s.cfg.Recovery == RecoveryEmail && s.mailer.Sends(),
+	return account.Recovery{Enabled: s.cfg.Recovery == RecoveryEmail && s.mailer.Sends(), CodesEnabled: s.cfg.Recovery != RecoveryOff,
 		Expires: s.cfg.recoveryTTL(), Request: s.requestRecovery}
 }
 

@@ -105,6 +105,12 @@ func (s *Server) routeTable() []route {
 		// The language switcher of every public page (web/lang.go).
 		{public, post, "/language", s.pages.Languages.HandleSet, mw(csrf, noStore)},
 		{public, post, "/recover", acc.HandleRecoverSend, mw(s.rateLimit(RateLimitRecovery), csrf, noStore)},
+		{public, post, "/recover/code", acc.HandleRecoverCodeUse, mw(s.rateLimit(RateLimitRecovery), csrf, noStore)},
+		// Sign-up (signup.go): the form, and that of a sign-up link.
+		{public, get, "/signup", acc.HandleSignupShow, mw(csrf, noStore)},
+		{public, post, "/signup", acc.HandleSignupSend, mw(s.rateLimit(RateLimitSignup), csrf, noStore)},
+		{public, get, "/signup/:token", acc.HandleSignupLinkShow, mw(setupLimit, csrf, noStore)},
+		{public, post, "/signup/:token", acc.HandleSignupSend, mw(s.rateLimit(RateLimitSignup), csrf, noStore)},
 
 		// The user's own account page.
 		{public, get, "/account", acc.HandleAccountShow, mw(csrf, noStore)},
@@ -123,6 +129,7 @@ func (s *Server) routeTable() []route {
 		{public, get, "/email/verify/:token", acc.HandleEmailVerifyShow, mw(setupLimit, csrf, noStore)},
 		{public, post, "/email/verify/:token", acc.HandleEmailVerifyDo, mw(setupLimit, csrf, noStore)},
 		{public, get, "/apps/:id/logo", acc.HandleAppLogo, nil},
+		{public, post, "/account/recovery-codes", acc.RequireAccount(acc.HandleRecoveryCodesCreate), mw(csrf, noStore)},
 
 		// --- Internal listener ---
 		{internal, get, "/healthz", s.handleHealthGet, nil},
@@ -187,6 +194,10 @@ func (s *Server) routeTable() []route {
 		{internal, get, "/admin/scim-tokens", adm.HandleSCIMTokensList, view},
 		{internal, post, "/admin/scim-tokens", adm.HandleSCIMTokenCreate, view},
 		{internal, post, "/admin/scim-tokens/:id/revoke", adm.HandleSCIMTokenRevoke, view},
+		{internal, get, "/admin/signup-links", adm.HandleSignupLinksList, view},
+		{internal, post, "/admin/signup-links", adm.HandleSignupLinkCreate, view},
+		{internal, post, "/admin/signup-links/:id/revoke", adm.HandleSignupLinkRevoke, view},
+		{internal, post, "/admin/signup-policy", adm.HandleSignupPolicySet, view},
 	}...)
 
 	// Admin REST API (docs/openapi.yaml): bearer API tokens, JSON errors,
@@ -222,6 +233,9 @@ func (s *Server) routeTable() []route {
 		{internal, get, "/api/v1/scim-tokens", adm.HandleAPISCIMTokensList, api},
 		{internal, post, "/api/v1/scim-tokens", adm.HandleAPISCIMTokenCreate, api},
 		{internal, del, "/api/v1/scim-tokens/:id", adm.HandleAPISCIMTokenRevoke, api},
+		{internal, get, "/api/v1/signup-links", adm.HandleAPISignupLinksList, api},
+		{internal, post, "/api/v1/signup-links", adm.HandleAPISignupLinkCreate, api},
+		{internal, del, "/api/v1/signup-links/:id", adm.HandleAPISignupLinkRevoke, api},
 	}...)
 
 	// SCIM provisioning (RFC 7644, idp/scim): bearer SCIM tokens, SCIM

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -55,6 +56,10 @@ type Server struct {
 	instanceID string
 	// mailer queues and sends email (mail.go).
 	mailer *mail.Mailer
+	// recoveryKey is the MAC key of recovery codes (recoverycodes.go).
+	recoveryKey []byte
+	// signupCache holds the console's sign-up policy (signup.go).
+	signupCache atomic.Pointer[cachedSignupPolicy]
 }
 
 // New builds the server. The database must be migrated; sealer holds the
@@ -96,6 +101,9 @@ func New(ctx context.Context, cfg Config, db *models.DB, sealer *models.Sealer) 
 			s.markStopped()
 		}
 	}()
+	if s.recoveryKey, err = loadRecoveryCodeKey(ctx, db, sealer); err != nil { // recoverycodes.go
+		return nil, err
+	}
 	// The provider (with its signing keys: on a first start, an RSA key
 	// still being generated) and the page templates do not depend on each
 	// other, so they are built at once: the slower, not their sum, is on
@@ -151,20 +159,21 @@ func (s *Server) wire() {
 	cfg := s.cfg
 	s.signin = signin.New(signin.Deps{DB: s.db, Pages: s.pages, Auditor: s.auditor, Sessions: s.sessions, CSRF: s.csrf,
 		Provider: s.op, Passkeys: s.passkeys,
-		Config: signin.Config{Issuer: cfg.Issuer, SessionTTL: cfg.SessionTTL, Now: cfg.Now, Logger: cfg.Logger}})
+		Config: signin.Config{Signup: s.signupOffered, Issuer: cfg.Issuer, SessionTTL: cfg.SessionTTL, Now: cfg.Now, Logger: cfg.Logger}})
 	s.account = account.New(account.Deps{DB: s.db, Pages: s.pages, Auditor: s.auditor, Sessions: s.sessions,
 		Passkeys: s.passkeys,
 		SignIn: account.SignIn{SessionSignIn: s.signin.SessionSignIn, PasskeyFailure: s.signin.PasskeyFailure,
 			RevokeConsent: s.signin.RevokeConsent},
 		Config: account.Config{RPID: cfg.Passkeys.RPID, Now: cfg.Now, Logger: cfg.Logger}, Recovery: s.accountRecovery(),
-		Profile: s.accountProfile()})
+		Profile: s.accountProfile(), Signup: s.accountSignup(), Codes: s.accountRecoveryCodes()}) // profile.go, signup.go, recoverycodes.go
 	s.admin = admin.New(admin.Deps{DB: s.db, Pages: s.pages, Auditor: s.auditor, Provider: s.op, Passkeys: s.passkeys,
 		IssueSetupLink: func(ctx context.Context, userID, actor string) (string, error) {
 			return IssueSetupLink(ctx, s.db, cfg.Issuer, userID, cfg.SetupLinkTTL, actor)
 		},
 		Config: admin.Config{Issuer: cfg.Issuer, AdminURL: cfg.AdminURL, SessionTTL: cfg.SessionTTL,
 			SetupLinkTTL: cfg.SetupLinkTTL, Warning: cfg.MasterKeyWarning, Now: cfg.Now, Logger: cfg.Logger, Outbound: cfg.OIDC.Outbound},
-		Mail: s.adminMail()}) // mail.go
+		Signup: s.adminSignup(), // signup.go
+		Mail:   s.adminMail()})  // mail.go
 	s.scim = scim.New(scim.Deps{DB: s.db, Config: scim.Config{BaseURL: cfg.Issuer + "/scim/v2", Now: cfg.Now, Logger: cfg.Logger}})
 }
 

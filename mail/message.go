@@ -32,7 +32,17 @@ const (
 	KindEmailNotice = "email_change_notice"
 )
 
-var kinds = []string{KindInvitation, KindPasskeyAdded, KindPasskeyRemoved, KindRecovery, KindNewProvider, KindEmailVerify, KindEmailNotice}
+// Sign-up (issue 22): the verification link of a new account, the notice
+// to the owner of an address someone tried to sign up with, and the
+// notice that a recovery code was used.
+const (
+	KindSignupVerify     = "signup_verify"
+	KindSignupExists     = "signup_exists"
+	KindRecoveryCodeUsed = "recovery_code_used"
+)
+
+var kinds = []string{KindInvitation, KindPasskeyAdded, KindPasskeyRemoved, KindRecovery, KindNewProvider, KindEmailVerify, KindEmailNotice,
+	KindSignupVerify, KindSignupExists, KindRecoveryCodeUsed}
 
 // Limits on what goes into a message (RFC 5321 §4.5.3.1.3: a path is at
 // most 256 octets, so an address at most 254; names and parts are ours).

@@ -214,6 +214,8 @@ func TestListQueriesUseIndexes(t *testing.T) {
 			return err
 		}},
 		{name: "blocked passkeys", want: []string{"credentials_clone_warning"}, run: func(d *DB) error { _, err := d.BlockedPasskeys(ctx, 21); return err }},
+		{name: "signup links", walk: true, want: []string{"signup_links_created"}, run: func(d *DB) error { _, err := d.SignupLinks(ctx, 200); return err }},
+		{name: "recovery codes of a user", want: []string{"recovery_codes_user"}, run: func(d *DB) error { _, err := d.UnusedRecoveryCodes(ctx, "x"); return err }},
 		{name: "credentials page", want: []string{"credentials"}, run: func(d *DB) error { _, err := d.CredentialsPage(ctx, "x", 500); return err }},
 		// SCIM filters that Entra ID and Okta send (eq on userName,
 		// externalId, emails; sw) read an index, for the total and the page.

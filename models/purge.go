@@ -54,6 +54,10 @@ func at(d time.Duration) func(time.Time, PurgeOptions) []any {
 //   - a rate-limit counter: when its window ended;
 //   - a back-channel logout: an hour after it was delivered or given up;
 //   - a mail: a day after it was sent, 30 days after it was given up;
+//   - a sign-up link: when it expires or is revoked; an unverified
+//     sign-up: with its account (that has no passkey) when its
+//     verification link expires; a verified one's row at once;
+//   - a recovery code: once used;
 //   - an audit event: when it is older than the retention.
 var purgeTargets = []purgeTarget{
 	{name: "ceremonies", table: "ceremonies", key: "id", where: "expires_at <= ?", args: at(0)},
@@ -82,6 +86,20 @@ var purgeTargets = []purgeTarget{
 	// console lists undeliverable messages until then).
 	{name: "outbox", table: "outbox", key: "id", where: "sent_at IS NOT NULL AND sent_at <= ?", args: at(24 * time.Hour)},
 	{name: "outbox", table: "outbox", key: "id", where: "failed_at IS NOT NULL AND failed_at <= ?", args: at(30 * 24 * time.Hour)},
+	// Sign-up links: when they expire or are revoked. An account that
+	// signed up and never verified its address (and so has no passkey):
+	// when its verification link expires, with what names it. A verified
+	// sign-up's row: at once (the account stays).
+	{name: "signup_links", table: "signup_links", key: "id", where: "expires_at <= ?", args: at(0)},
+	{name: "signup_links", table: "signup_links", key: "id", where: "revoked_at <= ?", args: at(0)},
+	// What names such an account (its sign-up, setup links, mail) goes
+	// with it: those foreign keys cascade.
+	{name: "signup_accounts", table: "users", key: "id", args: at(0),
+		where: "id IN (SELECT user_id FROM signups WHERE verified_at IS NULL AND expires_at <= ?)" +
+			" AND NOT EXISTS (SELECT 1 FROM credentials WHERE credentials.user_id = users.id)"},
+	{name: "signups", table: "signups", key: "user_id", where: "verified_at <= ?", args: at(0)},
+	// Recovery codes: once used (an unknown code is refused as a used one).
+	{name: "recovery_codes", table: "recovery_codes", key: "id", where: "used_at <= ?", args: at(0)},
 	{name: "audit_events", table: "audit_events", key: "id", where: "created_at < ?",
 		args: func(_ time.Time, o PurgeOptions) []any { return []any{o.AuditBefore.UTC()} },
 		skip: func(o PurgeOptions) bool { return o.AuditBefore.IsZero() }},

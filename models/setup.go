@@ -71,7 +71,7 @@ func (db *CredentialStore) consumeSetupTokenTx(tx *gorm.DB, id string) error {
 	if res.RowsAffected == 0 {
 		return fmt.Errorf("setup link already used or expired: %w", ErrExpired)
 	}
-	return nil
+	return verifySignupTx(tx, id, now) // signup.go
 }
 
 // AddCredentialWithSetupToken stores a new passkey and, when setupTokenID is

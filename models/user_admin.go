@@ -168,6 +168,15 @@ func (db *UserStore) GroupByID(ctx context.Context, id string) (*Group, error) {
 	return &g, nil
 }
 
+// GroupByName loads a group by its exact name. Errors: ErrNotFound.
+func (db *UserStore) GroupByName(ctx context.Context, name string) (*Group, error) {
+	var g Group
+	if err := db.ctx(ctx).First(&g, "name = ?", strings.TrimSpace(name)).Error; err != nil {
+		return nil, fmt.Errorf("group %q: %w", name, translate(err))
+	}
+	return &g, nil
+}
+
 // RenameGroup renames a group. Errors: ErrInvalid, ErrConflict, ErrNotFound.
 func (db *UserStore) RenameGroup(ctx context.Context, id, name string) error {
 	name, err := NormalizeGroupName(name)

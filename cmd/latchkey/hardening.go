@@ -13,7 +13,7 @@ type hardeningFlags struct {
 	BehindTLSProxy   bool          `name:"behind-tls-proxy" help:"A proxy in --trusted-proxies terminates TLS for the https issuer (no --tls-cert here)." env:"LATCHKEY_BEHIND_TLS_PROXY"`
 	TrustedProxies   []string      `name:"trusted-proxies" help:"CIDRs of reverse proxies whose X-Forwarded-For gives the client IP (default: none, the socket peer is the client)." env:"LATCHKEY_TRUSTED_PROXIES" sep:"," placeholder:"CIDR,..."`
 	RateLimits       bool          `name:"rate-limits" help:"Rate-limit sign-in, setup links, the token endpoint, the admin API, SCIM and recovery per client IP (--no-rate-limits turns them off)." default:"true" negatable:"" env:"LATCHKEY_RATE_LIMITS"`
-	RateLimit        []string      `name:"rate-limit" help:"Override one limit as GROUP=N/WINDOW (groups: login, setup, token, admin_api, scim, recovery), e.g. login=60/1m (repeatable)." env:"LATCHKEY_RATE_LIMIT" sep:"," placeholder:"GROUP=N/WINDOW"`
+	RateLimit        []string      `name:"rate-limit" help:"Override one limit as GROUP=N/WINDOW (groups: login, setup, token, admin_api, scim, recovery, signup), e.g. login=60/1m (repeatable)." env:"LATCHKEY_RATE_LIMIT" sep:"," placeholder:"GROUP=N/WINDOW"`
 	AuditRetention   time.Duration `name:"audit-retention" help:"How long audit events are kept." default:"8760h" env:"LATCHKEY_AUDIT_RETENTION"`
 	Pprof            bool          `name:"pprof" help:"Serve Go's pprof profiles at /debug/pprof/ on the internal listener (off by default; for load tests and diagnosis)." env:"LATCHKEY_PPROF"`
 	KeyRotation      time.Duration `name:"key-rotation" help:"Signing key rotation period; the next key is published in JWKS a day (at most a quarter period) before it signs." default:"720h" env:"LATCHKEY_KEY_ROTATION"`

@@ -16,6 +16,8 @@ type mailFlags struct {
 	SMTPPasswordFile string        `name:"smtp-password-file" help:"File holding the SMTP password (instead of putting it in --smtp-url)." env:"LATCHKEY_SMTP_PASSWORD_FILE" placeholder:"FILE"`
 	SMTPRetry        time.Duration `name:"smtp-retry" help:"Wait before retrying a message that failed; it doubles after each failure up to 1h, and a message is given up (shown in the console) after 10 attempts." default:"30s" env:"LATCHKEY_SMTP_RETRY"`
 	Recovery         string        `name:"recovery" help:"Self-service recovery: email (\"Lost your passkey?\" on the sign-in page emails a one-time link to add a passkey; needs --smtp-url) or off." default:"email" enum:"off,email" env:"LATCHKEY_RECOVERY"`
+	Signup           string        `name:"signup" help:"Self-service sign-up: closed (only admins create accounts), invite (with a sign-up link: latchkey signup-links add) or open (for the addresses of --signup-domains). Every sign-up verifies its email address before the first passkey; needs --smtp-url. Unset: the policy set in the console (Sign-up), closed until then." env:"LATCHKEY_SIGNUP" placeholder:"closed|invite|open"`
+	SignupDomains    []string      `name:"signup-domains" help:"Email domains that may sign up under --signup=open (comma-separated; exact domains, not their subdomains)." env:"LATCHKEY_SIGNUP_DOMAINS" sep:"," placeholder:"DOMAIN"`
 	SMTPFrom         string        `name:"smtp-from" help:"Sender of email, e.g. 'Latchkey <noreply@example.com>' (required with --smtp-url)." env:"LATCHKEY_SMTP_FROM" placeholder:"ADDRESS"`
 }
 
@@ -24,6 +26,7 @@ type mailFlags struct {
 func (f *mailFlags) apply(cfg *idp.Config) []string {
 	cfg.Mail.From = f.SMTPFrom
 	cfg.Recovery = f.Recovery
+	cfg.Signup, cfg.SignupDomains = f.Signup, f.SignupDomains
 	if f.SMTPRetry <= 0 || f.SMTPRetry > time.Hour {
 		return []string{fmt.Sprintf("--smtp-retry must be from 1s to 1h, got %s", f.SMTPRetry)}
 	}

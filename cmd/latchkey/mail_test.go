@@ -24,6 +24,11 @@ func TestServeRejectsBadMailFlags(t *testing.T) {
 		{[]string{"--smtp-url", "http://u:pw-s3cret@127.0.0.1:25", "--smtp-from", "a@example.com"}, "scheme"},
 		{[]string{"--smtp-url", "smtp://u:pw-s3cret@127.0.0.1:25", "--smtp-from", "a@example.com", "--smtp-retry", "0s"}, "--smtp-retry"},
 		{[]string{"--smtp-password-file", "/nonexistent"}, "needs --smtp-url"},
+		{[]string{"--signup", "invite"}, "--signup=invite needs --smtp-url"},
+		{[]string{"--smtp-url", "smtp://u:pw-s3cret@127.0.0.1:25", "--smtp-from", "a@example.com", "--signup", "open"}, "needs --signup-domains"},
+		{[]string{"--smtp-url", "smtp://u:pw-s3cret@127.0.0.1:25", "--smtp-from", "a@example.com", "--signup", "open", "--signup-domains", "example.com,not a domain"}, "is not a domain name"},
+		{[]string{"--signup-domains", "example.com"}, "needs --signup=open"},
+		{[]string{"--signup", "sometimes"}, "--signup"},
 	} {
 		args := append([]string{"serve", "--issuer", "http://localhost:8080", "--listen", "127.0.0.1:0", "--internal-listen", "127.0.0.1:1"}, tc.args...)
 		code, _, errOut := cliRun(t, t.TempDir(), args...)

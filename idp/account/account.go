@@ -43,6 +43,9 @@ type accountPage struct {
 	UserIDb64    string
 	Accepted     string // comma-separated credential IDs (base64url) for signalAllAcceptedCredentials
 	Removed      string // a just-removed credential ID for signalUnknownCredential
+	// Recovery codes (recoverycodes.go): offered when recovery is allowed.
+	CodesAllowed bool
+	CodesLeft    int
 }
 
 type sessionRow struct {
@@ -96,8 +99,12 @@ func (s *Handlers) HandleAccountShow(c echo.Context) error {
 	if sess == nil {
 		// Deleting the passkey this session signed in with ends the
 		// session; the sign-in page still tells the browser it is gone.
+		policy, err := s.signup.Policy(c.Request().Context())
+		if err != nil {
+			return err
+		}
 		p := &accountSigninPage{Base: web.Base{Scripts: []string{"webauthn.js", "login.js", "account.js"}},
-			RPID: s.cfg.RPID, Removed: s.removedCredential(c)}
+			RPID: s.cfg.RPID, Removed: s.removedCredential(c), Signup: policy == "invite" || policy == "open"}
 		if p.Removed != "" {
 			p.Notice = i18n.Key("notice.passkey_deleted_signed_out")
 		}
@@ -152,6 +159,16 @@ func (s *Handlers) renderAccount(c echo.Context, status int, sess *models.Sessio
 	if p.PendingEmail, err = s.db.PendingEmailOf(ctx, u.ID); err != nil {
 		return err
 	}
+	if s.codes.Allowed != nil {
+		if p.CodesAllowed, err = s.codes.Allowed(ctx, u); err != nil {
+			return err
+		}
+		left, err := s.codes.Left(ctx, u.ID)
+		if err != nil {
+			return err
+		}
+		p.CodesLeft = int(left)
+	}
 	return s.Render(c, status, "account", p)
 }
 
@@ -161,6 +178,7 @@ type accountSigninPage struct {
 	web.Base
 	AuthRequestID, ClientName, Begin string
 	Notice, RPID, Removed            string
+	Signup                           bool // "Create an account" (signup.go)
 }
 
 // removedCredential returns ?removed= (a just-deleted credential ID, for

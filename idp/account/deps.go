@@ -25,7 +25,7 @@ import (
 )
 
 // PageNames are the pages of this package.
-var PageNames = []string{"setup", "account", "account_signin", "recover", "email_verify"}
+var PageNames = []string{"setup", "account", "account_signin", "recover", "email_verify", "signup", "recovery_codes"}
 
 // Passkeys is what the account pages need of the passkey service.
 type Passkeys interface {
@@ -62,8 +62,10 @@ type Deps struct {
 	Passkeys Passkeys
 	SignIn   SignIn
 	Config   Config
-	Recovery Recovery // recovery.go
-	Profile  Profile  // profile.go
+	Recovery Recovery      // recovery.go
+	Profile  Profile       // profile.go
+	Signup   Signup        // signup.go
+	Codes    RecoveryCodes // recoverycodes.go
 }
 
 // Handlers serves the setup link and the account page.
@@ -76,12 +78,14 @@ type Handlers struct {
 	cfg      Config
 	recovery Recovery
 	profile  Profile
+	signup   Signup
+	codes    RecoveryCodes
 }
 
 // New returns the account pages' handlers.
 func New(d Deps) *Handlers {
 	return &Handlers{db: d.DB, Kit: web.Kit{Pages: d.Pages, Auditor: d.Auditor}, sessions: d.Sessions, passkeys: d.Passkeys,
-		signIn: d.SignIn, cfg: d.Config, recovery: d.Recovery, profile: d.Profile}
+		signIn: d.SignIn, cfg: d.Config, recovery: d.Recovery, profile: d.Profile, signup: d.Signup, codes: d.Codes}
 }
 
 func (s *Handlers) withPolicy(ctx context.Context, userID string, rows []web.PasskeyRow) []web.PasskeyRow {

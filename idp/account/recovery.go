@@ -19,6 +19,9 @@ type Recovery struct {
 	// Enabled reports whether recovery by email is on (--recovery=email
 	// and an SMTP server).
 	Enabled bool
+	// CodesEnabled reports whether recovery codes may be used
+	// (--recovery is not off).
+	CodesEnabled bool
 	// Expires is how long a recovery link works, for the page.
 	Expires time.Duration
 	// Request sends a one-time link to add a passkey to every enabled
@@ -33,18 +36,23 @@ type recoverPage struct {
 	Enabled, Sent bool
 	Email, Error  string
 	Expires       time.Duration
+	// The recovery code form (recoverycodes.go).
+	CodesEnabled   bool
+	Who, CodeError string
 }
 
 // HandleRecoverShow serves GET /recover: the "Lost your passkey?" form.
 func (s *Handlers) HandleRecoverShow(c echo.Context) error {
-	return s.Render(c, http.StatusOK, "recover", &recoverPage{Enabled: s.recovery.Enabled, Expires: s.recovery.Expires})
+	return s.Render(c, http.StatusOK, "recover", &recoverPage{Enabled: s.recovery.Enabled, CodesEnabled: s.recovery.CodesEnabled,
+		Expires: s.recovery.Expires})
 }
 
 // HandleRecoverSend serves POST /recover. Whether an account uses the
 // address never shows: the answer is the same page either way (no account
 // enumeration); a malformed address is a 400 with the form again.
 func (s *Handlers) HandleRecoverSend(c echo.Context) error {
-	p := &recoverPage{Enabled: s.recovery.Enabled, Expires: s.recovery.Expires, Email: strings.TrimSpace(c.FormValue("email"))}
+	p := &recoverPage{Enabled: s.recovery.Enabled, CodesEnabled: s.recovery.CodesEnabled, Expires: s.recovery.Expires,
+		Email: strings.TrimSpace(c.FormValue("email"))}
 	if !p.Enabled {
 		return s.Render(c, http.StatusForbidden, "recover", p)
 	}

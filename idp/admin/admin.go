@@ -50,6 +50,16 @@ type Config struct {
 	Outbound outbound.Policy
 }
 
+// Signup is the sign-up policy as the console sees and sets it (wired in
+// idp, signup.go).
+type Signup struct {
+	// Policy returns the policy in force, its domains, and whether serve
+	// --signup fixes it.
+	Policy func(ctx context.Context) (policy string, domains []string, fixed bool, err error)
+	// Set stores the policy; models.ErrInvalid with the problems.
+	Set func(ctx context.Context, policy string, domains []string, actor string) error
+}
+
 // Deps are the console's dependencies, wired in idp.
 type Deps struct {
 	DB       *models.DB
@@ -60,7 +70,8 @@ type Deps struct {
 	// IssueSetupLink creates, audits and returns a one-time setup URL.
 	IssueSetupLink func(ctx context.Context, userID, actor string) (string, error)
 	Config         Config
-	Mail           Mail // mail.go
+	Mail           Mail   // mail.go
+	Signup         Signup // signup_links.go
 }
 
 // Handlers serves the console and the admin API.
@@ -76,12 +87,13 @@ type Handlers struct {
 	// overviewCache holds the overview's totals (audit.go).
 	overviewCache atomic.Pointer[overviewFigures]
 	mail          Mail
+	signup        Signup
 }
 
 // New returns the console's handlers; call EnsureClient before serving.
 func New(d Deps) *Handlers {
 	return &Handlers{db: d.DB, Kit: web.Kit{Pages: d.Pages, Auditor: d.Auditor}, op: d.Provider, passkeys: d.Passkeys,
-		issueSetupLink: d.IssueSetupLink, cfg: d.Config, mail: d.Mail}
+		issueSetupLink: d.IssueSetupLink, cfg: d.Config, mail: d.Mail, signup: d.Signup}
 }
 
 func (s *Handlers) withPolicy(ctx context.Context, userID string, rows []web.PasskeyRow) []web.PasskeyRow {

@@ -123,5 +123,5 @@ var PageNames = []string{
 	"admin_overview", "admin_users", "admin_user_new", "admin_user", "admin_link", "admin_groups", "admin_group",
 	"admin_clients", "admin_client", "admin_client_secret", "admin_keys", "admin_audit", "admin_tokens", "admin_branding",
 	"admin_mail",
-	"admin_scim_tokens",
+	"admin_scim_tokens", "admin_signup_links",
 }

@@ -25,6 +25,9 @@ type loginPage struct {
 	// "options": …}: the auth request's own challenge (passkeys/bound.go),
 	// so the page needs no POST /login/passkey/begin to start.
 	Begin string
+	// Signup shows "Create an account" (a sign-up policy other than
+	// closed).
+	Signup bool
 }
 
 // pendingAuthRequest loads an auth request that can still be signed in to.
@@ -112,9 +115,13 @@ func (s *Handlers) HandleLoginShow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	signup, err := s.cfg.Signup(ctx)
+	if err != nil {
+		return err
+	}
 	return s.Render(c, http.StatusOK, "login", &loginPage{
 		Base:          web.Base{Scripts: []string{"webauthn.js", "login.js"}},
-		AuthRequestID: ar.ID, ClientName: client.Name, Begin: begin,
+		AuthRequestID: ar.ID, ClientName: client.Name, Begin: begin, Signup: signup,
 	})
 }
 

@@ -58,6 +58,9 @@ type Passkeys interface {
 
 // Config is the part of the server configuration the sign-in pages read.
 type Config struct {
+	// Signup reports whether the sign-in page offers "Create an account"
+	// (idp/signup.go).
+	Signup     func(ctx context.Context) (bool, error)
 	Issuer     string
 	SessionTTL time.Duration
 	Now        func() time.Time
