@@ -224,6 +224,14 @@ func (s *Server) routeTable() []route {
 			route{public, anyMethod, "/scim/v2/*", s.scim.HandleSCIM, mw(scimLimit, noStore)})
 	}
 
+	// Dynamic client registration (RFC 7591) and the client configuration
+	// endpoint (RFC 7592), when serve --registration turns them on; limited
+	// with the token endpoint.
+	if s.op.RegistrationEnabled() {
+		t = append(t, route{public, anyMethod, "/oauth/register", op, mw(tokenLimit, noStore, opCSP)},
+			route{public, anyMethod, "/oauth/register/:id", op, mw(tokenLimit, noStore, opCSP)})
+	}
+
 	if s.cfg.Pprof {
 		t = append(t, pprofRoutes()...) // metrics.go
 	}

@@ -81,9 +81,24 @@ type Client struct {
 	// RequireDPoP refuses the client's token requests without a DPoP proof
 	// (RFC 9449 §5), so that each of its access tokens is key-bound.
 	RequireDPoP bool `gorm:"column:require_dpop"`
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	// RegisteredBy says how the client was made: "" by an admin,
+	// RegisteredOpen by open dynamic registration (RFC 7591), otherwise
+	// the ID of the initial access token it registered with.
+	RegisteredBy string `gorm:"column:registered_by"`
+	// RegistrationTokenHash is the SHA-256 of the client's registration
+	// access token (RFC 7592 §1); nil for admin-made clients.
+	RegistrationTokenHash []byte `gorm:"column:registration_token_hash"`
+	CreatedAt             time.Time
+	UpdatedAt             time.Time
 }
+
+// RegisteredOpen is Client.RegisteredBy of a client that registered
+// itself without an initial access token.
+const RegisteredOpen = "open"
+
+// SelfRegistered says whether the client registered itself (RFC 7591)
+// rather than being made by an admin.
+func (c *Client) SelfRegistered() bool { return c.RegisteredBy != "" }
 
 // NeedsPKCE says whether the client's authorization requests must carry
 // an S256 code challenge: always for public clients, which have no secret
@@ -130,7 +145,7 @@ func (db *ClientStore) CreateClient(ctx context.Context, c *Client) (secret stri
 	if c.AccessTokenAudience == nil {
 		c.AccessTokenAudience = StringList{}
 	}
-	if !c.Public {
+	if !c.Public && !c.SelfRegistered() { // registered clients use private_key_jwt (registration.go)
 		secret = NewToken()
 		c.SecretHash = HashToken(secret)
 	}
