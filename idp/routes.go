@@ -179,6 +179,9 @@ func (s *Server) routeTable() []route {
 		{internal, get, "/admin/scim-tokens", adm.HandleSCIMTokensList, view},
 		{internal, post, "/admin/scim-tokens", adm.HandleSCIMTokenCreate, view},
 		{internal, post, "/admin/scim-tokens/:id/revoke", adm.HandleSCIMTokenRevoke, view},
+		{internal, get, "/admin/registration-tokens", adm.HandleRegistrationTokensList, view},
+		{internal, post, "/admin/registration-tokens", adm.HandleRegistrationTokenCreate, view},
+		{internal, post, "/admin/registration-tokens/:id/revoke", adm.HandleRegistrationTokenRevoke, view},
 	}...)
 
 	// Admin REST API (docs/openapi.yaml): bearer API tokens, JSON errors,
@@ -214,6 +217,9 @@ func (s *Server) routeTable() []route {
 		{internal, get, "/api/v1/scim-tokens", adm.HandleAPISCIMTokensList, api},
 		{internal, post, "/api/v1/scim-tokens", adm.HandleAPISCIMTokenCreate, api},
 		{internal, del, "/api/v1/scim-tokens/:id", adm.HandleAPISCIMTokenRevoke, api},
+		{internal, get, "/api/v1/registration-tokens", adm.HandleAPIRegistrationTokensList, api},
+		{internal, post, "/api/v1/registration-tokens", adm.HandleAPIRegistrationTokenCreate, api},
+		{internal, del, "/api/v1/registration-tokens/:id", adm.HandleAPIRegistrationTokenRevoke, api},
 	}...)
 
 	// SCIM provisioning (RFC 7644, idp/scim): bearer SCIM tokens, SCIM

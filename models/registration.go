@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strings"
 	"time"
-
 )
 
 // Dynamic client registration (RFC 7591, RFC 7592), the storage side.

@@ -70,3 +70,31 @@ func TestCLIRegistrationTokens(t *testing.T) {
 		t.Fatalf("stored: %+v %v", ts, err)
 	}
 }
+
+// serve --registration and --registration-redirect-patterns (and their
+// env twins) reach the OIDC config; open registration without a pattern,
+// or a pattern with a wildcard scheme, is refused at start.
+func TestServeRegistrationFlags(t *testing.T) {
+	c, e := parseForTest(t, "serve", "--issuer", "http://localhost:8080")
+	if cfg, probs := c.Serve.buildConfig(e); len(probs) != 0 || cfg.OIDC.Registration != "off" {
+		t.Fatalf("default: %q %v", cfg.OIDC.Registration, probs)
+	}
+	c, e = parseForTest(t, "serve", "--issuer", "http://localhost:8080", "--registration", "open",
+		"--registration-redirect-patterns", "https://*.apps.example/cb,http://127.0.0.1:*/cb")
+	if cfg, probs := c.Serve.buildConfig(e); len(probs) != 0 || cfg.OIDC.Registration != "open" || len(cfg.OIDC.RegistrationRedirectPatterns) != 2 {
+		t.Fatalf("open: %q %v %v", cfg.OIDC.Registration, cfg.OIDC.RegistrationRedirectPatterns, probs)
+	}
+	c, e = parseForTest(t, "serve", "--issuer", "http://localhost:8080", "--registration", "open")
+	if _, probs := c.Serve.buildConfig(e); !strings.Contains(strings.Join(probs, ";"), "redirect URI pattern") {
+		t.Fatalf("open without patterns: %v", probs)
+	}
+	c, e = parseForTest(t, "serve", "--issuer", "http://localhost:8080", "--registration", "open", "--registration-redirect-patterns", "*://x/cb")
+	if _, probs := c.Serve.buildConfig(e); !strings.Contains(strings.Join(probs, ";"), "*://x/cb") {
+		t.Fatalf("wildcard scheme: %v", probs)
+	}
+	t.Setenv("LATCHKEY_REGISTRATION", "token")
+	c, e = parseForTest(t, "serve", "--issuer", "http://localhost:8080")
+	if cfg, _ := c.Serve.buildConfig(e); cfg.OIDC.Registration != "token" {
+		t.Fatal("LATCHKEY_REGISTRATION=token did not turn registration on")
+	}
+}

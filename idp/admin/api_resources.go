@@ -159,8 +159,12 @@ type APIClient struct {
 	// always true for public clients.
 	RequirePKCE bool `json:"require_pkce"`
 	// RFC 9449 §5.2 client metadata: token requests need a DPoP proof.
-	RequireDPoP  bool   `json:"dpop_bound_access_tokens"`
-	ClientSecret string `json:"client_secret,omitempty"`
+	RequireDPoP bool `json:"dpop_bound_access_tokens"`
+	// SelfRegistered: the client registered itself (RFC 7591);
+	// RegisteredBy is "open" or the initial access token's ID. Read only.
+	SelfRegistered bool   `json:"self_registered"`
+	RegisteredBy   string `json:"registered_by,omitempty"`
+	ClientSecret   string `json:"client_secret,omitempty"`
 }
 
 func nonNil(l []string) []string {
@@ -176,7 +180,8 @@ func toAPIClient(cl *models.Client) APIClient {
 		AllowedGroups: nonNil(cl.AllowedGroups), IDTokenAlg: cl.IDTokenAlg, AccessTokenFormat: cl.AccessTokenFormat,
 		AccessTokenTTL: cl.AccessTokenTTL, IDTokenTTL: cl.IDTokenTTL, RefreshTokenTTL: cl.RefreshTokenTTL, BackchannelLogoutURI: cl.BackchannelLogoutURI,
 		IDTokenClaims: cl.IDTokenClaims, Builtin: cl.Builtin,
-		RequirePAR: cl.RequirePAR, RequirePKCE: cl.NeedsPKCE(), RequireDPoP: cl.RequireDPoP}
+		RequirePAR: cl.RequirePAR, RequirePKCE: cl.NeedsPKCE(), RequireDPoP: cl.RequireDPoP,
+		SelfRegistered: cl.SelfRegistered(), RegisteredBy: cl.RegisteredBy}
 }
 
 func (in *APIClient) apply(cl *models.Client) {
