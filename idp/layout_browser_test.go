@@ -117,6 +117,7 @@ func TestBrowserLayoutAndAccessibility(t *testing.T) {
 		{"tokens", "/admin/tokens"},
 		{"audit", "/admin/audit"},
 		{"branding", "/admin/branding"},
+		{"registration-tokens", "/admin/registration-tokens"},
 	} {
 		admin.checkPage(shots, "console-"+p.name, app.adminURL+p.path)
 	}
