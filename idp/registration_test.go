@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	jose "github.com/go-jose/go-jose/v4"
 	"golang.org/x/oauth2"
 
 	"github.com/latchkey-idp/latchkey/models"
@@ -105,6 +106,9 @@ func wantRefused(t *testing.T, ans regAnswer, status int, code string) {
 	}
 }
 
+// authMethodKey is RFC 7591's metadata name (not a credential).
+const authMethodKey = "token_endpoint_auth_method" //nolint:gosec // G101: a metadata name
+
 func withRegistration(mode string, patterns ...string) func(*Config) {
 	return func(c *Config) { c.OIDC.Registration, c.OIDC.RegistrationRedirectPatterns = mode, patterns }
 }
@@ -181,7 +185,7 @@ func TestDynamicClientRegistration(t *testing.T) {
 			http.StatusBadRequest, "invalid_request")
 		key := newClientKey(t, "k1")
 		wantRefused(t, a.regCall(http.MethodPut, path, map[string]any{"client_id": id, "redirect_uris": []string{redirect},
-			"token_endpoint_auth_method": "private_key_jwt", "jwks": json.RawMessage(key.jwks(t))}, rat), http.StatusBadRequest, "invalid_client_metadata")
+			authMethodKey: "private_key_jwt", "jwks": json.RawMessage(key.jwks(t))}, rat), http.StatusBadRequest, "invalid_client_metadata")
 		wantRefused(t, a.regCall(http.MethodPut, path, map[string]any{"client_id": id, "redirect_uris": []string{"http://example.com/cb"}}, rat),
 			http.StatusBadRequest, "invalid_redirect_uri")
 		if rat != before {
@@ -214,7 +218,7 @@ func TestDynamicClientRegistration(t *testing.T) {
 	t.Run("a private_key_jwt client registers and redeems with an assertion", func(t *testing.T) {
 		a := app.in(t)
 		key := newClientKey(t, "agent-key")
-		got := a.register(map[string]any{"redirect_uris": []string{redirect}, "token_endpoint_auth_method": "private_key_jwt",
+		got := a.register(map[string]any{"redirect_uris": []string{redirect}, authMethodKey: "private_key_jwt",
 			"jwks": json.RawMessage(key.jwks(t)), "id_token_signed_response_alg": "ES256"}, iat)
 		if got.status != http.StatusCreated || got.str("token_endpoint_auth_method") != "private_key_jwt" || got.body["jwks"] == nil {
 			t.Fatalf("register: %d %v", got.status, got.body)
@@ -283,8 +287,10 @@ func TestDynamicClientRegistration(t *testing.T) {
 	t.Run("bad metadata is refused with RFC 7591's error and stores nothing", func(t *testing.T) {
 		a := app.in(t)
 		priv := newClientKey(t, "p")
-		privJWKS, _ := json.Marshal(map[string]any{"keys": []any{map[string]any{"kty": "EC", "crv": "P-256", "kid": "p",
-			"x": b64url(priv.priv.X.Bytes()), "y": b64url(priv.priv.Y.Bytes()), "d": b64url(priv.priv.D.Bytes())}}})
+		privJWKS, err := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: priv.priv, KeyID: "p", Algorithm: "ES256", Use: "sig"}}})
+		if err != nil || !strings.Contains(string(privJWKS), `"d":`) {
+			t.Fatalf("private JWKS %s %v", privJWKS, err)
+		}
 		many := make([]string, 11)
 		for i := range many {
 			many[i] = redirect + "/" + string(rune('a'+i))
@@ -304,11 +310,11 @@ func TestDynamicClientRegistration(t *testing.T) {
 			{"too many redirect URIs", map[string]any{"redirect_uris": many}, 400, "invalid_redirect_uri"},
 			{"oversize redirect URI", map[string]any{"redirect_uris": []string{"https://example.com/" + strings.Repeat("a", 1100)}}, 400, "invalid_redirect_uri"},
 			{"bad post-logout URI", map[string]any{"redirect_uris": []string{redirect}, "post_logout_redirect_uris": []string{"http://example.com/bye"}}, 400, "invalid_client_metadata"},
-			{"client_secret_basic", map[string]any{"redirect_uris": []string{redirect}, "token_endpoint_auth_method": "client_secret_basic"}, 400, "invalid_client_metadata"},
-			{"jwks_uri", map[string]any{"redirect_uris": []string{redirect}, "token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "https://example.com/jwks"}, 400, "invalid_client_metadata"},
-			{"private_key_jwt without jwks", map[string]any{"redirect_uris": []string{redirect}, "token_endpoint_auth_method": "private_key_jwt"}, 400, "invalid_client_metadata"},
+			{"client_secret_basic", map[string]any{"redirect_uris": []string{redirect}, authMethodKey: "client_secret_basic"}, 400, "invalid_client_metadata"},
+			{"jwks_uri", map[string]any{"redirect_uris": []string{redirect}, authMethodKey: "private_key_jwt", "jwks_uri": "https://example.com/jwks"}, 400, "invalid_client_metadata"},
+			{"private_key_jwt without jwks", map[string]any{"redirect_uris": []string{redirect}, authMethodKey: "private_key_jwt"}, 400, "invalid_client_metadata"},
 			{"jwks with a private key", map[string]any{"redirect_uris": []string{redirect}, "jwks": json.RawMessage(privJWKS)}, 400, "invalid_client_metadata"},
-			{"jwks for a public client", map[string]any{"redirect_uris": []string{redirect}, "token_endpoint_auth_method": "none", "jwks": json.RawMessage(priv.jwks(t))}, 400, "invalid_client_metadata"},
+			{"jwks for a public client", map[string]any{"redirect_uris": []string{redirect}, authMethodKey: "none", "jwks": json.RawMessage(priv.jwks(t))}, 400, "invalid_client_metadata"},
 			{"implicit grant", map[string]any{"redirect_uris": []string{redirect}, "grant_types": []string{"implicit"}}, 400, "invalid_client_metadata"},
 			{"client credentials grant", map[string]any{"redirect_uris": []string{redirect}, "grant_types": []string{"client_credentials"}}, 400, "invalid_client_metadata"},
 			{"token response type", map[string]any{"redirect_uris": []string{redirect}, "response_types": []string{"token"}}, 400, "invalid_client_metadata"},
