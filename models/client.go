@@ -81,6 +81,9 @@ type Client struct {
 	// RequireDPoP refuses the client's token requests without a DPoP proof
 	// (RFC 9449 §5), so that each of its access tokens is key-bound.
 	RequireDPoP bool `gorm:"column:require_dpop"`
+	// Profile is the client's security profile: "" none, or ProfileFAPI2
+	// (CheckProfile).
+	Profile string `gorm:"column:profile"`
 	// RegisteredBy says how the client was made: "" by an admin,
 	// RegisteredOpen by open dynamic registration (RFC 7591), otherwise
 	// the ID of the initial access token it registered with.
@@ -104,7 +107,15 @@ func (c *Client) SelfRegistered() bool { return c.RegisteredBy != "" }
 // an S256 code challenge: always for public clients, which have no secret
 // to bind the code to (RFC 9700 §2.1.1, OAuth 2.1 §4.1.1), and for
 // confidential clients whose admin asked for it.
-func (c *Client) NeedsPKCE() bool { return c.Public || c.RequirePKCE }
+func (c *Client) NeedsPKCE() bool { return c.Public || c.RequirePKCE || c.FAPI2() }
+
+// NeedsPAR says whether the client's authorization requests must come
+// through the PAR endpoint: asked for, or under the FAPI 2.0 profile.
+func (c *Client) NeedsPAR() bool { return c.RequirePAR || c.FAPI2() }
+
+// NeedsDPoP says whether the client's token requests must carry a DPoP
+// proof: asked for, or under the FAPI 2.0 profile.
+func (c *Client) NeedsDPoP() bool { return c.RequireDPoP || c.FAPI2() }
 
 // CreateClient inserts c. For a confidential client it generates the secret
 // and returns it (shown once); for a public client the secret is "".
@@ -131,6 +142,9 @@ func (db *ClientStore) CreateClient(ctx context.Context, c *Client) (secret stri
 		return "", fmt.Errorf("%w: access token format must be jwt or opaque", ErrInvalid)
 	}
 	if c.IDTokenClaims, err = CheckIDTokenClaims(c.IDTokenClaims); err != nil {
+		return "", err
+	}
+	if err := c.CheckProfile(); err != nil {
 		return "", err
 	}
 	if c.PostLogoutRedirectURIs == nil {
@@ -190,6 +204,9 @@ func (db *ClientStore) ListClients(ctx context.Context) ([]Client, error) {
 func (db *ClientStore) SaveClient(ctx context.Context, c *Client) error {
 	var err error
 	if c.IDTokenClaims, err = CheckIDTokenClaims(c.IDTokenClaims); err != nil {
+		return err
+	}
+	if err := c.CheckProfile(); err != nil {
 		return err
 	}
 	res := db.ctx(ctx).Model(&Client{}).Where("id = ?", c.ID).Select("*").Omit("id", "created_at").Updates(c)

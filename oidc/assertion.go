@@ -66,3 +66,19 @@ func (p *Provider) useClientAssertion(ctx context.Context, assertion, endpoint s
 	}
 	return req.Issuer, nil
 }
+
+// jwtAlg is the alg of a compact JWS's header ("" when unreadable).
+func jwtAlg(raw string) string {
+	head, _, _ := strings.Cut(raw, ".")
+	b, err := base64.RawURLEncoding.DecodeString(head)
+	if err != nil {
+		return ""
+	}
+	var h struct {
+		Alg string `json:"alg"`
+	}
+	if json.Unmarshal(b, &h) != nil {
+		return ""
+	}
+	return h.Alg
+}

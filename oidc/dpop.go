@@ -228,7 +228,7 @@ func (p *Provider) tokenDPoP(ctx context.Context, r *op.Request[struct{}], clien
 		return "", err
 	}
 	if proof == nil {
-		if c, ok := client.(*clientAdapter); ok && c.m.RequireDPoP {
+		if c, ok := client.(*clientAdapter); ok && c.m.NeedsDPoP() { // per client, or the FAPI 2.0 profile
 			return "", errInvalidDPoPProof("this client must send a DPoP proof (RFC 9449)")
 		}
 		return "", nil
