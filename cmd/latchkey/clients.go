@@ -39,7 +39,16 @@ type clientsAddCmd struct {
 	RequirePAR           bool     `name:"require-par" help:"Accept this client's authorization requests only through the PAR endpoint (RFC 9126)."`
 	RequirePKCE          bool     `name:"require-pkce" help:"Require a PKCE challenge (S256, RFC 7636) with every authorization request of this confidential client; public clients always need one."`
 	RequireDPoP          bool     `name:"require-dpop" help:"Refuse this client's token requests without a DPoP proof, so every access token it gets is bound to its key (RFC 9449)."`
+	Profile              string   `name:"profile" help:"Security profile: none, or fapi2 (FAPI 2.0: PAR, PKCE S256, private_key_jwt, DPoP, ES256/PS256; needs --jwks-file and --id-token-alg ES256)." default:"none" enum:"none,fapi2"`
 	JSON                 bool     `name:"json" help:"Print one JSON object."`
+}
+
+// profileValue maps the --profile flag to models.Client.Profile.
+func profileValue(flag string) string {
+	if flag == "none" {
+		return ""
+	}
+	return flag
 }
 
 // checkRedirectURI applies models.CheckRedirectURI, the one rule shared
@@ -102,7 +111,8 @@ func (a *clientsAddCmd) Run(ctx context.Context, e *env) (err error) {
 	c := &models.Client{Name: a.Name, Public: a.Public, RedirectURIs: a.RedirectURI, PostLogoutRedirectURIs: a.PostLogoutRedirectURI,
 		AllowedScopes: a.Scope, IDTokenAlg: a.IDTokenAlg, AccessTokenFormat: a.AccessTokenFormat,
 		SkipConsent: a.FirstParty, BackchannelLogoutURI: a.BackchannelLogoutURI, AccessTokenAudience: a.Audience, JWKS: jwks,
-		IDTokenClaims: a.IDTokenClaims, RequirePAR: a.RequirePAR, RequirePKCE: a.RequirePKCE, RequireDPoP: a.RequireDPoP}
+		IDTokenClaims: a.IDTokenClaims, RequirePAR: a.RequirePAR, RequirePKCE: a.RequirePKCE, RequireDPoP: a.RequireDPoP,
+		Profile: profileValue(a.Profile)}
 	secret, err := db.CreateClient(ctx, c)
 	if err != nil {
 		return err

@@ -18,12 +18,13 @@ type clientsUpdateCmd struct {
 	RequirePAR    *bool  `name:"require-par" negatable:"" help:"Accept the application's authorization requests only through the PAR endpoint (RFC 9126); --no-require-par accepts them at /authorize again."`
 	RequirePKCE   *bool  `name:"require-pkce" negatable:"" help:"Require a PKCE challenge (S256, RFC 7636) with every authorization request of this confidential application; --no-require-pkce makes it optional again (public clients always need one)."`
 	RequireDPoP   *bool  `name:"require-dpop" negatable:"" help:"Refuse the application's token requests without a DPoP proof (RFC 9449); --no-require-dpop accepts Bearer tokens again."`
+	Profile       string `name:"profile" help:"Security profile: fapi2 (FAPI 2.0; the client needs keys and ES256 ID tokens) or none." enum:",none,fapi2" default:""`
 	JSON          bool   `name:"json" help:"Print one JSON object."`
 }
 
 func (u *clientsUpdateCmd) Run(ctx context.Context, e *env) (err error) {
-	if u.IDTokenClaims == "" && u.RequirePAR == nil && u.RequirePKCE == nil && u.RequireDPoP == nil {
-		return errors.New("nothing to change: give --id-token-claims, --[no-]require-par, --[no-]require-pkce or --[no-]require-dpop")
+	if u.IDTokenClaims == "" && u.RequirePAR == nil && u.RequirePKCE == nil && u.RequireDPoP == nil && u.Profile == "" {
+		return errors.New("nothing to change: give --id-token-claims, --[no-]require-par, --[no-]require-pkce, --[no-]require-dpop or --profile")
 	}
 	claims := ""
 	if u.IDTokenClaims != "" {
@@ -65,6 +66,10 @@ func (u *clientsUpdateCmd) Run(ctx context.Context, e *env) (err error) {
 		c.RequireDPoP = *u.RequireDPoP
 		changed = append(changed, "require_dpop")
 	}
+	if p := profileValue(u.Profile); u.Profile != "" && c.Profile != p {
+		c.Profile = p
+		changed = append(changed, "profile")
+	}
 	if len(changed) > 0 {
 		c.UpdatedAt = db.Now()
 		if err := db.SaveClient(ctx, c); err != nil {
@@ -75,7 +80,7 @@ func (u *clientsUpdateCmd) Run(ctx context.Context, e *env) (err error) {
 	}
 	if u.JSON {
 		return e.printJSON(map[string]any{"client_id": c.ID, "name": c.Name, "id_token_claims": c.IDTokenClaims, "require_par": c.RequirePAR,
-			"require_pkce": c.NeedsPKCE(), "require_dpop": c.RequireDPoP, "changed": nonNilList(changed)})
+			"require_pkce": c.NeedsPKCE(), "require_dpop": c.RequireDPoP, "profile": orNone(c.Profile), "changed": nonNilList(changed)})
 	}
 	if len(changed) == 0 {
 		fmt.Fprintf(e.out, "Client %q unchanged.\n", c.Name)
@@ -91,4 +96,12 @@ func nonNilList(l []string) []string {
 		return []string{}
 	}
 	return l
+}
+
+// orNone is p, or "none" for no profile.
+func orNone(p string) string {
+	if p == "" {
+		return "none"
+	}
+	return p
 }

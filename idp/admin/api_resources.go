@@ -160,6 +160,10 @@ type APIClient struct {
 	RequirePKCE bool `json:"require_pkce"`
 	// RFC 9449 §5.2 client metadata: token requests need a DPoP proof.
 	RequireDPoP bool `json:"dpop_bound_access_tokens"`
+	// Profile is "" or "fapi2": the FAPI 2.0 Security Profile, which
+	// needs a confidential client with keys (private_key_jwt) and ES256
+	// ID tokens.
+	Profile string `json:"profile"`
 	// SelfRegistered: the client registered itself (RFC 7591);
 	// RegisteredBy is "open" or the initial access token's ID. Read only.
 	SelfRegistered bool   `json:"self_registered"`
@@ -181,7 +185,7 @@ func toAPIClient(cl *models.Client) APIClient {
 		AccessTokenTTL: cl.AccessTokenTTL, IDTokenTTL: cl.IDTokenTTL, RefreshTokenTTL: cl.RefreshTokenTTL, BackchannelLogoutURI: cl.BackchannelLogoutURI,
 		IDTokenClaims: cl.IDTokenClaims, Builtin: cl.Builtin,
 		RequirePAR: cl.RequirePAR, RequirePKCE: cl.NeedsPKCE(), RequireDPoP: cl.RequireDPoP,
-		SelfRegistered: cl.SelfRegistered(), RegisteredBy: cl.RegisteredBy}
+		Profile: cl.Profile, SelfRegistered: cl.SelfRegistered(), RegisteredBy: cl.RegisteredBy}
 }
 
 func (in *APIClient) apply(cl *models.Client) {
@@ -194,6 +198,7 @@ func (in *APIClient) apply(cl *models.Client) {
 	cl.RequirePAR = in.RequirePAR
 	cl.RequirePKCE = in.RequirePKCE && !cl.Public // public clients need it anyway
 	cl.RequireDPoP = in.RequireDPoP
+	cl.Profile = in.Profile // checked by SaveClient (models.CheckProfile)
 	if cl.IDTokenAlg == "" {
 		cl.IDTokenAlg = "RS256"
 	}
