@@ -208,7 +208,7 @@ func (s *server) CodeExchange(ctx context.Context, r *op.ClientRequest[oidc.Acce
 	if err != nil {
 		return nil, err
 	}
-	ar, err := s.p.storage.AuthRequestByCode(ctx, r.Data.Code)
+	ar, err := s.p.storage.authRequestByBoundCode(ctx, r.Data.Code, jkt) // a bound code is checked before it is spent
 	if err != nil {
 		return nil, err
 	}
