@@ -37,6 +37,10 @@ import (
 //   - userinfo takes "Authorization: DPoP" with a proof whose ath is the
 //     token's hash, and refuses a bound token sent as Bearer (§7,
 //     dpopUserinfo); introspection answers cnf.jkt (§6.2);
+//   - dpop_jkt or a proof at the device authorization endpoint binds the
+//     device code (server.go DeviceAuthorization); a bound code or device
+//     code is checked against the token request's key before it is spent
+//     (models.RedeemBoundAuthCode, PollDeviceAuthorization);
 //   - server nonces (§8) are a MAC of a time window under a key derived
 //     from the op crypto key (which the master key seals): every instance
 //     makes and accepts the same ones and none is stored.
@@ -386,4 +390,22 @@ func setIntrospectionBinding(resp *oidc.IntrospectionResponse, jkt string) {
 		}
 		resp.Claims["cnf"] = map[string]string{"jkt": jkt}
 	}
+}
+
+// deviceDPoP checks the dpop_jkt and DPoP proof of a device authorization
+// request as pushedDPoP does for PAR and returns the key the device code
+// is bound to ("" none). The proof's jti is spent last.
+func (p *Provider) deviceDPoP(ctx context.Context, r *op.Request[oidc.DeviceAuthorizationRequest]) (string, error) {
+	jkt := r.Form.Get(oidc.DPoPJKTParam)
+	if jkt != "" && !oidc.ValidDPoPJKT(jkt) {
+		return "", oidc.ErrInvalidRequest().WithDescription("dpop_jkt must be the base64url SHA-256 thumbprint of a JWK (RFC 7638)")
+	}
+	proof, err := p.checkDPoPProof(r.Header, r.Method, p.endpointURL(r.URL), "")
+	if err != nil || proof == nil {
+		return jkt, err
+	}
+	if jkt != "" && jkt != proof.jkt {
+		return "", errInvalidDPoPProof("dpop_jkt is not the thumbprint of the DPoP proof's key")
+	}
+	return proof.jkt, p.usedDPoPProof(ctx, proof)
 }

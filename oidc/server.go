@@ -268,8 +268,10 @@ func (s *server) DeviceToken(ctx context.Context, r *op.ClientRequest[oidc.Devic
 	if err != nil {
 		return nil, err
 	}
-	st, d, err := s.p.storage.deviceState(ctx, r.Client.GetID(), r.Data.DeviceCode)
+	st, d, err := s.p.storage.deviceState(ctx, r.Client.GetID(), r.Data.DeviceCode, &jkt)
 	switch {
+	case errors.Is(err, models.ErrWrongKey): // RFC 9449 §10, as for a code
+		return nil, oidc.ErrInvalidGrant().WithDescription("the device code is bound to another DPoP key (dpop_jkt)").WithParent(err)
 	case errors.Is(err, context.DeadlineExceeded):
 		return nil, oidc.ErrSlowDown().WithParent(err)
 	case errors.Is(err, models.ErrNotFound), errors.Is(err, models.ErrConflict):
@@ -290,6 +292,30 @@ func (s *server) DeviceToken(ctx context.Context, r *op.ClientRequest[oidc.Devic
 	g := deviceGrant(d, st)
 	g.dpopJKT = jkt
 	return s.tokenResponse(ctx, r.Client, st, g, "", "", refresh, idToken)
+}
+
+// DeviceAuthorization is op's device authorization endpoint (RFC 8628
+// §3.1) plus DPoP: a dpop_jkt parameter or a DPoP proof binds the device
+// code to that key (RFC 9449 §10, as for PAR), so that only a poll with
+// the key's proof can redeem it. The binding is stored before the device
+// code is answered, so no poll can come first.
+func (s *server) DeviceAuthorization(ctx context.Context, r *op.ClientRequest[oidc.DeviceAuthorizationRequest]) (*op.Response, error) {
+	jkt, err := s.p.deviceDPoP(ctx, r.Request)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := s.LegacyServer.DeviceAuthorization(ctx, r)
+	if err != nil || jkt == "" {
+		return resp, err
+	}
+	d, ok := resp.Data.(*oidc.DeviceAuthorizationResponse)
+	if !ok {
+		return nil, op.NewStatusError(oidc.ErrServerError().WithDescription("unexpected device authorization response"), http.StatusInternalServerError)
+	}
+	if err := s.p.db.BindDeviceAuthorization(ctx, models.HashToken(d.DeviceCode), jkt); err != nil {
+		return nil, op.NewStatusError(oidc.ErrServerError().WithParent(err), http.StatusInternalServerError)
+	}
+	return resp, nil
 }
 
 // ClientCredentialsExchange answers the client_credentials grant (RFC 6749
