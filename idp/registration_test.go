@@ -203,6 +203,33 @@ func TestDynamicClientRegistration(t *testing.T) {
 		}
 	})
 
+	t.Run("an update that breaks the client's FAPI 2.0 profile is refused", func(t *testing.T) {
+		a := app.in(t)
+		key := newClientKey(t, "fapi")
+		got := a.register(map[string]any{"redirect_uris": []string{redirect}, authMethodKey: "private_key_jwt",
+			"jwks": json.RawMessage(key.jwks(t)), "id_token_signed_response_alg": "ES256"}, iat)
+		fid := got.str("client_id")
+		fc, err := app.db.ClientByID(ctx, fid)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fc.Profile = models.ProfileFAPI2 // an admin puts it under the profile
+		if err := app.db.SaveClient(ctx, fc); err != nil {
+			t.Fatal(err)
+		}
+		frat := got.str("registration_access_token")
+		wantRefused(t, a.regCall(http.MethodPut, "/oauth/register/"+fid, map[string]any{"client_id": fid, "redirect_uris": []string{redirect},
+			authMethodKey: "private_key_jwt", "jwks": json.RawMessage(key.jwks(t)), "id_token_signed_response_alg": "RS256"}, frat),
+			http.StatusBadRequest, "invalid_client_metadata")
+		if c, _ := app.db.ClientByID(ctx, fid); c.IDTokenAlg != "ES256" || !c.FAPI2() {
+			t.Fatalf("a refused update changed the client: %+v", c)
+		}
+		// The refused update left the token as it was.
+		if got := a.regCall(http.MethodGet, "/oauth/register/"+fid, nil, frat); got.status != http.StatusOK {
+			t.Fatalf("read after a refused update: %d %v", got.status, got.body)
+		}
+	})
+
 	t.Run("another client's or an admin client's id is refused", func(t *testing.T) {
 		a := app.in(t)
 		admin, _ := a.newClient(redirect)

@@ -152,6 +152,9 @@ func (db *ClientStore) ReplaceRegisteredClient(ctx context.Context, c *Client, o
 	if c.IDTokenClaims, err = CheckIDTokenClaims(c.IDTokenClaims); err != nil {
 		return err
 	}
+	if err := c.CheckProfile(); err != nil { // an admin may have put it under FAPI 2.0
+		return err
+	}
 	c.UpdatedAt = db.Now()
 	res := db.ctx(ctx).Model(&Client{}).Where("id = ? AND registration_token_hash = ? AND registered_by <> ''", c.ID, oldHash).
 		Select("*").Omit("id", "created_at").Updates(c)

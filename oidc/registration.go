@@ -600,7 +600,11 @@ func (p *Provider) updateRegistered(r *http.Request) (*clientInformation, error)
 		c.PostLogoutRedirectURIs = models.StringList{}
 	}
 	rat := models.NewRegistrationAccessToken(c)
-	if err := p.db.ReplaceRegisteredClient(ctx, c, old); err != nil {
+	if err := p.db.ReplaceRegisteredClient(ctx, c, old); errors.Is(err, models.ErrInvalid) {
+		err = errMetadata("%s", strings.TrimPrefix(err.Error(), models.ErrInvalid.Error()+": "))
+		p.auditRegistration(ctx, r, models.EventClientRegistrationUpdate, c.ID, "", err)
+		return nil, err
+	} else if err != nil {
 		return nil, registrationStoreError(err)
 	}
 	p.auditRegistration(ctx, r, models.EventClientRegistrationUpdate, c.ID, "", nil)
