@@ -161,7 +161,12 @@ func TestDynamicClientRegistration(t *testing.T) {
 	t.Run("the registered client signs a user in with go-oidc", func(t *testing.T) {
 		r := app.newRP(id, "", redirect, "openid", "profile")
 		authURL, f := r.in(t).authURL()
-		cb := b.in(t).consent(b.in(t).toConsent(authURL), "allow") // no admin vouched for it: consent
+		cu := b.in(t).toConsent(authURL) // no admin vouched for it: consent
+		page, _ := b.in(t).page(cu.String(), http.StatusOK)
+		if !strings.Contains(page, `id="consent-unverified"`) || !strings.Contains(page, "registered itself") || !strings.Contains(page, "localhost:9999") {
+			t.Fatalf("the consent page does not warn that the client registered itself:\n%s", page)
+		}
+		cb := b.in(t).consent(cu, "allow")
 		if _, idt := r.in(t).exchange(cb, f); idt.Subject != user.ID {
 			t.Fatalf("sub = %s", idt.Subject)
 		}
