@@ -445,6 +445,18 @@ func TestDPoPServerNonce(t *testing.T) {
 	if ans.status != http.StatusBadRequest || ans.str("error") != "use_dpop_nonce" {
 		t.Fatalf("stale nonce: %d %v", ans.status, ans.body)
 	}
+	// The device authorization endpoint, where a proof binds the device
+	// code, hands out the nonce too.
+	app.clock.Advance(-11 * time.Minute)
+	deviceURL, form := app.issuer+"/device_authorization", url.Values{"client_id": {svc.ID}, "client_secret": {secret}, "scope": {"openid"}}
+	dev := app.send(http.MethodPost, "/device_authorization", form, map[string]string{"DPoP": key.proof(http.MethodPost, deviceURL, proofOpts{})})
+	if nonce = dev.header.Get("DPoP-Nonce"); dev.str("error") != "use_dpop_nonce" || nonce == "" {
+		t.Fatalf("device authorization proof without nonce: %d %v nonce %q", dev.status, dev.body, nonce)
+	}
+	dev = app.send(http.MethodPost, "/device_authorization", form, map[string]string{"DPoP": key.proof(http.MethodPost, deviceURL, proofOpts{nonce: nonce})})
+	if dev.status != http.StatusOK || dev.str("device_code") == "" {
+		t.Fatalf("device authorization proof with the nonce: %d %v", dev.status, dev.body)
+	}
 }
 
 // TestDPoPPushedRequest: a DPoP proof at the PAR endpoint binds the code

@@ -279,7 +279,7 @@ func (p *Provider) validDPoPNonce(nonce string, now time.Time) bool {
 // carries it.
 func (p *Provider) dpopNonceHeaders(next http.Handler) http.Handler {
 	e := p.op.Endpoints()
-	paths := map[string]bool{e.Token.Relative(): true, e.Userinfo.Relative(): true, PAREndpoint: true}
+	paths := map[string]bool{e.Token.Relative(): true, e.Userinfo.Relative(): true, PAREndpoint: true, e.DeviceAuthorization.Relative(): true}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if paths[r.URL.Path] && (p.cfg.DPoPNonce || r.Header.Get(dpopHeader) != "") {
 			w.Header().Set(dpopNonceHeader, p.dpopNonce(p.storage.now()))
