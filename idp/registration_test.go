@@ -396,7 +396,8 @@ func TestDynamicClientRegistration(t *testing.T) {
 }
 
 func TestOpenClientRegistration(t *testing.T) {
-	app := newTestApp(t, withRegistration(oidc.RegistrationOpen, "http://127.0.0.1:*/callback", "https://*.apps.example/cb"))
+	app := newTestApp(t, withRegistration(oidc.RegistrationOpen, "http://127.0.0.1:*/callback", "https://*.apps.example/cb"),
+		func(c *Config) { c.OIDC.RegistrationOpenLimit = 2 })
 	ctx := context.Background()
 
 	got := app.register(map[string]any{"redirect_uris": []string{"http://127.0.0.1:53001/callback", "https://one.apps.example/cb"}}, "")
@@ -424,6 +425,14 @@ func TestOpenClientRegistration(t *testing.T) {
 		got.str("registration_access_token")), http.StatusBadRequest, "invalid_redirect_uri")
 	if app.clientCount() != n {
 		t.Fatal("a refused registration stored a client")
+	}
+	// Open registration holds at most RegistrationOpenLimit clients.
+	if got := app.register(map[string]any{"redirect_uris": []string{"https://two.apps.example/cb"}}, ""); got.status != http.StatusCreated {
+		t.Fatalf("second open registration: %d %v", got.status, got.body)
+	}
+	wantRefused(t, app.register(map[string]any{"redirect_uris": []string{"https://three.apps.example/cb"}}, ""), http.StatusServiceUnavailable, "temporarily_unavailable")
+	if app.clientCount() != n+1 {
+		t.Fatal("open registration went past its limit")
 	}
 	// With an initial access token, the patterns do not apply.
 	iat, _, err := app.db.CreateRegistrationToken(ctx, "partner", "test", nil)

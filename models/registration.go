@@ -182,3 +182,12 @@ func (db *ClientStore) DeleteRegisteredClient(ctx context.Context, id string, to
 	db.clientsChanged.Add(1)
 	return nil
 }
+
+// CountRegisteredClients counts the clients registered by registeredBy
+// (RegisteredOpen, or a token's ID), up to upTo: the count reads at most
+// upTo rows of the registered_by index, however many clients there are.
+func (db *ClientStore) CountRegisteredClients(ctx context.Context, registeredBy string, upTo int) (int, error) {
+	var n int
+	err := db.ctx(ctx).Raw("SELECT COUNT(*) FROM (SELECT 1 FROM clients WHERE registered_by = ? LIMIT ?) AS r", registeredBy, upTo).Row().Scan(&n)
+	return n, translate(err)
+}

@@ -71,6 +71,11 @@ type Config struct {
 	// (compileRedirectPattern).
 	RegistrationRedirectPatterns []string
 	registrationPatterns         []*regexp.Regexp // compiled by Defaults
+	// RegistrationOpenLimit is how many clients open registration may
+	// hold at once (default DefaultRegistrationOpenLimit); past it, a
+	// registration without an initial access token is refused until an
+	// admin deletes some.
+	RegistrationOpenLimit int
 	// Now is the clock; defaults to time.Now.
 	Now func() time.Time
 }
@@ -113,6 +118,9 @@ func (c *Config) Defaults() {
 	c.Outbound = outbound.NewPolicy(c.Issuer, c.Outbound.Allow)
 	if c.Registration == "" {
 		c.Registration = RegistrationOff
+	}
+	if c.RegistrationOpenLimit == 0 {
+		c.RegistrationOpenLimit = DefaultRegistrationOpenLimit
 	}
 	c.registrationPatterns = c.registrationPatterns[:0]
 	for _, p := range c.RegistrationRedirectPatterns {
@@ -188,6 +196,9 @@ func (c Config) maxTokenLifetime() time.Duration {
 	return max(c.AccessTokenTTL, c.IDTokenTTL)
 }
 
+// DefaultRegistrationOpenLimit is the default RegistrationOpenLimit.
+const DefaultRegistrationOpenLimit = 1000
+
 // registrationProblems checks the dynamic client registration settings.
 func (c Config) registrationProblems() []string {
 	var probs []string
@@ -199,6 +210,9 @@ func (c Config) registrationProblems() []string {
 		}
 	default:
 		probs = append(probs, fmt.Sprintf("client registration must be off, token or open, not %q", c.Registration))
+	}
+	if c.RegistrationOpenLimit < 0 || c.RegistrationOpenLimit > 1_000_000 {
+		probs = append(probs, fmt.Sprintf("the open registration limit must be 1 to 1000000, got %d", c.RegistrationOpenLimit))
 	}
 	for _, p := range c.RegistrationRedirectPatterns {
 		if _, err := compileRedirectPattern(p); err != nil {

@@ -189,12 +189,35 @@ func (p *Provider) register(r *http.Request) (*clientInformation, error) {
 		p.auditRegistration(ctx, r, models.EventClientRegistrationFailed, "", via, err)
 		return nil, err
 	}
+	if via == models.RegisteredOpen {
+		if err := p.openRegistrationRoom(ctx); err != nil {
+			p.auditRegistration(ctx, r, models.EventClientRegistrationFailed, "", via, err)
+			return nil, err
+		}
+	}
 	rat, err := p.db.RegisterClient(ctx, c)
 	if err != nil {
 		return nil, err
 	}
 	p.auditRegistration(ctx, r, models.EventClientRegistered, c.ID, via, nil)
 	return p.clientInformation(c, rat), nil
+}
+
+// openRegistrationRoom refuses an open registration once open
+// registration holds Config.RegistrationOpenLimit clients, so that
+// anonymous requests cannot grow the clients table without bound (the
+// endpoint is also rate limited). Two racing requests may both pass at
+// the limit; the bound holds within the number of instances.
+func (p *Provider) openRegistrationRoom(ctx context.Context) error {
+	n, err := p.db.CountRegisteredClients(ctx, models.RegisteredOpen, p.cfg.RegistrationOpenLimit)
+	if err != nil {
+		return err
+	}
+	if n >= p.cfg.RegistrationOpenLimit {
+		return op.NewStatusError((&oidc.Error{ErrorType: "temporarily_unavailable"}).
+			WithDescription("open registration is full; ask an administrator for an initial access token"), http.StatusServiceUnavailable)
+	}
+	return nil
 }
 
 // registrationGrant decides who may register: the ID of a valid initial

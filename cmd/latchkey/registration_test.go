@@ -92,6 +92,14 @@ func TestServeRegistrationFlags(t *testing.T) {
 	if _, probs := c.Serve.buildConfig(e); !strings.Contains(strings.Join(probs, ";"), "*://x/cb") {
 		t.Fatalf("wildcard scheme: %v", probs)
 	}
+	c, e = parseForTest(t, "serve", "--issuer", "http://localhost:8080", "--registration", "token", "--registration-open-limit=-1")
+	if _, probs := c.Serve.buildConfig(e); !strings.Contains(strings.Join(probs, ";"), "open registration limit") {
+		t.Fatalf("negative limit: %v", probs)
+	}
+	c, e = parseForTest(t, "serve", "--issuer", "http://localhost:8080", "--registration-open-limit", "50")
+	if cfg, _ := c.Serve.buildConfig(e); cfg.OIDC.RegistrationOpenLimit != 50 {
+		t.Fatalf("--registration-open-limit 50: %d", cfg.OIDC.RegistrationOpenLimit)
+	}
 	t.Setenv("LATCHKEY_REGISTRATION", "token")
 	c, e = parseForTest(t, "serve", "--issuer", "http://localhost:8080")
 	if cfg, _ := c.Serve.buildConfig(e); cfg.OIDC.Registration != "token" {

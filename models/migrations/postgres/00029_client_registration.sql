@@ -8,8 +8,11 @@
 -- (RFC 7592 §1), NULL for admin-made clients.
 ALTER TABLE clients ADD COLUMN registered_by TEXT NOT NULL DEFAULT '';
 ALTER TABLE clients ADD COLUMN registration_token_hash BYTEA;
+-- Open registration counts its clients up to a limit on this index.
+CREATE INDEX clients_registered_by ON clients (registered_by);
 -- +goose StatementEnd
 
 -- +goose Down
+DROP INDEX clients_registered_by;
 ALTER TABLE clients DROP COLUMN registration_token_hash;
 ALTER TABLE clients DROP COLUMN registered_by;
