@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -256,6 +258,13 @@ func TestDynamicClientRegistration(t *testing.T) {
 			t.Fatalf("register: %d %v", got.status, got.body)
 		}
 		kid := got.str("client_id")
+		if gts := fmt.Sprint(got.body["grant_types"]); !strings.Contains(gts, "authorization_code") || strings.Contains(gts, "client_credentials") {
+			t.Fatalf("grant_types %v", got.body["grant_types"])
+		}
+		cc := withParams(url.Values{"grant_type": {"client_credentials"}, "scope": {"openid"}}, assertionParams(key.assertion(t, kid, app.issuer)))
+		if ans := app.in(t).send(http.MethodPost, "/oauth/token", cc, nil); ans.str("error") != "unauthorized_client" {
+			t.Fatalf("client credentials for a self-registered client: %d %v", ans.status, ans.body)
+		}
 		r := app.newRP(kid, "", redirect, "openid")
 		r.oauth.Endpoint.AuthStyle = oauth2.AuthStyleInParams
 		authURL, f := r.authURL()
