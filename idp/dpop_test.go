@@ -7,6 +7,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -333,6 +334,14 @@ func TestDPoPCodeFlow(t *testing.T) {
 		in := app.in(t).send(http.MethodPost, "/oauth/introspect", url.Values{"token": {ans.str("access_token")}, "client_id": {conf.ID}, "client_secret": {confSecret}}, nil)
 		if cnf, _ := in.body["cnf"].(map[string]any); in.body["active"] != true || in.str("token_type") != "DPoP" || cnf["jkt"] != key.jkt {
 			t.Fatalf("introspection %v, want active, token_type DPoP, cnf.jkt (RFC 9449 §6.2)", in.body)
+		}
+		// A resource server that got the token as "Authorization: DPoP …"
+		// introspects it as it is, authenticated with Basic and a hint.
+		basic := "Basic " + base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(conf.ID)+":"+url.QueryEscape(confSecret)))
+		in = app.in(t).send(http.MethodPost, "/oauth/introspect", url.Values{"token": {ans.str("access_token")}, "token_type_hint": {"access_token"}},
+			map[string]string{"Authorization": basic})
+		if cnf, _ := in.body["cnf"].(map[string]any); in.body["active"] != true || in.str("token_type") != "DPoP" || cnf["jkt"] != key.jkt {
+			t.Fatalf("introspection with Basic and a hint %v, want active, token_type DPoP, cnf.jkt", in.body)
 		}
 		// RFC 9449 §5: a confidential client's refresh token is not bound
 		// to the key; the new access token is bound to the new proof's.
