@@ -232,6 +232,20 @@ func TestFAPI2Profile(t *testing.T) {
 		}
 	})
 
+	t.Run("a DPoP proof signed RS256 is refused", func(t *testing.T) {
+		f := newFlow()
+		code := pushAndSignIn(t, withParams(r.authParams(f), fc.assertion(t, app, jose.ES256)))
+		form := withParams(url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {redirect},
+			"code_verifier": {f.verifier}}, fc.assertion(t, app, jose.ES256))
+		if tok := app.in(t).send(http.MethodPost, "/oauth/token", form, map[string]string{"DPoP": rsaDPoPProof(t, fc.rsa, tokenURL)}); tok.str("error") != "invalid_dpop_proof" {
+			t.Fatalf("RS256 DPoP proof: %d %v", tok.status, tok.body)
+		}
+		// Refused before the code was looked at: it still redeems.
+		if tok := redeem(t, code, f, jose.ES256, true); tok.status != http.StatusOK {
+			t.Fatalf("after a refused proof: %d %v", tok.status, tok.body)
+		}
+	})
+
 	t.Run("codes live at most 60 seconds", func(t *testing.T) {
 		f := newFlow()
 		code := pushAndSignIn(t, withParams(r.authParams(f), fc.assertion(t, app, jose.ES256)))
@@ -280,4 +294,21 @@ func TestFAPI2ProfileNeedsAClientThatCanMeetIt(t *testing.T) {
 	if err != nil || got.IDTokenAlg != "ES256" || !got.FAPI2() || !got.NeedsPAR() || !got.NeedsPKCE() || !got.NeedsDPoP() {
 		t.Fatalf("stored %+v %v", got, err)
 	}
+}
+
+// rsaDPoPProof is a DPoP proof for POST htu signed RS256 with k.
+func rsaDPoPProof(t *testing.T, k *rsa.PrivateKey, htu string) string {
+	t.Helper()
+	opts := (&jose.SignerOptions{EmbedJWK: true}).WithType("dpop+jwt")
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.RS256, Key: k}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	payload, _ := json.Marshal(map[string]any{"jti": models.NewToken(), "htm": http.MethodPost, "htu": htu, "iat": time.Now().Unix()})
+	jws, err := signer.Sign(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := jws.CompactSerialize()
+	return s
 }

@@ -9,8 +9,10 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -91,6 +93,7 @@ func errUseDPoPNonce() *oidc.Error {
 // dpopProof is a proof that passed checkDPoPProof.
 type dpopProof struct {
 	jkt     string // RFC 7638 thumbprint of its key, base64url
+	alg     string // its JWS algorithm
 	jtiHash []byte
 	expires time.Time // when its jti may be forgotten
 }
@@ -181,7 +184,7 @@ func (p *Provider) checkDPoPProof(h http.Header, method, endpoint, accessToken s
 		return nil, errInvalidDPoPProof("the DPoP proof's key has no thumbprint").WithParent(err)
 	}
 	jti := sha256.Sum256([]byte(jkt + "." + c.JTI))
-	return &dpopProof{jkt: jkt, jtiHash: jti[:], expires: issued.Add(dpopMaxAge)}, nil
+	return &dpopProof{jkt: jkt, alg: hdr.Algorithm, jtiHash: jti[:], expires: issued.Add(dpopMaxAge)}, nil
 }
 
 // sameHTU compares a proof's htu with the endpoint's URL without the
@@ -236,6 +239,9 @@ func (p *Provider) tokenDPoP(ctx context.Context, r *op.Request[struct{}], clien
 			return "", errInvalidDPoPProof("this client must send a DPoP proof (RFC 9449)")
 		}
 		return "", nil
+	}
+	if c, ok := client.(*clientAdapter); ok && c.m.FAPI2() && !slices.Contains(models.FAPI2Algs, proof.alg) { // FAPI 2.0 §5.4.1
+		return "", errInvalidDPoPProof(fmt.Sprintf("the FAPI 2.0 profile allows DPoP proofs signed with %v only", models.FAPI2Algs))
 	}
 	if err := p.usedDPoPProof(ctx, proof); err != nil {
 		return "", err
