@@ -102,7 +102,7 @@ func TestFAPI2Profile(t *testing.T) {
 	fc := newFAPIClient(t, app, redirect)
 	r := app.newRP(fc.id, "", redirect, "openid")
 	dk := newDPoPKey(t)
-	tokenURL := app.issuer + "/oauth/token"
+	parURL, tokenURL := app.issuer+"/oauth/par", app.issuer+"/oauth/token"
 
 	push := func(t *testing.T, params url.Values) oauthAnswer {
 		t.Helper()
@@ -205,6 +205,17 @@ func TestFAPI2Profile(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("PAR with an assertion for the endpoint URL or an aud array", func(t *testing.T) {
+		now := time.Now()
+		for _, aud := range []any{parURL, []string{app.issuer}} {
+			a := assertionParams(fc.sign(t, jose.ES256, "", map[string]any{"iss": fc.id, "sub": fc.id, "aud": aud,
+				"iat": now.Unix(), "exp": now.Add(time.Minute).Unix(), "jti": models.NewToken()}))
+			if ans := push(t, withParams(r.authParams(newFlow()), a)); ans.str("error") != "invalid_client" {
+				t.Fatalf("aud %v: %d %v, want invalid_client", aud, ans.status, ans.body)
+			}
+		}
+	})
 
 	t.Run("a PS256 request object is accepted", func(t *testing.T) {
 		f := newFlow()

@@ -82,3 +82,21 @@ func jwtAlg(raw string) string {
 	}
 	return h.Alg
 }
+
+// audIsIssuer says whether a compact JWT's aud is exactly the string
+// issuer (not an array, not an endpoint URL).
+func audIsIssuer(raw, issuer string) bool {
+	parts := strings.Split(raw, ".")
+	if len(parts) != 3 {
+		return false
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return false
+	}
+	var c struct {
+		AUD json.RawMessage `json:"aud"`
+	}
+	var aud string
+	return json.Unmarshal(payload, &c) == nil && json.Unmarshal(c.AUD, &aud) == nil && aud == issuer
+}

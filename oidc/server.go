@@ -181,6 +181,9 @@ func (s *server) VerifyClient(ctx context.Context, r *op.Request[op.ClientCreden
 		if c.FAPI2() && !slices.Contains(models.FAPI2Algs, jwtAlg(cc.ClientAssertion)) { // FAPI 2.0 §5.4.1
 			return nil, oidc.ErrInvalidClient().WithDescription("the FAPI 2.0 profile allows client assertions signed with %v only", models.FAPI2Algs)
 		}
+		if c.FAPI2() && !audIsIssuer(cc.ClientAssertion, s.p.cfg.Issuer) { // FAPI 2.0 §5.3.2.1 item 8
+			return nil, oidc.ErrInvalidClient().WithDescription("the FAPI 2.0 profile accepts only the issuer identifier, as a string, as a client assertion's aud")
+		}
 		return &clientAdapter{m: c, cfg: &st.cfg}, nil
 	}
 	c, err := st.loadClient(ctx, cc.ClientID)
