@@ -116,7 +116,7 @@ func TestFAPI2Profile(t *testing.T) {
 			t.Fatalf("PAR %d %v", ans.status, ans.body)
 		}
 		cb := b.in(t).signIn(parAuthorizeURL(app.issuer, fc.id, ans.str("request_uri")))
-		if cb.Query().Get("iss") != app.issuer { // RFC 9207, FAPI 2.0 §5.3.2.2 item 13
+		if cb.Query().Get("iss") != app.issuer { // RFC 9207, required by FAPI 2.0
 			t.Fatalf("callback without iss: %s", cb)
 		}
 		return cb.Query().Get("code")

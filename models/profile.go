@@ -2,19 +2,19 @@ package models
 
 import "fmt"
 
-// ProfileFAPI2 is the FAPI 2.0 Security Profile (FAPI 2.0 Security
-// Profile, final, §5.3): a client under it must send every authorization
-// request through PAR (§5.3.2.2 item 2), with PKCE S256 (item 3); it
-// authenticates with private_key_jwt (§5.3.2.1 item 4, mTLS not offered),
-// gets only DPoP-bound access tokens (§5.3.2.2 item 8), signs assertions
-// and request objects with ES256 or PS256 (§5.4.1; EdDSA is not offered)
-// and gets ES256 ID tokens; codes live at most 60 s (§5.3.2.2 item 11,
-// our maximum for every client) and every authorization response carries
-// iss (item 13, every client).
+// ProfileFAPI2 is the FAPI 2.0 Security Profile (OpenID FAPI 2.0
+// Security Profile, authorization server requirements and cryptography):
+// a client under it must send every authorization request through PAR
+// (with redirect_uri), with PKCE S256; it authenticates with
+// private_key_jwt whose aud is the issuer (mTLS is not offered), gets
+// only DPoP-bound access tokens, signs assertions, request objects and
+// DPoP proofs with ES256 or PS256 (EdDSA is not offered) and gets ES256
+// ID tokens; codes live at most 60 s (our maximum for every client) and
+// every authorization response carries iss (RFC 9207, every client).
 const ProfileFAPI2 = "fapi2"
 
 // FAPI2Algs are the signature algorithms the FAPI 2.0 profile allows for
-// client assertions and request objects (FAPI 2.0 §5.4.1).
+// client assertions, request objects and DPoP proofs.
 var FAPI2Algs = []string{"ES256", "PS256"}
 
 // FAPI2 says whether the client is under the FAPI 2.0 profile.
@@ -34,11 +34,11 @@ func (c *Client) CheckProfile() error {
 	}
 	switch {
 	case c.Public:
-		return fmt.Errorf("%w: the FAPI 2.0 profile is for confidential clients only (FAPI 2.0 §5.3.2.1)", ErrInvalid)
+		return fmt.Errorf("%w: the FAPI 2.0 profile is for confidential clients only", ErrInvalid)
 	case c.JWKS == "":
 		return fmt.Errorf("%w: the FAPI 2.0 profile needs the client's public keys (JWKS) for private_key_jwt", ErrInvalid)
 	case c.IDTokenAlg != "ES256":
-		return fmt.Errorf("%w: the FAPI 2.0 profile needs ES256 ID tokens (FAPI 2.0 §5.4.1 allows PS256, ES256 or EdDSA)", ErrInvalid)
+		return fmt.Errorf("%w: the FAPI 2.0 profile needs ES256 ID tokens (it allows PS256, ES256 or EdDSA signatures)", ErrInvalid)
 	}
 	return nil
 }

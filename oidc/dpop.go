@@ -240,7 +240,7 @@ func (p *Provider) tokenDPoP(ctx context.Context, r *op.Request[struct{}], clien
 		}
 		return "", nil
 	}
-	if c, ok := client.(*clientAdapter); ok && c.m.FAPI2() && !slices.Contains(models.FAPI2Algs, proof.alg) { // FAPI 2.0 §5.4.1
+	if c, ok := client.(*clientAdapter); ok && c.m.FAPI2() && !slices.Contains(models.FAPI2Algs, proof.alg) { // FAPI 2.0 Security Profile, cryptography: PS256, ES256 (EdDSA not offered)
 		return "", errInvalidDPoPProof(fmt.Sprintf("the FAPI 2.0 profile allows DPoP proofs signed with %v only", models.FAPI2Algs))
 	}
 	if err := p.usedDPoPProof(ctx, proof); err != nil {

@@ -188,7 +188,7 @@ func toSigAlgs(names []string) []jose.SignatureAlgorithm {
 
 // checkFAPI2RequestObjectAlg refuses a request object of a client under
 // the FAPI 2.0 profile signed with another algorithm than ES256 or PS256
-// (FAPI 2.0 §5.4.1). An unknown client passes on to the key look-up,
+// (FAPI 2.0 Security Profile, cryptography). An unknown client passes on to the key look-up,
 // which refuses it.
 func (p *Provider) checkFAPI2RequestObjectAlg(ctx context.Context, clientID, alg string) error {
 	c, err := p.storage.loadClient(ctx, clientID)

@@ -109,7 +109,7 @@ func (p *Provider) pushAuthRequest(r *http.Request) (*parResponse, error) {
 	if _, err := applyClaimsRequest(req, params.Get(claimsParam)); err != nil { // claimsparam.go
 		return nil, err
 	}
-	if c.m.FAPI2() && params.Get("redirect_uri") == "" { // FAPI 2.0 §5.3.2.2 item 9
+	if c.m.FAPI2() && params.Get("redirect_uri") == "" { // FAPI 2.0 Security Profile: redirect_uri is required in PAR
 		return nil, oidc.ErrInvalidRequest().WithDescription("the FAPI 2.0 profile requires redirect_uri in a pushed request")
 	}
 	if err := p.checkPushed(ctx, c, req); err != nil {

@@ -178,10 +178,10 @@ func (s *server) VerifyClient(ctx context.Context, r *op.Request[op.ClientCreden
 		if err != nil {
 			return nil, err
 		}
-		if c.FAPI2() && !slices.Contains(models.FAPI2Algs, jwtAlg(cc.ClientAssertion)) { // FAPI 2.0 §5.4.1
+		if c.FAPI2() && !slices.Contains(models.FAPI2Algs, jwtAlg(cc.ClientAssertion)) { // FAPI 2.0 Security Profile, cryptography
 			return nil, oidc.ErrInvalidClient().WithDescription("the FAPI 2.0 profile allows client assertions signed with %v only", models.FAPI2Algs)
 		}
-		if c.FAPI2() && !audIsIssuer(cc.ClientAssertion, s.p.cfg.Issuer) { // FAPI 2.0 §5.3.2.1 item 8
+		if c.FAPI2() && !audIsIssuer(cc.ClientAssertion, s.p.cfg.Issuer) { // FAPI 2.0 Security Profile (and RFC 7523bis): aud is the issuer, a string
 			return nil, oidc.ErrInvalidClient().WithDescription("the FAPI 2.0 profile accepts only the issuer identifier, as a string, as a client assertion's aud")
 		}
 		return &clientAdapter{m: c, cfg: &st.cfg}, nil
@@ -193,7 +193,7 @@ func (s *server) VerifyClient(ctx context.Context, r *op.Request[op.ClientCreden
 	if c.Public && oidc.GrantType(r.Form.Get("grant_type")) == oidc.GrantTypeClientCredentials {
 		return nil, oidc.ErrInvalidClient().WithDescription("public clients cannot use the client credentials grant")
 	}
-	if c.FAPI2() { // FAPI 2.0 §5.3.2.1 item 4: private_key_jwt (mTLS is not offered)
+	if c.FAPI2() { // FAPI 2.0 Security Profile: private_key_jwt or mTLS (mTLS is not offered)
 		return nil, oidc.ErrInvalidClient().WithDescription("the FAPI 2.0 profile requires private_key_jwt client authentication")
 	}
 	if !c.Public && (c.JWKS != "" || !c.CheckSecret(cc.ClientSecret)) { // private_key_jwt clients have no usable secret
