@@ -143,10 +143,12 @@ func TestFAPI2Profile(t *testing.T) {
 		if err != nil || idt.Subject != user.ID || idt.Nonce != f.nonce {
 			t.Fatalf("ID token (go-oidc): %v %v", idt, err)
 		}
-		var hdr struct{ Alg string }
-		head, _ := b64urlDecode(strings.Split(tok.str("id_token"), ".")[0])
-		if json.Unmarshal(head, &hdr) != nil || hdr.Alg != "ES256" {
-			t.Fatalf("ID token alg %q", hdr.Alg)
+		for _, name := range []string{"id_token", "access_token"} { // PS256 or ES256 only; we sign with ES256
+			var hdr struct{ Alg string }
+			head, _ := b64urlDecode(strings.Split(tok.str(name), ".")[0])
+			if json.Unmarshal(head, &hdr) != nil || hdr.Alg != "ES256" {
+				t.Fatalf("%s alg %q", name, hdr.Alg)
+			}
 		}
 	})
 
