@@ -25,6 +25,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/latchkey-idp/latchkey/models"
+	"github.com/latchkey-idp/latchkey/oidc"
 )
 
 // in returns the browser bound to a subtest, so failures stop the subtest
@@ -246,7 +247,7 @@ func attackerPage(t *testing.T, host, action string) string {
 // filter, and the CSRF refusal page.
 func TestBrowserAdminConsolePages(t *testing.T) {
 	exe := findChromium(t)
-	app := newAdminApp(t)
+	app := newAdminApp(t, withRegistration(oidc.RegistrationToken))
 	ctx := context.Background()
 	shots := artifactDir(t)
 	_, adminLink := app.newUser("root", true)
@@ -489,6 +490,38 @@ func TestBrowserAdminConsolePages(t *testing.T) {
 		if st := scimGet(); st != http.StatusUnauthorized {
 			c.fatalf("SCIM with a revoked token: %d, want 401", st)
 		}
+	})
+
+	t.Run("registration tokens", func(t *testing.T) {
+		c := c.in(t)
+		c.open(app.adminURL + "/admin/registration-tokens")
+		c.expectText(".empty", "No initial access tokens yet.")
+		c.expectText("#registration-endpoint", app.issuer+"/oauth/register")
+		c.expectText("#registration-mode", "needs one of these tokens")
+		c.fill("registration-token-name", "Agent platform")
+		if st := c.submit("create an initial access token", "#create-registration-token"); st != http.StatusCreated {
+			c.fatalf("create registration token: status %d, want 201", st)
+		}
+		raw := c.value("new-token")
+		shot(c, "registration-token-created")
+		reg := app.register(map[string]any{"redirect_uris": []string{"https://agent.example/cb"}, "client_name": "Helpful Agent"}, raw)
+		if reg.status != http.StatusCreated {
+			c.fatalf("register with the new token: %d %v", reg.status, reg.body)
+		}
+		c.open(app.adminURL + "/admin/clients")
+		c.expectText("table", "self-registered")
+		c.open(app.adminURL + "/admin/clients/" + reg.str("client_id"))
+		c.expectText("#self-registered", "self-registered")
+		shot(c, "client-self-registered")
+		c.open(app.adminURL + "/admin/registration-tokens")
+		if html := c.eval(`document.documentElement.outerHTML`); strings.Contains(html, raw) {
+			c.fatalf("the initial access token is shown again")
+		}
+		c.expectText("table", "active")
+		c.submit("revoke the initial access token", `form[action$="/revoke"] button`)
+		c.expectText(".notice.ok", "The initial access token was revoked")
+		c.expectText("table", "revoked")
+		wantRefused(t, app.register(map[string]any{"redirect_uris": []string{"https://agent.example/cb"}}, raw), http.StatusUnauthorized, "invalid_token")
 	})
 
 	t.Run("user", func(t *testing.T) {

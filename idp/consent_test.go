@@ -79,6 +79,9 @@ func TestConsent(t *testing.T) {
 			t.Errorf("consent page lacks %q", want)
 		}
 	}
+	if strings.Contains(body, "consent-unverified") {
+		t.Error("the consent page of an admin-made client says it registered itself")
+	}
 
 	// Jumping to the op's callback before answering the consent page must
 	// end this very request (the client's redirect URI, with f's state) in

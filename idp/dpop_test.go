@@ -7,6 +7,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -334,6 +335,14 @@ func TestDPoPCodeFlow(t *testing.T) {
 		if cnf, _ := in.body["cnf"].(map[string]any); in.body["active"] != true || in.str("token_type") != "DPoP" || cnf["jkt"] != key.jkt {
 			t.Fatalf("introspection %v, want active, token_type DPoP, cnf.jkt (RFC 9449 §6.2)", in.body)
 		}
+		// A resource server that got the token as "Authorization: DPoP …"
+		// introspects it as it is, authenticated with Basic and a hint.
+		basic := "Basic " + base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(conf.ID)+":"+url.QueryEscape(confSecret)))
+		in = app.in(t).send(http.MethodPost, "/oauth/introspect", url.Values{"token": {ans.str("access_token")}, "token_type_hint": {"access_token"}},
+			map[string]string{"Authorization": basic})
+		if cnf, _ := in.body["cnf"].(map[string]any); in.body["active"] != true || in.str("token_type") != "DPoP" || cnf["jkt"] != key.jkt {
+			t.Fatalf("introspection with Basic and a hint %v, want active, token_type DPoP, cnf.jkt", in.body)
+		}
 		// RFC 9449 §5: a confidential client's refresh token is not bound
 		// to the key; the new access token is bound to the new proof's.
 		other := newDPoPKey(t)
@@ -444,6 +453,18 @@ func TestDPoPServerNonce(t *testing.T) {
 	ans = app.clientCredentials(svc.ID, secret, key.proof(http.MethodPost, tokenURL, proofOpts{nonce: nonce, iat: app.clock.Now()}))
 	if ans.status != http.StatusBadRequest || ans.str("error") != "use_dpop_nonce" {
 		t.Fatalf("stale nonce: %d %v", ans.status, ans.body)
+	}
+	// The device authorization endpoint, where a proof binds the device
+	// code, hands out the nonce too.
+	app.clock.Advance(-11 * time.Minute)
+	deviceURL, form := app.issuer+"/device_authorization", url.Values{"client_id": {svc.ID}, "client_secret": {secret}, "scope": {"openid"}}
+	dev := app.send(http.MethodPost, "/device_authorization", form, map[string]string{"DPoP": key.proof(http.MethodPost, deviceURL, proofOpts{})})
+	if nonce = dev.header.Get("DPoP-Nonce"); dev.str("error") != "use_dpop_nonce" || nonce == "" {
+		t.Fatalf("device authorization proof without nonce: %d %v nonce %q", dev.status, dev.body, nonce)
+	}
+	dev = app.send(http.MethodPost, "/device_authorization", form, map[string]string{"DPoP": key.proof(http.MethodPost, deviceURL, proofOpts{nonce: nonce})})
+	if dev.status != http.StatusOK || dev.str("device_code") == "" {
+		t.Fatalf("device authorization proof with the nonce: %d %v", dev.status, dev.body)
 	}
 }
 

@@ -5,11 +5,13 @@ import (
 	_ "embed"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"golang.org/x/oauth2"
 
 	"github.com/latchkey-idp/latchkey/models"
 )
@@ -117,6 +119,7 @@ func TestBrowserLayoutAndAccessibility(t *testing.T) {
 		{"tokens", "/admin/tokens"},
 		{"audit", "/admin/audit"},
 		{"branding", "/admin/branding"},
+		{"registration-tokens", "/admin/registration-tokens"},
 	} {
 		admin.checkPage(shots, "console-"+p.name, app.adminURL+p.path)
 	}
@@ -130,6 +133,20 @@ func TestBrowserLayoutAndAccessibility(t *testing.T) {
 		return ok && u.Path == "/account" && strings.Contains(s.Text, "Alice's phone")
 	})
 	alice.checkPage(shots, "account", app.issuer+"/account")
+	// The consent page of an application that registered itself (RFC
+	// 7591) carries a notice that no admin checked its name.
+	agent := &models.Client{Name: "Helpful Agent", Public: true, RedirectURIs: models.StringList{"http://127.0.0.1:53123/callback"},
+		RegisteredBy: models.RegisteredOpen, RequirePKCE: true}
+	if _, err := app.db.RegisterClient(ctx, agent); err != nil {
+		t.Fatal(err)
+	}
+	agentAuth := app.issuer + "/authorize?" + url.Values{"client_id": {agent.ID}, "response_type": {"code"}, "scope": {"openid profile"},
+		"redirect_uri": {agent.RedirectURIs[0]}, "state": {"st"}, "code_challenge": {s256(oauth2.GenerateVerifier())},
+		"code_challenge_method": {"S256"}}.Encode()
+	alice.checkPage(shots, "consent-self-registered", agentAuth)
+	if text, err := chromedp.Run(alice.ctx, chromedp.Text(chromedp.CSS("#consent-unverified"))); err != nil || !strings.Contains(text, "127.0.0.1:53123") {
+		alice.fatalf("self-registered consent notice %q: %v", text, err)
+	}
 
 	// Public pages of a browser that is not signed in.
 	anon := newChromeFor(t, exe, true, 5*time.Minute)

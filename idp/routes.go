@@ -198,6 +198,9 @@ func (s *Server) routeTable() []route {
 		{internal, post, "/admin/signup-links", adm.HandleSignupLinkCreate, view},
 		{internal, post, "/admin/signup-links/:id/revoke", adm.HandleSignupLinkRevoke, view},
 		{internal, post, "/admin/signup-policy", adm.HandleSignupPolicySet, view},
+		{internal, get, "/admin/registration-tokens", adm.HandleRegistrationTokensList, view},
+		{internal, post, "/admin/registration-tokens", adm.HandleRegistrationTokenCreate, view},
+		{internal, post, "/admin/registration-tokens/:id/revoke", adm.HandleRegistrationTokenRevoke, view},
 	}...)
 
 	// Admin REST API (docs/openapi.yaml): bearer API tokens, JSON errors,
@@ -236,6 +239,9 @@ func (s *Server) routeTable() []route {
 		{internal, get, "/api/v1/signup-links", adm.HandleAPISignupLinksList, api},
 		{internal, post, "/api/v1/signup-links", adm.HandleAPISignupLinkCreate, api},
 		{internal, del, "/api/v1/signup-links/:id", adm.HandleAPISignupLinkRevoke, api},
+		{internal, get, "/api/v1/registration-tokens", adm.HandleAPIRegistrationTokensList, api},
+		{internal, post, "/api/v1/registration-tokens", adm.HandleAPIRegistrationTokenCreate, api},
+		{internal, del, "/api/v1/registration-tokens/:id", adm.HandleAPIRegistrationTokenRevoke, api},
 	}...)
 
 	// SCIM provisioning (RFC 7644, idp/scim): bearer SCIM tokens, SCIM
@@ -244,6 +250,14 @@ func (s *Server) routeTable() []route {
 		scimLimit := s.rateLimit(RateLimitSCIM)
 		t = append(t, route{public, anyMethod, "/scim/v2", s.scim.HandleSCIM, mw(scimLimit, noStore)},
 			route{public, anyMethod, "/scim/v2/*", s.scim.HandleSCIM, mw(scimLimit, noStore)})
+	}
+
+	// Dynamic client registration (RFC 7591) and the client configuration
+	// endpoint (RFC 7592), when serve --registration turns them on; limited
+	// with the token endpoint.
+	if s.op.RegistrationEnabled() {
+		t = append(t, route{public, anyMethod, "/oauth/register", op, mw(tokenLimit, noStore, opCSP)},
+			route{public, anyMethod, "/oauth/register/:id", op, mw(tokenLimit, noStore, opCSP)})
 	}
 
 	if s.cfg.Pprof {

@@ -171,7 +171,8 @@ func (s *Server) wire() {
 			return IssueSetupLink(ctx, s.db, cfg.Issuer, userID, cfg.SetupLinkTTL, actor)
 		},
 		Config: admin.Config{Issuer: cfg.Issuer, AdminURL: cfg.AdminURL, SessionTTL: cfg.SessionTTL,
-			SetupLinkTTL: cfg.SetupLinkTTL, Warning: cfg.MasterKeyWarning, Now: cfg.Now, Logger: cfg.Logger, Outbound: cfg.OIDC.Outbound},
+			SetupLinkTTL: cfg.SetupLinkTTL, Warning: cfg.MasterKeyWarning, Now: cfg.Now, Logger: cfg.Logger, Outbound: cfg.OIDC.Outbound,
+			Registration: cfg.OIDC.Registration},
 		Signup: s.adminSignup(), // signup.go
 		Mail:   s.adminMail()})  // mail.go
 	s.scim = scim.New(scim.Deps{DB: s.db, Config: scim.Config{BaseURL: cfg.Issuer + "/scim/v2", Now: cfg.Now, Logger: cfg.Logger}})

@@ -181,10 +181,30 @@ var ErrCodeReused = errors.New("authorization code already used")
 // issued from it is revoked (RFC 6749 §4.1.2: the code MUST NOT be used
 // more than once, and tokens issued from it SHOULD be revoked).
 func (db *GrantStore) RedeemAuthCode(ctx context.Context, codeHash []byte) (*AuthRequest, error) {
+	return db.redeemAuthCode(ctx, codeHash, "", false)
+}
+
+// ErrWrongKey is returned by RedeemBoundAuthCode for a code bound to
+// another DPoP key; the code stays unused.
+var ErrWrongKey = errors.New("the authorization code is bound to another DPoP key")
+
+// RedeemBoundAuthCode is RedeemAuthCode for a token request whose DPoP
+// proof is of the key with thumbprint jkt ("" without a proof): a code
+// bound to another key (dpop_jkt, RFC 9449 §10) is refused with
+// ErrWrongKey in the same statement that would mark it used, so a thief
+// holding the code but not the key cannot spend it for its owner.
+func (db *GrantStore) RedeemBoundAuthCode(ctx context.Context, codeHash []byte, jkt string) (*AuthRequest, error) {
+	return db.redeemAuthCode(ctx, codeHash, jkt, true)
+}
+
+func (db *GrantStore) redeemAuthCode(ctx context.Context, codeHash []byte, jkt string, checkKey bool) (*AuthRequest, error) {
 	now := db.Now()
 	var ar AuthRequest
-	err := scanAuthRequest(db.rawRow(ctx, db.rawPool(true), "UPDATE auth_requests SET code_used_at = ? WHERE code_hash = ? AND code_used_at IS NULL RETURNING "+authRequestColumns,
-		now, codeHash), &ar) // raw.go
+	q, args := "UPDATE auth_requests SET code_used_at = ? WHERE code_hash = ? AND code_used_at IS NULL", []any{now, codeHash}
+	if checkKey {
+		q, args = q+" AND (dpop_jkt = '' OR dpop_jkt = ?)", append(args, jkt)
+	}
+	err := scanAuthRequest(db.rawRow(ctx, db.rawPool(true), q+" RETURNING "+authRequestColumns, args...), &ar) // raw.go
 	db.yieldIfWriter()
 	if err = db.rawErr(err); err != nil && !errors.Is(err, ErrNotFound) {
 		return nil, err
@@ -193,6 +213,9 @@ func (db *GrantStore) RedeemAuthCode(ctx context.Context, codeHash []byte) (*Aut
 		var ar AuthRequest
 		if err := db.ctx(ctx).First(&ar, "code_hash = ?", codeHash).Error; err != nil {
 			return nil, fmt.Errorf("authorization code: %w", translate(err))
+		}
+		if checkKey && ar.CodeUsedAt == nil {
+			return nil, fmt.Errorf("authorization code: %w", ErrWrongKey)
 		}
 		if err := db.RevokeByAuthRequest(ctx, ar.ID); err != nil {
 			return nil, err

@@ -89,15 +89,41 @@ type Client struct {
 	LaunchURL string
 	LogoURL   string
 	LogoType  string `gorm:"<-:false"`
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	// Profile is the client's security profile: "" none, or ProfileFAPI2
+	// (CheckProfile).
+	Profile string `gorm:"column:profile"`
+	// RegisteredBy says how the client was made: "" by an admin,
+	// RegisteredOpen by open dynamic registration (RFC 7591), otherwise
+	// the ID of the initial access token it registered with.
+	RegisteredBy string `gorm:"column:registered_by"`
+	// RegistrationTokenHash is the SHA-256 of the client's registration
+	// access token (RFC 7592 §1); nil for admin-made clients.
+	RegistrationTokenHash []byte `gorm:"column:registration_token_hash"`
+	CreatedAt             time.Time
+	UpdatedAt             time.Time
 }
+
+// RegisteredOpen is Client.RegisteredBy of a client that registered
+// itself without an initial access token.
+const RegisteredOpen = "open"
+
+// SelfRegistered says whether the client registered itself (RFC 7591)
+// rather than being made by an admin.
+func (c *Client) SelfRegistered() bool { return c.RegisteredBy != "" }
 
 // NeedsPKCE says whether the client's authorization requests must carry
 // an S256 code challenge: always for public clients, which have no secret
 // to bind the code to (RFC 9700 §2.1.1, OAuth 2.1 §4.1.1), and for
 // confidential clients whose admin asked for it.
-func (c *Client) NeedsPKCE() bool { return c.Public || c.RequirePKCE }
+func (c *Client) NeedsPKCE() bool { return c.Public || c.RequirePKCE || c.FAPI2() }
+
+// NeedsPAR says whether the client's authorization requests must come
+// through the PAR endpoint: asked for, or under the FAPI 2.0 profile.
+func (c *Client) NeedsPAR() bool { return c.RequirePAR || c.FAPI2() }
+
+// NeedsDPoP says whether the client's token requests must carry a DPoP
+// proof: asked for, or under the FAPI 2.0 profile.
+func (c *Client) NeedsDPoP() bool { return c.RequireDPoP || c.FAPI2() }
 
 // CreateClient inserts c. For a confidential client it generates the secret
 // and returns it (shown once); for a public client the secret is "".
@@ -126,6 +152,9 @@ func (db *ClientStore) CreateClient(ctx context.Context, c *Client) (secret stri
 	if c.IDTokenClaims, err = CheckIDTokenClaims(c.IDTokenClaims); err != nil {
 		return "", err
 	}
+	if err := c.CheckProfile(); err != nil {
+		return "", err
+	}
 	if c.PostLogoutRedirectURIs == nil {
 		c.PostLogoutRedirectURIs = StringList{}
 	}
@@ -138,7 +167,7 @@ func (db *ClientStore) CreateClient(ctx context.Context, c *Client) (secret stri
 	if c.AccessTokenAudience == nil {
 		c.AccessTokenAudience = StringList{}
 	}
-	if !c.Public {
+	if !c.Public && !c.SelfRegistered() { // registered clients use private_key_jwt (registration.go)
 		secret = NewToken()
 		c.SecretHash = HashToken(secret)
 	}
@@ -183,6 +212,9 @@ func (db *ClientStore) ListClients(ctx context.Context) ([]Client, error) {
 func (db *ClientStore) SaveClient(ctx context.Context, c *Client) error {
 	var err error
 	if c.IDTokenClaims, err = CheckIDTokenClaims(c.IDTokenClaims); err != nil {
+		return err
+	}
+	if err := c.CheckProfile(); err != nil {
 		return err
 	}
 	res := db.ctx(ctx).Model(&Client{}).Where("id = ?", c.ID).Select("*").Omit("id", "created_at").Updates(c)

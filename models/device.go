@@ -34,6 +34,22 @@ type DeviceAuthorization struct {
 	ExpiresAt      time.Time
 	LastPolledAt   *time.Time
 	RedeemedAt     *time.Time
+	// DPoPJKT is the thumbprint of the DPoP key the device code is bound
+	// to ("" none): only a token request with that key's proof may poll.
+	DPoPJKT string `gorm:"column:dpop_jkt"`
+}
+
+// BindDeviceAuthorization binds the device code to the DPoP key with
+// thumbprint jkt. Errors: ErrNotFound.
+func (db *GrantStore) BindDeviceAuthorization(ctx context.Context, deviceCodeHash []byte, jkt string) error {
+	res := db.ctx(ctx).Model(&DeviceAuthorization{}).Where("device_code_hash = ?", deviceCodeHash).Update("dpop_jkt", jkt)
+	if res.Error != nil {
+		return translate(res.Error)
+	}
+	if res.RowsAffected == 0 {
+		return fmt.Errorf("device authorization: %w", ErrNotFound)
+	}
+	return nil
 }
 
 // ErrDuplicateUserCode means the user code is taken; generate another.
@@ -94,8 +110,11 @@ var ErrSlowDown = errors.New("polling too fast")
 // PollDeviceAuthorization records a poll by the device and returns the
 // grant. It fails with ErrSlowDown when the previous poll was less than
 // interval ago, and ErrNotFound for an unknown code. An approved grant is
-// redeemed by this call (single use): a later poll gets ErrConflict.
-func (db *GrantStore) PollDeviceAuthorization(ctx context.Context, deviceCodeHash []byte, clientID string, interval time.Duration) (*DeviceAuthorization, error) {
+// redeemed by this call (single use): a later poll gets ErrConflict. When
+// jkt is not nil, a code bound to another DPoP key is refused with
+// ErrWrongKey before anything is recorded, so a poll without the key
+// neither redeems the grant nor slows its owner down.
+func (db *GrantStore) PollDeviceAuthorization(ctx context.Context, deviceCodeHash []byte, clientID string, interval time.Duration, jkt *string) (*DeviceAuthorization, error) {
 	now := db.Now().Truncate(time.Microsecond) // equality-compared later; Postgres keeps µs
 	var d DeviceAuthorization
 	if err := db.ctx(ctx).First(&d, "device_code_hash = ? AND client_id = ?", deviceCodeHash, clientID).Error; err != nil {
@@ -103,6 +122,9 @@ func (db *GrantStore) PollDeviceAuthorization(ctx context.Context, deviceCodeHas
 	}
 	if d.RedeemedAt != nil {
 		return nil, fmt.Errorf("device code already used: %w", ErrConflict)
+	}
+	if jkt != nil && d.DPoPJKT != "" && d.DPoPJKT != *jkt {
+		return nil, fmt.Errorf("device code: %w", ErrWrongKey)
 	}
 	// Slow down on a too-fast poll, claimed atomically so two concurrent
 	// polls cannot both pass.

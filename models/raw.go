@@ -111,12 +111,12 @@ func (db *conn) rawRow(ctx context.Context, pool gorm.ConnPool, q string, args .
 
 const clientColumns = "id, secret_hash, name, public, redirect_uris, post_logout_redirect_uris, allowed_scopes, allowed_groups, " +
 	"id_token_alg, access_token_format, access_token_ttl, id_token_ttl, refresh_token_ttl, builtin, backchannel_logout_uri, " +
-	"skip_consent, access_token_audience, jwks, id_token_claims, require_par, require_pkce, require_dpop, launch_url, logo_url, logo_type, created_at, updated_at"
+	"skip_consent, access_token_audience, jwks, id_token_claims, require_par, require_pkce, require_dpop, launch_url, logo_url, logo_type, profile, registered_by, registration_token_hash, created_at, updated_at"
 
 func scanClient(row *sql.Row, c *Client) error {
 	return row.Scan(&c.ID, &c.SecretHash, &c.Name, &c.Public, &c.RedirectURIs, &c.PostLogoutRedirectURIs, &c.AllowedScopes, &c.AllowedGroups,
 		&c.IDTokenAlg, &c.AccessTokenFormat, &c.AccessTokenTTL, &c.IDTokenTTL, &c.RefreshTokenTTL, &c.Builtin, &c.BackchannelLogoutURI,
-		&c.SkipConsent, &c.AccessTokenAudience, &c.JWKS, &c.IDTokenClaims, &c.RequirePAR, &c.RequirePKCE, &c.RequireDPoP, &c.LaunchURL, &c.LogoURL, &c.LogoType, &c.CreatedAt, &c.UpdatedAt)
+		&c.SkipConsent, &c.AccessTokenAudience, &c.JWKS, &c.IDTokenClaims, &c.RequirePAR, &c.RequirePKCE, &c.RequireDPoP, &c.LaunchURL, &c.LogoURL, &c.LogoType, &c.Profile, &c.RegisteredBy, &c.RegistrationTokenHash, &c.CreatedAt, &c.UpdatedAt)
 }
 
 const authRequestColumns = "id, client_id, redirect_uri, state, nonce, scopes, response_type, response_mode, code_challenge, " +

@@ -66,3 +66,37 @@ func (p *Provider) useClientAssertion(ctx context.Context, assertion, endpoint s
 	}
 	return req.Issuer, nil
 }
+
+// jwtAlg is the alg of a compact JWS's header ("" when unreadable).
+func jwtAlg(raw string) string {
+	head, _, _ := strings.Cut(raw, ".")
+	b, err := base64.RawURLEncoding.DecodeString(head)
+	if err != nil {
+		return ""
+	}
+	var h struct {
+		Alg string `json:"alg"`
+	}
+	if json.Unmarshal(b, &h) != nil {
+		return ""
+	}
+	return h.Alg
+}
+
+// audIsIssuer says whether a compact JWT's aud is exactly the string
+// issuer (not an array, not an endpoint URL).
+func audIsIssuer(raw, issuer string) bool {
+	parts := strings.Split(raw, ".")
+	if len(parts) != 3 {
+		return false
+	}
+	payload, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		return false
+	}
+	var c struct {
+		AUD json.RawMessage `json:"aud"`
+	}
+	var aud string
+	return json.Unmarshal(payload, &c) == nil && json.Unmarshal(c.AUD, &aud) == nil && aud == issuer
+}

@@ -193,6 +193,23 @@ func (s *Storage) SaveAuthCode(ctx context.Context, id, code string) error {
 // Errors: invalid_grant.
 func (s *Storage) AuthRequestByCode(ctx context.Context, code string) (op.AuthRequest, error) {
 	m, err := s.db.RedeemAuthCode(ctx, models.HashToken(code))
+	return s.redeemed(ctx, m, err)
+}
+
+// authRequestByBoundCode is AuthRequestByCode for a token request whose
+// DPoP proof is of key jkt ("" none): a code bound to another key is
+// invalid_grant and stays unused (RFC 9449 §10), so that its owner can
+// still redeem it.
+func (s *Storage) authRequestByBoundCode(ctx context.Context, code, jkt string) (op.AuthRequest, error) {
+	m, err := s.db.RedeemBoundAuthCode(ctx, models.HashToken(code), jkt)
+	if errors.Is(err, models.ErrWrongKey) {
+		return nil, oidc.ErrInvalidGrant().WithDescription("the authorization code is bound to another DPoP key (dpop_jkt)").WithParent(err)
+	}
+	return s.redeemed(ctx, m, err)
+}
+
+// redeemed finishes a code redemption (AuthRequestByCode).
+func (s *Storage) redeemed(ctx context.Context, m *models.AuthRequest, err error) (op.AuthRequest, error) {
 	if errors.Is(err, models.ErrCodeReused) {
 		ev := &models.AuditEvent{Type: models.EventCodeReuse, Success: false, Detail: models.JSONMap{}}
 		if m != nil {

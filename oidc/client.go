@@ -63,7 +63,7 @@ func (c *clientAdapter) ResponseTypes() []oidc.ResponseType {
 
 func (c *clientAdapter) GrantTypes() []oidc.GrantType {
 	g := []oidc.GrantType{oidc.GrantTypeCode, oidc.GrantTypeRefreshToken, oidc.GrantTypeDeviceCode}
-	if !c.m.Public {
+	if !c.m.Public && !c.m.SelfRegistered() { // a registered client acts for users only (registration.go)
 		g = append(g, oidc.GrantTypeClientCredentials)
 	}
 	return g

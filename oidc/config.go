@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -59,6 +60,22 @@ type Config struct {
 	// DPoPNonce requires a server nonce in every DPoP proof (RFC 9449 §8,
 	// dpop.go): a proof without the current one is use_dpop_nonce.
 	DPoPNonce bool
+	// Registration is dynamic client registration (RFC 7591, RFC 7592,
+	// registration.go): RegistrationOff ("" means it), RegistrationToken
+	// (an admin's initial access token is required) or RegistrationOpen
+	// (without a token, only for redirect URIs that match
+	// RegistrationRedirectPatterns).
+	Registration string
+	// RegistrationRedirectPatterns are the redirect URIs open registration
+	// accepts; "*" matches within a host label, port or path segment
+	// (compileRedirectPattern).
+	RegistrationRedirectPatterns []string
+	registrationPatterns         []*regexp.Regexp // compiled by Defaults
+	// RegistrationOpenLimit is how many clients open registration may
+	// hold at once (default DefaultRegistrationOpenLimit); past it, a
+	// registration without an initial access token is refused until an
+	// admin deletes some.
+	RegistrationOpenLimit int
 	// Now is the clock; defaults to time.Now.
 	Now func() time.Time
 }
@@ -99,6 +116,18 @@ func (c *Config) Defaults() {
 	}
 	c.Issuer = strings.TrimSuffix(c.Issuer, "/")
 	c.Outbound = outbound.NewPolicy(c.Issuer, c.Outbound.Allow)
+	if c.Registration == "" {
+		c.Registration = RegistrationOff
+	}
+	if c.RegistrationOpenLimit == 0 {
+		c.RegistrationOpenLimit = DefaultRegistrationOpenLimit
+	}
+	c.registrationPatterns = c.registrationPatterns[:0]
+	for _, p := range c.RegistrationRedirectPatterns {
+		if re, err := compileRedirectPattern(p); err == nil { // Validate reports the others
+			c.registrationPatterns = append(c.registrationPatterns, re)
+		}
+	}
 }
 
 func setDefault(d *time.Duration, v time.Duration) {
@@ -158,11 +187,37 @@ func (c Config) Validate() []string {
 	if c.Now == nil {
 		probs = append(probs, "clock (Now) is required")
 	}
-	return probs
+	return append(probs, c.registrationProblems()...)
 }
 
 // maxTokenLifetime is how long a token signed now may stay valid: a retired
 // key stays published at least this long.
 func (c Config) maxTokenLifetime() time.Duration {
 	return max(c.AccessTokenTTL, c.IDTokenTTL)
+}
+
+// DefaultRegistrationOpenLimit is the default RegistrationOpenLimit.
+const DefaultRegistrationOpenLimit = 1000
+
+// registrationProblems checks the dynamic client registration settings.
+func (c Config) registrationProblems() []string {
+	var probs []string
+	switch c.Registration {
+	case RegistrationOff, RegistrationToken:
+	case RegistrationOpen:
+		if len(c.RegistrationRedirectPatterns) == 0 {
+			probs = append(probs, "open client registration needs at least one redirect URI pattern")
+		}
+	default:
+		probs = append(probs, fmt.Sprintf("client registration must be off, token or open, not %q", c.Registration))
+	}
+	if c.RegistrationOpenLimit < 0 || c.RegistrationOpenLimit > 1_000_000 {
+		probs = append(probs, fmt.Sprintf("the open registration limit must be 1 to 1000000, got %d", c.RegistrationOpenLimit))
+	}
+	for _, p := range c.RegistrationRedirectPatterns {
+		if _, err := compileRedirectPattern(p); err != nil {
+			probs = append(probs, err.Error())
+		}
+	}
+	return probs
 }

@@ -66,14 +66,15 @@ func (s *Storage) StoreDeviceAuthorization(ctx context.Context, clientID, device
 // error into access_denied; Expires is expressed in real time because op
 // compares it with time.Now.
 func (s *Storage) GetDeviceAuthorizatonState(ctx context.Context, clientID, deviceCode string) (*op.DeviceAuthorizationState, error) {
-	st, _, err := s.deviceState(ctx, clientID, deviceCode)
+	st, _, err := s.deviceState(ctx, clientID, deviceCode, nil)
 	return st, err
 }
 
 // deviceState is GetDeviceAuthorizatonState that also returns the grant
-// (nil when it has expired unapproved).
-func (s *Storage) deviceState(ctx context.Context, clientID, deviceCode string) (*op.DeviceAuthorizationState, *models.DeviceAuthorization, error) {
-	d, err := s.db.PollDeviceAuthorization(ctx, models.HashToken(deviceCode), clientID, pollFloor(s.cfg.DevicePollInterval))
+// (nil when it has expired unapproved); jkt, when not nil, is the DPoP
+// key of the poll, checked against a bound device code (ErrWrongKey).
+func (s *Storage) deviceState(ctx context.Context, clientID, deviceCode string, jkt *string) (*op.DeviceAuthorizationState, *models.DeviceAuthorization, error) {
+	d, err := s.db.PollDeviceAuthorization(ctx, models.HashToken(deviceCode), clientID, pollFloor(s.cfg.DevicePollInterval), jkt)
 	if errors.Is(err, models.ErrSlowDown) {
 		return nil, nil, fmt.Errorf("device polled too fast: %w", context.DeadlineExceeded)
 	}

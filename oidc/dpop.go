@@ -9,8 +9,10 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -37,6 +39,10 @@ import (
 //   - userinfo takes "Authorization: DPoP" with a proof whose ath is the
 //     token's hash, and refuses a bound token sent as Bearer (§7,
 //     dpopUserinfo); introspection answers cnf.jkt (§6.2);
+//   - dpop_jkt or a proof at the device authorization endpoint binds the
+//     device code (server.go DeviceAuthorization); a bound code or device
+//     code is checked against the token request's key before it is spent
+//     (models.RedeemBoundAuthCode, PollDeviceAuthorization);
 //   - server nonces (§8) are a MAC of a time window under a key derived
 //     from the op crypto key (which the master key seals): every instance
 //     makes and accepts the same ones and none is stored.
@@ -87,6 +93,7 @@ func errUseDPoPNonce() *oidc.Error {
 // dpopProof is a proof that passed checkDPoPProof.
 type dpopProof struct {
 	jkt     string // RFC 7638 thumbprint of its key, base64url
+	alg     string // its JWS algorithm
 	jtiHash []byte
 	expires time.Time // when its jti may be forgotten
 }
@@ -177,7 +184,7 @@ func (p *Provider) checkDPoPProof(h http.Header, method, endpoint, accessToken s
 		return nil, errInvalidDPoPProof("the DPoP proof's key has no thumbprint").WithParent(err)
 	}
 	jti := sha256.Sum256([]byte(jkt + "." + c.JTI))
-	return &dpopProof{jkt: jkt, jtiHash: jti[:], expires: issued.Add(dpopMaxAge)}, nil
+	return &dpopProof{jkt: jkt, alg: hdr.Algorithm, jtiHash: jti[:], expires: issued.Add(dpopMaxAge)}, nil
 }
 
 // sameHTU compares a proof's htu with the endpoint's URL without the
@@ -228,10 +235,13 @@ func (p *Provider) tokenDPoP(ctx context.Context, r *op.Request[struct{}], clien
 		return "", err
 	}
 	if proof == nil {
-		if c, ok := client.(*clientAdapter); ok && c.m.RequireDPoP {
+		if c, ok := client.(*clientAdapter); ok && c.m.NeedsDPoP() { // per client, or the FAPI 2.0 profile
 			return "", errInvalidDPoPProof("this client must send a DPoP proof (RFC 9449)")
 		}
 		return "", nil
+	}
+	if c, ok := client.(*clientAdapter); ok && c.m.FAPI2() && !slices.Contains(models.FAPI2Algs, proof.alg) { // FAPI 2.0 Security Profile, cryptography: PS256, ES256 (EdDSA not offered)
+		return "", errInvalidDPoPProof(fmt.Sprintf("the FAPI 2.0 profile allows DPoP proofs signed with %v only", models.FAPI2Algs))
 	}
 	if err := p.usedDPoPProof(ctx, proof); err != nil {
 		return "", err
@@ -275,7 +285,7 @@ func (p *Provider) validDPoPNonce(nonce string, now time.Time) bool {
 // carries it.
 func (p *Provider) dpopNonceHeaders(next http.Handler) http.Handler {
 	e := p.op.Endpoints()
-	paths := map[string]bool{e.Token.Relative(): true, e.Userinfo.Relative(): true, PAREndpoint: true}
+	paths := map[string]bool{e.Token.Relative(): true, e.Userinfo.Relative(): true, PAREndpoint: true, e.DeviceAuthorization.Relative(): true}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if paths[r.URL.Path] && (p.cfg.DPoPNonce || r.Header.Get(dpopHeader) != "") {
 			w.Header().Set(dpopNonceHeader, p.dpopNonce(p.storage.now()))
@@ -386,4 +396,22 @@ func setIntrospectionBinding(resp *oidc.IntrospectionResponse, jkt string) {
 		}
 		resp.Claims["cnf"] = map[string]string{"jkt": jkt}
 	}
+}
+
+// deviceDPoP checks the dpop_jkt and DPoP proof of a device authorization
+// request as pushedDPoP does for PAR and returns the key the device code
+// is bound to ("" none). The proof's jti is spent last.
+func (p *Provider) deviceDPoP(ctx context.Context, r *op.Request[oidc.DeviceAuthorizationRequest]) (string, error) {
+	jkt := r.Form.Get(oidc.DPoPJKTParam)
+	if jkt != "" && !oidc.ValidDPoPJKT(jkt) {
+		return "", oidc.ErrInvalidRequest().WithDescription("dpop_jkt must be the base64url SHA-256 thumbprint of a JWK (RFC 7638)")
+	}
+	proof, err := p.checkDPoPProof(r.Header, r.Method, p.endpointURL(r.URL), "")
+	if err != nil || proof == nil {
+		return jkt, err
+	}
+	if jkt != "" && jkt != proof.jkt {
+		return "", errInvalidDPoPProof("dpop_jkt is not the thumbprint of the DPoP proof's key")
+	}
+	return proof.jkt, p.usedDPoPProof(ctx, proof)
 }

@@ -12,6 +12,8 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 	"github.com/zitadel/oidc/v3/pkg/oidc"
+
+	"github.com/latchkey-idp/latchkey/models"
 )
 
 // JWT-secured authorization requests (RFC 9101): a "request" parameter at
@@ -80,6 +82,9 @@ func (p *Provider) requestObject(ctx context.Context, clientID, raw string) (url
 	}
 	if len(jws.Signatures) != 1 {
 		return nil, errInvalidRequestObject("the request object must have one signature")
+	}
+	if err := p.checkFAPI2RequestObjectAlg(ctx, clientID, jws.Signatures[0].Header.Algorithm); err != nil {
+		return nil, err
 	}
 	key, err := p.storage.GetKeyByIDAndClientID(ctx, jws.Signatures[0].Header.KeyID, clientID)
 	var oe *oidc.Error
@@ -179,4 +184,23 @@ func toSigAlgs(names []string) []jose.SignatureAlgorithm {
 		out[i] = jose.SignatureAlgorithm(n)
 	}
 	return out
+}
+
+// checkFAPI2RequestObjectAlg refuses a request object of a client under
+// the FAPI 2.0 profile signed with another algorithm than ES256 or PS256
+// (FAPI 2.0 Security Profile, cryptography). An unknown client passes on to the key look-up,
+// which refuses it.
+func (p *Provider) checkFAPI2RequestObjectAlg(ctx context.Context, clientID, alg string) error {
+	c, err := p.storage.loadClient(ctx, clientID)
+	var oe *oidc.Error
+	if errors.As(err, &oe) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if c.FAPI2() && !slices.Contains(models.FAPI2Algs, alg) {
+		return errInvalidRequestObject("the FAPI 2.0 profile allows request objects signed with %v only", models.FAPI2Algs)
+	}
+	return nil
 }

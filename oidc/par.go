@@ -109,6 +109,9 @@ func (p *Provider) pushAuthRequest(r *http.Request) (*parResponse, error) {
 	if _, err := applyClaimsRequest(req, params.Get(claimsParam)); err != nil { // claimsparam.go
 		return nil, err
 	}
+	if c.m.FAPI2() && params.Get("redirect_uri") == "" { // FAPI 2.0 Security Profile: redirect_uri is required in PAR
+		return nil, oidc.ErrInvalidRequest().WithDescription("the FAPI 2.0 profile requires redirect_uri in a pushed request")
+	}
 	if err := p.checkPushed(ctx, c, req); err != nil {
 		return nil, err
 	}
@@ -180,7 +183,7 @@ func (p *Provider) requiresPAR(c op.Client) bool {
 	if !ok {
 		return p.cfg.RequirePAR
 	}
-	return a.m.RequirePAR || p.cfg.RequirePAR && !a.m.Builtin
+	return a.m.NeedsPAR() || p.cfg.RequirePAR && !a.m.Builtin
 }
 
 // pushedAuthRequest resolves the request_uri of an /authorize request:

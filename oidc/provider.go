@@ -174,6 +174,9 @@ func (p *Provider) buildDiscovery(ctx context.Context) ([]byte, error) {
 	// Back-channel logout with sid (backchannel.go); no front-channel.
 	d.BackChannelLogoutSupported = true
 	d.BackChannelLogoutSessionSupported = true
+	if p.RegistrationEnabled() {
+		d.RegistrationEndpoint = p.cfg.Issuer + RegistrationEndpoint // RFC 8414 §2, registration.go
+	}
 	b, err := json.Marshal(metadata{
 		DiscoveryConfiguration:                     d,
 		AuthorizationResponseIssParameterSupported: true, // iss.go
@@ -214,6 +217,7 @@ func (p *Provider) extraRoutes(r chi.Router) {
 		_, _ = w.Write(p.discovery)
 	})
 	r.Post(PAREndpoint, p.handlePAR)
+	p.registrationRoutes(r) // registration.go
 }
 
 // Handler serves the OIDC endpoints at op's default paths: discovery,

@@ -178,6 +178,12 @@ func (s *server) VerifyClient(ctx context.Context, r *op.Request[op.ClientCreden
 		if err != nil {
 			return nil, err
 		}
+		if c.FAPI2() && !slices.Contains(models.FAPI2Algs, jwtAlg(cc.ClientAssertion)) { // FAPI 2.0 Security Profile, cryptography
+			return nil, oidc.ErrInvalidClient().WithDescription("the FAPI 2.0 profile allows client assertions signed with %v only", models.FAPI2Algs)
+		}
+		if c.FAPI2() && !audIsIssuer(cc.ClientAssertion, s.p.cfg.Issuer) { // FAPI 2.0 Security Profile (and RFC 7523bis): aud is the issuer, a string
+			return nil, oidc.ErrInvalidClient().WithDescription("the FAPI 2.0 profile accepts only the issuer identifier, as a string, as a client assertion's aud")
+		}
 		return &clientAdapter{m: c, cfg: &st.cfg}, nil
 	}
 	c, err := st.loadClient(ctx, cc.ClientID)
@@ -186,6 +192,9 @@ func (s *server) VerifyClient(ctx context.Context, r *op.Request[op.ClientCreden
 	}
 	if c.Public && oidc.GrantType(r.Form.Get("grant_type")) == oidc.GrantTypeClientCredentials {
 		return nil, oidc.ErrInvalidClient().WithDescription("public clients cannot use the client credentials grant")
+	}
+	if c.FAPI2() { // FAPI 2.0 Security Profile: private_key_jwt or mTLS (mTLS is not offered)
+		return nil, oidc.ErrInvalidClient().WithDescription("the FAPI 2.0 profile requires private_key_jwt client authentication")
 	}
 	if !c.Public && (c.JWKS != "" || !c.CheckSecret(cc.ClientSecret)) { // private_key_jwt clients have no usable secret
 		return nil, oidc.ErrInvalidClient().WithDescription("invalid client credentials")
@@ -202,7 +211,7 @@ func (s *server) CodeExchange(ctx context.Context, r *op.ClientRequest[oidc.Acce
 	if err != nil {
 		return nil, err
 	}
-	ar, err := s.p.storage.AuthRequestByCode(ctx, r.Data.Code)
+	ar, err := s.p.storage.authRequestByBoundCode(ctx, r.Data.Code, jkt) // a bound code is checked before it is spent
 	if err != nil {
 		return nil, err
 	}
@@ -262,8 +271,10 @@ func (s *server) DeviceToken(ctx context.Context, r *op.ClientRequest[oidc.Devic
 	if err != nil {
 		return nil, err
 	}
-	st, d, err := s.p.storage.deviceState(ctx, r.Client.GetID(), r.Data.DeviceCode)
+	st, d, err := s.p.storage.deviceState(ctx, r.Client.GetID(), r.Data.DeviceCode, &jkt)
 	switch {
+	case errors.Is(err, models.ErrWrongKey): // RFC 9449 §10, as for a code
+		return nil, oidc.ErrInvalidGrant().WithDescription("the device code is bound to another DPoP key (dpop_jkt)").WithParent(err)
 	case errors.Is(err, context.DeadlineExceeded):
 		return nil, oidc.ErrSlowDown().WithParent(err)
 	case errors.Is(err, models.ErrNotFound), errors.Is(err, models.ErrConflict):
@@ -284,6 +295,30 @@ func (s *server) DeviceToken(ctx context.Context, r *op.ClientRequest[oidc.Devic
 	g := deviceGrant(d, st)
 	g.dpopJKT = jkt
 	return s.tokenResponse(ctx, r.Client, st, g, "", "", refresh, idToken)
+}
+
+// DeviceAuthorization is op's device authorization endpoint (RFC 8628
+// §3.1) plus DPoP: a dpop_jkt parameter or a DPoP proof binds the device
+// code to that key (RFC 9449 §10, as for PAR), so that only a poll with
+// the key's proof can redeem it. The binding is stored before the device
+// code is answered, so no poll can come first.
+func (s *server) DeviceAuthorization(ctx context.Context, r *op.ClientRequest[oidc.DeviceAuthorizationRequest]) (*op.Response, error) {
+	jkt, err := s.p.deviceDPoP(ctx, r.Request)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := s.LegacyServer.DeviceAuthorization(ctx, r)
+	if err != nil || jkt == "" {
+		return resp, err
+	}
+	d, ok := resp.Data.(*oidc.DeviceAuthorizationResponse)
+	if !ok {
+		return nil, op.NewStatusError(oidc.ErrServerError().WithDescription("unexpected device authorization response"), http.StatusInternalServerError)
+	}
+	if err := s.p.db.BindDeviceAuthorization(ctx, models.HashToken(d.DeviceCode), jkt); err != nil {
+		return nil, op.NewStatusError(oidc.ErrServerError().WithParent(err), http.StatusInternalServerError)
+	}
+	return resp, nil
 }
 
 // ClientCredentialsExchange answers the client_credentials grant (RFC 6749

@@ -42,7 +42,16 @@ type clientsAddCmd struct {
 	RequireDPoP          bool     `name:"require-dpop" help:"Refuse this client's token requests without a DPoP proof, so every access token it gets is bound to its key (RFC 9449)."`
 	LaunchURL            string   `name:"launch-url" help:"Where the account page's launcher sends users (https; http only to localhost); without it the application is not on the launcher."`
 	LogoURL              string   `name:"logo-url" help:"The application's logo for the launcher: a PNG or JPEG of at most 256 KiB, fetched once now (through the outbound policy) and served by Latchkey."`
+	Profile              string   `name:"profile" help:"Security profile: none, or fapi2 (FAPI 2.0: PAR, PKCE S256, private_key_jwt, DPoP, ES256/PS256; needs --jwks-file and --id-token-alg ES256)." default:"none" enum:"none,fapi2"`
 	JSON                 bool     `name:"json" help:"Print one JSON object."`
+}
+
+// profileValue maps the --profile flag to models.Client.Profile.
+func profileValue(flag string) string {
+	if flag == "none" {
+		return ""
+	}
+	return flag
 }
 
 // checkLauncher checks --launch-url and --logo-url (models.CheckLaunchURL,
@@ -135,7 +144,7 @@ func (a *clientsAddCmd) Run(ctx context.Context, e *env) (err error) {
 		AllowedScopes: a.Scope, IDTokenAlg: a.IDTokenAlg, AccessTokenFormat: a.AccessTokenFormat,
 		SkipConsent: a.FirstParty, BackchannelLogoutURI: a.BackchannelLogoutURI, AccessTokenAudience: a.Audience, JWKS: jwks,
 		IDTokenClaims: a.IDTokenClaims, RequirePAR: a.RequirePAR, RequirePKCE: a.RequirePKCE, RequireDPoP: a.RequireDPoP,
-		LaunchURL: a.LaunchURL, LogoURL: a.LogoURL}
+		LaunchURL: a.LaunchURL, LogoURL: a.LogoURL, Profile: profileValue(a.Profile)}
 	logo, err := fetchLogo(ctx, e, issuer, c, "")
 	if err != nil {
 		return err

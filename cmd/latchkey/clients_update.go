@@ -20,12 +20,13 @@ type clientsUpdateCmd struct {
 	RequireDPoP   *bool   `name:"require-dpop" negatable:"" help:"Refuse the application's token requests without a DPoP proof (RFC 9449); --no-require-dpop accepts Bearer tokens again."`
 	LaunchURL     *string `name:"launch-url" help:"Where the account page's launcher sends users (https; http only to localhost); \"\" takes the application off the launcher."`
 	LogoURL       *string `name:"logo-url" help:"The launcher logo: a PNG or JPEG of at most 256 KiB, fetched once now (through the outbound policy) and served by Latchkey; \"\" removes it."`
+	Profile       string  `name:"profile" help:"Security profile: fapi2 (FAPI 2.0; the client needs keys and ES256 ID tokens) or none." enum:",none,fapi2" default:""`
 	JSON          bool    `name:"json" help:"Print one JSON object."`
 }
 
 func (u *clientsUpdateCmd) Run(ctx context.Context, e *env) (err error) {
-	if u.IDTokenClaims == "" && u.RequirePAR == nil && u.RequirePKCE == nil && u.RequireDPoP == nil && u.LaunchURL == nil && u.LogoURL == nil {
-		return errors.New("nothing to change: give --id-token-claims, --[no-]require-par, --[no-]require-pkce, --[no-]require-dpop, --launch-url or --logo-url")
+	if u.IDTokenClaims == "" && u.RequirePAR == nil && u.RequirePKCE == nil && u.RequireDPoP == nil && u.LaunchURL == nil && u.LogoURL == nil && u.Profile == "" {
+		return errors.New("nothing to change: give --id-token-claims, --[no-]require-par, --[no-]require-pkce, --[no-]require-dpop, --launch-url, --logo-url or --profile")
 	}
 	launch, logoURL := "", ""
 	if u.LaunchURL != nil {
@@ -77,6 +78,10 @@ func (u *clientsUpdateCmd) Run(ctx context.Context, e *env) (err error) {
 		c.RequireDPoP = *u.RequireDPoP
 		changed = append(changed, "require_dpop")
 	}
+	if p := profileValue(u.Profile); u.Profile != "" && c.Profile != p {
+		c.Profile = p
+		changed = append(changed, "profile")
+	}
 	if u.LaunchURL != nil && c.LaunchURL != launch {
 		c.LaunchURL = launch
 		changed = append(changed, "launch_url")
@@ -110,7 +115,7 @@ func (u *clientsUpdateCmd) Run(ctx context.Context, e *env) (err error) {
 	}
 	if u.JSON {
 		return e.printJSON(map[string]any{"client_id": c.ID, "name": c.Name, "id_token_claims": c.IDTokenClaims, "require_par": c.RequirePAR,
-			"require_pkce": c.NeedsPKCE(), "require_dpop": c.RequireDPoP,
+			"require_pkce": c.NeedsPKCE(), "require_dpop": c.RequireDPoP, "profile": orNone(c.Profile),
 			"launch_url": c.LaunchURL, "logo_url": c.LogoURL, "changed": nonNilList(changed)})
 	}
 	if len(changed) == 0 {
@@ -127,4 +132,12 @@ func nonNilList(l []string) []string {
 		return []string{}
 	}
 	return l
+}
+
+// orNone is p, or "none" for no profile.
+func orNone(p string) string {
+	if p == "" {
+		return "none"
+	}
+	return p
 }

@@ -41,21 +41,22 @@ type cli struct {
 	LogLevel      string   `help:"debug, info, warn or error." default:"info" enum:"debug,info,warn,error" env:"LATCHKEY_LOG_LEVEL"`
 	LogFormat     string   `help:"json or text." default:"json" enum:"json,text" env:"LATCHKEY_LOG_FORMAT"`
 
-	Serve        serveCmd       `cmd:"" help:"Run the server."`
-	Users        usersCmd       `cmd:"" help:"Manage users."`
-	Groups       groupsCmd      `cmd:"" help:"Manage groups (groups.go)."`
-	SignupLinks  signupLinksCmd `cmd:"" name:"signup-links" help:"Manage sign-up links for serve --signup=invite (signuplinks.go)."`
-	Clients      clientsCmd     `cmd:"" help:"Manage OIDC clients (applications)."`
-	Keys         keysCmd        `cmd:"" help:"Manage signing keys."`
-	Migrate      migrateCmd     `cmd:"" help:"Apply database migrations and exit."`
-	Version      versionCmd     `cmd:"" help:"Print the version."`
-	MDS          mdsCmd         `cmd:"" name:"mds" help:"Import FIDO authenticator metadata (MDS3) offline."`
-	Policy       policyCmd      `cmd:"" help:"Manage group passkey policies."`
-	MasterKeyCmd masterKeyCmd   `cmd:"" name:"master-key" help:"Show, move or rotate the master key that seals signing keys and secrets."`
-	Backup       backupCmd      `cmd:"" help:"Write a consistent snapshot of a running SQLite installation to FILE (without the master key)."`
-	Restore      restoreCmd     `cmd:"" help:"Restore a backup into an empty data directory."`
-	Purge        purgeCmd       `cmd:"" help:"Delete expired, used and revoked rows and old audit events now (the server does it every minute)."`
-	SCIM         scimCmd        `cmd:"" name:"scim" help:"Manage SCIM provisioning tokens (scim.go)."`
+	Serve        serveCmd        `cmd:"" help:"Run the server."`
+	Users        usersCmd        `cmd:"" help:"Manage users."`
+	Groups       groupsCmd       `cmd:"" help:"Manage groups (groups.go)."`
+	SignupLinks  signupLinksCmd  `cmd:"" name:"signup-links" help:"Manage sign-up links for serve --signup=invite (signuplinks.go)."`
+	Clients      clientsCmd      `cmd:"" help:"Manage OIDC clients (applications)."`
+	Keys         keysCmd         `cmd:"" help:"Manage signing keys."`
+	Migrate      migrateCmd      `cmd:"" help:"Apply database migrations and exit."`
+	Version      versionCmd      `cmd:"" help:"Print the version."`
+	MDS          mdsCmd          `cmd:"" name:"mds" help:"Import FIDO authenticator metadata (MDS3) offline."`
+	Policy       policyCmd       `cmd:"" help:"Manage group passkey policies."`
+	MasterKeyCmd masterKeyCmd    `cmd:"" name:"master-key" help:"Show, move or rotate the master key that seals signing keys and secrets."`
+	Backup       backupCmd       `cmd:"" help:"Write a consistent snapshot of a running SQLite installation to FILE (without the master key)."`
+	Restore      restoreCmd      `cmd:"" help:"Restore a backup into an empty data directory."`
+	Purge        purgeCmd        `cmd:"" help:"Delete expired, used and revoked rows and old audit events now (the server does it every minute)."`
+	SCIM         scimCmd         `cmd:"" name:"scim" help:"Manage SCIM provisioning tokens (scim.go)."`
+	Registration registrationCmd `cmd:"" help:"Manage initial access tokens for dynamic client registration (registration.go)."`
 }
 
 // env carries what every command needs.

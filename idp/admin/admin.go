@@ -48,6 +48,10 @@ type Config struct {
 	Logger  *slog.Logger
 	// Outbound checks back-channel logout URIs as delivery will.
 	Outbound outbound.Policy
+	// Registration is the dynamic client registration mode (serve
+	// --registration: off, token or open), shown with the initial access
+	// tokens.
+	Registration string
 }
 
 // Signup is the sign-up policy as the console sees and sets it (wired in

@@ -165,8 +165,16 @@ type APIClient struct {
 	LaunchURL string `json:"launch_url"`
 	LogoURL   string `json:"logo_url"`
 	// LogoPath is where the stored logo is served ("" none); read only.
-	LogoPath     string `json:"logo_path"`
-	ClientSecret string `json:"client_secret,omitempty"`
+	LogoPath string `json:"logo_path"`
+	// Profile is "" or "fapi2": the FAPI 2.0 Security Profile, which
+	// needs a confidential client with keys (private_key_jwt) and ES256
+	// ID tokens.
+	Profile string `json:"profile"`
+	// SelfRegistered: the client registered itself (RFC 7591);
+	// RegisteredBy is "open" or the initial access token's ID. Read only.
+	SelfRegistered bool   `json:"self_registered"`
+	RegisteredBy   string `json:"registered_by,omitempty"`
+	ClientSecret   string `json:"client_secret,omitempty"`
 }
 
 func nonNil(l []string) []string {
@@ -186,7 +194,8 @@ func toAPIClient(cl *models.Client) APIClient {
 		AllowedGroups: nonNil(cl.AllowedGroups), IDTokenAlg: cl.IDTokenAlg, AccessTokenFormat: cl.AccessTokenFormat,
 		AccessTokenTTL: cl.AccessTokenTTL, IDTokenTTL: cl.IDTokenTTL, RefreshTokenTTL: cl.RefreshTokenTTL, BackchannelLogoutURI: cl.BackchannelLogoutURI,
 		IDTokenClaims: cl.IDTokenClaims, Builtin: cl.Builtin,
-		RequirePAR: cl.RequirePAR, RequirePKCE: cl.NeedsPKCE(), RequireDPoP: cl.RequireDPoP, LaunchURL: cl.LaunchURL, LogoURL: cl.LogoURL}
+		RequirePAR: cl.RequirePAR, RequirePKCE: cl.NeedsPKCE(), RequireDPoP: cl.RequireDPoP, LaunchURL: cl.LaunchURL, LogoURL: cl.LogoURL,
+		Profile: cl.Profile, SelfRegistered: cl.SelfRegistered(), RegisteredBy: cl.RegisteredBy}
 }
 
 func (in *APIClient) apply(cl *models.Client) {
@@ -200,6 +209,7 @@ func (in *APIClient) apply(cl *models.Client) {
 	cl.RequirePKCE = in.RequirePKCE && !cl.Public // public clients need it anyway
 	cl.RequireDPoP = in.RequireDPoP
 	cl.LaunchURL, cl.LogoURL = strings.TrimSpace(in.LaunchURL), strings.TrimSpace(in.LogoURL)
+	cl.Profile = in.Profile // checked by SaveClient (models.CheckProfile)
 	if cl.IDTokenAlg == "" {
 		cl.IDTokenAlg = "RS256"
 	}

@@ -122,6 +122,7 @@ func (s *Handlers) clientFromForm(c echo.Context, cl *models.Client, isNew bool)
 	cl.RequirePAR = c.FormValue("require_par") == "on"                                 // RFC 9126 §6
 	cl.RequirePKCE = !cl.Public && c.FormValue("require_pkce") == "on"                 // public clients always need PKCE
 	cl.RequireDPoP = c.FormValue("require_dpop") == "on"                               // RFC 9449
+	cl.Profile = c.FormValue("profile")                                                // checked by CreateClient/SaveClient
 	cl.BackchannelLogoutURI = strings.TrimSpace(c.FormValue("backchannel_logout_uri")) // issue 5
 	cl.LaunchURL = strings.TrimSpace(c.FormValue("launch_url"))                        // issue 22: the launcher
 	cl.LogoURL = strings.TrimSpace(c.FormValue("logo_url"))
@@ -191,6 +192,9 @@ func validateClient(cl *models.Client, pol outbound.Policy, bcField string) stri
 	}
 	if cl.AccessTokenFormat != models.AccessTokenJWT && cl.AccessTokenFormat != models.AccessTokenOpaque {
 		return "Choose an access token format."
+	}
+	if err := cl.CheckProfile(); err != nil { // FAPI 2.0 needs keys and ES256 ID tokens
+		return userMessage(err)
 	}
 	v, err := models.CheckIDTokenClaims(cl.IDTokenClaims)
 	if err != nil {

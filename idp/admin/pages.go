@@ -47,7 +47,8 @@ var notices = map[string]string{ //nolint:gosec // G101: fixed notice texts keye
 	"client-saved": "The application was saved.", "client-deleted": "The application was deleted.",
 	"keys-rotated":  "New signing keys were created; the previous keys stay published until their tokens expire.",
 	"token-revoked": "The API token was revoked.", "scim-token-revoked": "The SCIM token was revoked; the directory using it can no longer provision users.", "branding-saved": "The branding was saved; other instances show it within a few seconds.",
-	"app-revoked": "The application's tokens for this user were revoked; it must ask the user to sign in again.",
+	"app-revoked":                "The application's tokens for this user were revoked; it must ask the user to sign in again.",
+	"registration-token-revoked": "The initial access token was revoked; the applications registered with it stay.",
 
 	// mail.go
 	"invitation-queued": "An invitation with a new setup link was queued for the user's email address; earlier links no longer work.",
@@ -124,4 +125,5 @@ var PageNames = []string{
 	"admin_clients", "admin_client", "admin_client_secret", "admin_keys", "admin_audit", "admin_tokens", "admin_branding",
 	"admin_mail",
 	"admin_scim_tokens", "admin_signup_links",
+	"admin_registration_tokens",
 }

@@ -3,6 +3,7 @@ package signin
 import (
 	"errors"
 	"net/http"
+	"net/url"
 
 	"github.com/labstack/echo/v4"
 
@@ -55,6 +56,10 @@ type consentPage struct {
 	web.Base
 	AuthRequestID, ClientName string
 	Scopes                    []scopeInfo
+	// SelfRegistered: the client registered itself (RFC 7591), so its name
+	// is unchecked; the page says so and names where the browser goes.
+	SelfRegistered bool
+	RedirectHost   string
 }
 
 // consentRequest loads an auth request waiting for consent by the browser
@@ -89,7 +94,14 @@ func (s *Handlers) HandleConsentShow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return s.Render(c, http.StatusOK, "consent", &consentPage{AuthRequestID: ar.ID, ClientName: cl.Name, Scopes: describeScopes(ar.Scopes)})
+	p := &consentPage{AuthRequestID: ar.ID, ClientName: cl.Name, Scopes: describeScopes(ar.Scopes), SelfRegistered: cl.SelfRegistered()}
+	if u, err := url.Parse(ar.RedirectURI); err == nil {
+		p.RedirectHost = u.Host
+		if p.RedirectHost == "" {
+			p.RedirectHost = u.Scheme + ":" // a native app's private-use scheme
+		}
+	}
+	return s.Render(c, http.StatusOK, "consent", p)
 }
 
 // HandleConsentDecide records "allow" (remembered for the scopes asked)
