@@ -101,9 +101,6 @@ func New(ctx context.Context, cfg Config, db *models.DB, sealer *models.Sealer) 
 			s.markStopped()
 		}
 	}()
-	if s.recoveryKey, err = loadRecoveryCodeKey(ctx, db, sealer); err != nil { // recoverycodes.go
-		return nil, err
-	}
 	// The provider (with its signing keys: on a first start, an RSA key
 	// still being generated) and the page templates do not depend on each
 	// other, so they are built at once: the slower, not their sum, is on
@@ -126,6 +123,11 @@ func New(ctx context.Context, cfg Config, db *models.DB, sealer *models.Sealer) 
 		return err
 	})
 	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	// Sealed with the master key: only once the provider has proved it
+	// is the right one (a failed start writes nothing).
+	if s.recoveryKey, err = loadRecoveryCodeKey(ctx, db, sealer); err != nil { // recoverycodes.go
 		return nil, err
 	}
 	if err := s.pages.Brand.Reload(ctx, s.db); err != nil {
