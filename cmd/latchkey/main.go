@@ -54,6 +54,7 @@ type cli struct {
 	Restore      restoreCmd   `cmd:"" help:"Restore a backup into an empty data directory."`
 	Purge        purgeCmd     `cmd:"" help:"Delete expired, used and revoked rows and old audit events now (the server does it every minute)."`
 	SCIM         scimCmd      `cmd:"" name:"scim" help:"Manage SCIM provisioning tokens (scim.go)."`
+	APIToken     apiTokenCmd  `cmd:"" name:"api-token" help:"Create admin API tokens (apitoken.go)."`
 }
 
 // env carries what every command needs.
