@@ -32,6 +32,8 @@ type result struct {
 	Concurrency int            `json:"concurrency"`
 	Users       int            `json:"users"`
 	IDTokenAlg  string         `json:"id_token_alg"`
+	// Extras: each flow also called /userinfo and refreshed once.
+	Extras bool `json:"userinfo_refresh"`
 	// The server's CPU time in the measured time, from CPUSource.
 	ServerCPUSeconds float64 `json:"server_cpu_seconds"`
 	ServerCPUPerFlow float64 `json:"server_cpu_ms_per_flow"`
@@ -62,7 +64,7 @@ func check(ctx context.Context, o *options, log io.Writer, prepare func([]*user)
 	if err != nil {
 		return nil, err
 	}
-	r, err := newRP(ctx, a)
+	r, err := newRP(ctx, a, o.Extras)
 	if err != nil {
 		return nil, err
 	}
@@ -104,7 +106,7 @@ func check(ctx context.Context, o *options, log io.Writer, prepare func([]*user)
 	case <-time.After(o.Warmup):
 	case <-ctx.Done():
 	}
-	res := &result{Concurrency: o.C, Users: o.Users, IDTokenAlg: o.IDTokenAlg, ErrorKinds: map[string]int{}, NumCPU: runtime.NumCPU()}
+	res := &result{Concurrency: o.C, Users: o.Users, IDTokenAlg: o.IDTokenAlg, Extras: o.Extras, ErrorKinds: map[string]int{}, NumCPU: runtime.NumCPU()}
 	res.LoadBefore = loadavg()
 	cpu0, src, cpuErr := serverCPU(o)
 	self0 := selfCPU()
@@ -232,8 +234,12 @@ func loadavg() []float64 {
 }
 
 func (r *result) print(w io.Writer) {
-	fmt.Fprintf(w, "flowcheck: %d flows in %.1fs with %d browsers (%s ID tokens): %.1f flows/s, %d errors\n",
-		r.Flows, r.Seconds, r.Concurrency, r.IDTokenAlg, r.PerSecond, r.Errors)
+	what := "sign-in to ID token"
+	if r.Extras {
+		what += ", userinfo, refresh"
+	}
+	fmt.Fprintf(w, "flowcheck: %d flows (%s) in %.1fs with %d browsers (%s ID tokens): %.1f flows/s, %d errors\n",
+		r.Flows, what, r.Seconds, r.Concurrency, r.IDTokenAlg, r.PerSecond, r.Errors)
 	fmt.Fprintf(w, "flow latency: p50 %.2f ms, p95 %.2f ms, p99 %.2f ms, max %.1f ms\n", r.P50ms, r.P95ms, r.P99ms, r.MaxMs)
 	for k, n := range r.ErrorKinds {
 		fmt.Fprintf(w, "error %s: %d\n", k, n)

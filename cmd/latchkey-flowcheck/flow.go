@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
@@ -20,11 +21,15 @@ import (
 // ID token verifier, both from the issuer's discovery document.
 type rp struct {
 	app      *app
+	provider *oidc.Provider
 	oauth    oauth2.Config
 	verifier *oidc.IDTokenVerifier
+	// extras: after the ID token, /userinfo and one refresh, the steps
+	// `latchkey-bench flow` adds to a sign-in (--userinfo-refresh).
+	extras bool
 }
 
-func newRP(ctx context.Context, a *app) (*rp, error) {
+func newRP(ctx context.Context, a *app, extras bool) (*rp, error) {
 	ctx = oidc.ClientContext(ctx, &http.Client{Transport: a.transport})
 	// OIDC Discovery §4.3: the document's issuer must equal the URL it
 	// was fetched from; go-oidc refuses it otherwise.
@@ -34,9 +39,12 @@ func newRP(ctx context.Context, a *app) (*rp, error) {
 	}
 	ep := p.Endpoint()
 	ep.AuthStyle = oauth2.AuthStyleInHeader // client_secret_basic, no probing
-	return &rp{app: a,
-		oauth: oauth2.Config{ClientID: a.clientID, ClientSecret: a.clientSecret, Endpoint: ep, RedirectURL: a.redirectURI,
-			Scopes: []string{oidc.ScopeOpenID, "profile", "email"}},
+	scopes := []string{oidc.ScopeOpenID, "profile", "email"}
+	if extras {
+		scopes = append(scopes, oidc.ScopeOfflineAccess)
+	}
+	return &rp{app: a, provider: p, extras: extras,
+		oauth: oauth2.Config{ClientID: a.clientID, ClientSecret: a.clientSecret, Endpoint: ep, RedirectURL: a.redirectURI, Scopes: scopes},
 		// The algorithms are the discovery document's
 		// id_token_signing_alg_values_supported (RS256 and ES256).
 		verifier: p.Verifier(&oidc.Config{ClientID: a.clientID}),
@@ -132,6 +140,38 @@ func (r *rp) flow(ctx context.Context, u *user) error {
 	}
 	if err := idt.Claims(&claims); err != nil || claims.Username != u.name {
 		return &stepError{step: "id token", msg: "preferred_username is not the user who signed in"}
+	}
+	if r.extras {
+		return r.userinfoAndRefresh(ctx, hc, tok, idt.Subject)
+	}
+	return nil
+}
+
+// userinfoAndRefresh calls /userinfo with the access token (its sub must
+// be the ID token's, OIDC Core §5.3.2) and redeems the refresh token once
+// (RFC 6749 §6); the answer must carry a new, rotated refresh token.
+func (r *rp) userinfoAndRefresh(ctx context.Context, hc *http.Client, tok *oauth2.Token, sub string) error {
+	ctx = oidc.ClientContext(ctx, hc)
+	info, err := r.provider.UserInfo(ctx, oauth2.StaticTokenSource(tok))
+	if err != nil {
+		return &stepError{step: "userinfo", msg: shorten(err.Error())}
+	}
+	if info.Subject != sub {
+		return &stepError{step: "userinfo", msg: "sub differs from the ID token's"}
+	}
+	if tok.RefreshToken == "" {
+		return &stepError{step: "token", msg: "no refresh_token (offline_access asked)"}
+	}
+	// An expired token makes the token source refresh at once.
+	next, err := r.oauth.TokenSource(ctx, &oauth2.Token{RefreshToken: tok.RefreshToken, Expiry: time.Unix(1, 0)}).Token()
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) && re.Response != nil {
+		return &stepError{step: "refresh", code: re.Response.StatusCode, msg: shorten(string(re.Body))}
+	} else if err != nil {
+		return &stepError{step: "refresh", msg: shorten(err.Error())}
+	}
+	if next.AccessToken == "" || next.RefreshToken == "" || next.RefreshToken == tok.RefreshToken {
+		return &stepError{step: "refresh", msg: "no new access token or rotated refresh token"}
 	}
 	return nil
 }

@@ -14,8 +14,10 @@
 // the page's own passkey challenge answered at /login/passkey/finish →
 // /authorize/callback → redirect to the client with the code → token
 // exchange → go-oidc verifies the ID token (signature, issuer, audience,
-// expiry, nonce, at_hash when present). Every status is checked; any
-// deviation counts the flow as an error.
+// expiry, nonce, at_hash when present). With --userinfo-refresh a flow
+// also calls /userinfo and redeems its refresh token once, the two steps
+// `latchkey-bench flow` adds. Every status is checked; any deviation
+// counts the flow as an error.
 //
 // It reports flows per second, errors by kind, p50/p95/p99 of a whole
 // flow, the server's CPU seconds per flow (process_cpu_seconds_total on
@@ -48,6 +50,7 @@ type options struct {
 	Warmup     time.Duration
 	IDTokenAlg string
 	ServerPID  int
+	Extras     bool
 	JSON       bool
 }
 
@@ -106,6 +109,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.DurationVar(&o.Warmup, "warmup", 2*time.Second, "unmeasured time before it")
 	fs.StringVar(&o.IDTokenAlg, "id-token-alg", "ES256", "ID token algorithm of the client it registers (RS256 or ES256)")
 	fs.IntVar(&o.ServerPID, "server-pid", 0, "PID of the server: CPU time from /proc/PID/stat instead of /metrics")
+	fs.BoolVar(&o.Extras, "userinfo-refresh", false, "after the ID token, also call /userinfo and refresh once (offline_access), as latchkey-bench flow does")
 	fs.BoolVar(&o.JSON, "json", false, "print one JSON object")
 	if err := fs.Parse(args); err != nil {
 		return nil, err

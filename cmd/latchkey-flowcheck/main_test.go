@@ -156,6 +156,15 @@ func TestFlowcheck(t *testing.T) {
 			if strings.Contains(errOut.String(), s.token) {
 				t.Error("the API token went to the log")
 			}
+
+			// With /userinfo and a refresh in each flow, as the bench's.
+			out.Reset()
+			errOut.Reset()
+			code = run(context.Background(), s.args("--users", "2", "-c", "2", "-d", "1s", "--warmup", "200ms", "--userinfo-refresh", "--json"), &out, &errOut)
+			res = result{}
+			if err := json.Unmarshal(out.Bytes(), &res); code != 0 || err != nil || res.Flows == 0 || res.Errors != 0 || !res.Extras {
+				t.Fatalf("--userinfo-refresh: exit %d, %v\n%s\n%s", code, err, out.String(), errOut.String())
+			}
 		})
 	}
 }
