@@ -248,3 +248,23 @@ func TestFlowcheckBadInput(t *testing.T) {
 		t.Errorf("wrong token: exit %d, stderr %q", code, errOut.String())
 	}
 }
+
+// TestFlowcheckIsIndependent: the check shares no code with what it
+// checks, the bench tool and its scripted browser.
+func TestFlowcheckIsIndependent(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "github.com/latchkey-idp/latchkey/cmd/latchkey-flowcheck").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	deps := strings.Fields(string(out))
+	for _, banned := range []string{"github.com/latchkey-idp/latchkey/internal/flowclient", "github.com/latchkey-idp/latchkey/cmd/latchkey-bench"} {
+		if slices.Contains(deps, banned) {
+			t.Errorf("latchkey-flowcheck depends on %s", banned)
+		}
+	}
+	for _, needed := range []string{"github.com/coreos/go-oidc/v3/oidc", "golang.org/x/oauth2", "github.com/latchkey-idp/latchkey/passkeys/passkeytest"} {
+		if !slices.Contains(deps, needed) {
+			t.Errorf("latchkey-flowcheck does not use %s", needed)
+		}
+	}
+}
