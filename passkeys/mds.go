@@ -48,6 +48,21 @@ var ErrMDSSame = errors.New("passkeys: metadata blob already imported")
 
 var offlineRevocation sync.Once
 
+// SetRevocationClient sets the HTTP client go-webauthn fetches the CRLs
+// and OCSP answers of the metadata chain with (revoke.HTTPClient, a
+// package variable of go-webauthn/x). The caller gives one that refuses
+// non-public addresses at dial time (cmd/latchkey: internal/outbound), so
+// a CRL distribution point in a certificate cannot make us request our
+// own network. Call it before ImportMDS; without it ImportMDS uses a plain
+// client with a 5 s timeout.
+func SetRevocationClient(c *http.Client) {
+	offlineRevocation.Do(func() {})
+	revoke.HTTPClient = c
+}
+
+// RevocationClient returns the client SetRevocationClient set (tests).
+func RevocationClient() *http.Client { return revoke.HTTPClient }
+
 // ImportMDS verifies an MDS3 blob (the JWT as downloaded) against root, a
 // PEM or base64 DER certificate ("" is the FIDO production root), parses
 // it and stores it. Errors: ErrMDSOlder, ErrMDSSame, or a verification or

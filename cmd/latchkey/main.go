@@ -57,6 +57,7 @@ type cli struct {
 	Purge        purgeCmd        `cmd:"" help:"Delete expired, used and revoked rows and old audit events now (the server does it every minute)."`
 	SCIM         scimCmd         `cmd:"" name:"scim" help:"Manage SCIM provisioning tokens (scim.go)."`
 	Registration registrationCmd `cmd:"" help:"Manage initial access tokens for dynamic client registration (registration.go)."`
+	APIToken     apiTokenCmd     `cmd:"" name:"api-token" help:"Create admin API tokens (apitoken.go)."`
 }
 
 // env carries what every command needs.

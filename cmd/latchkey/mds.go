@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/latchkey-idp/latchkey/internal/command"
+	"github.com/latchkey-idp/latchkey/internal/outbound"
 
 	"github.com/latchkey-idp/latchkey/models"
 	"github.com/latchkey-idp/latchkey/passkeys"
@@ -41,6 +42,9 @@ func (m *mdsImportCmd) Run(ctx context.Context, e *env) (err error) {
 		return err
 	}
 	defer command.CloseDB(db, &err)
+	if err := e.revocationClient(ctx, db); err != nil {
+		return err
+	}
 	info, err := passkeys.ImportMDS(ctx, db, blob, root)
 	if err != nil {
 		return err
@@ -84,5 +88,26 @@ func (m *mdsStatusCmd) Run(ctx context.Context, e *env) (err error) {
 	if info.Stale {
 		fmt.Fprintln(e.out, "warning: the next update date has passed; download a newer blob")
 	}
+	return nil
+}
+
+// revocationClient gives go-webauthn, which fetches the CRLs and OCSP
+// answers named in the metadata chain's certificates, a client that dials
+// public addresses only (and private ranges of --outbound-allow): a
+// certificate's CRL distribution point must not make us request loopback,
+// link-local (cloud metadata) or our own network. CRLs are plain http by
+// design (RFC 5280 §4.2.1.13; they are signed), so only this client allows
+// http. Loopback stays refused even when the issuer is on loopback.
+func (e *env) revocationClient(ctx context.Context, db *models.DB) error {
+	issuer, err := e.issuer(ctx, db)
+	if err != nil {
+		return err
+	}
+	pol, err := e.outboundPolicy(issuer)
+	if err != nil {
+		return err
+	}
+	pol.DevLoopback = false
+	passkeys.SetRevocationClient(outbound.NewPlainHTTPClient(pol, outbound.Options{}))
 	return nil
 }

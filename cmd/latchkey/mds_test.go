@@ -2,11 +2,17 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
+	"github.com/latchkey-idp/latchkey/internal/outbound"
+	"github.com/latchkey-idp/latchkey/passkeys"
 	"github.com/latchkey-idp/latchkey/passkeys/passkeytest"
 )
 
@@ -47,6 +53,28 @@ func TestCLIMDSImportAndPolicy(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(out), &info); err != nil || info.Serial != 12 || info.Entries != 1 {
 		t.Fatalf("import output %s (%v)", out, err)
+	}
+	// go-webauthn fetched the chain's CRLs and OCSP with the client the
+	// command gave it: plain http passes its scheme check, but loopback is
+	// refused when dialled, even with the issuer on loopback.
+	var hits atomic.Int32
+	crl := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))
+	defer crl.Close()
+	rc := passkeys.RevocationClient()
+	if rc == nil || rc == http.DefaultClient {
+		t.Fatal("mds import left go-webauthn's revocation client unset")
+	}
+	for _, u := range []string{crl.URL + "/root.crl", strings.Replace(crl.URL, "127.0.0.1", "localhost", 1) + "/root.crl", "http://169.254.169.254/latest/meta-data/"} {
+		resp, err := rc.Get(u)
+		if err == nil {
+			_ = resp.Body.Close()
+		}
+		if !errors.Is(err, outbound.ErrRefused) {
+			t.Errorf("revocation client fetched %s: %v", u, err)
+		}
+	}
+	if hits.Load() != 0 {
+		t.Error("the revocation client reached a loopback server")
 	}
 	if code, _, errOut := cliRun(t, dir, "mds", "import", blobFile, "--mds-root", rootFile); code == 0 || !strings.Contains(errOut, "already imported") {
 		t.Errorf("re-import: %d %s", code, errOut)

@@ -3,6 +3,7 @@ package outbound
 import (
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -47,12 +48,51 @@ type Response struct {
 
 // NewClient returns a client enforcing p.
 func NewClient(p Policy, o Options) *Client {
+	o = o.withDefaults()
+	return &Client{policy: p, maxBody: o.MaxBody, http: &http.Client{
+		Transport: transport(p, o),
+		Timeout:   o.Timeout,
+		// A redirect could lead anywhere the URL check did not see; the
+		// receivers we call answer directly (Back-Channel Logout §2.8).
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}}
+}
+
+// MaxPlainRedirects is how many redirects a NewPlainHTTPClient follows.
+const MaxPlainRedirects = 3
+
+// NewPlainHTTPClient returns an *http.Client for fetches that are plain
+// http by design and whose answers are signed, such as certificate
+// revocation lists (RFC 5280 §4.2.1.13: CRL distribution points are
+// usually http URLs) and OCSP (RFC 6960 appendix A.1), for libraries that
+// take an *http.Client. It does not apply CheckURL (http is allowed), but
+// every connection, those of redirects included, is checked against p when
+// it is dialled (CheckAddr on the address really dialled), with no proxy
+// from the environment; it follows at most MaxPlainRedirects redirects.
+// Options.MaxBody does not apply: the library reads the body.
+func NewPlainHTTPClient(p Policy, o Options) *http.Client {
+	o = o.withDefaults()
+	return &http.Client{Transport: transport(p, o), Timeout: o.Timeout,
+		CheckRedirect: func(_ *http.Request, via []*http.Request) error {
+			if len(via) > MaxPlainRedirects {
+				return fmt.Errorf("stopped after %d redirects", MaxPlainRedirects)
+			}
+			return nil
+		}}
+}
+
+func (o Options) withDefaults() Options {
 	if o.Timeout <= 0 {
 		o.Timeout = DefaultTimeout
 	}
 	if o.MaxBody <= 0 {
 		o.MaxBody = DefaultMaxBody
 	}
+	return o
+}
+
+// transport dials only what p allows.
+func transport(p Policy, o Options) *http.Transport {
 	d := &net.Dialer{
 		Timeout:  o.Timeout,
 		Resolver: o.Resolver,
@@ -62,7 +102,7 @@ func NewClient(p Policy, o Options) *Client {
 			return p.controlDial(address)
 		},
 	}
-	tr := &http.Transport{
+	return &http.Transport{
 		Proxy:                  nil,
 		DialContext:            d.DialContext,
 		TLSClientConfig:        o.TLS,
@@ -73,13 +113,6 @@ func NewClient(p Policy, o Options) *Client {
 		MaxIdleConns:           16,
 		IdleConnTimeout:        30 * time.Second,
 	}
-	return &Client{policy: p, maxBody: o.MaxBody, http: &http.Client{
-		Transport: tr,
-		Timeout:   o.Timeout,
-		// A redirect could lead anywhere the URL check did not see; the
-		// receivers we call answer directly (Back-Channel Logout §2.8).
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}}
 }
 
 // Policy returns the client's policy.

@@ -151,6 +151,60 @@ func TestClientRefusesAtDial(t *testing.T) {
 	}
 }
 
+// TestPlainHTTPClient: the client for CRLs and OCSP takes plain http, but
+// refuses at dial time what the policy refuses, for a name that resolves
+// to loopback and for a redirect too; it follows a few redirects only.
+func TestPlainHTTPClient(t *testing.T) {
+	var hits atomic.Int32
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n := r.URL.Query().Get("loop"); n != "" {
+			http.Redirect(w, r, "/?loop=again", http.StatusFound)
+			return
+		}
+		hits.Add(1)
+		_, _ = w.Write([]byte("crl"))
+	}))
+	defer target.Close()
+	redirector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, target.URL+"/root.crl", http.StatusFound)
+	}))
+	defer redirector.Close()
+	_, port, _ := net.SplitHostPort(target.Listener.Addr().String())
+	res := fakeDNS(t, map[string]netip.Addr{"crl.rebind.example.": netip.MustParseAddr("127.0.0.1")})
+
+	prod := NewPlainHTTPClient(Policy{}, Options{Resolver: res})
+	for _, u := range []string{target.URL + "/root.crl", "http://crl.rebind.example:" + port + "/root.crl", "http://169.254.169.254/", "http://10.0.0.1/x.crl"} {
+		resp, err := prod.Get(u)
+		if err == nil {
+			_ = resp.Body.Close()
+		}
+		if !errors.Is(err, ErrRefused) {
+			t.Errorf("production plain client fetched %s: %v", u, err)
+		}
+	}
+	if hits.Load() != 0 {
+		t.Fatal("the production plain client reached loopback")
+	}
+
+	// Under a policy that allows loopback, the same client takes plain
+	// http and follows a redirect; the refusals above are the policy's.
+	dev := NewPlainHTTPClient(NewPolicy("http://localhost:8080", nil), Options{Resolver: res})
+	resp, err := dev.Get(redirector.URL + "/x.crl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || hits.Load() != 1 {
+		t.Fatalf("development plain client: %d, hits %d", resp.StatusCode, hits.Load())
+	}
+	if resp, err := dev.Get(target.URL + "/?loop=1"); err == nil || !strings.Contains(err.Error(), "redirects") {
+		if err == nil {
+			_ = resp.Body.Close()
+		}
+		t.Fatalf("redirect loop: %v", err)
+	}
+}
+
 // TestDNSRebinding: a name that passes the URL check (a public DNS name)
 // but resolves to 127.0.0.1 when dialled is refused by the dial-time
 // check. The resolver is Go's own, asking a DNS server of the test.
