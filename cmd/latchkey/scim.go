@@ -2,10 +2,7 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"text/tabwriter"
-	"time"
 
 	"github.com/latchkey-idp/latchkey/internal/command"
 	"github.com/latchkey-idp/latchkey/models"
@@ -58,69 +55,19 @@ type scimTokenListCmd struct {
 	JSON bool `name:"json" help:"Print one JSON object per token, one per line (JSON Lines)."`
 }
 
-func (l *scimTokenListCmd) Run(ctx context.Context, e *env) (err error) {
-	db, err := e.openDB(ctx)
-	if err != nil {
-		return err
-	}
-	defer command.CloseDB(db, &err)
-	ts, err := db.ListSCIMTokens(ctx)
-	if err != nil {
-		return err
-	}
-	if l.JSON {
-		enc := json.NewEncoder(e.out)
-		for _, t := range ts {
-			if err := enc.Encode(scimTokenJSON(&t)); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	tw := tabwriter.NewWriter(e.out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tSTATE\tCREATED\tLAST USED\tID")
-	for _, t := range ts {
-		j := scimTokenJSON(&t)
-		last, _ := j["last_used_at"].(string)
-		if last == "" {
-			last = "never"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.Name, j["state"], j["created_at"], last, t.ID)
-	}
-	return tw.Flush()
+func (l *scimTokenListCmd) Run(ctx context.Context, e *env) error {
+	return listTokensOf(ctx, e, scimTokens, l.JSON)
 }
 
-// scimTokenJSON is a token as the CLI lists it (never its hash).
-func scimTokenJSON(t *models.APIToken) map[string]any {
-	state := "active"
-	if t.RevokedAt != nil {
-		state = "revoked"
-	}
-	m := map[string]any{"id": t.ID, "name": t.Name, "state": state, "created_at": t.CreatedAt.UTC().Format(time.RFC3339)}
-	if t.LastUsedAt != nil {
-		m["last_used_at"] = t.LastUsedAt.UTC().Format(time.RFC3339)
-	}
-	if t.RevokedAt != nil {
-		m["revoked_at"] = t.RevokedAt.UTC().Format(time.RFC3339)
-	}
-	return m
-}
+// scimTokens are the SCIM tokens for list and revoke (tokens.go).
+var scimTokens = tokenKind{what: "SCIM token", revoked: models.EventSCIMTokenRevoked,
+	list:   func(ctx context.Context, db *models.DB) ([]models.APIToken, error) { return db.ListSCIMTokens(ctx) },
+	revoke: func(ctx context.Context, db *models.DB, id string) error { return db.RevokeSCIMToken(ctx, id) }}
 
 type scimTokenRevokeCmd struct {
 	ID string `arg:"" help:"Token ID (from scim token list)."`
 }
 
-func (r *scimTokenRevokeCmd) Run(ctx context.Context, e *env) (err error) {
-	db, err := e.openDB(ctx)
-	if err != nil {
-		return err
-	}
-	defer command.CloseDB(db, &err)
-	if err := db.RevokeSCIMToken(ctx, r.ID); err != nil {
-		return fmt.Errorf("revoke SCIM token %q (unknown or already revoked): %w", r.ID, err)
-	}
-	_ = db.Audit(ctx, &models.AuditEvent{Type: models.EventSCIMTokenRevoked, Success: true, ActorID: "cli",
-		Detail: models.JSONMap{"token": r.ID}})
-	fmt.Fprintf(e.out, "Revoked SCIM token %s.\n", r.ID)
-	return nil
+func (r *scimTokenRevokeCmd) Run(ctx context.Context, e *env) error {
+	return revokeTokenOf(ctx, e, scimTokens, r.ID)
 }
