@@ -31,56 +31,104 @@ func (t *APIToken) Active(now time.Time) bool {
 }
 
 // CreateAPIToken stores a new token named name, valid until expiresAt (nil:
-// no expiry), and returns the raw token (shown once).
+// no expiry), and returns the raw token (shown once). Errors: ErrInvalid.
 func (db *AdminStore) CreateAPIToken(ctx context.Context, name, createdBy string, expiresAt *time.Time) (string, *APIToken, error) {
-	name = strings.TrimSpace(name)
-	if name == "" || len(name) > 64 {
-		return "", nil, fmt.Errorf("%w: token name must be 1 to 64 characters", ErrInvalid)
-	}
-	now := db.Now()
-	if expiresAt != nil && !expiresAt.After(now) {
-		return "", nil, fmt.Errorf("%w: expiry must be in the future", ErrInvalid)
-	}
-	raw := APITokenPrefix + NewToken()
-	t := &APIToken{ID: NewUUID(), Kind: TokenKindAPI, Name: name, TokenHash: HashToken(raw), CreatedBy: createdBy, CreatedAt: now, ExpiresAt: expiresAt}
-	if err := db.ctx(ctx).Create(t).Error; err != nil {
-		return "", nil, fmt.Errorf("create API token: %w", translate(err))
-	}
-	return raw, t, nil
+	return db.createToken(ctx, TokenKindAPI, APITokenPrefix, "API token", name, createdBy, expiresAt)
 }
 
 // APITokenByRaw returns the active token for raw and records its use.
 // Errors: ErrNotFound (unknown, revoked or expired).
 func (db *AdminStore) APITokenByRaw(ctx context.Context, raw string) (*APIToken, error) {
-	if !strings.HasPrefix(raw, APITokenPrefix) {
-		return nil, fmt.Errorf("API token: %w", ErrNotFound)
-	}
-	var t APIToken
-	if err := db.ctx(ctx).First(&t, "token_hash = ? AND kind = ?", HashToken(raw), TokenKindAPI).Error; err != nil {
-		return nil, fmt.Errorf("API token: %w", translate(err))
-	}
-	now := db.Now()
-	if !t.Active(now) {
-		return nil, fmt.Errorf("API token inactive: %w", ErrNotFound)
-	}
-	_ = db.ctx(ctx).Model(&APIToken{}).Where("id = ?", t.ID).Update("last_used_at", now).Error
-	return &t, nil
+	return db.tokenByRaw(ctx, TokenKindAPI, APITokenPrefix, "API token", raw, 0)
 }
 
 // ListAPITokens returns every admin API token, newest first.
 func (db *AdminStore) ListAPITokens(ctx context.Context) ([]APIToken, error) {
-	var ts []APIToken
-	return ts, translate(db.ctx(ctx).Where("kind = ?", TokenKindAPI).Order("created_at DESC, id").Find(&ts).Error)
+	return db.listTokens(ctx, TokenKindAPI)
 }
 
 // RevokeAPIToken revokes a token at once. Errors: ErrNotFound.
 func (db *AdminStore) RevokeAPIToken(ctx context.Context, id string) error {
-	res := db.ctx(ctx).Model(&APIToken{}).Where("id = ? AND kind = ? AND revoked_at IS NULL", id, TokenKindAPI).Update("revoked_at", db.Now())
+	return db.revokeToken(ctx, TokenKindAPI, "API token", id)
+}
+
+// The kinds of bearer token (API, SCIM, initial access tokens of client
+// registration) are rows of api_tokens told apart by Kind and by the
+// prefix of the raw token; only the token's SHA-256 is stored.
+
+// checkTokenName trims a token's name and checks it: 1 to 64 characters,
+// no control characters.
+func checkTokenName(name string) (string, error) {
+	name = strings.TrimSpace(name)
+	if name == "" || len(name) > 64 {
+		return "", fmt.Errorf("%w: token name must be 1 to 64 characters", ErrInvalid)
+	}
+	for _, r := range name {
+		if r < 0x20 || r == 0x7f {
+			return "", fmt.Errorf("%w: token name must not contain control characters", ErrInvalid)
+		}
+	}
+	return name, nil
+}
+
+// createToken stores a new token of kind, valid until expiresAt (nil:
+// until revoked), and returns the raw token, to be shown once. Errors:
+// ErrInvalid.
+func (db *AdminStore) createToken(ctx context.Context, kind, prefix, what, name, createdBy string, expiresAt *time.Time) (string, *APIToken, error) {
+	name, err := checkTokenName(name)
+	if err != nil {
+		return "", nil, err
+	}
+	now := db.Now()
+	if expiresAt != nil && !expiresAt.After(now) {
+		return "", nil, fmt.Errorf("%w: expiry must be in the future", ErrInvalid)
+	}
+	raw := prefix + NewToken()
+	t := &APIToken{ID: NewUUID(), Kind: kind, Name: name, TokenHash: HashToken(raw), CreatedBy: createdBy, CreatedAt: now, ExpiresAt: expiresAt}
+	if err := db.ctx(ctx).Create(t).Error; err != nil {
+		return "", nil, fmt.Errorf("create %s: %w", what, translate(err))
+	}
+	return raw, t, nil
+}
+
+// tokenByRaw returns the active token of kind for raw and records its use,
+// at most once per touchEvery (0: every use). The look-up is by the SHA-256
+// of a 256-bit random token, so timing reveals nothing of a stored one.
+// Errors: ErrNotFound (unknown, revoked, expired, or another kind).
+func (db *AdminStore) tokenByRaw(ctx context.Context, kind, prefix, what, raw string, touchEvery time.Duration) (*APIToken, error) {
+	if !strings.HasPrefix(raw, prefix) {
+		return nil, fmt.Errorf("%s: %w", what, ErrNotFound)
+	}
+	var t APIToken
+	if err := db.ctx(ctx).First(&t, "token_hash = ? AND kind = ?", HashToken(raw), kind).Error; err != nil {
+		return nil, fmt.Errorf("%s: %w", what, translate(err))
+	}
+	now := db.Now()
+	if !t.Active(now) {
+		return nil, fmt.Errorf("%s inactive: %w", what, ErrNotFound)
+	}
+	if t.LastUsedAt == nil || now.Sub(*t.LastUsedAt) > touchEvery {
+		_ = db.ctx(ctx).Model(&APIToken{}).Where("id = ?", t.ID).Update("last_used_at", now).Error
+	}
+	return &t, nil
+}
+
+// listTokens returns every token of kind, revoked and expired ones
+// included, newest first (admins make them one by one).
+func (db *AdminStore) listTokens(ctx context.Context, kind string) ([]APIToken, error) {
+	var ts []APIToken
+	return ts, translate(db.ctx(ctx).Where("kind = ?", kind).Order("created_at DESC, id").Find(&ts).Error)
+}
+
+// revokeToken revokes a token of kind at once. Errors: ErrNotFound
+// (unknown, another kind, or already revoked).
+func (db *AdminStore) revokeToken(ctx context.Context, kind, what, id string) error {
+	res := db.ctx(ctx).Model(&APIToken{}).Where("id = ? AND kind = ? AND revoked_at IS NULL", id, kind).Update("revoked_at", db.Now())
 	if res.Error != nil {
 		return translate(res.Error)
 	}
 	if res.RowsAffected == 0 {
-		return fmt.Errorf("API token %q: %w", id, ErrNotFound)
+		return fmt.Errorf("%s %q: %w", what, id, ErrNotFound)
 	}
 	return nil
 }

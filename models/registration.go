@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/subtle"
 	"fmt"
-	"strings"
 	"time"
 )
 
@@ -41,68 +40,27 @@ const (
 // until revoked), and returns the raw token, to be shown once; only its
 // SHA-256 is stored. Errors: ErrInvalid.
 func (db *AdminStore) CreateRegistrationToken(ctx context.Context, name, createdBy string, expiresAt *time.Time) (string, *APIToken, error) {
-	name = strings.TrimSpace(name)
-	if name == "" || len(name) > 64 {
-		return "", nil, fmt.Errorf("%w: token name must be 1 to 64 characters", ErrInvalid)
-	}
-	for _, r := range name {
-		if r < 0x20 || r == 0x7f {
-			return "", nil, fmt.Errorf("%w: token name must not contain control characters", ErrInvalid)
-		}
-	}
-	now := db.Now()
-	if expiresAt != nil && !expiresAt.After(now) {
-		return "", nil, fmt.Errorf("%w: expiry must be in the future", ErrInvalid)
-	}
-	raw := RegistrationTokenPrefix + NewToken()
-	t := &APIToken{ID: NewUUID(), Kind: TokenKindRegistration, Name: name, TokenHash: HashToken(raw), CreatedBy: createdBy,
-		CreatedAt: now, ExpiresAt: expiresAt}
-	if err := db.ctx(ctx).Create(t).Error; err != nil {
-		return "", nil, fmt.Errorf("create registration token: %w", translate(err))
-	}
-	return raw, t, nil
+	return db.createToken(ctx, TokenKindRegistration, RegistrationTokenPrefix, "registration token", name, createdBy, expiresAt)
 }
 
 // RegistrationTokenByRaw returns the active initial access token for raw
-// and records its use. The look-up is by the SHA-256 of a 256-bit random
-// token, so timing reveals nothing of a stored one. Errors: ErrNotFound
-// (unknown, revoked, expired, or another kind of token).
+// and records its use. Errors: ErrNotFound (unknown, revoked, expired, or
+// another kind of token).
 func (db *AdminStore) RegistrationTokenByRaw(ctx context.Context, raw string) (*APIToken, error) {
-	if !strings.HasPrefix(raw, RegistrationTokenPrefix) {
-		return nil, fmt.Errorf("registration token: %w", ErrNotFound)
-	}
-	var t APIToken
-	if err := db.ctx(ctx).First(&t, "token_hash = ? AND kind = ?", HashToken(raw), TokenKindRegistration).Error; err != nil {
-		return nil, fmt.Errorf("registration token: %w", translate(err))
-	}
-	now := db.Now()
-	if !t.Active(now) {
-		return nil, fmt.Errorf("registration token inactive: %w", ErrNotFound)
-	}
-	_ = db.ctx(ctx).Model(&APIToken{}).Where("id = ?", t.ID).Update("last_used_at", now).Error
-	return &t, nil
+	return db.tokenByRaw(ctx, TokenKindRegistration, RegistrationTokenPrefix, "registration token", raw, 0)
 }
 
 // ListRegistrationTokens returns every initial access token, revoked and
-// expired ones included, newest first (admins make them one by one).
+// expired ones included, newest first.
 func (db *AdminStore) ListRegistrationTokens(ctx context.Context) ([]APIToken, error) {
-	var ts []APIToken
-	return ts, translate(db.ctx(ctx).Where("kind = ?", TokenKindRegistration).Order("created_at DESC, id").Find(&ts).Error)
+	return db.listTokens(ctx, TokenKindRegistration)
 }
 
 // RevokeRegistrationToken revokes an initial access token at once; the
 // clients registered with it stay. Errors: ErrNotFound (unknown or
 // already revoked).
 func (db *AdminStore) RevokeRegistrationToken(ctx context.Context, id string) error {
-	res := db.ctx(ctx).Model(&APIToken{}).Where("id = ? AND kind = ? AND revoked_at IS NULL", id, TokenKindRegistration).
-		Update("revoked_at", db.Now())
-	if res.Error != nil {
-		return translate(res.Error)
-	}
-	if res.RowsAffected == 0 {
-		return fmt.Errorf("registration token %q: %w", id, ErrNotFound)
-	}
-	return nil
+	return db.revokeToken(ctx, TokenKindRegistration, "registration token", id)
 }
 
 // RegisterClient inserts a self-registered client c (c.RegisteredBy must

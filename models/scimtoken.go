@@ -3,7 +3,6 @@ package models
 import (
 	"context"
 	"fmt"
-	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -26,18 +25,13 @@ const SCIMTokenPrefix = "lks_"
 // "scim:<name>") and returns the raw token, to be shown once; only its
 // SHA-256 is stored. Errors: ErrInvalid, ErrConflict.
 func (db *AdminStore) CreateSCIMToken(ctx context.Context, name, createdBy string) (string, *APIToken, error) {
-	name = strings.TrimSpace(name)
-	if name == "" || len(name) > 64 {
-		return "", nil, fmt.Errorf("%w: token name must be 1 to 64 characters", ErrInvalid)
-	}
-	for _, r := range name {
-		if r < 0x20 || r == 0x7f {
-			return "", nil, fmt.Errorf("%w: token name must not contain control characters", ErrInvalid)
-		}
+	name, err := checkTokenName(name)
+	if err != nil {
+		return "", nil, err
 	}
 	raw := SCIMTokenPrefix + NewToken()
 	t := &APIToken{ID: NewUUID(), Kind: TokenKindSCIM, Name: name, TokenHash: HashToken(raw), CreatedBy: createdBy, CreatedAt: db.Now()}
-	err := db.transaction(ctx, func(tx *gorm.DB) error {
+	err = db.transaction(ctx, func(tx *gorm.DB) error {
 		var n int64
 		if err := tx.Model(&APIToken{}).Where("kind = ? AND name = ? AND revoked_at IS NULL", TokenKindSCIM, name).
 			Count(&n).Error; err != nil {
@@ -59,30 +53,15 @@ func (db *AdminStore) CreateSCIMToken(ctx context.Context, name, createdBy strin
 // reveals nothing of a stored token. Errors: ErrNotFound (unknown,
 // revoked, expired, or another kind of token).
 func (db *AdminStore) SCIMTokenByRaw(ctx context.Context, raw string) (*APIToken, error) {
-	if !strings.HasPrefix(raw, SCIMTokenPrefix) {
-		return nil, fmt.Errorf("SCIM token: %w", ErrNotFound)
-	}
-	var t APIToken
-	if err := db.ctx(ctx).First(&t, "token_hash = ? AND kind = ?", HashToken(raw), TokenKindSCIM).Error; err != nil {
-		return nil, fmt.Errorf("SCIM token: %w", translate(err))
-	}
-	now := db.Now()
-	if !t.Active(now) {
-		return nil, fmt.Errorf("SCIM token inactive: %w", ErrNotFound)
-	}
 	// At most one write a minute per token: a directory pushing thousands
 	// of changes does not double its writes for this stamp.
-	if t.LastUsedAt == nil || now.Sub(*t.LastUsedAt) > time.Minute {
-		_ = db.ctx(ctx).Model(&APIToken{}).Where("id = ?", t.ID).Update("last_used_at", now).Error
-	}
-	return &t, nil
+	return db.tokenByRaw(ctx, TokenKindSCIM, SCIMTokenPrefix, "SCIM token", raw, time.Minute)
 }
 
 // ListSCIMTokens returns every SCIM token, revoked ones included, newest
 // first (there are few: an admin makes each by hand).
 func (db *AdminStore) ListSCIMTokens(ctx context.Context) ([]APIToken, error) {
-	var ts []APIToken
-	return ts, translate(db.ctx(ctx).Where("kind = ?", TokenKindSCIM).Order("created_at DESC, id").Find(&ts).Error)
+	return db.listTokens(ctx, TokenKindSCIM)
 }
 
 // SCIMTokenByID loads a SCIM token. Errors: ErrNotFound.
@@ -97,12 +76,5 @@ func (db *AdminStore) SCIMTokenByID(ctx context.Context, id string) (*APIToken, 
 // RevokeSCIMToken revokes a SCIM token at once: the next request with it
 // is refused. Errors: ErrNotFound (unknown or already revoked).
 func (db *AdminStore) RevokeSCIMToken(ctx context.Context, id string) error {
-	res := db.ctx(ctx).Model(&APIToken{}).Where("id = ? AND kind = ? AND revoked_at IS NULL", id, TokenKindSCIM).Update("revoked_at", db.Now())
-	if res.Error != nil {
-		return translate(res.Error)
-	}
-	if res.RowsAffected == 0 {
-		return fmt.Errorf("SCIM token %q: %w", id, ErrNotFound)
-	}
-	return nil
+	return db.revokeToken(ctx, TokenKindSCIM, "SCIM token", id)
 }
