@@ -640,3 +640,59 @@ func TestDPoPOpaqueAccessToken(t *testing.T) {
 		t.Fatalf("introspection %v", in.body)
 	}
 }
+
+// TestDPoPServerNonceAtPARAndUserinfo: with nonces required, the PAR
+// endpoint answers a proof without the nonce as the token endpoint does
+// (RFC 9449 §8), and userinfo, a resource, with 401, a DPoP challenge of
+// use_dpop_nonce and the nonce (§9); the retries with it pass.
+func TestDPoPServerNonceAtPARAndUserinfo(t *testing.T) {
+	app := newTestApp(t, func(c *Config) { c.OIDC.DPoPNonce = true })
+	user, setup := app.newUser("nina", false)
+	b := app.newBrowser()
+	b.register(setup)
+	const redirect = "http://localhost:9999/callback"
+	client, secret := app.newClient(redirect)
+	r := app.newRP(client.ID, secret, redirect)
+	key := newDPoPKey(t)
+	parURL, tokenURL, uiURL := app.issuer+"/oauth/par", app.issuer+"/oauth/token", app.issuer+"/userinfo"
+
+	f := newFlow()
+	params := r.authParams(f)
+	params.Set("client_secret", secret)
+	ans := app.send(http.MethodPost, "/oauth/par", params, map[string]string{"DPoP": key.proof(http.MethodPost, parURL, proofOpts{})})
+	nonce := ans.header.Get("DPoP-Nonce")
+	if ans.status != http.StatusBadRequest || ans.str("error") != "use_dpop_nonce" || nonce == "" {
+		t.Fatalf("PAR proof without nonce: %d %v nonce %q, want use_dpop_nonce with DPoP-Nonce", ans.status, ans.body, nonce)
+	}
+	if app.pushedRequests() != 0 || app.dpopProofs() != 0 {
+		t.Fatal("a refused PAR request stored something")
+	}
+	ans = app.send(http.MethodPost, "/oauth/par", params, map[string]string{"DPoP": key.proof(http.MethodPost, parURL, proofOpts{nonce: nonce})})
+	if ans.status != http.StatusCreated {
+		t.Fatalf("PAR proof with the nonce: %d %v", ans.status, ans.body)
+	}
+	cb := b.signIn(parAuthorizeURL(app.issuer, client.ID, ans.str("request_uri")))
+	form := url.Values{"grant_type": {"authorization_code"}, "code": {cb.Query().Get("code")}, "redirect_uri": {redirect},
+		"client_id": {client.ID}, "client_secret": {secret}, "code_verifier": {f.verifier}}
+	tok := app.send(http.MethodPost, "/oauth/token", form, map[string]string{"DPoP": key.proof(http.MethodPost, tokenURL, proofOpts{nonce: nonce})})
+	if tok.status != http.StatusOK || tok.str("token_type") != "DPoP" {
+		t.Fatalf("token: %d %v", tok.status, tok.body)
+	}
+	access := tok.str("access_token")
+
+	before := app.dpopProofs()
+	ui := app.send(http.MethodGet, "/userinfo", nil, map[string]string{"Authorization": "DPoP " + access,
+		"DPoP": key.proof(http.MethodGet, uiURL, proofOpts{accessToken: access})})
+	if ui.status != http.StatusUnauthorized || ui.str("error") != "use_dpop_nonce" || ui.header.Get("DPoP-Nonce") == "" ||
+		!strings.Contains(ui.header.Get("WWW-Authenticate"), `error="use_dpop_nonce"`) {
+		t.Fatalf("userinfo proof without nonce: %d %v %v, want 401 use_dpop_nonce with DPoP-Nonce (RFC 9449 §9)", ui.status, ui.body, ui.header)
+	}
+	if app.dpopProofs() != before {
+		t.Fatal("a refused userinfo request spent its proof")
+	}
+	ui = app.send(http.MethodGet, "/userinfo", nil, map[string]string{"Authorization": "DPoP " + access,
+		"DPoP": key.proof(http.MethodGet, uiURL, proofOpts{accessToken: access, nonce: ui.header.Get("DPoP-Nonce")})})
+	if ui.status != http.StatusOK || ui.str("sub") != user.ID {
+		t.Fatalf("userinfo with the nonce: %d %v", ui.status, ui.body)
+	}
+}
