@@ -140,6 +140,29 @@ func TestRequestObjects(t *testing.T) {
 		}
 	})
 
+	t.Run("at the PAR endpoint the body's parameters besides the object are ignored", func(t *testing.T) {
+		app := app.in(t)
+		f := newFlow()
+		// RFC 9126 §3: only the object and client authentication belong
+		// in the body; a dpop_jkt or response_mode there binds nothing.
+		form := url.Values{"client_id": {client.ID}, "request": {key.requestObject(t, objectClaims(app, client.ID, redirect, f))},
+			"response_mode": {"fragment"}, "dpop_jkt": {newDPoPKey(t).jkt}, "state": {"from-the-body"}, "prompt": {"none"}}
+		for k, v := range assertionParams(key.assertion(t, client.ID, app.issuer+"/oauth/par")) {
+			form[k] = v
+		}
+		ans := app.push(form)
+		if ans.status != http.StatusCreated {
+			t.Fatalf("PAR with a request object: %+v", ans)
+		}
+		cb := b.in(t).signIn(parAuthorizeURL(app.issuer, client.ID, ans.RequestURI))
+		if cb.Fragment != "" || cb.Query().Get("state") != f.state {
+			t.Fatalf("callback %s: want the object's state in the query", cb)
+		}
+		if nonce := redeemWithAssertion(t, app, r, key, client.ID, cb.Query().Get("code"), redirect, f.verifier); nonce != f.nonce {
+			t.Fatalf("nonce %q (a body dpop_jkt bound the code?)", nonce)
+		}
+	})
+
 	none := func(claims map[string]any) string {
 		h := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","typ":"oauth-authz-req+jwt"}`))
 		p, _ := json.Marshal(claims)
