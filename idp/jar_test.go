@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -178,6 +179,8 @@ func TestRequestObjects(t *testing.T) {
 	nested := objectClaims(app, client.ID, redirect, newFlow())
 	nested["request_uri"] = "https://attacker.example/r"
 	good := func() string { return key.requestObject(t, objectClaims(app, client.ID, redirect, newFlow())) }
+	oversize := objectClaims(app, client.ID, redirect, newFlow())
+	oversize["padding"] = strings.Repeat("p", 20<<10)
 	for _, tc := range []struct {
 		name, clientID, object string
 		extra                  url.Values
@@ -191,6 +194,7 @@ func TestRequestObjects(t *testing.T) {
 		{"response_type differs", client.ID, key.requestObject(t, tamper("response_type", "token")), nil, "invalid_request_object"},
 		{"nests request_uri", client.ID, key.requestObject(t, nested), nil, "invalid_request_object"},
 		{"not a JWT", client.ID, "not-a-jwt", nil, "invalid_request_object"},
+		{"oversize", client.ID, key.requestObject(t, oversize), nil, "invalid_request_object"},
 		{"client without registered keys", plain.ID, key.requestObject(t, objectClaims(app, plain.ID, redirect, newFlow())), nil, "invalid_request_object"},
 		{"with request_uri too", client.ID, good(), url.Values{"request_uri": {"urn:ietf:params:oauth:request_uri:x"}}, "invalid_request"},
 	} {
@@ -226,6 +230,13 @@ func TestRequestObjects(t *testing.T) {
 			if ans := app.push(form, plain.ID, plainSecret); ans.Error != "invalid_request_object" {
 				t.Errorf("%s: %+v", name, ans)
 			}
+		}
+		form := url.Values{"client_id": {client.ID}, "request": {key.requestObject(t, oversize)}}
+		for k, v := range assertionParams(key.assertion(t, client.ID, app.issuer+"/oauth/par")) {
+			form[k] = v
+		}
+		if ans := app.push(form); ans.status != http.StatusBadRequest || ans.Error != "invalid_request_object" {
+			t.Errorf("oversize: %+v", ans)
 		}
 		if n := app.pushedRequests(); n != 0 {
 			t.Fatalf("%d pushed requests stored", n)
