@@ -55,6 +55,7 @@ type proofOpts struct {
 	signWith    *ecdsa.PrivateKey // a key other than the embedded one
 	embedJWK    *jose.JSONWebKey  // a jwk header other than the public key
 	hmacKey     []byte
+	padding     string // an extra claim, to make the proof large
 }
 
 // proof returns a DPoP proof (RFC 9449 §4.2) for method and htu.
@@ -72,6 +73,9 @@ func (k *dpopKey) proof(method, htu string, o proofOpts) string {
 	claims := map[string]any{"jti": o.jti, "htm": method, "htu": htu, "iat": o.iat.Unix()}
 	if o.nonce != "" {
 		claims["nonce"] = o.nonce
+	}
+	if o.padding != "" {
+		claims["padding"] = o.padding
 	}
 	if o.accessToken != "" {
 		sum := sha256.Sum256([]byte(o.accessToken))
@@ -399,6 +403,7 @@ func TestDPoPProofRefusals(t *testing.T) {
 		"ath at the token end": key.proof(http.MethodPost, tokenURL, proofOpts{accessToken: "x"}),
 		"unknown nonce":        key.proof(http.MethodPost, tokenURL, proofOpts{nonce: "bm9wZQ"}),
 		"not a JWT":            "not.a.jwt",
+		"oversize":             key.proof(http.MethodPost, tokenURL, proofOpts{padding: strings.Repeat("p", 9<<10)}),
 	} {
 		t.Run(name, func(t *testing.T) {
 			a := app.in(t)
