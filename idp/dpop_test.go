@@ -435,7 +435,7 @@ func TestDPoPProofRefusals(t *testing.T) {
 
 // TestDPoPServerNonce: with nonces required, a proof without one gets
 // use_dpop_nonce and the nonce in DPoP-Nonce (RFC 9449 §8); the retry
-// with it passes, and the nonce also works on a second instance.
+// with it passes (on a second instance: TestDPoPServerNonceAcrossInstances).
 func TestDPoPServerNonce(t *testing.T) {
 	app := newTestApp(t, func(c *Config) { c.OIDC.DPoPNonce = true })
 	svc, secret := app.newClient("http://localhost:9999/cb")
@@ -561,6 +561,43 @@ func TestDPoPProofReplayAcrossInstances(t *testing.T) {
 	body := readBody(t, resp)
 	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, `"invalid_dpop_proof"`) {
 		t.Fatalf("B replay: %d %s, want invalid_dpop_proof", resp.StatusCode, body)
+	}
+}
+
+// TestDPoPServerNonceAcrossInstances: a server nonce handed out by
+// instance A is good at instance B (one Postgres, the nonce key derived
+// from the shared master key), and a forged one is refused at both.
+func TestDPoPServerNonceAcrossInstances(t *testing.T) {
+	c := newCluster(t, func(cfg *Config) { cfg.OIDC.DPoPNonce = true })
+	svc, secret := c.newClient("http://localhost:9999/cb")
+	key := newDPoPKey(t)
+	tokenURL := c.issuer + "/oauth/token"
+	post := func(i byte, proof string) (int, string, string) {
+		form := url.Values{"grant_type": {"client_credentials"}, "client_id": {svc.ID}, "client_secret": {secret}}
+		req, err := http.NewRequest(http.MethodPost, tokenURL, strings.NewReader(form.Encode()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("DPoP", proof)
+		resp := c.on(i, req).Result()
+		return resp.StatusCode, readBody(t, resp), resp.Header.Get("DPoP-Nonce")
+	}
+	st, body, nonce := post('A', key.proof(http.MethodPost, tokenURL, proofOpts{}))
+	if st != http.StatusBadRequest || !strings.Contains(body, `"use_dpop_nonce"`) || nonce == "" {
+		t.Fatalf("A without nonce: %d %s nonce %q", st, body, nonce)
+	}
+	if st, body, _ := post('B', key.proof(http.MethodPost, tokenURL, proofOpts{nonce: nonce})); st != http.StatusOK || !strings.Contains(body, `"DPoP"`) {
+		t.Fatalf("B with A's nonce: %d %s", st, body)
+	}
+	forged := nonce[:len(nonce)-1] + "A"
+	if forged == nonce {
+		forged = nonce[:len(nonce)-1] + "B"
+	}
+	for _, i := range []byte{'A', 'B'} {
+		if st, body, _ := post(i, key.proof(http.MethodPost, tokenURL, proofOpts{nonce: forged})); st != http.StatusBadRequest || !strings.Contains(body, `"use_dpop_nonce"`) {
+			t.Fatalf("%c with a forged nonce: %d %s", i, st, body)
+		}
 	}
 }
 
