@@ -259,6 +259,44 @@ func TestFAPI2Profile(t *testing.T) {
 		}
 	})
 
+	t.Run("refresh tokens do not rotate, and each refresh needs the key and a proof", func(t *testing.T) {
+		// FAPI 2.0 Security Profile: the authorization server "shall not
+		// use refresh token rotation except in extraordinary
+		// circumstances".
+		ro := app.newRP(fc.id, "", redirect, "openid", "offline_access")
+		f := newFlow()
+		code := pushAndSignIn(t, withParams(ro.authParams(f), fc.assertion(t, app, jose.ES256)))
+		tok := redeem(t, code, f, jose.ES256, true)
+		rt := tok.str("refresh_token")
+		if tok.status != http.StatusOK || rt == "" {
+			t.Fatalf("token %d %v, want a refresh token", tok.status, tok.body)
+		}
+		refresh := func(t *testing.T, proof bool) oauthAnswer {
+			t.Helper()
+			form := withParams(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}, fc.assertion(t, app, jose.ES256))
+			h := map[string]string{}
+			if proof {
+				h["DPoP"] = dk.proof(http.MethodPost, tokenURL, proofOpts{})
+			}
+			return app.in(t).send(http.MethodPost, "/oauth/token", form, h)
+		}
+		if ans := refresh(t, false); ans.status != http.StatusBadRequest || ans.str("error") != "invalid_dpop_proof" {
+			t.Fatalf("refresh without a proof: %d %v", ans.status, ans.body)
+		}
+		for i := range 3 {
+			ans := refresh(t, true)
+			if ans.status != http.StatusOK || ans.str("token_type") != "DPoP" || ans.str("refresh_token") != rt {
+				t.Fatalf("refresh %d: %d %v, want the same refresh token", i, ans.status, ans.body)
+			}
+			if cnf, _ := app.in(t).verifyJWT(ans.str("access_token"))["cnf"].(map[string]any); cnf["jkt"] != dk.jkt {
+				t.Fatalf("refresh %d: cnf = %v", i, cnf)
+			}
+		}
+		if n := app.in(t).auditCount(models.EventRefreshReuse); n != 0 {
+			t.Fatalf("%d refresh token reuse events", n)
+		}
+	})
+
 	t.Run("codes live at most 60 seconds", func(t *testing.T) {
 		f := newFlow()
 		code := pushAndSignIn(t, withParams(r.authParams(f), fc.assertion(t, app, jose.ES256)))
