@@ -141,6 +141,25 @@ func TestRequestObjects(t *testing.T) {
 		}
 	})
 
+	t.Run("a claims parameter inside the object (a JSON object, OIDC Core §6.1)", func(t *testing.T) {
+		app := app.in(t)
+		minimal, _ := app.newClient(redirect, func(c *models.Client) { c.JWKS = key.jwks(t); c.IDTokenClaims = models.IDTokenClaimsMinimal })
+		mr := app.newRP(minimal.ID, "", redirect, "openid")
+		f := newFlow()
+		claims := objectClaims(app, minimal.ID, redirect, f)
+		claims["claims"] = map[string]any{"id_token": map[string]any{"email": nil}}
+		cb := b.in(t).signIn(authorizeURL(minimal.ID, key.requestObject(t, claims), nil))
+		form := withParams(url.Values{"grant_type": {"authorization_code"}, "code": {cb.Query().Get("code")}, "redirect_uri": {redirect},
+			"code_verifier": {f.verifier}}, assertionParams(key.assertion(t, minimal.ID, app.issuer)))
+		tok := app.send(http.MethodPost, "/oauth/token", form, nil)
+		if tok.status != http.StatusOK {
+			t.Fatalf("token: %d %v", tok.status, tok.body)
+		}
+		if cl := mr.idTokenClaims(tok.str("id_token")); cl["email"] == nil || cl["email"] == "" {
+			t.Fatalf("ID token %v, want the email the object's claims parameter asked for", cl)
+		}
+	})
+
 	t.Run("at the PAR endpoint the body's parameters besides the object are ignored", func(t *testing.T) {
 		app := app.in(t)
 		f := newFlow()
@@ -176,6 +195,8 @@ func TestRequestObjects(t *testing.T) {
 	}
 	expired := objectClaims(app, client.ID, redirect, newFlow())
 	expired["exp"] = time.Now().Add(-5 * time.Minute).Unix()
+	notYet := objectClaims(app, client.ID, redirect, newFlow())
+	notYet["nbf"] = time.Now().Add(10 * time.Minute).Unix()
 	nested := objectClaims(app, client.ID, redirect, newFlow())
 	nested["request_uri"] = "https://attacker.example/r"
 	good := func() string { return key.requestObject(t, objectClaims(app, client.ID, redirect, newFlow())) }
@@ -191,6 +212,7 @@ func TestRequestObjects(t *testing.T) {
 		{"for another server", client.ID, key.requestObject(t, tamper("aud", "https://other.example")), nil, "invalid_request_object"},
 		{"issued by another client", client.ID, key.requestObject(t, tamper("iss", plain.ID)), nil, "invalid_request_object"},
 		{"expired", client.ID, key.requestObject(t, expired), nil, "invalid_request_object"},
+		{"not valid yet", client.ID, key.requestObject(t, notYet), nil, "invalid_request_object"},
 		{"response_type differs", client.ID, key.requestObject(t, tamper("response_type", "token")), nil, "invalid_request_object"},
 		{"nests request_uri", client.ID, key.requestObject(t, nested), nil, "invalid_request_object"},
 		{"not a JWT", client.ID, "not-a-jwt", nil, "invalid_request_object"},
