@@ -738,3 +738,48 @@ func TestDPoPServerNonceAtPARAndUserinfo(t *testing.T) {
 		t.Fatalf("userinfo with the nonce: %d %v", ui.status, ui.body)
 	}
 }
+
+// TestDPoPCORSForBrowserApps: a browser app (a public client) may send a
+// DPoP header cross-origin to the token, PAR and userinfo endpoints and
+// read the DPoP-Nonce and WWW-Authenticate headers of the answers (RFC
+// 9449 §8, §7.1), without credentials.
+func TestDPoPCORSForBrowserApps(t *testing.T) {
+	app := newTestApp(t)
+	spa, _ := app.newClient("http://localhost:9999/cb", func(c *models.Client) { c.Public = true })
+	const origin = "https://spa.example"
+	for _, path := range []string{"/oauth/token", "/oauth/par", "/userinfo"} {
+		req, _ := http.NewRequest(http.MethodOptions, app.issuer+path, nil)
+		req.Header.Set("Origin", origin)
+		req.Header.Set("Access-Control-Request-Method", http.MethodPost)
+		req.Header.Set("Access-Control-Request-Headers", "authorization,content-type,dpop") // as browsers send it: lower case, sorted
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		readBody(t, resp)
+		allowed := strings.ToLower(resp.Header.Get("Access-Control-Allow-Headers"))
+		if resp.Header.Get("Access-Control-Allow-Origin") == "" || !strings.Contains(allowed, "dpop") || resp.Header.Get("Access-Control-Allow-Credentials") == "true" {
+			t.Errorf("preflight of %s: %d %v", path, resp.StatusCode, resp.Header)
+		}
+	}
+	key := newDPoPKey(t)
+	// A proof without the nonce is fine here; a bad one shows the header
+	// on an error answer too.
+	for name, proof := range map[string]string{"good": key.proof(http.MethodPost, app.issuer+"/oauth/par", proofOpts{}), "bad": "not.a.jwt"} {
+		form := url.Values{"client_id": {spa.ID}, "response_type": {"code"}, "scope": {"openid"}, "redirect_uri": {"http://localhost:9999/cb"},
+			"code_challenge": {s256(oauth2.GenerateVerifier())}, "code_challenge_method": {"S256"}}
+		req, _ := http.NewRequest(http.MethodPost, app.issuer+"/oauth/par", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", origin)
+		req.Header.Set("DPoP", proof)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		readBody(t, resp)
+		exposed := strings.ToLower(resp.Header.Get("Access-Control-Expose-Headers"))
+		if resp.Header.Get("DPoP-Nonce") == "" || !strings.Contains(exposed, "dpop-nonce") || !strings.Contains(exposed, "www-authenticate") {
+			t.Errorf("%s proof at PAR: %d, DPoP-Nonce %q, exposed %q", name, resp.StatusCode, resp.Header.Get("DPoP-Nonce"), exposed)
+		}
+	}
+}
