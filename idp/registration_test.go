@@ -573,3 +573,26 @@ func TestClientRegistrationSenderConstraintMetadata(t *testing.T) {
 		}
 	})
 }
+
+// A browser app (an MCP client in a web page, say) registers and manages
+// itself cross-origin: the preflights of POST, PUT and DELETE with a JSON
+// body and a Bearer token pass, without credentials.
+func TestClientRegistrationCORS(t *testing.T) {
+	app := newTestApp(t, withRegistration(oidc.RegistrationToken))
+	for path, methods := range map[string][]string{oidc.RegistrationEndpoint: {http.MethodPost}, oidc.RegistrationEndpoint + "/some-id": {http.MethodGet, http.MethodPut, http.MethodDelete}} {
+		for _, m := range methods {
+			req, _ := http.NewRequest(http.MethodOptions, app.issuer+path, nil)
+			req.Header.Set("Origin", "https://agent.example")
+			req.Header.Set("Access-Control-Request-Method", m)
+			req.Header.Set("Access-Control-Request-Headers", "authorization,content-type")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			readBody(t, resp)
+			if resp.Header.Get("Access-Control-Allow-Origin") == "" || resp.Header.Get("Access-Control-Allow-Credentials") == "true" {
+				t.Errorf("preflight of %s %s: %d %v", m, path, resp.StatusCode, resp.Header)
+			}
+		}
+	}
+}

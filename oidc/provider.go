@@ -111,7 +111,7 @@ func New(ctx context.Context, cfg Config, db *models.DB, sealer *models.Sealer) 
 var corsOptions = cors.Options{
 	AllowedOrigins:   []string{"*"},
 	AllowCredentials: false,
-	AllowedMethods:   []string{http.MethodGet, http.MethodHead, http.MethodPost},
+	AllowedMethods:   []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodDelete}, // PUT, DELETE: RFC 7592 (registration.go)
 	AllowedHeaders:   []string{"Accept", "Accept-Language", "Authorization", "Content-Type", "DPoP"},
 	ExposedHeaders:   []string{"DPoP-Nonce", "WWW-Authenticate"}, // RFC 9449 §8, §7.1
 }
