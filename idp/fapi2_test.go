@@ -297,6 +297,27 @@ func TestFAPI2Profile(t *testing.T) {
 		}
 	})
 
+	t.Run("introspection holds the client to the profile's assertions", func(t *testing.T) {
+		f := newFlow()
+		code := pushAndSignIn(t, withParams(r.authParams(f), fc.assertion(t, app, jose.ES256)))
+		tok := redeem(t, code, f, jose.ES256, true)
+		introspect := func(a url.Values) oauthAnswer {
+			return app.in(t).send(http.MethodPost, "/oauth/introspect", withParams(url.Values{"token": {tok.str("access_token")}}, a), nil)
+		}
+		if in := introspect(fc.assertion(t, app, jose.RS256)); in.status < 400 || in.str("error") != "invalid_client" {
+			t.Fatalf("introspection with an RS256 assertion: %d %v", in.status, in.body)
+		}
+		now := time.Now()
+		endpointAud := assertionParams(fc.sign(t, jose.ES256, "", map[string]any{"iss": fc.id, "sub": fc.id, "aud": app.issuer + "/oauth/introspect",
+			"iat": now.Unix(), "exp": now.Add(time.Minute).Unix(), "jti": models.NewToken()}))
+		if in := introspect(endpointAud); in.status < 400 || in.str("error") != "invalid_client" {
+			t.Fatalf("introspection with an assertion for the endpoint URL: %d %v", in.status, in.body)
+		}
+		if in := introspect(fc.assertion(t, app, jose.PS256)); in.status != http.StatusOK || in.body["active"] != true || in.str("token_type") != "DPoP" {
+			t.Fatalf("introspection with a PS256 assertion: %d %v", in.status, in.body)
+		}
+	})
+
 	t.Run("codes live at most 60 seconds", func(t *testing.T) {
 		f := newFlow()
 		code := pushAndSignIn(t, withParams(r.authParams(f), fc.assertion(t, app, jose.ES256)))
