@@ -247,6 +247,12 @@ func TestIntrospectionClientAuthentication(t *testing.T) {
 		again.str("error") != "invalid_client" {
 		t.Fatalf("replayed assertion: %d %v", again.status, again.body)
 	}
+	other, _ := app.newClient("http://localhost:9999/cb")
+	mismatched := withParams(url.Values{"client_id": {other.ID}}, assertionParams(key.assertion(t, rs.ID, app.issuer)))
+	if bad := app.send(http.MethodPost, "/oauth/introspect", withParams(url.Values{"token": {tok.str("access_token")}}, mismatched), nil); bad.status != http.StatusUnauthorized ||
+		bad.str("error") != "invalid_client" {
+		t.Fatalf("client_id of another client beside the assertion: %d %v", bad.status, bad.body)
+	}
 	forged := assertionParams(newClientKey(t, "rs-key").assertion(t, rs.ID, app.issuer))
 	if bad := app.send(http.MethodPost, "/oauth/introspect", withParams(url.Values{"token": {tok.str("access_token")}}, forged), nil); bad.status < 400 ||
 		bad.str("error") != "invalid_client" {

@@ -402,6 +402,9 @@ func (s *server) Introspect(ctx context.Context, r *op.Request[op.IntrospectionR
 		if err != nil {
 			return nil, err
 		}
+		if cc.ClientID != "" && cc.ClientID != id { // as VerifyClient
+			return nil, op.NewStatusError(oidc.ErrInvalidClient().WithDescription("client_id does not match the assertion"), http.StatusUnauthorized)
+		}
 		c, err := s.p.storage.loadClient(ctx, id)
 		var oe *oidc.Error
 		switch {
