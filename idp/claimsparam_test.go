@@ -47,6 +47,12 @@ func TestClaimsParameter(t *testing.T) {
 		if _, ok := cl["preferred_username"]; ok {
 			t.Fatalf("ID token %v carries an unrequested claim", cl)
 		}
+		// Userinfo answers the requested claim (the granted scopes
+		// release it).
+		ui := app.in(t).send(http.MethodGet, "/userinfo", nil, map[string]string{"Authorization": "Bearer " + tok.AccessToken})
+		if ui.status != http.StatusOK || ui.str("email") != user.Email || ui.str("sub") != user.ID {
+			t.Fatalf("userinfo %d %v, want the requested email", ui.status, ui.body)
+		}
 		// The refresh's ID token keeps the requested claims.
 		tok2, err := r.oauth.TokenSource(r.ctx, &oauth2.Token{RefreshToken: tok.RefreshToken}).Token()
 		if err != nil {
@@ -62,6 +68,21 @@ func TestClaimsParameter(t *testing.T) {
 		raw, _ = tok.Extra("id_token").(string)
 		if cl := r.idTokenClaims(raw); cl["email"] != nil {
 			t.Fatalf("minimal ID token without claims parameter: %v", cl)
+		}
+	})
+	t.Run("a claim the granted scopes do not release is not released", func(t *testing.T) {
+		// Consent is per scope: the parameter asks for individual claims
+		// among those the user agreed to, never beyond them.
+		r := app.newRP(minimal.ID, secret, redirect, "openid").in(t)
+		authURL, f := r.authURL(claims(`{"id_token":{"email":{"essential":true}},"userinfo":{"email":{"essential":true},"name":null}}`))
+		tok, _ := r.exchange(b.in(t).signIn(authURL), f)
+		raw, _ := tok.Extra("id_token").(string)
+		if cl := r.idTokenClaims(raw); cl["email"] != nil {
+			t.Fatalf("ID token %v carries email without the email scope", cl)
+		}
+		ui := app.in(t).send(http.MethodGet, "/userinfo", nil, map[string]string{"Authorization": "Bearer " + tok.AccessToken})
+		if ui.status != http.StatusOK || ui.str("sub") != user.ID || ui.body["email"] != nil || ui.body["name"] != nil {
+			t.Fatalf("userinfo %d %v, want sub only", ui.status, ui.body)
 		}
 	})
 	t.Run("essential acr value that the passkey meets", func(t *testing.T) {

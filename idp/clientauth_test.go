@@ -220,3 +220,42 @@ func regexpFind(t *testing.T, s, expr string) string {
 	}
 	return m[1]
 }
+
+// The introspection endpoint authenticates a resource server as
+// discovery says (RFC 8414 §2): Basic, the form, or private_key_jwt, the
+// assertion single use; a DPoP-bound token's cnf is in the answer.
+func TestIntrospectionClientAuthentication(t *testing.T) {
+	app := newTestApp(t)
+	d := app.discovery()
+	if strings.Join(d.IntrospectionAuthMeths, " ") != "client_secret_basic client_secret_post private_key_jwt" {
+		t.Fatalf("introspection_endpoint_auth_methods_supported = %v", d.IntrospectionAuthMeths)
+	}
+	key := newClientKey(t, "rs-key")
+	rs, _ := app.newClient("http://localhost:9999/cb", func(c *models.Client) { c.JWKS = key.jwks(t) })
+	dk := newDPoPKey(t)
+	tok := app.send(http.MethodPost, "/oauth/token", withParams(url.Values{"grant_type": {"client_credentials"}}, assertionParams(key.assertion(t, rs.ID, app.issuer))),
+		map[string]string{"DPoP": dk.proof(http.MethodPost, app.issuer+"/oauth/token", proofOpts{})})
+	if tok.status != http.StatusOK {
+		t.Fatalf("token: %d %v", tok.status, tok.body)
+	}
+	a := assertionParams(key.assertion(t, rs.ID, app.issuer))
+	in := app.send(http.MethodPost, "/oauth/introspect", withParams(url.Values{"token": {tok.str("access_token")}}, a), nil)
+	if cnf, _ := in.body["cnf"].(map[string]any); in.status != http.StatusOK || in.body["active"] != true || cnf["jkt"] != dk.jkt {
+		t.Fatalf("introspection with private_key_jwt: %d %v", in.status, in.body)
+	}
+	if again := app.send(http.MethodPost, "/oauth/introspect", withParams(url.Values{"token": {tok.str("access_token")}}, a), nil); again.status < 400 ||
+		again.str("error") != "invalid_client" {
+		t.Fatalf("replayed assertion: %d %v", again.status, again.body)
+	}
+	other, _ := app.newClient("http://localhost:9999/cb")
+	mismatched := withParams(url.Values{"client_id": {other.ID}}, assertionParams(key.assertion(t, rs.ID, app.issuer)))
+	if bad := app.send(http.MethodPost, "/oauth/introspect", withParams(url.Values{"token": {tok.str("access_token")}}, mismatched), nil); bad.status != http.StatusUnauthorized ||
+		bad.str("error") != "invalid_client" {
+		t.Fatalf("client_id of another client beside the assertion: %d %v", bad.status, bad.body)
+	}
+	forged := assertionParams(newClientKey(t, "rs-key").assertion(t, rs.ID, app.issuer))
+	if bad := app.send(http.MethodPost, "/oauth/introspect", withParams(url.Values{"token": {tok.str("access_token")}}, forged), nil); bad.status < 400 ||
+		bad.str("error") != "invalid_client" {
+		t.Fatalf("assertion by another key: %d %v", bad.status, bad.body)
+	}
+}

@@ -55,6 +55,7 @@ type proofOpts struct {
 	signWith    *ecdsa.PrivateKey // a key other than the embedded one
 	embedJWK    *jose.JSONWebKey  // a jwk header other than the public key
 	hmacKey     []byte
+	padding     string // an extra claim, to make the proof large
 }
 
 // proof returns a DPoP proof (RFC 9449 §4.2) for method and htu.
@@ -72,6 +73,9 @@ func (k *dpopKey) proof(method, htu string, o proofOpts) string {
 	claims := map[string]any{"jti": o.jti, "htm": method, "htu": htu, "iat": o.iat.Unix()}
 	if o.nonce != "" {
 		claims["nonce"] = o.nonce
+	}
+	if o.padding != "" {
+		claims["padding"] = o.padding
 	}
 	if o.accessToken != "" {
 		sum := sha256.Sum256([]byte(o.accessToken))
@@ -399,6 +403,7 @@ func TestDPoPProofRefusals(t *testing.T) {
 		"ath at the token end": key.proof(http.MethodPost, tokenURL, proofOpts{accessToken: "x"}),
 		"unknown nonce":        key.proof(http.MethodPost, tokenURL, proofOpts{nonce: "bm9wZQ"}),
 		"not a JWT":            "not.a.jwt",
+		"oversize":             key.proof(http.MethodPost, tokenURL, proofOpts{padding: strings.Repeat("p", 9<<10)}),
 	} {
 		t.Run(name, func(t *testing.T) {
 			a := app.in(t)
@@ -430,7 +435,7 @@ func TestDPoPProofRefusals(t *testing.T) {
 
 // TestDPoPServerNonce: with nonces required, a proof without one gets
 // use_dpop_nonce and the nonce in DPoP-Nonce (RFC 9449 §8); the retry
-// with it passes, and the nonce also works on a second instance.
+// with it passes (on a second instance: TestDPoPServerNonceAcrossInstances).
 func TestDPoPServerNonce(t *testing.T) {
 	app := newTestApp(t, func(c *Config) { c.OIDC.DPoPNonce = true })
 	svc, secret := app.newClient("http://localhost:9999/cb")
@@ -559,6 +564,43 @@ func TestDPoPProofReplayAcrossInstances(t *testing.T) {
 	}
 }
 
+// TestDPoPServerNonceAcrossInstances: a server nonce handed out by
+// instance A is good at instance B (one Postgres, the nonce key derived
+// from the shared master key), and a forged one is refused at both.
+func TestDPoPServerNonceAcrossInstances(t *testing.T) {
+	c := newCluster(t, func(cfg *Config) { cfg.OIDC.DPoPNonce = true })
+	svc, secret := c.newClient("http://localhost:9999/cb")
+	key := newDPoPKey(t)
+	tokenURL := c.issuer + "/oauth/token"
+	post := func(i byte, proof string) (int, string, string) {
+		form := url.Values{"grant_type": {"client_credentials"}, "client_id": {svc.ID}, "client_secret": {secret}}
+		req, err := http.NewRequest(http.MethodPost, tokenURL, strings.NewReader(form.Encode()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("DPoP", proof)
+		resp := c.on(i, req).Result()
+		return resp.StatusCode, readBody(t, resp), resp.Header.Get("DPoP-Nonce")
+	}
+	st, body, nonce := post('A', key.proof(http.MethodPost, tokenURL, proofOpts{}))
+	if st != http.StatusBadRequest || !strings.Contains(body, `"use_dpop_nonce"`) || nonce == "" {
+		t.Fatalf("A without nonce: %d %s nonce %q", st, body, nonce)
+	}
+	if st, body, _ := post('B', key.proof(http.MethodPost, tokenURL, proofOpts{nonce: nonce})); st != http.StatusOK || !strings.Contains(body, `"DPoP"`) {
+		t.Fatalf("B with A's nonce: %d %s", st, body)
+	}
+	forged := nonce[:len(nonce)-1] + "A"
+	if forged == nonce {
+		forged = nonce[:len(nonce)-1] + "B"
+	}
+	for _, i := range []byte{'A', 'B'} {
+		if st, body, _ := post(i, key.proof(http.MethodPost, tokenURL, proofOpts{nonce: forged})); st != http.StatusBadRequest || !strings.Contains(body, `"use_dpop_nonce"`) {
+			t.Fatalf("%c with a forged nonce: %d %s", i, st, body)
+		}
+	}
+}
+
 // TestDPoPDeviceGrant: the device_code grant binds its tokens to the
 // poll's proof (RFC 9449 §5), a public client's refresh token too.
 func TestDPoPDeviceGrant(t *testing.T) {
@@ -638,5 +680,106 @@ func TestDPoPOpaqueAccessToken(t *testing.T) {
 	in := app.send(http.MethodPost, "/oauth/introspect", url.Values{"token": {access}, "client_id": {c.ID}, "client_secret": {secret}}, nil)
 	if cnf, _ := in.body["cnf"].(map[string]any); in.str("token_type") != "DPoP" || cnf["jkt"] != key.jkt {
 		t.Fatalf("introspection %v", in.body)
+	}
+}
+
+// TestDPoPServerNonceAtPARAndUserinfo: with nonces required, the PAR
+// endpoint answers a proof without the nonce as the token endpoint does
+// (RFC 9449 §8), and userinfo, a resource, with 401, a DPoP challenge of
+// use_dpop_nonce and the nonce (§9); the retries with it pass.
+func TestDPoPServerNonceAtPARAndUserinfo(t *testing.T) {
+	app := newTestApp(t, func(c *Config) { c.OIDC.DPoPNonce = true })
+	user, setup := app.newUser("nina", false)
+	b := app.newBrowser()
+	b.register(setup)
+	const redirect = "http://localhost:9999/callback"
+	client, secret := app.newClient(redirect)
+	r := app.newRP(client.ID, secret, redirect)
+	key := newDPoPKey(t)
+	parURL, tokenURL, uiURL := app.issuer+"/oauth/par", app.issuer+"/oauth/token", app.issuer+"/userinfo"
+
+	f := newFlow()
+	params := r.authParams(f)
+	params.Set("client_secret", secret)
+	ans := app.send(http.MethodPost, "/oauth/par", params, map[string]string{"DPoP": key.proof(http.MethodPost, parURL, proofOpts{})})
+	nonce := ans.header.Get("DPoP-Nonce")
+	if ans.status != http.StatusBadRequest || ans.str("error") != "use_dpop_nonce" || nonce == "" {
+		t.Fatalf("PAR proof without nonce: %d %v nonce %q, want use_dpop_nonce with DPoP-Nonce", ans.status, ans.body, nonce)
+	}
+	if app.pushedRequests() != 0 || app.dpopProofs() != 0 {
+		t.Fatal("a refused PAR request stored something")
+	}
+	ans = app.send(http.MethodPost, "/oauth/par", params, map[string]string{"DPoP": key.proof(http.MethodPost, parURL, proofOpts{nonce: nonce})})
+	if ans.status != http.StatusCreated {
+		t.Fatalf("PAR proof with the nonce: %d %v", ans.status, ans.body)
+	}
+	cb := b.signIn(parAuthorizeURL(app.issuer, client.ID, ans.str("request_uri")))
+	form := url.Values{"grant_type": {"authorization_code"}, "code": {cb.Query().Get("code")}, "redirect_uri": {redirect},
+		"client_id": {client.ID}, "client_secret": {secret}, "code_verifier": {f.verifier}}
+	tok := app.send(http.MethodPost, "/oauth/token", form, map[string]string{"DPoP": key.proof(http.MethodPost, tokenURL, proofOpts{nonce: nonce})})
+	if tok.status != http.StatusOK || tok.str("token_type") != "DPoP" {
+		t.Fatalf("token: %d %v", tok.status, tok.body)
+	}
+	access := tok.str("access_token")
+
+	before := app.dpopProofs()
+	ui := app.send(http.MethodGet, "/userinfo", nil, map[string]string{"Authorization": "DPoP " + access,
+		"DPoP": key.proof(http.MethodGet, uiURL, proofOpts{accessToken: access})})
+	if ui.status != http.StatusUnauthorized || ui.str("error") != "use_dpop_nonce" || ui.header.Get("DPoP-Nonce") == "" ||
+		!strings.Contains(ui.header.Get("WWW-Authenticate"), `error="use_dpop_nonce"`) {
+		t.Fatalf("userinfo proof without nonce: %d %v %v, want 401 use_dpop_nonce with DPoP-Nonce (RFC 9449 §9)", ui.status, ui.body, ui.header)
+	}
+	if app.dpopProofs() != before {
+		t.Fatal("a refused userinfo request spent its proof")
+	}
+	ui = app.send(http.MethodGet, "/userinfo", nil, map[string]string{"Authorization": "DPoP " + access,
+		"DPoP": key.proof(http.MethodGet, uiURL, proofOpts{accessToken: access, nonce: ui.header.Get("DPoP-Nonce")})})
+	if ui.status != http.StatusOK || ui.str("sub") != user.ID {
+		t.Fatalf("userinfo with the nonce: %d %v", ui.status, ui.body)
+	}
+}
+
+// TestDPoPCORSForBrowserApps: a browser app (a public client) may send a
+// DPoP header cross-origin to the token, PAR and userinfo endpoints and
+// read the DPoP-Nonce and WWW-Authenticate headers of the answers (RFC
+// 9449 §8, §7.1), without credentials.
+func TestDPoPCORSForBrowserApps(t *testing.T) {
+	app := newTestApp(t)
+	spa, _ := app.newClient("http://localhost:9999/cb", func(c *models.Client) { c.Public = true })
+	const origin = "https://spa.example"
+	for _, path := range []string{"/oauth/token", "/oauth/par", "/userinfo"} {
+		req, _ := http.NewRequest(http.MethodOptions, app.issuer+path, nil)
+		req.Header.Set("Origin", origin)
+		req.Header.Set("Access-Control-Request-Method", http.MethodPost)
+		req.Header.Set("Access-Control-Request-Headers", "authorization,content-type,dpop") // as browsers send it: lower case, sorted
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		readBody(t, resp)
+		allowed := strings.ToLower(resp.Header.Get("Access-Control-Allow-Headers"))
+		if resp.Header.Get("Access-Control-Allow-Origin") == "" || !strings.Contains(allowed, "dpop") || resp.Header.Get("Access-Control-Allow-Credentials") == "true" {
+			t.Errorf("preflight of %s: %d %v", path, resp.StatusCode, resp.Header)
+		}
+	}
+	key := newDPoPKey(t)
+	// A proof without the nonce is fine here; a bad one shows the header
+	// on an error answer too.
+	for name, proof := range map[string]string{"good": key.proof(http.MethodPost, app.issuer+"/oauth/par", proofOpts{}), "bad": "not.a.jwt"} {
+		form := url.Values{"client_id": {spa.ID}, "response_type": {"code"}, "scope": {"openid"}, "redirect_uri": {"http://localhost:9999/cb"},
+			"code_challenge": {s256(oauth2.GenerateVerifier())}, "code_challenge_method": {"S256"}}
+		req, _ := http.NewRequest(http.MethodPost, app.issuer+"/oauth/par", strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Origin", origin)
+		req.Header.Set("DPoP", proof)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		readBody(t, resp)
+		exposed := strings.ToLower(resp.Header.Get("Access-Control-Expose-Headers"))
+		if resp.Header.Get("DPoP-Nonce") == "" || !strings.Contains(exposed, "dpop-nonce") || !strings.Contains(exposed, "www-authenticate") {
+			t.Errorf("%s proof at PAR: %d, DPoP-Nonce %q, exposed %q", name, resp.StatusCode, resp.Header.Get("DPoP-Nonce"), exposed)
+		}
 	}
 }

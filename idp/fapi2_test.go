@@ -259,6 +259,65 @@ func TestFAPI2Profile(t *testing.T) {
 		}
 	})
 
+	t.Run("refresh tokens do not rotate, and each refresh needs the key and a proof", func(t *testing.T) {
+		// FAPI 2.0 Security Profile: the authorization server "shall not
+		// use refresh token rotation except in extraordinary
+		// circumstances".
+		ro := app.newRP(fc.id, "", redirect, "openid", "offline_access")
+		f := newFlow()
+		code := pushAndSignIn(t, withParams(ro.authParams(f), fc.assertion(t, app, jose.ES256)))
+		tok := redeem(t, code, f, jose.ES256, true)
+		rt := tok.str("refresh_token")
+		if tok.status != http.StatusOK || rt == "" {
+			t.Fatalf("token %d %v, want a refresh token", tok.status, tok.body)
+		}
+		refresh := func(t *testing.T, proof bool) oauthAnswer {
+			t.Helper()
+			form := withParams(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}, fc.assertion(t, app, jose.ES256))
+			h := map[string]string{}
+			if proof {
+				h["DPoP"] = dk.proof(http.MethodPost, tokenURL, proofOpts{})
+			}
+			return app.in(t).send(http.MethodPost, "/oauth/token", form, h)
+		}
+		if ans := refresh(t, false); ans.status != http.StatusBadRequest || ans.str("error") != "invalid_dpop_proof" {
+			t.Fatalf("refresh without a proof: %d %v", ans.status, ans.body)
+		}
+		for i := range 3 {
+			ans := refresh(t, true)
+			if ans.status != http.StatusOK || ans.str("token_type") != "DPoP" || ans.str("refresh_token") != rt {
+				t.Fatalf("refresh %d: %d %v, want the same refresh token", i, ans.status, ans.body)
+			}
+			if cnf, _ := app.in(t).verifyJWT(ans.str("access_token"))["cnf"].(map[string]any); cnf["jkt"] != dk.jkt {
+				t.Fatalf("refresh %d: cnf = %v", i, cnf)
+			}
+		}
+		if n := app.in(t).auditCount(models.EventRefreshReuse); n != 0 {
+			t.Fatalf("%d refresh token reuse events", n)
+		}
+	})
+
+	t.Run("introspection holds the client to the profile's assertions", func(t *testing.T) {
+		f := newFlow()
+		code := pushAndSignIn(t, withParams(r.authParams(f), fc.assertion(t, app, jose.ES256)))
+		tok := redeem(t, code, f, jose.ES256, true)
+		introspect := func(a url.Values) oauthAnswer {
+			return app.in(t).send(http.MethodPost, "/oauth/introspect", withParams(url.Values{"token": {tok.str("access_token")}}, a), nil)
+		}
+		if in := introspect(fc.assertion(t, app, jose.RS256)); in.status < 400 || in.str("error") != "invalid_client" {
+			t.Fatalf("introspection with an RS256 assertion: %d %v", in.status, in.body)
+		}
+		now := time.Now()
+		endpointAud := assertionParams(fc.sign(t, jose.ES256, "", map[string]any{"iss": fc.id, "sub": fc.id, "aud": app.issuer + "/oauth/introspect",
+			"iat": now.Unix(), "exp": now.Add(time.Minute).Unix(), "jti": models.NewToken()}))
+		if in := introspect(endpointAud); in.status < 400 || in.str("error") != "invalid_client" {
+			t.Fatalf("introspection with an assertion for the endpoint URL: %d %v", in.status, in.body)
+		}
+		if in := introspect(fc.assertion(t, app, jose.PS256)); in.status != http.StatusOK || in.body["active"] != true || in.str("token_type") != "DPoP" {
+			t.Fatalf("introspection with a PS256 assertion: %d %v", in.status, in.body)
+		}
+	})
+
 	t.Run("codes live at most 60 seconds", func(t *testing.T) {
 		f := newFlow()
 		code := pushAndSignIn(t, withParams(r.authParams(f), fc.assertion(t, app, jose.ES256)))

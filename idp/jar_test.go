@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -140,6 +141,48 @@ func TestRequestObjects(t *testing.T) {
 		}
 	})
 
+	t.Run("a claims parameter inside the object (a JSON object, OIDC Core §6.1)", func(t *testing.T) {
+		app := app.in(t)
+		minimal, _ := app.newClient(redirect, func(c *models.Client) { c.JWKS = key.jwks(t); c.IDTokenClaims = models.IDTokenClaimsMinimal })
+		mr := app.newRP(minimal.ID, "", redirect, "openid")
+		f := newFlow()
+		claims := objectClaims(app, minimal.ID, redirect, f)
+		claims["claims"] = map[string]any{"id_token": map[string]any{"email": nil}}
+		cb := b.in(t).signIn(authorizeURL(minimal.ID, key.requestObject(t, claims), nil))
+		form := withParams(url.Values{"grant_type": {"authorization_code"}, "code": {cb.Query().Get("code")}, "redirect_uri": {redirect},
+			"code_verifier": {f.verifier}}, assertionParams(key.assertion(t, minimal.ID, app.issuer)))
+		tok := app.send(http.MethodPost, "/oauth/token", form, nil)
+		if tok.status != http.StatusOK {
+			t.Fatalf("token: %d %v", tok.status, tok.body)
+		}
+		if cl := mr.idTokenClaims(tok.str("id_token")); cl["email"] == nil || cl["email"] == "" {
+			t.Fatalf("ID token %v, want the email the object's claims parameter asked for", cl)
+		}
+	})
+
+	t.Run("at the PAR endpoint the body's parameters besides the object are ignored", func(t *testing.T) {
+		app := app.in(t)
+		f := newFlow()
+		// RFC 9126 §3: only the object and client authentication belong
+		// in the body; a dpop_jkt or response_mode there binds nothing.
+		form := url.Values{"client_id": {client.ID}, "request": {key.requestObject(t, objectClaims(app, client.ID, redirect, f))},
+			"response_mode": {"fragment"}, "dpop_jkt": {newDPoPKey(t).jkt}, "state": {"from-the-body"}, "prompt": {"none"}}
+		for k, v := range assertionParams(key.assertion(t, client.ID, app.issuer+"/oauth/par")) {
+			form[k] = v
+		}
+		ans := app.push(form)
+		if ans.status != http.StatusCreated {
+			t.Fatalf("PAR with a request object: %+v", ans)
+		}
+		cb := b.in(t).signIn(parAuthorizeURL(app.issuer, client.ID, ans.RequestURI))
+		if cb.Fragment != "" || cb.Query().Get("state") != f.state {
+			t.Fatalf("callback %s: want the object's state in the query", cb)
+		}
+		if nonce := redeemWithAssertion(t, app, r, key, client.ID, cb.Query().Get("code"), redirect, f.verifier); nonce != f.nonce {
+			t.Fatalf("nonce %q (a body dpop_jkt bound the code?)", nonce)
+		}
+	})
+
 	none := func(claims map[string]any) string {
 		h := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"none","typ":"oauth-authz-req+jwt"}`))
 		p, _ := json.Marshal(claims)
@@ -152,9 +195,13 @@ func TestRequestObjects(t *testing.T) {
 	}
 	expired := objectClaims(app, client.ID, redirect, newFlow())
 	expired["exp"] = time.Now().Add(-5 * time.Minute).Unix()
+	notYet := objectClaims(app, client.ID, redirect, newFlow())
+	notYet["nbf"] = time.Now().Add(10 * time.Minute).Unix()
 	nested := objectClaims(app, client.ID, redirect, newFlow())
 	nested["request_uri"] = "https://attacker.example/r"
 	good := func() string { return key.requestObject(t, objectClaims(app, client.ID, redirect, newFlow())) }
+	oversize := objectClaims(app, client.ID, redirect, newFlow())
+	oversize["padding"] = strings.Repeat("p", 20<<10)
 	for _, tc := range []struct {
 		name, clientID, object string
 		extra                  url.Values
@@ -165,9 +212,11 @@ func TestRequestObjects(t *testing.T) {
 		{"for another server", client.ID, key.requestObject(t, tamper("aud", "https://other.example")), nil, "invalid_request_object"},
 		{"issued by another client", client.ID, key.requestObject(t, tamper("iss", plain.ID)), nil, "invalid_request_object"},
 		{"expired", client.ID, key.requestObject(t, expired), nil, "invalid_request_object"},
+		{"not valid yet", client.ID, key.requestObject(t, notYet), nil, "invalid_request_object"},
 		{"response_type differs", client.ID, key.requestObject(t, tamper("response_type", "token")), nil, "invalid_request_object"},
 		{"nests request_uri", client.ID, key.requestObject(t, nested), nil, "invalid_request_object"},
 		{"not a JWT", client.ID, "not-a-jwt", nil, "invalid_request_object"},
+		{"oversize", client.ID, key.requestObject(t, oversize), nil, "invalid_request_object"},
 		{"client without registered keys", plain.ID, key.requestObject(t, objectClaims(app, plain.ID, redirect, newFlow())), nil, "invalid_request_object"},
 		{"with request_uri too", client.ID, good(), url.Values{"request_uri": {"urn:ietf:params:oauth:request_uri:x"}}, "invalid_request"},
 	} {
@@ -203,6 +252,13 @@ func TestRequestObjects(t *testing.T) {
 			if ans := app.push(form, plain.ID, plainSecret); ans.Error != "invalid_request_object" {
 				t.Errorf("%s: %+v", name, ans)
 			}
+		}
+		form := url.Values{"client_id": {client.ID}, "request": {key.requestObject(t, oversize)}}
+		for k, v := range assertionParams(key.assertion(t, client.ID, app.issuer+"/oauth/par")) {
+			form[k] = v
+		}
+		if ans := app.push(form); ans.status != http.StatusBadRequest || ans.Error != "invalid_request_object" {
+			t.Errorf("oversize: %+v", ans)
 		}
 		if n := app.pushedRequests(); n != 0 {
 			t.Fatalf("%d pushed requests stored", n)

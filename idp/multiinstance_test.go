@@ -36,7 +36,7 @@ type cluster struct {
 	served []string // "A /login/passkey/begin", …
 }
 
-func newCluster(t *testing.T) *cluster {
+func newCluster(t *testing.T, opts ...func(*Config)) *cluster {
 	t.Helper()
 	dsn := dbtest.PostgresDSN(t)
 	ctx := context.Background()
@@ -73,7 +73,11 @@ func newCluster(t *testing.T) *cluster {
 		t.Fatal(err)
 	}
 	for i := range c.servers {
-		srv, err := New(ctx, testConfig(t, issuer, clk.Now), c.dbs[i], sealer)
+		cfg := testConfig(t, issuer, clk.Now)
+		for _, o := range opts {
+			o(&cfg)
+		}
+		srv, err := New(ctx, cfg, c.dbs[i], sealer)
 		if err != nil {
 			t.Fatal(err)
 		}

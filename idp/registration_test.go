@@ -479,3 +479,120 @@ func TestClientRegistrationOffByDefault(t *testing.T) {
 		}
 	}
 }
+
+// A client that registers itself may ask to be held to PAR (RFC 9126 §6,
+// require_pushed_authorization_requests) and to DPoP-bound access tokens
+// (RFC 9449 §5.2, dpop_bound_access_tokens): both are enforced, told
+// back, and an update cannot let it off them.
+func TestClientRegistrationSenderConstraintMetadata(t *testing.T) {
+	app := newTestApp(t, withRegistration(oidc.RegistrationToken))
+	ctx := context.Background()
+	_, setup := app.newUser("sally", false)
+	b := app.newBrowser()
+	b.register(setup)
+	iat, _, err := app.db.CreateRegistrationToken(ctx, "agents", "test", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const redirect = "http://localhost:9999/callback"
+
+	n := app.clientCount()
+	for _, bad := range []string{
+		`{"redirect_uris":["` + redirect + `"],"dpop_bound_access_tokens":"yes"}`,
+		`{"redirect_uris":["` + redirect + `"],"require_pushed_authorization_requests":1}`,
+	} {
+		wantRefused(t, app.regCall(http.MethodPost, oidc.RegistrationEndpoint, bad, iat), http.StatusBadRequest, "invalid_client_metadata")
+	}
+	if app.clientCount() != n {
+		t.Fatal("a refused registration stored a client")
+	}
+
+	plain := app.register(map[string]any{"redirect_uris": []string{redirect}}, iat)
+	if plain.status != http.StatusCreated || plain.body["require_pushed_authorization_requests"] != false || plain.body["dpop_bound_access_tokens"] != false {
+		t.Fatalf("register without the metadata: %d %v", plain.status, plain.body)
+	}
+
+	ans := app.register(map[string]any{"redirect_uris": []string{redirect}, "client_name": "Careful agent",
+		"require_pushed_authorization_requests": true, "dpop_bound_access_tokens": true}, iat)
+	if ans.status != http.StatusCreated || ans.body["require_pushed_authorization_requests"] != true || ans.body["dpop_bound_access_tokens"] != true {
+		t.Fatalf("register: %d %v", ans.status, ans.body)
+	}
+	id, rat := ans.str("client_id"), ans.str("registration_access_token")
+	if c, err := app.db.ClientByID(ctx, id); err != nil || !c.RequirePAR || !c.RequireDPoP {
+		t.Fatalf("stored %+v %v", c, err)
+	}
+
+	r := app.newRP(id, "", redirect, "openid")
+	t.Run("an unpushed request is refused", func(t *testing.T) {
+		f := newFlow()
+		a := b.in(t).authorize(app.issuer + "/authorize?" + r.authParams(f).Encode())
+		if a.redirect == nil || a.redirect.Query().Get("error") != "invalid_request" || a.redirect.Query().Get("state") != f.state {
+			t.Fatalf("unpushed request: %+v", a.redirect)
+		}
+	})
+	t.Run("pushed, the code redeems only with a DPoP proof", func(t *testing.T) {
+		f := newFlow()
+		pushed := app.in(t).push(r.authParams(f))
+		if pushed.status != http.StatusCreated {
+			t.Fatalf("PAR: %+v", pushed)
+		}
+		cb := b.in(t).consent(b.in(t).toConsent(parAuthorizeURL(app.issuer, id, pushed.RequestURI)), "allow")
+		form := url.Values{"grant_type": {"authorization_code"}, "code": {cb.Query().Get("code")}, "redirect_uri": {redirect},
+			"client_id": {id}, "code_verifier": {f.verifier}}
+		if tok := app.in(t).send(http.MethodPost, "/oauth/token", form, nil); tok.status != http.StatusBadRequest || tok.str("error") != "invalid_dpop_proof" {
+			t.Fatalf("redeem without a proof: %d %v", tok.status, tok.body)
+		}
+		key := newDPoPKey(t)
+		tok := app.in(t).send(http.MethodPost, "/oauth/token", form, map[string]string{"DPoP": key.proof(http.MethodPost, app.issuer+"/oauth/token", proofOpts{})})
+		if tok.status != http.StatusOK || tok.str("token_type") != "DPoP" {
+			t.Fatalf("redeem with a proof: %d %v", tok.status, tok.body)
+		}
+		if cnf, _ := app.in(t).verifyJWT(tok.str("access_token"))["cnf"].(map[string]any); cnf["jkt"] != key.jkt {
+			t.Fatalf("cnf = %v", cnf)
+		}
+	})
+	t.Run("an update without the metadata keeps them", func(t *testing.T) {
+		got := app.in(t).regCall(http.MethodPut, "/oauth/register/"+id, map[string]any{"client_id": id, "redirect_uris": []string{redirect},
+			"require_pushed_authorization_requests": false}, rat)
+		if got.status != http.StatusOK || got.body["require_pushed_authorization_requests"] != true || got.body["dpop_bound_access_tokens"] != true {
+			t.Fatalf("update: %d %v", got.status, got.body)
+		}
+		if c, err := app.db.ClientByID(ctx, id); err != nil || !c.RequirePAR || !c.RequireDPoP {
+			t.Fatalf("after update %+v %v", c, err)
+		}
+	})
+	t.Run("an update may ask for them", func(t *testing.T) {
+		pid := plain.str("client_id")
+		got := app.in(t).regCall(http.MethodPut, "/oauth/register/"+pid, map[string]any{"client_id": pid, "redirect_uris": []string{redirect},
+			"dpop_bound_access_tokens": true}, plain.str("registration_access_token"))
+		if got.status != http.StatusOK || got.body["dpop_bound_access_tokens"] != true || got.body["require_pushed_authorization_requests"] != false {
+			t.Fatalf("update: %d %v", got.status, got.body)
+		}
+		if c, err := app.db.ClientByID(ctx, pid); err != nil || c.RequirePAR || !c.RequireDPoP {
+			t.Fatalf("after update %+v %v", c, err)
+		}
+	})
+}
+
+// A browser app (an MCP client in a web page, say) registers and manages
+// itself cross-origin: the preflights of POST, PUT and DELETE with a JSON
+// body and a Bearer token pass, without credentials.
+func TestClientRegistrationCORS(t *testing.T) {
+	app := newTestApp(t, withRegistration(oidc.RegistrationToken))
+	for path, methods := range map[string][]string{oidc.RegistrationEndpoint: {http.MethodPost}, oidc.RegistrationEndpoint + "/some-id": {http.MethodGet, http.MethodPut, http.MethodDelete}} {
+		for _, m := range methods {
+			req, _ := http.NewRequest(http.MethodOptions, app.issuer+path, nil)
+			req.Header.Set("Origin", "https://agent.example")
+			req.Header.Set("Access-Control-Request-Method", m)
+			req.Header.Set("Access-Control-Request-Headers", "authorization,content-type")
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			readBody(t, resp)
+			if resp.Header.Get("Access-Control-Allow-Origin") == "" || resp.Header.Get("Access-Control-Allow-Credentials") == "true" {
+				t.Errorf("preflight of %s %s: %d %v", m, path, resp.StatusCode, resp.Header)
+			}
+		}
+	}
+}

@@ -104,6 +104,24 @@ func (db *GrantStore) RotateGrantRetry(ctx context.Context, id string, from int6
 	return db.rotateGrant(ctx, id, from, expires, true)
 }
 
+// ExtendGrant keeps a grant at refresh-token generation gen (its refresh
+// token stays the same) and extends it to expires: the refresh of a
+// client whose refresh tokens do not rotate. ErrConflict when the grant
+// is not at generation gen (any more), is gone or has expired.
+func (db *GrantStore) ExtendGrant(ctx context.Context, id string, gen int64, expires time.Time) error {
+	now := db.Now()
+	n, err := db.rawAffected(ctx, db.rawPool(true), "UPDATE grants SET updated_at = ?, expires_at = ? WHERE id = ? AND generation = ? AND expires_at > ?",
+		db.gorm.NowFunc(), expires, id, gen, now)
+	db.yieldIfWriter()
+	if err != nil {
+		return translate(err)
+	}
+	if n == 0 {
+		return fmt.Errorf("grant %q is no longer at refresh token %d: %w", id, gen, ErrConflict)
+	}
+	return nil
+}
+
 func (db *GrantStore) rotateGrant(ctx context.Context, id string, from int64, expires time.Time, retry bool) error {
 	now := db.Now()
 	q := "UPDATE grants SET generation = generation + 1, retried = ?, legacy_hash = NULL, updated_at = ?, expires_at = ? WHERE id = ? AND generation = ? AND expires_at > ?"

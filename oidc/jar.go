@@ -34,6 +34,11 @@ var requestObjectAlgs = clientAssertionAlgs
 // requestObjectClockSkew is how far exp and nbf may be off.
 const requestObjectClockSkew = time.Minute
 
+// maxRequestObject bounds a request object before it is parsed: an
+// authorization request's parameters fit many times over (the claims
+// parameter alone is bounded at maxClaimsParam).
+const maxRequestObject = 16 << 10
+
 // errInvalidRequestObject is RFC 9101 §6.1's error for an object that
 // cannot be used.
 func errInvalidRequestObject(format string, args ...any) *oidc.Error {
@@ -75,6 +80,9 @@ func (p *Provider) resolveRequestObject(ctx context.Context, clientID string, pa
 func (p *Provider) requestObject(ctx context.Context, clientID, raw string) (url.Values, error) {
 	if clientID == "" {
 		return nil, oidc.ErrInvalidRequest().WithDescription("client_id is required with a request object (RFC 9101 §5)")
+	}
+	if len(raw) > maxRequestObject {
+		return nil, errInvalidRequestObject("the request object is larger than %d bytes", maxRequestObject)
 	}
 	jws, err := jose.ParseSignedCompact(raw, toSigAlgs(requestObjectAlgs))
 	if err != nil {

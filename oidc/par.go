@@ -98,6 +98,12 @@ func (p *Provider) pushAuthRequest(r *http.Request) (*parResponse, error) {
 	for _, k := range clientAuthParams {
 		params.Del(k)
 	}
+	if obj := params.Get("request"); obj != "" {
+		// RFC 9126 §3: with a request object, the body holds only it and
+		// client authentication; the request is the object's parameters
+		// alone (RFC 9101 §5), so anything else in the body is ignored.
+		params = url.Values{"request": {obj}}
+	}
 	params.Set("client_id", c.m.ID)
 	if err := p.resolveRequestObject(ctx, c.m.ID, params); err != nil { // jar.go
 		return nil, err

@@ -111,7 +111,7 @@ func New(ctx context.Context, cfg Config, db *models.DB, sealer *models.Sealer) 
 var corsOptions = cors.Options{
 	AllowedOrigins:   []string{"*"},
 	AllowCredentials: false,
-	AllowedMethods:   []string{http.MethodGet, http.MethodHead, http.MethodPost},
+	AllowedMethods:   []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodDelete}, // PUT, DELETE: RFC 7592 (registration.go)
 	AllowedHeaders:   []string{"Accept", "Accept-Language", "Authorization", "Content-Type", "DPoP"},
 	ExposedHeaders:   []string{"DPoP-Nonce", "WWW-Authenticate"}, // RFC 9449 §8, §7.1
 }
@@ -159,8 +159,10 @@ func (p *Provider) buildDiscovery(ctx context.Context) ([]byte, error) {
 	d.CheckSessionIframe = ""
 	d.TokenEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost, oidc.AuthMethodPrivateKeyJWT, oidc.AuthMethodNone}
 	d.TokenEndpointAuthSigningAlgValuesSupported = clientAssertionAlgs
-	d.IntrospectionEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic}
-	d.IntrospectionEndpointAuthSigningAlgValuesSupported = nil
+	// Introspect (server.go) takes what op parses: Basic, the form, or a
+	// private_key_jwt assertion (RFC 8414 §2).
+	d.IntrospectionEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost, oidc.AuthMethodPrivateKeyJWT}
+	d.IntrospectionEndpointAuthSigningAlgValuesSupported = clientAssertionAlgs
 	d.RevocationEndpointAuthMethodsSupported = []oidc.AuthMethod{oidc.AuthMethodBasic, oidc.AuthMethodPost, oidc.AuthMethodNone}
 	d.RevocationEndpointAuthSigningAlgValuesSupported = nil
 	d.RequestObjectSigningAlgValuesSupported = requestObjectAlgs // jar.go

@@ -101,6 +101,11 @@ type clientMetadata struct {
 	ApplicationType          string          `json:"application_type,omitempty"`
 	IDTokenSignedResponseAlg string          `json:"id_token_signed_response_alg,omitempty"`
 	SoftwareStatement        string          `json:"software_statement,omitempty"`
+	// RFC 9126 §6 and RFC 9449 §5.2: the client asks to be held to PAR
+	// and to DPoP-bound access tokens (models.Client.RequirePAR,
+	// RequireDPoP).
+	RequirePushedAuthorizationRequests bool `json:"require_pushed_authorization_requests,omitempty"`
+	DPoPBoundAccessTokens              bool `json:"dpop_bound_access_tokens,omitempty"`
 
 	ClientID                string           `json:"client_id,omitempty"`
 	ClientSecret            string           `json:"client_secret,omitempty"`
@@ -127,6 +132,10 @@ type clientInformation struct {
 	Scope                    string          `json:"scope"`
 	JWKS                     json.RawMessage `json:"jwks,omitempty"`
 	IDTokenSignedResponseAlg string          `json:"id_token_signed_response_alg"`
+	// What the client is held to: its own request, an admin's switch or
+	// the FAPI 2.0 profile (RFC 9126 §6, RFC 9449 §5.2).
+	RequirePushedAuthorizationRequests bool `json:"require_pushed_authorization_requests"`
+	DPoPBoundAccessTokens              bool `json:"dpop_bound_access_tokens"`
 }
 
 // RegistrationEnabled says whether the registration endpoint is served.
@@ -352,7 +361,8 @@ func (p *Provider) registeredClient(md *clientMetadata, via string) (*models.Cli
 	// Registered clients always send PKCE (RFC 9700 §2.1.1) and never skip
 	// consent: no admin vouched for them.
 	return &models.Client{Name: name, Public: public, RedirectURIs: md.RedirectURIs, PostLogoutRedirectURIs: md.PostLogoutRedirectURIs,
-		AllowedScopes: scopes, IDTokenAlg: alg, JWKS: jwks, RequirePKCE: true, RegisteredBy: via}, nil
+		AllowedScopes: scopes, IDTokenAlg: alg, JWKS: jwks, RequirePKCE: true, RegisteredBy: via,
+		RequirePAR: md.RequirePushedAuthorizationRequests, RequireDPoP: md.DPoPBoundAccessTokens}, nil
 }
 
 // registeredJWKS checks the inline jwks of a private_key_jwt client.
@@ -490,7 +500,8 @@ func (p *Provider) clientInformation(c *models.Client, rat string) *clientInform
 		RegistrationClientURI: p.cfg.Issuer + RegistrationEndpoint + "/" + url.PathEscape(c.ID),
 		ClientName:            c.Name, RedirectURIs: c.RedirectURIs, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
 		TokenEndpointAuthMethod: string(a.AuthMethod()), ResponseTypes: []string{string(oidc.ResponseTypeCode)},
-		Scope: strings.Join(scopes, " "), IDTokenSignedResponseAlg: c.IDTokenAlg}
+		Scope: strings.Join(scopes, " "), IDTokenSignedResponseAlg: c.IDTokenAlg,
+		RequirePushedAuthorizationRequests: c.NeedsPAR() || p.cfg.RequirePAR, DPoPBoundAccessTokens: c.NeedsDPoP()}
 	for _, g := range a.GrantTypes() {
 		info.GrantTypes = append(info.GrantTypes, string(g))
 	}
@@ -619,6 +630,11 @@ func (p *Provider) updateRegistered(r *http.Request) (*clientInformation, error)
 	old := c.RegistrationTokenHash
 	c.Name, c.RedirectURIs, c.PostLogoutRedirectURIs, c.AllowedScopes = n.Name, n.RedirectURIs, n.PostLogoutRedirectURIs, n.AllowedScopes
 	c.IDTokenAlg, c.JWKS = n.IDTokenAlg, n.JWKS
+	// A client may ask to be held to PAR or DPoP, never to be let off:
+	// the switch may be an admin's (RFC 7592 §2.2 lets the server keep
+	// values other than those sent).
+	c.RequirePAR = c.RequirePAR || n.RequirePAR
+	c.RequireDPoP = c.RequireDPoP || n.RequireDPoP
 	if c.PostLogoutRedirectURIs == nil {
 		c.PostLogoutRedirectURIs = models.StringList{}
 	}

@@ -178,11 +178,8 @@ func (s *server) VerifyClient(ctx context.Context, r *op.Request[op.ClientCreden
 		if err != nil {
 			return nil, err
 		}
-		if c.FAPI2() && !slices.Contains(models.FAPI2Algs, jwtAlg(cc.ClientAssertion)) { // FAPI 2.0 Security Profile, cryptography
-			return nil, oidc.ErrInvalidClient().WithDescription("the FAPI 2.0 profile allows client assertions signed with %v only", models.FAPI2Algs)
-		}
-		if c.FAPI2() && !audIsIssuer(cc.ClientAssertion, s.p.cfg.Issuer) { // FAPI 2.0 Security Profile (and RFC 7523bis): aud is the issuer, a string
-			return nil, oidc.ErrInvalidClient().WithDescription("the FAPI 2.0 profile accepts only the issuer identifier, as a string, as a client assertion's aud")
+		if err := s.p.checkFAPI2Assertion(c, cc.ClientAssertion); err != nil {
+			return nil, err
 		}
 		return &clientAdapter{m: c, cfg: &st.cfg}, nil
 	}
@@ -405,6 +402,20 @@ func (s *server) Introspect(ctx context.Context, r *op.Request[op.IntrospectionR
 		if err != nil {
 			return nil, err
 		}
+		if cc.ClientID != "" && cc.ClientID != id { // as VerifyClient
+			return nil, op.NewStatusError(oidc.ErrInvalidClient().WithDescription("client_id does not match the assertion"), http.StatusUnauthorized)
+		}
+		c, err := s.p.storage.loadClient(ctx, id)
+		var oe *oidc.Error
+		switch {
+		case errors.As(err, &oe):
+			return nil, op.NewStatusError(oidc.ErrInvalidClient().WithParent(err), http.StatusUnauthorized)
+		case err != nil:
+			return nil, serverError(err)
+		}
+		if err := s.p.checkFAPI2Assertion(c, cc.ClientAssertion); err != nil {
+			return nil, err
+		}
 		clientID = id
 	} else if err := s.p.storage.AuthorizeClientIDSecret(ctx, cc.ClientID, cc.ClientSecret); err != nil {
 		var oe *oidc.Error
@@ -519,3 +530,20 @@ func (k clientKeys) SigningKey(ctx context.Context) (op.SigningKey, error) {
 }
 
 var _ op.CanSetUserinfoFromRequest = clientKeys{}
+
+// checkFAPI2Assertion refuses a client assertion of a client under the
+// FAPI 2.0 profile that is not signed ES256 or PS256 (FAPI 2.0 Security
+// Profile, cryptography) or whose aud is not the issuer identifier as a
+// string (the profile, and RFC 7523bis). Errors: invalid_client.
+func (p *Provider) checkFAPI2Assertion(c *models.Client, assertion string) error {
+	if !c.FAPI2() {
+		return nil
+	}
+	if !slices.Contains(models.FAPI2Algs, jwtAlg(assertion)) {
+		return oidc.ErrInvalidClient().WithDescription("the FAPI 2.0 profile allows client assertions signed with %v only", models.FAPI2Algs)
+	}
+	if !audIsIssuer(assertion, p.cfg.Issuer) {
+		return oidc.ErrInvalidClient().WithDescription("the FAPI 2.0 profile accepts only the issuer identifier, as a string, as a client assertion's aud")
+	}
+	return nil
+}

@@ -124,7 +124,8 @@ func (s *Storage) CreateAccessAndRefreshTokens(ctx context.Context, req op.Token
 // refresh grant moves the stored grant to the next generation, so the
 // presented token (currentRefreshToken) is rotated out; if another
 // request rotated it first the grant fails with invalid_grant and nothing
-// is issued.
+// is issued. A client under the FAPI 2.0 profile keeps its refresh token:
+// its grant is only extended.
 func (s *Storage) issueTokens(ctx context.Context, g *grantInfo, c *models.Client, refresh bool, currentRefreshToken string) (*issuedAccess, string, error) {
 	if (currentRefreshToken != "") != (g.rotateFrom != nil) || (g.rotateFrom != nil && !refresh) {
 		return nil, "", oidc.ErrInvalidGrant().WithDescription("refresh token does not match the grant")
@@ -142,8 +143,15 @@ func (s *Storage) issueTokens(ctx context.Context, g *grantInfo, c *models.Clien
 	if g.rotateFrom != nil {
 		grantID, gen = g.rotateFrom.ID, g.fromGeneration+1
 		rotate := s.db.RotateGrant
-		if g.retry {
+		switch {
+		case g.retry:
 			rotate = s.db.RotateGrantRetry
+		case c.FAPI2() && len(g.rotateFrom.LegacyHash) == 0:
+			// FAPI 2.0 Security Profile, authorization server: "shall
+			// not use refresh token rotation except in extraordinary
+			// circumstances"; its refresh tokens are useless without
+			// the client's private_key_jwt key, so the token stays.
+			gen, rotate = g.fromGeneration, s.db.ExtendGrant
 		}
 		if err := rotate(ctx, grantID, g.fromGeneration, expires); err != nil {
 			if errors.Is(err, models.ErrConflict) {
