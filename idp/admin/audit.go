@@ -221,7 +221,8 @@ type adminOverviewPage struct {
 	Counts     *models.Counts
 	Chart      template.HTML
 	Total      int
-	RecentFail int
+	// Refused lists the refused sign-ins of the last 24 hours by kind.
+	Refused []refusedCount
 	// Blocked lists passkeys blocked as suspected clones (blocked.go).
 	Blocked     []blockedRow
 	MoreBlocked bool
@@ -239,7 +240,28 @@ type overviewFigures struct {
 	at         time.Time
 	counts     *models.Counts
 	days       []models.DayCount
-	recentFail int
+	refused    []refusedCount
+}
+
+// refusedCount is how many sign-ins of one kind were refused in the last
+// 24 hours, up to refusedCap (More: there were more).
+type refusedCount struct {
+	ID, Label, Type string
+	N               int
+	More            bool
+}
+
+// refusedCap bounds the count of each kind: an attack's thousands of
+// refusals are shown as "1000+", without counting them all.
+const refusedCap = 1000
+
+// refusedKinds are the audit events of refused sign-ins the overview
+// counts: failed ceremonies (unknown passkey, bad signature, ...), passkeys
+// blocked as suspected clones and passkeys the policy refused.
+var refusedKinds = []refusedCount{
+	{ID: "count-failed", Label: "Failed sign-ins (24 h)", Type: models.EventSignInFailed},
+	{ID: "count-clones", Label: "Clone warnings (24 h)", Type: models.EventCloneWarning},
+	{ID: "count-policy", Label: "Refused by policy (24 h)", Type: models.EventPasskeyPolicyRefused},
 }
 
 // overview returns the overview's totals, from the cache when fresh.
@@ -256,11 +278,14 @@ func (s *Handlers) overview(ctx context.Context) (*overviewFigures, error) {
 	if f.days, err = s.db.SignInsPerDay(ctx, 30); err != nil {
 		return nil, err
 	}
-	fails, _, err := s.db.QueryAudit(ctx, models.AuditQuery{Type: models.EventSignInFailed, Since: now.Add(-24 * time.Hour), Limit: 1000})
-	if err != nil {
-		return nil, err
+	for _, k := range refusedKinds {
+		evs, more, err := s.db.QueryAudit(ctx, models.AuditQuery{Type: k.Type, Since: now.Add(-24 * time.Hour), Limit: refusedCap})
+		if err != nil {
+			return nil, err
+		}
+		k.N, k.More = len(evs), more
+		f.refused = append(f.refused, k)
 	}
-	f.recentFail = len(fails)
 	s.overviewCache.Store(f)
 	return f, nil
 }
@@ -272,7 +297,7 @@ func (s *Handlers) HandleOverviewShow(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	p := &adminOverviewPage{adminBase: s.adminBase(c, "overview"), Counts: f.counts, Chart: signInChart(f.days), RecentFail: f.recentFail}
+	p := &adminOverviewPage{adminBase: s.adminBase(c, "overview"), Counts: f.counts, Chart: signInChart(f.days), Refused: f.refused}
 	for _, d := range f.days {
 		p.Total += d.Count
 	}
