@@ -218,9 +218,9 @@ func auditJSON(ev models.AuditEvent) map[string]any {
 
 type adminOverviewPage struct {
 	adminBase
-	Counts     *models.Counts
-	Chart      template.HTML
-	Total      int
+	Counts *models.Counts
+	Chart  template.HTML
+	Total  int
 	// Refused lists the refused sign-ins of the last 24 hours by kind.
 	Refused []refusedCount
 	// Blocked lists passkeys blocked as suspected clones (blocked.go).
@@ -237,10 +237,10 @@ const overviewFresh = time.Minute
 // overviewFigures are the overview's totals, computed at most once per
 // overviewFresh (one entry: the cache does not grow).
 type overviewFigures struct {
-	at         time.Time
-	counts     *models.Counts
-	days       []models.DayCount
-	refused    []refusedCount
+	at      time.Time
+	counts  *models.Counts
+	days    []models.DayCount
+	refused []refusedCount
 }
 
 // refusedCount is how many sign-ins of one kind were refused in the last
