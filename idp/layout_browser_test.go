@@ -71,6 +71,42 @@ func (c *chrome) checkPage(shots, name, u string) {
 	}
 }
 
+// checkChartLabels loads the console's overview at each width and fails
+// the test when a label of the sign-ins chart overlaps another label or a
+// bar, or leaves the chart (issue 19: "chart labels never overlap").
+func (c *chrome) checkChartLabels(u string) {
+	c.t.Helper()
+	for _, w := range layoutWidths {
+		c.do(fmt.Sprintf("open the overview at %d px", w),
+			chromedp.EmulateViewport(w, 900),
+			chromedp.Navigate(u),
+			chromedp.WaitReady(chromedp.CSS("svg.chart")),
+		)
+		problems, err := chromedp.Run(c.ctx, chromedp.Evaluate[[]string](`(() => {
+			const svg = document.querySelector("svg.chart"), box = svg.getBoundingClientRect();
+			const labels = [...svg.querySelectorAll("text.label")].map(t => ({t: t.textContent, r: t.getBoundingClientRect()}));
+			const bars = [...svg.querySelectorAll("rect.bar")].map(r => r.getBoundingClientRect()).filter(r => r.height > 0.5);
+			const hit = (a, b) => a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+			const out = [];
+			if (labels.length < 7) out.push("only " + labels.length + " labels: " + labels.map(l => l.t).join(", "));
+			const n = svg.querySelectorAll("rect.bar").length;
+			if (n !== 30) out.push(n + " bars, want 30");
+			labels.forEach((a, i) => {
+				if (a.r.left < box.left - 0.5 || a.r.right > box.right + 0.5 || a.r.top < box.top - 0.5 || a.r.bottom > box.bottom + 0.5) out.push(a.t + " leaves the chart");
+				labels.slice(i + 1).forEach(b => { if (hit(a.r, b.r)) out.push(a.t + " overlaps " + b.t); });
+				if (bars.some(b => hit(a.r, b))) out.push(a.t + " overlaps a bar");
+			});
+			return out;
+		})()`))
+		if err != nil {
+			c.fatalf("chart labels at %d px: %v", w, err)
+		}
+		for _, p := range problems {
+			c.t.Errorf("the overview's chart at %d px: %s", w, p)
+		}
+	}
+}
+
 // TestBrowserLayoutAndAccessibility opens every console page, the account
 // page and the public pages at 390 and 1280 px: none scrolls sideways,
 // axe finds no serious or critical problem, and a screenshot of each is
@@ -98,6 +134,30 @@ func TestBrowserLayoutAndAccessibility(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// Sign-ins on each of the last 30 days, one day with five digits, so
+	// the overview's chart has every label (checkChartLabels).
+	var signIns []models.AuditEvent
+	for day := range 30 {
+		n := day%5 + 1
+		if day == 3 {
+			n = 10000
+		}
+		for range n {
+			signIns = append(signIns, models.AuditEvent{CreatedAt: app.clock.Now().AddDate(0, 0, -day), Type: models.EventSignIn, Success: true,
+				UserID: user.ID, Detail: models.JSONMap{}})
+		}
+	}
+	if err := app.db.Gorm().WithContext(ctx).CreateInBatches(signIns, 500).Error; err != nil {
+		t.Fatal(err)
+	}
+	// Rows for the token and link lists.
+	if _, _, err := app.db.CreateSCIMToken(ctx, "Directory sync from the HR system", "root"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := app.db.CreateSignupLink(ctx, 5, 24*time.Hour, "root"); err != nil {
+		t.Fatal(err)
+	}
+
 	admin := newChromeFor(t, exe, true, 5*time.Minute)
 	admin.setUpPasskey(adminLink, "Admin laptop")
 	admin.do("open the console", chromedp.Navigate(app.adminURL+"/admin"))
@@ -120,9 +180,14 @@ func TestBrowserLayoutAndAccessibility(t *testing.T) {
 		{"audit", "/admin/audit"},
 		{"branding", "/admin/branding"},
 		{"registration-tokens", "/admin/registration-tokens"},
+		{"mail", "/admin/mail"},
+		{"scim-tokens", "/admin/scim-tokens"},
+		{"signup-links", "/admin/signup-links"},
+		{"signed-out", "/admin/signed-out"},
 	} {
 		admin.checkPage(shots, "console-"+p.name, app.adminURL+p.path)
 	}
+	admin.checkChartLabels(app.adminURL + "/admin")
 
 	// The end user's pages.
 	alice := newChromeFor(t, exe, true, 5*time.Minute)
@@ -164,6 +229,10 @@ func TestBrowserLayoutAndAccessibility(t *testing.T) {
 		{"setup", pendingLink},
 		{"device", app.issuer + "/device"},
 		{"account-signin", app.issuer + "/account"},
+		{"recover", app.issuer + "/recover"},
+		{"signup", app.issuer + "/signup"},
+		{"logged-out", app.issuer + "/logged-out"},
+		{"logout-confirm", app.issuer + "/end_session?" + url.Values{"client_id": {client.ID}}.Encode()},
 		{"error-setup-link", app.issuer + "/setup/not-a-valid-token"},
 		{"error-not-found", app.issuer + "/no-such-page"},
 	} {
