@@ -57,6 +57,28 @@ func (c *chrome) checkPage(shots, name, u string) {
 		if over != "" {
 			c.t.Errorf("%s at %d px scrolls sideways: %s", name, w, over)
 		}
+		// Every form field is styled by app.css: text-like fields and
+		// menus have its rounded border, file pickers its font, check
+		// boxes and radio buttons its accent colour (the browser's
+		// defaults have none of these).
+		unstyled, err := chromedp.Run(c.ctx, chromedp.Evaluate[[]string](`(() => {
+			const bodyFont = getComputedStyle(document.body).fontSize;
+			return [...document.querySelectorAll("input, select, textarea")].filter(e => e.type !== "hidden" && e.getClientRects().length > 0).filter(e => {
+				const cs = getComputedStyle(e);
+				switch (e.type) {
+				case "checkbox": case "radio": return cs.accentColor === "auto";
+				case "file": return cs.fontSize !== bodyFont || getComputedStyle(e, "::file-selector-button").borderTopLeftRadius === "0px";
+				case "submit": case "button": case "reset": case "image": return false;
+				default: return cs.borderTopLeftRadius === "0px" || cs.borderTopStyle !== "solid";
+				}
+			}).map(e => e.tagName.toLowerCase() + (e.id ? "#" + e.id : "") + (e.name ? "[name=" + e.name + "]" : "") + "[type=" + e.type + "]");
+		})()`))
+		if err != nil {
+			c.fatalf("%s at %d px: fields: %v", name, w, err)
+		}
+		for _, f := range unstyled {
+			c.t.Errorf("%s at %d px: the field %s is not styled", name, w, f)
+		}
 		findings, err := chromedp.Run(c.ctx, chromedp.Evaluate[[]axeFinding](axeSource+`;
 			axe.run(document, {resultTypes: ["violations"]}).then(r => r.violations
 				.filter(v => v.impact === "serious" || v.impact === "critical")
