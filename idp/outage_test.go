@@ -128,7 +128,11 @@ func TestStorageOutageIsNotTheClientsFault(t *testing.T) {
 			t.Fatalf("GET /authorize: %d %v, want the client told server_error", resp.StatusCode, loc)
 		}
 	})
-	for _, page := range []string{freshURL, "/login?authRequestID=" + url.QueryEscape(models.NewUUID())} {
+	// Every page the signed-in user's browser can reach that reads the
+	// database answers our 503 page, never a 4xx or a bare text.
+	for _, page := range []string{freshURL, "/login?authRequestID=" + url.QueryEscape(models.NewUUID()), "/account",
+		"/setup/" + models.NewToken(), "/end_session?client_id=" + url.QueryEscape(client.ID), "/device?user_code=BCDF-GHJK",
+		"/apps/" + url.PathEscape(client.ID) + "/logo", "/email/verify/" + models.NewToken()} {
 		t.Run("page "+strings.SplitN(strings.TrimPrefix(page, app.issuer), "?", 2)[0]+" "+page[len(page)-6:], func(t *testing.T) {
 			resp := b.in(t).get(page)
 			body := readBody(t, resp)
