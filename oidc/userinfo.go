@@ -6,8 +6,8 @@ import (
 	"slices"
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
-	"golang.org/x/text/language"
 	"github.com/zitadel/oidc/v3/pkg/op"
+	"golang.org/x/text/language"
 
 	"github.com/latchkey-idp/latchkey/models"
 )
