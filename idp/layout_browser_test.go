@@ -129,6 +129,49 @@ func (c *chrome) checkChartLabels(u string) {
 	}
 }
 
+// checkAuditPaging opens the audit log (thousands of events) at each
+// width: 50 events a page, and the pager's links are on screen and lead
+// to the next 50 and back (issue 19: "the audit log pages (50 a page) on
+// every screen size").
+func (c *chrome) checkAuditPaging(u string) {
+	c.t.Helper()
+	type pageInfo struct {
+		Rows        int
+		Older       string
+		Newer       bool
+		OnScreen    bool
+		FirstRowKey string
+	}
+	measure := func() pageInfo {
+		c.t.Helper()
+		info, err := chromedp.Run(c.ctx, chromedp.Evaluate[pageInfo](`(() => {
+			const older = document.querySelector("nav.pager a[rel=next]"), newer = document.querySelector("nav.pager a[rel=prev]");
+			const w = document.documentElement.clientWidth;
+			const seen = [older, newer].filter(a => a).every(a => { const r = a.getBoundingClientRect(); return r.width > 0 && r.left >= 0 && r.right <= w; });
+			const first = document.querySelector("#audit tbody tr");
+			return {Rows: document.querySelectorAll("#audit tbody tr").length, Older: older ? older.href : "", Newer: !!newer, OnScreen: seen,
+				FirstRowKey: first ? first.textContent : ""};
+		})()`))
+		if err != nil {
+			c.fatalf("audit page: %v", err)
+		}
+		return info
+	}
+	for _, w := range layoutWidths {
+		c.do(fmt.Sprintf("open the audit log at %d px", w), chromedp.EmulateViewport(w, 900), chromedp.Navigate(u), chromedp.WaitReady(chromedp.CSS("#audit")))
+		first := measure()
+		if first.Rows != 50 || first.Older == "" || first.Newer || !first.OnScreen {
+			c.t.Errorf("audit log at %d px, first page: %+v, want 50 rows and an on-screen link to older events only", w, first)
+			continue
+		}
+		c.do(fmt.Sprintf("older events at %d px", w), chromedp.Navigate(first.Older), chromedp.WaitReady(chromedp.CSS("#audit")))
+		second := measure()
+		if second.Rows != 50 || second.Older == "" || !second.Newer || !second.OnScreen || second.FirstRowKey == first.FirstRowKey {
+			c.t.Errorf("audit log at %d px, second page: %+v, want 50 other rows and on-screen links both ways", w, second)
+		}
+	}
+}
+
 // TestBrowserLayoutAndAccessibility opens every console page, the account
 // page and the public pages at 390 and 1280 px: none scrolls sideways,
 // axe finds no serious or critical problem, and a screenshot of each is
@@ -210,6 +253,7 @@ func TestBrowserLayoutAndAccessibility(t *testing.T) {
 		admin.checkPage(shots, "console-"+p.name, app.adminURL+p.path)
 	}
 	admin.checkChartLabels(app.adminURL + "/admin")
+	admin.checkAuditPaging(app.adminURL + "/admin/audit")
 
 	// The end user's pages.
 	alice := newChromeFor(t, exe, true, 5*time.Minute)
