@@ -95,6 +95,7 @@ func TestBrowserErrorPages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer func() { _ = resp.Body.Close() }()
 	// No CSRF guard stands before /authorize: a form POST without Fetch
 	// Metadata (an older browser, a client library) gets the same page.
 	wantErrorPage(t, "unknown client_id (POST)", read(t, resp), http.StatusBadRequest, "Unknown application", "not registered with Latchkey")
