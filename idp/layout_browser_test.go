@@ -95,7 +95,8 @@ func (c *chrome) checkPage(shots, name, u string) {
 
 // checkChartLabels loads the console's overview at each width and fails
 // the test when a label of the sign-ins chart overlaps another label or a
-// bar, or leaves the chart (issue 19: "chart labels never overlap").
+// bar, leaves the chart, or is too small to read (issue 19: "chart labels
+// never overlap").
 func (c *chrome) checkChartLabels(u string) {
 	c.t.Helper()
 	for _, w := range layoutWidths {
@@ -117,6 +118,8 @@ func (c *chrome) checkChartLabels(u string) {
 				if (a.r.left < box.left - 0.5 || a.r.right > box.right + 0.5 || a.r.top < box.top - 0.5 || a.r.bottom > box.bottom + 0.5) out.push(a.t + " leaves the chart");
 				labels.slice(i + 1).forEach(b => { if (hit(a.r, b.r)) out.push(a.t + " overlaps " + b.t); });
 				if (bars.some(b => hit(a.r, b))) out.push(a.t + " overlaps a bar");
+				// Readable: the label's line box is at least 10 px high on screen.
+				if (a.r.height < 10) out.push(a.t + " is " + a.r.height.toFixed(1) + " px high, too small to read");
 			});
 			return out;
 		})()`))

@@ -311,13 +311,15 @@ func (s *Handlers) HandleOverviewShow(c echo.Context) error {
 // signInChart draws sign-ins per day as an inline SVG bar chart. Every
 // value in it is a number or a date formatted here, so it is safe HTML.
 //
-// Labels never overlap (a Chromium test measures them): the value axis is
-// as wide as its longest number, right-aligned left of the bars; a date
-// labels every seventh bar counted back from today, centred under it
-// (today's right-aligned at the chart's edge), so labels stand seven bars
-// apart, wider than the longest date at the CSS font size (11 units).
+// Labels never overlap and stay readable (a Chromium test measures them
+// at 390 and 1280 px): app.css sets them in 11 units, or 24 on narrow
+// screens, where the chart is shrunk to half its size. The value axis is
+// as wide as its longest number in the larger size, right-aligned left of
+// the bars; a date labels every seventh bar counted back from today,
+// centred under it (today's right-aligned at the chart's edge), so labels
+// stand seven bars (161 units) apart, wider than the longest date.
 func signInChart(days []models.DayCount) template.HTML {
-	const w, h, bottom, digit = 720, 200, 24, 7
+	const w, h, bottom, digit = 720, 200, 40, 15
 	top := 1
 	for _, d := range days {
 		top = max(top, d.Count)
@@ -327,7 +329,7 @@ func signInChart(days []models.DayCount) template.HTML {
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg class="chart" viewBox="0 0 %d %d" role="img" aria-labelledby="chart-title"><title id="chart-title">Successful sign-ins per day, last %d days</title>`, w, h+bottom, len(days))
 	fmt.Fprintf(&b, `<line class="axis" x1="%d" y1="%d" x2="%d" y2="%d"/>`, pad, h, w, h)
-	fmt.Fprintf(&b, `<text class="label" x="%d" y="12" text-anchor="end">%d</text><text class="label" x="%d" y="%d" text-anchor="end">0</text>`, pad-4, top, pad-4, h)
+	fmt.Fprintf(&b, `<text class="label" x="%d" y="26" text-anchor="end">%d</text><text class="label" x="%d" y="%d" text-anchor="end">0</text>`, pad-4, top, pad-4, h)
 	for i, d := range days {
 		bh := float64(d.Count) / float64(top) * float64(h-16)
 		x := float64(pad) + float64(i)*bw
@@ -335,9 +337,9 @@ func signInChart(days []models.DayCount) template.HTML {
 			x+1, float64(h)-bh, max(bw-2, 0.5), bh, d.Day.Format("2006-01-02"), d.Count)
 		switch back := len(days) - 1 - i; {
 		case back == 0:
-			fmt.Fprintf(&b, `<text class="label" x="%d" y="%d" text-anchor="end">%s</text>`, w, h+16, d.Day.Format("Jan 2"))
+			fmt.Fprintf(&b, `<text class="label" x="%d" y="%d" text-anchor="end">%s</text>`, w, h+32, d.Day.Format("Jan 2"))
 		case back%7 == 0:
-			fmt.Fprintf(&b, `<text class="label" x="%.1f" y="%d" text-anchor="middle">%s</text>`, x+bw/2, h+16, d.Day.Format("Jan 2"))
+			fmt.Fprintf(&b, `<text class="label" x="%.1f" y="%d" text-anchor="middle">%s</text>`, x+bw/2, h+32, d.Day.Format("Jan 2"))
 		}
 	}
 	b.WriteString(`</svg>`)
