@@ -12,6 +12,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/latchkey-idp/latchkey/models"
+	"github.com/latchkey-idp/latchkey/oidc"
 )
 
 // TestBlockedPasskeyReview: a passkey blocked as a suspected clone shows
@@ -174,8 +175,24 @@ func TestBlockedPasskeyReview(t *testing.T) {
 	if err := app.db.Gorm().WithContext(ctx).CreateInBatches(flood, 200).Error; err != nil {
 		t.Fatal(err)
 	}
+	// Back-channel logouts a receiver did not take are counted too; the
+	// delivered ones and a day-old failure are not.
+	for _, ev := range []models.AuditEvent{
+		{CreatedAt: app.clock.Now().Add(-time.Minute), Type: oidc.EventBackchannelLogout, Detail: models.JSONMap{"error": oidc.DeliveryFailed}},
+		{CreatedAt: app.clock.Now().Add(-time.Minute), Type: oidc.EventBackchannelLogout, Detail: models.JSONMap{"error": oidc.DeliveryFailed}},
+		{CreatedAt: app.clock.Now().Add(-time.Minute), Type: oidc.EventBackchannelLogout, Success: true, Detail: models.JSONMap{}},
+		{CreatedAt: app.clock.Now().Add(-25 * time.Hour), Type: oidc.EventBackchannelLogout, Detail: models.JSONMap{"error": oidc.DeliveryFailed}},
+	} {
+		if err := app.db.Gorm().WithContext(ctx).Create(&ev).Error; err != nil {
+			t.Fatal(err)
+		}
+	}
 	app.clock.Advance(2 * time.Minute)
-	if overview, _ = admin.adminPage(app.adminURL+"/admin", http.StatusOK); !strings.Contains(overview, `<dd id="count-failed"><a href="/admin/audit?type=sign_in_failed">1000+</a></dd>`) {
+	overview, _ = admin.adminPage(app.adminURL+"/admin", http.StatusOK)
+	if !strings.Contains(overview, `<dd id="count-failed"><a href="/admin/audit?type=sign_in_failed">1000+</a></dd>`) {
 		t.Fatalf("1001+ failed sign-ins not shown as 1000+:\n%s", overview)
+	}
+	if !strings.Contains(overview, `<dd id="count-backchannel"><a href="/admin/audit?type=backchannel_logout">2</a></dd>`) {
+		t.Fatalf("the overview does not count the 2 failed back-channel logouts of the last day:\n%s", overview)
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/latchkey-idp/latchkey/idp/web"
 	"github.com/latchkey-idp/latchkey/models"
+	"github.com/latchkey-idp/latchkey/oidc"
 )
 
 type auditRow struct {
@@ -243,8 +244,8 @@ type overviewFigures struct {
 	refused []refusedCount
 }
 
-// refusedCount is how many sign-ins of one kind were refused in the last
-// 24 hours, up to refusedCap (More: there were more).
+// refusedCount is how many events of one kind failed in the last 24
+// hours, up to refusedCap (More: there were more).
 type refusedCount struct {
 	ID, Label, Type string
 	N               int
@@ -255,13 +256,16 @@ type refusedCount struct {
 // refusals are shown as "1000+", without counting them all.
 const refusedCap = 1000
 
-// refusedKinds are the audit events of refused sign-ins the overview
-// counts: failed ceremonies (unknown passkey, bad signature, ...), passkeys
-// blocked as suspected clones and passkeys the policy refused.
+// refusedKinds are the failures the overview counts: refused sign-ins
+// (failed ceremonies such as an unknown passkey or a bad signature,
+// passkeys blocked as suspected clones, passkeys the policy refused) and
+// back-channel logouts an application's receiver did not take (each
+// attempt; the audit log says which application, never why).
 var refusedKinds = []refusedCount{
 	{ID: "count-failed", Label: "Failed sign-ins (24 h)", Type: models.EventSignInFailed},
 	{ID: "count-clones", Label: "Clone warnings (24 h)", Type: models.EventCloneWarning},
 	{ID: "count-policy", Label: "Refused by policy (24 h)", Type: models.EventPasskeyPolicyRefused},
+	{ID: "count-backchannel", Label: "Failed back-channel logouts (24 h)", Type: oidc.EventBackchannelLogout},
 }
 
 // overview returns the overview's totals, from the cache when fresh.
@@ -279,11 +283,9 @@ func (s *Handlers) overview(ctx context.Context) (*overviewFigures, error) {
 		return nil, err
 	}
 	for _, k := range refusedKinds {
-		evs, more, err := s.db.QueryAudit(ctx, models.AuditQuery{Type: k.Type, Since: now.Add(-24 * time.Hour), Limit: refusedCap})
-		if err != nil {
+		if k.N, k.More, err = s.db.CountRecentAudit(ctx, k.Type, false, now.Add(-24*time.Hour), refusedCap); err != nil {
 			return nil, err
 		}
-		k.N, k.More = len(evs), more
 		f.refused = append(f.refused, k)
 	}
 	s.overviewCache.Store(f)
