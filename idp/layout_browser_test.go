@@ -267,6 +267,18 @@ func TestBrowserLayoutAndAccessibility(t *testing.T) {
 		return ok && u.Path == "/account" && strings.Contains(s.Text, "Alice's phone")
 	})
 	alice.checkPage(shots, "account", app.issuer+"/account")
+	// The device approval page of a TV that asked to sign in (RFC 8628).
+	tv, _ := app.newClient("http://localhost:9999/cb", func(c *models.Client) { c.Public, c.Name = true, "Living-room TV" })
+	dev := oauth2.Config{ClientID: tv.ID, Scopes: []string{"openid", "profile"},
+		Endpoint: oauth2.Endpoint{DeviceAuthURL: app.issuer + "/device_authorization", TokenURL: app.issuer + "/oauth/token", AuthStyle: oauth2.AuthStyleInParams}}
+	da, err := dev.DeviceAuth(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice.checkPage(shots, "device-approve", da.VerificationURIComplete)
+	if text, err := chromedp.Run(alice.ctx, chromedp.Text(chromedp.CSS("main"))); err != nil || !strings.Contains(text, "Living-room TV") {
+		alice.fatalf("the device approval page does not name the TV: %q %v", text, err)
+	}
 	// The consent page of an application that registered itself (RFC
 	// 7591) carries a notice that no admin checked its name.
 	agent := &models.Client{Name: "Helpful Agent", Public: true, RedirectURIs: models.StringList{"http://127.0.0.1:53123/callback"},
