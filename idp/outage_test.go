@@ -128,6 +128,20 @@ func TestStorageOutageIsNotTheClientsFault(t *testing.T) {
 			t.Fatalf("GET /authorize: %d %v, want the client told server_error", resp.StatusCode, loc)
 		}
 	})
+	// The outage page speaks the browser's language.
+	t.Run("page in German", func(t *testing.T) {
+		req, _ := http.NewRequest(http.MethodGet, app.issuer+"/account", nil)
+		req.Header.Set("Accept-Language", "de-DE,de;q=0.9")
+		resp, err := b.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := readBody(t, resp)
+		if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, `<html lang="de">`) ||
+			!strings.Contains(body, "Vorübergehend nicht verfügbar") || !strings.Contains(body, "Versuchen Sie es in ein paar Sekunden erneut.") {
+			t.Fatalf("GET /account in German during an outage: %d\n%s", resp.StatusCode, body)
+		}
+	})
 	// Every page the signed-in user's browser can reach that reads the
 	// database answers our 503 page, never a 4xx or a bare text.
 	for _, page := range []string{freshURL, "/login?authRequestID=" + url.QueryEscape(models.NewUUID()), "/account",
