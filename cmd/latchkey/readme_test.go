@@ -296,7 +296,7 @@ func TestComposeMasterKeyStaysOutOfGitAndImages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := regexp.MustCompile(`(?m)^  master_key:\n    file: \./(\S+)$`).FindSubmatch(compose)
+	m := regexp.MustCompile(`(?m)^  master_key:\n(?:    #.*\n)*    file: \./(\S+)$`).FindSubmatch(compose)
 	if m == nil {
 		t.Fatal("docker-compose.yml has no master_key secret file")
 	}
@@ -305,8 +305,21 @@ func TestComposeMasterKeyStaysOutOfGitAndImages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(readme), "> "+keyFile+"`") {
+	if !strings.Contains(string(readme), "> "+keyFile+"\n") {
 		t.Errorf("README does not say how to create %s", keyFile)
+	}
+	// Compose bind-mounts a file secret with its host owner and mode, so
+	// the README has it owned by the image's user (Dockerfile USER).
+	dockerfile, err := os.ReadFile(filepath.Join(root, "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	user := regexp.MustCompile(`(?m)^USER (\d+):(\d+)$`).FindSubmatch(dockerfile)
+	if user == nil {
+		t.Fatal("the Dockerfile names no numeric USER")
+	}
+	if chown := "chown " + string(user[1]) + ":" + string(user[2]) + " " + keyFile; !strings.Contains(string(readme), chown) {
+		t.Errorf("README does not have the key file owned by the image's user (%q)", chown)
 	}
 	for _, ignore := range []string{".gitignore", ".dockerignore"} {
 		b, err := os.ReadFile(filepath.Join(root, ignore))
