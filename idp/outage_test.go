@@ -2,6 +2,7 @@ package idp
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
@@ -192,5 +193,43 @@ func TestIntrospectionAnswers(t *testing.T) {
 		if body := readBody(t, resp); resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, `"invalid_client"`) || strings.Contains(body, "active") {
 			t.Fatalf("introspection as %q/%q: %d %s", c.id, c.secret, resp.StatusCode, body)
 		}
+	}
+}
+
+// TestConsoleAndAPIDuringOutage: with the database gone under a signed-in
+// admin, console pages answer our 503 page with Retry-After and the admin
+// API a JSON 503, never a 4xx that sends the admin to sign in again or
+// blames the request (issue 19).
+func TestConsoleAndAPIDuringOutage(t *testing.T) {
+	app := newAdminApp(t)
+	admin, _ := adminWithConsole(t, app)
+	token, _, err := app.db.CreateAPIToken(context.Background(), "outage", "test", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range app.db.Pools() {
+		if err := p.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, path := range []string{"/admin", "/admin/users", "/admin/audit"} {
+		resp := admin.get(app.adminURL + path)
+		body := readBody(t, resp)
+		if resp.StatusCode != http.StatusServiceUnavailable || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") ||
+			resp.Header.Get("Retry-After") == "" || !strings.Contains(body, "<html lang=") {
+			t.Errorf("GET %s during an outage: %d %q Retry-After %q, want our 503 page\n%s", path, resp.StatusCode,
+				resp.Header.Get("Content-Type"), resp.Header.Get("Retry-After"), body)
+		}
+	}
+	req, _ := http.NewRequest(http.MethodGet, app.adminURL+"/api/v1/users", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := readBody(t, resp)
+	var e map[string]any
+	if resp.StatusCode != http.StatusServiceUnavailable || json.Unmarshal([]byte(body), &e) != nil || e["error"] == nil || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("GET /api/v1/users during an outage: %d %s (Retry-After %q), want a JSON 503", resp.StatusCode, body, resp.Header.Get("Retry-After"))
 	}
 }
