@@ -197,13 +197,17 @@ func TestIntrospectionAnswers(t *testing.T) {
 }
 
 // TestConsoleAndAPIDuringOutage: with the database gone under a signed-in
-// admin, console pages answer our 503 page with Retry-After and the admin
-// API a JSON 503, never a 4xx that sends the admin to sign in again or
+// admin, console pages answer our 503 page with Retry-After, the admin
+// API a JSON 503 and SCIM a SCIM error with 503, never a 4xx that sends the admin to sign in again or
 // blames the request (issue 19).
 func TestConsoleAndAPIDuringOutage(t *testing.T) {
 	app := newAdminApp(t)
 	admin, _ := adminWithConsole(t, app)
 	token, _, err := app.db.CreateAPIToken(context.Background(), "outage", "test", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scimToken, _, err := app.db.CreateSCIMToken(context.Background(), "entra", "test")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -220,6 +224,19 @@ func TestConsoleAndAPIDuringOutage(t *testing.T) {
 			t.Errorf("GET %s during an outage: %d %q Retry-After %q, want our 503 page\n%s", path, resp.StatusCode,
 				resp.Header.Get("Content-Type"), resp.Header.Get("Retry-After"), body)
 		}
+	}
+	// SCIM (RFC 7644 §3.12): an error in SCIM's JSON shape with 503, so a
+	// directory retries instead of deprovisioning.
+	sreq, _ := http.NewRequest(http.MethodGet, app.issuer+"/scim/v2/Users", nil)
+	sreq.Header.Set("Authorization", "Bearer "+scimToken)
+	sresp, err := http.DefaultClient.Do(sreq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sbody := readBody(t, sresp)
+	var se map[string]any
+	if sresp.StatusCode != http.StatusServiceUnavailable || json.Unmarshal([]byte(sbody), &se) != nil || se["status"] == nil {
+		t.Errorf("GET /scim/v2/Users during an outage: %d %s, want a SCIM 503", sresp.StatusCode, sbody)
 	}
 	req, _ := http.NewRequest(http.MethodGet, app.adminURL+"/api/v1/users", nil)
 	req.Header.Set("Authorization", "Bearer "+token)
