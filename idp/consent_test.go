@@ -74,7 +74,7 @@ func TestConsent(t *testing.T) {
 		t.Fatalf("first sign-in went to %s, want the consent page", next)
 	}
 	body, _ := b.page(next.String(), http.StatusOK)
-	for _, want := range []string{"Photo Printer", "Your name and username", "preferred_username", `value="deny"`} {
+	for _, want := range []string{"Photo Printer", "Your name, username and language", "preferred_username", "locale", `value="deny"`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("consent page lacks %q", want)
 		}

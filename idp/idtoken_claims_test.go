@@ -31,7 +31,7 @@ func (r *rp) idTokenClaims(raw string) map[string]any {
 }
 
 // userClaims are the claims of the profile, email and groups scopes.
-var userClaims = []string{"name", "preferred_username", "updated_at", "email", "email_verified", "groups"}
+var userClaims = []string{"name", "preferred_username", "updated_at", "locale", "email", "email_verified", "groups"}
 
 // wantUserClaims checks the user's claims of the given scopes in claims:
 // present for the scopes granted, absent for the others.
@@ -39,9 +39,14 @@ func wantUserClaims(t *testing.T, where string, claims map[string]any, u *models
 	t.Helper()
 	want := map[string]bool{}
 	if slices.Contains(scopes, "profile") {
-		want["name"], want["preferred_username"], want["updated_at"] = true, true, true
+		want["name"], want["preferred_username"], want["updated_at"], want["locale"] = true, true, true, u.Locale != ""
 		if claims["name"] != u.DisplayName || claims["preferred_username"] != u.Username {
 			t.Errorf("%s: name %v, preferred_username %v; want %q, %q", where, claims["name"], claims["preferred_username"], u.DisplayName, u.Username)
+		}
+		// The user's chosen language is the profile's locale claim (OIDC
+		// Core §5.1, a BCP 47 tag).
+		if u.Locale != "" && claims["locale"] != u.Locale {
+			t.Errorf("%s: locale %v, want %q", where, claims["locale"], u.Locale)
 		}
 	}
 	if slices.Contains(scopes, "email") {
@@ -81,6 +86,10 @@ func TestIDTokenCarriesScopedClaims(t *testing.T) {
 		t.Fatal(err)
 	}
 	user.EmailVerified = false
+	if err := app.db.SetUserLocale(ctx, user.ID, "de"); err != nil {
+		t.Fatal(err)
+	}
+	user.Locale = "de"
 	const redirect = "http://localhost:9999/callback"
 	scoped, secret := app.newClient(redirect)
 	minimal, minSecret := app.newClient(redirect, func(c *models.Client) { c.IDTokenClaims = models.IDTokenClaimsMinimal })

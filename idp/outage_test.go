@@ -2,6 +2,7 @@ package idp
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
@@ -128,7 +129,25 @@ func TestStorageOutageIsNotTheClientsFault(t *testing.T) {
 			t.Fatalf("GET /authorize: %d %v, want the client told server_error", resp.StatusCode, loc)
 		}
 	})
-	for _, page := range []string{freshURL, "/login?authRequestID=" + url.QueryEscape(models.NewUUID())} {
+	// The outage page speaks the browser's language.
+	t.Run("page in German", func(t *testing.T) {
+		req, _ := http.NewRequest(http.MethodGet, app.issuer+"/account", nil)
+		req.Header.Set("Accept-Language", "de-DE,de;q=0.9")
+		resp, err := b.client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := readBody(t, resp)
+		if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, `<html lang="de">`) ||
+			!strings.Contains(body, "Vorübergehend nicht verfügbar") || !strings.Contains(body, "Versuchen Sie es in ein paar Sekunden erneut.") {
+			t.Fatalf("GET /account in German during an outage: %d\n%s", resp.StatusCode, body)
+		}
+	})
+	// Every page the signed-in user's browser can reach that reads the
+	// database answers our 503 page, never a 4xx or a bare text.
+	for _, page := range []string{freshURL, "/login?authRequestID=" + url.QueryEscape(models.NewUUID()), "/account",
+		"/setup/" + models.NewToken(), "/end_session?client_id=" + url.QueryEscape(client.ID), "/device?user_code=BCDF-GHJK",
+		"/apps/" + url.PathEscape(client.ID) + "/logo", "/email/verify/" + models.NewToken()} {
 		t.Run("page "+strings.SplitN(strings.TrimPrefix(page, app.issuer), "?", 2)[0]+" "+page[len(page)-6:], func(t *testing.T) {
 			resp := b.in(t).get(page)
 			body := readBody(t, resp)
@@ -174,5 +193,60 @@ func TestIntrospectionAnswers(t *testing.T) {
 		if body := readBody(t, resp); resp.StatusCode != http.StatusUnauthorized || !strings.Contains(body, `"invalid_client"`) || strings.Contains(body, "active") {
 			t.Fatalf("introspection as %q/%q: %d %s", c.id, c.secret, resp.StatusCode, body)
 		}
+	}
+}
+
+// TestConsoleAndAPIDuringOutage: with the database gone under a signed-in
+// admin, console pages answer our 503 page with Retry-After, the admin
+// API a JSON 503 and SCIM a SCIM error with 503, never a 4xx that sends the admin to sign in again or
+// blames the request (issue 19).
+func TestConsoleAndAPIDuringOutage(t *testing.T) {
+	app := newAdminApp(t)
+	admin, _ := adminWithConsole(t, app)
+	token, _, err := app.db.CreateAPIToken(context.Background(), "outage", "test", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scimToken, _, err := app.db.CreateSCIMToken(context.Background(), "entra", "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range app.db.Pools() {
+		if err := p.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, path := range []string{"/admin", "/admin/users", "/admin/audit"} {
+		resp := admin.get(app.adminURL + path)
+		body := readBody(t, resp)
+		if resp.StatusCode != http.StatusServiceUnavailable || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") ||
+			resp.Header.Get("Retry-After") == "" || !strings.Contains(body, "<html lang=") {
+			t.Errorf("GET %s during an outage: %d %q Retry-After %q, want our 503 page\n%s", path, resp.StatusCode,
+				resp.Header.Get("Content-Type"), resp.Header.Get("Retry-After"), body)
+		}
+	}
+	// SCIM (RFC 7644 §3.12): an error in SCIM's JSON shape with 503, so a
+	// directory retries instead of deprovisioning.
+	sreq, _ := http.NewRequest(http.MethodGet, app.issuer+"/scim/v2/Users", nil)
+	sreq.Header.Set("Authorization", "Bearer "+scimToken)
+	sresp, err := http.DefaultClient.Do(sreq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sbody := readBody(t, sresp)
+	var se map[string]any
+	if sresp.StatusCode != http.StatusServiceUnavailable || json.Unmarshal([]byte(sbody), &se) != nil || se["status"] == nil {
+		t.Errorf("GET /scim/v2/Users during an outage: %d %s, want a SCIM 503", sresp.StatusCode, sbody)
+	}
+	req, _ := http.NewRequest(http.MethodGet, app.adminURL+"/api/v1/users", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := readBody(t, resp)
+	var e map[string]any
+	if resp.StatusCode != http.StatusServiceUnavailable || json.Unmarshal([]byte(body), &e) != nil || e["error"] == nil || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("GET /api/v1/users during an outage: %d %s (Retry-After %q), want a JSON 503", resp.StatusCode, body, resp.Header.Get("Retry-After"))
 	}
 }

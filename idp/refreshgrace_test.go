@@ -75,6 +75,23 @@ func TestRefreshReuseGrace(t *testing.T) {
 		refused(t, lost.RefreshToken, "the replaced successor")
 		refused(t, retry.RefreshToken, "the family after the reuse")
 	})
+	// The grace covers a lost response only: once the successor has been
+	// used, the client did get it, and the old token coming back, however
+	// soon, is someone else's copy (RFC 9700 §4.14.2).
+	t.Run("reuse within the grace after the successor was used revokes", func(t *testing.T) {
+		rt0 := family(t)
+		tok1 := mustRefresh(t, rt0, "refresh")
+		tok2 := mustRefresh(t, tok1.RefreshToken, "the successor, used")
+		before := events(models.EventRefreshReuse)
+		refused(t, rt0, "the first token again, within the grace")
+		refused(t, tok2.RefreshToken, "the family after the reuse")
+		if n := events(models.EventRefreshReuse); n != before+1 {
+			t.Fatalf("reuse audited %d times, want %d", n, before+1)
+		}
+		if _, err := r.provider.UserInfo(r.ctx, oauth2.StaticTokenSource(tok2)); err == nil {
+			t.Fatal("the family's access token still works after the reuse")
+		}
+	})
 	t.Run("another client's retry revokes", func(t *testing.T) {
 		rt0 := family(t)
 		mustRefresh(t, rt0, "refresh")

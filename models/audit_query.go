@@ -183,6 +183,23 @@ func (db *AuditStore) AuditTypes(ctx context.Context) ([]string, error) {
 	return ts, translate(err)
 }
 
+// CountRecentAudit counts the events of one type and outcome since since,
+// up to limit (more: there are more). It reads a range of the (type,
+// success, created_at) index and stops at limit+1 rows, so an attack's
+// million refusals cost no more than a thousand.
+func (db *AuditStore) CountRecentAudit(ctx context.Context, typ string, success bool, since time.Time, limit int) (n int, more bool, err error) {
+	var c int64
+	err = db.ctx(ctx).Raw("SELECT COUNT(*) FROM (SELECT 1 FROM audit_events WHERE type = ? AND success = ? AND created_at >= ? LIMIT ?) AS recent",
+		typ, success, since.UTC(), limit+1).Scan(&c).Error
+	if err != nil {
+		return 0, false, translate(err)
+	}
+	if c > int64(limit) {
+		return limit, true, nil
+	}
+	return int(c), false, nil
+}
+
 // DayCount is a number of events on one UTC day.
 type DayCount struct {
 	Day   time.Time

@@ -174,8 +174,7 @@ func (db *GrantStore) liveGrant(ctx context.Context, where string, key any, toke
 		args = append(args, tokenIDHash)
 	}
 	row := db.rawRow(ctx, db.rawPool(false), q, args...)
-	dest := append(g.scanDest(), &u.ID, &u.WebAuthnID, &u.Username, &u.Email, &u.EmailVerified, &u.DisplayName, &u.Disabled, &u.IsAdmin,
-		&u.CustomClaims, &u.CreatedAt, &u.UpdatedAt)
+	dest := append(g.scanDest(), userScanDest(&u)...)
 	if err := row.Scan(dest...); err != nil {
 		return nil, nil, fmt.Errorf("live grant: %w", db.rawErr(err))
 	}

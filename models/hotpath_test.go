@@ -166,6 +166,29 @@ func TestSignInsPerDay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The overview's counts of failures: one type and outcome since a
+	// time, capped.
+	for _, tc := range []struct {
+		typ     string
+		success bool
+		since   time.Time
+		limit   int
+		n       int
+		more    bool
+	}{
+		{EventSignIn, true, day, 10, 2, false},
+		{EventSignIn, false, day, 10, 1, false},
+		{EventSignIn, true, day.AddDate(0, 0, -3).Add(-1), 10, 5, false},
+		{EventSignIn, true, day.AddDate(0, 0, -3).Add(-1), 4, 4, true},
+		{EventSignIn, true, day.AddDate(0, 0, -3).Add(-1), 5, 5, false},
+		{EventSignInFailed, false, day, 10, 1, false},
+		{EventSignInFailed, true, day, 10, 0, false},
+		{EventCloneWarning, false, day, 10, 0, false},
+	} {
+		if n, more, err := db.CountRecentAudit(ctx, tc.typ, tc.success, tc.since, tc.limit); err != nil || n != tc.n || more != tc.more {
+			t.Errorf("CountRecentAudit(%s, %v, %v, %d) = %d, %v, %v; want %d, %v", tc.typ, tc.success, tc.since, tc.limit, n, more, err, tc.n, tc.more)
+		}
+	}
 	var got []int
 	for _, d := range days {
 		got = append(got, d.Count)

@@ -201,6 +201,10 @@ func TestListQueriesUseIndexes(t *testing.T) {
 			_, _, err := d.QueryAudit(ctx, AuditQuery{Since: clock.Now().Add(-time.Hour), Until: clock.Now().Add(-time.Second)})
 			return err
 		}},
+		{name: "recent failures of a type", want: []string{"audit_events_type_day"}, run: func(d *DB) error {
+			_, _, err := d.CountRecentAudit(ctx, EventSignInFailed, false, clock.Now().Add(-24*time.Hour), 1000)
+			return err
+		}},
 		{name: "audit types", want: []string{"audit_events_type"}, run: func(d *DB) error { _, err := d.AuditTypes(ctx); return err }},
 		// The account page (issue 22): a user's recent sign-ins walk
 		// (user_id, type, id) newest first; the launcher walks the partial

@@ -135,11 +135,16 @@ func scanAuthRequest(row *sql.Row, a *AuthRequest) error {
 		&a.ConsentPending, &a.CodeHash, &a.CodeExpiresAt, &a.CodeUsedAt, &a.LoginChallenge, &a.LoginChallengeExpiresAt, &a.CreatedAt, &a.ExpiresAt, &a.DPoPJKT, &a.Claims)
 }
 
-const userColumns = "id, webauthn_id, username, email, email_verified, display_name, disabled, is_admin, custom_claims, created_at, updated_at"
+const userColumns = "id, webauthn_id, username, email, email_verified, display_name, disabled, is_admin, custom_claims, locale, created_at, updated_at"
 
 func scanUser(row *sql.Row, u *User) error {
-	return row.Scan(&u.ID, &u.WebAuthnID, &u.Username, &u.Email, &u.EmailVerified, &u.DisplayName, &u.Disabled, &u.IsAdmin, &u.CustomClaims,
-		&u.CreatedAt, &u.UpdatedAt)
+	return row.Scan(userScanDest(u)...)
+}
+
+// userScanDest are the destinations of userColumns, in order.
+func userScanDest(u *User) []any {
+	return []any{&u.ID, &u.WebAuthnID, &u.Username, &u.Email, &u.EmailVerified, &u.DisplayName, &u.Disabled, &u.IsAdmin, &u.CustomClaims,
+		&u.Locale, &u.CreatedAt, &u.UpdatedAt}
 }
 
 const sessionColumns = "id, token_hash, user_id, credential_id, auth_time, amr, acr, user_agent, ip, created_at, last_seen_at, expires_at, ended_at"

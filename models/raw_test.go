@@ -22,7 +22,7 @@ func TestRawMatchesGORM(t *testing.T) {
 	age := int64(300)
 
 	u := &User{Username: "raw-user", Email: "raw@example.com", EmailVerified: true, DisplayName: "Raw User", IsAdmin: true,
-		CustomClaims: JSONMap{"dept": "ops"}}
+		CustomClaims: JSONMap{"dept": "ops"}, Locale: "de"}
 	if err := db.CreateUser(ctx, u); err != nil {
 		t.Fatal(err)
 	}

@@ -31,7 +31,8 @@ type User struct {
 	// §3.1); the hand-written hot-path reads (raw.go) leave it empty.
 	ExternalID string
 	// Locale is the user's chosen language (a tag of internal/i18n), ""
-	// when none was chosen; the hot-path reads (raw.go) leave it empty.
+	// when none was chosen; the hot-path reads (raw.go) read it too: it is
+	// the profile scope's locale claim (oidc/userinfo.go).
 	Locale    string
 	CreatedAt time.Time
 	UpdatedAt time.Time

@@ -78,7 +78,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	e := &env{t: t, ctx: ctx, db: db, clock: clock, sealer: sealer, p: p, s: p.storage}
-	e.user = &models.User{Username: "alice", Email: "alice@example.com", EmailVerified: true, DisplayName: "Alice A",
+	e.user = &models.User{Username: "alice", Email: "alice@example.com", EmailVerified: true, DisplayName: "Alice A", Locale: "fr",
 		CustomClaims: models.JSONMap{"department": "ops", "email": "evil@example.com"}}
 	if err := db.CreateUser(ctx, e.user); err != nil {
 		t.Fatal(err)

@@ -119,7 +119,7 @@ var corsOptions = cors.Options{
 // supportedClaims are the claims Latchkey issues (discovery).
 var supportedClaims = []string{
 	"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "azp", "at_hash", "c_hash", "sid",
-	"name", "preferred_username", "updated_at", "email", "email_verified", "groups",
+	"name", "preferred_username", "updated_at", "locale", "email", "email_verified", "groups",
 }
 
 func loadCryptoKey(ctx context.Context, db *models.DB, sealer *models.Sealer) ([32]byte, error) {

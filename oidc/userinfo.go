@@ -7,6 +7,7 @@ import (
 
 	"github.com/zitadel/oidc/v3/pkg/oidc"
 	"github.com/zitadel/oidc/v3/pkg/op"
+	"golang.org/x/text/language"
 
 	"github.com/latchkey-idp/latchkey/models"
 )
@@ -25,7 +26,8 @@ var reservedClaims = map[string]bool{
 }
 
 // setUserinfo fills info with the claims the scopes grant: sub always;
-// profile → name, preferred_username, updated_at; email → email,
+// profile → name, preferred_username, updated_at and locale (the user's
+// chosen language, a BCP 47 tag, OIDC Core §5.1) when one is set; email → email,
 // email_verified; groups → groups (names). Custom claims are added unless
 // they would shadow a reserved claim.
 func setUserinfo(info *oidc.UserInfo, u *models.User, scopes []string) {
@@ -37,6 +39,11 @@ func setUserinfo(info *oidc.UserInfo, u *models.User, scopes []string) {
 		}
 		info.PreferredUsername = u.Username
 		info.UpdatedAt = oidc.FromTime(u.UpdatedAt)
+		if u.Locale != "" {
+			if tag, err := language.Parse(u.Locale); err == nil {
+				info.Locale = oidc.NewLocale(tag)
+			}
+		}
 	}
 	if slices.Contains(scopes, oidc.ScopeEmail) && u.Email != "" {
 		info.Email = u.Email

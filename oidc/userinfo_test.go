@@ -18,8 +18,8 @@ func TestSetUserinfoFromRequestClaimsByScope(t *testing.T) {
 		present []string
 		absent  []string
 	}{
-		{"openid only", []string{"openid"}, []string{"sub", "sid", "department"}, []string{"name", "email", "groups", "preferred_username"}},
-		{"profile", []string{"openid", "profile"}, []string{"name", "preferred_username", "updated_at"}, []string{"email", "groups"}},
+		{"openid only", []string{"openid"}, []string{"sub", "sid", "department"}, []string{"name", "email", "groups", "preferred_username", "locale"}},
+		{"profile", []string{"openid", "profile"}, []string{"name", "preferred_username", "updated_at", "locale"}, []string{"email", "groups"}},
 		{"email", []string{"openid", "email"}, []string{"email", "email_verified"}, []string{"name", "groups"}},
 		{"groups", []string{"openid", "groups"}, []string{"groups"}, []string{"email"}},
 	}

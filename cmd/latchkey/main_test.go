@@ -185,6 +185,18 @@ func TestCLIWhileServing(t *testing.T) {
 	if out.String() != "" && strings.Contains(out.String(), first[1]) {
 		t.Errorf("the link went to stdout")
 	}
+	// Passing health and readiness probes (waitReady polled /readyz, and
+	// /healthz now) leave no line in the request log; other requests do.
+	for _, probe := range []string{"/healthz", "/readyz", "/metrics"} {
+		resp, err := http.Get("http://" + internal + probe)
+		if err != nil || resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET %s: %v %v", probe, err, resp)
+		}
+		_ = resp.Body.Close()
+	}
+	if log := errOut.String(); strings.Contains(log, "/healthz") || strings.Contains(log, "/readyz") || !strings.Contains(log, "/metrics") {
+		t.Errorf("the request log, want /metrics and no passing probe:\n%s", log)
+	}
 	code, o, e := cliRun(t, dir, "users", "add", "--username", "dora", "--json")
 	if code != 0 || !strings.Contains(o, "setup_url") {
 		t.Fatalf("users add while serving: %d %s %s", code, o, e)

@@ -284,3 +284,60 @@ func TestREADMELinksResolve(t *testing.T) {
 		t.Fatalf("found only %d links; the scan is broken", links)
 	}
 }
+
+// TestComposeMasterKeyStaysOutOfGitAndImages: the README has the operator
+// create the compose secret (docker-compose.yml's master_key) as a file
+// next to docker-compose.yml, inside the clone. It must be ignored by git
+// (else `git add -A` commits the key that opens every sealed value) and by
+// the Docker build context (else `COPY . .` puts it in a build layer).
+func TestComposeMasterKeyStaysOutOfGitAndImages(t *testing.T) {
+	root := filepath.Join("..", "..")
+	compose, err := os.ReadFile(filepath.Join(root, "docker-compose.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^  master_key:\n(?:    #.*\n)*    file: \./(\S+)$`).FindSubmatch(compose)
+	if m == nil {
+		t.Fatal("docker-compose.yml has no master_key secret file")
+	}
+	keyFile := string(m[1])
+	readme, err := os.ReadFile(filepath.Join(root, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(readme), "> "+keyFile+"\n") {
+		t.Errorf("README does not say how to create %s", keyFile)
+	}
+	// Compose bind-mounts a file secret with its host owner and mode, so
+	// the README has it owned by the image's user (Dockerfile USER).
+	dockerfile, err := os.ReadFile(filepath.Join(root, "Dockerfile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	user := regexp.MustCompile(`(?m)^USER (\d+):(\d+)$`).FindSubmatch(dockerfile)
+	if user == nil {
+		t.Fatal("the Dockerfile names no numeric USER")
+	}
+	if chown := "chown " + string(user[1]) + ":" + string(user[2]) + " " + keyFile; !strings.Contains(string(readme), chown) {
+		t.Errorf("README does not have the key file owned by the image's user (%q)", chown)
+	}
+	for _, ignore := range []string{".gitignore", ".dockerignore"} {
+		b, err := os.ReadFile(filepath.Join(root, ignore))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ignored := false
+		for _, l := range strings.Split(string(b), "\n") {
+			l = strings.TrimSpace(l)
+			if l == "" || strings.HasPrefix(l, "#") || strings.HasPrefix(l, "!") {
+				continue
+			}
+			if ok, _ := filepath.Match(strings.TrimPrefix(strings.TrimPrefix(l, "/"), "**/"), keyFile); ok {
+				ignored = true
+			}
+		}
+		if !ignored {
+			t.Errorf("%s does not ignore %s, the master key the README has operators put next to docker-compose.yml", ignore, keyFile)
+		}
+	}
+}

@@ -38,7 +38,7 @@ type scopeHelp struct{ Name, Help string }
 // limited to (the scopes_supported of discovery).
 var scopeHelps = []scopeHelp{
 	{"openid", "Required for OpenID Connect: the app gets an ID token naming the user (sub)."},
-	{"profile", "The user's name and username (name, preferred_username)."},
+	{"profile", "The user's name, username and chosen language (name, preferred_username, updated_at, locale)."},
 	{"email", "The user's email address and whether it is verified (email, email_verified)."},
 	{"groups", "The names of the user's groups (groups claim), for apps that grant roles by group."},
 	{"offline_access", "A refresh token, so the app stays signed in after the access token expires."},

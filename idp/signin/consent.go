@@ -33,7 +33,7 @@ type scopeInfo struct {
 
 var scopeDescriptions = map[string]scopeInfo{
 	"openid":         {Description: i18n.Key("scope.openid"), Claims: []string{"sub"}},
-	"profile":        {Description: i18n.Key("scope.profile"), Claims: []string{"name", "preferred_username", "updated_at"}},
+	"profile":        {Description: i18n.Key("scope.profile"), Claims: []string{"name", "preferred_username", "updated_at", "locale"}},
 	"email":          {Description: i18n.Key("scope.email"), Claims: []string{"email", "email_verified"}},
 	"groups":         {Description: i18n.Key("scope.groups"), Claims: []string{"groups"}},
 	"offline_access": {Description: i18n.Key("scope.offline_access")},

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"golang.org/x/net/dns/dnsmessage"
 )
@@ -202,6 +203,42 @@ func TestPlainHTTPClient(t *testing.T) {
 			_ = resp.Body.Close()
 		}
 		t.Fatalf("redirect loop: %v", err)
+	}
+}
+
+// TestClientTimesOut: a receiver that never answers, or answers its
+// headers and then trickles its body, holds a delivery no longer than the
+// timeout (dial to last body byte), so one slow receiver cannot stall
+// the back-channel logout job.
+func TestClientTimesOut(t *testing.T) {
+	release := make(chan struct{})
+	silent := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+		select {
+		case <-release:
+		case <-time.After(10 * time.Second):
+		}
+	}))
+	trickle := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		for range 100 {
+			_, _ = w.Write([]byte("x"))
+			w.(http.Flusher).Flush()
+			select {
+			case <-release:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}))
+	defer func() { close(release); silent.Close(); trickle.Close() }()
+	c := NewClient(NewPolicy("http://127.0.0.1", nil), Options{Timeout: 300 * time.Millisecond})
+	for name, u := range map[string]string{"silent": silent.URL, "trickling": trickle.URL} {
+		req, _ := http.NewRequest(http.MethodPost, u, nil)
+		start := time.Now()
+		_, err := c.Do(req)
+		if took := time.Since(start); err == nil || took > 3*time.Second {
+			t.Errorf("%s receiver: %v after %s, want an error within about 300 ms", name, err, took)
+		}
 	}
 }
 
