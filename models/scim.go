@@ -343,7 +343,11 @@ func (db *UserStore) UpdateSCIMUser(ctx context.Context, id string, apply func(*
 		if err != nil {
 			return err
 		}
-		email, err := NormalizeEmail(in.Email)
+		email, err := CheckEmail(in.Email)
+		if err != nil {
+			return err
+		}
+		displayName, err := CheckDisplayName(in.DisplayName)
 		if err != nil {
 			return err
 		}
@@ -356,7 +360,7 @@ func (db *UserStore) UpdateSCIMUser(ctx context.Context, id string, apply func(*
 				return err
 			}
 		}
-		set := map[string]any{"username": name, "email": email, "display_name": strings.TrimSpace(in.DisplayName),
+		set := map[string]any{"username": name, "email": email, "display_name": displayName,
 			"external_id": in.ExternalID, "disabled": !in.Active, "updated_at": db.Now()}
 		if email != u.Email {
 			set["email_verified"] = false
