@@ -143,3 +143,40 @@ func TestRecoveryOff(t *testing.T) {
 		})
 	}
 }
+
+// TestRecoveryLinkExpiresInAnHour: the recovery link works for the hour
+// its message promises and not after: the page says it expired, a
+// ceremony cannot start, and the account keeps only its old passkey.
+func TestRecoveryLinkExpiresInAnHour(t *testing.T) {
+	mp := mailtest.Start(t)
+	app := newTestApp(t, withMailpit(t, mp))
+	runMailJobs(t, app.srv)
+	ctx := context.Background()
+	ria, setup := app.newUser("ria", false)
+	app.newBrowser().register(setup)
+
+	b := app.newBrowser()
+	if st, body := recoverPost(t, b, "ria@example.com"); st != http.StatusOK || !strings.Contains(body, `id="recovery-sent"`) {
+		t.Fatalf("recover = %d\n%s", st, body)
+	}
+	msg := noticeTo(t, mp, "ria@example.com", "Add a new passkey to your Latchkey account")
+	if !strings.Contains(msg.Text, "expires in 1 hour") {
+		t.Fatalf("recovery message:\n%s", msg.Text)
+	}
+	path := strings.TrimPrefix(mailedLinkIn(t, msg), app.issuer)
+
+	app.clock.Advance(59 * time.Minute)
+	b.page(path, http.StatusOK) // still valid: a GET does not spend it
+	app.clock.Advance(2 * time.Minute)
+	if body, _ := b.page(path, http.StatusGone); !strings.Contains(body, "expired") {
+		t.Fatalf("expired recovery link:\n%s", body)
+	}
+	_, csrf := b.page("/recover", http.StatusOK)
+	var begin beginResp
+	if st := b.postJSON(path+"/begin", csrf, map[string]any{}, &begin); st != http.StatusGone || begin.Options != nil {
+		t.Fatalf("ceremony on an expired link: %d %+v", st, begin)
+	}
+	if creds, err := app.db.CredentialsByUser(ctx, ria.ID); err != nil || len(creds) != 1 {
+		t.Fatalf("passkeys after an expired link = %d, %v", len(creds), err)
+	}
+}
