@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -178,5 +179,50 @@ func TestRecoveryLinkExpiresInAnHour(t *testing.T) {
 	}
 	if creds, err := app.db.CredentialsByUser(ctx, ria.ID); err != nil || len(creds) != 1 {
 		t.Fatalf("passkeys after an expired link = %d, %v", len(creds), err)
+	}
+}
+
+// TestRecoveryTakesAsLongForEveryAddress: finding an account and queuing
+// its link takes longer than finding none, so every well-formed request
+// is answered no sooner than recoveryAnswerTime: the time of the answer
+// does not tell a stranger which addresses have an account.
+func TestRecoveryTakesAsLongForEveryAddress(t *testing.T) {
+	mp := mailtest.Start(t)
+	app := newTestApp(t, withMailpit(t, mp), func(c *Config) {
+		c.RateLimits.Limits = map[string]RateLimit{RateLimitRecovery: {Requests: 100, Window: time.Hour}}
+	})
+	runMailJobs(t, app.srv)
+	b := app.newBrowser()
+	_, csrf := b.page("/recover", http.StatusOK)
+	median := func(addrs []string) time.Duration {
+		var ds []time.Duration
+		for _, a := range addrs {
+			start := time.Now()
+			resp := b.postForm("/recover", csrf, url.Values{"email": {a}})
+			body := readBody(t, resp)
+			d := time.Since(start)
+			if resp.StatusCode != http.StatusOK || !strings.Contains(body, `id="recovery-sent"`) {
+				t.Fatalf("recover %s = %d", a, resp.StatusCode)
+			}
+			if d < recoveryAnswerTime {
+				t.Errorf("recover %s answered after %v, before %v", a, d, recoveryAnswerTime)
+			}
+			ds = append(ds, d)
+		}
+		slices.Sort(ds)
+		return ds[len(ds)/2]
+	}
+	var known, unknown []string
+	for _, n := range []string{"kai", "kim", "kit"} {
+		app.newUser(n, false)
+		known = append(known, n+"@example.com")
+		unknown = append(unknown, "no-"+n+"@example.com")
+	}
+	k, u := median(known), median(unknown)
+	if diff := (k - u).Abs(); diff > recoveryAnswerTime/3 {
+		t.Errorf("known addresses take %v, unknown %v: the difference %v tells them apart", k, u, diff)
+	}
+	for _, a := range known {
+		noticeTo(t, mp, a, "Add a new passkey to your Latchkey account") // the known ones were sent their link
 	}
 }
