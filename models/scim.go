@@ -343,13 +343,19 @@ func (db *UserStore) UpdateSCIMUser(ctx context.Context, id string, apply func(*
 		if err != nil {
 			return err
 		}
-		email, err := CheckEmail(in.Email)
-		if err != nil {
-			return err
+		// A new address or name is checked as CreateUser does; an
+		// unchanged one is kept as stored, so that a row written before
+		// the stricter checks can still be disabled or renamed.
+		email, displayName := u.Email, u.DisplayName
+		if in.Email != u.Email {
+			if email, err = CheckEmail(in.Email); err != nil {
+				return err
+			}
 		}
-		displayName, err := CheckDisplayName(in.DisplayName)
-		if err != nil {
-			return err
+		if in.DisplayName != u.DisplayName {
+			if displayName, err = CheckDisplayName(in.DisplayName); err != nil {
+				return err
+			}
 		}
 		if err := CheckExternalID(in.ExternalID); err != nil {
 			return err
