@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
@@ -78,14 +80,16 @@ func TestBrowserInvitationToSignIn(t *testing.T) {
 // TestBrowserRecoveryKeepsTheOldPasskey: a user with a passkey on one
 // device asks for recovery on another ("Lost your passkey?"), reads the
 // link from Mailpit, creates a passkey there and signs in with it; the
-// first device's passkey still signs in too.
+// first device's passkey still signs in too, until the user removes it
+// from the new device: then the owner is told by email and the old
+// passkey is refused.
 func TestBrowserRecoveryKeepsTheOldPasskey(t *testing.T) {
 	exe := findChromium(t)
 	mp := mailtest.Start(t)
 	app := newTestApp(t, withMailpit(t, mp))
 	runMailJobs(t, app.srv)
 	shots := artifactDir(t)
-	_, setup := app.newUser("rosa", false)
+	rosa, setup := app.newUser("rosa", false)
 	atAccount := func(s pageState) bool {
 		u, ok := sameOrigin(s.Href, app.issuer)
 		return ok && u.Path == "/account" && strings.Contains(s.Text, "Signed in as")
@@ -102,6 +106,7 @@ func TestBrowserRecoveryKeepsTheOldPasskey(t *testing.T) {
 
 	second := newChrome(t, exe, true) // a new device without the passkey
 	noAutofill(second)
+	watch := second.watch() // accepts the delete confirmation
 	second.open(app.issuer + "/account")
 	second.doT("ask for recovery",
 		chromedp.WaitVisible(chromedp.ID("lost-passkey")),
@@ -128,4 +133,42 @@ func TestBrowserRecoveryKeepsTheOldPasskey(t *testing.T) {
 	first.doT("wait for the sign-in button", chromedp.WaitVisible(chromedp.ID("passkey-signin")))
 	first.signInOn(app.issuer, "/account", atAccount)
 	first.expectText("#account-user", "rosa")
+
+	// ... unless the user removes it: from the new device, with a notice.
+	var oldID string
+	stored, err := app.db.CredentialsByUser(context.Background(), rosa.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range stored {
+		if c.Name == "Old phone" {
+			oldID = c.ID
+		}
+	}
+	second.open(app.issuer + "/account")
+	second.doT("open the passkey forms", chromedp.Evaluate[chromedp.Void](`document.querySelectorAll("#passkeys details").forEach(d => d.open = true)`))
+	second.submit("delete the lost passkey", `form[action="/account/passkeys/`+oldID+`/delete"] button`)
+	second.expectText(".notice.ok", "The passkey was deleted.")
+	if dialogs, _ := watch.seen(); len(dialogs) != 1 || !strings.Contains(dialogs[0], "Old phone") {
+		t.Fatalf("confirmation dialogs: %q", dialogs)
+	}
+	if strings.Contains(second.text("#passkeys"), "Old phone") {
+		t.Fatal("the deleted passkey is still listed")
+	}
+	second.screenshot(shots, "recovery-03-old-removed")
+	noticeTo(t, mp, "rosa@example.com", "A passkey was removed from your Latchkey account", `"Old phone"`)
+
+	// The first device, signed out, can no longer sign in with it.
+	if _, err := chromedp.Call(first.ctx, network.ClearBrowserCookies, cdp.Empty{}); err != nil {
+		t.Fatalf("Network.clearBrowserCookies: %v", err)
+	}
+	first.open(app.issuer + "/account")
+	first.doT("wait for the sign-in button", chromedp.WaitVisible(chromedp.ID("passkey-signin")))
+	first.doT("try the removed passkey", chromedp.Click(chromedp.ID("passkey-signin")))
+	first.waitFor("the sign-in is refused", `(() => { const s = document.getElementById("status");
+		return !!s && s.className.includes("error") && s.textContent.trim() !== ""; })()`)
+	if st, err := first.state(); err != nil || strings.Contains(st.Text, "Signed in as") {
+		t.Fatalf("the removed passkey signed in: %+v %v", st, err)
+	}
+	first.screenshot(shots, "recovery-04-old-refused")
 }

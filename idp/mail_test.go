@@ -155,7 +155,11 @@ func TestInvitationsFromConsoleAndAPI(t *testing.T) {
 		}
 	}
 
-	// An undeliverable message is listed in the console and the API.
+	// An undeliverable message is listed in the console and the API, and
+	// the overview says so.
+	if body, _ := b.adminPage(app.adminURL+"/admin", http.StatusOK); strings.Contains(body, `id="undeliverable-mail"`) {
+		t.Fatal("the overview warns of undeliverable mail before any")
+	}
 	mp.Stop()
 	id, err := app.srv.Mailer().Queue(ctx, app.db, mail.KindInvitation, ivy, map[string]any{"Link": "http://x/setup/y", "Expires": time.Hour})
 	if err != nil {
@@ -176,6 +180,11 @@ func TestInvitationsFromConsoleAndAPI(t *testing.T) {
 		// Skip the backoff: the clock of the test app is settable.
 		app.clock.Advance(5 * time.Second)
 		time.Sleep(100 * time.Millisecond)
+	}
+	body, _ = b.adminPage(app.adminURL+"/admin", http.StatusOK)
+	if !strings.Contains(body, `id="undeliverable-mail"`) || !strings.Contains(body, "1 email message could not be delivered and was given up") ||
+		!strings.Contains(body, `href="/admin/mail"`) {
+		t.Fatalf("the overview does not warn of the undeliverable message:\n%s", body)
 	}
 	body, _ = b.adminPage(app.adminURL+"/admin/mail", http.StatusOK)
 	if !strings.Contains(body, `id="undeliverable"`) || !strings.Contains(body, "ivy@example.com") {

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -141,5 +142,87 @@ func TestRecoveryOff(t *testing.T) {
 				t.Fatalf("%d messages queued", len(rows))
 			}
 		})
+	}
+}
+
+// TestRecoveryLinkExpiresInAnHour: the recovery link works for the hour
+// its message promises and not after: the page says it expired, a
+// ceremony cannot start, and the account keeps only its old passkey.
+func TestRecoveryLinkExpiresInAnHour(t *testing.T) {
+	mp := mailtest.Start(t)
+	app := newTestApp(t, withMailpit(t, mp))
+	runMailJobs(t, app.srv)
+	ctx := context.Background()
+	ria, setup := app.newUser("ria", false)
+	app.newBrowser().register(setup)
+
+	b := app.newBrowser()
+	if st, body := recoverPost(t, b, "ria@example.com"); st != http.StatusOK || !strings.Contains(body, `id="recovery-sent"`) {
+		t.Fatalf("recover = %d\n%s", st, body)
+	}
+	msg := noticeTo(t, mp, "ria@example.com", "Add a new passkey to your Latchkey account")
+	if !strings.Contains(msg.Text, "expires in 1 hour") {
+		t.Fatalf("recovery message:\n%s", msg.Text)
+	}
+	path := strings.TrimPrefix(mailedLinkIn(t, msg), app.issuer)
+
+	app.clock.Advance(59 * time.Minute)
+	b.page(path, http.StatusOK) // still valid: a GET does not spend it
+	app.clock.Advance(2 * time.Minute)
+	if body, _ := b.page(path, http.StatusGone); !strings.Contains(body, "expired") {
+		t.Fatalf("expired recovery link:\n%s", body)
+	}
+	_, csrf := b.page("/recover", http.StatusOK)
+	var begin beginResp
+	if st := b.postJSON(path+"/begin", csrf, map[string]any{}, &begin); st != http.StatusGone || begin.Options != nil {
+		t.Fatalf("ceremony on an expired link: %d %+v", st, begin)
+	}
+	if creds, err := app.db.CredentialsByUser(ctx, ria.ID); err != nil || len(creds) != 1 {
+		t.Fatalf("passkeys after an expired link = %d, %v", len(creds), err)
+	}
+}
+
+// TestRecoveryTakesAsLongForEveryAddress: finding an account and queuing
+// its link takes longer than finding none, so every well-formed request
+// is answered no sooner than recoveryAnswerTime: the time of the answer
+// does not tell a stranger which addresses have an account.
+func TestRecoveryTakesAsLongForEveryAddress(t *testing.T) {
+	mp := mailtest.Start(t)
+	app := newTestApp(t, withMailpit(t, mp), func(c *Config) {
+		c.RateLimits.Limits = map[string]RateLimit{RateLimitRecovery: {Requests: 100, Window: time.Hour}}
+	})
+	runMailJobs(t, app.srv)
+	b := app.newBrowser()
+	_, csrf := b.page("/recover", http.StatusOK)
+	median := func(addrs []string) time.Duration {
+		var ds []time.Duration
+		for _, a := range addrs {
+			start := time.Now()
+			resp := b.postForm("/recover", csrf, url.Values{"email": {a}})
+			body := readBody(t, resp)
+			d := time.Since(start)
+			if resp.StatusCode != http.StatusOK || !strings.Contains(body, `id="recovery-sent"`) {
+				t.Fatalf("recover %s = %d", a, resp.StatusCode)
+			}
+			if d < recoveryAnswerTime {
+				t.Errorf("recover %s answered after %v, before %v", a, d, recoveryAnswerTime)
+			}
+			ds = append(ds, d)
+		}
+		slices.Sort(ds)
+		return ds[len(ds)/2]
+	}
+	var known, unknown []string
+	for _, n := range []string{"kai", "kim", "kit"} {
+		app.newUser(n, false)
+		known = append(known, n+"@example.com")
+		unknown = append(unknown, "no-"+n+"@example.com")
+	}
+	k, u := median(known), median(unknown)
+	if diff := (k - u).Abs(); diff > recoveryAnswerTime/3 {
+		t.Errorf("known addresses take %v, unknown %v: the difference %v tells them apart", k, u, diff)
+	}
+	for _, a := range known {
+		noticeTo(t, mp, a, "Add a new passkey to your Latchkey account") // the known ones were sent their link
 	}
 }

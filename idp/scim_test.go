@@ -208,6 +208,34 @@ func TestSCIMLifecycle(t *testing.T) {
 			map[string]any{"schemas": []string{scimUserSchema}, "displayName": "no userName"})
 		c.wantError(http.StatusBadRequest, "invalidValue", http.MethodPost, "/Users",
 			map[string]any{"schemas": []string{scimUserSchema}, "userName": "has space"})
+		// Names and addresses go into the To header of every message:
+		// a line break (header injection), an oversize name and a
+		// malformed address are refused, on create and on patch.
+		for _, bad := range []map[string]any{
+			{"displayName": "Eve\r\nBcc: x@example.com"},
+			{"name": map[string]any{"givenName": "Eve\nBcc: x@example.com", "familyName": "E"}},
+			{"displayName": strings.Repeat("x", 200)},
+			{"emails": []any{map[string]any{"value": "eve@example.com\r\nBcc: x@example.com", "primary": true}}},
+			{"emails": []any{map[string]any{"value": "Eve <eve@example.com>", "primary": true}}},
+			{"emails": []any{map[string]any{"value": "not an address", "primary": true}}},
+		} {
+			body := map[string]any{"schemas": []string{scimUserSchema}, "userName": "mallory"}
+			for k, v := range bad {
+				body[k] = v
+			}
+			c.wantError(http.StatusBadRequest, "invalidValue", http.MethodPost, "/Users", body)
+		}
+		for _, op := range []map[string]any{
+			{"op": "replace", "path": "displayName", "value": "Alice\r\nBcc: x@example.com"},
+			{"op": "replace", "path": "name.formatted", "value": "Alice\u0000"},
+			{"op": "replace", "value": map[string]any{"displayName": strings.Repeat("a", 129)}},
+			{"op": "replace", "path": "emails[type eq \"work\"].value", "value": "alice@example.com\r\nBcc: x@example.com"},
+			{"op": "add", "path": "emails", "value": []any{map[string]any{"value": "alice@example.com\nBcc: x@example.com", "primary": true}}},
+		} {
+			c.wantError(http.StatusBadRequest, "invalidValue", http.MethodPatch, "/Users/"+aliceID, patchOp(op))
+		}
+		c.wantError(http.StatusBadRequest, "invalidValue", http.MethodPut, "/Users/"+aliceID, map[string]any{
+			"schemas": []string{scimUserSchema}, "userName": "alice@example.com", "displayName": "Alice\r\nArcher"})
 		c.wantError(http.StatusBadRequest, "invalidSyntax", http.MethodPost, "/Users", `{"schemas": [`)
 		c.wantError(http.StatusBadRequest, "invalidFilter", http.MethodGet, "/Users?filter=userName%20eq", nil)
 		c.wantError(http.StatusBadRequest, "invalidFilter", http.MethodGet, "/Users?filter=nickName%20eq%20%22x%22", nil)
@@ -232,7 +260,7 @@ func TestSCIMLifecycle(t *testing.T) {
 		if after := countRows(t, app, "users"); after != before {
 			t.Errorf("bad input changed the users: %d → %d", before, after)
 		}
-		if u, _ := app.db.UserByID(ctx, aliceID); u.Username != "alice@example.com" || u.DisplayName != "Alice Archer" {
+		if u, _ := app.db.UserByID(ctx, aliceID); u.Username != "alice@example.com" || u.DisplayName != "Alice Archer" || u.Email != "alice@example.com" {
 			t.Errorf("bad patches changed alice: %+v", u)
 		}
 	})

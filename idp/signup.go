@@ -242,6 +242,9 @@ func (s *Server) requestSignup(ctx context.Context, r account.SignupRequest) err
 	if policy.Policy == SignupOpen && !containsFold(policy.Domains, domain) {
 		return refuse("domain not allowed", account.ErrSignupDomain)
 	}
+	// From here the work depends on whether the address is taken: every
+	// answer takes as long (recovery.go, timing enumeration).
+	defer answerNoSoonerThan(ctx, time.Now().Add(recoveryAnswerTime))
 	sum := sha256.Sum256([]byte(strings.ToLower(r.Email)))
 	n, _, err := s.db.HitRateLimit(ctx, "signup_address|"+hex.EncodeToString(sum[:]), signupAddressWindow)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
@@ -148,6 +149,31 @@ func TestBrowserRecoveryCodeToNewPasskey(t *testing.T) {
 	codes := strings.Fields(first.text("#recovery-codes"))
 	if len(codes) != 10 {
 		t.Fatalf("recovery codes shown: %q", codes)
+	}
+	// "Print these codes" prints; the printed page is the codes and their
+	// explanation, without header, footer, language switcher or buttons.
+	first.expectText("#codes-account", "For the Latchkey account cora.")
+	first.expectText("#codes-print", "Print these codes")
+	first.do("count prints", chromedp.Evaluate[chromedp.Void](`window.__prints = 0; window.print = () => { window.__prints++; };`))
+	first.doT("print", chromedp.Click(chromedp.ID("codes-print")))
+	if got := first.eval(`String(window.__prints)`); got != "1" {
+		t.Fatalf("the Print button called window.print %s times", got)
+	}
+	if _, err := chromedp.Call(first.ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{Media: "print"}); err != nil {
+		t.Fatalf("Emulation.setEmulatedMedia: %v", err)
+	}
+	shown := `(sel) => { const e = document.querySelector(sel); return !!e && getComputedStyle(e).display !== "none" && e.getClientRects().length > 0; }`
+	for sel, want := range map[string]bool{"#recovery-codes": true, "h1": true, "#codes-account": true, ".top": false, ".foot": false, "#language-switcher": false, "#codes-print": false, "#codes-done": false} {
+		if got := first.eval(`String((` + shown + `)(` + strconv.Quote(sel) + `))`); got != strconv.FormatBool(want) {
+			t.Errorf("printed page: %s shown = %s, want %v", sel, got, want)
+		}
+	}
+	if got := first.eval(`getComputedStyle(document.querySelector("#recovery-codes code")).color`); got != "rgb(0, 0, 0)" {
+		t.Errorf("printed codes are %s, want black", got)
+	}
+	first.screenshot(shots, "codes-01-print")
+	if _, err := chromedp.Call(first.ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{}); err != nil {
+		t.Fatalf("Emulation.setEmulatedMedia: %v", err)
 	}
 
 	second := noAutofillChrome(t, exe)

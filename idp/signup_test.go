@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -401,5 +402,50 @@ func TestSignupPolicyFromConsole(t *testing.T) {
 	resp = nb.postForm(nomail.adminURL+"/admin/signup-policy", csrf, url.Values{"policy": {"invite"}})
 	if body := readBody(t, resp); resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "needs --smtp-url") {
 		t.Fatalf("invite without SMTP = %d", resp.StatusCode)
+	}
+}
+
+// TestSignupTakesAsLongForTakenAddresses: a taken address gets the same
+// page as a new one, and in as much time: every accepted request is
+// answered no sooner than recoveryAnswerTime, whether it created an
+// account or told the owner of a taken address.
+func TestSignupTakesAsLongForTakenAddresses(t *testing.T) {
+	mp := mailtest.Start(t)
+	app := newTestApp(t, withMailpit(t, mp), func(c *Config) {
+		c.Signup, c.SignupDomains = SignupOpen, []string{"example.com"}
+		c.RateLimits.Limits = map[string]RateLimit{RateLimitSignup: {Requests: 100, Window: time.Hour}}
+	})
+	b := app.newBrowser()
+	median := func(addrs []string) time.Duration {
+		var ds []time.Duration
+		for _, a := range addrs {
+			_, csrf := b.page("/signup", http.StatusOK)
+			start := time.Now()
+			resp := b.postForm("/signup", csrf, url.Values{"email": {a}, "name": {"Sam"}})
+			body := readBody(t, resp)
+			d := time.Since(start)
+			if resp.StatusCode != http.StatusOK || !strings.Contains(body, `id="signup-sent"`) {
+				t.Fatalf("sign-up %s = %d", a, resp.StatusCode)
+			}
+			if d < recoveryAnswerTime {
+				t.Errorf("sign-up %s answered after %v, before %v", a, d, recoveryAnswerTime)
+			}
+			ds = append(ds, d)
+		}
+		slices.Sort(ds)
+		return ds[len(ds)/2]
+	}
+	var taken, fresh []string
+	for _, n := range []string{"sam", "sol", "sky"} {
+		app.newUser(n, false)
+		taken = append(taken, n+"@example.com")
+		fresh = append(fresh, "new-"+n+"@example.com")
+	}
+	k, u := median(taken), median(fresh)
+	if diff := (k - u).Abs(); diff > recoveryAnswerTime/3 {
+		t.Errorf("taken addresses take %v, new ones %v: the difference %v tells them apart", k, u, diff)
+	}
+	if n := len(usersWithEmail(t, app.db, "new-sam@example.com")); n != 1 {
+		t.Fatalf("%d accounts for a new address, want 1", n)
 	}
 }

@@ -112,6 +112,22 @@ func TestAPIUserUpdate(t *testing.T) {
 	if _, err := app.db.UserByUsername(ctx, "longname"); err == nil {
 		t.Error("a refused create stored the user")
 	}
+	// A line break in the address or the name would inject a header into
+	// every message to the user (RFC 5322 §2.2): refused on create.
+	for _, bad := range []map[string]any{
+		{"username": "eve", "email": "eve@example.com\r\nBcc: x@example.com"},
+		{"username": "eve", "email": "Eve <eve@example.com>"},
+		{"username": "eve", "display_name": "Eve\r\nBcc: x@example.com"},
+	} {
+		var e map[string]string
+		if st := apiCall(t, app, http.MethodPost, "/api/v1/users", token, bad, &e); st != http.StatusUnprocessableEntity ||
+			!strings.Contains(e["error"], "is not an address") && !strings.Contains(e["error"], "control characters") {
+			t.Errorf("create %v: %d %v", bad, st, e)
+		}
+	}
+	if _, err := app.db.UserByUsername(ctx, "eve"); err == nil {
+		t.Error("a refused create stored eve")
+	}
 
 	// disabled: true revokes as the disable action does.
 	if st := apiCall(t, app, http.MethodPatch, "/api/v1/users/"+u.ID, token, map[string]any{"disabled": true}, &got); st != http.StatusOK || !got.Disabled {
@@ -213,6 +229,22 @@ func TestConsoleUserEdit(t *testing.T) {
 	}
 	if _, err := app.db.UserByUsername(ctx, "longname"); err == nil {
 		t.Error("a refused create stored the user")
+	}
+	// A line break in the address or the name would inject a header into
+	// every message to the user (RFC 5322 §2.2): refused on create.
+	for _, bad := range []url.Values{
+		{"username": {"eve"}, "email": {"eve@example.com\r\nBcc: x@example.com"}},
+		{"username": {"eve"}, "email": {"Eve <eve@example.com>"}},
+		{"username": {"eve"}, "display_name": {"Eve\r\nBcc: x@example.com"}},
+	} {
+		resp := b.postForm(app.adminURL+"/admin/users", csrf, bad)
+		if body := readBody(t, resp); resp.StatusCode != http.StatusBadRequest ||
+			!strings.Contains(body, "is not an address") && !strings.Contains(body, "control characters") {
+			t.Errorf("create %v = %d", bad, resp.StatusCode)
+		}
+	}
+	if _, err := app.db.UserByUsername(ctx, "eve"); err == nil {
+		t.Error("a refused create stored eve")
 	}
 }
 

@@ -146,7 +146,7 @@ func (m *Mailer) send(client *gomail.Client, r *models.OutboxMessage) error {
 func (m *Mailer) client() (*gomail.Client, error) {
 	s := m.cfg.SMTP
 	opts := []gomail.Option{gomail.WithPort(s.Port), gomail.WithTimeout(m.cfg.Timeout),
-		gomail.WithTLSConfig(&tls.Config{ServerName: s.Host, MinVersion: tls.VersionTLS12})}
+		gomail.WithTLSConfig(&tls.Config{ServerName: s.Host, MinVersion: tls.VersionTLS12, RootCAs: m.cfg.RootCAs})}
 	switch s.Security {
 	case ImplicitTLS:
 		opts = append(opts, gomail.WithSSL())

@@ -375,3 +375,83 @@ func TestStopMidRoundRecordsTheResult(t *testing.T) {
 	}
 	mp.Wait(t, "eve@example.com", 1, 5*time.Second)
 }
+
+// TestDeliverOverTLS delivers to a real SMTP server that requires TLS
+// and takes credentials only over it: with STARTTLS (smtp://, RFC 3207)
+// and with implicit TLS (smtps://, RFC 8314 §3.3). The server's
+// certificate is verified: with the system's roots (which do not trust
+// it) the message stays queued with the reason and nothing is sent; with
+// RootCAs (--smtp-ca-file) it arrives once, both parts intact.
+func TestDeliverOverTLS(t *testing.T) {
+	for _, security := range []string{"starttls", "tls"} {
+		t.Run(security, func(t *testing.T) {
+			ctx := context.Background()
+			clk := newClock()
+			db, sealer := openDB(t, clk)
+			mp := mailtest.StartTLS(t, security)
+			s, err := ParseSMTPURL(mp.URL("mailer", "hunter2-secret"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := map[string]string{"starttls": STARTTLS, "tls": ImplicitTLS}[security]
+			if s.Security != want {
+				t.Fatalf("%s parsed as %q, want %q", mp.URL("mailer", "x"), s.Security, want)
+			}
+			var logs bytes.Buffer
+			cfg := Config{SMTP: s, From: "Latchkey <noreply@example.com>", Now: clk.Now, RetryBase: time.Minute,
+				Timeout: 5 * time.Second, Logger: slog.New(slog.NewTextHandler(&logs, nil))}
+			untrusting, err := New(cfg, sealer)
+			if err != nil {
+				t.Fatal(err)
+			}
+			u := newUser(t, db, "tess", "tess@example.com")
+			id := queueInvite(t, untrusting, db, u)
+
+			// The system's roots do not trust the test CA: no session.
+			if res, err := untrusting.Deliver(ctx, db); err != nil || res.Retried != 1 {
+				t.Fatalf("Deliver with the system's roots = %+v, %v", res, err)
+			}
+			row, err := db.MailByID(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if row.Status() != "queued" || !strings.Contains(row.LastError, "certificate") {
+				t.Fatalf("with an untrusted certificate: status %s, error %q", row.Status(), row.LastError)
+			}
+			if msgs, err := mp.Messages(); err != nil || len(msgs) != 0 {
+				t.Fatalf("%d messages reached a server whose certificate was not trusted (%v)", len(msgs), err)
+			}
+
+			cfg.RootCAs = mp.Roots()
+			trusting, err := New(cfg, sealer)
+			if err != nil {
+				t.Fatal(err)
+			}
+			clk.Advance(time.Minute)
+			if res, err := trusting.Deliver(ctx, db); err != nil || res.Sent != 1 {
+				t.Fatalf("Deliver with RootCAs = %+v, %v (last error: %s)\n%s", res, err, lastError(t, db, id), mp.Log())
+			}
+			got := mp.Wait(t, "tess@example.com", 1, 5*time.Second)
+			if len(got) != 1 || got[0].Subject != "Set up your passkey for Latchkey" ||
+				!strings.Contains(got[0].Text, "http://localhost:1/setup/TOKEN-tess") ||
+				!strings.Contains(got[0].HTML, `href="http://localhost:1/setup/TOKEN-tess"`) {
+				t.Fatalf("arrived: %+v", got)
+			}
+			if row, err := db.MailByID(ctx, id); err != nil || row.Status() != "sent" || row.Attempts != 2 {
+				t.Fatalf("after sending: %+v, %v", row, err)
+			}
+			if strings.Contains(logs.String(), "hunter2-secret") {
+				t.Fatal("the SMTP password is in the log")
+			}
+		})
+	}
+}
+
+func lastError(t *testing.T, db *models.DB, id string) string {
+	t.Helper()
+	row, err := db.MailByID(context.Background(), id)
+	if err != nil {
+		return err.Error()
+	}
+	return row.LastError
+}

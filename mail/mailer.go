@@ -2,6 +2,7 @@ package mail
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,6 +33,10 @@ type Config struct {
 	MaxAttempts int64
 	// Timeout bounds one SMTP session (default 30 s).
 	Timeout time.Duration
+	// RootCAs verifies the SMTP server's certificate for STARTTLS and
+	// smtps:// (nil: the system's roots); --smtp-ca-file sets it for a
+	// relay whose certificate a private CA signed.
+	RootCAs *x509.CertPool
 	Now     func() time.Time
 	Logger  *slog.Logger
 }

@@ -229,9 +229,9 @@ func badIndex(batch []ImportUser, line int) int {
 
 func (im *Importer) hash(username string) uint64 { return maphash.String(im.seed, username) }
 
-// validate normalises every line in place, as CreateUser, NormalizeEmail
-// and NormalizeGroupName do, and returns the first bad line's error: a
-// bad value or a username given twice.
+// validate normalises every line in place, as CreateUser, CheckEmail,
+// CheckDisplayName and NormalizeGroupName do, and returns the first bad
+// line's error: a bad value or a username given twice.
 func (im *Importer) validate(batch []ImportUser) *LineError {
 	lines := make(map[string]int, len(batch))
 	for i := range batch {
@@ -259,10 +259,12 @@ func normalizeImport(u *ImportUser) error {
 	if u.Username, err = NormalizeUsername(u.Username); err != nil {
 		return err
 	}
-	if u.Email, err = NormalizeEmail(u.Email); err != nil {
+	if u.Email, err = CheckEmail(u.Email); err != nil {
 		return err
 	}
-	u.Name = strings.TrimSpace(u.Name)
+	if u.Name, err = CheckDisplayName(u.Name); err != nil {
+		return err
+	}
 	groups := u.Groups[:0:0]
 	for _, g := range u.Groups {
 		if g, err = NormalizeGroupName(g); err != nil {

@@ -343,9 +343,19 @@ func (db *UserStore) UpdateSCIMUser(ctx context.Context, id string, apply func(*
 		if err != nil {
 			return err
 		}
-		email, err := NormalizeEmail(in.Email)
-		if err != nil {
-			return err
+		// A new address or name is checked as CreateUser does; an
+		// unchanged one is kept as stored, so that a row written before
+		// the stricter checks can still be disabled or renamed.
+		email, displayName := u.Email, u.DisplayName
+		if in.Email != u.Email {
+			if email, err = CheckEmail(in.Email); err != nil {
+				return err
+			}
+		}
+		if in.DisplayName != u.DisplayName {
+			if displayName, err = CheckDisplayName(in.DisplayName); err != nil {
+				return err
+			}
 		}
 		if err := CheckExternalID(in.ExternalID); err != nil {
 			return err
@@ -356,7 +366,7 @@ func (db *UserStore) UpdateSCIMUser(ctx context.Context, id string, apply func(*
 				return err
 			}
 		}
-		set := map[string]any{"username": name, "email": email, "display_name": strings.TrimSpace(in.DisplayName),
+		set := map[string]any{"username": name, "email": email, "display_name": displayName,
 			"external_id": in.ExternalID, "disabled": !in.Active, "updated_at": db.Now()}
 		if email != u.Email {
 			set["email_verified"] = false

@@ -82,3 +82,30 @@ func TestUpdateSCIMUserAtomic(t *testing.T) {
 		t.Errorf("unknown user: %v", err)
 	}
 }
+
+// A row written before CreateUser checked addresses and names strictly
+// (an email with a display name, a name with a line break) can still be
+// disabled by SCIM; a new bad value is refused.
+func TestUpdateSCIMUserKeepsOldValues(t *testing.T) {
+	db, _ := newTestDB(t)
+	ctx := context.Background()
+	u, err := db.CreateSCIMUser(ctx, SCIMUser{Username: "old", Active: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.gorm.Exec("UPDATE users SET email = ?, display_name = ? WHERE id = ?", "Old <old@example.com>", "Old\nName", u.ID).Error; err != nil {
+		t.Fatal(err)
+	}
+	if _, after, err := db.UpdateSCIMUser(ctx, u.ID, func(s *SCIMUser) error { s.Active = false; return nil }); err != nil || !after.Disabled ||
+		after.Email != "Old <old@example.com>" || after.DisplayName != "Old\nName" {
+		t.Fatalf("disable a legacy row: %+v, %v", after, err)
+	}
+	for name, apply := range map[string]func(*SCIMUser) error{
+		"new bad email": func(s *SCIMUser) error { s.Email = "x@example.com\r\nBcc: y@example.com"; return nil },
+		"new bad name":  func(s *SCIMUser) error { s.DisplayName = "New\r\nName"; return nil },
+	} {
+		if _, _, err := db.UpdateSCIMUser(ctx, u.ID, apply); !errors.Is(err, ErrInvalid) {
+			t.Errorf("%s: %v, want ErrInvalid", name, err)
+		}
+	}
+}

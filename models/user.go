@@ -107,7 +107,13 @@ func (db *UserStore) CreateUser(ctx context.Context, u *User) error {
 		return err
 	}
 	u.Username = name
-	if u.Email, err = NormalizeEmail(u.Email); err != nil {
+	// One plain address and a name without control characters, whoever
+	// creates the user (console, API, CLI, SCIM, sign-up): both go into
+	// the To header of every message (header injection, RFC 5322 §2.2).
+	if u.Email, err = CheckEmail(u.Email); err != nil {
+		return err
+	}
+	if u.DisplayName, err = CheckDisplayName(u.DisplayName); err != nil {
 		return err
 	}
 	if u.ID == "" {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/x509"
 	"fmt"
 	"os"
 	"strings"
@@ -14,6 +15,7 @@ import (
 type mailFlags struct {
 	SMTPURL          string        `name:"smtp-url" help:"SMTP server for email: smtp://USER:PASSWORD@HOST:PORT (STARTTLS required, port 587 by default) or smtps://… (implicit TLS, port 465); smtp://HOST:PORT?tls=off only to a loopback relay. The password is never logged." env:"LATCHKEY_SMTP_URL" placeholder:"URL"`
 	SMTPPasswordFile string        `name:"smtp-password-file" help:"File holding the SMTP password (instead of putting it in --smtp-url)." env:"LATCHKEY_SMTP_PASSWORD_FILE" placeholder:"FILE"`
+	SMTPCAFile       string        `name:"smtp-ca-file" help:"PEM file of the CA certificates that verify the SMTP server's certificate (STARTTLS or smtps://), for a relay with a private CA; unset: the system's roots." env:"LATCHKEY_SMTP_CA_FILE" placeholder:"FILE"`
 	SMTPRetry        time.Duration `name:"smtp-retry" help:"Wait before retrying a message that failed; it doubles after each failure up to 1h, and a message is given up (shown in the console) after 10 attempts." default:"30s" env:"LATCHKEY_SMTP_RETRY"`
 	Recovery         string        `name:"recovery" help:"Self-service recovery: email (\"Lost your passkey?\" on the sign-in page emails a one-time link to add a passkey; needs --smtp-url) or off." default:"email" enum:"off,email" env:"LATCHKEY_RECOVERY"`
 	Signup           string        `name:"signup" help:"Self-service sign-up: closed (only admins create accounts), invite (with a sign-up link: latchkey signup-links add) or open (for the addresses of --signup-domains). Every sign-up verifies its email address before the first passkey; needs --smtp-url. Unset: the policy set in the console (Sign-up), closed until then." env:"LATCHKEY_SIGNUP" placeholder:"closed|invite|open"`
@@ -32,10 +34,14 @@ func (f *mailFlags) apply(cfg *idp.Config) []string {
 	}
 	cfg.Mail.RetryBase = f.SMTPRetry
 	if f.SMTPURL == "" {
+		var probs []string
 		if f.SMTPPasswordFile != "" {
-			return []string{"--smtp-password-file needs --smtp-url"}
+			probs = append(probs, "--smtp-password-file needs --smtp-url")
 		}
-		return nil
+		if f.SMTPCAFile != "" {
+			probs = append(probs, "--smtp-ca-file needs --smtp-url")
+		}
+		return probs
 	}
 	s, err := mail.ParseSMTPURL(f.SMTPURL)
 	if err != nil {
@@ -47,6 +53,20 @@ func (f *mailFlags) apply(cfg *idp.Config) []string {
 			return []string{fmt.Sprintf("--smtp-password-file: %v", err)}
 		}
 		s.SetPassword(strings.TrimRight(string(b), "\r\n"))
+	}
+	if f.SMTPCAFile != "" {
+		if s.Security == mail.Plain {
+			return []string{"--smtp-ca-file needs TLS: --smtp-url has ?tls=off"}
+		}
+		pem, err := os.ReadFile(f.SMTPCAFile)
+		if err != nil {
+			return []string{fmt.Sprintf("--smtp-ca-file: %v", err)}
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return []string{fmt.Sprintf("--smtp-ca-file %s holds no PEM certificate", f.SMTPCAFile)}
+		}
+		cfg.Mail.RootCAs = pool
 	}
 	cfg.Mail.SMTP = s
 	return nil

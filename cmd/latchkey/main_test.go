@@ -53,6 +53,25 @@ func TestCLIUsersAndClients(t *testing.T) {
 	if code, _, errOut := cliRun(t, dir, "users", "add", "--username", "bad name"); code == 0 || !strings.Contains(errOut, "username") {
 		t.Fatalf("bad username: %d %s", code, errOut)
 	}
+	// The address and the name go into the To header of every message:
+	// a line break (header injection) or an oversize name is refused and
+	// creates no user.
+	for _, bad := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--email", "eve@example.com\r\nBcc: x@example.com"}, "is not an address"},
+		{[]string{"--email", "Eve <eve@example.com>"}, "is not an address"},
+		{[]string{"--name", "Eve\nBcc: x@example.com"}, "control characters"},
+		{[]string{"--name", strings.Repeat("e", 129)}, "longer than 128 characters"},
+	} {
+		if code, _, errOut := cliRun(t, dir, append([]string{"users", "add", "--username", "eve"}, bad.args...)...); code == 0 || !strings.Contains(errOut, bad.want) {
+			t.Fatalf("users add %q: %d %s", bad.args, code, errOut)
+		}
+	}
+	if code, _, _ := cliRun(t, dir, "users", "setup-link", "eve"); code == 0 {
+		t.Fatal("a refused users add created eve")
+	}
 
 	code, out, _ = cliRun(t, dir, "users", "setup-link", "alice", "--json")
 	var link struct {

@@ -38,6 +38,8 @@ type RecoveryCodes struct {
 type recoveryCodesPage struct {
 	web.Base
 	Codes []string
+	// Username names the account on the page and on its printout.
+	Username string
 }
 
 // HandleRecoveryCodesCreate serves POST /account/recovery-codes: ten new
@@ -55,7 +57,7 @@ func (s *Handlers) HandleRecoveryCodesCreate(c echo.Context, sess *models.Sessio
 	if err != nil {
 		return err
 	}
-	return s.Render(c, http.StatusOK, "recovery_codes", &recoveryCodesPage{Codes: codes})
+	return s.Render(c, http.StatusOK, "recovery_codes", &recoveryCodesPage{Base: web.Base{Scripts: []string{"codes.js"}}, Codes: codes, Username: u.Username})
 }
 
 // HandleRecoverCodeUse serves POST /recover/code: a username or address

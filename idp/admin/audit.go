@@ -227,8 +227,17 @@ type adminOverviewPage struct {
 	// Blocked lists passkeys blocked as suspected clones (blocked.go).
 	Blocked     []blockedRow
 	MoreBlocked bool
-	policyInfo  // admin.go
+	// Undeliverable is how many messages were given up (up to
+	// overviewMailCap, MoreUndeliverable past it): the console says so
+	// at once rather than only on the Mail page.
+	Undeliverable     int
+	MoreUndeliverable bool
+	policyInfo        // admin.go
 }
+
+// overviewMailCap bounds the undeliverable messages the overview counts:
+// a page by key, never a COUNT of the outbox.
+const overviewMailCap = 20
 
 // overviewFresh is how long the overview's totals are reused: counting a
 // million users or a month of sign-ins takes a moment, so one admin
@@ -306,6 +315,11 @@ func (s *Handlers) HandleOverviewShow(c echo.Context) error {
 	if p.Blocked, p.MoreBlocked, err = s.blockedRows(c); err != nil {
 		return err
 	}
+	mail, more, err := s.db.UndeliverableMail(ctx, models.PageQuery{Limit: overviewMailCap})
+	if err != nil {
+		return err
+	}
+	p.Undeliverable, p.MoreUndeliverable = len(mail), more
 	p.policyInfo = s.policyInfo(ctx)
 	return s.Render(c, http.StatusOK, "admin_overview", p)
 }

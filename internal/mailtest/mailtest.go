@@ -11,10 +11,17 @@
 package mailtest
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
 	"os"
@@ -90,11 +97,18 @@ type Server struct {
 	bin      string
 	SMTPAddr string // 127.0.0.1:PORT
 	HTTPAddr string
-	mu       sync.Mutex
-	cmd      *exec.Cmd
-	exited   chan struct{}
-	log      strings.Builder
-	logMu    sync.Mutex
+	// args are the flags Start or StartTLS chose (TLS, authentication).
+	args []string
+	// tls is the Security of the TLS server (StartTLS), "" for plain SMTP.
+	tls string
+	// roots trusts the server's certificate (StartTLS only).
+	roots  *x509.CertPool
+	caFile string
+	mu     sync.Mutex
+	cmd    *exec.Cmd
+	exited chan struct{}
+	log    strings.Builder
+	logMu  sync.Mutex
 }
 
 // Start runs Mailpit on two free loopback ports, accepting any SMTP
@@ -109,14 +123,104 @@ func Start(tb testing.TB) *Server {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	s := &Server{tb: tb, bin: bin, SMTPAddr: addrs[0], HTTPAddr: addrs[1]}
+	s := &Server{tb: tb, bin: bin, SMTPAddr: addrs[0], HTTPAddr: addrs[1],
+		args: []string{"--smtp-auth-accept-any", "--smtp-auth-allow-insecure"}}
 	s.Restart()
 	tb.Cleanup(s.Stop)
 	return s
 }
 
-// URL is the --smtp-url that reaches this server with credentials.
+// StartTLS runs Mailpit with a certificate for 127.0.0.1 that only
+// Roots trusts, accepting any credentials but only over TLS: with
+// security "starttls" it requires STARTTLS (RFC 3207) before anything
+// else, with "tls" it speaks TLS from the first byte (RFC 8314 §3.3).
+func StartTLS(tb testing.TB, security string) *Server {
+	tb.Helper()
+	s := Start(tb)
+	s.Stop()
+	certFile, keyFile, roots := selfSigned(tb)
+	s.args = []string{"--smtp-auth-accept-any", "--smtp-tls-cert", certFile, "--smtp-tls-key", keyFile}
+	switch security {
+	case "starttls":
+		s.args = append(s.args, "--smtp-require-starttls")
+	case "tls":
+		s.args = append(s.args, "--smtp-require-tls")
+	default:
+		tb.Fatalf("mailtest.StartTLS: security %q is neither starttls nor tls", security)
+	}
+	s.tls, s.roots, s.caFile = security, roots, certFile
+	s.Restart()
+	return s
+}
+
+// Roots trusts the certificate of a StartTLS server (nil for Start's).
+func (s *Server) Roots() *x509.CertPool { return s.roots }
+
+// selfSigned writes an ECDSA certificate for 127.0.0.1 and localhost and
+// its key into a temporary directory and returns their files and a pool
+// that trusts it.
+func selfSigned(tb testing.TB) (certFile, keyFile string, roots *x509.CertPool) {
+	tb.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()),
+		Subject:      pkix.Name{CommonName: "mailtest"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		IsCA:         true, BasicConstraintsValid: true,
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		DNSNames:    []string{"localhost"},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	dir := tb.TempDir()
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+	roots = x509.NewCertPool()
+	roots.AddCert(cert)
+	return certFile, keyFile, roots
+}
+
+// CAFile is the PEM file of the certificate that Roots trusts (for
+// --smtp-ca-file).
+func (s *Server) CAFile(tb testing.TB) string {
+	tb.Helper()
+	if s.roots == nil {
+		tb.Fatal("mailtest: CAFile of a server without TLS")
+	}
+	return s.caFile
+}
+
+// URL is the --smtp-url that reaches this server with credentials:
+// smtp://…?tls=off for Start's, smtp:// (STARTTLS) or smtps:// for
+// StartTLS's.
 func (s *Server) URL(user, pass string) string {
+	switch s.tls {
+	case "starttls":
+		return fmt.Sprintf("smtp://%s:%s@%s", user, pass, s.SMTPAddr)
+	case "tls":
+		return fmt.Sprintf("smtps://%s:%s@%s", user, pass, s.SMTPAddr)
+	}
 	return fmt.Sprintf("smtp://%s:%s@%s?tls=off", user, pass, s.SMTPAddr)
 }
 
@@ -142,8 +246,9 @@ func (s *Server) Restart() {
 	if s.cmd != nil {
 		s.tb.Fatal("mailpit is running")
 	}
-	cmd := exec.Command(s.bin, "--smtp", s.SMTPAddr, "--listen", s.HTTPAddr, //nolint:gosec // the test's own binary and loopback ports
-		"--smtp-auth-accept-any", "--smtp-auth-allow-insecure", "--disable-version-check", "--quiet")
+	args := append([]string{"--smtp", s.SMTPAddr, "--listen", s.HTTPAddr, "--disable-version-check", "--quiet"}, s.args...)
+	cmd := exec.Command(s.bin, args...) //nolint:gosec // the test's own binary, loopback ports and files
+
 	cmd.Stdout, cmd.Stderr = s, s
 	if err := cmd.Start(); err != nil {
 		s.tb.Fatalf("start mailpit %s: %v", s.bin, err)
