@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/latchkey-idp/latchkey/idp/account"
 	"github.com/latchkey-idp/latchkey/mail"
@@ -152,6 +153,9 @@ func (s *Server) useRecoveryCode(ctx context.Context, who, code, clientIP, lang 
 	if who == "" || len(who) > mail.MaxAddress || normalizeRecoveryCode(code) == "" {
 		return "", account.ErrRecoveryCode
 	}
+	// As the email form: no answer sooner than recoveryAnswerTime, so an
+	// unknown account does not answer faster than a wrong code.
+	defer answerNoSoonerThan(ctx, time.Now().Add(recoveryAnswerTime))
 	u, err := s.recoveryCodeUser(ctx, who)
 	if err != nil {
 		return "", err

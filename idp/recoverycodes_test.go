@@ -176,3 +176,21 @@ func TestRecoveryCodesOff(t *testing.T) {
 		t.Fatalf("code with recovery off = %d", resp.StatusCode)
 	}
 }
+
+// TestRecoveryCodeTakesAsLongForUnknownAccounts: a wrong code for an
+// account and any code for no account are refused alike, and no sooner
+// than the email form answers, so the timing names no account.
+func TestRecoveryCodeTakesAsLongForUnknownAccounts(t *testing.T) {
+	app := newTestApp(t, func(c *Config) {
+		c.RateLimits.Limits = map[string]RateLimit{RateLimitRecovery: {Requests: 100, Window: time.Hour}}
+	})
+	app.newUser("rita", false)
+	b := app.newBrowser()
+	for _, who := range []string{"rita", "nobody-here"} {
+		start := time.Now()
+		codeRefused(t, b, who, "7k2m-9qfx-3d8h") // well formed, not theirs
+		if d := time.Since(start); d < recoveryAnswerTime {
+			t.Errorf("a code for %q was refused after %v, before %v", who, d, recoveryAnswerTime)
+		}
+	}
+}
