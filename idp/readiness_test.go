@@ -61,9 +61,9 @@ func TestReadyzFollowsWrites(t *testing.T) {
 	}
 	pragma(fmt.Sprintf("PRAGMA max_page_count = %d", pages))
 	var full error
-	for i := 0; i < 5000 && full == nil; i++ {
-		full = app.db.CreateUser(ctx, &models.User{Username: fmt.Sprintf("filler%04d", i), Email: fmt.Sprintf("f%d@example.com", i),
-			DisplayName: strings.Repeat("x", 500)})
+	for i := 0; i < 20000 && full == nil; i++ {
+		full = app.db.CreateUser(ctx, &models.User{Username: fmt.Sprintf("filler%05d", i), Email: fmt.Sprintf("f%d@example.com", i),
+			DisplayName: strings.Repeat("x", 128)})
 	}
 	if full == nil || !strings.Contains(full.Error(), "full") {
 		t.Fatalf("the database did not fill up: %v", full)
@@ -77,8 +77,8 @@ func TestReadyzFollowsWrites(t *testing.T) {
 	}
 	// Still full: a sign-in's writes fail again and keep it unready.
 	app.clock.Advance(models.WriteFailureHold - time.Second)
-	if err := app.db.CreateUser(ctx, &models.User{Username: "one-more", Email: "m@example.com", DisplayName: strings.Repeat("y", 4000)}); err == nil {
-		t.Fatal("a write succeeded on the full database")
+	if err := app.db.CreateUser(ctx, &models.User{Username: "one-more", Email: "m@example.com", DisplayName: strings.Repeat("y", 128)}); err == nil || !strings.Contains(err.Error(), "full") {
+		t.Fatalf("a write on the full database: %v, want a full-database error", err)
 	}
 	app.clock.Advance(2 * time.Second)
 	ready(http.StatusServiceUnavailable, "still full")
