@@ -64,7 +64,23 @@ func (g *Grant) scanDest() []any {
 		&g.AuthTime, &g.Generation, &g.Retried, &g.LegacyHash, &g.CreatedAt, &g.UpdatedAt, &g.ExpiresAt, &g.DPoPJKT, &g.Claims}
 }
 
-var insertGrantSQL = "INSERT INTO grants (" + grantColumnList + ") VALUES (" + placeholders(18) + ")"
+var insertGrantSQL = "INSERT INTO grants (" + grantColumnList + ", purge_after) VALUES (" + placeholders(19) + ")"
+
+// GrantPurgeSlack is how far a grant's purge_after may run ahead of its
+// expiry (migration 00031): a rotation moves purge_after, an indexed
+// column, only when the new expiry passes it, and then an hour ahead, so
+// that nearly every rotation changes no indexed column (on Postgres a
+// heap-only tuple update). The purge still deletes every expired grant:
+// expires_at <= now implies purge_after <= now + GrantPurgeSlack.
+const GrantPurgeSlack = time.Hour
+
+// purgeAfterSQL moves purge_after when the new expiry (the first
+// argument) passes it, to the second argument (purgeAfterArgs).
+const purgeAfterSQL = "purge_after = CASE WHEN purge_after < ? THEN ? ELSE purge_after END"
+
+func purgeAfterArgs(expires time.Time) []any {
+	return []any{expires.UTC(), expires.UTC().Add(GrantPurgeSlack)}
+}
 
 // CreateGrant stores a new grant. CreatedAt and UpdatedAt default to now.
 func (db *GrantStore) CreateGrant(ctx context.Context, g *Grant) error {
@@ -83,7 +99,7 @@ func (db *GrantStore) CreateGrant(ctx context.Context, g *Grant) error {
 	if g.Audience == nil {
 		g.Audience = StringList{}
 	}
-	_, err := db.rawExec(ctx, db.rawPool(true), insertGrantSQL, grantArgs(g)...)
+	_, err := db.rawExec(ctx, db.rawPool(true), insertGrantSQL, append(grantArgs(g), g.ExpiresAt.UTC().Add(GrantPurgeSlack))...)
 	db.yieldIfWriter()
 	return translate(err)
 }
@@ -110,8 +126,9 @@ func (db *GrantStore) RotateGrantRetry(ctx context.Context, id string, from int6
 // is not at generation gen (any more), is gone or has expired.
 func (db *GrantStore) ExtendGrant(ctx context.Context, id string, gen int64, expires time.Time) error {
 	now := db.Now()
-	n, err := db.rawAffected(ctx, db.rawPool(true), "UPDATE grants SET updated_at = ?, expires_at = ? WHERE id = ? AND generation = ? AND expires_at > ?",
-		db.gorm.NowFunc(), expires, id, gen, now)
+	args := append([]any{db.gorm.NowFunc(), expires}, purgeAfterArgs(expires)...)
+	n, err := db.rawAffected(ctx, db.rawPool(true), "UPDATE grants SET updated_at = ?, expires_at = ?, "+purgeAfterSQL+" WHERE id = ? AND generation = ? AND expires_at > ?",
+		append(args, id, gen, now)...)
 	db.yieldIfWriter()
 	if err != nil {
 		return translate(err)
@@ -124,11 +141,13 @@ func (db *GrantStore) ExtendGrant(ctx context.Context, id string, gen int64, exp
 
 func (db *GrantStore) rotateGrant(ctx context.Context, id string, from int64, expires time.Time, retry bool) error {
 	now := db.Now()
-	q := "UPDATE grants SET generation = generation + 1, retried = ?, legacy_hash = NULL, updated_at = ?, expires_at = ? WHERE id = ? AND generation = ? AND expires_at > ?"
+	q := "UPDATE grants SET generation = generation + 1, retried = ?, legacy_hash = NULL, updated_at = ?, expires_at = ?, " + purgeAfterSQL +
+		" WHERE id = ? AND generation = ? AND expires_at > ?"
 	if retry {
 		q += " AND retried = ?"
 	}
-	args := []any{retry, db.gorm.NowFunc(), expires, id, from, now}
+	args := append([]any{retry, db.gorm.NowFunc(), expires}, purgeAfterArgs(expires)...)
+	args = append(args, id, from, now)
 	if retry {
 		args = append(args, false)
 	}

@@ -68,7 +68,10 @@ var purgeTargets = []purgeTarget{
 	{name: "dpop_proofs", table: "dpop_proofs", key: "jti_hash", where: "expires_at <= ?", args: at(0)},
 	{name: "setup_tokens", table: "setup_tokens", key: "id", where: "expires_at <= ?", args: at(0)},
 	{name: "email_changes", table: "email_changes", key: "id", where: "expires_at <= ?", args: at(0)},
-	{name: "grants", table: "grants", key: "id", where: "expires_at <= ?", args: at(0)},
+	// A grant: found on purge_after (migration 00031), which is at most
+	// GrantPurgeSlack past its expiry.
+	{name: "grants", table: "grants", key: "id", where: "purge_after <= ? AND expires_at <= ?",
+		args: func(now time.Time, _ PurgeOptions) []any { return []any{now.Add(GrantPurgeSlack), now} }},
 	{name: "revoked_access_tokens", table: "revoked_access_tokens", key: "id_hash", where: "expires_at <= ?", args: at(0)},
 	// Ended and expired sessions are two rules, so that each reads an
 	// index (an OR of the two would scan the table).

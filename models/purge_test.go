@@ -186,3 +186,78 @@ func TestEveryTableHasAPurgeRule(t *testing.T) {
 		}
 	}
 }
+
+// TestPurgeFindsGrantsAheadOfTheirPurgeMark: a rotation moves a grant's
+// purge_after (the purge's index, migration 00031) only when the new
+// expiry passes it, so purge_after runs up to GrantPurgeSlack ahead of the
+// expiry; the purge still deletes the grant as soon as it has expired,
+// keeps a live one whose mark is near, and a rotation past the mark moves
+// it to the new expiry plus the slack.
+func TestPurgeFindsGrantsAheadOfTheirPurgeMark(t *testing.T) {
+	db, clock := newTestDB(t)
+	ctx := context.Background()
+	u := &User{Username: "pat"}
+	if err := db.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	cl := &Client{Name: "app", RedirectURIs: StringList{"https://app/cb"}}
+	if _, err := db.CreateClient(ctx, cl); err != nil {
+		t.Fatal(err)
+	}
+	now := clock.Now()
+	mark := func(id string) (expires, purgeAfter time.Time) {
+		t.Helper()
+		if err := db.rawRow(ctx, db.rawPool(false), "SELECT expires_at, purge_after FROM grants WHERE id = ?", id).Scan(&expires, &purgeAfter); err != nil {
+			t.Fatal(err)
+		}
+		return expires.UTC(), purgeAfter.UTC()
+	}
+	for _, id := range []string{"rotated", "live"} {
+		if err := db.CreateGrant(ctx, &Grant{ID: id, ClientID: cl.ID, UserID: u.ID, AuthTime: now, Generation: 1, ExpiresAt: now.Add(10 * time.Minute)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, p := mark("rotated"); !p.Equal(now.Add(10*time.Minute + GrantPurgeSlack)) {
+		t.Fatalf("a new grant's purge_after = %v, want its expiry plus %v", p, GrantPurgeSlack)
+	}
+	// Rotations within the mark leave it where it is.
+	if err := db.RotateGrant(ctx, "rotated", 1, now.Add(20*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if e, p := mark("rotated"); !e.Equal(now.Add(20*time.Minute)) || !p.Equal(now.Add(10*time.Minute+GrantPurgeSlack)) {
+		t.Fatalf("after a rotation within the mark: expires %v, purge_after %v", e, p)
+	}
+	// The live grant is extended to just before the rotated one's mark.
+	if err := db.RotateGrant(ctx, "live", 1, now.Add(60*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	// Half an hour on, "rotated" has expired, its mark 40 minutes ahead.
+	clock.Advance(30 * time.Minute)
+	counts, err := db.Purge(ctx, PurgeOptions{Batch: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if counts["grants"] != 1 {
+		t.Fatalf("purged %d grants, want the expired one", counts["grants"])
+	}
+	if _, err := db.GrantByID(ctx, "rotated"); err == nil {
+		t.Fatal("the expired grant is still there")
+	}
+	if _, err := db.GrantByID(ctx, "live"); err != nil {
+		t.Fatalf("the live grant was purged: %v", err)
+	}
+	// A rotation past the mark moves it to the new expiry plus the slack.
+	later := clock.Now().Add(2 * time.Hour)
+	if err := db.RotateGrant(ctx, "live", 2, later); err != nil {
+		t.Fatal(err)
+	}
+	if e, p := mark("live"); !e.Equal(later) || !p.Equal(later.Add(GrantPurgeSlack)) {
+		t.Fatalf("after a rotation past the mark: expires %v, purge_after %v, want %v and %v", e, p, later, later.Add(GrantPurgeSlack))
+	}
+	if err := db.ExtendGrant(ctx, "live", 3, later.Add(3*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if e, p := mark("live"); !p.Equal(e.Add(GrantPurgeSlack)) {
+		t.Fatalf("after an extension past the mark: expires %v, purge_after %v", e, p)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -20,7 +21,9 @@ import (
 // several readers (WAL readers never block nor wait for the writer).
 const (
 	sqliteWriters = 1
-	sqliteReaders = 8
+	// sqliteBusyTimeoutMS is how long a connection waits for a lock.
+	sqliteBusyTimeoutMS = 10000
+	sqliteReaders       = 8
 )
 
 // openSQLite opens SQLite as two pools behind one gorm handle: writes and
@@ -73,7 +76,7 @@ func openSQLite(ctx context.Context, opts Options, cfg *gorm.Config, now func() 
 		return nil, err
 	}
 	db.writer = writer
-	if db.checkpoints, err = startCheckpointer(path); err != nil {
+	if db.checkpoints, err = startCheckpointer(path, writer); err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("open database: %w", err)
 	}
@@ -128,7 +131,7 @@ func sqlitePath(dsn, dataDir string) (string, error) {
 func sqliteDSN(path string, readOnly bool) string {
 	q := url.Values{}
 	q.Set("_journal_mode", "WAL")
-	q.Set("_busy_timeout", "10000")
+	q.Set("_busy_timeout", strconv.Itoa(sqliteBusyTimeoutMS))
 	q.Set("_foreign_keys", "on")
 	q.Set("_synchronous", "NORMAL")
 	q.Set("_txlock", "immediate")
