@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/url"
-	"runtime/debug"
 	"strings"
 	"time"
 
@@ -190,11 +189,6 @@ func (s *serveCmd) Run(ctx context.Context, e *env) (err error) {
 		e.log.Info("latchkey ready", "issuer", cfg.Issuer, "console", cfg.AdminURL+"/admin", "public", pub.String(), "internal", internal.String(),
 			"startup", time.Since(start).Round(time.Millisecond).String())
 		e.showBootstrapLink(link, cfg.SetupLinkTTL, cfg.AdminURL+"/admin")
-		// Start-up leaves garbage behind (parsed migrations, templates,
-		// a first start's key search) that an idle server would keep
-		// mapped until the scavenger got to it: one collection that gives
-		// it back to the kernel now keeps idle memory at what is live.
-		go debug.FreeOSMemory()
 	})
 }
 
