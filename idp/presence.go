@@ -52,4 +52,11 @@ func (s *Server) markStopped() {
 	if err := s.db.MarkInstanceStopped(ctx, s.instanceID); err != nil {
 		s.cfg.Logger.Error("mark instance stopped", "err", err)
 	}
+	// A job's lease is held for its whole round (runLeased), so that the
+	// job runs once a round across instances; a stopped server gives its
+	// rounds up, so that another instance, or `latchkey purge` run just
+	// after the stop, need not wait up to a round for the lease to expire.
+	if err := s.db.ReleaseLeasesOf(ctx, s.instanceID); err != nil {
+		s.cfg.Logger.Error("release job leases", "err", err)
+	}
 }

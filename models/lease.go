@@ -42,6 +42,12 @@ func (db *DB) ReleaseLease(ctx context.Context, name, holder string) error {
 	return translate(err)
 }
 
+// ReleaseLeasesOf gives up every lease holder holds (a server that
+// stops).
+func (db *DB) ReleaseLeasesOf(ctx context.Context, holder string) error {
+	return translate(db.ctx(ctx).Where("holder = ?", holder).Delete(&Lease{}).Error)
+}
+
 // LeaseHolder returns the current holder of an unexpired lease, or "".
 func (db *DB) LeaseHolder(ctx context.Context, name string) (string, error) {
 	var l Lease

@@ -88,3 +88,46 @@ func TestCLIPurge(t *testing.T) {
 		t.Fatalf("second purge: %d %q", code, out)
 	}
 }
+
+// TestPurgeRightAfterServerStops: a server holds the purge lease for its
+// whole round; once it has stopped, `latchkey purge` runs at once instead
+// of waiting up to a minute for the lease to expire.
+func TestPurgeRightAfterServerStops(t *testing.T) {
+	dir := t.TempDir()
+	pub, internal := freeAddr(t), freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errOut syncBuffer
+	done := make(chan int)
+	go func() {
+		done <- run(ctx, []string{"serve", "--data-dir", dir, "--issuer", "http://localhost:" + portOf(pub),
+			"--listen", pub, "--internal-listen", internal, "--log-format", "text"}, &out, &errOut)
+	}()
+	waitReady(t, "http://"+internal+"/readyz")
+	db, err := models.Open(context.Background(), models.Options{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := db.Close(); err != nil {
+			t.Error(err)
+		}
+	}()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if holder, err := db.LeaseHolder(context.Background(), models.PurgeLease); err != nil {
+			t.Fatal(err)
+		} else if holder != "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the server's first purge round never took the lease")
+		}
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("serve exited %d: %s", code, errOut.String())
+	}
+	if code, _, errOut := cliRun(t, dir, "purge"); code != 0 {
+		t.Fatalf("purge right after the server stopped: exit %d, %q", code, errOut)
+	}
+}
