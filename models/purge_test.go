@@ -15,14 +15,7 @@ func TestPurge(t *testing.T) {
 	db, clock := newTestDB(t)
 	ctx := context.Background()
 	now := clock.Now()
-	u := &User{Username: "pat"}
-	if err := db.CreateUser(ctx, u); err != nil {
-		t.Fatal(err)
-	}
-	cl := &Client{Name: "app", RedirectURIs: StringList{"https://app/cb"}}
-	if _, err := db.CreateClient(ctx, cl); err != nil {
-		t.Fatal(err)
-	}
+	u, cl := patAndApp(t, db)
 	past, future := now.Add(-time.Minute), now.Add(time.Hour)
 	ended := past
 	sid := func(s string) *string { return &s }
@@ -196,14 +189,7 @@ func TestEveryTableHasAPurgeRule(t *testing.T) {
 func TestPurgeFindsGrantsAheadOfTheirPurgeMark(t *testing.T) {
 	db, clock := newTestDB(t)
 	ctx := context.Background()
-	u := &User{Username: "pat"}
-	if err := db.CreateUser(ctx, u); err != nil {
-		t.Fatal(err)
-	}
-	cl := &Client{Name: "app", RedirectURIs: StringList{"https://app/cb"}}
-	if _, err := db.CreateClient(ctx, cl); err != nil {
-		t.Fatal(err)
-	}
+	u, cl := patAndApp(t, db)
 	now := clock.Now()
 	mark := func(id string) (expires, purgeAfter time.Time) {
 		t.Helper()
@@ -260,4 +246,19 @@ func TestPurgeFindsGrantsAheadOfTheirPurgeMark(t *testing.T) {
 	if e, p := mark("live"); !p.Equal(e.Add(GrantPurgeSlack)) {
 		t.Fatalf("after an extension past the mark: expires %v, purge_after %v", e, p)
 	}
+}
+
+// patAndApp creates a user and a client for grants to name.
+func patAndApp(t *testing.T, db *DB) (*User, *Client) {
+	t.Helper()
+	ctx := context.Background()
+	u := &User{Username: "pat"}
+	if err := db.CreateUser(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	cl := &Client{Name: "app", RedirectURIs: StringList{"https://app/cb"}}
+	if _, err := db.CreateClient(ctx, cl); err != nil {
+		t.Fatal(err)
+	}
+	return u, cl
 }

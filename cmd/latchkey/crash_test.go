@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,8 +14,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/latchkey-idp/latchkey/models"
 )
 
 // TestCrashLosesNoCommittedData builds the real binary, runs `serve`,
@@ -126,15 +123,7 @@ func TestCrashLosesNoCommittedData(t *testing.T) {
 	// Restart: the server comes back on the same files.
 	srv = serve()
 	_ = srv
-	db, err := models.Open(context.Background(), models.Options{DataDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := db.Close(); err != nil {
-			t.Error(err)
-		}
-	}()
+	db := openDataDir(t, dir)
 	var res string
 	if err := db.Gorm().Raw("PRAGMA integrity_check").Scan(&res).Error; err != nil || res != "ok" {
 		t.Fatalf("integrity_check after SIGKILL = %q %v", res, err)

@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/latchkey-idp/latchkey/internal/testserver"
+	"github.com/latchkey-idp/latchkey/models"
 )
 
 // cliRun runs the CLI in-process against dir and returns exit code, stdout
@@ -316,4 +317,20 @@ func TestServeWithoutTerminalLogsNoLink(t *testing.T) {
 	if !strings.Contains(log, "latchkey users setup-link admin") {
 		t.Fatalf("the log does not say how to get the first admin's link:\n%s", log)
 	}
+}
+
+// openDataDir opens the database of the data directory dir beside the
+// CLI (or a server) and closes it at the end of the test.
+func openDataDir(t *testing.T, dir string) *models.DB {
+	t.Helper()
+	db, err := models.Open(context.Background(), models.Options{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := db.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	return db
 }

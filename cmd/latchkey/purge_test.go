@@ -18,15 +18,7 @@ func TestCLIPurge(t *testing.T) {
 		t.Fatalf("migrate: %s", errOut)
 	}
 	ctx := context.Background()
-	db, err := models.Open(ctx, models.Options{DataDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := db.Close(); err != nil {
-			t.Error(err)
-		}
-	}()
+	db := openDataDir(t, dir)
 	past, future := time.Now().Add(-time.Hour), time.Now().Add(time.Hour)
 	for _, c := range []*models.Ceremony{
 		{ID: "dead1", Kind: "login", SessionData: []byte("{}"), CreatedAt: past, ExpiresAt: past},
@@ -104,15 +96,7 @@ func TestPurgeRightAfterServerStops(t *testing.T) {
 			"--listen", pub, "--internal-listen", internal, "--log-format", "text"}, &out, &errOut)
 	}()
 	waitReady(t, "http://"+internal+"/readyz")
-	db, err := models.Open(context.Background(), models.Options{DataDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := db.Close(); err != nil {
-			t.Error(err)
-		}
-	}()
+	db := openDataDir(t, dir)
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		if holder, err := db.LeaseHolder(context.Background(), models.PurgeLease); err != nil {
 			t.Fatal(err)
