@@ -23,6 +23,10 @@ type apiTokenAddCmd struct {
 	JSON    bool          `name:"json" help:"Print one JSON object."`
 }
 
+// apiTokens are the admin API's tokens (only created from the CLI; the
+// console lists and revokes them).
+var apiTokens = tokenKind{what: "API token", created: models.EventAPITokenCreated}
+
 func (a *apiTokenAddCmd) Run(ctx context.Context, e *env) (err error) {
 	if a.Expires < 0 {
 		return errors.New("--expires must not be negative")
@@ -41,10 +45,7 @@ func (a *apiTokenAddCmd) Run(ctx context.Context, e *env) (err error) {
 	if err != nil {
 		return err
 	}
-	_ = db.Audit(ctx, &models.AuditEvent{Type: models.EventAPITokenCreated, Success: true, ActorID: "cli",
-		Detail: models.JSONMap{"token": t.ID, "name": t.Name}})
-	// The token goes to stdout for the operator; the log gets only the facts.
-	e.log.Info("API token created", "token_id", t.ID, "name", t.Name)
+	apiTokens.recordCreated(ctx, e, db, t)
 	if a.JSON {
 		out := map[string]any{"id": t.ID, "name": t.Name, "token": raw}
 		if exp != nil {

@@ -46,10 +46,7 @@ func (a *registrationTokenAddCmd) Run(ctx context.Context, e *env) (err error) {
 	if err != nil {
 		return err
 	}
-	_ = db.Audit(ctx, &models.AuditEvent{Type: models.EventRegistrationTokenCreated, Success: true, ActorID: "cli",
-		Detail: models.JSONMap{"token": t.ID, "name": t.Name}})
-	// The token goes to stdout for the operator; the log gets only the facts.
-	e.log.Info("registration token created", "token_id", t.ID, "name", t.Name)
+	registrationTokens.recordCreated(ctx, e, db, t)
 	issuer, err := e.issuer(ctx, db)
 	if err != nil {
 		return err
@@ -74,7 +71,7 @@ func (l *registrationTokenListCmd) Run(ctx context.Context, e *env) error {
 
 // registrationTokens are the initial access tokens for list and revoke
 // (tokens.go).
-var registrationTokens = tokenKind{what: "initial access token", revoked: models.EventRegistrationTokenRevoked,
+var registrationTokens = tokenKind{what: "initial access token", created: models.EventRegistrationTokenCreated, revoked: models.EventRegistrationTokenRevoked,
 	list: func(ctx context.Context, db *models.DB) ([]models.APIToken, error) {
 		return db.ListRegistrationTokens(ctx)
 	},

@@ -35,10 +35,7 @@ func (a *scimTokenAddCmd) Run(ctx context.Context, e *env) (err error) {
 	if err != nil {
 		return err
 	}
-	_ = db.Audit(ctx, &models.AuditEvent{Type: models.EventSCIMTokenCreated, Success: true, ActorID: "cli",
-		Detail: models.JSONMap{"token": t.ID, "name": t.Name}})
-	// The token goes to stdout for the operator; the log gets only the facts.
-	e.log.Info("SCIM token created", "token_id", t.ID, "name", t.Name)
+	scimTokens.recordCreated(ctx, e, db, t)
 	issuer, err := e.issuer(ctx, db)
 	if err != nil {
 		return err
@@ -60,7 +57,7 @@ func (l *scimTokenListCmd) Run(ctx context.Context, e *env) error {
 }
 
 // scimTokens are the SCIM tokens for list and revoke (tokens.go).
-var scimTokens = tokenKind{what: "SCIM token", revoked: models.EventSCIMTokenRevoked,
+var scimTokens = tokenKind{what: "SCIM token", created: models.EventSCIMTokenCreated, revoked: models.EventSCIMTokenRevoked,
 	list:   func(ctx context.Context, db *models.DB) ([]models.APIToken, error) { return db.ListSCIMTokens(ctx) },
 	revoke: func(ctx context.Context, db *models.DB, id string) error { return db.RevokeSCIMToken(ctx, id) }}
 

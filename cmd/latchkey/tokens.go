@@ -66,13 +66,23 @@ func orText(v any, def string) string {
 	return def
 }
 
-// tokenKind is what differs between the kinds of token in list and revoke.
+// tokenKind is what differs between the kinds of token in add, list and
+// revoke.
 type tokenKind struct {
 	what   string // "SCIM token", "initial access token"
 	list   func(context.Context, *models.DB) ([]models.APIToken, error)
 	revoke func(context.Context, *models.DB, string) error
-	// revoked is the audit event of a revocation.
-	revoked string
+	// created and revoked are the audit events of a creation and a
+	// revocation.
+	created, revoked string
+}
+
+// recordCreated audits and logs the creation of t by the CLI. The token
+// itself goes to stdout for the operator; the log gets only the facts.
+func (k tokenKind) recordCreated(ctx context.Context, e *env, db *models.DB, t *models.APIToken) {
+	_ = db.Audit(ctx, &models.AuditEvent{Type: k.created, Success: true, ActorID: "cli",
+		Detail: models.JSONMap{"token": t.ID, "name": t.Name}})
+	e.log.Info(k.what+" created", "token_id", t.ID, "name", t.Name)
 }
 
 // listTokensOf runs `… token list` for k.
